@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+// fbdefio-emu: an emulator of the Linux kernel's framebuffer deferred I/O and the mm machinery under it.
+// Module layering (DESIGN.md §4): fbdefio-emu → Lab → {Workloads, Panels} → Kernel.
+import PackageDescription
+
+/// Every Swift target runs nonisolated async code on its caller's executor (SE-0461), so kernel code
+/// called from emulator tasks never leaves the emulator thread (research/scheduler.md §3.2, pitfall 2).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+let package = Package(
+    name: "fbdefio-emu",
+    products: [
+        .executable(name: "fbdefio-emu", targets: ["fbdefio-emu"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSDL2", pkgConfig: "sdl2", providers: [.apt(["libsdl2-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(
+            name: "Kernel",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings),
+        .target(name: "Panels", dependencies: ["Kernel"], swiftSettings: swiftSettings),
+        .target(name: "Workloads", dependencies: ["Kernel"], swiftSettings: swiftSettings),
+        .target(name: "Lab", dependencies: ["Kernel", "Panels", "Workloads"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "fbdefio-emu",
+            dependencies: [
+                "Lab", "CSDL2", "CZlib",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel"], swiftSettings: swiftSettings),
+        .testTarget(name: "LabTests", dependencies: ["Lab"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["fbdefio-emu"], swiftSettings: swiftSettings),
+    ]
+)

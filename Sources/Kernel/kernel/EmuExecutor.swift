@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT — the emulated machine's one CPU thread (no kernel analogue: this is the "host").
+import DequeModule
+import Foundation
+import Synchronization
+
+/// The one thread every piece of emulator code runs on: a FIFO serial executor on a dedicated pthread.
+///
+/// Every fake process, the workqueue worker and the kernel model run as Swift tasks on this executor. Tasks
+/// switch only at the scheduler's preemption points (`Scheduler.preempt`), so which task runs is decided by the
+/// seeded policy, never by this executor: it only ever has one runnable job per machine at a time.
+///
+/// - Note: Determinism rests on one invariant (research/scheduler.md §3.2, pitfall 6): after a machine has
+///   booted, every job enqueued here comes from this thread. `foreignEnqueues` counts the ones that did not;
+///   tests assert it stays flat across a run.
+public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
+    public static let shared = EmuExecutor(name: "fbdefio-emu CPU")
+
+    private let condition = NSCondition()
+    private var queue = Deque<UnownedJob>()  // Protected by `condition`.
+    private var thread: pthread_t?
+    private let started = Atomic<Bool>(false)
+    private let threadID = Atomic<UInt>(0)
+    private let enqueueCount = Atomic<Int>(0)
+    private let foreignEnqueueCount = Atomic<Int>(0)
+    private let name: String
+
+    init(name: String) {
+        self.name = name
+    }
+
+    /// Jobs enqueued so far, from any thread.
+    public var enqueues: Int { enqueueCount.load(ordering: .relaxed) }
+    /// Jobs enqueued from a thread other than the emulator thread.
+    public var foreignEnqueues: Int { foreignEnqueueCount.load(ordering: .relaxed) }
+
+    /// True when the caller runs on the emulator thread.
+    public var isCurrentThread: Bool {
+        started.load(ordering: .acquiring) && threadID.load(ordering: .relaxed) == UInt(pthread_self())
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        startIfNeeded()
+        let unownedJob = UnownedJob(job)
+        enqueueCount.wrappingAdd(1, ordering: .relaxed)
+        if !isCurrentThread { foreignEnqueueCount.wrappingAdd(1, ordering: .relaxed) }
+        condition.lock()
+        queue.append(unownedJob)
+        condition.signal()
+        condition.unlock()
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    public func checkIsolated() {
+        precondition(isCurrentThread, "emulator code ran off the emulator thread")
+    }
+
+    private func startIfNeeded() {
+        if started.load(ordering: .acquiring) { return }
+        condition.lock()
+        defer { condition.unlock() }
+        if started.load(ordering: .relaxed) { return }
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        // Deep async call chains in the fault engine live in task frames, not on this stack, but keep room
+        // for synchronous recursion (page-table walks, interval-tree queries).
+        pthread_attr_setstacksize(&attributes, 8 << 20)
+        let box = Unmanaged.passRetained(self)
+        var handle = pthread_t()
+        let rc = pthread_create(&handle, &attributes, { raw in
+            let executor = Unmanaged<EmuExecutor>.fromOpaque(raw!).takeRetainedValue()
+            executor.runLoop()
+            return nil
+        }, box.toOpaque())
+        pthread_attr_destroy(&attributes)
+        precondition(rc == 0, "pthread_create failed for the emulator thread: \(rc)")
+        thread = handle
+        threadID.store(UInt(handle), ordering: .relaxed)
+        started.store(true, ordering: .releasing)
+    }
+
+    private func runLoop() {
+        // The creating thread publishes `threadID` under the condition's lock; wait for it before running jobs.
+        condition.lock()
+        condition.unlock()
+        let serial = asUnownedSerialExecutor()
+        while true {
+            condition.lock()
+            while queue.isEmpty { condition.wait() }
+            let job = queue.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: serial)
+        }
+    }
+}
+
+/// The global actor of the emulated machine: everything isolated to it runs on `EmuExecutor.shared`.
+@globalActor public actor EmuActor {
+    public static let shared = EmuActor()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        EmuExecutor.shared.asUnownedSerialExecutor()
+    }
+}

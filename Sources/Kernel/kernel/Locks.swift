@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT — scheduler-aware locks (kernel: kernel/locking/mutex.c, rwsem.c, spinlock.c,
+// include/linux/wait.h).
+import DequeModule
+
+/// An exclusive lock whose waiters are not runnable: a sleeping mutex or a spinlock.
+///
+/// Acquiring is a preemption point before the attempt; releasing is one after the release, so another task can get
+/// in right at the boundary, as another CPU could. Ownership passes directly to the first waiter (FIFO), which
+/// keeps every interleaving deterministic and starvation-free.
+///
+/// Outside a running scheduler (a unit test driving kernel functions directly) an uncontended lock works and a
+/// contended one is a precondition failure, since nobody could ever release it.
+///
+/// Kernel: `struct mutex` (kernel/locking/mutex.c), `spinlock_t` (the split page-table lock, mm/memory.c).
+@EmuActor public final class KLock {
+    public enum Kind: Sendable { case mutex, spinlock }
+    public let name: String
+    public let kind: Kind
+    unowned let sched: Scheduler
+    /// The holder's task id (-1 when held outside a task, or free).
+    public private(set) var owner = -1
+    public private(set) var isLocked = false
+    private var waiters = Deque<Int>()
+    /// Acquisitions that had to wait.
+    public private(set) var contentions = 0
+
+    public init(_ name: String, kind: Kind, scheduler: Scheduler) {
+        self.name = name
+        self.kind = kind
+        self.sched = scheduler
+    }
+
+    public static func mutex(_ name: String, _ sched: Scheduler) -> KLock { KLock(name, kind: .mutex, scheduler: sched) }
+    public static func spin(_ name: String, _ sched: Scheduler) -> KLock { KLock(name, kind: .spinlock, scheduler: sched) }
+
+    /// Kernel: mutex_lock() / spin_lock()
+    public func lock() async {
+        await sched.preempt(kind == .mutex ? .mutexLock : .spinLock)
+        sched.charge(sched.costs.lock)
+        if !isLocked {
+            isLocked = true
+            owner = sched.current
+            return
+        }
+        let me = sched.current
+        precondition(me >= 0, "\(name): contended outside a running task (held by T\(owner))")
+        precondition(owner != me, "\(name): recursive acquisition by T\(me)")
+        contentions += 1
+        waiters.append(me)
+        await sched.block("\(kind == .mutex ? "mutex" : "spinlock") \(name) held by T\(owner)")
+        assert(owner == me && isLocked, "\(name): woken without ownership")
+    }
+
+    /// Kernel: mutex_trylock() / spin_trylock(). Not a preemption point.
+    public func tryLock() -> Bool {
+        guard !isLocked else { return false }
+        isLocked = true
+        owner = sched.current
+        return true
+    }
+
+    /// Kernel: mutex_unlock() / spin_unlock()
+    public func unlock() async {
+        release()
+        await sched.preempt(kind == .mutex ? .mutexUnlock : .spinUnlock)
+    }
+
+    /// Releases without a preemption point (for paths that must not switch, such as deadlock unwinding in tests).
+    public func release() {
+        precondition(isLocked, "\(name): unlock of an unlocked lock")
+        precondition(owner == sched.current, "\(name): unlocked by T\(sched.current), owner is T\(owner)")
+        if let next = waiters.popFirst() {
+            owner = next
+            sched.wake(next)
+        } else {
+            isLocked = false
+            owner = -1
+        }
+    }
+
+    /// lockdep-lite: the running task holds this lock. Kernel: lockdep_assert_held()
+    public func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(isLocked && owner == sched.current, "\(name) not held by T\(sched.current)", file: file, line: line)
+    }
+
+    public var waiterCount: Int { waiters.count }
+}
+
+/// Kernel name for the sleeping lock. Kernel: `struct mutex`.
+public typealias KMutex = KLock
+/// Kernel name for the page-table lock flavour. Kernel: `spinlock_t`.
+public typealias SpinLock = KLock
+
+/// A reader-writer semaphore with FIFO fairness: a reader queues behind a waiting writer.
+/// Kernel: `struct rw_semaphore` — kernel/locking/rwsem.c (mmap_lock, i_mmap_rwsem, the per-VMA lock).
+@EmuActor public final class KRWSemaphore {
+    public let name: String
+    unowned let sched: Scheduler
+    public private(set) var readers: [Int] = []
+    public private(set) var writer: Int? = nil
+    private var waiters = Deque<(task: Int, write: Bool)>()
+    public private(set) var contentions = 0
+
+    public init(_ name: String, scheduler: Scheduler) {
+        self.name = name
+        self.sched = scheduler
+    }
+
+    public var isWriteLocked: Bool { writer != nil }
+    public var isLocked: Bool { writer != nil || !readers.isEmpty }
+
+    /// Kernel: down_read()
+    public func downRead() async {
+        await sched.preempt(.rwsemDown)
+        sched.charge(sched.costs.lock)
+        if tryDownRead() { return }
+        await wait(write: false)
+    }
+
+    /// Kernel: down_write()
+    public func downWrite() async {
+        await sched.preempt(.rwsemDown)
+        sched.charge(sched.costs.lock)
+        if tryDownWrite() { return }
+        await wait(write: true)
+    }
+
+    /// Kernel: down_read_trylock(). Not a preemption point.
+    public func tryDownRead() -> Bool {
+        guard writer == nil, waiters.isEmpty else { return false }
+        readers.append(sched.current)
+        return true
+    }
+
+    /// Kernel: down_write_trylock(). Not a preemption point.
+    public func tryDownWrite() -> Bool {
+        guard writer == nil, readers.isEmpty, waiters.isEmpty else { return false }
+        writer = sched.current
+        return true
+    }
+
+    private func wait(write: Bool) async {
+        let me = sched.current
+        precondition(me >= 0, "\(name): contended outside a running task")
+        contentions += 1
+        waiters.append((me, write))
+        let holder = writer.map { "writer T\($0)" } ?? "readers \(readers.map { "T\($0)" })"
+        await sched.block("rwsem \(name) (\(write ? "write" : "read")) held by \(holder)")
+    }
+
+    /// Kernel: up_read()
+    public func upRead() async {
+        releaseRead()
+        await sched.preempt(.rwsemUp)
+    }
+
+    /// Kernel: up_write()
+    public func upWrite() async {
+        releaseWrite()
+        await sched.preempt(.rwsemUp)
+    }
+
+    public func releaseRead() {
+        guard let i = readers.firstIndex(of: sched.current) else {
+            preconditionFailure("\(name): up_read by T\(sched.current), which holds no read lock")
+        }
+        readers.remove(at: i)
+        grant()
+    }
+
+    public func releaseWrite() {
+        precondition(writer == sched.current, "\(name): up_write by T\(sched.current), writer is \(String(describing: writer))")
+        writer = nil
+        grant()
+    }
+
+    private func grant() {
+        while let w = waiters.first {
+            if w.write {
+                guard writer == nil, readers.isEmpty else { return }
+                waiters.removeFirst()
+                writer = w.task
+                sched.wake(w.task)
+                return
+            }
+            guard writer == nil else { return }
+            waiters.removeFirst()
+            readers.append(w.task)
+            sched.wake(w.task)
+        }
+    }
+
+    /// Kernel: lockdep_assert_held() (read or write).
+    public func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(writer == sched.current || readers.contains(sched.current),
+                     "\(name) not held by T\(sched.current)", file: file, line: line)
+    }
+    /// Kernel: lockdep_assert_held_write()
+    public func assertWriteHeld(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(writer == sched.current, "\(name) not write-held by T\(sched.current)", file: file, line: line)
+    }
+}
+
+/// Tasks waiting for an event. Kernel: `wait_queue_head_t` with wait_event()/wake_up().
+@EmuActor public final class WaitQueue {
+    public let name: String
+    unowned let sched: Scheduler
+    private var waiters = Deque<Int>()
+
+    public init(_ name: String, scheduler: Scheduler) {
+        self.name = name
+        self.sched = scheduler
+    }
+
+    /// Blocks until `condition` holds, re-checking after each wake-up. Kernel: wait_event()
+    public func wait(until condition: () -> Bool) async {
+        while !condition() {
+            waiters.append(sched.current)
+            await sched.block("waitqueue \(name)")
+        }
+    }
+
+    /// Kernel: wake_up_all()
+    public func wakeAll() {
+        while let w = waiters.popFirst() { sched.wake(w) }
+    }
+
+    public var isEmpty: Bool { waiters.isEmpty }
+}

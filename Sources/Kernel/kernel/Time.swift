@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT — virtual time, jiffies and the cost table (kernel: kernel/time/, include/linux/jiffies.h).
+
+/// A point on the virtual clock, in picoseconds since boot (so sub-nanosecond costs such as one copied byte add up
+/// exactly). 2^63 ps is about 106 days of virtual time.
+public struct VirtualTime: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var picoseconds: Int64
+    public init(picoseconds: Int64) { self.picoseconds = picoseconds }
+    public static func ns(_ n: Int64) -> VirtualTime { VirtualTime(picoseconds: n &* 1000) }
+    public static func us(_ n: Int64) -> VirtualTime { VirtualTime(picoseconds: n &* 1_000_000) }
+    public static func ms(_ n: Int64) -> VirtualTime { VirtualTime(picoseconds: n &* 1_000_000_000) }
+    public static let zero = VirtualTime(picoseconds: 0)
+    public var nanoseconds: Int64 { picoseconds / 1000 }
+    public static func < (a: VirtualTime, b: VirtualTime) -> Bool { a.picoseconds < b.picoseconds }
+    public static func + (a: VirtualTime, b: VirtualTime) -> VirtualTime {
+        VirtualTime(picoseconds: a.picoseconds &+ b.picoseconds)
+    }
+    public static func - (a: VirtualTime, b: VirtualTime) -> VirtualTime {
+        VirtualTime(picoseconds: a.picoseconds &- b.picoseconds)
+    }
+    /// "12.345678ms"-style rendering with fixed precision, for traces and summaries.
+    public var description: String {
+        let ns = nanoseconds
+        let ms = ns / 1_000_000, frac = ns % 1_000_000
+        let digits = String(frac)
+        return "\(ms).\(String(repeating: "0", count: 6 - digits.count))\(digits)ms"
+    }
+}
+
+/// A count of timer ticks. Kernel: `unsigned long jiffies`, include/linux/jiffies.h.
+public struct Jiffies: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int64
+    public init(_ rawValue: Int64) { self.rawValue = rawValue }
+    public static func < (a: Jiffies, b: Jiffies) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "\(rawValue)j" }
+}
+
+/// The tick rate and the conversions a driver sees. Kernel: `HZ`, `msecs_to_jiffies()`, `jiffies_to_msecs()`.
+public struct TickRate: Hashable, Sendable {
+    /// Ticks per second. Kernel: `CONFIG_HZ` (100, 250, 300 or 1000).
+    public let hz: Int64
+    public static let allowed: [Int64] = [100, 250, 300, 1000]
+    public init(hz: Int64) {
+        precondition(hz > 0 && hz <= 1_000_000, "HZ out of range")
+        self.hz = hz
+    }
+    /// Length of one tick.
+    public var tick: VirtualTime { VirtualTime(picoseconds: 1_000_000_000_000 / hz) }
+    /// The tick count at a given time. Kernel: `jiffies` (here starting at 0 at boot).
+    public func jiffies(at t: VirtualTime) -> Jiffies { Jiffies(t.picoseconds / tick.picoseconds) }
+    /// The time at which the tick counter reaches `j`.
+    public func time(of j: Jiffies) -> VirtualTime { VirtualTime(picoseconds: j.rawValue &* tick.picoseconds) }
+    /// Rounds up, as the kernel does, so that a non-zero delay never becomes zero ticks.
+    /// Kernel: msecs_to_jiffies() — include/linux/jiffies.h
+    public func msecsToJiffies(_ ms: Int64) -> Jiffies { Jiffies((ms * hz + 999) / 1000) }
+    /// Kernel: jiffies_to_msecs() — kernel/time/time.c
+    public func jiffiesToMsecs(_ j: Jiffies) -> Int64 { (j.rawValue * 1000 + hz - 1) / hz }
+}
+
+/// What each emulated operation costs on the virtual clock (DESIGN.md §3: time advances with work).
+///
+/// The defaults are orders of magnitude from BASELINES.md (a 2-core x86-64 host): a minor fault is about a
+/// microsecond, write-protecting one PTE about 70 ns, a page copy a few hundred ns. Only relative sizes matter for
+/// the interleavings; the panel models (bus time) dominate any real deferred-I/O cycle.
+public struct CostTable: Sendable, Equatable {
+    /// One load or store instruction through a TLB hit (any width up to 8 bytes).
+    public var access = VirtualTime(picoseconds: 1_000)
+    /// Each byte of a bulk span store or copy beyond the first access.
+    public var copyByte = VirtualTime(picoseconds: 100)
+    /// A software-TLB miss that the page-table walk resolves without a fault.
+    public var tlbRefill = VirtualTime.ns(30)
+    /// Exception entry and exit plus `handle_mm_fault` dispatch, per attempt (a RETRY pays it again).
+    public var faultEntry = VirtualTime.ns(600)
+    /// Calling a driver hook (`->fault`, `->page_mkwrite`, `->pfn_mkwrite`), excluding what it does.
+    public var hookCall = VirtualTime.ns(50)
+    /// `file_update_time()` on the device inode.
+    public var fileUpdateTime = VirtualTime.ns(100)
+    /// Taking or releasing an uncontended lock.
+    public var lock = VirtualTime.ns(20)
+    /// Writing one PTE (install or upgrade).
+    public var pteUpdate = VirtualTime.ns(20)
+    /// Write-protecting and cleaning one PTE including its clear-and-flush (BASELINES.md: ≈70 ns per PTE).
+    public var pteWrprotect = VirtualTime.ns(70)
+    /// Flushing one TLB entry (`flush_tlb_page`).
+    public var tlbFlushPage = VirtualTime.ns(100)
+    /// Flushing a range: base cost; each page in it adds `tlbFlushRangePerPage`.
+    public var tlbFlushRange = VirtualTime.ns(200)
+    public var tlbFlushRangePerPage = VirtualTime.ns(5)
+    /// Allocating one page frame (page allocator fast path).
+    public var pageAlloc = VirtualTime.ns(150)
+    /// Entering and leaving a system call.
+    public var syscall = VirtualTime.ns(100)
+    /// VMA bookkeeping in mmap/munmap/mprotect/fork, per VMA touched.
+    public var vmaUpdate = VirtualTime.ns(400)
+    /// Visiting one VMA in a reverse-map or page-mapping walk.
+    public var rmapVisit = VirtualTime.ns(25)
+
+    public init() {}
+    public static let `default` = CostTable()
+
+    /// The cost of copying `bytes` bytes.
+    @inline(__always) public func copy(_ bytes: Int) -> VirtualTime {
+        VirtualTime(picoseconds: copyByte.picoseconds &* Int64(bytes))
+    }
+}
+
+/// A deterministic 64-bit generator (SplitMix64). Every random choice in the model draws from one of these,
+/// seeded from the run's seed, so a seed fixes the whole run.
+public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// A sub-seed for one subsystem, so that adding draws in one subsystem does not shift another's stream.
+    public static func derive(_ seed: UInt64, _ label: String, _ index: Int = 0) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ seed
+        for b in label.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        h = (h ^ UInt64(bitPattern: Int64(index))) &* 0x100_0000_01B3
+        var g = SplitMix64(seed: h)
+        return g.next()
+    }
+    /// Uniform in `0..<n` (n > 0) without modulo bias.
+    public mutating func below(_ n: Int) -> Int {
+        precondition(n > 0)
+        return Int(next(upperBound: UInt64(n)))
+    }
+    public mutating func chance(_ r: Ratio) -> Bool {
+        r.numerator > 0 && below(Int(r.denominator)) < Int(r.numerator)
+    }
+}
+
+/// A probability as an integer fraction (never a floating-point number, so runs stay bit-identical).
+public struct Ratio: Hashable, Sendable, CustomStringConvertible {
+    public let numerator: UInt32
+    public let denominator: UInt32
+    public init(_ numerator: UInt32, _ denominator: UInt32) {
+        precondition(denominator > 0 && numerator <= denominator, "a ratio must lie in [0, 1]")
+        self.numerator = numerator
+        self.denominator = denominator
+    }
+    public var description: String { "\(numerator)/\(denominator)" }
+    /// Parses "N/D".
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let n = UInt32(parts[0]), let d = UInt32(parts[1]), d > 0, n <= d else { return nil }
+        self.init(n, d)
+    }
+}
