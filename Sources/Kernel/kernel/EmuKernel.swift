@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT — the root of one emulated machine's kernel: scheduler, RAM, counters, events.
+
+/// Switches of the memory-management core that differ between kernel versions or architectures.
+public struct MMConfig: Sendable, Equatable {
+    /// Try the per-VMA lock first on user faults (x86-64 since 6.4). Every fault that needs `->fault` or
+    /// `->page_mkwrite` then returns RETRY once and is redone under mmap_lock (kernel-spec.md §5.1, scenario 21).
+    public var perVMALocks = true
+    /// Consecutive fault attempts on one access without progress after which the task is declared livelocked.
+    public var livelockAttempts = 1000
+    /// Accesses a task may make on the TLB fast path before it reaches a `.quantum` preemption point.
+    public var storeBudget = 256
+    public init() {}
+}
+
+/// Counters of the mm, in the spirit of /proc/vmstat. Every fault path bumps its own.
+public struct VMStat: Sendable, Equatable {
+    /// `handle_mm_fault` calls that were accounted (a RETRY is not).
+    public var faults = 0
+    /// Every entry into the fault handler, retries included.
+    public var faultAttempts = 0
+    public var vmaLockRetries = 0
+    public var readFaults = 0, cowFaults = 0, sharedFaults = 0, anonFaults = 0
+    /// `do_wp_page` and where it went.
+    public var wpFaults = 0, wpPageShared = 0, wpPFNShared = 0, wpPageCopy = 0, wpAnonReuse = 0
+    /// Faults that found the PTE already fixed (changed under them, or writable already).
+    public var spuriousFaults = 0
+    /// NOPAGE from a pte_same / vmf_pte_changed recheck after a hook dropped the PTL.
+    public var pteChangedBailouts = 0
+    public var faultHookCalls = 0, pageMkwriteCalls = 0, pfnMkwriteCalls = 0
+    /// `do_page_mkwrite` returned 0 because the page lost its mapping (the access is retried).
+    public var mkwriteRetries = 0
+    public var sigsegv = 0, sigbus = 0, oom = 0, livelocks = 0
+    public var tlbRefills = 0, tlbFlushPage = 0, tlbFlushRange = 0, tlbFlushAll = 0
+    public var ptesInstalled = 0, ptesZapped = 0, ptesWrprotected = 0
+    public var fileTimeUpdates = 0
+    public var pfnInserts = 0
+
+    public init() {}
+
+    /// name=value pairs in a fixed order, for summaries and golden files.
+    public var fields: [(String, Int)] {
+        [
+            ("faults", faults), ("fault_attempts", faultAttempts), ("vma_lock_retries", vmaLockRetries),
+            ("read_faults", readFaults), ("cow_faults", cowFaults), ("shared_faults", sharedFaults),
+            ("anon_faults", anonFaults), ("wp_faults", wpFaults), ("wp_page_shared", wpPageShared),
+            ("wp_pfn_shared", wpPFNShared), ("wp_page_copy", wpPageCopy), ("wp_anon_reuse", wpAnonReuse),
+            ("spurious_faults", spuriousFaults), ("pte_changed_bailouts", pteChangedBailouts),
+            ("fault_hook_calls", faultHookCalls), ("page_mkwrite_calls", pageMkwriteCalls),
+            ("pfn_mkwrite_calls", pfnMkwriteCalls), ("mkwrite_retries", mkwriteRetries),
+            ("sigsegv", sigsegv), ("sigbus", sigbus), ("oom", oom), ("livelocks", livelocks),
+            ("tlb_refills", tlbRefills), ("tlb_flush_page", tlbFlushPage), ("tlb_flush_range", tlbFlushRange),
+            ("tlb_flush_all", tlbFlushAll), ("ptes_installed", ptesInstalled), ("ptes_zapped", ptesZapped),
+            ("ptes_wrprotected", ptesWrprotected), ("file_time_updates", fileTimeUpdates),
+            ("pfn_inserts", pfnInserts),
+        ]
+    }
+}
+
+/// One kernel event: what happened, to whom, when. Cheap to record (no strings until rendered).
+public struct KernelEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case fault, faultResult = "fault-result", retry, mkwrite = "page-mkwrite", pfnMkwrite = "pfn-mkwrite"
+        case faultHook = "fault-hook", pteSet = "pte-set", pteZap = "pte-zap", wrprotect, tlbFlush = "tlb-flush"
+        case signal, livelock, mmap, munmap, mprotect, fork, exit, schedSwitch = "switch", cowCopy = "cow-copy"
+    }
+    public var time: VirtualTime
+    public var task: Int
+    public var kind: Kind
+    public var a: Int64
+    public var b: Int64
+    public var note: String
+
+    /// One fixed-column line: time (ns), task, kind, two operands in hex, free text.
+    public var line: String {
+        let t = String(time.nanoseconds)
+        let pad = String(repeating: " ", count: max(0, 12 - t.count))
+        let k = kind.rawValue + String(repeating: " ", count: max(0, 12 - kind.rawValue.count))
+        return "\(pad)\(t) T\(task) \(k) \(String(a, radix: 16)) \(String(b, radix: 16))\(note.isEmpty ? "" : " " + note)"
+    }
+}
+
+/// The event trace of a run: a running FNV-1a hash of every event, and optionally the events themselves.
+@EmuActor public final class EventLog {
+    public private(set) var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    public private(set) var count = 0
+    /// Keep events in memory (tests, `--events`). Off by default: long runs only hash.
+    public var keep = false
+    public private(set) var events: [KernelEvent] = []
+    /// Called for every event (exporters attach here).
+    public var observer: ((KernelEvent) -> Void)?
+
+    public init() {}
+
+    public func record(_ e: KernelEvent) {
+        count += 1
+        mix(UInt64(bitPattern: e.time.picoseconds))
+        mix(UInt64(bitPattern: Int64(e.task)))
+        for b in e.kind.rawValue.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01B3 }
+        mix(UInt64(bitPattern: e.a))
+        mix(UInt64(bitPattern: e.b))
+        if keep { events.append(e) }
+        observer?(e)
+    }
+
+    private func mix(_ v: UInt64) {
+        var x = v
+        for _ in 0 ..< 8 {
+            hash = (hash ^ (x & 0xFF)) &* 0x100_0000_01B3
+            x >>= 8
+        }
+    }
+
+    public func events(of kind: KernelEvent.Kind) -> [KernelEvent] { events.filter { $0.kind == kind } }
+}
+
+/// One emulated machine's kernel: the scheduler (and with it the clock), RAM, vmalloc, counters and events.
+@EmuActor public final class EmuKernel {
+    public let sched: Scheduler
+    public let phys: PhysicalMemory
+    public let vmalloc: Vmalloc
+    public var config: MMConfig
+    public var stats = VMStat()
+    public let events = EventLog()
+    private var nextMMId = 1
+    private var nextVMAId = 1
+    var nextPid = 0
+    /// Every process ever created, in creation order.
+    public internal(set) var processes: [UserTask] = []
+
+    public init(policy: SchedPolicy, tickRate: TickRate = TickRate(hz: 250), ramPages: Int = 16384,
+                costs: CostTable = .default, config: MMConfig = MMConfig(), replay: Schedule? = nil) {
+        sched = Scheduler(policy: policy, tickRate: tickRate, costs: costs, replay: replay)
+        phys = PhysicalMemory(pages: ramPages, scheduler: sched)
+        vmalloc = Vmalloc(phys: phys)
+        self.config = config
+    }
+
+    public var now: VirtualTime { sched.now }
+    public var costs: CostTable { sched.costs }
+
+    /// Records an event on behalf of the running task.
+    public func event(_ kind: KernelEvent.Kind, _ a: Int64 = 0, _ b: Int64 = 0, _ note: String = "") {
+        events.record(KernelEvent(time: sched.now, task: sched.current, kind: kind, a: a, b: b, note: note))
+    }
+
+    func allocMMId() -> Int {
+        defer { nextMMId += 1 }
+        return nextMMId
+    }
+
+    func allocVMAId() -> Int {
+        defer { nextVMAId += 1 }
+        return nextVMAId
+    }
+}

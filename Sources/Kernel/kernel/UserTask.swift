@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT — a fake user process: its address space, files, and the emulated CPU's loads and
+// stores (kernel: task_struct, the MMU, and the syscalls a process uses here).
+
+/// How a process ended.
+public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
+    case running
+    case exited
+    /// Killed by an uncaught signal (SIGSEGV, SIGBUS, OOM kill, livelock kill).
+    case killed(UserFault)
+    /// The program stopped on an error a syscall returned.
+    case failed(Errno)
+    public var description: String {
+        switch self {
+        case .running: "running"
+        case .exited: "exited"
+        case .killed(let f): "killed: \(f)"
+        case .failed(let e): "failed: \(e)"
+        }
+    }
+}
+
+/// A fake user process (single-threaded): an `MM`, a file table, and the CPU's access path into its memory.
+///
+/// Stores and loads go TLB → page-table walk → fault, like a real MMU. The TLB-hit path is synchronous and inlined;
+/// a miss, a read-only entry, or the end of the task's budget takes the out-of-line slow path, which is where the
+/// task may be preempted. Kernel: `struct task_struct` (as `UserTask`, not to shadow Swift's `Task`).
+@EmuActor public final class UserTask {
+    public let pid: Int
+    public let name: String
+    public unowned let kernel: EmuKernel
+    public let mm: MM
+    /// The scheduler task this process runs as.
+    public internal(set) var schedID = -1
+    private var files: [KFile?] = []
+    /// Every signal delivered to this process, in order (whether or not the program caught it).
+    public private(set) var signals: [UserFault] = []
+    public internal(set) var exitStatus = ProcessExit.running
+    /// Accesses this process made.
+    public private(set) var accesses = 0
+    /// Raw TLB slots of `mm`, cached for the inlined fast path.
+    nonisolated(unsafe) let tlbSlots: UnsafeMutablePointer<TLBEntry>
+    /// Fast-path accesses left before the next `.quantum` preemption point.
+    var budget: Int
+    let budgetStart: Int
+
+    init(pid: Int, name: String, kernel: EmuKernel, mm: MM) {
+        self.pid = pid
+        self.name = name
+        self.kernel = kernel
+        self.mm = mm
+        tlbSlots = mm.tlb.slots
+        budgetStart = kernel.config.storeBudget
+        budget = budgetStart
+    }
+
+    // MARK: - Stores and loads (the emulated CPU)
+
+    /// Stores one byte. Kernel analogue: a user `mov` to `va`.
+    @inline(__always) public func store8(_ va: VirtAddr, _ value: UInt8) async throws(UserFault) {
+        let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
+        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0) {
+            budget &-= 1
+            e.bytes.unsafelyUnwrapped.storeBytes(of: value, toByteOffset: va.offsetInPage, as: UInt8.self)
+            return
+        }
+        try await storeSlow(va, UInt64(value), width: 1)
+    }
+
+    /// Stores a 32-bit pixel (little endian). A store that straddles two pages is done byte by byte.
+    @inline(__always) public func store32(_ va: VirtAddr, _ value: UInt32) async throws(UserFault) {
+        let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
+        let off = va.offsetInPage
+        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 4) {
+            budget &-= 1
+            e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt32.self)
+            return
+        }
+        try await storeSlow(va, UInt64(value), width: 4)
+    }
+
+    /// Stores a 16-bit pixel (little endian).
+    @inline(__always) public func store16(_ va: VirtAddr, _ value: UInt16) async throws(UserFault) {
+        let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
+        let off = va.offsetInPage
+        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 2) {
+            budget &-= 1
+            e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt16.self)
+            return
+        }
+        try await storeSlow(va, UInt64(value), width: 2)
+    }
+
+    /// Loads one byte.
+    @inline(__always) public func load8(_ va: VirtAddr) async throws(UserFault) -> UInt8 {
+        let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
+        if _fastPath(e.vpn == va.vpn && budget > 0) {
+            budget &-= 1
+            return e.bytes.unsafelyUnwrapped.load(fromByteOffset: va.offsetInPage, as: UInt8.self)
+        }
+        return UInt8(try await loadSlow(va, width: 1))
+    }
+
+    /// Loads a 32-bit value (little endian).
+    @inline(__always) public func load32(_ va: VirtAddr) async throws(UserFault) -> UInt32 {
+        let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
+        let off = va.offsetInPage
+        if _fastPath(e.vpn == va.vpn && budget > 0 && off <= PAGE_SIZE - 4) {
+            budget &-= 1
+            return UInt32(littleEndian: e.bytes.unsafelyUnwrapped.loadUnaligned(fromByteOffset: off, as: UInt32.self))
+        }
+        return UInt32(try await loadSlow(va, width: 4))
+    }
+
+    /// Stores `bytes` at `va`, page by page in ascending order (one translation per page, like a `rep movsb`).
+    public func storeBytes(_ va: VirtAddr, _ bytes: UnsafeRawBufferPointer) async throws(UserFault) {
+        var done = 0
+        while done < bytes.count {
+            let a = va + done
+            let n = min(PAGE_SIZE - a.offsetInPage, bytes.count - done)
+            let page = try await translate(a, write: true)
+            (page + a.offsetInPage).copyMemory(from: bytes.baseAddress! + done, byteCount: n)
+            kernel.sched.charge(kernel.costs.copy(n))
+            done += n
+        }
+    }
+
+    /// Stores `count` copies of `byte` at `va`, page by page in ascending order (`rep stosb`).
+    public func fill(_ va: VirtAddr, count: Int, byte: UInt8) async throws(UserFault) {
+        var done = 0
+        while done < count {
+            let a = va + done
+            let n = min(PAGE_SIZE - a.offsetInPage, count - done)
+            let page = try await translate(a, write: true)
+            (page + a.offsetInPage).initializeMemory(as: UInt8.self, repeating: byte, count: n)
+            kernel.sched.charge(kernel.costs.copy(n))
+            done += n
+        }
+    }
+
+    /// Reads `count` bytes at `va`, page by page.
+    public func loadBytes(_ va: VirtAddr, count: Int) async throws(UserFault) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let a = va + done
+            let n = min(PAGE_SIZE - a.offsetInPage, count - done)
+            let page = try await translate(a, write: false)
+            out.withUnsafeMutableBytes { dst in
+                (dst.baseAddress! + done).copyMemory(from: page + a.offsetInPage, byteCount: n)
+            }
+            kernel.sched.charge(kernel.costs.copy(n))
+            done += n
+        }
+        return out
+    }
+
+    @inline(never) func storeSlow(_ va: VirtAddr, _ value: UInt64, width: Int) async throws(UserFault) {
+        if va.offsetInPage > PAGE_SIZE - width {
+            for i in 0 ..< width { try await storeSlow(va + i, (value >> UInt64(8 * i)) & 0xFF, width: 1) }
+            return
+        }
+        let page = try await translate(va, write: true)
+        let p = page + va.offsetInPage
+        switch width {
+        case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
+        case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value).littleEndian, as: UInt16.self)
+        default: p.storeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian, as: UInt32.self)
+        }
+    }
+
+    @inline(never) func loadSlow(_ va: VirtAddr, width: Int) async throws(UserFault) -> UInt64 {
+        if va.offsetInPage > PAGE_SIZE - width {
+            var v: UInt64 = 0
+            for i in 0 ..< width { v |= try await loadSlow(va + i, width: 1) << UInt64(8 * i) }
+            return v
+        }
+        let page = try await translate(va, write: false)
+        let p = page + va.offsetInPage
+        switch width {
+        case 1: return UInt64(p.load(as: UInt8.self))
+        case 2: return UInt64(UInt16(littleEndian: p.loadUnaligned(as: UInt16.self)))
+        default: return UInt64(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+        }
+    }
+
+    /// Charges the fast-path accesses made since the last slow path and, if the budget ran out, reaches the
+    /// `.quantum` preemption point.
+    func settleBudget() async {
+        let used = budgetStart - budget
+        if used > 0 {
+            accesses += used
+            kernel.sched.charge(VirtualTime(picoseconds: kernel.costs.access.picoseconds &* Int64(used)))
+        }
+        let exhausted = budget <= 0
+        budget = budgetStart
+        if exhausted { await kernel.sched.preempt(.quantum) }
+    }
+
+    /// Resolves `va` for an access the way the MMU does: TLB, then a page-table walk that sets the accessed and
+    /// dirty bits, then the fault handler — re-executing until the access can proceed. Returns the page's bytes.
+    /// The access itself happens right after, with no preemption point in between.
+    func translate(_ va: VirtAddr, write: Bool) async throws(UserFault) -> UnsafeMutableRawPointer {
+        await settleBudget()
+        budget &-= 1
+        if let e = mm.tlb.lookup(va), !write || e.writable { return e.bytes! }
+        var attempts = 0
+        while true {
+            if let slot = mm.pageTables.lookup(va) {
+                let pte = slot.read()
+                if pte.isHardwarePresent && (!write || pte.isWrite) {
+                    // The hardware walk: set accessed (and dirty for a store) atomically, then cache.
+                    var updated = pte.mkyoung()
+                    if write { updated = updated.mkdirty() }
+                    if updated != pte { slot.write(updated) }
+                    let bytes = kernel.phys.address(of: pte.pfn)
+                    mm.tlb.fill(va, pfn: pte.pfn, bytes: bytes, writable: updated.isWrite && updated.isDirty)
+                    kernel.stats.tlbRefills += 1
+                    kernel.sched.charge(kernel.costs.tlbRefill)
+                    return bytes
+                }
+            }
+            // A real CPU drops a stale entry before raising the fault.
+            mm.tlb.flushPage(va)
+            attempts += 1
+            if attempts > kernel.config.livelockAttempts {
+                let f = kernel.signal(.livelock(va, attempts: attempts - 1))
+                kernel.event(.livelock, Int64(bitPattern: va.rawValue), Int64(attempts - 1))
+                kernel.sched.report("LIVELOCK: \(name) (pid \(pid)) faulted \(attempts - 1) times at \(va) "
+                    + "without progress; schedule so far: \(kernel.sched.recorded.count) decisions")
+                signals.append(f)
+                throw f
+            }
+            if let f = await kernel.doUserAddrFault(mm, va, write: write) {
+                signals.append(f)
+                throw f
+            }
+        }
+    }
+
+    // MARK: - System calls
+
+    /// Opens a device node and returns a file descriptor. Kernel: open(2) → chrdev_open → ->open
+    public func open(_ inode: Inode, _ mode: FileMode = .readWrite) async throws(Errno) -> Int {
+        kernel.sched.charge(kernel.costs.syscall)
+        await kernel.sched.preempt(.syscall)
+        let file = KFile(inode: inode, mode: mode)
+        if let hook = file.ops.open, let err = await hook(inode, file) { throw err }
+        if let free = files.firstIndex(where: { $0 == nil }) {
+            files[free] = file
+            return free
+        }
+        files.append(file)
+        return files.count - 1
+    }
+
+    /// The open file behind a descriptor.
+    public func file(_ fd: Int) throws(Errno) -> KFile {
+        guard fd >= 0, fd < files.count, let f = files[fd] else { throw .EBADF }
+        return f
+    }
+
+    /// Kernel: close(2) → fput (->release runs when the last reference, including mappings', is gone)
+    public func close(_ fd: Int) async throws(Errno) {
+        kernel.sched.charge(kernel.costs.syscall)
+        await kernel.sched.preempt(.syscall)
+        let f = try file(fd)
+        files[fd] = nil
+        await f.put()
+    }
+
+    /// Kernel: fsync(2) → ->fsync
+    public func fsync(_ fd: Int) async throws(Errno) {
+        kernel.sched.charge(kernel.costs.syscall)
+        await kernel.sched.preempt(.syscall)
+        let f = try file(fd)
+        guard let hook = f.ops.fsync else { throw .EINVAL }
+        if let err = await hook(f) { throw err }
+    }
+
+    /// Kernel: mmap(2). `fd` nil with `.anonymous` maps private anonymous memory.
+    public func mmap(_ address: VirtAddr? = nil, length: Int, prot: Prot, flags: MapFlags, fd: Int? = nil,
+                     offset: Int = 0) async throws(Errno) -> VirtAddr {
+        kernel.sched.charge(kernel.costs.syscall)
+        await kernel.sched.preempt(.syscall)
+        guard offset >= 0, offset & (PAGE_SIZE - 1) == 0 else { throw .EINVAL }
+        let f: KFile? = try fd.map { (d: Int) throws(Errno) -> KFile in try file(d) }
+        return try await kernel.doMmap(mm, file: f, address: address, length: length, prot: prot, flags: flags,
+                                       pgoff: PgOff(offset >> PAGE_SHIFT))
+    }
+
+    /// Kernel: munmap(2)
+    public func munmap(_ address: VirtAddr, length: Int) async throws(Errno) {
+        kernel.sched.charge(kernel.costs.syscall)
+        await kernel.sched.preempt(.syscall)
+        try await kernel.doMunmap(mm, address, length)
+    }
+
+    /// Kernel: mprotect(2)
+    public func mprotect(_ address: VirtAddr, length: Int, prot: Prot) async throws(Errno) {
+        kernel.sched.charge(kernel.costs.syscall)
+        await kernel.sched.preempt(.syscall)
+        try await kernel.doMprotect(mm, address, length, prot)
+    }
+
+    /// Kernel: fork(2). The child runs `body` as its program (instead of returning twice); its address space is
+    /// `dupMM` of this one and it inherits every open file.
+    @discardableResult
+    public func fork(_ name: String, _ body: @escaping @EmuActor (UserTask) async throws -> Void)
+        async throws(Errno) -> UserTask {
+        kernel.sched.charge(kernel.costs.syscall)
+        await kernel.sched.preempt(.syscall)
+        guard let childMM = await kernel.dupMM(mm) else { throw .ENOMEM }
+        let child = kernel.makeProcess(name: name, mm: childMM)
+        for f in files { f?.get() }
+        child.files = files
+        kernel.start(child, body)
+        return child
+    }
+
+    /// Kernel: do_exit() — exit_mm() then exit_files().
+    func exitProcess() async {
+        settleRemainingBudget()
+        await kernel.exitMMap(mm)
+        let open = files
+        files = []
+        for f in open { await f?.put() }
+    }
+
+    private func settleRemainingBudget() {
+        let used = budgetStart - budget
+        accesses += used
+        kernel.sched.charge(VirtualTime(picoseconds: kernel.costs.access.picoseconds &* Int64(used)))
+        budget = budgetStart
+    }
+}
+
+@EmuActor extension EmuKernel {
+    /// Creates a process with a fresh address space running `body`; it first runs when the scheduler picks it.
+    /// Returns nil if RAM cannot hold its page tables.
+    @discardableResult
+    public func spawnProcess(_ name: String, _ body: @escaping @EmuActor (UserTask) async throws -> Void) -> UserTask? {
+        guard let mm = MM(kernel: self) else { return nil }
+        let task = makeProcess(name: name, mm: mm)
+        start(task, body)
+        return task
+    }
+
+    func makeProcess(name: String, mm: MM) -> UserTask {
+        nextPid += 1
+        let t = UserTask(pid: nextPid, name: name, kernel: self, mm: mm)
+        processes.append(t)
+        return t
+    }
+
+    func start(_ task: UserTask, _ body: @escaping @EmuActor (UserTask) async throws -> Void) {
+        task.schedID = sched.spawn(task.name) {
+            do {
+                try await body(task)
+                task.exitStatus = .exited
+            } catch let f as UserFault {
+                task.exitStatus = .killed(f)
+            } catch let e as Errno {
+                task.exitStatus = .failed(e)
+            } catch {
+                preconditionFailure("a process body threw \(error)")
+            }
+            await task.exitProcess()
+        }
+    }
+}

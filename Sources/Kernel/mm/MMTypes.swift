@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: MIT — mm_struct, vm_area_struct, vm_operations_struct, vm_fault, address_space, file
+// (kernel: include/linux/mm_types.h, include/linux/mm.h, include/linux/fs.h).
+
+/// The result of a fault handler or hook: bits ORed together, with the kernel's values.
+/// Kernel: `vm_fault_t`, enum vm_fault_reason in include/linux/mm_types.h
+public struct VMFaultResult: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let oom = VMFaultResult(rawValue: 0x0001)
+    public static let sigbus = VMFaultResult(rawValue: 0x0002)
+    public static let major = VMFaultResult(rawValue: 0x0004)
+    public static let hwpoison = VMFaultResult(rawValue: 0x0010)
+    public static let hwpoisonLarge = VMFaultResult(rawValue: 0x0020)
+    public static let sigsegv = VMFaultResult(rawValue: 0x0040)
+    public static let nopage = VMFaultResult(rawValue: 0x0100)
+    public static let locked = VMFaultResult(rawValue: 0x0200)
+    public static let retry = VMFaultResult(rawValue: 0x0400)
+    public static let fallback = VMFaultResult(rawValue: 0x0800)
+    public static let doneCOW = VMFaultResult(rawValue: 0x1000)
+    public static let needDSync = VMFaultResult(rawValue: 0x2000)
+    public static let completed = VMFaultResult(rawValue: 0x4000)
+    /// Kernel: VM_FAULT_ERROR
+    public static let error: VMFaultResult = [.oom, .sigbus, .sigsegv, .hwpoison, .hwpoisonLarge, .fallback]
+    /// Kernel: a return of 0 — "done", or for `page_mkwrite` "retry the access".
+    public static let zero: VMFaultResult = []
+
+    public var description: String {
+        if isEmpty { return "0" }
+        let names: [(VMFaultResult, String)] = [
+            (.oom, "OOM"), (.sigbus, "SIGBUS"), (.major, "MAJOR"), (.hwpoison, "HWPOISON"), (.sigsegv, "SIGSEGV"),
+            (.nopage, "NOPAGE"), (.locked, "LOCKED"), (.retry, "RETRY"), (.fallback, "FALLBACK"),
+            (.doneCOW, "DONE_COW"), (.needDSync, "NEEDDSYNC"), (.completed, "COMPLETED"),
+        ]
+        return names.filter { contains($0.0) }.map(\.1).joined(separator: "|")
+    }
+}
+
+/// Flags describing a fault. Kernel: `enum fault_flag` (FAULT_FLAG_*) in include/linux/mm_types.h
+public struct FaultFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let write = FaultFlags(rawValue: 1 << 0)
+    public static let mkwrite = FaultFlags(rawValue: 1 << 1)
+    public static let allowRetry = FaultFlags(rawValue: 1 << 2)
+    public static let retryNowait = FaultFlags(rawValue: 1 << 3)
+    public static let killable = FaultFlags(rawValue: 1 << 4)
+    public static let tried = FaultFlags(rawValue: 1 << 5)
+    public static let user = FaultFlags(rawValue: 1 << 6)
+    public static let remote = FaultFlags(rawValue: 1 << 7)
+    public static let instruction = FaultFlags(rawValue: 1 << 8)
+    public static let interruptible = FaultFlags(rawValue: 1 << 9)
+    public static let unshare = FaultFlags(rawValue: 1 << 10)
+    public static let origPTEValid = FaultFlags(rawValue: 1 << 11)
+    public static let vmaLock = FaultFlags(rawValue: 1 << 12)
+}
+
+/// The hooks a mapping's owner supplies. An absent hook changes behaviour, exactly as a NULL member does in the
+/// kernel (no `pageMkwrite` ⇒ shared writes are not write-notified; no `fault` ⇒ SIGBUS).
+/// Kernel: `struct vm_operations_struct` — include/linux/mm.h (`map_pages` is not modelled: no fault-around).
+public struct VMOperations {
+    public var name: String
+    /// Kernel: ->open — a VMA was duplicated (fork) or split.
+    public var open: (@EmuActor (VMArea) -> Void)?
+    /// Kernel: ->close — a VMA is being torn down.
+    public var close: (@EmuActor (VMArea) -> Void)?
+    /// Kernel: ->fault — find the page for `vmf.pgoff` and put it in `vmf.page` (with a reference).
+    public var fault: (@EmuActor (inout VMFault) async -> VMFaultResult)?
+    /// Kernel: ->page_mkwrite — a page is about to become writable.
+    public var pageMkwrite: (@EmuActor (inout VMFault) async -> VMFaultResult)?
+    /// Kernel: ->pfn_mkwrite — the same for PFN-map ("special") PTEs.
+    public var pfnMkwrite: (@EmuActor (inout VMFault) async -> VMFaultResult)?
+
+    public init(name: String,
+                open: (@EmuActor (VMArea) -> Void)? = nil,
+                close: (@EmuActor (VMArea) -> Void)? = nil,
+                fault: (@EmuActor (inout VMFault) async -> VMFaultResult)? = nil,
+                pageMkwrite: (@EmuActor (inout VMFault) async -> VMFaultResult)? = nil,
+                pfnMkwrite: (@EmuActor (inout VMFault) async -> VMFaultResult)? = nil) {
+        self.name = name
+        self.open = open
+        self.close = close
+        self.fault = fault
+        self.pageMkwrite = pageMkwrite
+        self.pfnMkwrite = pfnMkwrite
+    }
+}
+
+/// The state of one fault as it moves through memory.c. Kernel: `struct vm_fault` — include/linux/mm.h
+public struct VMFault {
+    public let vma: VMArea
+    /// The faulting address, page aligned. Kernel: vmf->address
+    public let address: VirtAddr
+    /// The address the access really touched.
+    public let realAddress: VirtAddr
+    /// Kernel: vmf->pgoff = vm_pgoff + (address - vm_start) / PAGE_SIZE
+    public let pgoff: PgOff
+    public var flags: FaultFlags
+    /// The PTE as first read (valid when `.origPTEValid` is set). Kernel: vmf->orig_pte
+    public var origPTE: PTE = .none
+    /// The page found by ->fault or by vm_normal_page. Kernel: vmf->page
+    public var page: PFN?
+    /// The private copy for COW faults. Kernel: vmf->cow_page
+    public var cowPage: PFN?
+    /// The mapped PTE slot and its lock while held. Kernel: vmf->pte, vmf->ptl
+    var slot: PTESlot?
+    var ptl: KLock?
+
+    @EmuActor init(vma: VMArea, address: VirtAddr, flags: FaultFlags) {
+        self.vma = vma
+        realAddress = address
+        self.address = address.pageAligned
+        pgoff = vma.linearPageIndex(address)
+        self.flags = flags
+    }
+}
+
+/// Kernel: `struct anon_vma` — the reverse map of anonymous (COW) pages. Only what COW and fork need is modelled.
+@EmuActor public final class AnonVMA {
+    /// The id `page->mapping` uses to name this object (tagged anon).
+    public let id: Int
+    init(phys: PhysicalMemory) {
+        id = phys.reserveMappingId()
+        phys.setMappingObject(id, self)
+    }
+}
+
+/// Hooks of an address space. Kernel: `struct address_space_operations` (only `dirty_folio` matters here).
+public struct AddressSpaceOperations {
+    public var name: String
+    /// Kernel: ->dirty_folio — returns whether the folio became dirty.
+    public var dirtyFolio: (@EmuActor (AddressSpace, PFN) -> Bool)?
+    public init(name: String, dirtyFolio: (@EmuActor (AddressSpace, PFN) -> Bool)? = nil) {
+        self.name = name
+        self.dirtyFolio = dirtyFolio
+    }
+}
+
+/// A file's page cache and reverse map. Kernel: `struct address_space` — include/linux/fs.h
+@EmuActor public final class AddressSpace {
+    /// The id `page->mapping` uses to name this object.
+    public let id: Int
+    public let name: String
+    /// Every VMA of every process mapping this file, keyed by page-offset range. Kernel: mapping->i_mmap
+    public var iMmap = IntervalTree<VMArea>()  // Protected by iMmapRwsem.
+    /// Kernel: mapping->i_mmap_rwsem
+    public let iMmapRwsem: KRWSemaphore
+    /// Kernel: mapping->a_ops
+    public var aops: AddressSpaceOperations
+
+    init(phys: PhysicalMemory, name: String) {
+        id = phys.reserveMappingId()
+        self.name = name
+        iMmapRwsem = KRWSemaphore("i_mmap_rwsem(\(name))", scheduler: phys.sched)
+        aops = AddressSpaceOperations(name: "default")
+        phys.setMappingObject(id, self)
+    }
+
+    /// Every VMA overlapping pages [first, last] (inclusive), in tree order. Kernel: vma_interval_tree_foreach()
+    public func vmas(overlapping first: PgOff, _ last: PgOff) -> [VMArea] {
+        iMmap.overlapping(first: first.rawValue, last: last.rawValue)
+    }
+}
+
+/// The operations of an open file. Kernel: `struct file_operations` — include/linux/fs.h
+public struct FileOperations {
+    public var name: String
+    /// Kernel: ->open. An error refuses the open.
+    public var open: (@EmuActor (Inode, KFile) async -> Errno?)?
+    /// Kernel: ->release — the last reference to the open file went away.
+    public var release: (@EmuActor (Inode, KFile) async -> Void)?
+    /// Kernel: ->mmap — set up a new VMA (vm_ops, flags). An error refuses the mmap.
+    public var mmap: (@EmuActor (KFile, VMArea) async -> Errno?)?
+    /// Kernel: ->fsync (also reached by msync(MS_SYNC)).
+    public var fsync: (@EmuActor (KFile) async -> Errno?)?
+
+    public init(name: String,
+                open: (@EmuActor (Inode, KFile) async -> Errno?)? = nil,
+                release: (@EmuActor (Inode, KFile) async -> Void)? = nil,
+                mmap: (@EmuActor (KFile, VMArea) async -> Errno?)? = nil,
+                fsync: (@EmuActor (KFile) async -> Errno?)? = nil) {
+        self.name = name
+        self.open = open
+        self.release = release
+        self.mmap = mmap
+        self.fsync = fsync
+    }
+}
+
+/// A file-system node: here, a device node. Kernel: `struct inode` — include/linux/fs.h
+@EmuActor public final class Inode {
+    public let name: String
+    /// Kernel: inode->i_mapping (the inode's own address_space, i_data).
+    public let mapping: AddressSpace
+    /// Kernel: inode->i_fop
+    public var fops: FileOperations
+    /// Kernel: inode->i_mtime / i_ctime (updated by file_update_time()).
+    public var mtime = VirtualTime.zero
+    public var ctime = VirtualTime.zero
+    /// Driver data (e.g. the fb_info behind a /dev/fbN node). Kernel: i_private / the char device's data.
+    public var privateData: AnyObject?
+    /// Held by the fsync path. Kernel: inode->i_rwsem (inode_lock()).
+    public let iRwsem: KRWSemaphore
+
+    public init(kernel: EmuKernel, name: String, fops: FileOperations) {
+        self.name = name
+        mapping = AddressSpace(phys: kernel.phys, name: name)
+        self.fops = fops
+        iRwsem = KRWSemaphore("i_rwsem(\(name))", scheduler: kernel.sched)
+    }
+}
+
+/// Whether an open file may be read and/or written. Kernel: FMODE_READ / FMODE_WRITE.
+public struct FileMode: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let read = FileMode(rawValue: 1)
+    public static let write = FileMode(rawValue: 2)
+    public static let readWrite: FileMode = [.read, .write]
+}
+
+/// An open file. Kernel: `struct file` — include/linux/fs.h
+@EmuActor public final class KFile {
+    public let inode: Inode
+    /// Kernel: file->f_mapping
+    public let mapping: AddressSpace
+    public let mode: FileMode
+    /// Kernel: file->f_op
+    public let ops: FileOperations
+    /// Kernel: file->private_data
+    public var privateData: AnyObject?
+    /// References: one per file descriptor and one per VMA. Kernel: file->f_count
+    public private(set) var refcount = 1
+
+    init(inode: Inode, mode: FileMode) {
+        self.inode = inode
+        mapping = inode.mapping
+        self.mode = mode
+        ops = inode.fops
+    }
+
+    /// Kernel: get_file()
+    func get() { refcount += 1 }
+
+    /// Drops a reference; the last one calls ->release. Kernel: fput() (here synchronous, not task_work).
+    func put() async {
+        precondition(refcount > 0, "fput of a dead file")
+        refcount -= 1
+        if refcount == 0, let release = ops.release {
+            await release(inode, self)
+        }
+    }
+}
+
+/// Kernel: file_update_time() — fs/inode.c (mtime and ctime of the inode).
+@EmuActor public func fileUpdateTime(_ kernel: EmuKernel, _ file: KFile) {
+    kernel.sched.charge(kernel.costs.fileUpdateTime)
+    kernel.stats.fileTimeUpdates += 1
+    file.inode.mtime = kernel.now
+    file.inode.ctime = kernel.now
+}
+
+/// One mapping of a process. Kernel: `struct vm_area_struct` — include/linux/mm_types.h
+@EmuActor public final class VMArea {
+    public let id: Int
+    public unowned let mm: MM
+    public internal(set) var start: VirtAddr
+    public internal(set) var end: VirtAddr
+    /// The file page mapped at `start`. Kernel: vma->vm_pgoff
+    public internal(set) var pgoff: PgOff
+    public var flags: VMFlags
+    /// Protection for new PTEs (write removed when write-notify is wanted). Kernel: vma->vm_page_prot
+    public internal(set) var pageProt: PageProt
+    public var ops: VMOperations?
+    public internal(set) var file: KFile?
+    /// Kernel: vma->vm_private_data
+    public var privateData: AnyObject?
+    var anonVMA: AnonVMA?
+    var iMmapHandle: IntervalTree<VMArea>.Handle?
+    /// The per-VMA lock taken by the fault path before it falls back to mmap_lock. Kernel: vma->vm_lock
+    public let vmLock: KRWSemaphore
+
+    init(id: Int, mm: MM, start: VirtAddr, end: VirtAddr, pgoff: PgOff, flags: VMFlags) {
+        self.id = id
+        self.mm = mm
+        self.start = start
+        self.end = end
+        self.pgoff = pgoff
+        self.flags = flags
+        pageProt = PageProt.from(flags)
+        vmLock = KRWSemaphore("vma#\(id)", scheduler: mm.kernel.sched)
+    }
+
+    public var pageCount: Int { (end - start) >> PAGE_SHIFT }
+    /// The last file page mapped (inclusive). Kernel: vma_last_pgoff()
+    public var lastPgoff: PgOff { PgOff(pgoff.rawValue + pageCount - 1) }
+    /// Kernel: linear_page_index()
+    public func linearPageIndex(_ addr: VirtAddr) -> PgOff {
+        PgOff(pgoff.rawValue + ((addr - start) >> PAGE_SHIFT))
+    }
+    /// The address where file page `p` is mapped, if this VMA maps it.
+    public func address(of p: PgOff) -> VirtAddr? {
+        guard p >= pgoff && p <= lastPgoff else { return nil }
+        return start + ((p.rawValue - pgoff.rawValue) << PAGE_SHIFT)
+    }
+    public func contains(_ addr: VirtAddr) -> Bool { addr >= start && addr < end }
+    /// Kernel: vma_is_anonymous() — no vm_ops.
+    public var isAnonymous: Bool { ops == nil }
+    /// Kernel: is_cow_mapping() — private and may be written.
+    public var isCOWMapping: Bool { !flags.contains(.shared) && flags.contains(.mayWrite) }
+
+    /// Kernel: vma_wants_writenotify() — mm/mmap.c (the parts that apply to the emulated machine).
+    public var wantsWritenotify: Bool {
+        guard flags.contains(.shared) && flags.contains(.write) else { return false }
+        if let ops, ops.pageMkwrite != nil || ops.pfnMkwrite != nil { return true }
+        return false
+    }
+
+    /// Recomputes `pageProt` from the flags, dropping write when write-notify is wanted.
+    /// Kernel: vma_set_page_prot() — mm/mmap.c
+    public func setPageProt() {
+        var prot = PageProt.from(flags)
+        if wantsWritenotify { prot = PageProt.from(flags.subtracting(.shared)) }
+        pageProt = prot
+    }
+
+    public var description: String {
+        "[\(start)-\(end)) pgoff \(pgoff.rawValue) \(flags)\(ops.map { " ops=\($0.name)" } ?? "")"
+    }
+}
+
+/// An address space of a fake process. Kernel: `struct mm_struct` — include/linux/mm_types.h
+@EmuActor public final class MM {
+    public let id: Int
+    public unowned let kernel: EmuKernel
+    public let pageTables: PageTables
+    public let tlb = SoftTLB()
+    /// Kernel: mm->mmap_lock
+    public let mmapLock: KRWSemaphore
+    /// VMAs sorted by start address. Kernel: the maple tree mm->mm_mt.  Protected by mmapLock.
+    public internal(set) var vmas: [VMArea] = []
+    /// Where top-down placement of new mappings starts. Kernel: mm->mmap_base
+    public let mmapBase = VirtAddr(UInt64(0x7F00_0000_0000))
+    public let mmapMin = VirtAddr(UInt64(0x1_0000))
+
+    init?(kernel: EmuKernel) {
+        guard let pt = PageTables(phys: kernel.phys) else { return nil }
+        self.kernel = kernel
+        pageTables = pt
+        id = kernel.allocMMId()
+        mmapLock = KRWSemaphore("mmap_lock(mm\(id))", scheduler: kernel.sched)
+    }
+
+    /// The first VMA ending above `addr`. Kernel: find_vma()
+    public func findVMA(_ addr: VirtAddr) -> VMArea? {
+        var lo = 0, hi = vmas.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if vmas[mid].end > addr { hi = mid } else { lo = mid + 1 }
+        }
+        return lo < vmas.count ? vmas[lo] : nil
+    }
+
+    /// The VMA containing `addr`. Kernel: vma_lookup()
+    public func vmaLookup(_ addr: VirtAddr) -> VMArea? {
+        guard let v = findVMA(addr), v.start <= addr else { return nil }
+        return v
+    }
+
+    /// The PTE mapping `addr` (NONE if there is no page table).
+    public func pte(at addr: VirtAddr) -> PTE { pageTables.lookup(addr)?.read() ?? .none }
+
+    func insertVMA(_ v: VMArea) {
+        let i = vmas.firstIndex(where: { $0.start > v.start }) ?? vmas.count
+        vmas.insert(v, at: i)
+    }
+
+    func removeVMA(_ v: VMArea) {
+        vmas.removeAll { $0 === v }
+    }
+}

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT — mapping system calls (kernel: mm/mmap.c, mm/vma.c, mm/mprotect.c, kernel/fork.c
+// dup_mmap, mm/memory.c zap_pte_range / copy_page_range).
+
+@EmuActor extension EmuKernel {
+    // MARK: - mmap
+
+    /// Creates a mapping. `file` nil means anonymous memory (only private anonymous mappings are modelled).
+    /// Kernel: do_mmap() + mmap_region() — mm/mmap.c
+    public func doMmap(_ mm: MM, file: KFile?, address hint: VirtAddr?, length: Int, prot: Prot, flags: MapFlags,
+                       pgoff: PgOff) async throws(Errno) -> VirtAddr {
+        guard length > 0 else { throw .EINVAL }
+        let len = pageAlign(length)
+        guard flags.contains(.shared) != flags.contains(.private) else { throw .EINVAL }
+        guard pgoff.rawValue >= 0, pgoff.rawValue <= Int.max >> PAGE_SHIFT - (len >> PAGE_SHIFT) else { throw .EOVERFLOW }
+        var vmFlags = VMFlags([.mayRead, .mayWrite, .mayExec])
+        if prot.contains(.read) { vmFlags.insert(.read) }
+        if prot.contains(.write) { vmFlags.insert(.write) }
+        if prot.contains(.exec) { vmFlags.insert(.exec) }
+        if let file {
+            guard !flags.contains(.anonymous) else { throw .EINVAL }
+            if flags.contains(.shared) {
+                if prot.contains(.write) && !file.mode.contains(.write) { throw .EACCES }
+                vmFlags.formUnion([.shared, .mayShare])
+                if !file.mode.contains(.write) { vmFlags.subtract([.mayWrite, .shared]) }
+            }
+            if !file.mode.contains(.read) { throw .EACCES }
+        } else {
+            guard flags.contains(.anonymous) else { throw .EBADF }
+            guard flags.contains(.private) else { throw .EINVAL }  // shared anonymous memory is not modelled
+        }
+
+        sched.charge(costs.vmaUpdate)
+        await mm.mmapLock.downWrite()
+        let start: VirtAddr
+        if flags.contains(.fixed) {
+            guard let hint, hint.isPageAligned, hint >= mm.mmapMin, hint + len <= mm.mmapBase else {
+                await mm.mmapLock.upWrite()
+                throw .EINVAL
+            }
+            start = hint
+            await doVmiMunmap(mm, start, start + len)  // MAP_FIXED replaces whatever was there.
+        } else {
+            guard let free = getUnmappedArea(mm, len) else {
+                await mm.mmapLock.upWrite()
+                throw .ENOMEM
+            }
+            start = free
+        }
+        let vma = VMArea(id: allocVMAId(), mm: mm, start: start, end: start + len,
+                         pgoff: file == nil ? PgOff(Int(start.vpn)) : pgoff, flags: vmFlags)
+        if let file {
+            file.get()
+            vma.file = file
+            if let mmapHook = file.ops.mmap, let err = await mmapHook(file, vma) {
+                await file.put()
+                await mm.mmapLock.upWrite()
+                throw err
+            }
+        }
+        mm.insertVMA(vma)
+        if let file { await linkFileVMA(vma, file.mapping) }
+        vma.setPageProt()
+        event(.mmap, Int64(bitPattern: start.rawValue), Int64(len), vma.description)
+        await mm.mmapLock.upWrite()
+        return start
+    }
+
+    /// Top-down search for a free range below `mmapBase`. Kernel: get_unmapped_area() (topdown)
+    func getUnmappedArea(_ mm: MM, _ len: Int) -> VirtAddr? {
+        var top = mm.mmapBase
+        for vma in mm.vmas.reversed() {
+            if vma.start >= top { continue }
+            if vma.end <= top, top - vma.end >= len { return top + (-len) }
+            top = min(top, vma.start)
+        }
+        guard top - mm.mmapMin >= len else { return nil }
+        return top + (-len)
+    }
+
+    /// Inserts a file VMA into its mapping's i_mmap tree. Kernel: vma_link_file() / __vma_link_file()
+    func linkFileVMA(_ vma: VMArea, _ mapping: AddressSpace, after prev: VMArea? = nil) async {
+        await mapping.iMmapRwsem.downWrite()
+        if let prev, let h = prev.iMmapHandle {
+            vma.iMmapHandle = mapping.iMmap.insert(vma, first: vma.pgoff.rawValue, last: vma.lastPgoff.rawValue, after: h)
+        } else {
+            vma.iMmapHandle = mapping.iMmap.insert(vma, first: vma.pgoff.rawValue, last: vma.lastPgoff.rawValue)
+        }
+        await mapping.iMmapRwsem.upWrite()
+    }
+
+    /// Kernel: unlink_file_vma() — mm/mmap.c
+    func unlinkFileVMA(_ vma: VMArea) async {
+        guard let file = vma.file, let h = vma.iMmapHandle else { return }
+        await file.mapping.iMmapRwsem.downWrite()
+        file.mapping.iMmap.remove(h)
+        vma.iMmapHandle = nil
+        await file.mapping.iMmapRwsem.upWrite()
+    }
+
+    // MARK: - munmap
+
+    /// Kernel: __vm_munmap() — mm/mmap.c
+    public func doMunmap(_ mm: MM, _ address: VirtAddr, _ length: Int) async throws(Errno) {
+        guard address.isPageAligned, length > 0 else { throw .EINVAL }
+        sched.charge(costs.vmaUpdate)
+        await mm.mmapLock.downWrite()
+        await doVmiMunmap(mm, address, address + pageAlign(length))
+        await mm.mmapLock.upWrite()
+    }
+
+    /// Removes every mapping in [start, end), splitting VMAs that straddle the edges. Enters and leaves with
+    /// mmap_lock held for write. Kernel: do_vmi_munmap() / do_vmi_align_munmap() — mm/vma.c
+    func doVmiMunmap(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) async {
+        mm.mmapLock.assertWriteHeld()
+        for vma in mm.vmas where vma.end > start && vma.start < end {
+            if vma.start < start { await splitVMA(vma, at: start) }
+        }
+        for vma in mm.vmas where vma.end > start && vma.start < end {
+            if vma.end > end { await splitVMA(vma, at: end) }
+        }
+        let doomed = mm.vmas.filter { $0.start >= start && $0.end <= end }
+        for vma in doomed {
+            await removeVMA(vma)
+            event(.munmap, Int64(bitPattern: vma.start.rawValue), Int64(vma.end - vma.start))
+        }
+    }
+
+    /// Tears one VMA down: write-lock it (waits for per-VMA-lock faults), zap its PTEs, unlink it from i_mmap,
+    /// call ->close and drop its file reference. Kernel: vma_start_write() + unmap_region() + remove_vma()
+    func removeVMA(_ vma: VMArea) async {
+        await vma.vmLock.downWrite()
+        zapPTERange(vma, vma.start, vma.end)
+        await unlinkFileVMA(vma)
+        vma.mm.removeVMA(vma)
+        vma.ops?.close?(vma)
+        vma.vmLock.releaseWrite()
+        if let file = vma.file {
+            vma.file = nil
+            await file.put()
+        }
+    }
+
+    /// Splits `vma` at `address`: the VMA keeps the lower part and a new VMA (->open called on it) takes the upper.
+    /// Kernel: __split_vma() — mm/vma.c
+    func splitVMA(_ vma: VMArea, at address: VirtAddr) async {
+        precondition(address > vma.start && address < vma.end && address.isPageAligned)
+        sched.charge(costs.vmaUpdate)
+        let upper = VMArea(id: allocVMAId(), mm: vma.mm, start: address, end: vma.end,
+                           pgoff: vma.linearPageIndex(address), flags: vma.flags)
+        upper.pageProt = vma.pageProt
+        upper.ops = vma.ops
+        upper.privateData = vma.privateData
+        upper.anonVMA = vma.anonVMA
+        if let file = vma.file {
+            file.get()
+            upper.file = file
+            await unlinkFileVMA(vma)
+        }
+        vma.end = address
+        vma.mm.insertVMA(upper)
+        if let file = vma.file {
+            await linkFileVMA(vma, file.mapping)
+            await linkFileVMA(upper, file.mapping)
+        }
+        upper.ops?.open?(upper)
+    }
+
+    /// Clears every PTE in [start, end) of `vma`, dropping the page references the PTEs held (dirty PTEs mark their
+    /// page dirty), then flushes the TLB for the range once. Kernel: zap_pte_range() with an mmu_gather
+    func zapPTERange(_ vma: VMArea, _ start: VirtAddr, _ end: VirtAddr) {
+        var zapped = 0
+        var address = start
+        while address < end {
+            if let slot = vma.mm.pageTables.lookup(address) {
+                let pte = slot.read()
+                if !pte.isNone {
+                    slot.write(.none)
+                    zapped += 1
+                    if let page = vmNormalPage(vma, pte) {
+                        if pte.isDirty { phys.frames[page.rawValue].flags.insert(.dirty) }
+                        phys.frames[page.rawValue].mapcount -= 1
+                        phys.putPage(page)
+                    }
+                    event(.pteZap, Int64(bitPattern: address.rawValue), Int64(bitPattern: pte.raw), "mm\(vma.mm.id)")
+                }
+            }
+            address = address + PAGE_SIZE
+        }
+        stats.ptesZapped += zapped
+        sched.charge(VirtualTime(picoseconds: costs.pteUpdate.picoseconds * Int64(zapped)))
+        if zapped > 0 { flushTLBRange(vma.mm, start, end) }
+    }
+
+    // MARK: - mprotect
+
+    /// Changes the protection of [address, address+length). Kernel: do_mprotect_pkey() + mprotect_fixup() +
+    /// change_protection() — mm/mprotect.c (no VMA merging).
+    public func doMprotect(_ mm: MM, _ address: VirtAddr, _ length: Int, _ prot: Prot) async throws(Errno) {
+        guard address.isPageAligned, length >= 0 else { throw .EINVAL }
+        if length == 0 { return }
+        let end = address + pageAlign(length)
+        sched.charge(costs.vmaUpdate)
+        await mm.mmapLock.downWrite()
+        // The range must be fully mapped, and every VMA must allow what is asked.
+        var cursor = address
+        for vma in mm.vmas where vma.end > address && vma.start < end {
+            if vma.start > cursor { break }
+            if prot.contains(.write) && !vma.flags.contains(.mayWrite) {
+                await mm.mmapLock.upWrite()
+                throw .EACCES
+            }
+            cursor = vma.end
+        }
+        guard cursor >= end else {
+            await mm.mmapLock.upWrite()
+            throw .ENOMEM
+        }
+        for vma in mm.vmas where vma.end > address && vma.start < end {
+            if vma.start < address { await splitVMA(vma, at: address) }
+        }
+        for vma in mm.vmas where vma.end > address && vma.start < end {
+            if vma.end > end { await splitVMA(vma, at: end) }
+        }
+        for vma in mm.vmas where vma.start >= address && vma.end <= end {
+            await vma.vmLock.downWrite()
+            var flags = vma.flags.subtracting([.read, .write, .exec])
+            if prot.contains(.read) { flags.insert(.read) }
+            if prot.contains(.write) { flags.insert(.write) }
+            if prot.contains(.exec) { flags.insert(.exec) }
+            vma.flags = flags
+            vma.setPageProt()
+            changeProtection(vma)
+            vma.vmLock.releaseWrite()
+            event(.mprotect, Int64(bitPattern: vma.start.rawValue), Int64(prot.rawValue), vma.description)
+        }
+        await mm.mmapLock.upWrite()
+    }
+
+    /// Rewrites every present PTE of `vma` for its new `pageProt`. A write-notify shared mapping may regain write
+    /// access directly only for dirty PTEs (they were already notified); clean ones stay read-only and fault.
+    /// Kernel: change_pte_range() + can_change_pte_writable() — mm/mprotect.c
+    func changeProtection(_ vma: VMArea) {
+        var changed = 0
+        var address = vma.start
+        while address < vma.end {
+            if let slot = vma.mm.pageTables.lookup(address) {
+                let old = slot.read()
+                if old.isPresent {
+                    var new = old.modify(vma.pageProt)
+                    if vma.flags.contains(.write) && !new.isWrite && vma.flags.contains(.shared)
+                        && vma.wantsWritenotify && old.isDirty && !new.isProtNone {
+                        new = new.mkwrite()
+                    }
+                    if new != old {
+                        slot.write(new)
+                        changed += 1
+                    }
+                }
+            }
+            address = address + PAGE_SIZE
+        }
+        sched.charge(VirtualTime(picoseconds: costs.pteUpdate.picoseconds * Int64(changed)))
+        if changed > 0 { flushTLBRange(vma.mm, vma.start, vma.end) }
+    }
+
+    // MARK: - fork and exit
+
+    /// Duplicates an address space for a child. Shared file VMAs are copied without their PTEs (the child faults
+    /// them in); private mappings with anonymous pages and PFN maps copy PTEs, write-protecting COW pages in both.
+    /// Kernel: dup_mmap() + copy_page_range() — kernel/fork.c, mm/memory.c
+    public func dupMM(_ parent: MM) async -> MM? {
+        await parent.mmapLock.downWrite()
+        defer { parent.mmapLock.releaseWrite() }
+        guard let child = MM(kernel: self) else { return nil }
+        var wrprotected = false
+        for vma in parent.vmas where !vma.flags.contains(.dontCopy) {
+            sched.charge(costs.vmaUpdate)
+            let copy = VMArea(id: allocVMAId(), mm: child, start: vma.start, end: vma.end, pgoff: vma.pgoff,
+                              flags: vma.flags)
+            copy.pageProt = vma.pageProt
+            copy.ops = vma.ops
+            copy.privateData = vma.privateData
+            copy.anonVMA = vma.anonVMA
+            child.insertVMA(copy)
+            if let file = vma.file {
+                file.get()
+                copy.file = file
+                await linkFileVMA(copy, file.mapping, after: vma)
+            }
+            copy.ops?.open?(copy)
+            let needsCopy = !vma.flags.isDisjoint(with: [.pfnMap, .mixedMap]) || vma.anonVMA != nil
+            guard needsCopy else { continue }
+            var address = vma.start
+            while address < vma.end {
+                if let src = parent.pageTables.lookup(address), case let pte = src.read(), !pte.isNone {
+                    guard let dst = child.pageTables.allocate(address) else { return nil }
+                    var entry = pte
+                    if vma.isCOWMapping && pte.isWrite {
+                        entry = pte.wrprotected()
+                        src.write(entry)
+                        wrprotected = true
+                    }
+                    if let page = vmNormalPage(vma, pte) {
+                        phys.getPage(page)
+                        phys.frames[page.rawValue].mapcount += 1
+                        if vma.isCOWMapping { phys.frames[page.rawValue].flags.remove(.anonExclusive) }
+                    }
+                    dst.write(entry)
+                }
+                address = address + PAGE_SIZE
+            }
+        }
+        if wrprotected { flushTLBMM(parent) }
+        event(.fork, Int64(parent.id), Int64(child.id))
+        return child
+    }
+
+    /// Tears down every mapping and the page tables. Kernel: exit_mmap() — mm/mmap.c
+    public func exitMMap(_ mm: MM) async {
+        await mm.mmapLock.downWrite()
+        for vma in mm.vmas { await removeVMA(vma) }
+        mm.mmapLock.releaseWrite()
+        mm.tlb.flushAll()
+        mm.pageTables.freeAll()
+        event(.exit, Int64(mm.id), 0)
+    }
+}

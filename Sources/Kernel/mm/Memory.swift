@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: MIT — the fault engine (kernel: mm/memory.c, arch/x86/mm/fault.c).
+//
+// Lock order on these paths (kernel-spec.md §2.13): per-VMA lock or mmap_lock (read) → driver locks inside the
+// hooks → page lock → PTL. Every function states what it enters and leaves with. Preemption points sit wherever the
+// kernel takes or drops a lock (inside KLock/KRWSemaphore/lockPage) plus the named windows of PreemptionPoint.
+
+@EmuActor extension EmuKernel {
+    // MARK: - Architecture entry
+
+    /// The user-fault entry of the emulated CPU: resolves one faulting access of `mm` at `address`.
+    /// Returns nil when the access should be re-executed, or the signal the task gets.
+    ///
+    /// Tries the per-VMA lock first (when `config.perVMALocks`); a RETRY from there (the callee has released the VMA
+    /// lock) is redone under `mmap_lock`, and a RETRY under `mmap_lock` (lock released by the callee) is redone with
+    /// FAULT_FLAG_TRIED.
+    /// Kernel: do_user_addr_fault() — arch/x86/mm/fault.c
+    public func doUserAddrFault(_ mm: MM, _ address: VirtAddr, write: Bool) async -> UserFault? {
+        sched.charge(costs.faultEntry)
+        stats.faultAttempts += 1
+        await sched.preempt(.faultEntry)
+        var flags: FaultFlags = [.allowRetry, .killable, .user]
+        if write { flags.insert(.write) }
+        event(.fault, Int64(bitPattern: address.rawValue), write ? 1 : 0)
+
+        if config.perVMALocks, let vma = lockVMAUnderRCU(mm, address) {
+            if accessError(vma, write: write) {
+                await vma.vmLock.upRead()
+                return signal(.sigsegv(address, .accErr))
+            }
+            let ret = await handleMMFault(vma, address, flags.union(.vmaLock))
+            if !ret.contains(.retry) && !ret.contains(.completed) { await vma.vmLock.upRead() }
+            if !ret.contains(.retry) { return faultOutcome(ret, address) }
+            stats.vmaLockRetries += 1
+            event(.retry, Int64(bitPattern: address.rawValue), Int64(ret.rawValue), "per-VMA lock")
+        }
+
+        while true {
+            await mm.mmapLock.downRead()
+            guard let vma = mm.vmaLookup(address) else {
+                await mm.mmapLock.upRead()
+                return signal(.sigsegv(address, .mapErr))
+            }
+            if accessError(vma, write: write) {
+                await mm.mmapLock.upRead()
+                return signal(.sigsegv(address, .accErr))
+            }
+            let ret = await handleMMFault(vma, address, flags)
+            if ret.contains(.completed) { return nil }
+            if ret.contains(.retry) {
+                // The callee dropped mmap_lock; go around once more, marked as a second try.
+                flags.insert(.tried)
+                event(.retry, Int64(bitPattern: address.rawValue), Int64(ret.rawValue), "mmap_lock")
+                continue
+            }
+            await mm.mmapLock.upRead()
+            return faultOutcome(ret, address)
+        }
+    }
+
+    /// Kernel: lock_vma_under_rcu() — a trylock of the VMA's own lock; nil sends the fault to mmap_lock.
+    func lockVMAUnderRCU(_ mm: MM, _ address: VirtAddr) -> VMArea? {
+        guard let vma = mm.vmaLookup(address), vma.vmLock.tryDownRead() else { return nil }
+        return vma
+    }
+
+    /// Kernel: access_error() — arch/x86/mm/fault.c
+    func accessError(_ vma: VMArea, write: Bool) -> Bool {
+        if write { return !vma.flags.contains(.write) }
+        return vma.flags.isDisjoint(with: [.read, .write, .exec])
+    }
+
+    /// Maps a fault result to what the task sees (nil: re-execute the access).
+    func faultOutcome(_ ret: VMFaultResult, _ address: VirtAddr) -> UserFault? {
+        event(.faultResult, Int64(bitPattern: address.rawValue), Int64(ret.rawValue), ret.description)
+        if ret.contains(.oom) { return signal(.oom(address)) }
+        if !ret.isDisjoint(with: [.sigbus, .hwpoison, .hwpoisonLarge]) { return signal(.sigbus(address)) }
+        if ret.contains(.sigsegv) { return signal(.sigsegv(address, .accErr)) }
+        return nil
+    }
+
+    func signal(_ f: UserFault) -> UserFault {
+        switch f {
+        case .sigsegv: stats.sigsegv += 1
+        case .sigbus: stats.sigbus += 1
+        case .oom: stats.oom += 1
+        case .livelock: stats.livelocks += 1
+        }
+        event(.signal, 0, 0, f.description)
+        return f
+    }
+
+    // MARK: - handle_mm_fault
+
+    /// Kernel: handle_mm_fault() — mm/memory.c. Enters with the VMA lock or mmap_lock held for read.
+    public func handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) async -> VMFaultResult {
+        // sanitize_fault_flags(): a write fault must be possible on this VMA at all.
+        if flags.contains(.write) {
+            if !vma.flags.contains(.mayWrite) {
+                warn("write fault on a VMA without VM_MAYWRITE")
+                return .sigsegv
+            }
+            if !vma.flags.contains(.write) && !vma.isCOWMapping {
+                warn("write fault on a shared VMA without VM_WRITE")
+                return .sigsegv
+            }
+        }
+        let ret = await __handleMMFault(vma, address, flags)
+        // mm_account_fault(): a RETRY (and an error) is not a completed fault.
+        if ret.isDisjoint(with: VMFaultResult.error.union(.retry)) { stats.faults += 1 }
+        return ret
+    }
+
+    /// Kernel: __handle_mm_fault() — mm/memory.c
+    func __handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) async -> VMFaultResult {
+        var vmf = VMFault(vma: vma, address: address, flags: flags)
+        // Upper page-table levels (and here the PTE table too) are allocated up front; no page lock is held.
+        guard vma.mm.pageTables.allocate(vmf.address) != nil else { return .oom }
+        return await handlePTEFault(&vmf)
+    }
+
+    /// Kernel: handle_pte_fault() — mm/memory.c
+    func handlePTEFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        let slot = vmf.vma.mm.pageTables.lookup(vmf.address)!
+        let entry = slot.read()  // Read without the PTL, as the kernel does.
+        if entry.isNone {
+            return vmf.vma.isAnonymous ? await doAnonymousPage(&vmf) : await doFault(&vmf)
+        }
+        vmf.origPTE = entry
+        vmf.flags.insert(.origPTEValid)
+        await mapLock(&vmf, slot)
+        if slot.read() != vmf.origPTE {
+            // Changed since we looked: somebody else handled it.
+            stats.spuriousFaults += 1
+            await unmapUnlock(&vmf)
+            return .zero
+        }
+        var newEntry = entry
+        if !vmf.flags.isDisjoint(with: [.write, .unshare]) {
+            if !entry.isWrite { return await doWPPage(&vmf) }
+            if vmf.flags.contains(.write) { newEntry = newEntry.mkdirty() }
+        }
+        newEntry = newEntry.mkyoung()
+        stats.spuriousFaults += 1
+        if newEntry != entry {
+            slot.write(newEntry)  // ptep_set_access_flags()
+            sched.charge(costs.pteUpdate)
+        } else if vmf.flags.contains(.write) {
+            flushTLBPage(vmf.vma.mm, vmf.address)  // flush_tlb_fix_spurious_fault()
+        }
+        await unmapUnlock(&vmf)
+        return .zero
+    }
+
+    // MARK: - PTL helpers
+
+    /// Takes the PTL of the page table holding `slot`. Kernel: pte_offset_map_lock()
+    func mapLock(_ vmf: inout VMFault, _ slot: PTESlot) async {
+        let ptl = phys.ptl(slot.table)
+        await ptl.lock()
+        vmf.slot = slot
+        vmf.ptl = ptl
+    }
+
+    /// Kernel: pte_unmap_unlock(vmf->pte, vmf->ptl)
+    func unmapUnlock(_ vmf: inout VMFault) async {
+        guard let ptl = vmf.ptl else { preconditionFailure("PTL not held") }
+        vmf.ptl = nil
+        await ptl.unlock()
+    }
+
+    // MARK: - Missing PTE: anonymous memory
+
+    /// Kernel: do_anonymous_page() — mm/memory.c. A read maps the shared zero page read-only; a write gets a
+    /// fresh private page.
+    func doAnonymousPage(_ vmf: inout VMFault) async -> VMFaultResult {
+        stats.anonFaults += 1
+        let vma = vmf.vma
+        let slot = vma.mm.pageTables.lookup(vmf.address)!
+        var entry: PTE
+        var page: PFN? = nil
+        if !vmf.flags.contains(.write) {
+            entry = PTE(pfn: phys.zeroPage, prot: vma.pageProt).mkspecial()
+        } else {
+            if vma.anonVMA == nil { vma.anonVMA = AnonVMA(phys: phys) }
+            guard let p = phys.allocPage(zeroed: true) else { return .oom }
+            setAnonRmap(p, vma, vmf.pgoff)
+            page = p
+            entry = PTE(pfn: p, prot: vma.pageProt).mkdirty()
+            if vma.flags.contains(.write) { entry = entry.mkwrite() }
+        }
+        await mapLock(&vmf, slot)
+        if !slot.read().isNone {
+            stats.spuriousFaults += 1
+            await unmapUnlock(&vmf)
+            if let page { phys.putPage(page) }
+            return .zero
+        }
+        if let page { phys.frames[page.rawValue].mapcount += 1 }
+        setPTE(vmf.vma, vmf.address, slot, entry.mkyoung())
+        await unmapUnlock(&vmf)
+        return .zero
+    }
+
+    func setAnonRmap(_ page: PFN, _ vma: VMArea, _ pgoff: PgOff) {
+        phys.frames[page.rawValue].mapping = PageMapping(id: vma.anonVMA!.id, tag: .anon)
+        phys.frames[page.rawValue].index = pgoff
+        phys.frames[page.rawValue].flags.insert(.anonExclusive)
+    }
+
+    func setPTE(_ vma: VMArea, _ address: VirtAddr, _ slot: PTESlot, _ entry: PTE) {
+        slot.write(entry)
+        stats.ptesInstalled += 1
+        sched.charge(costs.pteUpdate)
+        event(.pteSet, Int64(bitPattern: address.rawValue), Int64(bitPattern: entry.raw), "mm\(vma.mm.id)")
+    }
+
+    // MARK: - Missing PTE: file memory (do_fault)
+
+    /// Kernel: do_fault() — mm/memory.c
+    func doFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        let vma = vmf.vma
+        guard vma.ops?.fault != nil else {
+            // No ->fault: SIGBUS unless somebody installed the PTE meanwhile.
+            let slot = vma.mm.pageTables.lookup(vmf.address)!
+            await mapLock(&vmf, slot)
+            let ret: VMFaultResult = slot.read().isNone ? .sigbus : .nopage
+            await unmapUnlock(&vmf)
+            return ret
+        }
+        if !vmf.flags.contains(.write) { return await doReadFault(&vmf) }
+        if !vma.flags.contains(.shared) { return await doCOWFault(&vmf) }
+        return await doSharedFault(&vmf)
+    }
+
+    /// Without fault-around (`map_pages`), a hook may only be called under mmap_lock: under the VMA lock, release
+    /// it and ask for a retry. Kernel: vmf_can_call_fault() — mm/memory.c
+    func vmfCanCallFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        guard vmf.flags.contains(.vmaLock) else { return .zero }
+        await vmf.vma.vmLock.upRead()  // vma_end_read()
+        return .retry
+    }
+
+    /// Calls ->fault and returns with the page locked and referenced.
+    /// Kernel: __do_fault() — mm/memory.c
+    func __doFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        stats.faultHookCalls += 1
+        sched.charge(costs.hookCall)
+        let ret = await vmf.vma.ops!.fault!(&vmf)
+        event(.faultHook, Int64(vmf.pgoff.rawValue), Int64(ret.rawValue), ret.description)
+        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry, .doneCOW])) { return ret }
+        guard let page = vmf.page else {
+            warn("->fault returned \(ret) without a page")
+            return .sigbus
+        }
+        if !ret.contains(.locked) {
+            await phys.lockPage(page)
+        } else if !phys.isLocked(page) {
+            warn("->fault returned LOCKED but \(page) is not locked")  // VM_BUG_ON_PAGE without DEBUG_VM
+        }
+        return ret
+    }
+
+    /// Kernel: do_read_fault() — mm/memory.c. The PTE installed is read-only (vm_page_prot).
+    func doReadFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        stats.readFaults += 1
+        var ret = await vmfCanCallFault(&vmf)
+        if !ret.isEmpty { return ret }
+        ret = await __doFault(&vmf)
+        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { return ret }
+        let page = vmf.page!
+        ret.formUnion(await finishFault(&vmf))
+        await phys.unlockPage(page)
+        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { phys.putPage(page) }
+        return ret
+    }
+
+    /// A write to a private file mapping: the page is copied and the copy mapped; ->page_mkwrite is never called
+    /// and the file never sees the write. Kernel: do_cow_fault() — mm/memory.c
+    func doCOWFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        stats.cowFaults += 1
+        var ret = await vmfCanCallFault(&vmf)
+        if !ret.isEmpty { return ret }
+        if vmf.vma.anonVMA == nil { vmf.vma.anonVMA = AnonVMA(phys: phys) }
+        guard let cow = phys.allocPage(zeroed: false) else { return .oom }
+        vmf.cowPage = cow
+        ret = await __doFault(&vmf)
+        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry, .doneCOW])) {
+            phys.putPage(cow)
+            return ret
+        }
+        let page = vmf.page!
+        phys.address(of: cow).copyMemory(from: phys.address(of: page), byteCount: PAGE_SIZE)
+        sched.charge(costs.copy(PAGE_SIZE))
+        setAnonRmap(cow, vmf.vma, vmf.pgoff)
+        event(.cowCopy, Int64(page.rawValue), Int64(cow.rawValue))
+        ret.formUnion(await finishFault(&vmf))
+        await phys.unlockPage(page)
+        phys.putPage(page)
+        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { phys.putPage(cow) }
+        return ret
+    }
+
+    /// A write to a shared file mapping with no PTE yet: ->fault, then ->page_mkwrite, then a writable dirty PTE.
+    /// Kernel: do_shared_fault() — mm/memory.c
+    func doSharedFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        stats.sharedFaults += 1
+        var ret = await vmfCanCallFault(&vmf)
+        if !ret.isEmpty { return ret }
+        ret = await __doFault(&vmf)
+        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { return ret }
+        let page = vmf.page!
+        if let mkwrite = vmf.vma.ops?.pageMkwrite {
+            // The page is unlocked while the driver runs; do_page_mkwrite returns with it locked again.
+            await phys.unlockPage(page)
+            let tmp = await doPageMkwrite(&vmf, page, mkwrite)
+            if tmp.isEmpty || !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
+                phys.putPage(page)
+                return tmp
+            }
+            await sched.preempt(.afterMkwrite)
+        }
+        ret.formUnion(await finishFault(&vmf))
+        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) {
+            await phys.unlockPage(page)
+            phys.putPage(page)
+            return ret
+        }
+        ret.formUnion(await faultDirtySharedPage(&vmf))
+        return ret
+    }
+
+    /// Installs the PTE for a page found by ->fault (or its COW copy) unless the PTE changed meanwhile.
+    /// Enters with the page locked; the page's reference passes to the PTE.
+    /// Kernel: finish_fault() + set_pte_range() — mm/memory.c
+    func finishFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        await sched.preempt(.beforeFinishFault)
+        let vma = vmf.vma
+        let write = vmf.flags.contains(.write)
+        let cow = write && !vma.flags.contains(.shared)
+        let page = cow ? vmf.cowPage! : vmf.page!
+        guard let slot = vma.mm.pageTables.allocate(vmf.address) else { return .oom }
+        await mapLock(&vmf, slot)
+        // vmf_pte_changed()
+        let current = slot.read()
+        let changed = vmf.flags.contains(.origPTEValid) ? current != vmf.origPTE : !current.isNone
+        if changed {
+            stats.pteChangedBailouts += 1
+            await unmapUnlock(&vmf)
+            return .nopage
+        }
+        var entry = PTE(pfn: page, prot: vma.pageProt).mkyoung()
+        if write {
+            entry = entry.mkdirty()
+            if vma.flags.contains(.write) { entry = entry.mkwrite() }  // maybe_mkwrite()
+        }
+        phys.frames[page.rawValue].mapcount += 1  // folio_add_file_rmap_ptes() / folio_add_new_anon_rmap()
+        setPTE(vma, vmf.address, slot, entry)
+        await unmapUnlock(&vmf)
+        return .zero
+    }
+
+    // MARK: - Write-protect faults
+
+    /// The PTE is present and read-only and the access writes. Enters with the PTL held; returns with it released.
+    /// Kernel: do_wp_page() — mm/memory.c
+    func doWPPage(_ vmf: inout VMFault) async -> VMFaultResult {
+        stats.wpFaults += 1
+        let vma = vmf.vma
+        vmf.page = vmNormalPage(vma, vmf.origPTE)
+        if !vma.flags.isDisjoint(with: [.shared, .mayShare]) {
+            guard let page = vmf.page else { return await wpPFNShared(&vmf) }
+            return await wpPageShared(&vmf, page)
+        }
+        if let page = vmf.page, phys.frames[page.rawValue].mapping.isAnon,
+           phys.frames[page.rawValue].flags.contains(.anonExclusive) || phys.frames[page.rawValue].refcount == 1 {
+            stats.wpAnonReuse += 1
+            await wpPageReuse(&vmf)
+            return .zero
+        }
+        return await wpPageCopy(&vmf)
+    }
+
+    /// The page behind a PTE, or nil for special (PFN-map, zero page) entries. Kernel: vm_normal_page()
+    public func vmNormalPage(_ vma: VMArea, _ pte: PTE) -> PFN? {
+        if pte.isSpecial { return nil }
+        let pfn = pte.pfn
+        guard phys.pfnValid(pfn), pfn != phys.zeroPage else { return nil }
+        return pfn
+    }
+
+    /// Makes the faulting PTE young, dirty and (if the VMA allows) writable. Enters with the PTL held; releases it.
+    /// Kernel: wp_page_reuse() — mm/memory.c
+    func wpPageReuse(_ vmf: inout VMFault) async {
+        var entry = vmf.origPTE.mkyoung().mkdirty()
+        if vmf.vma.flags.contains(.write) { entry = entry.mkwrite() }
+        if entry != vmf.origPTE { setPTE(vmf.vma, vmf.address, vmf.slot!, entry) }  // ptep_set_access_flags()
+        await unmapUnlock(&vmf)
+    }
+
+    /// A write to a read-only PTE of a shared mapping with a normal page: notify the driver, then upgrade.
+    /// Enters with the PTL held; returns with it released.
+    /// Kernel: wp_page_shared() — mm/memory.c
+    func wpPageShared(_ vmf: inout VMFault, _ page: PFN) async -> VMFaultResult {
+        stats.wpPageShared += 1
+        phys.getPage(page)
+        if let mkwrite = vmf.vma.ops?.pageMkwrite {
+            await unmapUnlock(&vmf)
+            await sched.preempt(.beforeMkwrite)
+            var tmp = await vmfCanCallFault(&vmf)
+            if !tmp.isEmpty {
+                phys.putPage(page)
+                return tmp
+            }
+            tmp = await doPageMkwrite(&vmf, page, mkwrite)
+            if tmp.isEmpty || !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
+                phys.putPage(page)
+                return tmp
+            }
+            await sched.preempt(.afterMkwrite)
+            tmp = await finishMkwriteFault(&vmf)
+            if !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
+                await phys.unlockPage(page)
+                phys.putPage(page)
+                return tmp
+            }
+        } else {
+            await wpPageReuse(&vmf)
+            await phys.lockPage(page)
+        }
+        let ret = await faultDirtySharedPage(&vmf)
+        phys.putPage(page)
+        return ret
+    }
+
+    /// A write to a read-only special (PFN-map) PTE of a shared mapping. Without ->pfn_mkwrite the PTE is made
+    /// writable silently (the 2015 DAX mtime bug, scenario 26). Enters with the PTL held; returns with it released.
+    /// Kernel: wp_pfn_shared() — mm/memory.c
+    func wpPFNShared(_ vmf: inout VMFault) async -> VMFaultResult {
+        stats.wpPFNShared += 1
+        guard let hook = vmf.vma.ops?.pfnMkwrite else {
+            await wpPageReuse(&vmf)
+            return .zero
+        }
+        await unmapUnlock(&vmf)
+        await sched.preempt(.beforeMkwrite)
+        var ret = await vmfCanCallFault(&vmf)
+        if !ret.isEmpty { return ret }
+        vmf.flags.insert(.mkwrite)
+        stats.pfnMkwriteCalls += 1
+        sched.charge(costs.hookCall)
+        ret = await hook(&vmf)
+        event(.pfnMkwrite, Int64(vmf.pgoff.rawValue), Int64(ret.rawValue), ret.description)
+        if !ret.isDisjoint(with: VMFaultResult.error.union(.nopage)) { return ret }
+        await sched.preempt(.afterMkwrite)
+        return await finishMkwriteFault(&vmf)
+    }
+
+    /// A write to a read-only PTE of a private mapping whose page cannot be reused: copy it.
+    /// Enters with the PTL held; returns with it released. Kernel: wp_page_copy() — mm/memory.c
+    func wpPageCopy(_ vmf: inout VMFault) async -> VMFaultResult {
+        stats.wpPageCopy += 1
+        let vma = vmf.vma
+        let old = vmf.page
+        if let old { phys.getPage(old) }
+        await unmapUnlock(&vmf)
+        if vma.anonVMA == nil { vma.anonVMA = AnonVMA(phys: phys) }
+        guard let new = phys.allocPage(zeroed: old == nil) else {
+            if let old { phys.putPage(old) }
+            return .oom
+        }
+        if let old {
+            phys.address(of: new).copyMemory(from: phys.address(of: old), byteCount: PAGE_SIZE)
+            sched.charge(costs.copy(PAGE_SIZE))
+        }
+        setAnonRmap(new, vma, vmf.pgoff)
+        let slot = vma.mm.pageTables.lookup(vmf.address)!
+        await mapLock(&vmf, slot)
+        if slot.read() == vmf.origPTE {
+            if !vmf.origPTE.isSpecial, let oldPage = vmNormalPage(vma, vmf.origPTE) {
+                phys.frames[oldPage.rawValue].mapcount -= 1  // folio_remove_rmap_pte()
+                phys.putPage(oldPage)                          // the reference the old PTE held
+            }
+            var entry = PTE(pfn: new, prot: vma.pageProt).mkyoung().mkdirty()
+            if vma.flags.contains(.write) { entry = entry.mkwrite() }
+            slot.write(.none)  // ptep_clear_flush()
+            flushTLBPage(vma.mm, vmf.address)
+            phys.frames[new.rawValue].mapcount += 1
+            setPTE(vma, vmf.address, slot, entry)
+            event(.cowCopy, Int64(old?.rawValue ?? -1), Int64(new.rawValue))
+        } else {
+            stats.pteChangedBailouts += 1
+            phys.putPage(new)
+        }
+        await unmapUnlock(&vmf)
+        if let old { phys.putPage(old) }
+        return .zero
+    }
+
+    /// Calls ->page_mkwrite and returns with the page locked unless the result is 0 (retry) or an error.
+    /// Kernel: do_page_mkwrite() — mm/memory.c
+    func doPageMkwrite(_ vmf: inout VMFault, _ page: PFN,
+                       _ hook: @EmuActor (inout VMFault) async -> VMFaultResult) async -> VMFaultResult {
+        let saved = vmf.flags
+        vmf.flags = [.write, .mkwrite]
+        stats.pageMkwriteCalls += 1
+        sched.charge(costs.hookCall)
+        var ret = await hook(&vmf)
+        vmf.flags = saved
+        event(.mkwrite, Int64(vmf.pgoff.rawValue), Int64(ret.rawValue), ret.description)
+        if !ret.isDisjoint(with: VMFaultResult.error.union(.nopage)) { return ret }
+        if !ret.contains(.locked) {
+            await phys.lockPage(page)
+            if phys.frames[page.rawValue].mapping.isNone {
+                // Truncated (or never in a page cache): let the access fault again.
+                await phys.unlockPage(page)
+                stats.mkwriteRetries += 1
+                return .zero
+            }
+            ret.insert(.locked)
+        } else if !phys.isLocked(page) {
+            warn("->page_mkwrite returned LOCKED but \(page) is not locked")  // VM_BUG_ON_PAGE without DEBUG_VM
+        }
+        return ret
+    }
+
+    /// Retakes the PTL after a hook ran and upgrades the PTE unless it changed (pte_same). Returns with the PTL
+    /// released. Kernel: finish_mkwrite_fault() — mm/memory.c
+    func finishMkwriteFault(_ vmf: inout VMFault) async -> VMFaultResult {
+        guard let slot = vmf.vma.mm.pageTables.lookup(vmf.address) else { return .nopage }
+        await mapLock(&vmf, slot)
+        if slot.read() != vmf.origPTE {
+            stats.pteChangedBailouts += 1
+            await unmapUnlock(&vmf)
+            return .nopage
+        }
+        await wpPageReuse(&vmf)
+        return .zero
+    }
+
+    /// Marks the page dirty through its mapping, unlocks it, and updates the file times when no ->page_mkwrite
+    /// did so. Kernel: fault_dirty_shared_page() — mm/memory.c (balance_dirty_pages is a no-op for device memory).
+    func faultDirtySharedPage(_ vmf: inout VMFault) async -> VMFaultResult {
+        let page = vmf.page!
+        if let mapping = phys.fileMapping(of: page), let dirty = mapping.aops.dirtyFolio {
+            _ = dirty(mapping, page)
+        } else {
+            phys.frames[page.rawValue].flags.insert(.dirty)  // noop_dirty_folio()
+        }
+        await phys.unlockPage(page)
+        if vmf.vma.ops?.pageMkwrite == nil, let file = vmf.vma.file { fileUpdateTime(self, file) }
+        return .zero
+    }
+
+    // MARK: - PFN maps
+
+    /// Inserts a special PTE for `pfn` (no struct-page reference). Kernel: vmf_insert_pfn() — mm/memory.c
+    public func vmfInsertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) async -> VMFaultResult {
+        precondition(vma.flags.contains(.pfnMap) != vma.flags.contains(.mixedMap), "exactly one of PFNMAP/MIXEDMAP")
+        precondition(!(vma.flags.contains(.pfnMap) && vma.isCOWMapping), "a PFNMAP must not be a COW mapping")
+        return await insertPFN(vma, address, pfn, mkwrite: false)
+    }
+
+    /// Kernel: vmf_insert_mixed() — mm/memory.c (x86 has special PTEs, so this is insert_pfn too).
+    public func vmfInsertMixed(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) async -> VMFaultResult {
+        precondition(vma.flags.contains(.mixedMap), "vmf_insert_mixed needs VM_MIXEDMAP")
+        return await insertPFN(vma, address, pfn, mkwrite: false)
+    }
+
+    /// Kernel: vmf_insert_mixed_mkwrite() — used from ->pfn_mkwrite to make the entry writable.
+    public func vmfInsertMixedMkwrite(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) async -> VMFaultResult {
+        precondition(vma.flags.contains(.mixedMap), "vmf_insert_mixed_mkwrite needs VM_MIXEDMAP")
+        return await insertPFN(vma, address, pfn, mkwrite: true)
+    }
+
+    /// Kernel: insert_pfn() — mm/memory.c
+    func insertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN, mkwrite: Bool) async -> VMFaultResult {
+        guard vma.contains(address) else { return .sigbus }
+        guard let slot = vma.mm.pageTables.allocate(address.pageAligned) else { return .oom }
+        let ptl = phys.ptl(slot.table)
+        await ptl.lock()
+        let current = slot.read()
+        if !current.isNone {
+            if mkwrite {
+                if current.pfn != pfn {
+                    warn("insert_pfn: \(address) already maps \(current.pfn), not \(pfn)")
+                } else {
+                    var entry = current.mkyoung().mkdirty()
+                    if vma.flags.contains(.write) { entry = entry.mkwrite() }
+                    if entry != current { setPTE(vma, address.pageAligned, slot, entry) }
+                }
+            }
+            await ptl.unlock()
+            return .nopage
+        }
+        var entry = PTE(pfn: pfn, prot: vma.pageProt).mkspecial()
+        if mkwrite {
+            entry = entry.mkyoung().mkdirty()
+            if vma.flags.contains(.write) { entry = entry.mkwrite() }
+        }
+        stats.pfnInserts += 1
+        setPTE(vma, address.pageAligned, slot, entry)
+        await ptl.unlock()
+        return .nopage
+    }
+
+    // MARK: - TLB
+
+    /// Kernel: flush_tlb_page()
+    public func flushTLBPage(_ mm: MM, _ address: VirtAddr) {
+        stats.tlbFlushPage += 1
+        sched.charge(costs.tlbFlushPage)
+        mm.tlb.flushPage(address)
+        event(.tlbFlush, Int64(bitPattern: address.rawValue), 1, "mm\(mm.id)")
+    }
+
+    /// Kernel: flush_tlb_range()
+    public func flushTLBRange(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) {
+        stats.tlbFlushRange += 1
+        let pages = Int64((end - start) >> PAGE_SHIFT)
+        sched.charge(costs.tlbFlushRange + VirtualTime(picoseconds: costs.tlbFlushRangePerPage.picoseconds * pages))
+        mm.tlb.flushRange(start, end)
+        event(.tlbFlush, Int64(bitPattern: start.rawValue), pages, "mm\(mm.id)")
+    }
+
+    /// Kernel: flush_tlb_mm()
+    public func flushTLBMM(_ mm: MM) {
+        stats.tlbFlushAll += 1
+        sched.charge(costs.tlbFlushRange)
+        mm.tlb.flushAll()
+    }
+
+    /// A kernel warning that does not stop the machine. Kernel: WARN_ON_ONCE() / VM_BUG_ON without DEBUG_VM.
+    public func warn(_ text: String) {
+        sched.report("WARNING: \(text)")
+    }
+}

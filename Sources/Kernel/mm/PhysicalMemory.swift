@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT — RAM and struct page (kernel: mm/page_alloc.c, include/linux/mm_types.h,
+// mm/filemap.c for the page lock).
+import DequeModule
+
+/// Per-page flag bits. Kernel: `enum pageflags` (PG_locked, PG_dirty, …) in include/linux/page-flags.h.
+public struct PageFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Kernel: PG_locked — the page lock (folio_lock).
+    public static let locked = PageFlags(rawValue: 1 << 0)
+    /// Kernel: PG_dirty
+    public static let dirty = PageFlags(rawValue: 1 << 1)
+    /// Kernel: PG_reserved — never freed (the shared zero page).
+    public static let reserved = PageFlags(rawValue: 1 << 2)
+    /// Kernel: PageTable() — the page holds page-table entries.
+    public static let pageTable = PageFlags(rawValue: 1 << 3)
+    /// Kernel: PG_anon_exclusive — an anonymous page mapped by exactly one process (COW reuse).
+    public static let anonExclusive = PageFlags(rawValue: 1 << 4)
+    /// Allocated by vmalloc (emulator bookkeeping; the kernel knows it from the vmap area).
+    public static let vmalloc = PageFlags(rawValue: 1 << 5)
+}
+
+/// What `page->mapping` points at, with the kernel's type tag in its low two bits.
+///
+/// The upper bits are the id of an `AddressSpace` or `AnonVMA` registered with the physical memory; the tag says
+/// which. Kernel: PAGE_MAPPING_ANON (1), PAGE_MAPPING_MOVABLE (2), PAGE_MAPPING_KSM (3) — include/linux/page-flags.h.
+public struct PageMapping: Hashable, Sendable, CustomStringConvertible {
+    public enum Tag: UInt, Sendable { case file = 0, anon = 1, movable = 2, ksm = 3 }
+    public let raw: UInt
+    public init(raw: UInt) { self.raw = raw }
+    public init(id: Int, tag: Tag) {
+        precondition(id > 0, "mapping ids start at 1 (0 is NULL)")
+        raw = UInt(id) << 2 | tag.rawValue
+    }
+    /// Kernel: `page->mapping == NULL`
+    public static let none = PageMapping(raw: 0)
+    public var isNone: Bool { raw == 0 }
+    public var tag: Tag { Tag(rawValue: raw & 3)! }
+    public var id: Int { Int(raw >> 2) }
+    /// Kernel: PageAnon()
+    public var isAnon: Bool { !isNone && raw & 1 == 1 }
+    public var description: String { isNone ? "NULL" : "\(tag)#\(id)" }
+}
+
+/// The metadata of one physical page. Kernel: `struct page` / `struct folio` (order 0).
+public struct PageFrame: Sendable {
+    public var flags: PageFlags = []
+    /// Kernel: `_refcount`. 0 means free.
+    public var refcount: Int32 = 0
+    /// Kernel: `_mapcount` + 1 — the number of PTEs mapping the page.
+    public var mapcount: Int32 = 0
+    /// Kernel: `page->mapping` (tagged).
+    public var mapping: PageMapping = .none
+    /// Kernel: `page->index` — the page's offset in its mapping.
+    public var index: PgOff = PgOff(0)
+}
+
+/// The machine's RAM: one arena of page frames plus their metadata, a page allocator and the page lock.
+///
+/// Page tables live in this arena too (as in the kernel), so a page-table walk reads the same memory a user store
+/// writes.
+@EmuActor public final class PhysicalMemory {
+    public let pageCount: Int
+    /// The bytes of all pages. Kernel: the direct map (`page_address()`).
+    public nonisolated(unsafe) let arena: UnsafeMutableRawPointer
+    /// Kernel: `mem_map` — one `struct page` per frame.
+    public var frames: [PageFrame]
+    private var freeList: [Int32]  // A stack: the lowest free PFN is on top.
+    unowned let sched: Scheduler
+    /// Split page-table locks, one per page-table page. Kernel: `ptdesc->ptl`.
+    private var ptlocks: [Int: KLock] = [:]
+    /// Page-lock waiters by PFN. Kernel: the hashed folio wait queues of mm/filemap.c.
+    private var pageWaiters: [Int: Deque<Int>] = [:]
+    /// Objects that `page->mapping` may name, by id (index 0 is NULL).
+    private var mappingObjects: [AnyObject?] = [nil]
+    /// The shared zero page: mapped read-only for read faults on anonymous memory. Kernel: ZERO_PAGE(0).
+    public private(set) var zeroPage = PFN(0)
+    public private(set) var allocations = 0
+
+    public init(pages: Int, scheduler: Scheduler) {
+        precondition(pages >= 16, "too little RAM")
+        pageCount = pages
+        arena = UnsafeMutableRawPointer.allocate(byteCount: pages << PAGE_SHIFT, alignment: PAGE_SIZE)
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: pages << PAGE_SHIFT)
+        frames = Array(repeating: PageFrame(), count: pages)
+        freeList = (1 ..< pages).reversed().map { Int32($0) }
+        sched = scheduler
+        frames[0].flags = .reserved
+        frames[0].refcount = 1
+        zeroPage = PFN(0)
+    }
+
+    deinit { arena.deallocate() }
+
+    public var freePages: Int { freeList.count }
+
+    /// The bytes of a page. Kernel: page_address()
+    @inline(__always) public func address(of pfn: PFN) -> UnsafeMutableRawPointer {
+        arena + (pfn.rawValue << PAGE_SHIFT)
+    }
+
+    /// Kernel: pfn_valid()
+    public func pfnValid(_ pfn: PFN) -> Bool { pfn.rawValue >= 0 && pfn.rawValue < pageCount }
+
+    /// Allocates one page with refcount 1, or nil when RAM is exhausted. Kernel: alloc_page()
+    public func allocPage(zeroed: Bool = true) -> PFN? {
+        guard let top = freeList.popLast() else { return nil }
+        let pfn = PFN(Int(top))
+        frames[pfn.rawValue] = PageFrame(refcount: 1)
+        if zeroed { address(of: pfn).initializeMemory(as: UInt8.self, repeating: 0, count: PAGE_SIZE) }
+        allocations += 1
+        sched.charge(sched.costs.pageAlloc)
+        return pfn
+    }
+
+    /// Kernel: get_page() / folio_get()
+    public func getPage(_ pfn: PFN) {
+        precondition(frames[pfn.rawValue].refcount > 0, "get_page on a free page \(pfn)")
+        frames[pfn.rawValue].refcount += 1
+    }
+
+    /// Drops a reference; the last one frees the page. Kernel: put_page() / folio_put()
+    public func putPage(_ pfn: PFN) {
+        precondition(frames[pfn.rawValue].refcount > 0, "put_page on a free page \(pfn) (refcount underflow)")
+        frames[pfn.rawValue].refcount -= 1
+        if frames[pfn.rawValue].refcount == 0 {
+            precondition(!frames[pfn.rawValue].flags.contains(.reserved), "freeing a reserved page")
+            precondition(frames[pfn.rawValue].mapcount == 0, "freeing \(pfn) while it is still mapped")
+            frames[pfn.rawValue] = PageFrame()
+            ptlocks[pfn.rawValue] = nil
+            freeList.append(Int32(pfn.rawValue))
+        }
+    }
+
+    // MARK: - page->mapping targets
+
+    /// Reserves an id for an object that `page->mapping` can point at (ids start at 1; 0 is NULL).
+    func reserveMappingId() -> Int {
+        mappingObjects.append(nil)
+        return mappingObjects.count - 1
+    }
+
+    /// Binds an id from `reserveMappingId` to its object. The registry holds it weakly in spirit: objects live as
+    /// long as the machine, which is how long page->mapping pointers into them may exist.
+    func setMappingObject(_ id: Int, _ object: AnyObject) {
+        mappingObjects[id] = object
+    }
+
+    /// Kernel: folio_mapping() for file pages (nil for anonymous, movable or KSM pages and for NULL).
+    public func fileMapping(of pfn: PFN) -> AddressSpace? {
+        let m = frames[pfn.rawValue].mapping
+        guard !m.isNone, m.tag == .file else { return nil }
+        return mappingObjects[m.id] as? AddressSpace
+    }
+
+    /// The anon_vma of an anonymous page. Kernel: folio_anon_vma()
+    public func anonVMA(of pfn: PFN) -> AnonVMA? {
+        let m = frames[pfn.rawValue].mapping
+        guard m.isAnon else { return nil }
+        return mappingObjects[m.id] as? AnonVMA
+    }
+
+    // MARK: - Page lock
+
+    public func isLocked(_ pfn: PFN) -> Bool { frames[pfn.rawValue].flags.contains(.locked) }
+
+    /// Sleeps until the page lock is ours. Kernel: folio_lock() / lock_page() — mm/filemap.c
+    public func lockPage(_ pfn: PFN) async {
+        await sched.preempt(.pageLock)
+        sched.charge(sched.costs.lock)
+        if !frames[pfn.rawValue].flags.contains(.locked) {
+            frames[pfn.rawValue].flags.insert(.locked)
+            return
+        }
+        let me = sched.current
+        precondition(me >= 0, "lock_page(\(pfn)) contended outside a running task")
+        pageWaiters[pfn.rawValue, default: []].append(me)
+        await sched.block("page lock of \(pfn)")
+        assert(frames[pfn.rawValue].flags.contains(.locked))
+    }
+
+    /// Kernel: folio_trylock() / trylock_page()
+    public func trylockPage(_ pfn: PFN) -> Bool {
+        if frames[pfn.rawValue].flags.contains(.locked) { return false }
+        frames[pfn.rawValue].flags.insert(.locked)
+        return true
+    }
+
+    /// Releases the page lock, handing it to the first waiter. Kernel: folio_unlock() / unlock_page()
+    public func unlockPage(_ pfn: PFN) async {
+        releasePageLock(pfn)
+        await sched.preempt(.pageUnlock)
+    }
+
+    func releasePageLock(_ pfn: PFN) {
+        precondition(frames[pfn.rawValue].flags.contains(.locked), "unlock_page(\(pfn)) of an unlocked page")
+        if var q = pageWaiters[pfn.rawValue], let next = q.popFirst() {
+            pageWaiters[pfn.rawValue] = q.isEmpty ? nil : q
+            sched.wake(next)  // The lock stays set: ownership passes to `next`.
+        } else {
+            frames[pfn.rawValue].flags.remove(.locked)
+        }
+    }
+
+    // MARK: - Page tables
+
+    /// The split page-table lock of a page-table page. Kernel: pte_lockptr() / ptlock_ptr()
+    public func ptl(_ table: PFN) -> KLock {
+        if let l = ptlocks[table.rawValue] { return l }
+        let l = KLock.spin("ptl(\(table))", sched)
+        ptlocks[table.rawValue] = l
+        return l
+    }
+
+    /// Allocates a zeroed page-table page. Kernel: pte_alloc_one() / pmd_alloc_one() …
+    func allocPageTable() -> PFN? {
+        guard let pfn = allocPage(zeroed: true) else { return nil }
+        frames[pfn.rawValue].flags.insert(.pageTable)
+        return pfn
+    }
+}
+
+/// The kernel's own virtual mappings of scattered pages. Kernel: mm/vmalloc.c
+@EmuActor public final class Vmalloc {
+    /// Kernel: VMALLOC_START on x86-64 with 4-level paging.
+    public static let start: UInt64 = 0xFFFF_C900_0000_0000
+    public static let end: UInt64 = 0xFFFF_E8FF_FFFF_FFFF
+    unowned let phys: PhysicalMemory
+    private var areas: [(base: UInt64, pfns: [PFN])] = []
+    private var next: UInt64 = Vmalloc.start
+
+    public init(phys: PhysicalMemory) { self.phys = phys }
+
+    /// Allocates `size` bytes of zeroed, virtually contiguous kernel memory; nil if RAM runs out. A guard page is
+    /// left after each area, as the kernel does. Kernel: vmalloc() / vzalloc()
+    public func vmalloc(_ size: Int) -> UInt64? {
+        precondition(size > 0)
+        let n = pageAlign(size) >> PAGE_SHIFT
+        var pfns: [PFN] = []
+        for _ in 0 ..< n {
+            guard let p = phys.allocPage(zeroed: true) else {
+                pfns.forEach(phys.putPage)
+                return nil
+            }
+            phys.frames[p.rawValue].flags.insert(.vmalloc)
+            pfns.append(p)
+        }
+        let base = next
+        next += UInt64((n + 1) << PAGE_SHIFT)
+        areas.append((base, pfns))
+        return base
+    }
+
+    /// Frees an area returned by `vmalloc`. Pages still referenced elsewhere (for example by a user PTE) live on
+    /// until their last reference goes. Kernel: vfree()
+    public func vfree(_ addr: UInt64) {
+        guard let i = areas.firstIndex(where: { $0.base == addr }) else {
+            preconditionFailure("vfree of an address vmalloc never returned")
+        }
+        for p in areas[i].pfns {
+            phys.frames[p.rawValue].flags.remove(.vmalloc)
+            phys.putPage(p)
+        }
+        areas.remove(at: i)
+    }
+
+    /// Kernel: is_vmalloc_addr()
+    public func isVmallocAddr(_ addr: UInt64) -> Bool {
+        areas.contains { addr >= $0.base && addr < $0.base + UInt64($0.pfns.count << PAGE_SHIFT) }
+    }
+
+    /// The page backing a vmalloc address. Kernel: vmalloc_to_page() / vmalloc_to_pfn()
+    public func vmallocToPage(_ addr: UInt64) -> PFN? {
+        for a in areas where addr >= a.base && addr < a.base + UInt64(a.pfns.count << PAGE_SHIFT) {
+            return a.pfns[Int((addr - a.base) >> UInt64(PAGE_SHIFT))]
+        }
+        return nil
+    }
+
+    /// Copies bytes into a vmalloc area from the kernel side (for example fbcon drawing into the screen buffer).
+    public func write(_ addr: UInt64, _ bytes: UnsafeRawBufferPointer) {
+        var done = 0
+        while done < bytes.count {
+            let a = addr + UInt64(done)
+            guard let pfn = vmallocToPage(a) else { preconditionFailure("vmalloc write outside an area") }
+            let off = Int(a & UInt64(PAGE_SIZE - 1))
+            let n = min(PAGE_SIZE - off, bytes.count - done)
+            (phys.address(of: pfn) + off).copyMemory(from: bytes.baseAddress! + done, byteCount: n)
+            done += n
+        }
+    }
+
+    /// Reads bytes of a vmalloc area.
+    public func read(_ addr: UInt64, into out: UnsafeMutableRawBufferPointer) {
+        var done = 0
+        while done < out.count {
+            let a = addr + UInt64(done)
+            guard let pfn = vmallocToPage(a) else { preconditionFailure("vmalloc read outside an area") }
+            let off = Int(a & UInt64(PAGE_SIZE - 1))
+            let n = min(PAGE_SIZE - off, out.count - done)
+            (out.baseAddress! + done).copyMemory(from: phys.address(of: pfn) + off, byteCount: n)
+            done += n
+        }
+    }
+}

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT — units and flag words of the mm (kernel: include/linux/mm.h, mm_types.h, mman.h).
+
+/// Kernel: PAGE_SHIFT / PAGE_SIZE (x86-64, 4 KiB pages).
+public let PAGE_SHIFT = 12
+public let PAGE_SIZE = 1 << PAGE_SHIFT
+
+/// A page frame number: the index of a physical page. Kernel: `unsigned long pfn`, page_to_pfn().
+public struct PFN: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var rawValue: Int
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+    public static func < (a: PFN, b: PFN) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "pfn#\(String(rawValue, radix: 16))" }
+}
+
+/// A page index within a file (or a device's memory). Kernel: `pgoff_t`.
+public struct PgOff: Hashable, Comparable, Sendable, CustomStringConvertible, Strideable {
+    public var rawValue: Int
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+    public static func < (a: PgOff, b: PgOff) -> Bool { a.rawValue < b.rawValue }
+    public func distance(to other: PgOff) -> Int { other.rawValue - rawValue }
+    public func advanced(by n: Int) -> PgOff { PgOff(rawValue + n) }
+    /// The byte offset of the page's first byte. Kernel: `pgoff << PAGE_SHIFT`.
+    public var byteOffset: Int { rawValue << PAGE_SHIFT }
+    public var description: String { "pgoff \(rawValue)" }
+}
+
+/// A user virtual address. Kernel: `unsigned long address` in a `vm_fault` or syscall.
+public struct VirtAddr: Hashable, Comparable, Sendable, CustomStringConvertible, Strideable {
+    public var rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public init(_ rawValue: Int) { self.rawValue = UInt64(rawValue) }
+    public static func < (a: VirtAddr, b: VirtAddr) -> Bool { a.rawValue < b.rawValue }
+    public func distance(to other: VirtAddr) -> Int { Int(bitPattern: UInt(other.rawValue &- rawValue)) }
+    public func advanced(by n: Int) -> VirtAddr { VirtAddr(UInt64(bitPattern: Int64(bitPattern: rawValue) &+ Int64(n))) }
+    /// Virtual page number.
+    @inline(__always) public var vpn: UInt64 { rawValue >> UInt64(PAGE_SHIFT) }
+    /// Kernel: `address & PAGE_MASK`
+    public var pageAligned: VirtAddr { VirtAddr(rawValue & ~UInt64(PAGE_SIZE - 1)) }
+    public var offsetInPage: Int { Int(rawValue & UInt64(PAGE_SIZE - 1)) }
+    public var isPageAligned: Bool { offsetInPage == 0 }
+    public static func + (a: VirtAddr, n: Int) -> VirtAddr { a.advanced(by: n) }
+    public static func - (a: VirtAddr, b: VirtAddr) -> Int { b.distance(to: a) }
+    public var description: String { "0x" + String(rawValue, radix: 16) }
+}
+
+/// Rounds a byte count up to whole pages. Kernel: PAGE_ALIGN().
+public func pageAlign(_ bytes: Int) -> Int { (bytes + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) }
+
+/// Error numbers returned by the emulated system calls. Kernel: include/uapi/asm-generic/errno-base.h
+public enum Errno: Int32, Error, Sendable, CustomStringConvertible {
+    case EPERM = 1, ENOENT = 2, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16, ENODEV = 19
+    case EINVAL = 22, ENOSPC = 28, EOVERFLOW = 75
+    public var description: String {
+        switch self {
+        case .EPERM: "EPERM"
+        case .ENOENT: "ENOENT"
+        case .EBADF: "EBADF"
+        case .ENOMEM: "ENOMEM"
+        case .EACCES: "EACCES"
+        case .EFAULT: "EFAULT"
+        case .EBUSY: "EBUSY"
+        case .ENODEV: "ENODEV"
+        case .EINVAL: "EINVAL"
+        case .ENOSPC: "ENOSPC"
+        case .EOVERFLOW: "EOVERFLOW"
+        }
+    }
+}
+
+/// Flags of a VMA, with the kernel's bit values. Kernel: `vm_flags_t`, VM_* in include/linux/mm.h.
+public struct VMFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let read = VMFlags(rawValue: 0x1)
+    public static let write = VMFlags(rawValue: 0x2)
+    public static let exec = VMFlags(rawValue: 0x4)
+    public static let shared = VMFlags(rawValue: 0x8)
+    public static let mayRead = VMFlags(rawValue: 0x10)
+    public static let mayWrite = VMFlags(rawValue: 0x20)
+    public static let mayExec = VMFlags(rawValue: 0x40)
+    public static let mayShare = VMFlags(rawValue: 0x80)
+    public static let pfnMap = VMFlags(rawValue: 0x400)
+    public static let io = VMFlags(rawValue: 0x4000)
+    public static let dontCopy = VMFlags(rawValue: 0x20000)
+    public static let dontExpand = VMFlags(rawValue: 0x40000)
+    public static let hugetlb = VMFlags(rawValue: 0x40_0000)
+    public static let dontDump = VMFlags(rawValue: 0x400_0000)
+    public static let mixedMap = VMFlags(rawValue: 0x1000_0000)
+
+    static let names: [(VMFlags, String)] = [
+        (.read, "rd"), (.write, "wr"), (.exec, "ex"), (.shared, "sh"), (.mayRead, "mr"), (.mayWrite, "mw"),
+        (.mayExec, "me"), (.mayShare, "ms"), (.pfnMap, "pf"), (.io, "io"), (.dontCopy, "dc"),
+        (.dontExpand, "de"), (.hugetlb, "ht"), (.dontDump, "dd"), (.mixedMap, "mm"),
+    ]
+    /// The two-letter mnemonics of /proc/PID/smaps "VmFlags:".
+    public var description: String { Self.names.filter { contains($0.0) }.map(\.1).joined(separator: " ") }
+}
+
+/// Protection bits of mmap/mprotect. Kernel: PROT_* in include/uapi/asm-generic/mman-common.h
+public struct Prot: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let none: Prot = []
+    public static let read = Prot(rawValue: 0x1)
+    public static let write = Prot(rawValue: 0x2)
+    public static let exec = Prot(rawValue: 0x4)
+    public static let readWrite: Prot = [.read, .write]
+}
+
+/// Flags of mmap. Kernel: MAP_* in include/uapi/asm-generic/mman-common.h and linux/mman.h
+public struct MapFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let shared = MapFlags(rawValue: 0x01)
+    public static let `private` = MapFlags(rawValue: 0x02)
+    public static let fixed = MapFlags(rawValue: 0x10)
+    public static let anonymous = MapFlags(rawValue: 0x20)
+}
+
+/// Faults a user access can end in, delivered to the fake process as a Swift error it may catch.
+/// Kernel: force_sig_fault() with SIGSEGV/SIGBUS codes, the OOM path, and (emulator only) livelock detection.
+public enum UserFault: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum SegvCode: Sendable, Equatable { case mapErr, accErr }
+    /// SIGSEGV: no VMA (`SEGV_MAPERR`) or the VMA forbids the access (`SEGV_ACCERR`).
+    case sigsegv(VirtAddr, SegvCode)
+    /// SIGBUS (`BUS_ADRERR`): a driver refused the page (past the end, device gone).
+    case sigbus(VirtAddr)
+    /// VM_FAULT_OOM on a user fault: the emulator kills the task (the kernel would run the OOM killer).
+    case oom(VirtAddr)
+    /// The same access faulted again and again without progress: reported and the task killed.
+    case livelock(VirtAddr, attempts: Int)
+
+    public var description: String {
+        switch self {
+        case .sigsegv(let a, .mapErr): "SIGSEGV (SEGV_MAPERR) at \(a)"
+        case .sigsegv(let a, .accErr): "SIGSEGV (SEGV_ACCERR) at \(a)"
+        case .sigbus(let a): "SIGBUS (BUS_ADRERR) at \(a)"
+        case .oom(let a): "OOM kill on a fault at \(a)"
+        case .livelock(let a, let n): "LIVELOCK: \(n) fault attempts at \(a) without progress"
+        }
+    }
+}
