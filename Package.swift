@@ -13,6 +13,9 @@ let package = Package(
     name: "fbdefio-emu",
     products: [
         .executable(name: "fbdefio-emu", targets: ["fbdefio-emu"]),
+        // Libraries for the separate benchmark package (Benchmarks/), which depends on this one by path.
+        .library(name: "Kernel", targets: ["Kernel"]),
+        .library(name: "Lab", targets: ["Lab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
