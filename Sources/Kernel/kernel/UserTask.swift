@@ -317,10 +317,26 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         return child
     }
 
-    /// Kernel: do_exit() — exit_mm() then exit_files().
+    /// Starts a thread of this process: a new task sharing this address space (and its TLB), with its own copy of
+    /// the file table. Kernel: clone(CLONE_VM) — the threads of scenario 23.
+    @discardableResult
+    public func clone(_ name: String, _ body: @escaping @EmuActor (UserTask) async throws -> Void)
+        async -> UserTask {
+        kernel.sched.charge(kernel.costs.syscall)
+        await kernel.sched.preempt(.syscall)
+        mm.users += 1
+        let thread = kernel.makeProcess(name: name, mm: mm)
+        for f in files { f?.get() }
+        thread.files = files
+        kernel.start(thread, body)
+        return thread
+    }
+
+    /// Kernel: do_exit() — exit_mm() (the address space goes with its last user) then exit_files().
     func exitProcess() async {
         settleRemainingBudget()
-        await kernel.exitMMap(mm)
+        mm.users -= 1
+        if mm.users == 0 { await kernel.exitMMap(mm) }
         let open = files
         files = []
         for f in open { await f?.put() }

@@ -146,6 +146,9 @@ public struct AddressSpaceOperations {
     public let iMmapRwsem: KRWSemaphore
     /// Kernel: mapping->a_ops
     public var aops: AddressSpaceOperations
+    /// Dirty pages of this mapping are written back to a backing device (a file system, DAX). Device memory such
+    /// as a framebuffer has none. Kernel: mapping_can_writeback()
+    public var canWriteback = false
 
     init(phys: PhysicalMemory, name: String) {
         id = phys.reserveMappingId()
@@ -312,6 +315,8 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     public var wantsWritenotify: Bool {
         guard flags.contains(.shared) && flags.contains(.write) else { return false }
         if let ops, ops.pageMkwrite != nil || ops.pfnMkwrite != nil { return true }
+        // (Soft-dirty and userfaultfd write-protect are not modelled.)
+        if let file, !flags.contains(.pfnMap), file.mapping.canWriteback { return true }
         return false
     }
 
@@ -341,6 +346,8 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     /// Where top-down placement of new mappings starts. Kernel: mm->mmap_base
     public let mmapBase = VirtAddr(UInt64(0x7F00_0000_0000))
     public let mmapMin = VirtAddr(UInt64(0x1_0000))
+    /// Tasks using this address space (threads share one). Kernel: mm->mm_users
+    public internal(set) var users = 1
 
     init?(kernel: EmuKernel) {
         guard let pt = PageTables(phys: kernel.phys) else { return nil }

@@ -1,0 +1,117 @@
+import Testing
+@testable import Kernel
+
+/// A fake character device for the fault-path scenarios: `pages` pages of vmalloc memory behind `->fault`, with a
+/// `->page_mkwrite` (or `->pfn_mkwrite`) hook whose behaviour each test picks. Every hook call is logged as
+/// "<task> <hook> <pgoff>" so tests can assert the exact sequence.
+@EmuActor final class TestDevice {
+    enum Mkwrite {
+        /// No ->page_mkwrite at all: shared writable mappings are not write-notified.
+        case none
+        /// Like fb_defio: update the file time, lock the page, return VM_FAULT_LOCKED.
+        case lockedLikeFBDefio
+        /// Return 0 without locking (the protocol error of scenario 22).
+        case returnZero
+        /// Sleep `delay` of virtual time first (so other tasks run inside the hook), then behave like fb_defio.
+        case sleepThenLock(VirtualTime)
+    }
+
+    let k: EmuKernel
+    let pages: Int
+    let base: UInt64
+    var mkwrite: Mkwrite
+    /// Map like DAX: VM_MIXEDMAP on a mapping that writes back, special PTEs inserted from ->fault
+    /// (vmf_insert_mixed).
+    let pfnMap: Bool
+    /// Supply ->pfn_mkwrite (only meaningful with `pfnMap`).
+    let pfnMkwrite: Bool
+    private(set) var inode: Inode!
+    var log: [String] = []
+    var opens = 0, closes = 0
+
+    init(_ k: EmuKernel, pages: Int = 16, mkwrite: Mkwrite = .lockedLikeFBDefio, pfnMap: Bool = false,
+         pfnMkwrite: Bool = false) {
+        self.k = k
+        self.pages = pages
+        base = k.vmalloc.vmalloc(pages * PAGE_SIZE)!
+        self.mkwrite = mkwrite
+        self.pfnMap = pfnMap
+        self.pfnMkwrite = pfnMkwrite
+        inode = Inode(kernel: k, name: "testdev", fops: FileOperations(name: "testdev", mmap: { [unowned self] _, vma in
+            vma.ops = self.vmOps
+            vma.flags.formUnion([.dontExpand, .dontDump])
+            if self.pfnMap { vma.flags.insert(.mixedMap) }
+            return nil
+        }))
+        inode.mapping.canWriteback = pfnMap
+    }
+
+    func pfn(_ pgoff: Int) -> PFN { k.vmalloc.vmallocToPage(base + UInt64(pgoff * PAGE_SIZE))! }
+
+    private func record(_ what: String, _ pgoff: PgOff) {
+        log.append("\(k.sched.name(of: k.sched.current)) \(what) \(pgoff.rawValue)")
+    }
+
+    var vmOps: VMOperations {
+        var ops = VMOperations(name: "testdev",
+            open: { [unowned self] _ in self.opens += 1 },
+            close: { [unowned self] _ in self.closes += 1 },
+            fault: { [unowned self] vmf in
+                self.record("fault", vmf.pgoff)
+                guard vmf.pgoff.rawValue < self.pages else { return .sigbus }
+                if self.pfnMap {
+                    return await self.k.vmfInsertMixed(vmf.vma, vmf.address, self.pfn(vmf.pgoff.rawValue))
+                }
+                let p = self.pfn(vmf.pgoff.rawValue)
+                self.k.phys.getPage(p)
+                vmf.page = p
+                return .zero
+            })
+        switch mkwrite {
+        case .none:
+            break
+        case .lockedLikeFBDefio:
+            ops.pageMkwrite = { [unowned self] vmf in await self.lockLikeFBDefio(&vmf) }
+        case .returnZero:
+            ops.pageMkwrite = { [unowned self] vmf in
+                self.record("mkwrite", vmf.pgoff)
+                return .zero
+            }
+        case .sleepThenLock(let delay):
+            ops.pageMkwrite = { [unowned self] vmf in
+                await self.k.sched.sleep(until: self.k.now + delay)
+                return await self.lockLikeFBDefio(&vmf)
+            }
+        }
+        if pfnMkwrite {
+            ops.pfnMkwrite = { [unowned self] vmf in
+                self.record("pfn_mkwrite", vmf.pgoff)
+                fileUpdateTime(self.k, vmf.vma.file!)
+                return .zero
+            }
+        }
+        return ops
+    }
+
+    private func lockLikeFBDefio(_ vmf: inout VMFault) async -> VMFaultResult {
+        record("mkwrite", vmf.pgoff)
+        fileUpdateTime(k, vmf.vma.file!)
+        await k.phys.lockPage(vmf.page!)
+        return .locked
+    }
+}
+
+/// Boots a machine with the given policy and a small configuration suited to unit tests.
+@EmuActor func testKernel(_ policy: SchedPolicy = .roundRobin(), livelockAttempts: Int = 1000,
+                          perVMALocks: Bool = true) -> EmuKernel {
+    var config = MMConfig()
+    config.livelockAttempts = livelockAttempts
+    config.perVMALocks = perVMALocks
+    return EmuKernel(policy: policy, ramPages: 4096, config: config)
+}
+
+/// Shared results of the tasks of one test machine.
+@EmuActor final class Box<T> {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
