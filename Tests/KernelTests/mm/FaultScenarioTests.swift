@@ -168,7 +168,7 @@ import Testing
             try await t.store8(a + PAGE_SIZE, 1)
             try await t.fork("child") { c in
                 childPTE.value.append(c.mm.pte(at: a + PAGE_SIZE).state)
-                #expect(c.mm.vmaLookup(a)?.ops?.name == "testdev")
+                #expect(c.mm.vmaLookup(a)?.ops?.name == "scratch")
                 try await c.store8(a + PAGE_SIZE, 2)
                 childPTE.value.append(c.mm.pte(at: a + PAGE_SIZE).state)
             }

@@ -1,11 +1,11 @@
-import Testing
-@testable import Kernel
+// SPDX-License-Identifier: MIT — a scratch device whose mmap hooks are configurable (a teaching driver).
 
-/// A fake character device for the fault-path scenarios: `pages` pages of vmalloc memory behind `->fault`, with a
-/// `->page_mkwrite` (or `->pfn_mkwrite`) hook whose behaviour each test picks. Every hook call is logged as
-/// "<task> <hook> <pgoff>" so tests can assert the exact sequence.
-@EmuActor final class TestDevice {
-    enum Mkwrite {
+/// A scratch character device for showing and testing the fault paths: `pages` pages of vmalloc memory behind
+/// `->fault`, with a `->page_mkwrite` (or `->pfn_mkwrite`) hook whose behaviour is chosen at creation. Every hook
+/// call is logged as "<task> <hook> <pgoff>", so a test or a demo can show the exact sequence.
+/// Kernel analogue: none — a teaching driver in the style of fb_defio's hooks (drivers/video/fbdev/core/fb_defio.c).
+@EmuActor public final class ScratchDevice {
+    public enum Mkwrite: Sendable {
         /// No ->page_mkwrite at all: shared writable mappings are not write-notified.
         case none
         /// Like fb_defio: update the file time, lock the page, return VM_FAULT_LOCKED.
@@ -16,20 +16,20 @@ import Testing
         case sleepThenLock(VirtualTime)
     }
 
-    let k: EmuKernel
-    let pages: Int
-    let base: UInt64
-    var mkwrite: Mkwrite
+    public let k: EmuKernel
+    public let pages: Int
+    public let base: UInt64
+    public let mkwrite: Mkwrite
     /// Map like DAX: VM_MIXEDMAP on a mapping that writes back, special PTEs inserted from ->fault
     /// (vmf_insert_mixed).
-    let pfnMap: Bool
+    public let pfnMap: Bool
     /// Supply ->pfn_mkwrite (only meaningful with `pfnMap`).
-    let pfnMkwrite: Bool
-    private(set) var inode: Inode!
-    var log: [String] = []
-    var opens = 0, closes = 0
+    public let pfnMkwrite: Bool
+    public private(set) var inode: Inode!
+    public private(set) var log: [String] = []
+    public private(set) var opens = 0, closes = 0
 
-    init(_ k: EmuKernel, pages: Int = 16, mkwrite: Mkwrite = .lockedLikeFBDefio, pfnMap: Bool = false,
+    public init(_ k: EmuKernel, pages: Int = 16, mkwrite: Mkwrite = .lockedLikeFBDefio, pfnMap: Bool = false,
          pfnMkwrite: Bool = false) {
         self.k = k
         self.pages = pages
@@ -37,7 +37,7 @@ import Testing
         self.mkwrite = mkwrite
         self.pfnMap = pfnMap
         self.pfnMkwrite = pfnMkwrite
-        inode = Inode(kernel: k, name: "testdev", fops: FileOperations(name: "testdev", mmap: { [unowned self] _, vma in
+        inode = Inode(kernel: k, name: "scratch", fops: FileOperations(name: "scratch", mmap: { [unowned self] _, vma in
             vma.ops = self.vmOps
             vma.flags.formUnion([.dontExpand, .dontDump])
             if self.pfnMap { vma.flags.insert(.mixedMap) }
@@ -46,14 +46,14 @@ import Testing
         inode.mapping.canWriteback = pfnMap
     }
 
-    func pfn(_ pgoff: Int) -> PFN { k.vmalloc.vmallocToPage(base + UInt64(pgoff * PAGE_SIZE))! }
+    public func pfn(_ pgoff: Int) -> PFN { k.vmalloc.vmallocToPage(base + UInt64(pgoff * PAGE_SIZE))! }
 
     private func record(_ what: String, _ pgoff: PgOff) {
         log.append("\(k.sched.name(of: k.sched.current)) \(what) \(pgoff.rawValue)")
     }
 
     var vmOps: VMOperations {
-        var ops = VMOperations(name: "testdev",
+        var ops = VMOperations(name: "scratch",
             open: { [unowned self] _ in self.opens += 1 },
             close: { [unowned self] _ in self.closes += 1 },
             fault: { [unowned self] vmf in
@@ -101,17 +101,3 @@ import Testing
     }
 }
 
-/// Boots a machine with the given policy and a small configuration suited to unit tests.
-@EmuActor func testKernel(_ policy: SchedPolicy = .roundRobin(), livelockAttempts: Int = 1000,
-                          perVMALocks: Bool = true) -> EmuKernel {
-    var config = MMConfig()
-    config.livelockAttempts = livelockAttempts
-    config.perVMALocks = perVMALocks
-    return EmuKernel(policy: policy, ramPages: 4096, config: config)
-}
-
-/// Shared results of the tasks of one test machine.
-@EmuActor final class Box<T> {
-    var value: T
-    init(_ value: T) { self.value = value }
-}

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT — the command line (a thin shell over Lab).
+import ArgumentParser
+import Foundation
+import Kernel
+import Lab
+
+@main
+struct FBDefioEmu: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fbdefio-emu",
+        abstract: "An emulator of the Linux kernel's framebuffer deferred I/O (fb_defio) and the mm under it.",
+        discussion: """
+            Fake user processes map a device into their own page tables and software TLB; their stores are trapped \
+            by emulated write-protect faults along the kernel's fault paths (handle_mm_fault, do_wp_page, \
+            page_mkwrite). Everything runs in virtual time under a seeded scheduler: the same seed and flags give \
+            the same trace, byte for byte.
+            """,
+        subcommands: [Run.self],
+        defaultSubcommand: Run.self)
+
+    /// Synchronous on purpose: the process main thread stays free for the SDL loop (research/scheduler.md §6).
+    /// Bad flag values exit with status 2 and a one-line message naming the flag.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "bad arguments"
+                FileHandle.standardError.write(Data("fbdefio-emu: \(message)\n".utf8))
+                FileHandle.standardError.write(Data("Run 'fbdefio-emu --help' for the flags.\n".utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// Options that pick the machine's scheduler and clock.
+struct MachineFlags: ParsableArguments {
+    @Option(help: "Seed of every random choice (scheduler, workloads). Same seed and flags ⇒ same trace.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Scheduling policy: random (seeded random walk) or rr (round robin with a quantum).")
+    var policy: PolicyChoice = .random
+
+    @Option(name: .customLong("switch-ratio"), help: "Random policy: probability N/D of a switch at a preemption point.")
+    var switchRatio: String = "1/4"
+
+    @Option(name: .customLong("quantum-us"), help: "Round-robin time slice in microseconds of virtual time.")
+    var quantumMicros: Int64 = 100
+
+    @Option(help: "Timer ticks per second (CONFIG_HZ): 100, 250, 300 or 1000.")
+    var hz: Int64 = 250
+
+    @Flag(name: .customLong("no-per-vma-locks"), help: "Fault under mmap_lock only (no per-VMA lock first try).")
+    var noPerVMALocks = false
+
+    @Option(name: .customLong("record-schedule"), help: "Write the run's scheduling decisions to FILE.")
+    var recordSchedule: String?
+
+    @Option(name: .customLong("replay-schedule"), help: "Replay the decisions recorded in FILE.")
+    var replaySchedule: String?
+
+    func validate() throws {
+        guard Ratio(parsing: switchRatio) != nil else {
+            throw ValidationError("--switch-ratio: '\(switchRatio)' is not N/D with 0 <= N <= D, D > 0")
+        }
+        guard quantumMicros > 0 else { throw ValidationError("--quantum-us: must be a positive number of µs") }
+        guard TickRate.allowed.contains(hz) else {
+            throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000")
+        }
+    }
+
+    func machineOptions() throws -> MachineOptions {
+        var o = MachineOptions()
+        o.seed = seed
+        o.policy = policy
+        o.switchRatio = Ratio(parsing: switchRatio)!
+        o.quantumMicros = quantumMicros
+        o.hz = hz
+        o.perVMALocks = !noPerVMALocks
+        if let path = replaySchedule {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("--replay-schedule: cannot read '\(path)'")
+            }
+            do { o.replay = try Schedule(parsing: text) } catch {
+                throw ValidationError("--replay-schedule: \(error)")
+            }
+        }
+        return o
+    }
+}
+
+extension PolicyChoice: ExpressibleByArgument {}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Boot the machine and run the demo workload (the default command).")
+
+    @OptionGroup var machine: MachineFlags
+
+    @Option(help: "Number of fake processes (1-64).")
+    var procs: Int = 4
+
+    func validate() throws {
+        guard (1 ... 64).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...64") }
+    }
+
+    func run() throws {
+        let options = try machine.machineOptions()
+        let procs = self.procs
+        let report = runOnEmulator { await BootDemo.run(options, procs: procs) }
+        print(report.text)
+        if let path = machine.recordSchedule {
+            do { try report.schedule.text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw ValidationError("--record-schedule: cannot write '\(path)': \(error.localizedDescription)")
+            }
+        }
+        if !report.succeeded { throw ExitCode(1) }
+    }
+}
+
+/// Runs `body` on the emulator thread and blocks the calling (main) thread until it returns.
+func runOnEmulator<T: Sendable>(_ body: @escaping @EmuActor @Sendable () async -> T) -> T {
+    let done = DispatchSemaphore(value: 0)
+    let result = ResultSlot<T>()
+    Task { @EmuActor in
+        result.value = await body()
+        done.signal()
+    }
+    done.wait()
+    return result.value!
+}
+
+/// A value handed from the emulator thread to the main thread; the semaphore orders the accesses.
+final class ResultSlot<T: Sendable>: @unchecked Sendable {
+    var value: T?
+}
