@@ -9,6 +9,11 @@ public struct MMConfig: Sendable, Equatable {
     public var livelockAttempts = 1000
     /// Accesses a task may make on the TLB fast path before it reaches a `.quantum` preemption point.
     public var storeBudget = 256
+    /// `walk_page_mapping()` ends the whole walk when a VMA's `test_walk` answers "skip" (> 0) instead of skipping
+    /// only that VMA, so one private mapping of the file that sorts earlier in `i_mmap` hides every later shared one
+    /// from `wp_shared_mapping_range()` / `clean_record_shared_mapping_range()` (kernel-spec.md §4.1, bug O). True is
+    /// the kernel's behaviour; false skips just the VMA.
+    public var walkPageMappingBreaksOnSkip = true
     public init() {}
 }
 
@@ -32,6 +37,10 @@ public struct VMStat: Sendable, Equatable {
     public var sigsegv = 0, sigbus = 0, oom = 0, livelocks = 0
     public var tlbRefills = 0, tlbFlushPage = 0, tlbFlushRange = 0, tlbFlushAll = 0
     public var ptesInstalled = 0, ptesZapped = 0, ptesWrprotected = 0
+    /// PTEs whose DIRTY bit `clean_record_shared_mapping_range()` cleared (write permission kept).
+    public var ptesCleaned = 0
+    /// VMAs visited by `__rmap_walk_file()` and by `walk_page_mapping()` (each i_mmap overlap reported once).
+    public var rmapWalkVMAs = 0, pageWalkVMAs = 0
     public var fileTimeUpdates = 0
     public var pfnInserts = 0
 
@@ -50,7 +59,8 @@ public struct VMStat: Sendable, Equatable {
             ("sigsegv", sigsegv), ("sigbus", sigbus), ("oom", oom), ("livelocks", livelocks),
             ("tlb_refills", tlbRefills), ("tlb_flush_page", tlbFlushPage), ("tlb_flush_range", tlbFlushRange),
             ("tlb_flush_all", tlbFlushAll), ("ptes_installed", ptesInstalled), ("ptes_zapped", ptesZapped),
-            ("ptes_wrprotected", ptesWrprotected), ("file_time_updates", fileTimeUpdates),
+            ("ptes_wrprotected", ptesWrprotected), ("ptes_cleaned", ptesCleaned), ("rmap_walk_vmas", rmapWalkVMAs),
+            ("page_walk_vmas", pageWalkVMAs), ("file_time_updates", fileTimeUpdates),
             ("pfn_inserts", pfnInserts),
         ]
     }
@@ -62,6 +72,7 @@ public struct KernelEvent: Sendable, Equatable {
         case fault, faultResult = "fault-result", retry, mkwrite = "page-mkwrite", pfnMkwrite = "pfn-mkwrite"
         case faultHook = "fault-hook", pteSet = "pte-set", pteZap = "pte-zap", wrprotect, tlbFlush = "tlb-flush"
         case signal, livelock, mmap, munmap, mprotect, fork, exit, schedSwitch = "switch", cowCopy = "cow-copy"
+        case defioBatch = "defio-batch", pteClean = "pte-clean"
     }
     public var time: VirtualTime
     public var task: Int
@@ -126,6 +137,8 @@ public struct KernelEvent: Sendable, Equatable {
     var nextPid = 0
     /// Every process ever created, in creation order.
     public internal(set) var processes: [UserTask] = []
+    /// The system workqueue and its worker thread, created on first use. Kernel: system_wq
+    public private(set) lazy var systemWorkqueue = Workqueue("events", kernel: self)
 
     public init(policy: SchedPolicy, tickRate: TickRate = TickRate(hz: 250), ramPages: Int = 16384,
                 costs: CostTable = .default, config: MMConfig = MMConfig(), replay: Schedule? = nil) {

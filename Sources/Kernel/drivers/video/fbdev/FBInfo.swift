@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT — framebuffer devices (kernel: include/linux/fb.h, drivers/video/fbdev/core/fb_chrdev.c
+// and fbmem.c).
+
+/// Kernel: `struct fb_fix_screeninfo` (the fields that matter here).
+public struct FBFixScreeninfo: Sendable, Equatable {
+    public var id: String
+    /// Physical start of contiguous framebuffer memory; 0 for vmalloc memory. Kernel: smem_start
+    public var smemStart: UInt64 = 0
+    /// Bytes of mappable framebuffer memory. Kernel: smem_len
+    public var smemLen: Int
+    /// Bytes per scanline. Kernel: line_length
+    public var lineLength: Int
+}
+
+/// Kernel: `struct fb_var_screeninfo` (resolution and depth).
+public struct FBVarScreeninfo: Sendable, Equatable {
+    public var xres: Int
+    public var yres: Int
+    public var bitsPerPixel: Int
+}
+
+/// Kernel: FBINFO_* flags.
+public struct FBInfoFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// The framebuffer is system RAM, not device memory (no VM_IO on its mappings). Kernel: FBINFO_VIRTFB
+    public static let virtfb = FBInfoFlags(rawValue: 0x0004)
+}
+
+/// A driver's framebuffer operations. Kernel: `struct fb_ops` (fb_open, fb_release, fb_mmap).
+public struct FBOps {
+    public var name: String
+    public var open: (@EmuActor (FBInfo) async -> Errno?)?
+    public var release: (@EmuActor (FBInfo) async -> Void)?
+    /// fb_defio drivers point this at `fbDeferredIOMmap`. Kernel: fb_ops.fb_mmap
+    public var mmap: (@EmuActor (FBInfo, VMArea) async -> Errno?)?
+    public init(name: String, open: (@EmuActor (FBInfo) async -> Errno?)? = nil,
+                release: (@EmuActor (FBInfo) async -> Void)? = nil,
+                mmap: (@EmuActor (FBInfo, VMArea) async -> Errno?)? = nil) {
+        self.name = name
+        self.open = open
+        self.release = release
+        self.mmap = mmap
+    }
+}
+
+/// Counters of the deferred-I/O machinery of one framebuffer.
+public struct FBDefIOStats: Sendable, Equatable {
+    /// `page_mkwrite` calls that reached track_page.
+    public var mkwrites = 0
+    /// Of those, pages already on the list (the early-out).
+    public var alreadyListed = 0
+    /// Runs of the work function, and how many pages they handed to the driver.
+    public var batches = 0
+    public var emptyBatches = 0
+    public var pagesDelivered = 0
+    /// PTEs the worker's write-protect pass changed.
+    public var ptesWrprotected = 0
+    public var fsyncs = 0
+    public init() {}
+}
+
+/// A framebuffer: geometry, the screen buffer in vmalloc memory, the device node(s), and deferred I/O.
+/// Kernel: `struct fb_info` — include/linux/fb.h
+@EmuActor public final class FBInfo {
+    public unowned let kernel: EmuKernel
+    public var fix: FBFixScreeninfo
+    public var variable: FBVarScreeninfo
+    public var flags: FBInfoFlags = []
+    /// Kernel virtual address of the screen memory (vmalloc). Kernel: info->screen_buffer
+    public let screenBuffer: UInt64
+    public var fbops: FBOps
+    /// The driver's deferred-I/O configuration. Kernel: info->fbdefio
+    public var fbdefio: FBDeferredIO?
+    /// Kernel: info->fbdefio_state (2026)
+    public internal(set) var fbdefioState: FBDeferredIOState?
+    /// Kernel: info->deferred_work
+    public internal(set) var deferredWork: DelayedWork?
+    /// Which historical behaviour the deferred-I/O core follows.
+    public var variant: FBDefIOVariant = .upstream
+    public var defioStats = FBDefIOStats()
+    /// Kernel: info->lock (open/release) and info->mm_lock (mmap).
+    public let lock: KMutex
+    public let mmLock: KMutex
+    /// Device nodes for this framebuffer; each has its own inode and address_space (bug I needs two).
+    public private(set) var nodes: [Inode] = []
+    /// Module references held by VMAs (2026: "Keep module reference from VMAs").
+    public internal(set) var moduleRefs = 0
+
+    /// Allocates `yres × lineLength` bytes (rounded up to pages) of vmalloc memory and creates `/dev/fb0`.
+    /// Returns nil if RAM runs out.
+    public init?(kernel: EmuKernel, xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int? = nil,
+                 id: String = "fbdefio-emu") {
+        precondition(bitsPerPixel == 16 || bitsPerPixel == 32, "bpp must be 16 or 32")
+        let line = lineLength ?? xres * bitsPerPixel / 8
+        let size = pageAlign(yres * line)
+        guard let buffer = kernel.vmalloc.vmalloc(size) else { return nil }
+        self.kernel = kernel
+        screenBuffer = buffer
+        fix = FBFixScreeninfo(id: id, smemLen: size, lineLength: line)
+        variable = FBVarScreeninfo(xres: xres, yres: yres, bitsPerPixel: bitsPerPixel)
+        fbops = FBOps(name: id)
+        lock = KMutex.mutex("fb_info->lock", kernel.sched)
+        mmLock = KMutex.mutex("fb_info->mm_lock", kernel.sched)
+        _ = makeDeviceNode("fb0")
+    }
+
+    /// The first device node (`/dev/fb0`).
+    public var node: Inode { nodes[0] }
+
+    /// Creates another device node (another inode, another address_space) for the same framebuffer, as a
+    /// `mknod` in a container would (kernel-spec.md bug I).
+    public func makeDeviceNode(_ name: String) -> Inode {
+        let inode = Inode(kernel: kernel, name: "/dev/\(name)", fops: fbFileOperations)
+        inode.privateData = self
+        nodes.append(inode)
+        return inode
+    }
+
+    /// The page of framebuffer memory at byte `offset`.
+    public func page(at offset: Int) -> PFN? { kernel.vmalloc.vmallocToPage(screenBuffer + UInt64(offset)) }
+
+    /// Reads the whole screen memory (smem_len bytes).
+    public func readScreen() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: fix.smemLen)
+        out.withUnsafeMutableBytes { kernel.vmalloc.read(screenBuffer, into: $0) }
+        return out
+    }
+
+    /// The file operations of a framebuffer device node. Kernel: fb_fops — drivers/video/fbdev/core/fb_chrdev.c
+    var fbFileOperations: FileOperations {
+        FileOperations(
+            name: "fb",
+            open: { [unowned self] inode, file in await self.fbOpen(inode, file) },
+            release: { [unowned self] inode, file in await self.fbRelease(inode, file) },
+            mmap: { [unowned self] file, vma in await self.fbMmap(file, vma) },
+            fsync: { [unowned self] file in await fbDeferredIOFsync(self, file) })
+    }
+
+    /// Kernel: fb_open() — the driver's open, then (even if that failed: bug M) the defio open.
+    func fbOpen(_ inode: Inode, _ file: KFile) async -> Errno? {
+        await lock.lock()
+        var result: Errno? = nil
+        if let open = fbops.open { result = await open(self) }
+        if fbdefio != nil { fbDeferredIOOpen(self, inode, file) }
+        file.privateData = self
+        await lock.unlock()
+        return result
+    }
+
+    /// Kernel: fb_release()
+    func fbRelease(_ inode: Inode, _ file: KFile) async {
+        await lock.lock()
+        if fbdefio != nil { await fbDeferredIORelease(self) }
+        if let release = fbops.release { await release(self) }
+        await lock.unlock()
+    }
+
+    /// Kernel: fb_mmap() — a defio driver must supply fb_mmap since 2022; without it the mmap fails with ENODEV.
+    func fbMmap(_ file: KFile, _ vma: VMArea) async -> Errno? {
+        await mmLock.lock()
+        let result: Errno?
+        if let mmap = fbops.mmap {
+            result = await mmap(self, vma)
+        } else {
+            if fbdefio != nil { kernel.warn("fbdev mmap not set up for deferred I/O") }
+            result = .ENODEV
+        }
+        await mmLock.unlock()
+        return result
+    }
+}
