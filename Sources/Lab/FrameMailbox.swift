@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT — hand-over of panel frames from the emulator thread to the display (SDL or PNG).
+import Kernel
+import Synchronization
+
+/// A rectangle in panel pixels.
+public struct PixelRect: Sendable, Hashable, CustomStringConvertible {
+    public var x: Int, y: Int, width: Int, height: Int
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+    public var isEmpty: Bool { width <= 0 || height <= 0 }
+    public var description: String { "\(width)x\(height)+\(x)+\(y)" }
+}
+
+/// Live numbers for the HUD and the summary, computed on the emulator thread (rates per second of virtual time).
+public struct HUDStats: Sendable, Equatable {
+    public var panel = ""
+    public var workload = ""
+    public var virtualTime = VirtualTime.zero
+    public var faultsPerSecond = 0.0
+    public var batchesPerSecond = 0.0
+    public var pagesPerBatch = 0.0
+    public var bytesPerBatch = 0.0
+    /// Bytes the driver put on the bus vs bytes of the panel image that really changed, since boot.
+    public var bytesSent = 0
+    public var bytesChanged = 0
+    /// Full-frame updates per second the panel's bus allows.
+    public var sustainableFPS = 0.0
+    public init() {}
+}
+
+/// One picture of the panel as the emulator saw it.
+public struct Frame: Sendable {
+    public var index: Int
+    public var width: Int
+    public var height: Int
+    /// The panel image, 0xAARRGGBB, row-major.
+    public var pixels: [UInt32]
+    /// Rectangles the driver sent since the previous frame that was taken (only these need redrawing).
+    public var dirty: [PixelRect]
+    /// The screen area of each page of the most recent batch (for the HUD's flash overlay).
+    public var lastBatchPages: [PixelRect]
+    public var hud: HUDStats
+    public init(index: Int, width: Int, height: Int, pixels: [UInt32], dirty: [PixelRect],
+                lastBatchPages: [PixelRect], hud: HUDStats) {
+        self.index = index
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+        self.dirty = dirty
+        self.lastBatchPages = lastBatchPages
+        self.hud = hud
+    }
+}
+
+/// A one-slot mailbox between the emulator thread (publishes) and the main thread (takes). A frame not yet taken
+/// is replaced by the newer one, with the dirty rectangles of both, so the display never misses damage. The display
+/// side can ask the emulator to stop (window closed, Ctrl-C); the emulator polls that only in live mode.
+public final class FrameMailbox: Sendable {
+    private struct State {
+        var frame: Frame?
+        var published = 0
+        var taken = 0
+        var finished = false
+    }
+    private let state = Mutex(State())
+    private let stop = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func publish(_ frame: Frame) {
+        state.withLock { s in
+            var f = frame
+            if let pending = s.frame { f.dirty = pending.dirty + f.dirty }
+            s.frame = f
+            s.published += 1
+        }
+    }
+
+    /// The newest frame not taken yet, if any.
+    public func take() -> Frame? {
+        state.withLock { s in
+            guard let f = s.frame else { return nil }
+            s.frame = nil
+            s.taken += 1
+            return f
+        }
+    }
+
+    /// The emulator will publish no more frames.
+    public func finish() { state.withLock { $0.finished = true } }
+    public var isFinished: Bool { state.withLock { $0.finished } }
+    public var counts: (published: Int, taken: Int) { state.withLock { ($0.published, $0.taken) } }
+
+    /// Asks the emulator to wind down (checked between frames of the live run).
+    public func requestStop() { stop.store(true, ordering: .relaxed) }
+    public var stopRequested: Bool { stop.load(ordering: .relaxed) }
+}
