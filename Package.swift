@@ -31,15 +31,24 @@ let package = Package(
         .target(name: "Panels", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         .target(name: "Workloads", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         .target(name: "Lab", dependencies: ["Kernel", "Panels", "Workloads"], swiftSettings: swiftSettings),
+        // The display front end: SDL window + HUD, PNG codec. A library so that sdl-harness can run it too.
+        .target(name: "Frontend", dependencies: ["Lab", "CSDL2", "CZlib"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "fbdefio-emu",
             dependencies: [
-                "Lab", "CSDL2", "CZlib",
+                "Lab", "Frontend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "KernelTests", dependencies: ["Kernel"], swiftSettings: swiftSettings),
+        .testTarget(name: "PanelsTests", dependencies: ["Panels"], swiftSettings: swiftSettings),
+        .testTarget(name: "WorkloadsTests", dependencies: ["Workloads"], swiftSettings: swiftSettings),
         .testTarget(name: "LabTests", dependencies: ["Lab"], swiftSettings: swiftSettings),
+        // Drives the SDL window from its own main thread, for the tests that need a real process (Xvfb, signals).
+        .executableTarget(name: "sdl-harness", dependencies: ["Frontend", "Lab"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FrontendTests", dependencies: ["Frontend", "Lab", "CSDL2", "CZlib", "sdl-harness"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["fbdefio-emu"], swiftSettings: swiftSettings),
     ]
 )

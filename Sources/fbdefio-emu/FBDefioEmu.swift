@@ -2,7 +2,10 @@
 import ArgumentParser
 import Foundation
 import Kernel
+import Frontend
 import Lab
+import Panels
+import Workloads
 
 @main
 struct FBDefioEmu: ParsableCommand {
@@ -15,7 +18,7 @@ struct FBDefioEmu: ParsableCommand {
             page_mkwrite). Everything runs in virtual time under a seeded scheduler: the same seed and flags give \
             the same trace, byte for byte.
             """,
-        subcommands: [Run.self],
+        subcommands: [Run.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self],
         defaultSubcommand: Run.self)
 
     /// Synchronous on purpose: the process main thread stays free for the SDL loop (research/scheduler.md §6).
@@ -73,6 +76,14 @@ struct MachineFlags: ParsableArguments {
         }
     }
 
+    /// Writes the run's schedule when --record-schedule was given.
+    func writeSchedule(_ schedule: Schedule) throws {
+        guard let path = recordSchedule else { return }
+        do { try schedule.text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw ValidationError("--record-schedule: cannot write '\(path)': \(error.localizedDescription)")
+        }
+    }
+
     func machineOptions() throws -> MachineOptions {
         var o = MachineOptions()
         o.seed = seed
@@ -95,9 +106,9 @@ struct MachineFlags: ParsableArguments {
 
 extension PolicyChoice: ExpressibleByArgument {}
 
-struct Run: ParsableCommand {
+struct Boot: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Boot the machine and run the demo workload (the default command).")
+        abstract: "Boot the memory model alone: processes fault on a scratch device (no framebuffer), then a summary.")
 
     @OptionGroup var machine: MachineFlags
 
@@ -113,28 +124,36 @@ struct Run: ParsableCommand {
         let procs = self.procs
         let report = runOnEmulator { await BootDemo.run(options, procs: procs) }
         print(report.text)
-        if let path = machine.recordSchedule {
-            do { try report.schedule.text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                throw ValidationError("--record-schedule: cannot write '\(path)': \(error.localizedDescription)")
-            }
-        }
+        try machine.writeSchedule(report.schedule)
         if !report.succeeded { throw ExitCode(1) }
     }
 }
 
-/// Runs `body` on the emulator thread and blocks the calling (main) thread until it returns.
-func runOnEmulator<T: Sendable>(_ body: @escaping @EmuActor @Sendable () async -> T) -> T {
-    let done = DispatchSemaphore(value: 0)
-    let result = ResultSlot<T>()
-    Task { @EmuActor in
-        result.value = await body()
+/// A run of emulator code started from the main thread; `wait()` blocks until it returns.
+final class EmulatorRun<T: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var value: T?  // Written once on the emulator thread before `done` is signalled.
+
+    fileprivate func finish(_ v: T) {
+        value = v
         done.signal()
     }
-    done.wait()
-    return result.value!
+
+    func wait() -> T {
+        done.wait()
+        done.signal()  // Let a second wait() return too.
+        return value!
+    }
 }
 
-/// A value handed from the emulator thread to the main thread; the semaphore orders the accesses.
-final class ResultSlot<T: Sendable>: @unchecked Sendable {
-    var value: T?
+/// Starts `body` on the emulator thread (the main thread stays free, e.g. for SDL).
+func startOnEmulator<T: Sendable>(_ body: @escaping @EmuActor @Sendable () async -> T) -> EmulatorRun<T> {
+    let run = EmulatorRun<T>()
+    Task { @EmuActor in run.finish(await body()) }
+    return run
+}
+
+/// Runs `body` on the emulator thread and blocks the calling thread until it returns.
+func runOnEmulator<T: Sendable>(_ body: @escaping @EmuActor @Sendable () async -> T) -> T {
+    startOnEmulator(body).wait()
 }

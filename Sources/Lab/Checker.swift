@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT — the lost-update checker (DESIGN.md §7) and the live-mode wall-clock pacer.
+import Foundation
+import Kernel
+import Panels
+import Workloads
+
+/// What the lost-update checker found.
+public struct CheckResult: Sendable {
+    /// Pixels where the panel does not show the framebuffer.
+    public var panelMismatches = 0
+    /// Pixels where the framebuffer differs from the reference rendering.
+    public var referenceMismatches = 0
+    public var report = ""
+    public var passed: Bool { panelMismatches == 0 && referenceMismatches == 0 }
+}
+
+/// At quiescence (writers done, last fsync returned) the panel must show the framebuffer, and the framebuffer must
+/// equal the same workload drawn straight into a plain buffer. Any difference is a lost (or wrong) update.
+@EmuActor public enum LostUpdateChecker {
+    public static func check(info: FBInfo, panel: any PanelDriver, reference: PlainCanvas) -> CheckResult {
+        let fb = info.readScreen()
+        let ll = info.fix.lineLength, bpp = info.variable.bitsPerPixel / 8
+        let w = info.variable.xres, h = info.variable.yres
+        let image = panel.image
+        var r = CheckResult()
+        var firstPanel: (Int, Int, UInt32, UInt32)?
+        var firstRef: (Int, Int)?
+        reference.bytes.withUnsafeBufferPointer { ref in
+            for y in 0 ..< h {
+                for x in 0 ..< w {
+                    let o = y * ll + x * bpp
+                    var px: UInt32 = 0
+                    for b in 0 ..< bpp { px |= UInt32(fb[o + b]) << UInt32(8 * b) }
+                    let want = panel.displayed(fbPixel: px)
+                    if image[y * w + x] != want {
+                        r.panelMismatches += 1
+                        if firstPanel == nil { firstPanel = (x, y, image[y * w + x], want) }
+                    }
+                    var same = true
+                    for b in 0 ..< bpp where ref[o + b] != fb[o + b] { same = false }
+                    if !same {
+                        r.referenceMismatches += 1
+                        if firstRef == nil { firstRef = (x, y) }
+                    }
+                }
+            }
+        }
+        var lines: [String] = []
+        if let (x, y, got, want) = firstPanel {
+            lines.append("LOST UPDATE: \(r.panelMismatches) pixels of the panel differ from the framebuffer; first at "
+                + "(\(x),\(y)): panel 0x\(String(got, radix: 16)), framebuffer shows 0x\(String(want, radix: 16))")
+        }
+        if let (x, y) = firstRef {
+            lines.append("WRONG FRAMEBUFFER: \(r.referenceMismatches) pixels differ from the reference rendering; "
+                + "first at (\(x),\(y))")
+        }
+        r.report = lines.isEmpty ? "checker: panel == framebuffer == reference (\(w * h) pixels)" : lines.joined(separator: "\n")
+        return r
+    }
+}
+
+/// Keeps virtual time from running ahead of the wall clock in the live window (presentation only: it sleeps the
+/// emulator thread, never changes a decision).
+public final class WallClockPacer: @unchecked Sendable {
+    private let start = ContinuousClock.now
+    public init() {}
+
+    public func pace(to virtual: VirtualTime) {
+        let target = Duration.nanoseconds(virtual.nanoseconds)
+        let elapsed = ContinuousClock.now - start
+        if target > elapsed {
+            let ahead = target - elapsed
+            let (s, atto) = ahead.components
+            let us = s * 1_000_000 + atto / 1_000_000_000_000
+            if us > 0 { usleep(UInt32(min(us, 1_000_000))) }
+        }
+    }
+}

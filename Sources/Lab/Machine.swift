@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT — the fb_defio demo machine: framebuffer, fb_defio, a panel, workload processes,
+// the lost-update checker and the summary.
+import Kernel
+import Panels
+import Workloads
+
+/// The batching delay a run uses.
+public enum DelayChoice: Sendable, Equatable {
+    /// What the panel's real driver uses.
+    case panelDefault
+    case milliseconds(Int64)
+    case jiffies(Int64)
+}
+
+/// Everything that defines a demo run (besides where its frames go).
+public struct DemoOptions: Sendable {
+    public var machine = MachineOptions()
+    public var width = 320
+    public var height = 240
+    public var bpp = 16
+    public var delay = DelayChoice.panelDefault
+    /// nil: the panel driver's own choice.
+    public var sortPagereflist: Bool?
+    public var panel = "ili9341-spi32"
+    public var workload = "console"
+    public var procs = 3
+    /// Workload frames each process draws; nil runs until stopped (live mode only).
+    public var frames: Int? = 60
+    /// Virtual time between the starts of two workload frames.
+    public var frameInterval = VirtualTime.ms(20)
+    /// Pace virtual time against the wall clock and poll the mailbox's stop flag (live window only).
+    public var live = false
+    /// Where the workloads find their assets (nil: search next to the executable, then FBDEFIO_ASSETS).
+    public var assetsPath: String?
+    public init() {}
+}
+
+/// The outcome of a demo run.
+public struct DemoReport: Sendable {
+    public var summary: String
+    public var checkerPassed: Bool
+    public var checkerReport: String
+    public var finalFrame: Frame
+    /// FNV-1a of the final panel image (a golden per workload and seed).
+    public var frameHash: UInt64
+    public var eventHash: UInt64
+    public var outcome: RunOutcome
+    public var schedule: Schedule
+}
+
+/// Builds and runs one demo machine on the emulator thread.
+@EmuActor public final class Machine {
+    public let options: DemoOptions
+    public let kernel: EmuKernel
+    public let info: FBInfo
+    public let panel: any PanelDriver
+    public let profile: PanelProfile
+    let mailbox: FrameMailbox?
+    /// Called at deterministic points (every `snapshotEvery` panel updates, and at the end) with a frame.
+    let snapshot: (@Sendable (Frame) -> Void)?
+    let snapshotEvery: Int
+    let pacer: WallClockPacer?
+    private var frameIndex = 0
+    private var pendingDirty: [PixelRect] = []
+    private var lastBatch: [PixelRect] = []
+    private var updates = 0
+    private var stopDrawing = false
+
+    public enum SetupError: Error, CustomStringConvertible {
+        case unknownPanel(String), unknownWorkload(String), outOfMemory(String), assets(String)
+        public var description: String {
+            switch self {
+            case .unknownPanel(let p): "--panel: unknown panel '\(p)' (see 'fbdefio-emu panels')"
+            case .unknownWorkload(let w): "--workload: unknown workload '\(w)' (one of \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+            case .outOfMemory(let what): "out of emulated RAM for \(what)"
+            case .assets(let m): m
+            }
+        }
+    }
+
+    public init(_ options: DemoOptions, mailbox: FrameMailbox? = nil, snapshotEvery: Int = 0,
+                snapshot: (@Sendable (Frame) -> Void)? = nil) throws(SetupError) {
+        guard let profile = PanelProfile.named(options.panel) else { throw .unknownPanel(options.panel) }
+        guard WorkloadKind(rawValue: options.workload) != nil else { throw .unknownWorkload(options.workload) }
+        self.options = options
+        self.profile = profile
+        self.mailbox = mailbox
+        self.snapshot = snapshot
+        self.snapshotEvery = snapshotEvery
+        pacer = options.live ? WallClockPacer() : nil
+        let fbPages = pageAlign(options.height * options.width * options.bpp / 8) >> PAGE_SHIFT
+        kernel = options.machine.makeKernel(ramPages: fbPages * 2 + 4096 + 256 * options.procs)
+        guard let info = FBInfo(kernel: kernel, xres: options.width, yres: options.height,
+                                bitsPerPixel: options.bpp) else { throw .outOfMemory("the framebuffer") }
+        self.info = info
+        panel = makePanelDriver(profile, for: info)
+        let delay: Jiffies
+        switch options.delay {
+        case .panelDefault: delay = profile.delay.jiffies(at: kernel.sched.tickRate)
+        case .milliseconds(let ms): delay = kernel.sched.tickRate.msecsToJiffies(ms)
+        case .jiffies(let j): delay = Jiffies(j)
+        }
+        var fbdefio = panel.fbDeferredIO()
+        if options.delay != .panelDefault { fbdefio.delay = delay }
+        if let sort = options.sortPagereflist { fbdefio.sortPagereflist = sort }
+        info.fbdefio = fbdefio
+        guard fbDeferredIOInit(info) == nil else { throw .outOfMemory("the deferred-I/O state") }
+        panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }
+    }
+
+    /// The bands of the screen the processes draw into, top to bottom.
+    public var bands: [Rect] { Rect.bands(width: options.width, height: options.height, count: options.procs) }
+
+    /// Runs the workloads to the end (or until stopped), flushes, checks, and reports.
+    public func run() async throws(SetupError) -> DemoReport {
+        let assets: Assets
+        do { assets = try Assets.load(from: options.assetsPath) } catch { throw .assets(error.message) }
+        let kind = WorkloadKind(rawValue: options.workload)!
+        let bands = self.bands
+        let lineLength = info.fix.lineLength
+        let layout = FramebufferLayout(width: options.width, height: options.height,
+                                       format: Workloads.PixelFormat(bitsPerPixel: options.bpp)!, lineLength: lineLength)
+        let screen = (options.width, options.height)
+        for (i, band) in bands.enumerated() {
+            let seed = SplitMix64.derive(options.machine.seed, "workload", i)
+            let workload = kind.make(seed: seed, clip: band, screenWidth: screen.0, screenHeight: screen.1,
+                                     assets: assets)
+            // Band byte range → the pages a process maps when it maps only its own band.
+            let firstByte = band.y * lineLength, endByte = (band.y + band.height) * lineLength
+            let firstPage = firstByte >> PAGE_SHIFT, endPage = pageAlign(endByte) >> PAGE_SHIFT
+            let forkedChild = bands.count >= 2 && i == bands.count - 1
+            if forkedChild { continue }  // Drawn by a child of process 0.
+            let mapsWhole = i == 0
+            kernel.spawnProcess("draw\(i)") { [unowned self] t in
+                let fd = try await t.open(self.info.node)
+                let pages = mapsWhole ? self.info.fix.smemLen >> PAGE_SHIFT : endPage - firstPage
+                let offset = mapsWhole ? 0 : firstPage << PAGE_SHIFT
+                let base = try await t.mmap(length: pages << PAGE_SHIFT, prot: .readWrite, flags: .shared, fd: fd,
+                                            offset: offset)
+                let origin = base + (-offset)
+                if mapsWhole, bands.count >= 2 {
+                    let last = bands.count - 1
+                    let childWorkload = kind.make(seed: SplitMix64.derive(self.options.machine.seed, "workload", last),
+                                                  clip: bands[last], screenWidth: screen.0, screenHeight: screen.1,
+                                                  assets: assets)
+                    try await t.fork("draw\(last)") { c in
+                        let canvas = MappedCanvas(task: c, origin: origin, layout: layout, clip: bands[last])
+                        try await self.drawLoop(c, childWorkload, canvas, fd: fd)
+                    }
+                }
+                let canvas = MappedCanvas(task: t, origin: origin, layout: layout, clip: band)
+                try await self.drawLoop(t, workload, canvas, fd: fd)
+            }
+        }
+        let outcome = await kernel.sched.run()
+        // Quiescence: every writer fsynced after its last store. Compare panel, framebuffer and reference.
+        let framesDrawn = drawnFrames
+        let reference = PlainCanvas(layout: layout)
+        for (i, band) in bands.enumerated() {
+            let w = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
+                              screenWidth: screen.0, screenHeight: screen.1, assets: assets)
+            reference.clip = band
+            for n in 0 ..< framesDrawn { try? await w.drawFrame(n, on: reference) }
+        }
+        let check = LostUpdateChecker.check(info: info, panel: panel, reference: reference)
+        let final = makeFrame(dirty: [PixelRect(x: 0, y: 0, width: options.width, height: options.height)])
+        snapshot?(final)
+        mailbox?.publish(final)
+        mailbox?.finish()
+        let summary = Summary.text(machine: self, outcome: outcome, frames: framesDrawn, check: check)
+        let ok = check.passed && outcome == .completed
+            && kernel.processes.allSatisfy { $0.exitStatus == .exited }
+        return DemoReport(summary: summary, checkerPassed: ok, checkerReport: check.report, finalFrame: final,
+                          frameHash: fnv1a(final.pixels), eventHash: kernel.events.hash, outcome: outcome,
+                          schedule: kernel.sched.schedule)
+    }
+
+    /// Frames every process drew (the same count for all: they stop together when stopped).
+    private var drawnFrames = 0
+
+    private func drawLoop(_ t: UserTask, _ workload: any Workload, _ canvas: MappedCanvas, fd: Int) async throws {
+        var n = 0
+        let start = kernel.now
+        while options.frames.map({ n < $0 }) ?? true {
+            if mailbox?.stopRequested == true { stopDrawing = true }
+            if stopDrawing { break }
+            try await workload.drawFrame(n, on: canvas)
+            n += 1
+            drawnFrames = max(drawnFrames, n)
+            await kernel.sched.sleep(until: start + VirtualTime(picoseconds: options.frameInterval.picoseconds * Int64(n)))
+        }
+        try await t.fsync(fd)  // Push the last writes out before exiting: the run ends quiescent.
+    }
+
+    private func panelUpdated(_ update: PanelUpdate) {
+        updates += 1
+        pendingDirty.append(contentsOf: update.rects.map { PixelRect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) })
+        lastBatch = update.pages.flatMap { screenRects(ofPage: $0.rawValue) }
+        pacer?.pace(to: kernel.now)
+        if let mailbox {
+            mailbox.publish(makeFrame(dirty: pendingDirty))
+            pendingDirty = []
+        }
+        if let snapshot, snapshotEvery > 0, updates % snapshotEvery == 0 { snapshot(makeFrame(dirty: [])) }
+    }
+
+    /// The screen area of framebuffer page `pgoff`: up to three rectangles (the rest of its first row, its full
+    /// rows, the start of its last row), clipped to the visible screen.
+    func screenRects(ofPage pgoff: Int) -> [PixelRect] {
+        let ll = info.fix.lineLength, bytesPP = options.bpp / 8, w = options.width
+        let start = pgoff << PAGE_SHIFT, end = min(start + PAGE_SIZE, options.height * ll)
+        guard start < end else { return [] }
+        let firstRow = start / ll, firstCol = (start % ll) / bytesPP
+        let lastRow = (end - 1) / ll, lastCol = min(((end - 1) % ll) / bytesPP, w - 1)
+        if firstRow == lastRow {
+            return firstCol <= lastCol ? [PixelRect(x: firstCol, y: firstRow, width: lastCol - firstCol + 1, height: 1)] : []
+        }
+        var rects: [PixelRect] = []
+        var fullFrom = firstRow, fullTo = lastRow  // inclusive rows drawn full width
+        if firstCol > 0 {
+            if firstCol < w { rects.append(PixelRect(x: firstCol, y: firstRow, width: w - firstCol, height: 1)) }
+            fullFrom += 1
+        }
+        if lastCol < w - 1 {
+            rects.append(PixelRect(x: 0, y: lastRow, width: lastCol + 1, height: 1))
+            fullTo -= 1
+        }
+        if fullTo >= fullFrom { rects.append(PixelRect(x: 0, y: fullFrom, width: w, height: fullTo - fullFrom + 1)) }
+        return rects
+    }
+
+    func makeFrame(dirty: [PixelRect]) -> Frame {
+        frameIndex += 1
+        return Frame(index: frameIndex, width: options.width, height: options.height, pixels: panel.image,
+                     dirty: dirty, lastBatchPages: lastBatch, hud: hudStats)
+    }
+
+    var hudStats: HUDStats {
+        var h = HUDStats()
+        let seconds = max(Double(kernel.now.picoseconds) / 1e12, 1e-9)
+        let s = panel.stats
+        h.panel = profile.name
+        h.workload = options.workload
+        h.virtualTime = kernel.now
+        h.faultsPerSecond = Double(kernel.stats.faults) / seconds
+        h.batchesPerSecond = Double(info.defioStats.batches) / seconds
+        let batches = max(info.defioStats.batches, 1)
+        h.pagesPerBatch = Double(info.defioStats.pagesDelivered) / Double(batches)
+        h.bytesPerBatch = Double(s.busBytes) / Double(batches)
+        h.bytesSent = s.busBytes
+        h.bytesChanged = s.changedBytes
+        h.sustainableFPS = s.sustainableFPS
+        return h
+    }
+}
+
+/// FNV-1a 64 over pixels (little-endian bytes).
+public func fnv1a(_ pixels: [UInt32]) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for p in pixels {
+        var v = p
+        for _ in 0 ..< 4 {
+            h = (h ^ UInt64(v & 0xFF)) &* 0x100_0000_01B3
+            v >>= 8
+        }
+    }
+    return h
+}

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT — the end-of-run summary of a demo machine.
+import Kernel
+import Panels
+
+@EmuActor enum Summary {
+    static func text(machine m: Machine, outcome: RunOutcome, frames: Int, check: CheckResult) -> String {
+        let k = m.kernel, info = m.info, o = m.options, s = m.panel.stats, d = info.defioStats
+        let tick = k.sched.tickRate
+        let delay = info.fbdefio!.delay
+        let seconds = max(Double(k.now.picoseconds) / 1e12, 1e-12)
+        var lines: [String] = []
+        lines.append("fbdefio-emu: \(o.workload) on \(m.profile.name) — \(o.width)x\(o.height) \(o.bpp)bpp, "
+            + "\(o.procs) processes, \(frames) frames, seed \(o.machine.seed), policy \(k.sched.policy)")
+        lines.append("fb_defio: delay \(delay.rawValue) jiffies = \(tick.jiffiesToMsecs(delay)) ms at HZ=\(tick.hz) "
+            + "(a driver would log fps=\(tick.hz / max(delay.rawValue, 1))), "
+            + "\(info.fbdefio!.sortPagereflist ? "sorted" : "FIFO") pagereflist, smem_len \(info.fix.smemLen) "
+            + "(\(info.fix.smemLen >> PAGE_SHIFT) pages)")
+        lines.append("outcome: \(outcome); virtual time \(k.now)")
+        for t in k.processes { lines.append("  pid \(t.pid) \(t.name): \(t.exitStatus), \(t.accesses) accesses") }
+        let batches = max(d.batches, 1)
+        lines.append("faults: \(k.stats.faults) (\(fmt(Double(k.stats.faults) / seconds))/s), page_mkwrite \(d.mkwrites) "
+            + "(\(d.alreadyListed) already listed), write-protected PTEs \(d.ptesWrprotected)")
+        lines.append("batches: \(d.batches) (\(fmt(Double(d.batches) / seconds))/s, \(d.emptyBatches) empty), "
+            + "pages \(d.pagesDelivered) (\(fmt(Double(d.pagesDelivered) / Double(batches))) per batch), "
+            + "fsyncs \(d.fsyncs)")
+        let amplification = s.changedBytes > 0 ? Double(s.busBytes) / Double(s.changedBytes) : 0
+        lines.append("panel: \(s.updates) updates, \(s.busBytes) bytes sent vs \(s.changedBytes) changed "
+            + "(write amplification \(fmt(amplification))x), bus busy \(s.busBusy) "
+            + "(\(fmt(100 * Double(s.busBusy.picoseconds) / Double(max(k.now.picoseconds, 1))))%), "
+            + "sustainable \(fmt(s.sustainableFPS)) full frames/s")
+        lines.append("vmstat: " + k.stats.fields.filter { $0.1 != 0 }.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
+        for r in k.sched.reports.prefix(10) { lines.append("report: \(r)") }
+        lines.append(check.report)
+        lines.append("event hash: \(hex(k.events.hash))   schedule hash: \(hex(k.sched.switchHash))   "
+            + "decisions: \(k.sched.recorded.count)")
+        return lines.joined(separator: "\n")
+    }
+
+    static func fmt(_ v: Double) -> String {
+        let scaled = (v * 10).rounded() / 10
+        return scaled == scaled.rounded() ? String(Int(scaled)) : String(scaled)
+    }
+}

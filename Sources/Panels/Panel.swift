@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT — the panel behind a driver: its glass, its controller RAM, the bus cost of a
+// transfer on the virtual clock, and the bookkeeping of updates.
+import Kernel
+
+/// One update being built by a driver: what it sent so far and what changed on the glass.
+@EmuActor final class UpdateBuilder {
+    let start: VirtualTime
+    var pages: [PgOff]
+    var rects: [PanelRect] = []
+    var busBytes = 0
+    var transfers = 0
+    var busTime = VirtualTime.zero
+    var changedPixels = 0
+    var refresh: EPaperRefresh?
+    var diagnostics: [PanelDiagnostic] = []
+
+    init(start: VirtualTime, pages: [PgOff]) {
+        self.start = start
+        self.pages = pages
+    }
+}
+
+/// The display device: glass, controller RAM, bus. Drivers read the framebuffer through it, move bytes over its
+/// bus (sleeping or charging the CPU for the time) and store what arrives.
+///
+/// The glass is `width × height` framebuffer pixels (see `PanelProfile.glassSize`); what it shows is kept as
+/// 0xAARRGGBB after conversion to the panel's format. For e-paper the controller RAM is separate and reaches the
+/// glass only when a waveform runs; for every other panel a store shows at once.
+/// Kernel analogue: none (the hardware on the other side of the driver).
+@EmuActor public final class Panel {
+    public let profile: PanelProfile
+    public unowned let info: FBInfo
+    public let width: Int
+    public let height: Int
+    /// What the glass shows: 0xAARRGGBB, row-major, `width × height`.
+    public private(set) var image: [UInt32]
+    /// E-paper only: the controller RAM, shown by the next refresh over it.
+    public private(set) var controllerRAM: [UInt32]?
+    public internal(set) var stats: PanelStats
+    /// Called after every update with what was sent.
+    public var onUpdate: (@EmuActor (PanelUpdate) -> Void)?
+    /// The most recent update.
+    public private(set) var lastUpdate: PanelUpdate?
+    /// Every diagnostic so far, in order.
+    public private(set) var diagnostics: [PanelDiagnostic] = []
+    /// When an asynchronous bus (USB) finishes what was queued on it.
+    private(set) var busFreeAt = VirtualTime.zero
+    private var sequence = 0
+    private var scratch: [UInt8] = []
+    /// Bytes per framebuffer pixel (2 or 4).
+    let fbBytesPerPixel: Int
+
+    init(profile: PanelProfile, info: FBInfo) {
+        self.profile = profile
+        self.info = info
+        let glass = profile.glassSize(xres: info.variable.xres, yres: info.variable.yres)
+        width = glass.width
+        height = glass.height
+        fbBytesPerPixel = info.variable.bitsPerPixel / 8
+        image = Array(repeating: profile.format.blank, count: glass.width * glass.height)
+        stats = PanelStats(
+            sustainableFPS: profile.sustainableFPS(xres: info.variable.xres, yres: info.variable.yres,
+                                                   bitsPerPixel: info.variable.bitsPerPixel,
+                                                   lineLength: info.fix.lineLength),
+            busBytesPerSecond: profile.bus.bytesPerSecond)
+        // Probe: real drivers push the whole screen once when they register (fbtft_register_framebuffer,
+        // dlfb_ops_set_par, broadsheet_init); the glass starts out showing the framebuffer, untimed.
+        image = framebufferImage()
+        if case .ePaper = profile.refresh { controllerRAM = image }
+    }
+
+    var kernel: EmuKernel { info.kernel }
+    var sched: Scheduler { info.kernel.sched }
+
+    // MARK: - Pixels
+
+    /// The framebuffer pixel value converted to what this panel shows.
+    public func displayed(fbPixel: UInt32) -> UInt32 {
+        profile.format.displayed(fbPixel: fbPixel, fbBitsPerPixel: info.variable.bitsPerPixel)
+    }
+
+    /// Converts `count` framebuffer pixels at `raw` (little endian, the framebuffer's depth) to glass values.
+    func convert(_ raw: UnsafeRawPointer, count: Int) -> [UInt32] {
+        var out = [UInt32](repeating: 0, count: count)
+        let bpp = info.variable.bitsPerPixel
+        let format = profile.format
+        if bpp == 16 {
+            for i in 0 ..< count {
+                let v = UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                out[i] = format.displayed(fbPixel: v, fbBitsPerPixel: 16)
+            }
+        } else {
+            for i in 0 ..< count {
+                let v = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                out[i] = format.displayed(fbPixel: v, fbBitsPerPixel: 32)
+            }
+        }
+        return out
+    }
+
+    /// Reads `count` pixels of framebuffer row `y` from column `x` (kernel side: the screen buffer in vmalloc
+    /// memory) and converts them. The caller keeps `y < yres` and `x + count ≤ xres`.
+    func readFramebuffer(row y: Int, x: Int, count: Int) -> [UInt32] {
+        precondition(y >= 0 && y < info.variable.yres && x >= 0 && x + count <= info.variable.xres,
+                     "framebuffer read outside the visible area")
+        guard count > 0 else { return [] }
+        let bytes = count * fbBytesPerPixel
+        if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: bytes) }
+        let offset = y * info.fix.lineLength + x * fbBytesPerPixel
+        return scratch.withUnsafeMutableBytes { buf in
+            let window = UnsafeMutableRawBufferPointer(rebasing: buf[0 ..< bytes])
+            kernel.vmalloc.read(info.screenBuffer + UInt64(offset), into: window)
+            return convert(UnsafeRawPointer(window.baseAddress!), count: count)
+        }
+    }
+
+    /// The whole framebuffer as the glass would show it.
+    func framebufferImage() -> [UInt32] {
+        var out = [UInt32](repeating: profile.format.blank, count: width * height)
+        for y in 0 ..< height {
+            let row = readFramebuffer(row: y, x: 0, count: width)
+            for x in 0 ..< width { out[y * width + x] = row[x] }
+        }
+        return out
+    }
+
+    /// Stores converted pixels at row `y` from column `x` into the controller (e-paper) or straight onto the glass,
+    /// counting changed glass pixels into `update`. Pixels outside the glass are dropped.
+    func store(row y: Int, x: Int, _ pixels: [UInt32], into update: UpdateBuilder?) {
+        guard y >= 0, y < height, x < width else { return }
+        let first = max(x, 0)
+        let last = min(x + pixels.count, width)
+        guard first < last else { return }
+        let base = y * width
+        if controllerRAM != nil {
+            for col in first ..< last { controllerRAM![base + col] = pixels[col - x] }
+            return
+        }
+        var changed = 0
+        for col in first ..< last {
+            let v = pixels[col - x]
+            if image[base + col] != v {
+                image[base + col] = v
+                changed += 1
+            }
+        }
+        update?.changedPixels += changed
+    }
+
+    // MARK: - The bus
+
+    /// Moves `bytes` bytes in `transfers` transfers over the bus: the driver sleeps for the time (DMA or an
+    /// interrupt-driven controller moves the data and other tasks run), or, for a CPU copy, the time is charged to
+    /// the CPU. Returns the bus time.
+    @discardableResult
+    func transfer(bytes: Int, transfers: Int, for update: UpdateBuilder) async -> VirtualTime {
+        let t = profile.bus.time(bytes: bytes, transfers: transfers)
+        account(bytes: bytes, transfers: transfers, time: t, into: update)
+        if t > .zero {
+            if profile.bus.occupiesCPU {
+                sched.charge(t)
+            } else {
+                await sched.sleep(until: sched.now + t)
+            }
+        }
+        return t
+    }
+
+    /// Queues a transfer on an asynchronous bus (USB) without waiting: it starts when the bus is free and the
+    /// returned time is when it completes.
+    func submit(bytes: Int, transfers: Int, for update: UpdateBuilder) -> VirtualTime {
+        let t = profile.bus.time(bytes: bytes, transfers: transfers)
+        account(bytes: bytes, transfers: transfers, time: t, into: update)
+        busFreeAt = max(busFreeAt, sched.now) + t
+        return busFreeAt
+    }
+
+    private func account(bytes: Int, transfers: Int, time: VirtualTime, into update: UpdateBuilder) {
+        update.busBytes += bytes
+        update.transfers += transfers
+        update.busTime = update.busTime + time
+        stats.busBytes += bytes
+        stats.transfers += transfers
+        stats.busBusy = stats.busBusy + time
+    }
+
+    /// Charges the CPU for driver work (copies into a tx buffer, comparisons, encoding).
+    func chargeCPU(_ cost: VirtualTime) {
+        if cost > .zero { sched.charge(cost) }
+    }
+
+    /// Runs an e-paper waveform: the driver waits on the busy line for its duration, then the glass shows the
+    /// controller RAM over `region` (the whole glass for a full refresh).
+    func runWaveform(_ kind: EPaperRefresh, over region: PanelRect, for update: UpdateBuilder) async {
+        guard case .ePaper(let partial, let full, _) = profile.refresh, let ram = controllerRAM else {
+            preconditionFailure("\(profile.name) has no e-paper waveform")
+        }
+        await sched.sleep(until: sched.now + (kind == .full ? full : partial))
+        let area = kind == .full ? PanelRect(x: 0, y: 0, width: width, height: height) : region
+        let y0 = max(area.y, 0), y1 = min(area.maxY, height)
+        let x0 = max(area.x, 0), x1 = min(area.maxX, width)
+        var changed = 0
+        if y0 < y1 && x0 < x1 {
+            for y in y0 ..< y1 {
+                for x in x0 ..< x1 where image[y * width + x] != ram[y * width + x] {
+                    image[y * width + x] = ram[y * width + x]
+                    changed += 1
+                }
+            }
+        }
+        update.changedPixels += changed
+        update.refresh = kind
+        if kind == .full { stats.fullRefreshes += 1 } else { stats.partialRefreshes += 1 }
+    }
+
+    // MARK: - Updates
+
+    /// Counts one `deferred_io` call.
+    func noteCallback(_ pagerefs: [FBDeferredIOPageref]) {
+        stats.callbacks += 1
+        stats.pages += pagerefs.count
+        if pagerefs.isEmpty { stats.emptyUpdates += 1 }
+    }
+
+    func beginUpdate(pages: [PgOff]) -> UpdateBuilder { UpdateBuilder(start: sched.now, pages: pages) }
+
+    /// Records a diagnostic on the update and reports it as a kernel warning.
+    func diagnose(_ d: PanelDiagnostic, in update: UpdateBuilder?) {
+        update?.diagnostics.append(d)
+        diagnostics.append(d)
+        stats.diagnostics += 1
+        kernel.warn("\(profile.name): \(d)")
+    }
+
+    /// Completes an update at `end` (now by default) and reports it.
+    func finish(_ u: UpdateBuilder, at end: VirtualTime? = nil) {
+        sequence += 1
+        let changedBytes = (u.changedPixels * profile.format.bitsPerPixel + 7) / 8
+        let update = PanelUpdate(
+            sequence: sequence, start: u.start, end: end ?? sched.now, pages: u.pages, rects: u.rects,
+            busBytes: u.busBytes, transfers: u.transfers, busTime: u.busTime, changedPixels: u.changedPixels,
+            changedBytes: changedBytes, refresh: u.refresh, diagnostics: u.diagnostics)
+        stats.updates += 1
+        stats.changedPixels += u.changedPixels
+        stats.changedBytes += changedBytes
+        lastUpdate = update
+        onUpdate?(update)
+    }
+
+    // MARK: - Streaming a window
+
+    /// Sends the window `rect` of the framebuffer row by row, `rowBytes` wire bytes per row at `wireBits` bits per
+    /// pixel, in transfers of at most `chunk` bytes (fbtft's write_vmem, MIPI DBI's memory write, an e-paper RAM
+    /// write). Each chunk's pixels are read from the framebuffer when the chunk is copied into the tx buffer (CPU
+    /// time) and land in the controller when its transfer ends. Rows of `rect` at or past yres are sent as padding.
+    func streamWindow(_ rect: PanelRect, rowBytes: Int, wireBits: Int, chunk: Int,
+                      for update: UpdateBuilder) async {
+        let total = rect.height * rowBytes
+        let pixelsPerRow = min(rect.width, rowBytes * 8 / wireBits)
+        var sent = 0
+        var stored = 0  // Window pixels (row-major) already in the controller.
+        while sent < total {
+            let n = min(chunk, total - sent)
+            // The pixels whose wire bytes lie entirely in [0, sent + n).
+            let end = sent + n
+            let covered = (end / rowBytes) * rect.width
+                + min(pixelsPerRow, ((end % rowBytes) * 8) / wireBits)
+            var pending: [(row: Int, x: Int, pixels: [UInt32])] = []
+            var p = stored
+            while p < covered {
+                let r = p / rect.width, c = p % rect.width
+                let run = min(rect.width - c, covered - p)
+                let y = rect.y + r
+                if y < info.variable.yres {
+                    let x0 = rect.x + c
+                    let visible = max(0, min(run, info.variable.xres - x0))
+                    if visible > 0 { pending.append((y, x0, readFramebuffer(row: y, x: x0, count: visible))) }
+                }
+                p += run
+            }
+            chargeCPU(kernel.costs.copy(n))
+            await transfer(bytes: n, transfers: 1, for: update)
+            for seg in pending { store(row: seg.row, x: seg.x, seg.pixels, into: update) }
+            stored = covered
+            sent = end
+        }
+    }
+}
+
+// MARK: - Full-frame cost (what the bus allows)
+
+extension PanelProfile {
+    /// Time of one full-frame update of a `xres × yres` framebuffer through this profile's driver and bus: the
+    /// figure a driver writer sizes a panel by (udlfb: worst case, every pixel changed and no runs; e-paper: with
+    /// the full waveform).
+    public func fullFrameTime(xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int) -> VirtualTime {
+        let fbBpp = bitsPerPixel / 8
+        let smemLen = pageAlign(yres * lineLength)
+        func chunks(_ total: Int, _ size: Int) -> VirtualTime {
+            var t = VirtualTime.zero
+            var sent = 0
+            while sent < total {
+                let n = min(size, total - sent)
+                t = t + bus.time(bytes: n, transfers: 1)
+                sent += n
+            }
+            return t
+        }
+        switch driver {
+        case .synthvid:
+            let pages = smemLen / PAGE_SIZE
+            return VirtualTime(picoseconds: bus.time(bytes: PAGE_SIZE, transfers: 0).picoseconds * Int64(pages))
+                + bus.time(bytes: commandBytes, transfers: commandTransfers)
+        case .fbtft:
+            let rowBytes = bitsPerPixel == 16 ? lineLength : xres * 2
+            return bus.time(bytes: commandBytes, transfers: commandTransfers) + chunks(yres * rowBytes, maxTransferBytes)
+        case .drmFBHelper(.mipiDBI):
+            return bus.time(bytes: commandBytes, transfers: commandTransfers) + chunks(yres * xres * 2, maxTransferBytes)
+        case .drmFBHelper(.firmwareBlit):
+            return VirtualTime(picoseconds: bus.time(bytes: xres * 4, transfers: 0).picoseconds * Int64(yres))
+                + bus.time(bytes: 0, transfers: commandTransfers)
+        case .udlfb:
+            let pixelsPerPage = PAGE_SIZE / fbBpp
+            let commands = (pixelsPerPage + 255) / 256
+            let perPage = commands * 7 + pixelsPerPage * 2
+            let total = (smemLen / PAGE_SIZE) * perPage + 1
+            let urbs = (total + maxTransferBytes - 1) / maxTransferBytes
+            return bus.time(bytes: total, transfers: urbs)
+        case .ssd1307fb:
+            return bus.time(bytes: 1 + xres * ((yres + 7) / 8), transfers: 1)
+        case .broadsheetfb:
+            var t = bus.time(bytes: commandBytes, transfers: commandTransfers)
+                + chunks(yres * ((xres * format.bitsPerPixel + 7) / 8), maxTransferBytes)
+            if case .ePaper(_, let full, _) = refresh { t = t + full }
+            return t
+        }
+    }
+
+    /// Full-frame updates per second the bus allows (infinite when the update costs nothing).
+    public func sustainableFPS(xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int) -> Double {
+        let t = fullFrameTime(xres: xres, yres: yres, bitsPerPixel: bitsPerPixel, lineLength: lineLength)
+        return t.picoseconds == 0 ? .infinity : 1e12 / Double(t.picoseconds)
+    }
+}

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT — the seam between fb_defio and a display: the driver protocol the machine wiring
+// installs as `info.fbdefio.deferredIO`, what one update reports, and the factory.
+import Kernel
+
+/// A rectangle in framebuffer pixel coordinates (half-open: `x ..< x + width`, `y ..< y + height`).
+/// Kernel analogue: the rectangles drivers send (`struct drm_rect` as x/y/w/h, SYNTHVID_DIRT's rect).
+public struct PanelRect: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var x: Int
+    public var y: Int
+    public var width: Int
+    public var height: Int
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+    public var maxX: Int { x + width }
+    public var maxY: Int { y + height }
+    public var area: Int { width > 0 && height > 0 ? width * height : 0 }
+    public var description: String { "\(width)x\(height)+\(x)+\(y)" }
+}
+
+/// Something a driver did that a real kernel would log or crash on. Recorded on the update and in the panel's
+/// stats, and reported through `EmuKernel.warn` so a run's report shows it; the emulator itself never crashes.
+/// Kernel analogue: the dev_warn()/WARN/oops each case names.
+public enum PanelDiagnostic: Sendable, Equatable, CustomStringConvertible {
+    /// Bug J (kernel-spec.md §9, `drm_damage_past_yres_2023`): the damage clip reaches `clip.y2 − yres` rows below
+    /// the visible area, so the damage blit would copy `bytesPastEnd` bytes past the end of the visible buffer —
+    /// an out-of-bounds access (an oops in the damage worker on 6.4-era kernels). The emulator copies only the
+    /// visible rows. Kernel: drm_fb_helper_memory_range_to_clip() before the 2023 clamp.
+    case damageClipPastYres(clip: DRMRect, yres: Int, bytesPastEnd: Int)
+    /// A clip with no area reached the damage worker, which drops it: the damage it stood for is never flushed
+    /// (the single-scanline clip ending exactly at a line end, before the 2025 fix).
+    /// Kernel: drm_fbdev_*_helper_fb_dirty() returning early on an invalid clip.
+    case emptyDamageClip(DRMRect)
+    /// fbtft_update_display's sanity check: start line after end line — "will do full display update".
+    /// Kernel: fbtft_update_display() — dev_warn
+    case fbtftStartAfterEnd(start: Int, end: Int)
+    /// fbtft_update_display's sanity check: a line past the last one — "will do full display update".
+    /// Kernel: fbtft_update_display() — dev_warn
+    case fbtftLinePastEnd(start: Int, end: Int, max: Int)
+
+    public var description: String {
+        switch self {
+        case .damageClipPastYres(let clip, let yres, let bytes):
+            "drm_fb_helper: damage clip \(clip) reaches past yres=\(yres): blit \(bytes) bytes out of bounds"
+        case .emptyDamageClip(let clip):
+            "drm_fb_helper: damage clip \(clip) has no area; the damage is dropped"
+        case .fbtftStartAfterEnd(let s, let e):
+            "fbtft_update_display: start_line=\(s) is larger than end_line=\(e). Shouldn't happen, will do full "
+                + "display update"
+        case .fbtftLinePastEnd(let s, let e, let m):
+            "fbtft_update_display: start_line=\(s) or end_line=\(e) is larger than max=\(m). Shouldn't happen, "
+                + "will do full display update"
+        }
+    }
+}
+
+/// What one update sent to the panel. Kernel analogue: none (what a logic analyser on the bus would record).
+public struct PanelUpdate: Sendable, Equatable {
+    /// 1, 2, 3… per panel.
+    public var sequence: Int
+    /// When the driver started this update (callback entry; for DRM, damage-worker entry).
+    public var start: VirtualTime
+    /// When the last byte reached the panel (and, for e-paper, when the waveform ended).
+    public var end: VirtualTime
+    /// The pages the deferred-I/O callback(s) behind this update received, in list order.
+    public var pages: [PgOff]
+    /// The rectangles the driver sent, in framebuffer pixel coordinates, as the driver computed them.
+    public var rects: [PanelRect]
+    /// Payload bytes on the bus (commands included) and the transfers they took.
+    public var busBytes: Int
+    public var transfers: Int
+    /// Time the bus was busy for this update (waveform time not included).
+    public var busTime: VirtualTime
+    /// Glass pixels whose shown value changed, and the same in bytes of the panel's native format.
+    public var changedPixels: Int
+    public var changedBytes: Int
+    /// The e-paper waveform this update ran, if any.
+    public var refresh: EPaperRefresh?
+    public var diagnostics: [PanelDiagnostic]
+}
+
+/// Totals of one panel. Kernel analogue: udlfb's metrics_* sysfs files, generalised.
+public struct PanelStats: Sendable, Equatable {
+    /// `deferred_io` calls, and of those the ones with an empty page list (scenario 20).
+    public var callbacks = 0
+    public var emptyUpdates = 0
+    /// Pagerefs received over all calls.
+    public var pages = 0
+    /// Updates that reached the panel.
+    public var updates = 0
+    public var busBytes = 0
+    public var transfers = 0
+    public var changedPixels = 0
+    public var changedBytes = 0
+    /// Total time the bus was busy.
+    public var busBusy = VirtualTime.zero
+    public var partialRefreshes = 0
+    public var fullRefreshes = 0
+    public var diagnostics = 0
+    /// Full-frame updates per second the bus (and, for e-paper, the full waveform) allows at this geometry: the
+    /// number a driver writer sizes a panel by. Infinite for the ideal panel.
+    public var sustainableFPS: Double
+    /// Payload bytes per second of the bus; nil when unlimited.
+    public var busBytesPerSecond: Int64?
+
+    public init(sustainableFPS: Double, busBytesPerSecond: Int64?) {
+        self.sustainableFPS = sustainableFPS
+        self.busBytesPerSecond = busBytesPerSecond
+    }
+
+    /// name=value pairs in a fixed order, for summaries and golden files.
+    public var fields: [(String, String)] {
+        [
+            ("callbacks", "\(callbacks)"), ("empty_updates", "\(emptyUpdates)"), ("pages", "\(pages)"),
+            ("updates", "\(updates)"), ("bus_bytes", "\(busBytes)"), ("transfers", "\(transfers)"),
+            ("changed_pixels", "\(changedPixels)"), ("changed_bytes", "\(changedBytes)"),
+            ("bus_busy", "\(busBusy)"), ("partial_refreshes", "\(partialRefreshes)"),
+            ("full_refreshes", "\(fullRefreshes)"), ("diagnostics", "\(diagnostics)"),
+            ("sustainable_fps", PanelStats.format(sustainableFPS)),
+            ("bus_bytes_per_s", busBytesPerSecond.map { "\($0)" } ?? "unlimited"),
+        ]
+    }
+
+    /// Two decimals, "inf" for the ideal panel.
+    public static func format(_ fps: Double) -> String {
+        guard fps.isFinite else { return "inf" }
+        let centi = Int64((fps * 100).rounded())
+        return "\(centi / 100).\(String(centi % 100).leftPadded(2))"
+    }
+}
+
+/// Switches of historical driver behaviour (kernel-spec.md §9). The defaults are the newest kernel's.
+/// Kernel analogue: none (emulator variants, like `FBDefIOVariant`).
+public struct PanelOptions: Sendable, Equatable {
+    /// DRM fbdev emulation's damage clipping.
+    public var drm = DRMFBHelperVariant()
+    public init() {}
+}
+
+/// A display driver behind fb_defio: its `deferred_io` callback, the panel it feeds, and what it has done.
+///
+/// Install with `install()` (or put `fbDeferredIO()` into `info.fbdefio` and call `fbDeferredIOInit`). The callback
+/// runs in the fb_defio worker with the defio mutex held, so the bus time a driver sleeps there is time every writer
+/// that faults waits. Kernel analogue: a driver's `struct fb_deferred_io` and its `deferred_io` function.
+@EmuActor public protocol PanelDriver: AnyObject {
+    /// The glass, its bus and its counters.
+    var panel: Panel { get }
+    /// The `deferred_io` callback. Kernel: the driver function named by `profile.driver.kernelFunction`.
+    func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async
+    /// Waits until every update the driver has accepted has reached the glass: the DRM damage worker's pending
+    /// run, USB URBs still in flight. Returns at once for drivers that finish inside the callback, and when called
+    /// outside a running task. Kernel analogue: flush_work() on the damage worker / waiting for URB completion.
+    func flush() async
+}
+
+@EmuActor extension PanelDriver {
+    public var profile: PanelProfile { panel.profile }
+    /// What the glass shows now: 0xAARRGGBB, `width × height`, row-major.
+    public var image: [UInt32] { panel.image }
+    public var width: Int { panel.width }
+    public var height: Int { panel.height }
+    public var stats: PanelStats { panel.stats }
+    /// Called after every update with what was sent.
+    public var onUpdate: (@EmuActor (PanelUpdate) -> Void)? {
+        get { panel.onUpdate }
+        set { panel.onUpdate = newValue }
+    }
+
+    /// The framebuffer pixel value (as stored in memory at the info's bpp) converted to what this panel shows.
+    public func displayed(fbPixel: UInt32) -> UInt32 { panel.displayed(fbPixel: fbPixel) }
+
+    /// What the glass must show once every write has been delivered: the framebuffer memory now, converted pixel
+    /// by pixel (the lost-update invariant compares `image` with this at quiescence).
+    public func expectedImage() -> [UInt32] { panel.framebufferImage() }
+
+    /// The driver's `struct fb_deferred_io`: the delay its real driver computes at this machine's HZ, its sort flag,
+    /// and this driver's callback. Kernel: the driver's static `fb_deferred_io` / its probe code.
+    public func fbDeferredIO() -> FBDeferredIO {
+        let rate = panel.info.kernel.sched.tickRate
+        return FBDeferredIO(delay: profile.delay.jiffies(at: rate), sortPagereflist: profile.sortPagereflist,
+                            deferredIO: { info, pagerefs in await self.deferredIO(info, pagerefs) })
+    }
+
+    /// Points `info.fbdefio` at this driver and calls `fbDeferredIOInit`. Kernel: the driver's probe —
+    /// `info->fbdefio = …; fb_deferred_io_init(info)`.
+    public func install() -> Errno? {
+        panel.info.fbdefio = fbDeferredIO()
+        return fbDeferredIOInit(panel.info)
+    }
+}
+
+/// Creates the driver a profile names, for a framebuffer. The panel starts out showing the framebuffer as it is
+/// now (the full update real drivers push at probe time, not timed).
+/// Kernel analogue: the driver's probe function.
+@EmuActor public func makePanelDriver(_ profile: PanelProfile, for info: FBInfo,
+                                      options: PanelOptions = PanelOptions()) -> any PanelDriver {
+    let panel = Panel(profile: profile, info: info)
+    switch profile.driver {
+    case .synthvid: return SynthvidDeferredIO(panel)
+    case .fbtft: return FBTFTDeferredIO(panel)
+    case .drmFBHelper: return DRMFBHelperDeferredIO(panel, variant: options.drm)
+    case .udlfb: return DLFBDpyDeferredIO(panel)
+    case .ssd1307fb: return SSD1307FBDeferredIO(panel)
+    case .broadsheetfb: return BroadsheetFBDpyDeferredIO(panel)
+    }
+}

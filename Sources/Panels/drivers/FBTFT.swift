@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT — line-range updates of small SPI TFTs (kernel: drivers/staging/fbtft/fbtft-core.c,
+// fbtft-bus.c).
+import Kernel
+
+/// fbtft's deferred I/O: a window of whole rows.
+///
+/// The driver keeps its own dirty-line window (`par->dirty_lines_start/end`), which `write()` and the drawing ops
+/// also widen through `fbtft_mkdirty` (and schedule the same delayed work, so the callback may get an empty page
+/// list and still flush the window: scenario 20). The callback takes the window and resets it to "clean"
+/// (start = yres − 1, end = 0); each listed page widens it by the rows `offset / line_length …
+/// (offset + PAGE_SIZE − 1) / line_length` (the end clamped to yres − 1; scenario 25). `fbtft_update_display` then
+/// checks the window (start after end, or past the last line: a warning and a full update instead), opens it with
+/// `set_addr_win(0, start, xres − 1, end)` — 0x2A + 4, 0x2B + 4, 0x2C: 11 command bytes in 5 transfers — and
+/// `write_vmem` sends `rows × line_length` bytes, byte-swapped through a PAGE_SIZE tx buffer: one spi_sync per
+/// 4 KiB chunk.
+///
+/// Quirks kept: the window of a freshly probed driver is (0, 0) (kzalloc'd `par`), so the first callback always
+/// starts at row 0; an empty list with nothing from `fbtft_mkdirty` finds start > end and becomes a full update.
+/// A 32 bpp framebuffer (which real fbtft does not offer) is converted and sent as RGB565: `rows × xres × 2` bytes.
+/// Kernel: fbtft_deferred_io() + fbtft_update_display() + fbtft_set_addr_win() + fbtft_write_vmem16_bus8()
+@EmuActor public final class FBTFTDeferredIO: PanelDriver {
+    public let panel: Panel
+    /// The pending dirty-line window, inclusive. Protected by par->dirty_lock (a spinlock nothing sleeps under).
+    /// Kernel: par->dirty_lines_start / par->dirty_lines_end
+    public private(set) var dirtyLinesStart = 0
+    public private(set) var dirtyLinesEnd = 0
+
+    init(_ panel: Panel) { self.panel = panel }
+
+    /// Kernel: fbtft_deferred_io()
+    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async {
+        panel.noteCallback(pagerefs)
+        let yres = info.variable.yres, lineLength = info.fix.lineLength
+        var start = dirtyLinesStart, end = dirtyLinesEnd
+        // Set the display line markers as clean.
+        dirtyLinesStart = yres - 1
+        dirtyLinesEnd = 0
+        for ref in pagerefs {
+            let yLow = ref.offset / lineLength
+            var yHigh = (ref.offset + PAGE_SIZE - 1) / lineLength
+            if yHigh > yres - 1 { yHigh = yres - 1 }
+            if yLow < start { start = yLow }
+            if yHigh > end { end = yHigh }
+        }
+        let update = panel.beginUpdate(pages: pagerefs.map(\.pgoff))
+        await fbtftUpdateDisplay(info, startLine: start, endLine: end, for: update)
+        panel.finish(update)
+    }
+
+    /// Sends rows `startLine ... endLine` (inclusive). Kernel: fbtft_update_display()
+    func fbtftUpdateDisplay(_ info: FBInfo, startLine: Int, endLine: Int, for update: UpdateBuilder) async {
+        let yres = info.variable.yres, xres = info.variable.xres
+        var start = startLine, end = endLine
+        if start > end {
+            panel.diagnose(.fbtftStartAfterEnd(start: start, end: end), in: update)
+            start = 0
+            end = yres - 1
+        }
+        if start > yres - 1 || end > yres - 1 {
+            panel.diagnose(.fbtftLinePastEnd(start: start, end: end, max: yres - 1), in: update)
+            start = 0
+            end = yres - 1
+        }
+        let rows = end - start + 1
+        update.rects.append(PanelRect(x: 0, y: start, width: xres, height: rows))
+        // set_addr_win(par, 0, start, xres - 1, end)
+        await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
+                             for: update)
+        // write_vmem(par, start * line_length, rows * line_length)
+        let rowBytes = info.variable.bitsPerPixel == 16 ? info.fix.lineLength : xres * 2
+        await panel.streamWindow(PanelRect(x: 0, y: start, width: xres, height: rows), rowBytes: rowBytes,
+                                 wireBits: 16, chunk: panel.profile.maxTransferBytes, for: update)
+    }
+
+    /// Widens the dirty-line window and schedules the deferred work (a no-op if it is already pending). `y == -1`
+    /// means the whole screen. Called by `write()` and the drawing ops. Kernel: fbtft_mkdirty()
+    public func fbtftMkdirty(y: Int, height: Int) {
+        var y = y, height = height
+        if y == -1 {
+            y = 0
+            height = panel.info.variable.yres
+        }
+        if y < dirtyLinesStart { dirtyLinesStart = y }
+        if y + height - 1 > dirtyLinesEnd { dirtyLinesEnd = y + height - 1 }
+        if let work = panel.info.deferredWork, let defio = panel.info.fbdefio { work.schedule(defio.delay) }
+    }
+
+    /// The `write()` system call on the device: copy into the screen buffer (no page faults, so fb_defio sees
+    /// nothing), then mark the whole screen dirty. Returns the bytes written (clamped to smem_len).
+    /// Kernel: fbtft_fb_write() → fb_sys_write() + fbtft_mkdirty(info, -1, 0)
+    @discardableResult
+    public func fbtftFbWrite(offset: Int, _ bytes: [UInt8]) -> Int {
+        let info = panel.info
+        guard offset >= 0, offset < info.fix.smemLen else { return 0 }
+        let count = min(bytes.count, info.fix.smemLen - offset)
+        bytes.withUnsafeBytes { src in
+            info.kernel.vmalloc.write(info.screenBuffer + UInt64(offset),
+                                      UnsafeRawBufferPointer(rebasing: src[0 ..< count]))
+        }
+        info.kernel.sched.charge(info.kernel.costs.syscall + info.kernel.costs.copy(count))
+        fbtftMkdirty(y: -1, height: 0)
+        return count
+    }
+
+    public func flush() async {}
+}

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT — the drawing surface of a workload, and the plain in-memory one (kernel analogue:
+// the fb_ops drawing hooks fillrect/copyarea/imageblit, drivers/video/fbdev/core/cfb*.c and sys*.c).
+import Kernel
+
+/// Something a workload draws on: a framebuffer-shaped surface with a clip rectangle (the region the drawing
+/// process owns). Every operation clips to the screen *and* to `clip`; nothing outside that is ever read or written.
+///
+/// Colours are `0xRRGGBB`; the canvas encodes them in its `format`. The operations are `async throws` because a
+/// mapped canvas's stores can fault (and be preempted) like any user store, and a fault can kill the process.
+///
+/// Kernel analogue: the drawing half of `struct fb_ops` — `fb_fillrect`, `fb_copyarea`, `fb_imageblit` — which
+/// fbcon calls for text and scrolling (drivers/video/fbdev/core/sysfillrect.c, syscopyarea.c, sysimgblt.c).
+@EmuActor public protocol Canvas: AnyObject {
+    /// Size, pixel format and line length of the framebuffer.
+    var layout: FramebufferLayout { get }
+    /// The region this canvas may touch (further clipped to the screen).
+    var clip: Rect { get }
+
+    /// Sets one pixel.
+    func plot(x: Int, y: Int, rgb: UInt32) async throws
+    /// Fills a rectangle with one colour. Kernel analogue: `fb_fillrect` with `ROP_COPY`.
+    func fill(_ rect: Rect, rgb: UInt32) async throws
+    /// Draws a `width` × `height` block of colours (row-major, `pixels.count == width * height`) with its top-left
+    /// corner at (`x`, `y`). Kernel analogue: `fb_imageblit` of a true-colour image.
+    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws
+    /// Copies the pixels of `source` so that its top-left corner lands at (`toX`, `toY`), reading them back from
+    /// the framebuffer. Overlap-safe (rows are taken in the direction that never reads an overwritten row, and
+    /// each row is read whole before it is written). Both the source and the destination are clipped: only pixels
+    /// whose source *and* destination are inside the clip move. Kernel analogue: `fb_copyarea` (fbcon's `bmove`,
+    /// used to scroll).
+    func copy(from source: Rect, toX: Int, toY: Int) async throws
+    /// The colour of one pixel (decoded, so RGB565 comes back widened), or nil outside the clip.
+    func readPixel(x: Int, y: Int) async throws -> UInt32?
+}
+
+extension Canvas {
+    /// Visible width in pixels.
+    public var width: Int { layout.width }
+    /// Visible height in pixels.
+    public var height: Int { layout.height }
+    /// Pixel format.
+    public var format: PixelFormat { layout.format }
+    /// Bytes per framebuffer line.
+    public var lineLength: Int { layout.lineLength }
+    /// The pixels drawing may touch: `clip` ∩ the screen, or nil when that is empty.
+    public var drawable: Rect? { clip.intersection(layout.screen) }
+}
+
+/// Clipping shared by every canvas, so that a plain and a mapped canvas touch exactly the same pixels.
+enum Clipping {
+    /// The visible part of a `width` × `height` block placed at (`x`, `y`), and where it starts in the block.
+    static func blit(_ area: Rect, x: Int, y: Int, width: Int, height: Int)
+        -> (dst: Rect, srcX: Int, srcY: Int)? {
+        guard let dst = Rect(x: x, y: y, width: width, height: height).intersection(area) else { return nil }
+        return (dst, dst.x - x, dst.y - y)
+    }
+
+    /// The source and destination rectangles of a clipped copy (same size, both inside `area`).
+    static func copy(_ area: Rect, from source: Rect, toX: Int, toY: Int) -> (src: Rect, dst: Rect)? {
+        let dx = toX - source.x, dy = toY - source.y
+        guard let d = source.offsetBy(dx: dx, dy: dy).intersection(area),
+              let s = d.offsetBy(dx: -dx, dy: -dy).intersection(area) else { return nil }
+        return (s, s.offsetBy(dx: dx, dy: dy))
+    }
+}
+
+/// A framebuffer-shaped byte buffer in ordinary memory: the reference rendering a workload's frames are compared
+/// with (DESIGN.md §7, "no lost update"), and the canvas of unit tests. Same layout and encoding as the device.
+///
+/// `clip` may be changed between workloads, so several workloads (each in its own clip) can draw one reference
+/// screen. Kernel analogue: drawing into a shadow buffer with the `sys_*` (system-memory) fb helpers.
+@EmuActor public final class PlainCanvas: Canvas {
+    /// Size, format and line length.
+    public let layout: FramebufferLayout
+    /// The region drawing may touch; defaults to the whole screen.
+    public var clip: Rect
+    /// The framebuffer bytes: `layout.byteCount` of them.
+    public private(set) var bytes: [UInt8]
+
+    /// A canvas whose every byte is `byte` (0: black), clipped to `clip` (nil: the whole screen).
+    public init(layout: FramebufferLayout, clip: Rect? = nil, filling byte: UInt8 = 0) {
+        self.layout = layout
+        self.clip = clip ?? layout.screen
+        bytes = [UInt8](repeating: byte, count: layout.byteCount)
+    }
+
+    /// Sets one pixel.
+    public func plot(x: Int, y: Int, rgb: UInt32) async throws {
+        guard let area = drawable, area.contains(x: x, y: y) else { return }
+        let off = layout.offset(x: x, y: y), value = layout.format.encode(rgb: rgb)
+        bytes.withUnsafeMutableBytes { layout.format.fillRow(value, count: 1, into: $0.baseAddress! + off) }
+    }
+
+    /// Fills a rectangle with one colour.
+    public func fill(_ rect: Rect, rgb: UInt32) async throws {
+        guard let area = drawable, let r = rect.intersection(area) else { return }
+        let value = layout.format.encode(rgb: rgb)
+        bytes.withUnsafeMutableBytes { buf in
+            for row in r.y ..< r.maxY {
+                layout.format.fillRow(value, count: r.width, into: buf.baseAddress! + layout.offset(x: r.x, y: row))
+            }
+        }
+    }
+
+    /// Draws a block of colours.
+    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws {
+        precondition(width >= 0 && height >= 0 && pixels.count == width * height, "blit: pixels is not width*height")
+        guard let area = drawable, let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
+        pixels.withUnsafeBufferPointer { src in
+            bytes.withUnsafeMutableBytes { buf in
+                for row in 0 ..< c.dst.height {
+                    layout.format.encodeRow(src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
+                                            into: buf.baseAddress! + layout.offset(x: c.dst.x, y: c.dst.y + row))
+                }
+            }
+        }
+    }
+
+    /// Copies a rectangle within the clip (overlap-safe).
+    public func copy(from source: Rect, toX: Int, toY: Int) async throws {
+        guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
+        let rowBytes = c.src.width * layout.format.bytesPerPixel
+        bytes.withUnsafeMutableBytes { buf in
+            let base = buf.baseAddress!
+            let downward = c.dst.y > c.src.y
+            for i in 0 ..< c.src.height {
+                let row = downward ? c.src.height - 1 - i : i
+                // copyMemory is memmove: a row overlapping itself (a horizontal move) is safe.
+                (base + layout.offset(x: c.dst.x, y: c.dst.y + row))
+                    .copyMemory(from: base + layout.offset(x: c.src.x, y: c.src.y + row), byteCount: rowBytes)
+            }
+        }
+    }
+
+    /// The colour of one pixel, or nil outside the clip.
+    public func readPixel(x: Int, y: Int) async throws -> UInt32? {
+        guard let area = drawable, area.contains(x: x, y: y) else { return nil }
+        let off = layout.offset(x: x, y: y)
+        return bytes.withUnsafeBytes { layout.format.decode(layout.format.load($0.baseAddress! + off)) }
+    }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT — a canvas that draws through a fake process's MMU into its mapping of the
+// framebuffer (kernel analogue: a user program drawing into mmap'ed /dev/fbN, as fbtest or a DRM-less GUI does).
+import Kernel
+
+/// A canvas a fake process draws on through its own page tables and TLB: every pixel is a user store that may take
+/// a write-protect fault (the stores fb_defio tracks). Framebuffer byte offset `o` is at virtual address
+/// `origin + o`; a process that mapped file offset `F` at address `A` has `origin = A − F`.
+///
+/// Single pixels and narrow spans use the inlined per-pixel stores (`store16`/`store32`); rows use `storeBytes`
+/// (one translation per page, like `rep movsb`). Only bytes of pixels inside the clip are ever loaded or stored, so
+/// a process whose mapping covers only the rows of its clip never touches an address outside it.
+@EmuActor public final class MappedCanvas: Canvas {
+    /// The process whose MMU the stores go through.
+    public let task: UserTask
+    /// Virtual address of framebuffer byte 0 in `task`'s address space (it need not be mapped itself).
+    public let origin: VirtAddr
+    /// Size, format and line length.
+    public let layout: FramebufferLayout
+    /// The region this process owns.
+    public let clip: Rect
+    /// One line of encoded pixels, reused by every row operation (no allocation per row).
+    nonisolated(unsafe) private let scratch: UnsafeMutableRawBufferPointer
+
+    /// Fills narrower than this many pixels use per-pixel stores; wider ones a row span.
+    static let spanThreshold = 4
+
+    /// A canvas drawing through `task` into the framebuffer whose byte 0 is at `origin`.
+    public init(task: UserTask, origin: VirtAddr, layout: FramebufferLayout, clip: Rect) {
+        self.task = task
+        self.origin = origin
+        self.layout = layout
+        self.clip = clip
+        scratch = .allocate(byteCount: layout.lineLength, alignment: 8)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// Maps the page-rounded rows of `clip` of the framebuffer file `fd` into `task` (MAP_SHARED, read/write) and
+    /// returns a canvas for them: the mapping a process drawing only in its band needs.
+    /// Kernel analogue: `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, off)` on /dev/fbN.
+    public static func map(task: UserTask, fd: Int, layout: FramebufferLayout, clip: Rect)
+        async throws(Errno) -> MappedCanvas {
+        let range = layout.pageRange(of: clip)
+        guard !range.isEmpty else { throw .EINVAL }
+        let address = try await task.mmap(length: range.count, prot: .readWrite, flags: .shared, fd: fd,
+                                          offset: range.lowerBound)
+        return MappedCanvas(task: task, origin: address + -range.lowerBound, layout: layout, clip: clip)
+    }
+
+    @inline(__always) private func address(x: Int, y: Int) -> VirtAddr { origin + layout.offset(x: x, y: y) }
+
+    /// One pixel through the inlined store fast path.
+    @inline(__always) private func storePixel(_ va: VirtAddr, _ value: UInt32) async throws(UserFault) {
+        if layout.format.bitsPerPixel == 32 {
+            try await task.store32(va, value)
+        } else {
+            try await task.store16(va, UInt16(truncatingIfNeeded: value))
+        }
+    }
+
+    /// Sets one pixel (one store).
+    public func plot(x: Int, y: Int, rgb: UInt32) async throws {
+        guard let area = drawable, area.contains(x: x, y: y) else { return }
+        try await storePixel(address(x: x, y: y), layout.format.encode(rgb: rgb))
+    }
+
+    /// Fills a rectangle: per-pixel stores when narrow, else one span store per row.
+    public func fill(_ rect: Rect, rgb: UInt32) async throws {
+        guard let area = drawable, let r = rect.intersection(area) else { return }
+        let value = layout.format.encode(rgb: rgb), bpp = layout.format.bytesPerPixel
+        if r.width < Self.spanThreshold {
+            for row in r.y ..< r.maxY {
+                let va = address(x: r.x, y: row)
+                for i in 0 ..< r.width { try await storePixel(va + i * bpp, value) }
+            }
+            return
+        }
+        layout.format.fillRow(value, count: r.width, into: scratch.baseAddress!)
+        let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< r.width * bpp])
+        for row in r.y ..< r.maxY { try await task.storeBytes(address(x: r.x, y: row), span) }
+    }
+
+    /// Draws a block of colours, one span store per visible row.
+    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws {
+        precondition(width >= 0 && height >= 0 && pixels.count == width * height, "blit: pixels is not width*height")
+        guard let area = drawable, let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
+        let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< c.dst.width * layout.format.bytesPerPixel])
+        for row in 0 ..< c.dst.height {
+            pixels.withUnsafeBufferPointer { src in
+                layout.format.encodeRow(src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
+                                        into: scratch.baseAddress!)
+            }
+            try await task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
+        }
+    }
+
+    /// Copies a rectangle within the clip: each row is loaded whole, then stored (overlap-safe).
+    public func copy(from source: Rect, toX: Int, toY: Int) async throws {
+        guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
+        let rowBytes = c.src.width * layout.format.bytesPerPixel
+        let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< rowBytes])
+        let downward = c.dst.y > c.src.y
+        for i in 0 ..< c.src.height {
+            let row = downward ? c.src.height - 1 - i : i
+            let line = try await task.loadBytes(address(x: c.src.x, y: c.src.y + row), count: rowBytes)
+            line.withUnsafeBytes { scratch.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: rowBytes) }
+            try await task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
+        }
+    }
+
+    /// The colour of one pixel (loads only that pixel's bytes), or nil outside the clip.
+    public func readPixel(x: Int, y: Int) async throws -> UInt32? {
+        guard let area = drawable, area.contains(x: x, y: y) else { return nil }
+        let va = address(x: x, y: y)
+        if layout.format.bitsPerPixel == 32 { return layout.format.decode(try await task.load32(va)) }
+        let lo = UInt32(try await task.load8(va)), hi = UInt32(try await task.load8(va + 1))
+        return layout.format.decode(hi << 8 | lo)
+    }
+}

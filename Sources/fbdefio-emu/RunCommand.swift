@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT — `fbdefio-emu run`: the fb_defio demo, live in an SDL window or headless.
+import ArgumentParser
+import Dispatch
+import Foundation
+import Frontend
+import Kernel
+import Lab
+import Panels
+import Workloads
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Boot the machine, run the demo workload and show the panel live (the default command).",
+        discussion: """
+            Fake processes map /dev/fb0 (one of them at a file offset, one a forked child) and draw the workload \
+            into their bands of the screen. fb_defio tracks their write faults and hands each batch to the panel's \
+            driver callback, which sends it over the panel's bus in virtual time. With --headless nothing touches \
+            SDL video: the run ends after --frames or --duration, writes PNGs with --png-out, prints a summary, and \
+            exits 0 only if the lost-update checker passed (panel == framebuffer == reference rendering).
+            """)
+
+    @OptionGroup var machine: MachineFlags
+
+    @Flag(help: "No window: run, check, print the summary.")
+    var headless = false
+
+    @Option(help: "Workload: \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var workload: String = "console"
+
+    @Option(help: "Panel profile (see 'fbdefio-emu panels').")
+    var panel: String = "ili9341-spi32"
+
+    @Option(help: "Framebuffer size WxH (default: the panel's resolution).")
+    var resolution: String?
+
+    @Option(help: "Bits per pixel of the framebuffer: 16 (RGB565) or 32 (XRGB8888). Default: the panel's.")
+    var bpp: Int?
+
+    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms (converted like msecs_to_jiffies). Default: the panel driver's.")
+    var delayMs: Int64?
+
+    @Option(name: .customLong("delay-jiffies"), help: "fb_defio delay in jiffies (0 = HZ, as the kernel does).")
+    var delayJiffies: Int64?
+
+    @Flag(name: .customLong("sort-pagereflist"), help: "Keep the page list sorted by offset (default: the driver's choice).")
+    var sortPagereflist = false
+
+    @Option(help: "Processes drawing (the screen is split into N bands), 1-16.")
+    var procs: Int = 3
+
+    @Option(help: "Workload frames each process draws (headless default 60; live default: until the window closes).")
+    var frames: Int?
+
+    @Option(help: "Virtual seconds to run instead of --frames (e.g. 2.5).")
+    var duration: Double?
+
+    @Option(help: "Workload frames per second of virtual time.")
+    var fps: Int = 50
+
+    @Option(name: .customLong("png-out"), help: "Directory for PNG snapshots (final.png, plus one every --png-every updates).")
+    var pngOut: String?
+
+    @Option(name: .customLong("png-every"), help: "With --png-out: also write a snapshot every N panel updates (0 = final only).")
+    var pngEvery: Int = 0
+
+    @Option(help: "Window scale factor 1-8 (default: fits the panel to at least 640 pixels wide).")
+    var scale: Int?
+
+    @Flag(name: .customLong("no-hud"), help: "Start with the HUD hidden (toggle with 'h').")
+    var noHUD = false
+
+    @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
+    var assets: String?
+
+    func validate() throws {
+        guard let profile = PanelProfile.named(panel) else {
+            throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
+        }
+        guard WorkloadKind(rawValue: workload) != nil else {
+            throw ValidationError("--workload: unknown workload '\(workload)'; one of \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let resolution, Self.parseResolution(resolution) == nil {
+            throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
+        }
+        if let bpp, bpp != 16 && bpp != 32 { throw ValidationError("--bpp: '\(bpp)' is not 16 or 32") }
+        if delayMs != nil && delayJiffies != nil {
+            throw ValidationError("--delay-ms and --delay-jiffies: give at most one")
+        }
+        if let delayMs, delayMs < 0 || delayMs > 60_000 { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
+        if let delayJiffies, delayJiffies < 0 || delayJiffies > 60_000 {
+            throw ValidationError("--delay-jiffies: '\(delayJiffies)' is not in 0...60000")
+        }
+        guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
+        if let frames, frames < 1 || frames > 1_000_000 { throw ValidationError("--frames: '\(frames)' is not in 1...1000000") }
+        if let duration, !(duration > 0 && duration <= 3600) { throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 3600]") }
+        if frames != nil && duration != nil { throw ValidationError("--frames and --duration: give at most one") }
+        guard (1 ... 1000).contains(fps) else { throw ValidationError("--fps: '\(fps)' is not in 1...1000") }
+        guard pngEvery >= 0 else { throw ValidationError("--png-every: must be 0 or more") }
+        if let scale, !SDLWindowOptions.scaleRange.contains(scale) { throw ValidationError("--scale: '\(scale)' is not in 1...8") }
+        let (w, h) = resolution.flatMap(Self.parseResolution) ?? (profile.width, profile.height)
+        guard h >= procs else { throw ValidationError("--procs: \(procs) bands do not fit in \(h) rows") }
+        _ = w
+    }
+
+    static func parseResolution(_ text: String) -> (Int, Int)? {
+        let parts = text.lowercased().split(separator: "x")
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (16 ... 4096).contains(w),
+              (16 ... 4096).contains(h) else { return nil }
+        return (w, h)
+    }
+
+    func demoOptions() throws -> DemoOptions {
+        let profile = PanelProfile.named(panel)!
+        var o = DemoOptions()
+        o.machine = try machine.machineOptions()
+        (o.width, o.height) = resolution.flatMap(Self.parseResolution) ?? (profile.width, profile.height)
+        o.bpp = bpp ?? profile.defaultFramebufferBPP
+        if let delayMs { o.delay = .milliseconds(delayMs) }
+        if let delayJiffies { o.delay = .jiffies(delayJiffies) }
+        if sortPagereflist { o.sortPagereflist = true }
+        o.panel = panel
+        o.workload = workload
+        o.procs = procs
+        o.frameInterval = VirtualTime(picoseconds: 1_000_000_000_000 / Int64(fps))
+        if let duration {
+            o.frames = max(1, Int((duration * Double(fps)).rounded()))
+        } else {
+            o.frames = frames ?? (headless ? 60 : nil)
+        }
+        o.live = !headless
+        o.assetsPath = assets
+        return o
+    }
+
+    func run() throws {
+        let options = try demoOptions()
+        if let pngOut {
+            do { try FileManager.default.createDirectory(atPath: pngOut, withIntermediateDirectories: true) } catch {
+                throw ValidationError("--png-out: cannot create '\(pngOut)': \(error.localizedDescription)")
+            }
+        }
+        let mailbox = FrameMailbox()
+        // Headless: Ctrl-C and SIGTERM end the run cleanly. Live: SDL turns them into SDL_QUIT itself.
+        let stopper = options.live ? nil : StopOnSignals(mailbox)
+        let snapshot = pngOut.map { dir in PNGSnapshots(directory: dir) }
+        let every = pngEvery
+        let live = options.live
+        let handle = startOnEmulator {
+            await runDemo(options, mailbox: live ? mailbox : nil, snapshotEvery: every, snapshots: snapshot,
+                          onSetupError: { mailbox.finish() })
+        }
+        var display: SDLOutcome?
+        if options.live {
+            let profile = PanelProfile.named(panel)!
+            let autoScale = max(1, min(8, 640 / max(options.width, 1)))
+            let windowOptions = SDLWindowOptions(
+                title: "fbdefio-emu — \(workload) on \(profile.name)", scale: scale ?? autoScale, hudInitiallyOn: !noHUD)
+            do {
+                display = try runSDLWindow(mailbox, options: windowOptions)
+            } catch {
+                mailbox.requestStop()
+                _ = handle.wait()
+                FileHandle.standardError.write(Data("fbdefio-emu: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        let result = handle.wait()
+        stopper?.cancel()
+        switch result {
+        case .failure(let error):
+            throw ValidationError(error.description)
+        case .success(let report):
+            print(report.summary)
+            if let display { print("display: \(display)") }
+            if let snapshot, let error = snapshot.firstError { throw ValidationError("--png-out: \(error)") }
+            try machine.writeSchedule(report.schedule)
+            if !report.checkerPassed { throw ExitCode(1) }
+        }
+    }
+}
+
+/// Builds and runs the demo machine on the emulator thread.
+@EmuActor func runDemo(_ options: DemoOptions, mailbox: FrameMailbox?, snapshotEvery: Int, snapshots: PNGSnapshots?,
+                       onSetupError: @Sendable () -> Void) async -> Result<DemoReport, Machine.SetupError> {
+    do throws(Machine.SetupError) {
+        let m = try Machine(options, mailbox: mailbox, snapshotEvery: snapshotEvery,
+                            snapshot: snapshots.map { s in { @Sendable frame in s.write(frame) } })
+        return .success(try await m.run())
+    } catch {
+        onSetupError()
+        return .failure(error)
+    }
+}
+
+/// Writes PNG snapshots from the emulator thread, at the deterministic points the machine chooses.
+final class PNGSnapshots: @unchecked Sendable {
+    let directory: String
+    private let lock = NSLock()
+    private var count = 0
+    private var error: String?
+    init(directory: String) { self.directory = directory }
+
+    func write(_ frame: Frame) {
+        lock.lock()
+        defer { lock.unlock() }
+        let name = frame.dirty.isEmpty ? String(format: "update-%05d.png", count) : "final.png"
+        count += 1
+        do {
+            try PNGEncoder.write("\(directory)/\(name)", width: frame.width, height: frame.height, argb: frame.pixels)
+        } catch {
+            if self.error == nil { self.error = "cannot write \(directory)/\(name): \(error)" }
+        }
+    }
+
+    var firstError: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return error
+    }
+}
+
+/// Turns SIGINT/SIGTERM into a stop request, so that a run ends cleanly with its summary.
+final class StopOnSignals: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    init(_ mailbox: FrameMailbox) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { mailbox.requestStop() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+    func cancel() { sources.forEach { $0.cancel() } }
+}
+
+struct PanelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "panels", abstract: "List the panel profiles (the display devices behind deferred_io).")
+
+    @Option(help: "Timer ticks per second used to show the drivers' delays.")
+    var hz: Int64 = 250
+
+    func validate() throws {
+        guard TickRate.allowed.contains(hz) else { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
+    }
+
+    func run() throws {
+        print(PanelProfile.table(tickRate: TickRate(hz: hz)))
+    }
+}
+
+struct WorkloadsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "workloads", abstract: "List the demo workloads.")
+
+    func run() throws {
+        for kind in WorkloadKind.allCases {
+            print("\(kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind.summary)")
+        }
+    }
+}

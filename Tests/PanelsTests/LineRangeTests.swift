@@ -1,0 +1,106 @@
+import Testing
+import Kernel
+@testable import Panels
+
+/// fbtft's line-range arithmetic and byte counts, worked by hand for an ILI9341 at 32 MHz, 320×240, 16 bpp:
+/// line_length 640, smem_len 38 pages, so a page covers rows `offset / 640 … (offset + 4095) / 640`; set_addr_win
+/// costs 11 bytes in 5 transfers; data goes in 4 KiB chunks; each transfer costs 20 µs on top of 8 bits / 32 MHz
+/// per byte.
+@Suite struct LineRangeTests {
+    @Test @EmuActor func windowsBytesAndTimesMatchTheHandComputation() async throws {
+        let rig = makeRig(PanelProfile.named("ili9341-spi32")!)
+        let driver = rig.driver
+        let images = Box<[Bool]>([])
+        rig.spawnWriter { t, fd, base in
+            // 1. Page 3 (rows 19…25), but the first window of a fresh driver starts at row 0 (kzalloc'd par).
+            try await t.store16(base + 3 * PAGE_SIZE, 0xF800)
+            try await t.fsync(fd)
+            images.value.append(driver.image == driver.expectedImage())
+            // 2. Page 3 again: rows 19…25 exactly.
+            try await t.store16(base + 3 * PAGE_SIZE + 2, 0x07E0)
+            try await t.fsync(fd)
+            images.value.append(driver.image == driver.expectedImage())
+            // 3. Pages 0 and 15 in one batch: one window, rows 0…102 — every row between is re-sent.
+            try await t.store16(base, 0x001F)
+            try await t.store16(base + 15 * PAGE_SIZE, 0x001F)
+            try await t.fsync(fd)
+            images.value.append(driver.image == driver.expectedImage())
+            // 4. The last page: rows 236…243 would pass the screen; the end is clamped to 239 (scenario 25).
+            try await t.store16(base + 37 * PAGE_SIZE, 0xFFFF)
+            try await t.fsync(fd)
+            images.value.append(driver.image == driver.expectedImage())
+        }
+        #expect(await rig.k.sched.run() == .completed)
+        #expect(images.value == [true, true, true, true])
+        let u = rig.updates.value
+        try #require(u.count == 4)
+        #expect(u.map(\.pages) == [[PgOff(3)], [PgOff(3)], [PgOff(0), PgOff(15)], [PgOff(37)]])
+        #expect(u.map(\.rects) == [
+            [PanelRect(x: 0, y: 0, width: 320, height: 26)], [PanelRect(x: 0, y: 19, width: 320, height: 7)],
+            [PanelRect(x: 0, y: 0, width: 320, height: 103)], [PanelRect(x: 0, y: 236, width: 320, height: 4)],
+        ])
+        // rows × 640 + 11 command bytes.
+        #expect(u.map(\.busBytes) == [26 * 640 + 11, 7 * 640 + 11, 103 * 640 + 11, 4 * 640 + 11])
+        // 5 command transfers + ceil(rows × 640 / 4096) chunks.
+        #expect(u.map(\.transfers) == [5 + 5, 5 + 2, 5 + 17, 5 + 1])
+        // Update 2: 11 B (2.75 µs) + 5 × 20 µs; 4096 B (1024 µs) + 20 µs; 384 B (96 µs) + 20 µs.
+        #expect(u[1].busTime == VirtualTime(picoseconds: 102_750_000 + 1_044_000_000 + 116_000_000))
+        // Update 1: 4 full chunks and 256 B.
+        #expect(u[0].busTime == VirtualTime(picoseconds: 102_750_000 + 4 * 1_044_000_000 + 84_000_000))
+        for update in u {
+            #expect(update.end - update.start >= update.busTime)
+            #expect(update.diagnostics.isEmpty)
+        }
+        // The write to page 3 changed one pixel each time; the window re-sent the rest unchanged.
+        #expect(u[1].changedPixels == 1)
+        #expect(u[1].changedBytes == 2)
+        #expect(driver.stats.updates == 4)
+        #expect(driver.stats.busBytes == u.reduce(0) { $0 + $1.busBytes })
+    }
+
+    /// Scenario 20: write() copies into the screen buffer without faults; fbtft's own dirty-line window (set by
+    /// fbtft_mkdirty) makes the deferred work run with an empty page list and still flush the whole screen.
+    @Test @EmuActor func writeSyscallFlushesThroughAnEmptyList() async throws {
+        let rig = makeRig(PanelProfile.named("ili9341-spi32")!)
+        let fbtft = try #require(rig.driver as? FBTFTDeferredIO)
+        let info = rig.info
+        let synced = Box(false)
+        rig.k.spawnProcess("writer") { t in
+            let fd = try await t.open(info.node)
+            #expect(fbtft.fbtftFbWrite(offset: 0, pattern(bytes: 320 * 240 * 2, seed: 3)) == 320 * 240 * 2)
+            #expect(fbtft.dirtyLinesStart == 0 && fbtft.dirtyLinesEnd == 239)
+            #expect(info.deferredWork?.isPending == true)
+            try await t.fsync(fd)
+            synced.value = fbtft.image == fbtft.expectedImage()
+        }
+        #expect(await rig.k.sched.run() == .completed)
+        #expect(synced.value)
+        #expect(info.defioStats.emptyBatches == 1)
+        #expect(fbtft.stats.emptyUpdates == 1)
+        #expect(fbtft.stats.callbacks == 1)
+        #expect(rig.updates.value.map(\.pages) == [[]])
+        #expect(rig.updates.value.map(\.rects) == [[PanelRect(x: 0, y: 0, width: 320, height: 240)]])
+        #expect(rig.updates.value[0].diagnostics.isEmpty)
+        // The window is clean again: start = yres − 1, end = 0.
+        #expect(fbtft.dirtyLinesStart == 239 && fbtft.dirtyLinesEnd == 0)
+    }
+
+    /// The callback running with an empty list and a clean window (start 239 > end 0) trips fbtft_update_display's
+    /// sanity check: a warning and a full update.
+    @Test @EmuActor func emptyListWithACleanWindowWarnsAndSendsEverything() async throws {
+        let rig = makeRig(PanelProfile.named("ili9341-spi32")!)
+        let driver = rig.driver, info = rig.info
+        rig.k.spawnProcess("kworker-like") { _ in
+            await driver.deferredIO(info, [])  // fresh driver: window (0, 0) — one row
+            await driver.deferredIO(info, [])  // now clean: (239, 0)
+        }
+        #expect(await rig.k.sched.run() == .completed)
+        let u = rig.updates.value
+        #expect(u.map(\.rects) == [[PanelRect(x: 0, y: 0, width: 320, height: 1)],
+                                   [PanelRect(x: 0, y: 0, width: 320, height: 240)]])
+        #expect(u[0].diagnostics.isEmpty)
+        #expect(u[1].diagnostics == [.fbtftStartAfterEnd(start: 239, end: 0)])
+        #expect(rig.k.sched.reports.contains { $0.contains("start_line=239 is larger than end_line=0") })
+        #expect(driver.stats.diagnostics == 1)
+    }
+}
