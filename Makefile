@@ -34,5 +34,9 @@ run: build
 test: deps
 	$(SWIFT) test --disable-xctest
 
+# Benchmarks (release builds, ordo-one/benchmark) live in their own package so `make test` does not build them.
+bench: deps
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress
+
 clean:
 	rm -rf .build

@@ -37,6 +37,7 @@ import Panels
     }
 
     static func fmt(_ v: Double) -> String {
+        guard v.isFinite else { return "unlimited" }
         let scaled = (v * 10).rounded() / 10
         return scaled == scaled.rounded() ? String(Int(scaled)) : String(scaled)
     }

@@ -132,8 +132,20 @@ struct Run: ParsableCommand {
         return o
     }
 
+    /// A display SDL can open: X11, Wayland, or a driver the user chose explicitly.
+    static var displayAvailable: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return ["DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"].contains { !(env[$0] ?? "").isEmpty }
+    }
+
     func run() throws {
-        let options = try demoOptions()
+        var options = try demoOptions()
+        if options.live && !Self.displayAvailable {
+            // SDL would silently come up on an invisible offscreen driver and run until killed.
+            FileHandle.standardError.write(Data("fbdefio-emu: no display (DISPLAY and WAYLAND_DISPLAY are unset): running --headless\n".utf8))
+            options.live = false
+            if options.frames == nil { options.frames = 60 }
+        }
         if let pngOut {
             do { try FileManager.default.createDirectory(atPath: pngOut, withIntermediateDirectories: true) } catch {
                 throw ValidationError("--png-out: cannot create '\(pngOut)': \(error.localizedDescription)")

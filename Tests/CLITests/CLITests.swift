@@ -65,6 +65,16 @@ struct CLI {
         (["--bogus"], "--bogus"),
         (["--hz", "7"], "--hz"),
         (["--procs", "0"], "--procs"),
+        (["boot", "--procs", "0"], "--procs"),
+        (["--headless", "--resolution", "320by240"], "--resolution"),
+        (["--headless", "--bpp", "24"], "--bpp"),
+        (["--headless", "--panel", "vt100"], "--panel"),
+        (["--headless", "--workload", "doom"], "--workload"),
+        (["--headless", "--delay-ms", "10", "--delay-jiffies", "3"], "--delay-ms"),
+        (["--headless", "--frames", "0"], "--frames"),
+        (["--headless", "--duration", "-1"], "--duration"),
+        (["--headless", "--procs", "99"], "--procs"),
+        (["--headless", "--scale", "9"], "--scale"),
         (["--switch-ratio", "3/2"], "--switch-ratio"),
         (["--policy", "fifo"], "fifo"),
         (["--replay-schedule", "/nonexistent/schedule"], "--replay-schedule"),
@@ -77,9 +87,9 @@ struct CLI {
     }
 
     @Test func theSameSeedGivesTheSameRunAndOtherSeedsDiffer() throws {
-        let a = try CLI.run(["--seed", "5", "--procs", "3"])
-        let b = try CLI.run(["--seed", "5", "--procs", "3"])
-        let c = try CLI.run(["--seed", "6", "--procs", "3"])
+        let a = try CLI.run(["boot", "--seed", "5", "--procs", "3"])
+        let b = try CLI.run(["boot", "--seed", "5", "--procs", "3"])
+        let c = try CLI.run(["boot", "--seed", "6", "--procs", "3"])
         #expect(a.status == 0)
         #expect(a.stdout == b.stdout)
         #expect(CLI.field(a.stdout, "faults") != nil)
@@ -92,7 +102,7 @@ struct CLI {
     /// Determinism rests on every job after boot being enqueued from the emulator thread.
     @Test func nothingIsEnqueuedFromAnotherThreadDuringARun() throws {
         for policy in ["random", "rr"] {
-            let r = try CLI.run(["--policy", policy, "--procs", "6"])
+            let r = try CLI.run(["boot", "--policy", policy, "--procs", "6"])
             #expect(r.status == 0)
             #expect(CLI.field(r.stdout, "foreign_enqueues") == "0")
         }
@@ -103,10 +113,10 @@ struct CLI {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("run.schedule").path
-        let live = try CLI.run(["--seed", "11", "--procs", "4", "--record-schedule", file])
+        let live = try CLI.run(["boot", "--seed", "11", "--procs", "4", "--record-schedule", file])
         #expect(live.status == 0)
         // Replayed under the round-robin policy, the recorded decisions still rule.
-        let replay = try CLI.run(["--seed", "11", "--procs", "4", "--policy", "rr", "--replay-schedule", file])
+        let replay = try CLI.run(["boot", "--seed", "11", "--procs", "4", "--policy", "rr", "--replay-schedule", file])
         #expect(replay.status == 0)
         let hash = { (s: String) in s.split(separator: "\n").first { $0.hasPrefix("event hash") } }
         #expect(hash(live.stdout) != nil)

@@ -152,8 +152,10 @@ public struct KernelEvent: Sendable, Equatable {
     public var costs: CostTable { sched.costs }
 
     /// Records an event on behalf of the running task.
-    public func event(_ kind: KernelEvent.Kind, _ a: Int64 = 0, _ b: Int64 = 0, _ note: String = "") {
-        events.record(KernelEvent(time: sched.now, task: sched.current, kind: kind, a: a, b: b, note: note))
+    /// The note is only built when someone keeps or observes the events (long runs just hash them).
+    public func event(_ kind: KernelEvent.Kind, _ a: Int64 = 0, _ b: Int64 = 0, _ note: @autoclosure () -> String = "") {
+        let text = events.keep || events.observer != nil ? note() : ""
+        events.record(KernelEvent(time: sched.now, task: sched.current, kind: kind, a: a, b: b, note: text))
     }
 
     func allocMMId() -> Int {

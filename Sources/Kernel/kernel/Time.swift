@@ -78,7 +78,8 @@ public struct CostTable: Sendable, Equatable {
     public var lock = VirtualTime.ns(20)
     /// Writing one PTE (install or upgrade).
     public var pteUpdate = VirtualTime.ns(20)
-    /// Write-protecting and cleaning one PTE including its clear-and-flush (BASELINES.md: ≈70 ns per PTE).
+    /// Write-protecting and cleaning one PTE (BASELINES.md: ≈70 ns per PTE); the TLB flush that follows is charged
+    /// separately as `tlbFlushPage`.
     public var pteWrprotect = VirtualTime.ns(70)
     /// Flushing one TLB entry (`flush_tlb_page`).
     public var tlbFlushPage = VirtualTime.ns(100)

@@ -77,23 +77,34 @@
         return top + (-len)
     }
 
-    /// Inserts a file VMA into its mapping's i_mmap tree. Kernel: vma_link_file() / __vma_link_file()
+    /// Inserts a file VMA into its mapping's i_mmap tree. Kernel: vma_link_file()
     func linkFileVMA(_ vma: VMArea, _ mapping: AddressSpace, after prev: VMArea? = nil) async {
         await mapping.iMmapRwsem.downWrite()
+        __vmaLinkFile(vma, mapping, after: prev)
+        await mapping.iMmapRwsem.upWrite()
+    }
+
+    /// Kernel: __vma_link_file() — the caller holds i_mmap_rwsem for write.
+    func __vmaLinkFile(_ vma: VMArea, _ mapping: AddressSpace, after prev: VMArea? = nil) {
         if let prev, let h = prev.iMmapHandle {
             vma.iMmapHandle = mapping.iMmap.insert(vma, first: vma.pgoff.rawValue, last: vma.lastPgoff.rawValue, after: h)
         } else {
             vma.iMmapHandle = mapping.iMmap.insert(vma, first: vma.pgoff.rawValue, last: vma.lastPgoff.rawValue)
         }
-        await mapping.iMmapRwsem.upWrite()
+    }
+
+    /// Kernel: __remove_shared_vm_struct() — the caller holds i_mmap_rwsem for write.
+    func __vmaUnlinkFile(_ vma: VMArea, _ mapping: AddressSpace) {
+        guard let h = vma.iMmapHandle else { return }
+        mapping.iMmap.remove(h)
+        vma.iMmapHandle = nil
     }
 
     /// Kernel: unlink_file_vma() — mm/mmap.c
     func unlinkFileVMA(_ vma: VMArea) async {
-        guard let file = vma.file, let h = vma.iMmapHandle else { return }
+        guard let file = vma.file, vma.iMmapHandle != nil else { return }
         await file.mapping.iMmapRwsem.downWrite()
-        file.mapping.iMmap.remove(h)
-        vma.iMmapHandle = nil
+        __vmaUnlinkFile(vma, file.mapping)
         await file.mapping.iMmapRwsem.upWrite()
     }
 
@@ -129,7 +140,7 @@
     /// call ->close and drop its file reference. Kernel: vma_start_write() + unmap_region() + remove_vma()
     func removeVMA(_ vma: VMArea) async {
         await vma.vmLock.downWrite()
-        zapPTERange(vma, vma.start, vma.end)
+        await zapPTERange(vma, vma.start, vma.end)
         await unlinkFileVMA(vma)
         vma.mm.removeVMA(vma)
         vma.ops?.close?(vma)
@@ -152,26 +163,38 @@
         upper.privateData = vma.privateData
         upper.anonVMA = vma.anonVMA
         if let file = vma.file {
+            // One i_mmap_rwsem critical section around the whole change: an rmap walk must never find the file
+            // range half unlinked (kernel: vma_prepare() / vma_complete()).
             file.get()
             upper.file = file
-            await unlinkFileVMA(vma)
+            await file.mapping.iMmapRwsem.downWrite()
+            __vmaUnlinkFile(vma, file.mapping)
+            vma.end = address
+            __vmaLinkFile(vma, file.mapping)
+            __vmaLinkFile(upper, file.mapping)
+            await file.mapping.iMmapRwsem.upWrite()
+        } else {
+            vma.end = address
         }
-        vma.end = address
         vma.mm.insertVMA(upper)
-        if let file = vma.file {
-            await linkFileVMA(vma, file.mapping)
-            await linkFileVMA(upper, file.mapping)
-        }
         upper.ops?.open?(upper)
     }
 
     /// Clears every PTE in [start, end) of `vma`, dropping the page references the PTEs held (dirty PTEs mark their
     /// page dirty), then flushes the TLB for the range once. Kernel: zap_pte_range() with an mmu_gather
-    func zapPTERange(_ vma: VMArea, _ start: VirtAddr, _ end: VirtAddr) {
+    func zapPTERange(_ vma: VMArea, _ start: VirtAddr, _ end: VirtAddr) async {
         var zapped = 0
         var address = start
+        var held: (table: PFN, lock: KLock)? = nil
         while address < end {
             if let slot = vma.mm.pageTables.lookup(address) {
+                if held?.table != slot.table {
+                    // One PTL per page table, as zap_pte_range() takes it per PMD.
+                    if let h = held { await h.lock.unlock() }
+                    let l = phys.ptl(slot.table)
+                    await l.lock()
+                    held = (slot.table, l)
+                }
                 let pte = slot.read()
                 if !pte.isNone {
                     slot.write(.none)
@@ -186,6 +209,7 @@
             }
             address = address + PAGE_SIZE
         }
+        if let h = held { await h.lock.unlock() }
         stats.ptesZapped += zapped
         sched.charge(VirtualTime(picoseconds: costs.pteUpdate.picoseconds * Int64(zapped)))
         if zapped > 0 { flushTLBRange(vma.mm, start, end) }

@@ -52,13 +52,16 @@ public struct PVMWFlags: OptionSet, Hashable, Sendable {
 /// Kernel: `struct page_vma_mapped_walk` — include/linux/rmap.h (no huge PMDs, hugetlb or swap entries here: the
 /// machine maps only 4 KiB pages and has no device-private memory).
 public struct PageVMAMappedWalk {
+    /// The first PFN looked for. Kernel: `pvmw->pfn`
     public let pfn: PFN
+    /// How many physically contiguous PFNs from `pfn` match. Kernel: `pvmw->nr_pages`
     public let nrPages: Int
     /// The file page mapped at `pfn`. Kernel: `pvmw->pgoff`
     public let pgoff: PgOff
     public let vma: VMArea
     /// Where the walk is: the start address, then the address of the last match. Kernel: `pvmw->address`
     public internal(set) var address: VirtAddr
+    /// Kernel: `pvmw->flags`
     public let flags: PVMWFlags
     /// The current PTE (kernel: `pvmw->pte`), nil before the first call and after the walk ended.
     public internal(set) var slot: PTESlot?
@@ -80,10 +83,15 @@ public struct PageVMAMappedWalk {
 /// Kernel: `struct wrprotect_file_state` with its `rmap_walk_control` (rmap_one = mapping_wrprotect_range_one,
 /// invalid_vma = invalid_mkclean_vma) — mm/rmap.c
 public struct WrprotectFileState: RmapWalkControl {
+    /// PTEs changed so far. Kernel: `state->cleaned`
     public var cleaned = 0
+    /// The file page mapped at `pfn`. Kernel: `state->pgoff`
     public let pgoff: PgOff
+    /// Kernel: `state->pfn`
     public let pfn: PFN
+    /// Kernel: `state->nr_pages`
     public let nrPages: Int
+    /// Kernel: `rwc->contended`
     public var contended = false
 
     public init(pgoff: PgOff, pfn: PFN, nrPages: Int) {
@@ -107,7 +115,9 @@ public struct WrprotectFileState: RmapWalkControl {
 /// The state of `folioMkclean`'s walk. Kernel: the `cleaned` counter and `rmap_walk_control` of folio_mkclean()
 /// (rmap_one = page_mkclean_one, invalid_vma = invalid_mkclean_vma) — mm/rmap.c
 public struct PageMkcleanState: RmapWalkControl {
+    /// PTEs changed so far. Kernel: the `cleaned` local of folio_mkclean()
     public var cleaned = 0
+    /// Kernel: `rwc->contended`
     public var contended = false
     public init() {}
 
@@ -184,7 +194,8 @@ enum PTETableLookup {
 }
 
 extension PageTables {
-    /// Kernel: PMD_SIZE (2 MiB), PUD_SIZE (1 GiB), PGDIR_SIZE (512 GiB) on x86-64 with 4-level paging.
+    /// The span of one entry at each level walked: PGDIR_SIZE (512 GiB), PUD_SIZE (1 GiB), PMD_SIZE (2 MiB).
+    /// Kernel: PGDIR_SIZE / PUD_SIZE / PMD_SIZE — arch/x86/include/asm/pgtable_64_types.h (4-level paging)
     static let levelSizes = [1 << 39, 1 << 30, 1 << 21]
 
     /// Descends PGD → PUD → PMD for `addr` without allocating, reporting the first missing level.
@@ -199,7 +210,7 @@ extension PageTables {
         return .table(table)
     }
 
-    /// The slot of `addr` in the PTE table `table`.
+    /// The slot of `addr` in the PTE table `table`. Kernel: pte_offset_map() — mm/pgtable-generic.c
     func slot(in table: PFN, _ addr: VirtAddr) -> PTESlot {
         let i = Int((addr.rawValue >> UInt64(PAGE_SHIFT)) & 511)
         return PTESlot(table: table, index: i, pointer: entry(table, i))
@@ -265,9 +276,9 @@ extension PageTables {
 
     /// Walks the VMAs mapping a locked page-cache folio, taking mapping and index from the folio itself; does nothing
     /// for a folio without `page->mapping`. Precondition: the folio is locked (the lock keeps `mapping` from being
-    /// truncated away and the address_space alive).
-    /// Kernel: rmap_walk_file() — mm/rmap.c (rmap_walk() dispatches here for file folios; anonymous and KSM reverse
-    /// maps are not modelled, so callers check `phys.fileMapping(of:)` first)
+    /// truncated away and the address_space alive). `rmap_walk()` dispatches here for file folios; the anonymous and
+    /// KSM reverse maps are not modelled, so callers check `phys.fileMapping(of:)` first.
+    /// Kernel: rmap_walk_file() — mm/rmap.c
     public func rmapWalkFile<C: RmapWalkControl>(folio: PFN, _ rwc: inout C, locked: Bool = false) async {
         precondition(phys.isLocked(folio), "rmap_walk_file: \(folio) is not locked")  // VM_BUG_ON_FOLIO
         guard let mapping = phys.fileMapping(of: folio) else { return }

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT — the cost of one mapping_wrprotect_range() call as the number of processes mapping
+// the page grows, while the file also has thousands of VMAs that do not overlap the page.
+//
+// Run: cd Benchmarks && swift package --disable-sandbox benchmark
+import Benchmark
+import Kernel
+
+/// One machine for one benchmark size: a 128-page vmalloc'd device file, `mappers` processes that each map its
+/// page 64 shared and have written it (RW+dirty PTE), and `others` processes that each map one other page (4096 in
+/// the measured sizes; 0 in a control run that shows they cost nothing).
+///
+/// The processes are real `UserTask`s, but the benchmark drives their system calls and stores itself, from outside
+/// any scheduler run (everything is uncontended, so no run is needed); their scheduler tasks are never started.
+@EmuActor final class WrprotectMachine {
+    static let devicePages = 128
+    static let trackedPgoff = 64
+    /// VMAs of the file that never overlap the tracked page, in the measured sizes.
+    nonisolated static let others = 4096
+    /// Machines by "mappers/others" (looked up, never iterated).
+    private static var machines: [String: WrprotectMachine] = [:]
+
+    let k: EmuKernel
+    let inode: Inode
+    let trackedPFN: PFN
+    private var mappers: [(task: UserTask, address: VirtAddr)] = []
+    private var generation: UInt32 = 0
+
+    private init(processes: Int) {
+        // Each process holds four page-table pages once it has touched its mapping.
+        k = EmuKernel(policy: .roundRobin(), ramPages: 4 * processes + 2 * Self.devicePages + 1024)
+        let k = k
+        let base = k.vmalloc.vmalloc(Self.devicePages * PAGE_SIZE)!
+        let pfns = (0 ..< Self.devicePages).map { k.vmalloc.vmallocToPage(base + UInt64($0 * PAGE_SIZE))! }
+        trackedPFN = pfns[Self.trackedPgoff]
+        // fb_defio-style hooks: ->fault hands out the vmalloc page, ->page_mkwrite locks it and returns LOCKED.
+        let ops = VMOperations(
+            name: "bench-fb",
+            fault: { vmf in
+                guard vmf.pgoff.rawValue < pfns.count else { return .sigbus }
+                k.phys.getPage(pfns[vmf.pgoff.rawValue])
+                vmf.page = pfns[vmf.pgoff.rawValue]
+                return .zero
+            },
+            pageMkwrite: { vmf in
+                await k.phys.lockPage(vmf.page!)
+                return .locked
+            })
+        inode = Inode(kernel: k, name: "fb0", fops: FileOperations(name: "bench-fb", mmap: { _, vma in
+            vma.ops = ops
+            return nil
+        }))
+    }
+
+    /// Builds (once) the machine for `mappers` processes mapping the tracked page and `others` that do not.
+    static func prepare(mappers: Int, others: Int) async throws {
+        if machines["\(mappers)/\(others)"] != nil { return }
+        let m = WrprotectMachine(processes: mappers + others)
+        for i in 0 ..< others {
+            // Single pages everywhere but the tracked one.
+            var pgoff = i % (devicePages - 1)
+            if pgoff >= trackedPgoff { pgoff += 1 }
+            let (t, a) = try await m.mapOnePage(name: "other\(i)", pgoff: pgoff)
+            try await t.store32(a, 1)
+        }
+        for i in 0 ..< mappers {
+            let (t, a) = try await m.mapOnePage(name: "mapper\(i)", pgoff: trackedPgoff)
+            try await t.store32(a, 1)
+            m.mappers.append((t, a))
+        }
+        machines["\(mappers)/\(others)"] = m
+    }
+
+    static func machine(mappers: Int, others: Int) -> WrprotectMachine { machines["\(mappers)/\(others)"]! }
+
+    static func discard(mappers: Int, others: Int) { machines["\(mappers)/\(others)"] = nil }
+
+    private func mapOnePage(name: String, pgoff: Int) async throws -> (UserTask, VirtAddr) {
+        let t = k.spawnProcess(name) { _ in }!
+        let fd = try await t.open(inode)
+        let a = try await t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd, offset: pgoff * PAGE_SIZE)
+        return (t, a)
+    }
+
+    /// Every mapper stores to the tracked page again: a write-protect fault through ->page_mkwrite makes its PTE
+    /// RW+dirty once more (and refills its TLB).
+    func redirty() async throws {
+        generation &+= 1
+        for (t, a) in mappers { try await t.store32(a, generation) }
+    }
+
+    struct Sample {
+        var wallNanoseconds: Int
+        var virtualNanoseconds: Int
+        var cleaned: Int
+        var visited: Int
+    }
+
+    /// One mapping_wrprotect_range() call on the tracked page, timed on the emulator thread.
+    func wrprotectOnce() async -> Sample {
+        let visits = k.stats.rmapWalkVMAs
+        let virtualStart = k.now
+        let start = ContinuousClock.now
+        let cleaned = await k.mappingWrprotectRange(inode.mapping, pgoff: PgOff(Self.trackedPgoff), pfn: trackedPFN,
+                                                    nrPages: 1)
+        let wall = ContinuousClock.now - start
+        let ns = Int(wall.components.seconds) * 1_000_000_000 + Int(wall.components.attoseconds / 1_000_000_000)
+        return Sample(wallNanoseconds: ns, virtualNanoseconds: Int((k.now - virtualStart).nanoseconds),
+                      cleaned: cleaned, visited: k.stats.rmapWalkVMAs - visits)
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    let callWall = BenchmarkMetric.custom("call wall ns (emulator thread)")
+    let callVirtual = BenchmarkMetric.custom("call virtual ns")
+    let cleaned = BenchmarkMetric.custom("PTEs cleaned", useScalingFactor: false)
+    let visited = BenchmarkMetric.custom("VMAs visited", useScalingFactor: false)
+    // The four sizes, each beside 4096 VMAs that do not overlap the page, then a control without them.
+    let others = WrprotectMachine.others
+    for (mappers, others) in [(1, others), (16, others), (256, others), (4096, others), (1, 0)] {
+        Benchmark(
+            "mappingWrprotectRange/\(mappers) mappers + \(others) others",
+            configuration: .init(
+                metrics: [.wallClock, callWall, callVirtual, cleaned, visited],
+                timeUnits: .nanoseconds,
+                units: [callWall: .count, callVirtual: .count, cleaned: .count, visited: .count],
+                warmupIterations: 3,
+                maxDuration: .seconds(3),
+                maxIterations: mappers >= 4096 ? 60 : 300),
+            closure: { benchmark in
+                let machine = await WrprotectMachine.machine(mappers: mappers, others: others)
+                do {
+                    try await machine.redirty()
+                } catch {
+                    benchmark.error("re-dirtying failed: \(error)")
+                    return
+                }
+                benchmark.startMeasurement()
+                let sample = await machine.wrprotectOnce()
+                benchmark.stopMeasurement()
+                if sample.cleaned != mappers || sample.visited != mappers {
+                    benchmark.error("cleaned \(sample.cleaned) and visited \(sample.visited), expected \(mappers)")
+                }
+                benchmark.measurement(callWall, sample.wallNanoseconds)
+                benchmark.measurement(callVirtual, sample.virtualNanoseconds)
+                benchmark.measurement(cleaned, sample.cleaned)
+                benchmark.measurement(visited, sample.visited)
+            },
+            setup: { try await WrprotectMachine.prepare(mappers: mappers, others: others) },
+            teardown: { await WrprotectMachine.discard(mappers: mappers, others: others) })
+    }
+}
