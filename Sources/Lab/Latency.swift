@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT — store-to-panel latency as an HdrHistogram, and the statistics JSON of a run.
+import Histogram
+import Kernel
+
+/// The latency from a store to its appearance on the panel, in virtual nanoseconds, as an HdrHistogram
+/// (3 significant digits, up to one hour). Stores that never reached the panel are counted apart.
+public struct LatencyHistogram: Sendable {
+    public private(set) var histogram = Histogram<UInt64>(
+        lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    /// Stores still waiting for the panel when the run ended.
+    public var undelivered = 0
+
+    public init() {}
+
+    public mutating func record(_ latency: VirtualTime) {
+        histogram.record(UInt64(max(0, min(latency.nanoseconds, 3_600_000_000_000))))
+    }
+
+    public var count: Int { Int(histogram.totalCount) }
+    public func percentile(_ p: Double) -> Int64 { count == 0 ? 0 : Int64(histogram.valueAtPercentile(p)) }
+    public var maximum: Int64 { count == 0 ? 0 : Int64(histogram.max) }
+
+    /// "p50=… p90=… p99=… max=…" in virtual time.
+    public var summary: String {
+        func t(_ ns: Int64) -> String { VirtualTime.ns(ns).description }
+        return "latency store→panel: \(count) stores, p50 \(t(percentile(50))) p90 \(t(percentile(90))) "
+            + "p99 \(t(percentile(99))) max \(t(maximum)); \(undelivered) not delivered"
+    }
+
+    /// The JSON object of `--stats`.
+    public var json: String {
+        "{\"unit\":\"ns\",\"count\":\(count),\"p50\":\(percentile(50)),\"p90\":\(percentile(90)),"
+            + "\"p99\":\(percentile(99)),\"max\":\(maximum),\"undelivered\":\(undelivered)}"
+    }
+}
+
+/// The counters of a run in a fixed order: faults by path, mkwrites, pages and batches, write-protected PTEs, TLB
+/// flushes and misses, bytes sent vs changed, write amplification.
+public struct RunStats: Sendable {
+    public var counters: [(String, Int)] = []
+    public var bytesSent = 0
+    public var bytesChanged = 0
+    public var latency = LatencyHistogram()
+
+    public init() {}
+
+    @EmuActor public init(kernel k: EmuKernel, info: FBInfo, bytesSent: Int, bytesChanged: Int,
+                          latency: LatencyHistogram) {
+        let s = k.stats, d = info.defioStats
+        counters = [
+            ("faults", s.faults), ("fault_attempts", s.faultAttempts), ("read_faults", s.readFaults),
+            ("shared_faults", s.sharedFaults), ("wp_faults", s.wpFaults), ("wp_page_shared", s.wpPageShared),
+            ("spurious_faults", s.spuriousFaults), ("vma_lock_retries", s.vmaLockRetries),
+            ("sigbus", s.sigbus), ("sigsegv", s.sigsegv),
+            ("page_mkwrite", d.mkwrites), ("page_mkwrite_already_listed", d.alreadyListed),
+            ("batches", d.batches), ("empty_batches", d.emptyBatches), ("pages_delivered", d.pagesDelivered),
+            ("fsyncs", d.fsyncs), ("ptes_wrprotected", d.ptesWrprotected),
+            ("tlb_flush_page", s.tlbFlushPage), ("tlb_flush_range", s.tlbFlushRange), ("tlb_flush_all", s.tlbFlushAll),
+            ("tlb_misses", s.tlbRefills + s.faultAttempts), ("tlb_refills", s.tlbRefills),
+            ("bytes_sent", bytesSent), ("bytes_changed", bytesChanged),
+        ]
+        self.bytesSent = bytesSent
+        self.bytesChanged = bytesChanged
+        self.latency = latency
+    }
+
+    /// Bytes sent per byte changed (0 when nothing changed), to three decimals.
+    public var writeAmplification: String {
+        guard bytesChanged > 0 else { return "0" }
+        let milli = (bytesSent * 1000 + bytesChanged / 2) / bytesChanged
+        let frac = String(milli % 1000)
+        return "\(milli / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
+    }
+
+    /// The `--stats` file: `{"counters":{…},"write_amplification":…,"latency":{…}}`, keys in a fixed order.
+    public var json: String {
+        let c = counters.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
+        return "{\"counters\":{\(c)},\"write_amplification\":\(writeAmplification),\"latency\":\(latency.json)}\n"
+    }
+
+    /// The summary lines printed at the end of a run.
+    public var summary: String {
+        "counters: " + counters.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+            + " write_amplification=\(writeAmplification)\n" + latency.summary
+    }
+}

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT — `fbdefio-emu replay`: an access trace run against the emulated kernel (issue 5).
+//
+// The machine: a framebuffer of `size` bytes (rounded up to pages) of vmalloc memory, 1024 pixels of 32 bpp a line
+// (line_length 4096, one page a line), fb_defio in the upstream variant, and one process per `proc` number that
+// opens /dev/fb0 and maps all of it MAP_SHARED read/write at offset 0. Every emulated operation costs zero virtual
+// time, so the clock moves only at `sleep` lines and the deferred work's timer can fire only during a sleep.
+//
+// Lines run strictly in trace order: a coordinator process (which has /dev/fb0 open for `flush`'s fsync) hands each
+// `proc` line to its process and waits until that process has done it; `flush` and `sleep` it runs itself. After a
+// sleep it also waits for a batch its timer queued, so a timer batch is always delivered inside the sleep that fired
+// it. At the end the pending work is cancelled before the processes exit, so their last close does not flush.
+import Kernel
+
+/// The flags of a replay.
+public struct ReplayOptions: Sendable {
+    /// Timer ticks per second. 1000 by default, so that a millisecond is one jiffy.
+    public var hz: Int64 = 1000
+    /// fb_defio's delay, converted like msecs_to_jiffies(); 50 ms (HZ/20) by default.
+    public var delayMilliseconds: Int64 = 50
+    /// Print `display epoch=E crc32=…` after each flush line, with this checksum of the panel's `size` bytes.
+    public var displayChecksum: (@Sendable ([UInt8]) -> UInt32)?
+    /// Collect every kernel event as JSON lines (`--events`).
+    public var keepEvents = false
+    /// Collect a Chrome trace (`--trace`).
+    public var keepTrace = false
+    public init() {}
+}
+
+/// What a replay produced.
+public struct ReplayResult: Sendable {
+    /// The stdout lines (`fault`, `flush`, `display`, `end`), each without its newline.
+    public var lines: [String]
+    /// JSON lines of the kernel and replay events (with `keepEvents`).
+    public var events: [String]
+    /// Chrome trace-event JSON (with `keepTrace`).
+    public var trace: String?
+    public var stats: RunStats
+    /// Per-page `page_mkwrite` counts (for the heatmap).
+    public var mkwritesPerPage: [Int]
+    /// The panel's final bytes (`size` of them).
+    public var panel: [UInt8]
+    public var outcome: RunOutcome
+    /// Empty when every process ran its commands; otherwise what went wrong.
+    public var errors: [String]
+    public var summary: String
+}
+
+/// One replay machine. Create, `run()`, read the result.
+@EmuActor public final class Replay {
+    public let trace: ReplayTrace
+    public let options: ReplayOptions
+    public let kernel: EmuKernel
+    public let info: FBInfo
+    /// What the panel shows: delivered pages copied in, clipped to `size`.
+    public private(set) var panel: [UInt8]
+
+    private var out: [String] = []
+    private var epoch = 0
+    /// The coordinator is inside a `sleep` line: a batch delivered now was fired by the timer.
+    private var inSleep = false
+    /// Set once the `end` line is out: the teardown prints and records nothing.
+    private var ended = false
+    private var procOfTask: [Int: Int] = [:]
+    private var tasks: [UserTask] = []
+    private var commands: [ReplayLine?]
+    private var queues: [WaitQueue] = []
+    private var coordinatorQueue: WaitQueue
+    private var ready = 0
+    private var finished = false
+    private var errors: [String] = []
+    private var pendingStores: [[VirtualTime]]
+    private var latency = LatencyHistogram()
+    private var bytesSent = 0
+    private var bytesChanged = 0
+    private var mkwritesPerPage: [Int]
+    let recorder: EventRecorder
+
+    /// Every emulated operation free: only `sleep` moves the clock.
+    public static var zeroCosts: CostTable {
+        var c = CostTable()
+        c.access = .zero
+        c.copyByte = .zero
+        c.tlbRefill = .zero
+        c.faultEntry = .zero
+        c.hookCall = .zero
+        c.fileUpdateTime = .zero
+        c.lock = .zero
+        c.pteUpdate = .zero
+        c.pteWrprotect = .zero
+        c.tlbFlushPage = .zero
+        c.tlbFlushRange = .zero
+        c.tlbFlushRangePerPage = .zero
+        c.pageAlloc = .zero
+        c.syscall = .zero
+        c.vmaUpdate = .zero
+        c.rmapVisit = .zero
+        return c
+    }
+
+    public init(_ trace: ReplayTrace, options: ReplayOptions = ReplayOptions()) {
+        self.trace = trace
+        self.options = options
+        let fbPages = pageAlign(trace.size) >> PAGE_SHIFT
+        // Page tables: at most a PTE page per 512 pages plus the upper levels, per process.
+        let ramPages = fbPages + 1024 + trace.procs * (fbPages / 512 + 8)
+        kernel = EmuKernel(policy: .roundRobin(quantum: .ms(1)), tickRate: TickRate(hz: options.hz),
+                           ramPages: ramPages, costs: Self.zeroCosts)
+        let yres = fbPages
+        guard let info = FBInfo(kernel: kernel, xres: 1024, yres: yres, bitsPerPixel: 32, lineLength: PAGE_SIZE,
+                                id: "replay") else {
+            preconditionFailure("RAM sized for the framebuffer")
+        }
+        self.info = info
+        panel = [UInt8](repeating: 0, count: trace.size)
+        commands = Array(repeating: nil, count: trace.procs)
+        pendingStores = Array(repeating: [], count: fbPages)
+        mkwritesPerPage = Array(repeating: 0, count: fbPages)
+        coordinatorQueue = WaitQueue("replay coordinator", scheduler: kernel.sched)
+        recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
+        info.fbdefio = FBDeferredIO(
+            delay: kernel.sched.tickRate.msecsToJiffies(options.delayMilliseconds),
+            deferredIO: { [unowned self] info, pages in self.deferredIO(info, pages) })
+        let initError = fbDeferredIOInit(info)
+        precondition(initError == nil, "fb_deferred_io_init: \(initError!)")
+        queues = (0 ..< trace.procs).map { WaitQueue("replay proc\($0)", scheduler: kernel.sched) }
+    }
+
+    /// The driver callback: copy each delivered page to the panel, print the batch, account latency.
+    private func deferredIO(_ info: FBInfo, _ pages: [FBDeferredIOPageref]) {
+        guard !ended else { return }
+        let now = kernel.now
+        var sent = 0, changed = 0
+        for ref in pages {
+            let n = min(PAGE_SIZE, trace.size - ref.offset)
+            guard n > 0 else { continue }
+            let src = kernel.phys.address(of: ref.page)
+            panel.withUnsafeMutableBytes { dst in
+                for i in 0 ..< n {
+                    let b = src.load(fromByteOffset: i, as: UInt8.self)
+                    if dst[ref.offset + i] != b {
+                        changed += 1
+                        dst[ref.offset + i] = b
+                    }
+                }
+            }
+            sent += n
+            let pgoff = ref.pgoff.rawValue
+            for t in pendingStores[pgoff] { latency.record(now - t) }
+            pendingStores[pgoff].removeAll()
+        }
+        bytesSent += sent
+        bytesChanged += changed
+        let list = pages.map(\.pgoff.rawValue).sorted()
+        recorder.callback(pages: list, bytesSent: sent, bytesChanged: changed)
+        out.append("flush epoch=\(epoch) pages=[\(list.map(String.init).joined(separator: ","))]\(inSleep ? " timer=1" : "")")
+        if let crc = options.displayChecksum { out.append(displayLine(crc)) }
+    }
+
+    private func displayLine(_ crc: @Sendable ([UInt8]) -> UInt32) -> String {
+        let hex = String(crc(panel), radix: 16, uppercase: true)
+        return "display epoch=\(epoch) crc32=\(String(repeating: "0", count: 8 - hex.count))\(hex)"
+    }
+
+    /// Runs the whole trace and tears the machine down.
+    public func run() async -> ReplayResult {
+        recorder.onMkwrite = { [unowned self] e in
+            guard !self.ended else { return }
+            let proc = self.procOfTask[e.task] ?? -1
+            let page = Int(e.a)
+            if page >= 0 && page < self.mkwritesPerPage.count { self.mkwritesPerPage[page] += 1 }
+            self.out.append("fault proc=\(proc) page=\(page) epoch=\(self.epoch)")
+        }
+        recorder.taskName = { [unowned self] id in
+            if let p = self.procOfTask[id] { return "proc \(p)" }
+            return self.kernel.sched.name(of: id)
+        }
+        recorder.attach()
+        recorder.workerID = kernel.systemWorkqueue.workerID
+        for p in 0 ..< trace.procs {
+            guard let t = kernel.spawnProcess("proc\(p)", { [unowned self] t in try await self.procBody(p, t) }) else {
+                preconditionFailure("RAM sized for the processes")
+            }
+            tasks.append(t)
+            procOfTask[t.schedID] = p
+            recorder.declareTrack(t.schedID)
+        }
+        let coordinator = kernel.spawnProcess("replay") { [unowned self] t in try await self.coordinate(t) }!
+        let outcome = await kernel.sched.run()
+        if outcome != .completed { errors.append("run: \(outcome)") }
+        for t in tasks + [coordinator] where t.exitStatus != .exited {
+            errors.append("\(t.name): \(t.exitStatus)")
+        }
+        for r in kernel.sched.reports { errors.append(r) }
+        latency.undelivered = pendingStores.reduce(0) { $0 + $1.count }
+        let stats = RunStats(kernel: kernel, info: info, bytesSent: bytesSent, bytesChanged: bytesChanged,
+                             latency: latency)
+        let summary = "replay: \(trace.lines.count) commands, \(trace.procs) processes, size \(trace.size) "
+            + "(\(pageAlign(trace.size) >> PAGE_SHIFT) pages), delay \(info.fbdefio!.delay.rawValue) jiffies at "
+            + "HZ=\(options.hz), virtual time \(kernel.now)\n" + stats.summary
+        return ReplayResult(lines: out, events: recorder.jsonLines, trace: recorder.chromeTrace(), stats: stats,
+                            mkwritesPerPage: mkwritesPerPage, panel: panel, outcome: outcome, errors: errors,
+                            summary: summary)
+    }
+
+    /// A `proc` process: open and map the framebuffer, then run the lines handed to it until the trace ends.
+    private func procBody(_ p: Int, _ t: UserTask) async throws {
+        let fd = try await t.open(info.node)
+        let base = try await t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd, offset: 0)
+        ready += 1
+        coordinatorQueue.wakeAll()
+        while true {
+            await queues[p].wait { commands[p] != nil || finished }
+            guard let line = commands[p] else { return }
+            recorder.line(line)
+            do {
+                switch line.command {
+                case .write(_, let offset, let length, let byte):
+                    for page in (offset >> PAGE_SHIFT) ... ((offset + length - 1) >> PAGE_SHIFT) {
+                        pendingStores[page].append(kernel.now)
+                    }
+                    try await t.fill(base + offset, count: length, byte: byte)
+                case .read(_, let offset, let length):
+                    _ = try await t.loadBytes(base + offset, count: length)
+                case .flush, .sleep:
+                    preconditionFailure("the coordinator runs \(line.command)")
+                }
+            } catch {
+                errors.append("line \(line.number): proc \(p): \(error)")
+                commands[p] = nil
+                coordinatorQueue.wakeAll()
+                throw error
+            }
+            commands[p] = nil
+            coordinatorQueue.wakeAll()
+        }
+    }
+
+    /// The coordinator: runs the trace line by line, then prints `end` and lets the processes exit.
+    private func coordinate(_ t: UserTask) async throws {
+        let fd = try await t.open(info.node)
+        await coordinatorQueue.wait { ready == trace.procs }
+        let work = info.deferredWork!
+        for line in trace.lines {
+            if !errors.isEmpty { break }
+            switch line.command {
+            case .write(let p, _, _, _), .read(let p, _, _):
+                commands[p] = line
+                queues[p].wakeAll()
+                await coordinatorQueue.wait { commands[p] == nil }
+            case .flush:
+                recorder.line(line)
+                let before = info.defioStats.batches
+                try await t.fsync(fd)
+                if info.defioStats.batches == before {
+                    // Nothing was pending: the callback delivered nothing.
+                    out.append("flush epoch=\(epoch) pages=[]")
+                    recorder.callback(pages: [], bytesSent: 0, bytesChanged: 0)
+                    if let crc = options.displayChecksum { out.append(displayLine(crc)) }
+                }
+                epoch += 1
+            case .sleep(let ms):
+                recorder.line(line)
+                inSleep = true
+                await kernel.sched.sleep(until: kernel.now + .ms(ms))
+                // A batch the timer queued at the very end of the sleep is still part of it.
+                if work.timerDeadline == nil && (work.isPending || work.isRunning) { await work.flush() }
+                inSleep = false
+            }
+        }
+        let pending = (info.fbdefioState?.pagereflist ?? []).sorted()
+        out.append("end epoch=\(epoch) pending=[\(pending.map(String.init).joined(separator: ","))]")
+        recorder.end()
+        ended = true
+        await work.cancelSync()  // No implicit flush: the last close finds nothing pending.
+        finished = true
+        for q in queues { q.wakeAll() }
+        try await t.close(fd)
+    }
+}

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT — event export of a run: JSON lines (`--events`) and Chrome trace-event JSON
+// (`--trace`, opens in Perfetto / chrome://tracing).
+import Kernel
+
+/// Watches a kernel's event log and scheduler switches and turns them into JSON lines and trace slices.
+///
+/// JSON lines: one object a line, `{"seq":…,"t_ns":…,"task":"proc 0","kind":…, …}`, with kind-specific fields:
+/// `fault` (addr, write), `fault-result` (addr, result, path: the fault paths whose counters moved, e.g.
+/// `shared_faults` or `wp_faults+wp_page_shared`), `retry`, `page-mkwrite` (pgoff, result), `fault-hook`,
+/// `pte-set`, `wrprotect` (addr, pte, mm), `tlb-flush` (addr, pages, mm), `defio-batch` (pages, batch, list),
+/// plus the exporter's own `worker-start`/`worker-end` (the worker gets/leaves the CPU), `callback` (pages, bytes
+/// sent and changed, PTEs write-protected in the pass before it), `line` (replay: the trace line started) and `end`.
+///
+/// Chrome trace: one process, one track (thread) per fake process, the worker and the panel bus. Slices: `fault`
+/// (with `page_mkwrite` nested), the worker's `write-protect pass` and `deferred_io` callback, and `bus transfer`.
+/// Timestamps are virtual time (µs with ns decimals); with `logicalClock` every recorded event also adds one µs, so that
+/// a run whose operations cost no time (replay) still shows its order and nesting.
+@EmuActor public final class EventRecorder {
+    unowned let kernel: EmuKernel
+    public let keepEvents: Bool
+    public let keepTrace: Bool
+    /// Adds 1 µs per recorded event to the trace clock (for zero-cost runs).
+    public var logicalClock = true
+    public private(set) var jsonLines: [String] = []
+    private var traceEvents: [String] = []
+    private var seq = 0
+    public var workerID = -1
+    public var onMkwrite: ((KernelEvent) -> Void)?
+    public var taskName: ((Int) -> String)?
+    private var stopped = false
+    private var faultStart: [Int: (ts: Int64, stats: VMStat)] = [:]
+    private var lastTS: [Int: Int64] = [:]
+    private var workerRunStart: Int64?
+    private var callbackStart: Int64?
+    private var wrprotectedInPass = 0
+    private var tracks: [Int: String] = [:]
+    static let busTrack = 1_000_000
+
+    public init(kernel: EmuKernel, keepEvents: Bool, keepTrace: Bool) {
+        self.kernel = kernel
+        self.keepEvents = keepEvents
+        self.keepTrace = keepTrace
+    }
+
+    /// Starts observing the kernel's events (and, for worker start/end, the scheduler's switches).
+    public func attach() {
+        kernel.events.observer = { [unowned self] e in self.kernelEvent(e) }
+        kernel.sched.onSwitch = { [unowned self] from, _, to in
+            guard !self.stopped, self.workerID >= 0 else { return }
+            if to == self.workerID {
+                self.workerRunStart = self.ts()
+                self.wrprotectedInPass = 0
+                self.record(self.workerID, "worker-start", "")
+            } else if from == self.workerID {
+                self.record(self.workerID, "worker-end", "")
+            }
+        }
+    }
+
+    /// Trace time in ns (virtual, plus the logical step of 1 µs per event).
+    private func ts() -> Int64 { kernel.now.nanoseconds + (logicalClock ? Int64(seq) * 1000 : 0) }
+
+    /// Nanoseconds as the trace format's microseconds.
+    private func us(_ ns: Int64) -> String {
+        let f = String(ns % 1000)
+        return "\(ns / 1000).\(String(repeating: "0", count: 3 - f.count))\(f)"
+    }
+
+    private func name(_ task: Int) -> String {
+        if task < 0 { return "kernel" }
+        if let n = taskName?(task) { return n }
+        return kernel.sched.name(of: task)
+    }
+
+    private func record(_ task: Int, _ kind: String, _ fields: String) {
+        seq += 1
+        guard keepEvents else { return }
+        jsonLines.append("{\"seq\":\(seq),\"t_ns\":\(kernel.now.nanoseconds),\"task\":\(jsonString(name(task))),"
+            + "\"kind\":\"\(kind)\"\(fields.isEmpty ? "" : "," + fields)}")
+    }
+
+    private func slice(_ track: Int, _ name: String, from start: Int64, to end: Int64, args: String = "") {
+        guard keepTrace else { return }
+        if tracks[track] == nil {
+            tracks[track] = track == Self.busTrack ? "panel bus" : track == workerID ? "worker (kworker/events)" : self.name(track)
+        }
+        traceEvents.append("{\"ph\":\"X\",\"pid\":1,\"tid\":\(track),\"name\":\(jsonString(name)),\"ts\":\(us(start)),"
+            + "\"dur\":\(us(max(0, end - start)))\(args.isEmpty ? "" : ",\"args\":{\(args)}")}")
+    }
+
+    private func kernelEvent(_ e: KernelEvent) {
+        guard !stopped else { return }
+        let t = e.task
+        let fields: String
+        switch e.kind {
+        case .fault:
+            fields = "\"addr\":\"\(hexAddr(e.a))\",\"write\":\(e.b != 0)"
+        case .faultResult:
+            fields = "\"addr\":\"\(hexAddr(e.a))\",\"result\":\(jsonString(e.note)),\"path\":\"\(faultPath(t))\""
+        case .retry:
+            fields = "\"addr\":\"\(hexAddr(e.a))\",\"result\":\(e.b),\"lock\":\(jsonString(e.note))"
+        case .mkwrite, .faultHook, .pfnMkwrite:
+            fields = "\"pgoff\":\(e.a),\"result\":\(jsonString(e.note))"
+        case .wrprotect, .pteSet, .pteClean, .pteZap:
+            fields = "\"addr\":\"\(hexAddr(e.a))\",\"pte\":\"\(hexAddr(e.b))\",\"mm\":\(jsonString(e.note))"
+            if e.kind == .wrprotect { wrprotectedInPass += 1 }
+        case .tlbFlush:
+            fields = "\"addr\":\"\(hexAddr(e.a))\",\"pages\":\(e.b),\"mm\":\(jsonString(e.note))"
+        case .defioBatch:
+            fields = "\"pages\":\(e.a),\"batch\":\(e.b),\"list\":\(jsonString(e.note))"
+        default:
+            fields = "\"a\":\(e.a),\"b\":\(e.b),\"note\":\(jsonString(e.note))"
+        }
+        let now = ts()
+        switch e.kind {
+        case .fault:
+            faultStart[t] = (now, kernel.stats)
+        case .faultResult:
+            if let s = faultStart.removeValue(forKey: t) {
+                slice(t, "fault", from: s.ts, to: now + (logicalClock ? 1000 : 0), args: "\"addr\":\"\(hexAddr(e.a))\",\"result\":\(jsonString(e.note))")
+            }
+        case .mkwrite:
+            slice(t, "page_mkwrite", from: lastTS[t] ?? now, to: now, args: "\"pgoff\":\(e.a)")
+            onMkwrite?(e)
+        case .defioBatch:
+            if let start = workerRunStart {
+                slice(workerID, "write-protect pass", from: start, to: now, args: "\"ptes\":\(wrprotectedInPass)")
+            }
+            callbackStart = now
+        default:
+            break
+        }
+        lastTS[t] = now
+        record(t, e.kind.rawValue, fields)
+    }
+
+    /// The counters of fault paths that moved since the task's `fault` event.
+    private func faultPath(_ task: Int) -> String {
+        guard let before = faultStart[task]?.stats else { return "" }
+        let after = kernel.stats
+        var names: [String] = []
+        for ((name, a), (_, b)) in zip(after.fields, before.fields) where a != b {
+            switch name {
+            case "read_faults", "cow_faults", "shared_faults", "anon_faults", "wp_faults", "wp_page_shared",
+                 "wp_pfn_shared", "wp_page_copy", "wp_anon_reuse", "spurious_faults", "pte_changed_bailouts",
+                 "vma_lock_retries", "sigbus", "sigsegv", "oom":
+                names.append(name)
+            default: break
+            }
+        }
+        return names.joined(separator: "+")
+    }
+
+    /// The driver callback finished delivering `pages` (ascending pgoffs); `bytesSent` went over the bus.
+    /// `bus` is when the transfer occupied the bus (virtual time); nil: one tick at the callback's end.
+    public func callback(pages: [Int], bytesSent: Int, bytesChanged: Int, bus: Range<VirtualTime>? = nil) {
+        guard !stopped else { return }
+        let now = ts()
+        let start = callbackStart ?? now
+        let list = pages.map(String.init).joined(separator: ",")
+        slice(workerID, "deferred_io", from: start, to: now + (logicalClock ? 1000 : 0), args: "\"pages\":[\(list)],\"bytes\":\(bytesSent)")
+        if bytesSent > 0 {
+            let from = bus.map { $0.lowerBound.nanoseconds } ?? now
+            let to = bus.map { $0.upperBound.nanoseconds } ?? now + 1000
+            slice(Self.busTrack, "bus transfer", from: from, to: to, args: "\"bytes\":\(bytesSent),\"changed\":\(bytesChanged)")
+        }
+        callbackStart = nil
+        record(workerID, "callback", "\"pages\":[\(list)],\"bytes_sent\":\(bytesSent),\"bytes_changed\":\(bytesChanged),"
+            + "\"wrprotected\":\(wrprotectedInPass)")
+    }
+
+    /// A replay line started (in the task that runs it).
+    public func line(_ l: ReplayLine) {
+        guard !stopped else { return }
+        record(kernel.sched.current, "line", "\"line\":\(l.number),\"cmd\":\(jsonString(describe(l.command)))")
+    }
+
+    /// Stops recording (the teardown after the last line is not part of the log).
+    public func end() {
+        record(kernel.sched.current, "end", "")
+        stopped = true
+    }
+
+    /// The Chrome trace-event JSON, or nil without `keepTrace`.
+    public func chromeTrace() -> String? {
+        guard keepTrace else { return nil }
+        var meta = ["{\"ph\":\"M\",\"pid\":1,\"name\":\"process_name\",\"args\":{\"name\":\"fbdefio-emu\"}}"]
+        var named = tracks
+        if workerID >= 0 && named[workerID] == nil { named[workerID] = "worker (kworker/events)" }
+        if named[Self.busTrack] == nil { named[Self.busTrack] = "panel bus" }
+        for (tid, name) in named.sorted(by: { $0.key < $1.key }) {
+            meta.append("{\"ph\":\"M\",\"pid\":1,\"tid\":\(tid),\"name\":\"thread_name\",\"args\":{\"name\":\(jsonString(name))}}")
+            meta.append("{\"ph\":\"M\",\"pid\":1,\"tid\":\(tid),\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":\(tid)}}")
+        }
+        return "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n" + (meta + traceEvents).joined(separator: ",\n") + "\n]}\n"
+    }
+
+    /// Makes sure a track exists (processes that never faulted still get one).
+    public func declareTrack(_ task: Int) {
+        if keepTrace && tracks[task] == nil { tracks[task] = name(task) }
+    }
+}
+
+func describe(_ c: ReplayCommand) -> String {
+    switch c {
+    case .write(let p, let o, let l, let b): "proc \(p) write \(o) \(l) \(b)"
+    case .read(let p, let o, let l): "proc \(p) read \(o) \(l)"
+    case .flush: "flush"
+    case .sleep(let ms): "sleep \(ms)"
+    }
+}
+
+func hexAddr(_ v: Int64) -> String { "0x" + String(UInt64(bitPattern: v), radix: 16) }
+
+/// A JSON string literal.
+public func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 {
+                let h = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT — `fbdefio-emu replay TRACE`: run an access trace against the emulated kernel.
+import ArgumentParser
+import Foundation
+import Frontend
+import Kernel
+import Lab
+
+struct ReplayCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Run an access trace (proc P write/read, flush, sleep) against fb_defio and print its events.",
+        discussion: """
+            Each trace process maps the whole framebuffer MAP_SHARED read/write at offset 0 (upstream fb_defio, \
+            vmalloc memory, line_length 4096). Operations cost no virtual time: the clock moves only at 'sleep' \
+            lines, so the deferred work runs at 'flush' lines or when its timer fires during a sleep. Lines run \
+            strictly in trace order. Output, one line per event: 'fault proc=P page=N epoch=E' per page_mkwrite, \
+            'flush epoch=E pages=[…]' per batch ('timer=1' when the timer fired it), 'display epoch=E \
+            crc32=XXXXXXXX' with --display-crc, and 'end epoch=E pending=[…]'. A malformed trace prints \
+            'line N: what is wrong' on stderr and exits 2.
+
+            Format: '#' comments; headers 'size BYTES' (default 8294400) and 'procs N' before the first command; \
+            'proc P write OFFSET LEN [BYTE]' (BYTE defaults to the line number & 255), 'proc P read OFFSET LEN', \
+            'flush', 'sleep MS'. Numbers are decimal or 0x hex.
+            """)
+
+    @Argument(help: "The trace file, or - for stdin.")
+    var trace: String
+
+    @Flag(name: .customLong("display-crc"), help: "After each flush line, print the CRC-32 of the panel's bytes.")
+    var displayCRC = false
+
+    @Option(help: "Timer ticks per second (CONFIG_HZ): 100, 250, 300 or 1000.")
+    var hz: Int64 = 1000
+
+    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms (msecs_to_jiffies; 0 = HZ, the kernel's default).")
+    var delayMs: Int64 = 50
+
+    @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
+    var events: String?
+
+    @Option(help: "Write counters and the store→panel latency histogram as JSON to FILE.")
+    var stats: String?
+
+    @Option(name: .customLong("trace"), help: "Write a Chrome trace-event JSON (opens in Perfetto) to FILE.")
+    var traceOut: String?
+
+    @Option(help: "Write a PNG of per-page page_mkwrite counts over the screen layout to FILE.")
+    var heatmap: String?
+
+    @Flag(help: "Print the end-of-run summary (counters, latency) on stderr.")
+    var summary = false
+
+    func validate() throws {
+        guard TickRate.allowed.contains(hz) else { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
+        guard (0 ... 60_000).contains(delayMs) else { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
+    }
+
+    /// Reads and checks a trace; a malformed one prints `line N: what is wrong` on stderr and exits 2.
+    static func load(_ path: String) throws -> ReplayTrace {
+        let bytes: [UInt8]
+        if path == "-" {
+            bytes = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+        } else {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("TRACE: cannot read '\(path)'")
+            }
+            bytes = [UInt8](data)
+        }
+        do { return try ReplayTrace(parsing: bytes) } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    func run() throws {
+        let parsed = try Self.load(trace)
+        var options = ReplayOptions()
+        options.hz = hz
+        options.delayMilliseconds = delayMs
+        if displayCRC { options.displayChecksum = { crc32($0) } }
+        options.keepEvents = events != nil
+        options.keepTrace = traceOut != nil
+        let opts = options
+        let result = runOnEmulator { await Replay(parsed, options: opts).run() }
+        var out = result.lines.joined(separator: "\n")
+        if !out.isEmpty { out += "\n" }
+        FileHandle.standardOutput.write(Data(out.utf8))
+        if let events { try write(result.events.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
+        if let stats { try write(result.stats.json, to: stats, flag: "--stats") }
+        if let traceOut, let json = result.trace { try write(json, to: traceOut, flag: "--trace") }
+        if let heatmap {
+            let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
+            do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
+                throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
+            }
+        }
+        if summary { FileHandle.standardError.write(Data((result.summary + "\n").utf8)) }
+        if !result.errors.isEmpty {
+            for e in result.errors { FileHandle.standardError.write(Data("fbdefio-emu: \(e)\n".utf8)) }
+            throw ExitCode(1)
+        }
+    }
+
+    private func write(_ text: String, to path: String, flag: String) throws {
+        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw ValidationError("\(flag): cannot write '\(path)': \(error.localizedDescription)")
+        }
+    }
+}
+
+struct HeatmapCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heatmap",
+        abstract: "Replay an access trace silently and draw its per-page page_mkwrite counts over the screen as a PNG.")
+
+    @Argument(help: "The trace file, or - for stdin.")
+    var trace: String
+
+    @Option(name: [.short, .customLong("output")], help: "The PNG to write.")
+    var output: String = "heatmap.png"
+
+    func run() throws {
+        let parsed = try ReplayCLI.load(trace)
+        let result = runOnEmulator { await Replay(parsed).run() }
+        let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
+        do { try PNGEncoder.write(output, width: image.width, height: image.height, argb: image.pixels) } catch {
+            throw ValidationError("--output: cannot write '\(output)': \(error)")
+        }
+        let total = result.mkwritesPerPage.reduce(0, +)
+        let touched = result.mkwritesPerPage.filter { $0 > 0 }.count
+        print("heatmap: \(output) (\(image.width)x\(image.height)), \(total) page_mkwrite on \(touched) pages, "
+            + "most \(result.mkwritesPerPage.max() ?? 0) on one page")
+        if !result.errors.isEmpty { throw ExitCode(1) }
+    }
+}

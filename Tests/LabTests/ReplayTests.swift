@@ -1,0 +1,214 @@
+import Foundation
+import Kernel
+@testable import Lab
+import Testing
+
+/// Bitwise CRC-32/IEEE: an oracle independent of Frontend's table-driven one.
+func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
+    var c: UInt32 = 0xFFFF_FFFF
+    for b in bytes {
+        c ^= UInt32(b)
+        for _ in 0 ..< 8 { c = c & 1 != 0 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 }
+    }
+    return ~c
+}
+
+@EmuActor func replay(_ text: String, crc: Bool = true, events: Bool = false, trace: Bool = false)
+    async throws -> ReplayResult {
+    let t = try ReplayTrace(parsing: Array(text.utf8))
+    var o = ReplayOptions()
+    if crc { o.displayChecksum = { naiveCRC32($0) } }
+    o.keepEvents = events
+    o.keepTrace = trace
+    return await Replay(t, options: o).run()
+}
+
+/// Golden outputs of the hand-written traces in Goldens/ (NAME.trace → NAME.out). Re-record with
+/// RECORD_SNAPSHOTS=1.
+@Suite struct ReplayGoldenTests {
+    static let goldens = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Goldens")
+    static let names = ["multipage", "several-procs", "reads-first", "empty-flushes", "timer"]
+
+    @Test(arguments: names)
+    @EmuActor func goldenOutput(name: String) async throws {
+        let text = try String(contentsOf: Self.goldens.appendingPathComponent("\(name).trace"), encoding: .utf8)
+        let r = try await replay(text)
+        #expect(r.errors.isEmpty, "\(r.errors)")
+        let got = r.lines.joined(separator: "\n") + "\n"
+        let file = Self.goldens.appendingPathComponent("\(name).out")
+        if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" {
+            try got.write(to: file, atomically: true, encoding: .utf8)
+        }
+        let want = try String(contentsOf: file, encoding: .utf8)
+        #expect(got == want, "golden \(name).out differs:\n\(got)")
+        let again = try await replay(text)
+        #expect(again.lines == r.lines)
+    }
+}
+
+@Suite struct ReplayTests {
+    //  page      0      1      2
+    //  write     [4000 ········· 9000)   one fill, three page_mkwrite in ascending order
+    @Test @EmuActor func aMultiPageWriteFaultsEachPageInAscendingOrder() async throws {
+        let r = try await replay("size 12288\nproc 0 write 4000 5000\nflush\n", crc: false)
+        #expect(r.lines == [
+            "fault proc=0 page=0 epoch=0", "fault proc=0 page=1 epoch=0", "fault proc=0 page=2 epoch=0",
+            "flush epoch=0 pages=[0,1,2]", "end epoch=1 pending=[]",
+        ])
+    }
+
+    @Test @EmuActor func theDefaultByteIsTheLineNumberAndThePanelShowsIt() async throws {
+        // Line 300 (& 255 = 44) writes without a BYTE.
+        let text = String(repeating: "\n", count: 299) + "proc 0 write 10 3\nflush\n"
+        let r = try await replay(text, crc: false)
+        #expect(r.panel.count == ReplayTrace.defaultSize)
+        #expect(Array(r.panel[9 ..< 14]) == [0, 44, 44, 44, 0])
+    }
+
+    @Test @EmuActor func displayCRCIsOfExactlySizeBytesOfThePanel() async throws {
+        let r = try await replay("size 5000\nproc 0 write 0 5000 0xFF\nflush\n")
+        #expect(r.lines.contains("display epoch=0 crc32=\(String(format: "%08X", naiveCRC32([UInt8](repeating: 0xFF, count: 5000))))"))
+    }
+
+    @Test @EmuActor func noImplicitFlushAtTheEnd() async throws {
+        let r = try await replay("size 8192\nproc 0 write 4096 1\n", crc: false)
+        #expect(r.lines == ["fault proc=0 page=1 epoch=0", "end epoch=0 pending=[1]"])
+        #expect(r.panel.allSatisfy { $0 == 0 })
+        #expect(r.stats.latency.count == 0)
+        #expect(r.stats.latency.undelivered == 1)
+    }
+
+    /// Every (write line, page) that reached the panel is one histogram entry; the rest are counted apart.
+    @Test @EmuActor func theHistogramCountsEveryStoreThatReachedThePanel() async throws {
+        let text = try String(contentsOf: ReplayGoldenTests.goldens.appendingPathComponent("timer.trace"), encoding: .utf8)
+        let r = try await replay(text, crc: false)
+        // Delivered: line 3 p0 (50 ms), line 5 p1 (20 ms), line 7 p0 and line 8 p2 (50 ms each). Pending: line 11 p3.
+        #expect(r.stats.latency.count == 4)
+        #expect(r.stats.latency.undelivered == 1)
+        let ms = 1_000_000.0
+        #expect(abs(Double(r.stats.latency.maximum) - 50 * ms) <= 0.001 * 50 * ms)
+        #expect(abs(Double(r.stats.latency.percentile(20)) - 20 * ms) <= 0.001 * 20 * ms)
+        let flushed = try await replay("size 16384\nproc 0 write 0 16384\nproc 1 write 0 1\nflush\n", crc: false)
+        #expect(flushed.stats.latency.count == 5)
+        #expect(flushed.stats.latency.maximum == 0)
+        #expect(flushed.stats.json.contains("\"count\":5"))
+    }
+
+    @Test @EmuActor func statsCountFaultsBatchesAndBytes() async throws {
+        let r = try await replay("size 8192\nproc 0 read 0 1\nproc 0 write 0 2 1\nproc 1 write 0 1 1\nflush\n", crc: false)
+        let c = Dictionary(uniqueKeysWithValues: r.stats.counters)
+        #expect(c["page_mkwrite"] == 2)
+        #expect(c["page_mkwrite_already_listed"] == 1)
+        #expect(c["batches"] == 1)
+        #expect(c["pages_delivered"] == 1)
+        #expect(c["ptes_wrprotected"] == 2)
+        #expect(c["bytes_sent"] == 4096)
+        #expect(c["bytes_changed"] == 2)
+        #expect(r.stats.writeAmplification == "2048.000")
+        let json = try JSONSerialization.jsonObject(with: Data(r.stats.json.utf8)) as? [String: Any]
+        #expect((json?["latency"] as? [String: Any])?["count"] as? Int == 2)
+    }
+
+    @Test @EmuActor func eventsAreJSONLinesWithEveryKind() async throws {
+        let r = try await replay("size 8192\nprocs 2\nproc 0 read 0 1\nproc 0 write 0 1\nproc 1 write 4096 1\nflush\n",
+                                 events: true)
+        var kinds: [String: Int] = [:]
+        for line in r.events {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            kinds[o["kind"] as! String, default: 0] += 1
+            if o["kind"] as? String == "fault-result" { #expect(!(o["path"] as! String).isEmpty, "\(line)") }
+            if o["kind"] as? String == "callback" {
+                #expect(o["pages"] as? [Int] == [0, 1])
+                #expect(o["bytes_sent"] as? Int == 8192)
+                #expect(o["wrprotected"] as? Int == 2)
+            }
+        }
+        for k in ["fault", "fault-result", "page-mkwrite", "wrprotect", "tlb-flush", "worker-start", "worker-end",
+                  "callback", "defio-batch", "line", "end"] {
+            #expect(kinds[k, default: 0] > 0, "no \(k) event")
+        }
+        #expect(kinds["page-mkwrite"] == 2)
+        #expect(kinds["line"] == 4)
+    }
+
+    @Test @EmuActor func theChromeTraceParsesAndHasTheTracks() async throws {
+        let r = try await replay("size 8192\nprocs 3\nproc 0 write 0 1\nproc 1 write 4096 1\nflush\n", trace: true)
+        let json = try #require(r.trace)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let events = try #require(o["traceEvents"] as? [[String: Any]])
+        let threads = events.filter { $0["name"] as? String == "thread_name" }
+            .compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
+        for t in ["proc 0", "proc 1", "proc 2", "worker (kworker/events)", "panel bus"] {
+            #expect(threads.contains(t), "no track \(t) in \(threads)")
+        }
+        let slices = Set(events.filter { $0["ph"] as? String == "X" }.compactMap { $0["name"] as? String })
+        for s in ["fault", "page_mkwrite", "write-protect pass", "deferred_io", "bus transfer"] {
+            #expect(slices.contains(s), "no \(s) slice in \(slices)")
+        }
+    }
+
+    @Test @EmuActor func theHeatmapDrawsFaultCountsWherePagesSit() async throws {
+        let r = try await replay("size 12288\nproc 0 write 0 1\nflush\nproc 0 write 0 1\nproc 0 write 8192 1\n", crc: false)
+        #expect(r.mkwritesPerPage == [2, 0, 1])
+        let img = Heatmap.image(counts: r.mkwritesPerPage, layout: .replay(size: 12288))
+        #expect(img.width == 1024 && img.height == 3)
+        #expect(img.pixels[0] == 0xFFFF_FF00)         // the most: yellow
+        #expect(img.pixels[1024] == 0xFF00_0000)      // never: black
+        #expect(img.pixels[2048] != 0xFF00_0000)
+    }
+}
+
+/// Every malformed-input class: the first bad line is reported with its number and nothing runs.
+@Suite struct ReplayParseTests {
+    @Test(arguments: [
+        ("proc 0 write 0 1\nbogus\n", 2, "unknown command 'bogus'"),
+        ("proc 0 scribble 0 1\n", 1, "unknown operation"),
+        ("\n# c\nproc 0 write 1O 1\n", 3, "bad number '1O'"),
+        ("proc 0 write -1 1\n", 1, "bad number '-1'"),
+        ("proc 0 write 0 1 +3\n", 1, "bad number '+3'"),
+        ("proc 0 write 0x 1\n", 1, "bad number '0x'"),
+        ("proc 0 write 0 1 0X10\n", 1, "bad number '0X10'"),
+        ("proc 0 write 0 1 256\n", 1, "out of range"),
+        ("proc 0 write 0 0\n", 1, "out of range"),
+        ("size 0\n", 1, "out of range"),
+        ("size 268435457\n", 1, "out of range"),
+        ("procs 513\n", 1, "out of range"),
+        ("procs 2\nproc 2 write 0 1\n", 2, "out of range"),
+        ("proc 512 write 0 1\n", 1, "out of range"),
+        ("sleep 3600001\n", 1, "out of range"),
+        ("size 4096\nproc 0 write 4095 2\n", 2, "past size 4096"),
+        ("proc 0 read 8294400 1\n", 1, "past size"),
+        ("proc 0 write 0 1\nsize 4096\n", 2, "header 'size' after the first command"),
+        ("flush\nprocs 2\n", 2, "header 'procs' after the first command"),
+        ("size 4096\nsize 4096\n", 2, "given twice"),
+        ("flush now\n", 1, "extra field 'now'"),
+        ("proc 0 write 0 1 2 3\n", 1, "extra field '3'"),
+        ("proc 0 read 0 1 2\n", 1, "extra field '2'"),
+        ("sleep\n", 1, "missing"),
+        ("proc 0 write 0\n", 1, "missing"),
+        ("proc 0 write 0 1\r\nflush\rx\n", 2, "unknown command"),
+    ] as [(String, Int, String)])
+    func malformedTracesNameTheLine(text: String, line: Int, message: String) {
+        #expect(throws: ReplayParseError.self) { try ReplayTrace(parsing: Array(text.utf8)) }
+        do {
+            _ = try ReplayTrace(parsing: Array(text.utf8))
+        } catch {
+            #expect(error.line == line, "\(error)")
+            #expect(error.description.hasPrefix("line \(line): "))
+            #expect(error.description.contains(message), "\(error)")
+        }
+    }
+
+    @Test func wellFormedTracesParse() throws {
+        let t = try ReplayTrace(parsing: Array("# hdr\r\nsize 0x2000\r\n\r\n\tproc 3 write 0x10 010 # c\r\nsleep 0\nproc 1 read 0 1".utf8))
+        #expect(t.size == 8192)
+        #expect(t.procs == 4)
+        #expect(t.lines == [
+            ReplayLine(number: 4, command: .write(proc: 3, offset: 16, length: 10, byte: 4)),
+            ReplayLine(number: 5, command: .sleep(milliseconds: 0)),
+            ReplayLine(number: 6, command: .read(proc: 1, offset: 0, length: 1)),
+        ])
+        let empty = try ReplayTrace(parsing: [])
+        #expect(empty.procs == 0 && empty.size == ReplayTrace.defaultSize && empty.lines.isEmpty)
+    }
+}
