@@ -20,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(name: "CSDL2", pkgConfig: "sdl2", providers: [.apt(["libsdl2-dev"])]),
@@ -30,7 +31,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "Panels", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         .target(name: "Workloads", dependencies: ["Kernel"], swiftSettings: swiftSettings),
-        .target(name: "Lab", dependencies: ["Kernel", "Panels", "Workloads"], swiftSettings: swiftSettings),
+        .target(
+            name: "Lab",
+            dependencies: ["Kernel", "Panels", "Workloads", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: swiftSettings),
         // The display front end: SDL window + HUD, PNG codec. A library so that sdl-harness can run it too.
         .target(name: "Frontend", dependencies: ["Lab", "CSDL2", "CZlib"], swiftSettings: swiftSettings),
         .executableTarget(

@@ -32,6 +32,9 @@ public struct DemoOptions: Sendable {
     public var live = false
     /// Where the workloads find their assets (nil: search next to the executable, then FBDEFIO_ASSETS).
     public var assetsPath: String?
+    /// Keep every kernel event as JSON lines (`--events`) and build a Chrome trace (`--trace`).
+    public var keepEvents = false
+    public var keepTrace = false
     public init() {}
 }
 
@@ -46,6 +49,13 @@ public struct DemoReport: Sendable {
     public var eventHash: UInt64
     public var outcome: RunOutcome
     public var schedule: Schedule
+    /// Counters and the store→panel latency (`--stats`).
+    public var stats: RunStats
+    /// JSON lines of every kernel event (with `keepEvents`), and the Chrome trace (with `keepTrace`).
+    public var events: [String]
+    public var trace: String?
+    /// `page_mkwrite` calls per framebuffer page (the heatmap).
+    public var mkwritesPerPage: [Int]
 }
 
 /// Builds and runs one demo machine on the emulator thread.
@@ -65,6 +75,12 @@ public struct DemoReport: Sendable {
     private var lastBatch: [PixelRect] = []
     private var updates = 0
     private var stopDrawing = false
+    /// Exports events and trace slices; also feeds the latency histogram and the heatmap.
+    public let recorder: EventRecorder
+    /// Per page: when the first `page_mkwrite` since its last delivery happened (latency starts there).
+    private var firstWrite: [VirtualTime?]
+    private var latency = LatencyHistogram()
+    private var mkwritesPerPage: [Int]
 
     public enum SetupError: Error, CustomStringConvertible {
         case unknownPanel(String), unknownWorkload(String), outOfMemory(String), assets(String)
@@ -93,6 +109,9 @@ public struct DemoReport: Sendable {
         guard let info = FBInfo(kernel: kernel, xres: options.width, yres: options.height,
                                 bitsPerPixel: options.bpp) else { throw .outOfMemory("the framebuffer") }
         self.info = info
+        firstWrite = Array(repeating: nil, count: fbPages)
+        mkwritesPerPage = Array(repeating: 0, count: fbPages)
+        recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
         panel = makePanelDriver(profile, for: info)
         let delay: Jiffies
         switch options.delay {
@@ -106,6 +125,15 @@ public struct DemoReport: Sendable {
         info.fbdefio = fbdefio
         guard fbDeferredIOInit(info) == nil else { throw .outOfMemory("the deferred-I/O state") }
         panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }
+        recorder.logicalClock = false
+        recorder.workerID = kernel.systemWorkqueue.workerID
+        recorder.onMkwrite = { [unowned self] e in
+            let page = Int(e.a)
+            guard page >= 0 && page < self.firstWrite.count else { return }
+            self.mkwritesPerPage[page] += 1
+            if self.firstWrite[page] == nil { self.firstWrite[page] = self.kernel.now }
+        }
+        recorder.attach()
     }
 
     /// The bands of the screen the processes draw into, top to bottom.
@@ -167,12 +195,17 @@ public struct DemoReport: Sendable {
         snapshot?(final)
         mailbox?.publish(final)
         mailbox?.finish()
+        latency.undelivered = firstWrite.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+        let stats = RunStats(kernel: kernel, info: info, bytesSent: panel.stats.busBytes,
+                             bytesChanged: panel.stats.changedBytes, latency: latency)
         let summary = Summary.text(machine: self, outcome: outcome, frames: framesDrawn, check: check)
+            + "\n" + stats.latency.summary
         let ok = check.passed && outcome == .completed
             && kernel.processes.allSatisfy { $0.exitStatus == .exited }
         return DemoReport(summary: summary, checkerPassed: ok, checkerReport: check.report, finalFrame: final,
                           frameHash: fnv1a(final.pixels), eventHash: kernel.events.hash, outcome: outcome,
-                          schedule: kernel.sched.schedule)
+                          schedule: kernel.sched.schedule, stats: stats, events: recorder.jsonLines,
+                          trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage)
     }
 
     /// Frames every process drew (the same count for all: they stop together when stopped).
@@ -194,6 +227,12 @@ public struct DemoReport: Sendable {
 
     private func panelUpdated(_ update: PanelUpdate) {
         updates += 1
+        for p in update.pages where p.rawValue < firstWrite.count {
+            if let t = firstWrite[p.rawValue] { latency.record(update.end - t) }
+            firstWrite[p.rawValue] = nil
+        }
+        recorder.callback(pages: update.pages.map(\.rawValue).sorted(), bytesSent: update.busBytes,
+                          bytesChanged: 0, bus: update.start ..< max(update.end, update.start))
         pendingDirty.append(contentsOf: update.rects.map { PixelRect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) })
         lastBatch = update.pages.flatMap { screenRects(ofPage: $0.rawValue) }
         pacer?.pace(to: kernel.now)

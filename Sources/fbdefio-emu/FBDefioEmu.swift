@@ -18,7 +18,7 @@ struct FBDefioEmu: ParsableCommand {
             page_mkwrite). Everything runs in virtual time under a seeded scheduler: the same seed and flags give \
             the same trace, byte for byte.
             """,
-        subcommands: [Run.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self],
+        subcommands: [Run.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self, HeatmapCLI.self],
         defaultSubcommand: Run.self)
 
     /// Synchronous on purpose: the process main thread stays free for the SDL loop (research/scheduler.md §6).

@@ -72,6 +72,18 @@ struct Run: ParsableCommand {
     @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
     var assets: String?
 
+    @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
+    var events: String?
+
+    @Option(help: "Write counters and the store→panel latency histogram as JSON to FILE.")
+    var stats: String?
+
+    @Option(help: "Write a Chrome trace-event JSON (opens in Perfetto) to FILE.")
+    var trace: String?
+
+    @Option(help: "Write a PNG of per-page page_mkwrite counts over the screen to FILE.")
+    var heatmap: String?
+
     func validate() throws {
         guard let profile = PanelProfile.named(panel) else {
             throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
@@ -129,6 +141,8 @@ struct Run: ParsableCommand {
         }
         o.live = !headless
         o.assetsPath = assets
+        o.keepEvents = events != nil
+        o.keepTrace = trace != nil
         return o
     }
 
@@ -185,8 +199,31 @@ struct Run: ParsableCommand {
             print(report.summary)
             if let display { print("display: \(display)") }
             if let snapshot, let error = snapshot.firstError { throw ValidationError("--png-out: \(error)") }
+            try writeObservability(report, options)
             try machine.writeSchedule(report.schedule)
             if !report.checkerPassed { throw ExitCode(1) }
+        }
+    }
+}
+
+extension Run {
+    /// Writes the --events, --stats, --trace and --heatmap files of a finished run.
+    func writeObservability(_ report: DemoReport, _ options: DemoOptions) throws {
+        func write(_ text: String, _ path: String, _ flag: String) throws {
+            do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw ValidationError("\(flag): cannot write '\(path)': \(error.localizedDescription)")
+            }
+        }
+        if let events { try write(report.events.map { $0 + "\n" }.joined(), events, "--events") }
+        if let stats { try write(report.stats.json, stats, "--stats") }
+        if let trace, let json = report.trace { try write(json, trace, "--trace") }
+        if let heatmap {
+            let layout = Heatmap.Layout(width: options.width, height: options.height, bytesPerPixel: options.bpp / 8,
+                                        lineLength: options.width * options.bpp / 8)
+            let image = Heatmap.image(counts: report.mkwritesPerPage, layout: layout)
+            do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
+                throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
+            }
         }
     }
 }
