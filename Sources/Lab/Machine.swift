@@ -75,6 +75,8 @@ public struct DemoReport: Sendable {
     private var lastBatch: [PixelRect] = []
     private var updates = 0
     private var stopDrawing = false
+    /// Told each time the furthest process finishes a frame (frames done, frames planned, virtual time).
+    public var progress: (@Sendable (Int, Int?, VirtualTime) -> Void)?
     /// Exports events and trace slices; also feeds the latency histogram and the heatmap.
     public let recorder: EventRecorder
     /// Per page: when the first `page_mkwrite` since its last delivery happened (latency starts there).
@@ -219,7 +221,10 @@ public struct DemoReport: Sendable {
             if stopDrawing { break }
             try await workload.drawFrame(n, on: canvas)
             n += 1
-            drawnFrames = max(drawnFrames, n)
+            if n > drawnFrames {
+                drawnFrames = n
+                progress?(n, options.frames, kernel.now)
+            }
             await kernel.sched.sleep(until: start + VirtualTime(picoseconds: options.frameInterval.picoseconds * Int64(n)))
         }
         try await t.fsync(fd)  // Push the last writes out before exiting: the run ends quiescent.

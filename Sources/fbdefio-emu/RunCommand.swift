@@ -171,9 +171,11 @@ struct Run: ParsableCommand {
         let snapshot = pngOut.map { dir in PNGSnapshots(directory: dir) }
         let every = pngEvery
         let live = options.live
+        // A progress line only for headless runs on a terminal (never into a pipe or a file).
+        let progressLine = !live && isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1 ? ProgressLine() : nil
         let handle = startOnEmulator {
             await runDemo(options, mailbox: live ? mailbox : nil, snapshotEvery: every, snapshots: snapshot,
-                          onSetupError: { mailbox.finish() })
+                          progress: progressLine, onSetupError: { mailbox.finish() })
         }
         var display: SDLOutcome?
         if options.live {
@@ -191,6 +193,7 @@ struct Run: ParsableCommand {
             }
         }
         let result = handle.wait()
+        progressLine?.clear()
         stopper?.cancel()
         switch result {
         case .failure(let error):
@@ -230,15 +233,34 @@ extension Run {
 
 /// Builds and runs the demo machine on the emulator thread.
 @EmuActor func runDemo(_ options: DemoOptions, mailbox: FrameMailbox?, snapshotEvery: Int, snapshots: PNGSnapshots?,
-                       onSetupError: @Sendable () -> Void) async -> Result<DemoReport, Machine.SetupError> {
+                       progress: ProgressLine? = nil, onSetupError: @Sendable () -> Void) async -> Result<DemoReport, Machine.SetupError> {
     do throws(Machine.SetupError) {
         let m = try Machine(options, mailbox: mailbox, snapshotEvery: snapshotEvery,
                             snapshot: snapshots.map { s in { @Sendable frame in s.write(frame) } })
+        m.progress = progress.map { p in { @Sendable done, total, now in p.update(done, total, now) } }
         return .success(try await m.run())
     } catch {
         onSetupError()
         return .failure(error)
     }
+}
+
+/// A one-line progress report on standard error, redrawn at most five times a second of wall time.
+final class ProgressLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = ContinuousClock.now - .seconds(1)
+
+    func update(_ done: Int, _ total: Int?, _ now: VirtualTime) {
+        lock.lock()
+        defer { lock.unlock() }
+        let wall = ContinuousClock.now
+        guard wall - last >= .milliseconds(200) || done == total else { return }
+        last = wall
+        let of = total.map { " of \($0)" } ?? ""
+        FileHandle.standardError.write(Data("\r\u{1B}[Kframe \(done)\(of), virtual time \(now)".utf8))
+    }
+
+    func clear() { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 }
 
 /// Writes PNG snapshots from the emulator thread, at the deterministic points the machine chooses.

@@ -69,4 +69,27 @@ import Testing
         #expect(workloads.status == 0)
         for name in ["console", "sprites", "plasma", "life", "cursor"] { #expect(workloads.stdout.contains(name)) }
     }
+
+    /// A progress line is drawn on a terminal and never into a pipe.
+    @Test func progressLineOnlyOnATerminal() throws {
+        let piped = try CLI.run(["--headless", "--workload", "plasma", "--frames", "20"])
+        #expect(piped.status == 0)
+        #expect(!piped.stderr.contains("frame 1 of 20"))
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
+            print("skipped the terminal half: /usr/bin/script (util-linux) is not installed")
+            return
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qc", "\(CLI.binary.path) --headless --workload plasma --frames 20", "/dev/null"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(text.contains("frame 1 of 20, virtual time"))
+        #expect(text.contains("checker: panel == framebuffer == reference"))
+    }
 }
