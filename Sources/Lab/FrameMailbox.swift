@@ -1,18 +1,13 @@
 // SPDX-License-Identifier: MIT — hand-over of panel frames from the emulator thread to the display (SDL or PNG).
 import Kernel
+import Panels
 import Synchronization
 
-/// A rectangle in panel pixels.
-public struct PixelRect: Sendable, Hashable, CustomStringConvertible {
-    public var x: Int, y: Int, width: Int, height: Int
-    public init(x: Int, y: Int, width: Int, height: Int) {
-        self.x = x
-        self.y = y
-        self.width = width
-        self.height = height
-    }
+/// A rectangle in panel pixels: the panel driver's own rectangle type.
+public typealias PixelRect = PanelRect
+
+extension PanelRect {
     public var isEmpty: Bool { width <= 0 || height <= 0 }
-    public var description: String { "\(width)x\(height)+\(x)+\(y)" }
 }
 
 /// Live numbers for the HUD and the summary, computed on the emulator thread (rates per second of virtual time).

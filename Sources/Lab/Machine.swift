@@ -238,7 +238,7 @@ public struct DemoReport: Sendable {
         }
         recorder.callback(pages: update.pages.map(\.rawValue).sorted(), bytesSent: update.busBytes,
                           bytesChanged: 0, bus: update.start ..< max(update.end, update.start))
-        pendingDirty.append(contentsOf: update.rects.map { PixelRect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) })
+        pendingDirty.append(contentsOf: update.rects)
         lastBatch = update.pages.flatMap { screenRects(ofPage: $0.rawValue) }
         pacer?.pace(to: kernel.now)
         if let mailbox {
