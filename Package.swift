@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         .testTarget(name: "PanelsTests", dependencies: ["Panels"], swiftSettings: swiftSettings),
         .testTarget(name: "WorkloadsTests", dependencies: ["Workloads"], swiftSettings: swiftSettings),
-        .testTarget(name: "LabTests", dependencies: ["Lab"], swiftSettings: swiftSettings),
+        .testTarget(name: "LabTests", dependencies: ["Lab"], exclude: ["Goldens"], swiftSettings: swiftSettings),
         // Drives the SDL window from its own main thread, for the tests that need a real process (Xvfb, signals).
         .executableTarget(name: "sdl-harness", dependencies: ["Frontend", "Lab"], swiftSettings: swiftSettings),
         .testTarget(

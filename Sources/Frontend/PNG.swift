@@ -97,7 +97,7 @@ public enum PNGEncoder {
         }
     }
 
-    /// Writes a frame's panel image.
+    /// Encodes and writes `image` (for a frame: `ARGBImage(frame)`).
     public static func write(_ path: String, image: ARGBImage) throws {
         try write(path, width: image.width, height: image.height, argb: image.pixels)
     }

@@ -49,6 +49,8 @@ public struct SDLPresentInfo: Sendable {
     /// The window on the screen, in screen pixels (position as SDL reports it).
     public var window: PixelRect
     public var hudVisible: Bool
+    /// Where the HUD box is drawn in the window, if it is visible.
+    public var hud: PixelRect?
 }
 
 /// Why the window loop ended.
@@ -120,6 +122,10 @@ public func runSDLWindow(_ mailbox: FrameMailbox, options: SDLWindowOptions) thr
     if let driver = options.videoDriver { SDL_SetHint(SDL_HINT_VIDEODRIVER, driver) }
     if let driver = options.renderDriver { SDL_SetHint(SDL_HINT_RENDER_DRIVER, driver) }
     SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "nearest")
+    // SDL turns SIGINT/SIGTERM into SDL_QUIT, but only if they can be delivered: a process started from a thread
+    // that blocks them (libdispatch workers do, and posix_spawn passes the mask on) would ignore Ctrl-C and kill.
+    let savedMask = unblockQuitSignals()
+    defer { restoreSignalMask(savedMask) }
     guard SDL_Init(SDL_INIT_VIDEO) == 0 else {
         mailbox.requestStop()
         throw SDLFrontendError(description: "cannot start SDL video: \(sdlError())")
@@ -132,6 +138,21 @@ public func runSDLWindow(_ mailbox: FrameMailbox, options: SDLWindowOptions) thr
         mailbox.requestStop()
         throw error
     }
+}
+
+/// Unblocks SIGINT and SIGTERM on the calling thread; returns the previous mask.
+private func unblockQuitSignals() -> sigset_t {
+    var unblock = sigset_t(), old = sigset_t()
+    sigemptyset(&unblock)
+    sigaddset(&unblock, SIGINT)
+    sigaddset(&unblock, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &unblock, &old)
+    return old
+}
+
+private func restoreSignalMask(_ mask: sigset_t) {
+    var m = mask
+    pthread_sigmask(SIG_SETMASK, &m, nil)
 }
 
 /// Milliseconds from `start` to `now` of SDL_GetTicks64 (0 if `start` is later: the stamps come from different reads).
@@ -169,6 +190,9 @@ private final class SDLWindowSession {
     var hudLines: [HUD.Line] = []
     var flashRects: [PixelRect] = []
     var flashStart: UInt64 = 0
+    /// The last present showed some of the flash (so one more present must clear it once it has faded).
+    var flashOnScreen = false
+    var hudRect: PixelRect?
     var shownTimes: [UInt64] = []
 
     var stopReason: SDLStopReason?
@@ -176,7 +200,8 @@ private final class SDLWindowSession {
     var windowCloseSeen = false
 
     static let flashMillis: UInt64 = 300
-    static let flashPeakAlpha = 150.0
+    static let flashFillAlpha = 56.0
+    static let flashOutlineAlpha = 170.0
     static let hudRefreshMillis: UInt64 = 250
 
     init(mailbox: FrameMailbox, options: SDLWindowOptions) {
@@ -211,7 +236,7 @@ private final class SDLWindowSession {
             // Read `finished` before taking: every frame published before finish() is then still taken below.
             let finished = mailbox.isFinished
             if let frame = mailbox.take() { try show(frame) }
-            if window != nil { try presentIfNeeded(now: SDL_GetTicks64()) }
+            if window != nil { presentIfNeeded(now: SDL_GetTicks64()) }
             if finished {
                 if window == nil || !options.stayOpenAfterFinish || stopReason != nil { break }
                 markFinishedInTitle()
@@ -390,10 +415,10 @@ private final class SDLWindowSession {
 
     // MARK: drawing
 
-    func presentIfNeeded(now: UInt64) throws {
+    func presentIfNeeded(now: UInt64) {
         let flashing = hudVisible && !flashRects.isEmpty && elapsed(since: flashStart, now: now) < Self.flashMillis
         let hudDue = hudVisible && hudStale && elapsed(since: hudUpdatedAt, now: now) >= Self.hudRefreshMillis
-        guard needsPresent || flashing || hudDue else { return }
+        guard needsPresent || flashing || flashOnScreen || hudDue else { return }
         draw(now: now)
         SDL_RenderPresent(renderer)
         presents += 1
@@ -404,7 +429,7 @@ private final class SDLWindowSession {
             onPresent(SDLPresentInfo(
                 frameIndex: current?.index ?? -1, framesShown: framesShown, presents: presents,
                 window: PixelRect(x: Int(x), y: Int(y), width: windowSize.width, height: windowSize.height),
-                hudVisible: hudVisible))
+                hudVisible: hudVisible, hud: hudVisible ? hudRect : nil))
         }
     }
 
@@ -412,24 +437,30 @@ private final class SDLWindowSession {
         SDL_SetRenderDrawColor(renderer, 0, 0, 0, 255)
         SDL_RenderClear(renderer)
         SDL_RenderCopy(renderer, panelTexture, nil, nil)
+        flashOnScreen = false
         guard hudVisible else { return }
         drawFlash(now: now)
         drawHUD(now: now)
     }
 
-    /// Translucent yellow over the pages of the last batch, fading out over `flashMillis` of wall time.
+    /// The pages of the last batch: a light yellow wash with a bright outline, fading out over `flashMillis` of wall
+    /// time. Light, because with big batches several times a second it is on screen most of the time; outlined, so
+    /// that page boundaries show (the driver sends whole pages).
     func drawFlash(now: UInt64) {
         let age = elapsed(since: flashStart, now: now)
         guard !flashRects.isEmpty, age < Self.flashMillis else { return }
-        let alpha = Self.flashPeakAlpha * (1 - Double(age) / Double(Self.flashMillis))
+        let fade = 1 - Double(age) / Double(Self.flashMillis)
         let s = Int32(options.scale)
         var rects = flashRects.filter { !$0.isEmpty }.map {
             SDL_Rect(x: Int32($0.x) * s, y: Int32($0.y) * s, w: Int32($0.width) * s, h: Int32($0.height) * s)
         }
         SDL_SetRenderDrawBlendMode(renderer, SDL_BLENDMODE_BLEND)
-        SDL_SetRenderDrawColor(renderer, 255, 220, 0, UInt8(max(0, min(255, alpha))))
+        SDL_SetRenderDrawColor(renderer, 255, 220, 0, UInt8(Self.flashFillAlpha * fade))
         SDL_RenderFillRects(renderer, &rects, Int32(rects.count))
+        SDL_SetRenderDrawColor(renderer, 255, 220, 0, UInt8(Self.flashOutlineAlpha * fade))
+        SDL_RenderDrawRects(renderer, &rects, Int32(rects.count))
         SDL_SetRenderDrawBlendMode(renderer, SDL_BLENDMODE_NONE)
+        flashOnScreen = true
     }
 
     func drawHUD(now: UInt64) {
@@ -441,11 +472,12 @@ private final class SDLWindowSession {
             hudRefreshForced = false
         }
         guard let tex = hudTexture else { return }
-        // Double size when the window has room for it, with a margin on each side.
-        let size = windowSize.width >= 2 * hudTextureSize.width + 16
-            && windowSize.height >= 2 * hudTextureSize.height + 16 ? 2 : 1
+        // Double size when that still leaves most of a large window uncovered.
+        let size = windowSize.width >= 3 * hudTextureSize.width && 2 * windowSize.height >= 5 * hudTextureSize.height
+            ? 2 : 1
         var dst = SDL_Rect(x: 6, y: 6, w: Int32(hudTextureSize.width * size), h: Int32(hudTextureSize.height * size))
         SDL_RenderCopy(renderer, tex, nil, &dst)
+        hudRect = PixelRect(x: 6, y: 6, width: Int(dst.w), height: Int(dst.h))
     }
 
     func refreshHUDTexture() {

@@ -200,7 +200,7 @@ struct Run: ParsableCommand {
             throw ValidationError(error.description)
         case .success(let report):
             print(report.summary)
-            if let display { print("display: \(display)") }
+            if let display { print(display.summary) }
             if let snapshot, let error = snapshot.firstError { throw ValidationError("--png-out: \(error)") }
             try writeObservability(report, options)
             try machine.writeSchedule(report.schedule)

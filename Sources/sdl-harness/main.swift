@@ -154,7 +154,8 @@ final class ReadyLatch: Sendable {
         }
         if first {
             let w = info.window
-            say("ready x=\(w.x) y=\(w.y) w=\(w.width) h=\(w.height) hud=\(info.hudVisible)")
+            let hud = info.hud.map { "\($0.x),\($0.y),\($0.width),\($0.height)" } ?? "off"
+            say("ready x=\(w.x) y=\(w.y) w=\(w.width) h=\(w.height) hud=\(hud)")
         }
     }
 }

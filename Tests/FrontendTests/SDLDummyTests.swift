@@ -19,6 +19,24 @@ import Testing
         return o
     }
 
+    /// `runSDLWindow` with a watchdog: a test that would hang gets two quit requests after 20 s and fails.
+    func run(_ mailbox: FrameMailbox, _ options: SDLWindowOptions) throws -> SDLOutcome {
+        let done = Box(false), fired = Box(false)
+        Thread.detachNewThread {
+            let deadline = Date().addingTimeInterval(20)
+            while !done.get && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+            if !done.get {
+                fired.set(true)
+                Self.pushQuit(windowClose: false)
+                Self.pushQuit(windowClose: false)
+            }
+        }
+        defer { done.set(true) }
+        let out = try runSDLWindow(mailbox, options: options)
+        #expect(!fired.get, "the window loop did not end by itself within 20 s")
+        return out
+    }
+
     static func push(key: SDL_KeyCode) {
         var ev = SDL_Event()
         ev.type = SDL_KEYDOWN.rawValue
@@ -46,7 +64,7 @@ import Testing
         let lines = Box([String]())
         var o = Self.options(scale: 3)
         o.log = { line in lines.update { $0.append(line) } }
-        let out = try runSDLWindow(mailbox, options: o)
+        let out = try run(mailbox, o)
         #expect(out.videoDriver == "dummy")
         #expect(out.renderer == "software")
         #expect(out.windowWidth == 288 && out.windowHeight == 120)
@@ -83,7 +101,7 @@ import Testing
             if info.frameIndex == 0 { once("second") { mailbox.publish(second) } }
             if info.frameIndex == 1 { once("finish") { mailbox.finish() } }
         }
-        let out = try runSDLWindow(mailbox, options: o)
+        let out = try run(mailbox, o)
         var expected = a
         expected.copy(sent, from: b)
         let shot = try #require(out.finalImage)
@@ -110,7 +128,7 @@ import Testing
                 mailbox.finish()
             }
         }
-        let out = try runSDLWindow(mailbox, options: o)
+        let out = try run(mailbox, o)
         var expected = base
         for i in 1 ... 5 { for y in 0 ..< 30 { expected[i * 5, y] = 0xFF12_3456 } }
         #expect(out.framesShown == 2 && out.framesPublished == 6 && out.framesDropped == 4)
@@ -130,10 +148,15 @@ import Testing
         m1.finish()
         var o1 = Self.options(scale: 2, hud: true)
         o1.captureIncludesHUD = true
-        let withHUD = try #require(try runSDLWindow(m1, options: o1).finalImage)
+        let reported = Box<PixelRect?>(nil)
+        o1.onPresent = { info in reported.set(info.hud) }
+        let withHUD = try #require(try run(m1, o1).finalImage)
+        // The box is the HUD picture at 1x or 2x, 6 pixels from the corner.
         let hudBox = HUD.render(HUD.lines(stats, display: DisplayStats()))
-        let size = 400 >= 2 * hudBox.width + 16 && 300 >= 2 * hudBox.height + 16 ? 2 : 1
-        let inHUD = { (x: Int, y: Int) in x >= 6 && x < 6 + hudBox.width * size && y >= 6 && y < 6 + hudBox.height * size }
+        let box = try #require(reported.get)
+        #expect(box.x == 6 && box.y == 6)
+        #expect([1, 2].contains { box.width == hudBox.width * $0 && box.height == hudBox.height * $0 }, "\(box)")
+        let inHUD = { (x: Int, y: Int) in x >= box.x && x < box.x + box.width && y >= box.y && y < box.y + box.height }
         let inFlash = { (_: Int, y: Int) in y >= 200 && y < 240 }
         let expected = card.scaled(by: 2)
         var changedInHUD = 0, changedOutside = 0
@@ -157,7 +180,7 @@ import Testing
             once("h") { Self.push(key: SDLK_h) }
             if !info.hudVisible { once("finish") { m2.finish() } }
         }
-        let out = try runSDLWindow(m2, options: o2)
+        let out = try run(m2, o2)
         #expect(sawHUD.get)
         #expect(try #require(out.finalImage).rgbMismatches(expected) == 0)
         #expect(out.stopReason == .emulatorFinished)
@@ -190,7 +213,7 @@ import Testing
         emulator.start()
         var o = Self.options(scale: 1)
         o.onPresent = { _ in once("trigger") { trigger() } }
-        let out = try runSDLWindow(mailbox, options: o)
+        let out = try run(mailbox, o)
         #expect(mailbox.stopRequested)
         #expect(out.stopReason == reason)
         #expect(out.emulatorFinished)
@@ -205,10 +228,12 @@ import Testing
         mailbox.publish(frame(0, TestCard.image(width: 20, height: 20), dirty: [fullRect(20, 20)]))
         var o = Self.options(scale: 1)
         o.onPresent = { _ in
-            once("first") { Self.push(key: SDLK_q) }
-            if mailbox.stopRequested { once("second") { Self.pushQuit(windowClose: false) } }
+            once("both") {  // q, then Ctrl-C while the emulator is still winding down
+                Self.push(key: SDLK_q)
+                Self.pushQuit(windowClose: false)
+            }
         }
-        let out = try runSDLWindow(mailbox, options: o)
+        let out = try run(mailbox, o)
         #expect(!out.emulatorFinished)
         #expect(out.stopReason == .quitKey)
         #expect(out.summary.contains("(emulator still running)"))
@@ -221,16 +246,20 @@ import Testing
         let card = TestCard.image(width: 30, height: 20)
         mailbox.publish(frame(0, card, dirty: [fullRect(30, 20)]))
         mailbox.finish()
-        let presentsBeforeQuit = Box(0)
+        let once = Once()
         var o = Self.options(scale: 1, hud: true)
         o.stayOpenAfterFinish = true
-        o.onPresent = { info in
-            presentsBeforeQuit.set(info.presents)
-            // Keep it open for a few HUD refreshes (250 ms apart), then press q.
-            if info.presents == 3 { Self.push(key: SDLK_q) }
+        o.onPresent = { _ in
+            once("later") {  // the user closes the window a while after the emulator finished
+                Thread.detachNewThread {
+                    Thread.sleep(forTimeInterval: 0.3)
+                    Self.push(key: SDLK_q)
+                }
+            }
         }
-        let out = try runSDLWindow(mailbox, options: o)
-        #expect(presentsBeforeQuit.get >= 3)
+        let started = Date()
+        let out = try run(mailbox, o)
+        #expect(Date().timeIntervalSince(started) >= 0.3)
         #expect(out.stopReason == .quitKey && out.emulatorFinished)
         #expect(try #require(out.finalImage).rgbMismatches(card) == 0)
     }
@@ -245,7 +274,7 @@ import Testing
             if info.frameIndex == 0 { once("big") { mailbox.publish(frame(1, big, dirty: [])) } }
             if info.frameIndex == 1 { once("finish") { mailbox.finish() } }
         }
-        let out = try runSDLWindow(mailbox, options: o)
+        let out = try run(mailbox, o)
         #expect(out.windowWidth == 96 && out.windowHeight == 80)
         #expect(try #require(out.finalImage).rgbMismatches(big.scaled(by: 2)) == 0)
     }
@@ -253,7 +282,7 @@ import Testing
     @Test func noFrameNoWindow() throws {
         let mailbox = FrameMailbox()
         mailbox.finish()
-        let out = try runSDLWindow(mailbox, options: Self.options())
+        let out = try run(mailbox, Self.options())
         #expect(out.framesShown == 0 && out.windowWidth == 0 && out.finalImage == nil)
         #expect(out.stopReason == .emulatorFinished)
     }

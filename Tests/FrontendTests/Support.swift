@@ -72,13 +72,19 @@ func tempDirectory(_ tag: String) throws -> String {
 }
 
 /// A child process whose output is collected as it arrives.
+///
+/// posix_spawn hands the calling thread's signal mask to the child, and test threads (libdispatch workers) block
+/// most signals: a child spawned from one would ignore SIGTERM. So the child starts with an empty mask, unless
+/// `blockQuitSignals` asks for SIGINT and SIGTERM to be blocked (to test a program that must cope with that).
 final class Child {
     let process: Process
     private let out = Box("")
     private let err = Box("")
+    private let closedPipes = Box(0)
 
     /// `environment` entries replace the inherited ones; a nil value removes the variable.
-    init(_ executable: String, _ arguments: [String], environment: [String: String?] = [:]) throws {
+    init(_ executable: String, _ arguments: [String], environment: [String: String?] = [:],
+         blockQuitSignals: Bool = false) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -89,12 +95,20 @@ final class Child {
         process.standardOutput = o
         process.standardError = e
         process.standardInput = FileHandle.nullDevice
+        var mask = sigset_t(), saved = sigset_t()
+        sigemptyset(&mask)
+        if blockQuitSignals {
+            sigaddset(&mask, SIGINT)
+            sigaddset(&mask, SIGTERM)
+        }
+        pthread_sigmask(SIG_SETMASK, &mask, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         try process.run()
-        Self.drain(o.fileHandleForReading, into: out)
-        Self.drain(e.fileHandleForReading, into: err)
+        Self.drain(o.fileHandleForReading, into: out, closed: closedPipes)
+        Self.drain(e.fileHandleForReading, into: err, closed: closedPipes)
     }
 
-    private static func drain(_ handle: FileHandle, into sink: Box<String>) {
+    private static func drain(_ handle: FileHandle, into sink: Box<String>, closed: Box<Int>) {
         let h = UncheckedHandle(handle: handle)
         Thread.detachNewThread {
             while true {
@@ -102,39 +116,51 @@ final class Child {
                 if data.isEmpty { break }
                 sink.update { $0 += String(decoding: data, as: UTF8.self) }
             }
+            closed.update { $0 += 1 }
         }
     }
 
     var stdout: String { out.get }
     var stderr: String { err.get }
 
-    /// The first stdout line starting with `prefix`, waiting up to `timeout` seconds.
-    func waitForLine(_ prefix: String, timeout: Double) -> String? {
+    /// Both output pipes have reached end of file (everything the child wrote is in `stdout`/`stderr`).
+    var outputComplete: Bool { closedPipes.get == 2 }
+
+    /// Waits (without holding a thread) until `done()` or `timeout` seconds passed; returns `done()`.
+    private func poll(timeout: Double, _ done: () -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let line = stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
-            if !process.isRunning {
-                Thread.sleep(forTimeInterval: 0.05)  // let the reader catch the last output
-                return stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }).map(String.init)
-            }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        return nil
+        while !done() && Date() < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        return done()
+    }
+
+    private func firstLine(_ prefix: String) -> String? {
+        stdout.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init)
+    }
+
+    /// The first stdout line starting with `prefix`, waiting up to `timeout` seconds (less if the child ends).
+    func waitForLine(_ prefix: String, timeout: Double) async -> String? {
+        _ = await poll(timeout: timeout) { firstLine(prefix) != nil || outputComplete }
+        return firstLine(prefix)
     }
 
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
-    /// The exit status, or nil if the process did not end within `timeout` seconds (it is then killed).
-    func waitForExit(timeout: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+    /// The exit status once the child ended and its output was read, or nil if it did not end within `timeout`
+    /// seconds (it is then killed).
+    func waitForExit(timeout: Double) async -> Int32? {
+        guard await poll(timeout: timeout, { !process.isRunning }) else {
+            stop()
             return nil
         }
         process.waitUntilExit()
-        Thread.sleep(forTimeInterval: 0.05)  // let the readers take the last bytes
+        _ = await poll(timeout: 5) { outputComplete }
+        return process.terminationStatus
+    }
+
+    /// Blocks until the child ends and its output was read (for the one-off tool installation).
+    func waitForExitBlocking() -> Int32 {
+        process.waitUntilExit()
+        while !outputComplete { Thread.sleep(forTimeInterval: 0.01) }
         return process.terminationStatus
     }
 
@@ -152,11 +178,19 @@ private struct UncheckedHandle: @unchecked Sendable {
     let handle: FileHandle
 }
 
-/// Runs a command to completion: status and combined output.
+/// Runs a command to completion: status (nil on timeout) and combined output.
 @discardableResult
 func runCommand(_ executable: String, _ arguments: [String], environment: [String: String?] = [:],
-                timeout: Double = 120) throws -> (status: Int32, output: String) {
+                timeout: Double = 60) async throws -> (status: Int32?, output: String) {
     let child = try Child(executable, arguments, environment: environment)
-    let status = child.waitForExit(timeout: timeout) ?? -1
+    let status = await child.waitForExit(timeout: timeout)
+    return (status, child.stdout + child.stderr)
+}
+
+/// The same, blocking the calling thread (for code that cannot be async, such as a lazily computed static).
+func runCommandBlocking(_ executable: String, _ arguments: [String], environment: [String: String?] = [:])
+    throws -> (status: Int32, output: String) {
+    let child = try Child(executable, arguments, environment: environment)
+    let status = child.waitForExitBlocking()
     return (status, child.stdout + child.stderr)
 }
