@@ -175,11 +175,11 @@ public struct DemoReport: Sendable {
                                                   assets: assets)
                     try await t.fork("draw\(last)") { c in
                         let canvas = MappedCanvas(task: c, origin: origin, layout: layout, clip: bands[last])
-                        try await self.drawLoop(c, childWorkload, canvas, fd: fd)
+                        try await self.drawLoop(c, childWorkload, canvas, fd: fd, band: last)
                     }
                 }
                 let canvas = MappedCanvas(task: t, origin: origin, layout: layout, clip: band)
-                try await self.drawLoop(t, workload, canvas, fd: fd)
+                try await self.drawLoop(t, workload, canvas, fd: fd, band: i)
             }
         }
         let outcome = await kernel.sched.run()
@@ -190,7 +190,8 @@ public struct DemoReport: Sendable {
             let w = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
                               screenWidth: screen.0, screenHeight: screen.1, assets: assets)
             reference.clip = band
-            for n in 0 ..< framesDrawn { try? await w.drawFrame(n, on: reference) }
+            // Each band as far as its process got (a stop request can catch the processes at different frames).
+            for n in 0 ..< framesPerBand[i, default: 0] { try? await w.drawFrame(n, on: reference) }
         }
         let check = LostUpdateChecker.check(info: info, panel: panel, reference: reference)
         let final = makeFrame(dirty: [PixelRect(x: 0, y: 0, width: options.width, height: options.height)])
@@ -210,10 +211,12 @@ public struct DemoReport: Sendable {
                           trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage)
     }
 
-    /// Frames every process drew (the same count for all: they stop together when stopped).
+    /// Frames the furthest process drew, and frames each band's process drew.
     private var drawnFrames = 0
+    private var framesPerBand: [Int: Int] = [:]
 
-    private func drawLoop(_ t: UserTask, _ workload: any Workload, _ canvas: MappedCanvas, fd: Int) async throws {
+    private func drawLoop(_ t: UserTask, _ workload: any Workload, _ canvas: MappedCanvas, fd: Int,
+                          band: Int) async throws {
         var n = 0
         let start = kernel.now
         while options.frames.map({ n < $0 }) ?? true {
@@ -221,6 +224,7 @@ public struct DemoReport: Sendable {
             if stopDrawing { break }
             try await workload.drawFrame(n, on: canvas)
             n += 1
+            framesPerBand[band] = n
             if n > drawnFrames {
                 drawnFrames = n
                 progress?(n, options.frames, kernel.now)

@@ -70,4 +70,21 @@ import Workloads
         for p in 0 ..< (240 * 640 / 4096) { pixels += m.screenRects(ofPage: p).reduce(0) { $0 + $1.width * $1.height } }
         #expect(pixels == 37 * 2048)
     }
+
+    /// A stop request (window closed, Ctrl-C) catches the processes at different frames: the run still ends
+    /// quiescent and the checker compares each band with the frames its process really drew.
+    @Test @EmuActor func stoppingMidRunStillPassesTheChecker() async throws {
+        var o = DemoOptions()
+        o.workload = "sprites"
+        o.panel = "ili9341-spi32"
+        o.procs = 3
+        o.frames = nil
+        let mailbox = FrameMailbox()
+        let m = try Machine(o, mailbox: mailbox)
+        m.progress = { done, _, _ in if done == 7 { mailbox.requestStop() } }
+        let r = try await m.run()
+        #expect(r.checkerPassed, "\(r.checkerReport)")
+        #expect(mailbox.isFinished)
+        #expect(r.summary.contains("7 frames"))
+    }
 }
