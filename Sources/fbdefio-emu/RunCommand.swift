@@ -69,6 +69,9 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("no-hud"), help: "Start with the HUD hidden (toggle with 'h').")
     var noHUD = false
 
+    @Flag(help: "Live: keep the window open with the final picture after the run, until it is closed.")
+    var hold = false
+
     @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
     var assets: String?
 
@@ -109,6 +112,7 @@ struct Run: ParsableCommand {
         guard (1 ... 1000).contains(fps) else { throw ValidationError("--fps: '\(fps)' is not in 1...1000") }
         guard pngEvery >= 0 else { throw ValidationError("--png-every: must be 0 or more") }
         if let scale, !SDLWindowOptions.scaleRange.contains(scale) { throw ValidationError("--scale: '\(scale)' is not in 1...8") }
+        if hold && headless { throw ValidationError("--hold: only for the live window, not with --headless") }
         let (w, h) = resolution.flatMap(Self.parseResolution) ?? (profile.width, profile.height)
         guard h >= procs else { throw ValidationError("--procs: \(procs) bands do not fit in \(h) rows") }
         _ = w
@@ -181,8 +185,9 @@ struct Run: ParsableCommand {
         if options.live {
             let profile = PanelProfile.named(panel)!
             let autoScale = max(1, min(8, 640 / max(options.width, 1)))
-            let windowOptions = SDLWindowOptions(
+            var windowOptions = SDLWindowOptions(
                 title: "fbdefio-emu — \(workload) on \(profile.name)", scale: scale ?? autoScale, hudInitiallyOn: !noHUD)
+            windowOptions.stayOpenAfterFinish = hold
             do {
                 display = try runSDLWindow(mailbox, options: windowOptions)
             } catch {

@@ -195,4 +195,50 @@ struct XvfbFailure: Error, CustomStringConvertible {
             #expect(summary.hasSuffix("stop=quit-event"), "\(summary)")
         }
     }
+
+    /// The real program end to end: `fbdefio-emu` runs the cursor demo in a live window on Xvfb, holds its final
+    /// picture, and a screenshot of the (centred) window must equal the final panel image it wrote with --png-out,
+    /// scaled ×2, pixel for pixel. SIGTERM then ends it with its summary and a passing checker.
+    @Test(.timeLimit(.minutes(6))) func theEmulatorsWindowShowsItsFinalPanelImage() async throws {
+        let tools = try Self.tools()
+        let dir = try tempDirectory("xvfb-emu")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try await XvfbServer.start(tools.xvfb)
+        let child: Child
+        do {
+            child = try Child(builtProduct("fbdefio-emu"),
+                              ["--workload", "cursor", "--frames", "25", "--no-hud", "--hold", "--scale", "2",
+                               "--png-out", dir],
+                              environment: ["DISPLAY": server.display, "SDL_VIDEODRIVER": "x11"])
+        } catch {
+            await server.stop()
+            throw error
+        }
+        defer { child.stop() }
+        // final.png is written when the run has ended, just before the last frame goes to the window.
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: "\(dir)/final.png") && waited < 600 {
+            try await Task.sleep(for: .milliseconds(100))
+            waited += 1
+        }
+        let expected = try PNGDecoder.read("\(dir)/final.png").scaled(by: 2)
+        let window = PixelRect(x: (800 - expected.width) / 2, y: (600 - expected.height) / 2,
+                               width: expected.width, height: expected.height)
+        var mismatches = Int.max
+        var first: String = ""
+        for attempt in 0 ..< 20 {
+            try await Task.sleep(for: .milliseconds(250))
+            let shot = try await Self.screenshot(tools, display: server.display, to: "\(dir)/emu-\(attempt).png")
+            let crop = shot.cropped(to: window)
+            mismatches = crop.rgbMismatches(expected)
+            first = String(describing: crop.firstRGBMismatch(expected))
+            if mismatches == 0 { break }
+        }
+        #expect(expected.width == 640 && expected.height == 480)
+        #expect(mismatches == 0, "the window differs from the panel image in \(mismatches) pixels, first \(first)")
+        child.signal(SIGTERM)
+        #expect(await child.waitForExit(timeout: 20) == 0, "stderr: \(child.stderr)")
+        #expect(child.stdout.contains("checker: panel == framebuffer == reference"), "\(child.stdout)")
+        await server.stop()
+    }
 }
