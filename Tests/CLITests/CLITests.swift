@@ -75,6 +75,7 @@ struct CLI {
         (["--headless", "--duration", "-1"], "--duration"),
         (["--headless", "--procs", "99"], "--procs"),
         (["--headless", "--scale", "9"], "--scale"),
+        (["--headless", "--hold"], "--hold"),
         (["--switch-ratio", "3/2"], "--switch-ratio"),
         (["--policy", "fifo"], "fifo"),
         (["--replay-schedule", "/nonexistent/schedule"], "--replay-schedule"),
