@@ -304,13 +304,7 @@ public struct DemoReport: Sendable {
 
 /// FNV-1a 64 over pixels (little-endian bytes).
 public func fnv1a(_ pixels: [UInt32]) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for p in pixels {
-        var v = p
-        for _ in 0 ..< 4 {
-            h = (h ^ UInt64(v & 0xFF)) &* 0x100_0000_01B3
-            v >>= 8
-        }
-    }
-    return h
+    var h = FNV1a()
+    for p in pixels { h.mix(UInt64(p), byteCount: 4) }
+    return h.value
 }

@@ -8,9 +8,9 @@ let sharedAssets = Result { () throws(AssetError) -> Assets in try Assets.load()
 
 /// FNV-1a, 64 bits: the hash of the golden renderings.
 func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-    return h
+    var h = FNV1a()
+    h.mix(bytes: bytes)
+    return h.value
 }
 
 /// 16 hex digits.

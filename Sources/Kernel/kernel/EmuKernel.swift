@@ -92,7 +92,8 @@ public struct KernelEvent: Sendable, Equatable {
 
 /// The event trace of a run: a running FNV-1a hash of every event, and optionally the events themselves.
 @EmuActor public final class EventLog {
-    public private(set) var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    public var hash: UInt64 { fnv.value }
+    private var fnv = FNV1a()
     public private(set) var count = 0
     /// Keep events in memory (tests, `--events`). Off by default: long runs only hash.
     public var keep = false
@@ -104,21 +105,13 @@ public struct KernelEvent: Sendable, Equatable {
 
     public func record(_ e: KernelEvent) {
         count += 1
-        mix(UInt64(bitPattern: e.time.picoseconds))
-        mix(UInt64(bitPattern: Int64(e.task)))
-        for b in e.kind.rawValue.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01B3 }
-        mix(UInt64(bitPattern: e.a))
-        mix(UInt64(bitPattern: e.b))
+        fnv.mix(UInt64(bitPattern: e.time.picoseconds))
+        fnv.mix(UInt64(bitPattern: Int64(e.task)))
+        fnv.mix(bytes: e.kind.rawValue.utf8)
+        fnv.mix(UInt64(bitPattern: e.a))
+        fnv.mix(UInt64(bitPattern: e.b))
         if keep { events.append(e) }
         observer?(e)
-    }
-
-    private func mix(_ v: UInt64) {
-        var x = v
-        for _ in 0 ..< 8 {
-            hash = (hash ^ (x & 0xFF)) &* 0x100_0000_01B3
-            x >>= 8
-        }
     }
 
     public func events(of kind: KernelEvent.Kind) -> [KernelEvent] { events.filter { $0.kind == kind } }

@@ -224,7 +224,8 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     public private(set) var isRunning = false
 
     /// FNV-1a over every switch (from, point, to, time): equal hashes mean equal interleavings.
-    public private(set) var switchHash: UInt64 = 0xCBF2_9CE4_8422_2325
+    public var switchHash: UInt64 { switchFNV.value }
+    private var switchFNV = FNV1a()
     public private(set) var preemptionPoints = 0
     public private(set) var switches = 0
     /// Reports of problems found while running (livelocks, warnings) that do not stop the run.
@@ -500,13 +501,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     }
 
     private func mixHash(_ values: UInt64...) {
-        for v in values {
-            var x = v
-            for _ in 0 ..< 8 {
-                switchHash = (switchHash ^ (x & 0xFF)) &* 0x100_0000_01B3
-                x >>= 8
-            }
-        }
+        for v in values { switchFNV.mix(v) }
     }
 
     /// The decisions of this run, as a replayable schedule.

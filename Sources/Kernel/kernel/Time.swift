@@ -104,6 +104,26 @@ public struct CostTable: Sendable, Equatable {
     }
 }
 
+/// A running FNV-1a (64-bit) hash: the one hash of traces, schedules, seeds and frames.
+public struct FNV1a: Sendable, Hashable {
+    public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+    public init() {}
+    public init(seed: UInt64) { value ^= seed }
+
+    /// Mixes in the low `byteCount` bytes of `v`, least significant first.
+    @inline(__always) public mutating func mix(_ v: UInt64, byteCount: Int = 8) {
+        var x = v
+        for _ in 0 ..< byteCount {
+            value = (value ^ (x & 0xFF)) &* 0x100_0000_01B3
+            x >>= 8
+        }
+    }
+
+    public mutating func mix<S: Sequence<UInt8>>(bytes: S) {
+        for b in bytes { value = (value ^ UInt64(b)) &* 0x100_0000_01B3 }
+    }
+}
+
 /// A deterministic 64-bit generator (SplitMix64). Every random choice in the model draws from one of these,
 /// seeded from the run's seed, so a seed fixes the whole run.
 public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
@@ -118,10 +138,11 @@ public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
     }
     /// A sub-seed for one subsystem, so that adding draws in one subsystem does not shift another's stream.
     public static func derive(_ seed: UInt64, _ label: String, _ index: Int = 0) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ seed
-        for b in label.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-        h = (h ^ UInt64(bitPattern: Int64(index))) &* 0x100_0000_01B3
-        var g = SplitMix64(seed: h)
+        var h = FNV1a(seed: seed)
+        h.mix(bytes: label.utf8)
+        // The index goes in whole (one multiply), not byte by byte: derived seeds stay what they always were.
+        let mixed = (h.value ^ UInt64(bitPattern: Int64(index))) &* 0x100_0000_01B3
+        var g = SplitMix64(seed: mixed)
         return g.next()
     }
     /// Uniform in `0..<n` (n > 0) without modulo bias.

@@ -186,14 +186,19 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Charges the fast-path accesses made since the last slow path and, if the budget ran out, reaches the
     /// `.quantum` preemption point.
     func settleBudget() async {
+        let exhausted = budget <= 0
+        chargeUsedBudget()
+        if exhausted { await kernel.sched.preempt(.quantum) }
+    }
+
+    /// Counts and charges the fast-path accesses since the last settlement, and refills the budget.
+    private func chargeUsedBudget() {
         let used = budgetStart - budget
         if used > 0 {
             accesses += used
             kernel.sched.charge(VirtualTime(picoseconds: kernel.costs.access.picoseconds &* Int64(used)))
         }
-        let exhausted = budget <= 0
         budget = budgetStart
-        if exhausted { await kernel.sched.preempt(.quantum) }
     }
 
     /// Resolves `va` for an access the way the MMU does: TLB, then a page-table walk that sets the accessed and
@@ -334,7 +339,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 
     /// Kernel: do_exit() — exit_mm() (the address space goes with its last user) then exit_files().
     func exitProcess() async {
-        settleRemainingBudget()
+        chargeUsedBudget()
         mm.users -= 1
         if mm.users == 0 { await kernel.exitMMap(mm) }
         let open = files
@@ -342,12 +347,6 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         for f in open { await f?.put() }
     }
 
-    private func settleRemainingBudget() {
-        let used = budgetStart - budget
-        accesses += used
-        kernel.sched.charge(VirtualTime(picoseconds: kernel.costs.access.picoseconds &* Int64(used)))
-        budget = budgetStart
-    }
 }
 
 @EmuActor extension EmuKernel {
