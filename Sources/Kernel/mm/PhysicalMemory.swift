@@ -277,29 +277,32 @@ public struct PageFrame: Sendable {
         return nil
     }
 
+    /// Calls `body(kernel bytes, offset into the caller's buffer, length)` for each page-sized piece of
+    /// [addr, addr + count), in ascending order.
+    private func forEachPiece(_ addr: UInt64, _ count: Int, _ what: String,
+                              _ body: (UnsafeMutableRawPointer, Int, Int) -> Void) {
+        var done = 0
+        while done < count {
+            let a = addr + UInt64(done)
+            guard let pfn = vmallocToPage(a) else { preconditionFailure("vmalloc \(what) outside an area") }
+            let off = Int(a & UInt64(PAGE_SIZE - 1))
+            let n = min(PAGE_SIZE - off, count - done)
+            body(phys.address(of: pfn) + off, done, n)
+            done += n
+        }
+    }
+
     /// Copies bytes into a vmalloc area from the kernel side (for example fbcon drawing into the screen buffer).
     public func write(_ addr: UInt64, _ bytes: UnsafeRawBufferPointer) {
-        var done = 0
-        while done < bytes.count {
-            let a = addr + UInt64(done)
-            guard let pfn = vmallocToPage(a) else { preconditionFailure("vmalloc write outside an area") }
-            let off = Int(a & UInt64(PAGE_SIZE - 1))
-            let n = min(PAGE_SIZE - off, bytes.count - done)
-            (phys.address(of: pfn) + off).copyMemory(from: bytes.baseAddress! + done, byteCount: n)
-            done += n
+        forEachPiece(addr, bytes.count, "write") { page, done, n in
+            page.copyMemory(from: bytes.baseAddress! + done, byteCount: n)
         }
     }
 
     /// Reads bytes of a vmalloc area.
     public func read(_ addr: UInt64, into out: UnsafeMutableRawBufferPointer) {
-        var done = 0
-        while done < out.count {
-            let a = addr + UInt64(done)
-            guard let pfn = vmallocToPage(a) else { preconditionFailure("vmalloc read outside an area") }
-            let off = Int(a & UInt64(PAGE_SIZE - 1))
-            let n = min(PAGE_SIZE - off, out.count - done)
-            (out.baseAddress! + done).copyMemory(from: phys.address(of: pfn) + off, byteCount: n)
-            done += n
+        forEachPiece(addr, out.count, "read") { page, done, n in
+            (out.baseAddress! + done).copyMemory(from: page, byteCount: n)
         }
     }
 }
