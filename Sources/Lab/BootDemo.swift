@@ -17,6 +17,8 @@ public struct MachineOptions: Sendable {
     public var hz: Int64 = 250
     public var perVMALocks = true
     public var replay: Schedule?
+    /// The kernel version and bugs the machine runs (`--variant`).
+    public var variant = Variants.upstream
     public init() {}
 
     public var schedPolicy: SchedPolicy {
@@ -29,6 +31,7 @@ public struct MachineOptions: Sendable {
     @EmuActor public func makeKernel(ramPages: Int = 16384) -> EmuKernel {
         var config = MMConfig()
         config.perVMALocks = perVMALocks
+        variant.switches.mm.apply(to: &config)
         return EmuKernel(policy: schedPolicy, tickRate: TickRate(hz: hz), ramPages: ramPages, config: config,
                          replay: replay)
     }
@@ -85,7 +88,7 @@ public struct RunReport: Sendable {
         let after = EmuExecutor.shared.foreignEnqueues
         var lines: [String] = []
         lines.append("fbdefio-emu boot demo: \(procs) processes on a \(pages)-page scratch device, "
-            + "policy \(k.sched.policy), seed \(options.seed)")
+            + "policy \(k.sched.policy), seed \(options.seed), variant \(options.variant)")
         lines.append("outcome: \(outcome)")
         for t in k.processes { lines.append("  pid \(t.pid) \(t.name): \(t.exitStatus), \(t.accesses) accesses") }
         lines.append("virtual time: \(k.now)   switches: \(k.sched.switches)   "

@@ -41,11 +41,16 @@ public struct RunStats: Sendable {
     public var bytesSent = 0
     public var bytesChanged = 0
     public var latency = LatencyHistogram()
+    /// The `--variant` the machine ran.
+    public var variant = "upstream"
+    /// The first violation an online checker found, if any.
+    public var violation: String?
 
     public init() {}
 
     @EmuActor public init(kernel k: EmuKernel, info: FBInfo, bytesSent: Int, bytesChanged: Int,
-                          latency: LatencyHistogram) {
+                          latency: LatencyHistogram, variant: String = "upstream") {
+        self.variant = variant
         let s = k.stats, d = info.defioStats
         counters = [
             ("faults", s.faults), ("fault_attempts", s.faultAttempts), ("read_faults", s.readFaults),
@@ -72,10 +77,13 @@ public struct RunStats: Sendable {
         return "\(milli / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
     }
 
-    /// The `--stats` file: `{"counters":{…},"write_amplification":…,"latency":{…}}`, keys in a fixed order.
+    /// The `--stats` file: `{"variant":…,"counters":{…},"write_amplification":…,"latency":{…}}` (plus
+    /// `"violation"` when a checker fired), keys in a fixed order.
     public var json: String {
         let c = counters.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
-        return "{\"counters\":{\(c)},\"write_amplification\":\(writeAmplification),\"latency\":\(latency.json)}\n"
+        let v = violation.map { ",\"violation\":\(jsonString($0))" } ?? ""
+        return "{\"variant\":\(jsonString(variant)),\"counters\":{\(c)},\"write_amplification\":\(writeAmplification),"
+            + "\"latency\":\(latency.json)\(v)}\n"
     }
 
     /// The summary lines printed at the end of a run.

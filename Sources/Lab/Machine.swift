@@ -77,6 +77,8 @@ public struct DemoReport: Sendable {
     private var stopDrawing = false
     /// Told each time the furthest process finishes a frame (frames done, frames planned, virtual time).
     public var progress: (@Sendable (Int, Int?, VirtualTime) -> Void)?
+    /// The invariants of DESIGN.md §7, checked after every event that can break them.
+    public let checkers: OnlineCheckers
     /// Exports events and trace slices; also feeds the latency histogram and the heatmap.
     public let recorder: EventRecorder
     /// Per page: when the first `page_mkwrite` since its last delivery happened (latency starts there).
@@ -111,10 +113,14 @@ public struct DemoReport: Sendable {
         guard let info = FBInfo(kernel: kernel, xres: options.width, yres: options.height,
                                 bitsPerPixel: options.bpp) else { throw .outOfMemory("the framebuffer") }
         self.info = info
+        let variant = options.machine.variant.switches
+        info.variant = variant.defio
+        if variant.environment.secondDeviceNode { _ = info.makeDeviceNode("fb1") }
+        checkers = OnlineCheckers(kernel: kernel, info: info)
         firstWrite = Array(repeating: nil, count: fbPages)
         mkwritesPerPage = Array(repeating: 0, count: fbPages)
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
-        panel = makePanelDriver(profile, for: info)
+        panel = makePanelDriver(profile, for: info, options: variant.panel)
         let delay: Jiffies
         switch options.delay {
         case .panelDefault: delay = profile.delay.jiffies(at: kernel.sched.tickRate)
@@ -136,6 +142,8 @@ public struct DemoReport: Sendable {
             if self.firstWrite[page] == nil { self.firstWrite[page] = self.kernel.now }
         }
         recorder.attach()
+        // A violation stops the drawing; the processes fsync and exit, and the summary says what broke.
+        checkers.onViolation = { [unowned self] _ in self.stopDrawing = true }
     }
 
     /// The bands of the screen the processes draw into, top to bottom.
@@ -199,11 +207,14 @@ public struct DemoReport: Sendable {
         mailbox?.publish(final)
         mailbox?.finish()
         latency.undelivered = firstWrite.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
-        let stats = RunStats(kernel: kernel, info: info, bytesSent: panel.stats.busBytes,
-                             bytesChanged: panel.stats.changedBytes, latency: latency)
+        if case .deadlock(let why) = outcome { checkers.report(.deadlock, why) }
+        var stats = RunStats(kernel: kernel, info: info, bytesSent: panel.stats.busBytes,
+                             bytesChanged: panel.stats.changedBytes, latency: latency,
+                             variant: options.machine.variant.name)
+        stats.violation = checkers.first?.description
         let summary = Summary.text(machine: self, outcome: outcome, frames: framesDrawn, check: check)
             + "\n" + stats.latency.summary
-        let ok = check.passed && outcome == .completed
+        let ok = check.passed && outcome == .completed && checkers.first == nil
             && kernel.processes.allSatisfy { $0.exitStatus == .exited }
         return DemoReport(summary: summary, checkerPassed: ok, checkerReport: check.report, finalFrame: final,
                           frameHash: fnv1a(final.pixels), eventHash: kernel.events.hash, outcome: outcome,

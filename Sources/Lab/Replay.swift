@@ -23,6 +23,8 @@ public struct ReplayOptions: Sendable {
     public var keepEvents = false
     /// Collect a Chrome trace (`--trace`).
     public var keepTrace = false
+    /// The kernel version and bugs the machine runs (`--variant`).
+    public var variant = Variants.upstream
     public init() {}
 }
 
@@ -105,6 +107,7 @@ public struct ReplayResult: Sendable {
         let ramPages = fbPages + 1024 + trace.procs * (fbPages / 512 + 8)
         kernel = EmuKernel(policy: .roundRobin(quantum: .ms(1)), tickRate: TickRate(hz: options.hz),
                            ramPages: ramPages, costs: Self.zeroCosts)
+        options.variant.switches.mm.apply(to: &kernel.config)
         let yres = fbPages
         guard let info = FBInfo(kernel: kernel, xres: 1024, yres: yres, bitsPerPixel: 32, lineLength: PAGE_SIZE,
                                 id: "replay") else {
@@ -115,14 +118,15 @@ public struct ReplayResult: Sendable {
         commands = Array(repeating: nil, count: trace.procs)
         pendingStores = Array(repeating: [], count: fbPages)
         mkwritesPerPage = Array(repeating: 0, count: fbPages)
-        coordinatorQueue = WaitQueue("replay coordinator", scheduler: kernel.sched)
+        coordinatorQueue = WaitQueue("replay coordinator", scheduler: kernel.sched, uninterruptible: false)
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
         info.fbdefio = FBDeferredIO(
             delay: kernel.sched.tickRate.msecsToJiffies(options.delayMilliseconds),
             deferredIO: { [unowned self] info, pages in self.deferredIO(info, pages) })
+        info.variant = options.variant.switches.defio
         let initError = fbDeferredIOInit(info)
         precondition(initError == nil, "fb_deferred_io_init: \(initError!)")
-        queues = (0 ..< trace.procs).map { WaitQueue("replay proc\($0)", scheduler: kernel.sched) }
+        queues = (0 ..< trace.procs).map { WaitQueue("replay proc\($0)", scheduler: kernel.sched, uninterruptible: false) }
     }
 
     /// The driver callback: copy each delivered page to the panel, print the batch, account latency.
@@ -193,8 +197,8 @@ public struct ReplayResult: Sendable {
         for r in kernel.sched.reports { errors.append(r) }
         latency.undelivered = pendingStores.reduce(0) { $0 + $1.count }
         let stats = RunStats(kernel: kernel, info: info, bytesSent: bytesSent, bytesChanged: bytesChanged,
-                             latency: latency)
-        let summary = "replay: \(trace.lines.count) commands, \(trace.procs) processes, size \(trace.size) "
+                             latency: latency, variant: options.variant.name)
+        let summary = "replay (variant \(options.variant)): \(trace.lines.count) commands, \(trace.procs) processes, size \(trace.size) "
             + "(\(pageAlign(trace.size) >> PAGE_SHIFT) pages), delay \(info.fbdefio!.delay.rawValue) jiffies at "
             + "HZ=\(options.hz), virtual time \(kernel.now)\n" + stats.summary
         return ReplayResult(lines: out, events: recorder.jsonLines, trace: recorder.chromeTrace(), stats: stats,

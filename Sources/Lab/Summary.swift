@@ -10,7 +10,8 @@ import Panels
         let seconds = max(Double(k.now.picoseconds) / 1e12, 1e-12)
         var lines: [String] = []
         lines.append("fbdefio-emu: \(o.workload) on \(m.profile.name) — \(o.width)x\(o.height) \(o.bpp)bpp, "
-            + "\(o.procs) processes, \(frames) frames, seed \(o.machine.seed), policy \(k.sched.policy)")
+            + "\(o.procs) processes, \(frames) frames, seed \(o.machine.seed), policy \(k.sched.policy), "
+            + "variant \(o.machine.variant)")
         lines.append("fb_defio: delay \(delay.rawValue) jiffies = \(tick.jiffiesToMsecs(delay)) ms at HZ=\(tick.hz) "
             + "(a driver would log fps=\(tick.hz / max(delay.rawValue, 1))), "
             + "\(info.fbdefio!.sortPagereflist ? "sorted" : "FIFO") pagereflist, smem_len \(info.fix.smemLen) "
@@ -31,6 +32,10 @@ import Panels
         lines.append("vmstat: " + k.stats.fields.filter { $0.1 != 0 }.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
         for r in k.sched.reports.prefix(10) { lines.append("report: \(r)") }
         lines.append(check.report)
+        if let v = m.checkers.first {
+            lines.append(v.description)
+            lines.append("replay: fbdefio-emu " + CommandLine.arguments.dropFirst().joined(separator: " "))
+        }
         lines.append("event hash: \(hex(k.events.hash))   schedule hash: \(hex(k.sched.switchHash))   "
             + "decisions: \(k.sched.recorded.count)")
         return lines.joined(separator: "\n")

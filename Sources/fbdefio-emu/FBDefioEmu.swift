@@ -18,7 +18,8 @@ struct FBDefioEmu: ParsableCommand {
             page_mkwrite). Everything runs in virtual time under a seeded scheduler: the same seed and flags give \
             the same trace, byte for byte.
             """,
-        subcommands: [Run.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self, HeatmapCLI.self],
+        subcommands: [Run.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self, HeatmapCLI.self,
+                      VariantsCommand.self, ScenariosCommand.self, Explore.self, ReplaySchedule.self],
         defaultSubcommand: Run.self)
 
     /// Synchronous on purpose: the process main thread stays free for the SDL loop (research/scheduler.md §6).
@@ -66,6 +67,9 @@ struct MachineFlags: ParsableArguments {
     @Option(name: .customLong("replay-schedule"), help: "Replay the decisions recorded in FILE.")
     var replaySchedule: String?
 
+    @Option(help: "Kernel variant (see 'fbdefio-emu variants'); VERSION+PATCH+… composes. Default: upstream.")
+    var variant: String = "upstream"
+
     func validate() throws {
         guard Ratio(parsing: switchRatio) != nil else {
             throw ValidationError("--switch-ratio: '\(switchRatio)' is not N/D with 0 <= N <= D, D > 0")
@@ -74,6 +78,7 @@ struct MachineFlags: ParsableArguments {
         guard TickRate.allowed.contains(hz) else {
             throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000")
         }
+        _ = try parseVariant(variant)
     }
 
     /// Writes the run's schedule when --record-schedule was given.
@@ -92,6 +97,7 @@ struct MachineFlags: ParsableArguments {
         o.quantumMicros = quantumMicros
         o.hz = hz
         o.perVMALocks = !noPerVMALocks
+        o.variant = try parseVariant(variant)
         if let path = replaySchedule {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ValidationError("--replay-schedule: cannot read '\(path)'")

@@ -29,6 +29,9 @@ struct ReplayCLI: ParsableCommand {
     @Flag(name: .customLong("display-crc"), help: "After each flush line, print the CRC-32 of the panel's bytes.")
     var displayCRC = false
 
+    @Option(help: "Kernel variant (see 'fbdefio-emu variants'); VERSION+PATCH+… composes.")
+    var variant: String = "upstream"
+
     @Option(help: "Timer ticks per second (CONFIG_HZ): 100, 250, 300 or 1000.")
     var hz: Int64 = 1000
 
@@ -80,6 +83,7 @@ struct ReplayCLI: ParsableCommand {
         if displayCRC { options.displayChecksum = { crc32($0) } }
         options.keepEvents = events != nil
         options.keepTrace = traceOut != nil
+        options.variant = try parseVariant(variant)
         let opts = options
         let result = runOnEmulator { await Replay(parsed, options: opts).run() }
         var out = result.lines.joined(separator: "\n")

@@ -14,6 +14,12 @@ public struct MMConfig: Sendable, Equatable {
     /// from `wp_shared_mapping_range()` / `clean_record_shared_mapping_range()` (kernel-spec.md §4.1, bug O). True is
     /// the kernel's behaviour; false skips just the VMA.
     public var walkPageMappingBreaksOnSkip = true
+    /// `page_vma_mkclean_one()` flushes the TLB entry of every PTE it write-protects (`ptep_clear_flush`). Off:
+    /// the hypothetical missing flush, which leaves a writable TLB entry behind a read-only PTE.
+    public var wrprotectFlushesTLB = true
+    /// Before 5.16 a `VM_FAULT_OOM` out of a user fault ran the OOM killer on the faulting task; since then
+    /// `pagefault_out_of_memory()` only warns and the access is retried (a handler that keeps returning OOM spins).
+    public var oomKillsOnUserFault = false
     public init() {}
 }
 
@@ -73,6 +79,10 @@ public struct KernelEvent: Sendable, Equatable {
         case faultHook = "fault-hook", pteSet = "pte-set", pteZap = "pte-zap", wrprotect, tlbFlush = "tlb-flush"
         case signal, livelock, mmap, munmap, mprotect, fork, exit, schedSwitch = "switch", cowCopy = "cow-copy"
         case defioBatch = "defio-batch", pteClean = "pte-clean"
+        /// A pageref joined the list (a: pgoff, b: batches so far); the worker emptied it (a: pages, b: batch).
+        case defioListAdd = "defio-list-add", defioListClear = "defio-list-clear"
+        /// The worker write-protected one listed page (a: pgoff, b: PTEs changed).
+        case defioProtect = "defio-protect"
     }
     public var time: VirtualTime
     public var task: Int
@@ -98,8 +108,12 @@ public struct KernelEvent: Sendable, Equatable {
     /// Keep events in memory (tests, `--events`). Off by default: long runs only hash.
     public var keep = false
     public private(set) var events: [KernelEvent] = []
-    /// Called for every event (exporters attach here).
+    /// Called for every event with its note (exporters attach here).
     public var observer: ((KernelEvent) -> Void)?
+    /// Called for every event, in order of subscription; notes are not built for them (checkers attach here).
+    public private(set) var subscribers: [(KernelEvent) -> Void] = []
+
+    public func subscribe(_ s: @escaping (KernelEvent) -> Void) { subscribers.append(s) }
 
     public init() {}
 
@@ -112,9 +126,40 @@ public struct KernelEvent: Sendable, Equatable {
         fnv.mix(UInt64(bitPattern: e.b))
         if keep { events.append(e) }
         observer?(e)
+        for s in subscribers { s(e) }
     }
 
     public func events(of kind: KernelEvent.Kind) -> [KernelEvent] { events.filter { $0.kind == kind } }
+}
+
+/// Something the kernel would print and then not recover from: the run is over when one happens.
+public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
+    /// A NULL or freed pointer was dereferenced. Kernel: "BUG: kernel NULL pointer dereference" / KASAN UAF
+    case oops(String)
+    /// CONFIG_DEBUG_LIST found a list whose neighbours do not point at each other. Kernel: lib/list_debug.c
+    case listCorruption(String)
+    /// A kernel loop that never ends with a lock held. Kernel: "watchdog: BUG: soft lockup"
+    case softLockup(String)
+    /// A task waited longer than the hung-task timeout. Kernel: khungtaskd — kernel/hung_task.c
+    case hungTask(String)
+
+    public var kind: String {
+        switch self {
+        case .oops: "oops"
+        case .listCorruption: "list corruption"
+        case .softLockup: "soft lockup"
+        case .hungTask: "hung task"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .oops(let t): "BUG: \(t)"
+        case .listCorruption(let t): "list corruption: \(t)"
+        case .softLockup(let t): "watchdog: BUG: soft lockup - \(t)"
+        case .hungTask(let t): "INFO: \(t)"
+        }
+    }
 }
 
 /// One emulated machine's kernel: the scheduler (and with it the clock), RAM, vmalloc, counters and events.
@@ -125,6 +170,10 @@ public struct KernelEvent: Sendable, Equatable {
     public var config: MMConfig
     public var stats = VMStat()
     public let events = EventLog()
+    /// Oopses, list corruptions, soft lockups and hung tasks, in order.
+    public private(set) var failures: [KernelFailure] = []
+    /// Called with each failure as it happens (checkers stop the run here).
+    public var onFailure: [(KernelFailure) -> Void] = []
     private var nextMMId = 1
     private var nextVMAId = 1
     var nextPid = 0
@@ -139,7 +188,22 @@ public struct KernelEvent: Sendable, Equatable {
         phys = PhysicalMemory(pages: ramPages, scheduler: sched)
         vmalloc = Vmalloc(phys: phys)
         self.config = config
+        sched.onHungTask = { [unowned self] text in self.fail(.hungTask(text)) }
     }
+
+    /// Records a failure the kernel would print (and not recover from), and tells the subscribers.
+    public func fail(_ f: KernelFailure) {
+        failures.append(f)
+        sched.report(f.description)
+        for s in onFailure { s(f) }
+    }
+
+    /// Kernel: an oops (NULL or freed dereference) in the running task.
+    public func oops(_ text: String) { fail(.oops(text)) }
+    /// Kernel: CHECK_DATA_CORRUPTION() in lib/list_debug.c
+    public func listCorruption(_ text: String) { fail(.listCorruption(text)) }
+    /// Kernel: the soft-lockup watchdog — kernel/watchdog.c
+    public func softLockup(_ text: String) { fail(.softLockup(text)) }
 
     public var now: VirtualTime { sched.now }
     public var costs: CostTable { sched.costs }

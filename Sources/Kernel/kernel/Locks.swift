@@ -206,17 +206,21 @@ public typealias SpinLock = KLock
     public let name: String
     unowned let sched: Scheduler
     private var waiters = Deque<Int>()
+    /// Waits here are TASK_UNINTERRUPTIBLE (a flush) rather than idle (a worker waiting for work): only those count
+    /// for the hung-task detector.
+    public let uninterruptible: Bool
 
-    public init(_ name: String, scheduler: Scheduler) {
+    public init(_ name: String, scheduler: Scheduler, uninterruptible: Bool = true) {
         self.name = name
         self.sched = scheduler
+        self.uninterruptible = uninterruptible
     }
 
     /// Blocks until `condition` holds, re-checking after each wake-up. Kernel: wait_event()
     public func wait(until condition: () -> Bool) async {
         while !condition() {
             waiters.append(sched.current)
-            await sched.block("waitqueue \(name)")
+            await sched.block("waitqueue \(name)", uninterruptible: uninterruptible)
         }
     }
 

@@ -69,13 +69,47 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
         case randomWalk(switchRatio: Ratio)
         /// Keep the CPU for `quantum` of virtual time, then pass it to the next runnable task in id order.
         case roundRobin(quantum: VirtualTime)
+        /// Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): every task gets a random priority
+        /// when first seen, the highest-priority runnable task runs, and at `depth − 1` decisions chosen uniformly
+        /// among the first `steps` the running task drops below every initial priority.
+        case pct(depth: Int, steps: Int)
+        /// Only the listed switches: at decision k, `switches[k]` if it can run; elsewhere the running task stays,
+        /// or the lowest runnable id takes over when it cannot. A schedule in this form shrinks by dropping entries.
+        case scripted(switches: [Int: Int])
     }
     public let kind: Kind
     public private(set) var rng: SplitMix64
+    /// Decisions taken so far (PCT's step counter and the scripted policy's index).
+    public private(set) var step = 0
+    /// PCT: each task's priority (higher runs first), and the steps at which the running task is demoted.
+    public private(set) var priorities: [Int: Int] = [:]
+    public private(set) var changePoints: [Int] = []
 
     public init(_ kind: Kind, seed: UInt64) {
         self.kind = kind
         rng = SplitMix64(seed: SplitMix64.derive(seed, "sched"))
+        if case .pct(let depth, let steps) = kind {
+            var points = Set<Int>()
+            while points.count < min(max(depth - 1, 0), max(steps, 1)) { points.insert(rng.below(max(steps, 1))) }
+            changePoints = points.sorted()
+        }
+    }
+
+    public static func pct(seed: UInt64, depth: Int = 3, steps: Int = 400) -> SchedPolicy {
+        SchedPolicy(.pct(depth: depth, steps: steps), seed: seed)
+    }
+
+    /// The default choice of the scripted policy: stay if possible, else the lowest runnable id.
+    public static func stayOrLowest(current: Int, runnable: [Int]) -> Int {
+        runnable.contains(current) ? current : runnable[0]
+    }
+
+    /// PCT's priority of `task`, drawn on first sight: above every demotion value (which are 1 … depth − 1).
+    private mutating func priority(_ task: Int) -> Int {
+        if let p = priorities[task] { return p }
+        let p = changePoints.count + 1 + Int(rng.below(1 << 30))
+        priorities[task] = p
+        return p
     }
 
     public static func random(seed: UInt64, switchRatio: Ratio = Ratio(1, 4)) -> SchedPolicy {
@@ -93,7 +127,22 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
     public mutating func pick(current: Int, runnable: [Int], sliceUsed: VirtualTime) -> Int {
         precondition(!runnable.isEmpty)
         let currentRunnable = runnable.contains(current)
+        defer { step += 1 }
         switch kind {
+        case .pct:
+            if let i = changePoints.firstIndex(of: step), currentRunnable {
+                _ = priority(current)
+                priorities[current] = changePoints.count - i  // below every initial priority, later points lower
+            }
+            var best = runnable[0], bestPriority = Int.min
+            for t in runnable {
+                let p = priority(t)
+                if p > bestPriority { (best, bestPriority) = (t, p) }
+            }
+            return best
+        case .scripted(let switches):
+            if let t = switches[step], runnable.contains(t) { return t }
+            return Self.stayOrLowest(current: current, runnable: runnable)
         case .randomWalk(let ratio):
             if currentRunnable {
                 guard runnable.count > 1, rng.chance(ratio) else { return current }
@@ -112,6 +161,8 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .randomWalk(let r): "random(switch=\(r))"
         case .roundRobin(let q): "rr(quantum=\(q.nanoseconds)ns)"
+        case .pct(let d, let k): "pct(depth=\(d), steps=\(k))"
+        case .scripted(let s): "scripted(\(s.count) switches)"
         }
     }
 }
@@ -188,6 +239,10 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         let daemon: Bool
         var state: TaskState = .runnable
         var waitReason = ""
+        /// When the task last blocked, and whether the wait counts for the hung-task detector (TASK_UNINTERRUPTIBLE).
+        var blockedSince = VirtualTime.zero
+        var uninterruptible = false
+        var hungReported = false
         var continuation: UnsafeContinuation<Void, Never>?
         init(id: Int, name: String, daemon: Bool) {
             self.id = id
@@ -217,6 +272,9 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     private var replayPosition = 0
     /// Every decision taken where more than one task could run, in order (replayable with `Schedule`).
     public private(set) var recorded: [Int] = []
+    /// The decisions that differ from "stay, or the lowest runnable id": replayed with `.scripted`, they give the
+    /// same run, and dropping one gives a run with one switch fewer.
+    public private(set) var deviations: [Int: Int] = [:]
     private var timers: [Timer] = []  // Sorted by (deadline, seq).
     private var timerSeq = 0
     private var finished: UnsafeContinuation<Void, Never>?
@@ -230,6 +288,11 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     public private(set) var switches = 0
     /// Reports of problems found while running (livelocks, warnings) that do not stop the run.
     public private(set) var reports: [String] = []
+    /// khungtaskd's timeout: a task blocked uninterruptibly for longer than this is reported (once per wait).
+    /// 122 s, the figure real reports print (the 120 s timeout plus the check interval's slack).
+    public var hungTaskTimeout = VirtualTime.ms(122_000)
+    /// Told of each hung task as the detector finds it.
+    public var onHungTask: ((String) -> Void)?
     /// Optional observer of switches, for event logs.
     public var onSwitch: ((_ from: Int, _ point: PreemptionPoint, _ to: Int) -> Void)?
 
@@ -320,12 +383,16 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         await park(me, switchingTo: next, point)
     }
 
-    /// Blocks the running task until `wake` is called for it. `reason` names what it waits for (deadlock reports).
-    public func block(_ reason: String) async {
+    /// Blocks the running task until `wake` is called for it. `reason` names what it waits for (deadlock and
+    /// hung-task reports); an `uninterruptible` wait (a lock, a flush) is what the hung-task detector watches.
+    public func block(_ reason: String, uninterruptible: Bool = true) async {
         let me = current
         precondition(me >= 0, "block outside a task: \(reason)")
         entries[me].state = .blocked
         entries[me].waitReason = reason
+        entries[me].blockedSince = now
+        entries[me].uninterruptible = uninterruptible
+        entries[me].hungReported = false
         removeRunnable(me)
         await switchAway(from: me, .blocked)
     }
@@ -418,6 +485,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         } else {
             choice = policy.pick(current: me, runnable: runQueue, sliceUsed: now - sliceStart)
         }
+        if choice != SchedPolicy.stayOrLowest(current: me, runnable: runQueue) { deviations[recorded.count] = choice }
         recorded.append(choice)
         return choice
     }
@@ -436,7 +504,21 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
                 return decide(point)
             }
             guard let t = timers.first else { return nil }
-            if t.deadline > now { now = t.deadline }
+            if t.deadline > now {
+                now = t.deadline
+                detectHungTasks()
+            }
+        }
+    }
+
+    /// Reports every task blocked uninterruptibly for longer than the timeout (once per wait). Runs when the clock
+    /// warps, which is when a long wait can have passed. Kernel: check_hung_uninterruptible_tasks()
+    private func detectHungTasks() {
+        for e in entries where e.state == .blocked && e.uninterruptible && !e.hungReported
+            && now - e.blockedSince >= hungTaskTimeout {
+            e.hungReported = true
+            let seconds = (now - e.blockedSince).picoseconds / 1_000_000_000_000
+            onHungTask?("task \(e.name):T\(e.id) blocked for more than \(seconds) seconds, waiting for \(e.waitReason)")
         }
     }
 
@@ -487,6 +569,12 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
             if live.isEmpty {
                 outcome = .completed
             } else {
+                // Nothing will ever wake them: khungtaskd would see the waits pass its timeout.
+                if let first = entries.filter({ $0.state == .blocked && $0.uninterruptible })
+                    .map(\.blockedSince).min() {
+                    now = max(now, first + hungTaskTimeout)
+                    detectHungTasks()
+                }
                 let stuck = entries.filter { $0.state == .blocked }
                     .map { "T\($0.id) \($0.name) waits for \($0.waitReason)" }
                 outcome = .deadlock(stuck.joined(separator: "; "))

@@ -17,7 +17,7 @@ import DequeModule
     public init(_ name: String, kernel: EmuKernel) {
         self.name = name
         self.kernel = kernel
-        more = WaitQueue("\(name) worklist", scheduler: kernel.sched)
+        more = WaitQueue("\(name) worklist", scheduler: kernel.sched, uninterruptible: false)
         workerID = kernel.sched.spawn("kworker/\(name)", daemon: true) { [unowned self] in await self.workerLoop() }
     }
 

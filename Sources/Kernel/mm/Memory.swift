@@ -72,7 +72,13 @@
     /// Maps a fault result to what the task sees (nil: re-execute the access).
     func faultOutcome(_ ret: VMFaultResult, _ address: VirtAddr) -> UserFault? {
         event(.faultResult, Int64(bitPattern: address.rawValue), Int64(ret.rawValue), ret.description)
-        if ret.contains(.oom) { return signal(.oom(address)) }
+        if ret.contains(.oom) {
+            if config.oomKillsOnUserFault { return signal(.oom(address)) }
+            // pagefault_out_of_memory(): warn and let the access fault again.
+            stats.oom += 1
+            if stats.oom == 1 { warn("Huh VM_FAULT_OOM leaked out to the #PF handler. Retrying PF") }  // ratelimited
+            return nil
+        }
         if !ret.isDisjoint(with: [.sigbus, .hwpoison, .hwpoisonLarge]) { return signal(.sigbus(address)) }
         if ret.contains(.sigsegv) { return signal(.sigsegv(address, .accErr)) }
         return nil

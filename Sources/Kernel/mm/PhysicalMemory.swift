@@ -71,6 +71,8 @@ public struct PageFrame: Sendable {
     private var ptlocks: [Int: KLock] = [:]
     /// Page-lock waiters by PFN. Kernel: the hashed folio wait queues of mm/filemap.c.
     private var pageWaiters: [Int: Deque<Int>] = [:]
+    /// Who took each page lock (the kernel does not track this; hung-task reports name it for the reader).
+    private var pageLockHolder: [Int: Int] = [:]
     /// Objects that `page->mapping` may name, by id (index 0 is NULL).
     private var mappingObjects: [AnyObject?] = [nil]
     /// The shared zero page: mapped read-only for read faults on anonymous memory. Kernel: ZERO_PAGE(0).
@@ -170,12 +172,14 @@ public struct PageFrame: Sendable {
         sched.charge(sched.costs.lock)
         if !frames[pfn.rawValue].flags.contains(.locked) {
             frames[pfn.rawValue].flags.insert(.locked)
+            pageLockHolder[pfn.rawValue] = sched.current
             return
         }
         let me = sched.current
         precondition(me >= 0, "lock_page(\(pfn)) contended outside a running task")
         pageWaiters[pfn.rawValue, default: []].append(me)
-        await sched.block("page lock of \(pfn)")
+        let holder = pageLockHolder[pfn.rawValue].map { $0 >= 0 ? "T\($0) \(sched.name(of: $0))" : "the kernel" }
+        await sched.block("page lock of \(pfn) taken by \(holder ?? "nobody known")")
         assert(frames[pfn.rawValue].flags.contains(.locked))
     }
 
@@ -183,6 +187,7 @@ public struct PageFrame: Sendable {
     public func trylockPage(_ pfn: PFN) -> Bool {
         if frames[pfn.rawValue].flags.contains(.locked) { return false }
         frames[pfn.rawValue].flags.insert(.locked)
+        pageLockHolder[pfn.rawValue] = sched.current
         return true
     }
 
@@ -193,12 +198,19 @@ public struct PageFrame: Sendable {
     }
 
     func releasePageLock(_ pfn: PFN) {
-        precondition(frames[pfn.rawValue].flags.contains(.locked), "unlock_page(\(pfn)) of an unlocked page")
+        guard frames[pfn.rawValue].flags.contains(.locked) else {
+            // VM_BUG_ON_FOLIO without CONFIG_DEBUG_VM: the bit is cleared again and nothing else happens (bug F
+            // gets here, unlocking a page its mkwrite never locked).
+            sched.report("WARNING: unlock_page(\(pfn)) of an unlocked page")
+            return
+        }
         if var q = pageWaiters[pfn.rawValue], let next = q.popFirst() {
             pageWaiters[pfn.rawValue] = q.isEmpty ? nil : q
+            pageLockHolder[pfn.rawValue] = next
             sched.wake(next)  // The lock stays set: ownership passes to `next`.
         } else {
             frames[pfn.rawValue].flags.remove(.locked)
+            pageLockHolder[pfn.rawValue] = nil
         }
     }
 

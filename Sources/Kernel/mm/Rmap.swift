@@ -405,7 +405,7 @@ extension PageTables {
             if !old.isDirty && !old.isWrite { continue }
             // ptep_clear_flush(): the entry is NONE until set_pte_at() below.
             slot.write(.none)
-            flushTLBPage(mm, address)
+            if config.wrprotectFlushesTLB { flushTLBPage(mm, address) }
             let entry = old.wrprotected().mkclean()
             slot.write(entry)
             sched.charge(costs.pteWrprotect)

@@ -34,22 +34,160 @@ public struct FBDeferredIO {
     }
 }
 
-/// Switches between the deferred-I/O core's historical behaviours (kernel-spec.md §2.14 and §9).
+/// Switches between the deferred-I/O core's historical behaviours (kernel-spec.md §2.14 and §9). Each field is one
+/// behaviour that changed at a known kernel version; Lab's variant registry bundles them into exact versions.
 /// The default, `.upstream`, is the newest kernel's.
 public struct FBDefIOVariant: Sendable, Equatable {
+    /// How the worker makes the listed pages read-only again.
+    public enum Protect: String, Sendable {
+        /// ≤ 6.14: `folio_mkclean()`, which finds the PTEs through `page->mapping`/`page->index`.
+        case pageMkclean
+        /// ≥ 6.15: `mapping_wrprotect_range()` over the address_space recorded at open.
+        case mappingWrprotectRange
+    }
+    /// What the pageref lookup does with a slot that is not listed.
+    public enum PagerefLookup: String, Sendable {
+        /// ≤ 5.18: no pagerefs; the list node is the faulting page's own (`page->lru`), sorted by `page->index`.
+        case pageLRU
+        /// 5.19 – 6.10: the slot of the computed offset is (re)bound to the faulting page whenever it is not listed;
+        /// a listed slot is returned as it is, whatever page it holds (bug F locks that page).
+        case rebindUnlisted
+        /// ≥ 6.11: bound once, lazily; a different page later is an "inconsistent state" WARN and NULL (OOM).
+        case bindOnce
+    }
+    /// What closing a file of the device does.
+    public enum Release: String, Sendable {
+        /// ≤ 6.1: nothing (pages stay queued after close: bug C).
+        case nothing
+        /// 6.2: every close cancels the work and clears `page->mapping` of every page (bug D).
+        case everyClose
+        /// ≥ 6.3: only the last close (`open_count`) runs lastclose.
+        case lastclose
+    }
     public enum Lastclose: String, Sendable { case flush, cancel }
-    /// ≤ 6.14: ->fault sets `page->mapping`/`index`, the worker locks each page around `folio_mkclean`, and the last
-    /// close clears `page->mapping` (scenario 13's stale display).
-    public var legacyPageMkclean = false
-    /// 6.15+ fix of bug H: lock each page around the worker's write-protect (as ≤ 6.14 did).
+    /// Which pages lastclose strips of `page->mapping`.
+    public enum ClearMapping: String, Sendable { case none, allPages, boundPagerefs }
+
+    public var protect = Protect.mappingWrprotectRange
+    /// The worker locks each page around its write-protect (≤ 6.14 always; ≥ 6.15 only as the fix of bug H).
     public var workerLocksPage = false
-    /// 2022–2024 bug F: page_mkwrite computes the offset as `address − vm_start`, ignoring the mmap offset.
+    /// 2010 first fix of bug A (49bbd815): a page whose write-protect cleaned no PTE is left out of the callback
+    /// and stays listed for the next run.
+    public var workerKeepsUncleanedPages = false
+    /// ->page_mkwrite locks the page under the mutex and returns VM_FAULT_LOCKED (since 2010). Off: it returns 0
+    /// and the core locks the page afterwards (bug A), or — where nothing set `page->mapping` — retries forever
+    /// (scenario 22).
+    public var mkwriteLocksPage = true
+    /// ≤ 6.14: ->fault sets `page->mapping`/`index` so that `folio_mkclean` can find the PTEs.
+    public var faultSetsPageMapping = false
+    /// 2026: ->fault takes the defio mutex (and checks that the device is still there).
+    public var faultTakesMutex = true
+    /// 5.18 (bug B): ->fault re-initialises the page's list node on every fault, without the mutex.
+    public var faultReinitsListNode = false
+    /// ≤ 5.17: the list is always sorted by page index, whatever the driver asks.
+    public var alwaysSorted = false
+    public var pagerefLookup = PagerefLookup.bindOnce
+    /// 5.19 – 6.8 (bug F): page_mkwrite computes the offset as `address − vm_start`, ignoring the mmap offset.
     public var offsetFromVMAStart = false
-    /// Bug E: what the last close does with pending work (flush since 6.8; cancel in 6.2–6.7).
+    public var release = Release.lastclose
+    /// What the last close does with pending work (bug E: cancel in 6.3 – 6.7, flush since 6.8).
     public var lastclose = Lastclose.flush
+    /// 6.2 – 6.10 strip every page; 6.11 – 6.14 only pages bound to a pageref; ≥ 6.15 none.
+    public var lastcloseClearsMapping = ClearMapping.none
+    /// 2026: the state is refcounted and outlives fb_info; after removal faults get SIGBUS. Off (bug G): the VMAs
+    /// keep pointing at the freed fb_info, and the next fault or mkwrite is a use-after-free.
+    public var stateOutlivesInfo = true
 
     public init() {}
     public static let upstream = FBDefIOVariant()
+}
+
+/// The page list as the kernel keeps it: an intrusive doubly linked list of nodes (one per pageref, or per page
+/// before 5.19) behind a head, with CONFIG_DEBUG_LIST's checks on every add and delete. A node that is not listed
+/// points at itself. Kernel: `struct list_head` — include/linux/list.h, lib/list_debug.c
+public struct PagerefList: Sendable, Equatable {
+    private var next: [Int32]
+    private var prev: [Int32]
+
+    init(nodes: Int) {
+        next = (0 ... nodes).map { Int32($0) }
+        prev = next
+    }
+
+    /// The node index of the list head.
+    var head: Int { next.count - 1 }
+
+    /// Kernel: list_empty(&node)
+    public func isUnlisted(_ node: Int) -> Bool { Int(next[node]) == node }
+
+    /// Kernel: INIT_LIST_HEAD(&node)
+    mutating func initNode(_ node: Int) {
+        next[node] = Int32(node)
+        prev[node] = Int32(node)
+    }
+
+    private func name(_ node: Int) -> String { node == head ? "head" : "node \(node)" }
+
+    /// Links `node` in before `successor`; returns the DEBUG_LIST report and leaves the list alone if the neighbours
+    /// do not point at each other. Kernel: __list_add() with __list_add_valid()
+    mutating func add(_ node: Int, before successor: Int) -> String? {
+        let p = Int(prev[successor])
+        if Int(next[p]) != successor {
+            return "list_add corruption. prev->next should be next (\(name(successor))), but was "
+                + "\(name(Int(next[p]))). (prev=\(name(p)))"
+        }
+        if node == p || node == successor {
+            return "list_add double add: new=\(name(node)), prev=\(name(p)), next=\(name(successor))"
+        }
+        next[node] = Int32(successor)
+        prev[node] = Int32(p)
+        next[p] = Int32(node)
+        prev[successor] = Int32(node)
+        return nil
+    }
+
+    /// Kernel: list_add_tail()
+    mutating func addTail(_ node: Int) -> String? { add(node, before: head) }
+
+    /// Unlinks `node` and points it at itself. Kernel: list_del_init() with __list_del_entry_valid()
+    mutating func delInit(_ node: Int) -> String? {
+        let p = Int(prev[node]), n = Int(next[node])
+        if Int(next[p]) != node {
+            return "list_del corruption. prev->next should be \(name(node)), but was \(name(Int(next[p]))). "
+                + "(prev=\(name(p)))"
+        }
+        if Int(prev[n]) != node {
+            return "list_del corruption. next->prev should be \(name(node)), but was \(name(Int(prev[n]))). "
+                + "(next=\(name(n)))"
+        }
+        next[p] = Int32(n)
+        prev[n] = Int32(p)
+        initNode(node)
+        return nil
+    }
+
+    /// The nodes from the head, in list order. `looped` is set when the walk does not come back to the head within
+    /// one step per node (a node that points at itself while listed: list_for_each() would spin forever).
+    public func walk() -> (nodes: [Int], looped: Bool) {
+        var out: [Int] = []
+        var n = Int(next[head])
+        while n != head {
+            if out.count >= head { return (out, true) }
+            out.append(n)
+            n = Int(next[n])
+        }
+        return (out, false)
+    }
+
+    /// The node before which an entry for `node` goes in ascending order (the sorted insert of track_page).
+    func sortedSuccessor(of node: Int) -> Int {
+        var n = Int(next[head]), steps = 0
+        while n != head && n < node && steps < head {
+            n = Int(next[n])
+            steps += 1
+        }
+        return n
+    }
 }
 
 /// The refcounted state of deferred I/O, outliving the fb_info while VMAs still map it (2026).
@@ -58,7 +196,6 @@ public struct FBDefIOVariant: Sendable, Equatable {
     struct Slot {
         var page: PFN?
         var offset = 0
-        var listed = false
     }
 
     /// References: the device's own, plus one per VMA. Kernel: kref
@@ -72,18 +209,33 @@ public struct FBDefIOVariant: Sendable, Equatable {
     public let lock: KMutex
     /// Cleared when the device goes away. Protected by `lock`.
     public internal(set) var info: FBInfo?
-    /// Page offsets of the tracked pages, in list order. Protected by `lock`.
-    public internal(set) var pagereflist: [Int] = []
+    /// Before 2026 the driver freed fb_info at removal while VMAs still pointed at it (bug G).
+    public internal(set) var infoFreed = false
+    /// The tracked pages' list. Protected by `lock`.
+    public internal(set) var list: PagerefList
     /// One slot per page of smem_len (1:1 with the page offset). Protected by `lock`.
     var pagerefs: [Slot]
+    /// `page_mkwrite` calls in progress per page offset (entered, not yet returned): the checkers' "in flight".
+    public internal(set) var mkwritesInFlight: [Int]
 
     init(info: FBInfo, npagerefs: Int) {
         lock = KMutex.mutex("fb_deferred_io_state->lock", info.kernel.sched)
         self.info = info
         pagerefs = Array(repeating: Slot(), count: npagerefs)
+        list = PagerefList(nodes: npagerefs)
+        mkwritesInFlight = Array(repeating: 0, count: npagerefs)
     }
 
     public var npagerefs: Int { pagerefs.count }
+
+    /// Page offsets of the tracked pages, in list order (as far as the list can be walked).
+    public var pagereflist: [Int] { list.walk().nodes }
+
+    /// Whether page offset `pgoff` is on the list. Kernel: !list_empty(&pageref->list)
+    public func isListed(_ pgoff: Int) -> Bool { pgoff >= 0 && pgoff < npagerefs && !list.isUnlisted(pgoff) }
+
+    /// The page bound to the pageref of `pgoff`, if any.
+    public func boundPage(_ pgoff: Int) -> PFN? { pgoff >= 0 && pgoff < npagerefs ? pagerefs[pgoff].page : nil }
 
     /// The tracked pages, in list order.
     public var pagereflistRefs: [FBDeferredIOPageref] {
@@ -100,7 +252,8 @@ public struct FBDefIOVariant: Sendable, Equatable {
         precondition(refcount > 0)
         refcount -= 1
         if refcount == 0 {
-            if !pagereflist.isEmpty { kernel.warn("freeing deferred-I/O state with \(pagereflist.count) pages listed") }
+            let listed = pagereflist.count
+            if listed > 0 { kernel.warn("freeing deferred-I/O state with \(listed) pages listed") }
             freed = true
         }
     }
@@ -134,12 +287,20 @@ public struct FBDefIOVariant: Sendable, Equatable {
     state.openCount += 1
 }
 
-/// Called from fb_release with fb_info->lock held: the last close pushes pending updates out.
-/// Kernel: fb_deferred_io_release() → fb_deferred_io_lastclose()
+/// Called from fb_release with fb_info->lock held. Kernel: fb_deferred_io_release() → fb_deferred_io_lastclose()
 @EmuActor func fbDeferredIORelease(_ info: FBInfo) async {
     guard let state = info.fbdefioState else { return }
-    state.openCount -= 1
-    if state.openCount == 0 { await fbDeferredIOLastclose(info) }
+    switch info.variant.release {
+    case .nothing:
+        return
+    case .everyClose:
+        // 6.2: what was meant for the last close runs at every close (bug D).
+        state.openCount -= 1
+        await fbDeferredIOLastclose(info)
+    case .lastclose:
+        state.openCount -= 1
+        if state.openCount == 0 { await fbDeferredIOLastclose(info) }
+    }
 }
 
 /// Kernel: fb_deferred_io_lastclose()
@@ -149,20 +310,40 @@ public struct FBDefIOVariant: Sendable, Equatable {
     case .flush: await work.flush()
     case .cancel: await work.cancelSync()
     }
-    if info.variant.legacyPageMkclean {
-        // ≤ 6.14: page->mapping of every framebuffer page is cleared; PTEs made writable later can no longer be
-        // found by folio_mkclean.
+    fbDeferredIOClearMappings(info, info.variant.lastcloseClearsMapping)
+}
+
+/// ≤ 6.14: lastclose and cleanup strip `page->mapping`; a PTE made writable after that can no longer be found by
+/// `folio_mkclean` (scenario 13's stale display). 6.10 – 6.14 only touch pages bound to a pageref.
+@EmuActor func fbDeferredIOClearMappings(_ info: FBInfo, _ which: FBDefIOVariant.ClearMapping) {
+    let phys = info.kernel.phys
+    switch which {
+    case .none:
+        return
+    case .allPages:
         for i in 0 ..< (info.fix.smemLen >> PAGE_SHIFT) {
-            if let p = info.page(at: i << PAGE_SHIFT) { info.kernel.phys.frames[p.rawValue].mapping = .none }
+            if let p = info.page(at: i << PAGE_SHIFT) { phys.frames[p.rawValue].mapping = .none }
         }
+    case .boundPagerefs:
+        guard let state = info.fbdefioState else { return }
+        for slot in state.pagerefs { if let p = slot.page { phys.frames[p.rawValue].mapping = .none } }
     }
 }
 
-/// Device removal: flush, then cut the state loose so that every later fault or mkwrite gets SIGBUS.
+/// Device removal: flush, then cut the state loose so that every later fault or mkwrite gets SIGBUS (2026), or —
+/// before 2026 — free fb_info under the VMAs that still point at it (bug G).
 /// Kernel: fb_deferred_io_cleanup()
 @EmuActor public func fbDeferredIOCleanup(_ info: FBInfo) async {
     await fbDeferredIOLastclose(info)
     guard let state = info.fbdefioState else { return }
+    if !info.variant.stateOutlivesInfo {
+        // The pre-2026 cleanup also stripped every page's mapping and freed the pagerefs; then the driver's
+        // framebuffer_release() freed fb_info itself.
+        fbDeferredIOClearMappings(info, info.variant.protect == .pageMkclean ? .allPages : .none)
+        info.fbdefioState = nil
+        state.infoFreed = true
+        return
+    }
     info.fbdefioState = nil
     await state.lock.lock()
     state.info = nil
@@ -228,27 +409,43 @@ public struct FBDefIOVariant: Sendable, Equatable {
     return page
 }
 
+/// Before 2026 the VMAs' private data is the fb_info itself; once the driver freed it, a fault or mkwrite through
+/// a surviving mapping dereferences freed memory (bug G). Reports the oops and answers for the caller.
+@EmuActor func fbDeferredIOUseAfterFree(_ state: FBDeferredIOState, _ vmf: VMFault, _ function: String) -> Bool {
+    guard state.infoFreed else { return false }
+    vmf.vma.mm.kernel.oops("use-after-free in \(function): fb_info was freed by the driver's removal while "
+        + "mm\(vmf.vma.mm.id) still maps it (address \(vmf.address))")
+    return true
+}
+
 /// ->fault: find the framebuffer page (any access to a page with no PTE). Kernel: fb_deferred_io_fault()
 @EmuActor func fbDeferredIOFault(_ vmf: inout VMFault) async -> VMFaultResult {
     guard let state = vmf.vma.privateData as? FBDeferredIOState else { return .sigbus }
-    await state.lock.lock()
+    if fbDeferredIOUseAfterFree(state, vmf, "fb_deferred_io_fault") { return .sigbus }
+    let variant = state.info?.variant ?? .upstream
+    let locks = variant.faultTakesMutex
+    if locks { await state.lock.lock() }
     guard let info = state.info else {
-        await state.lock.unlock()
+        if locks { await state.lock.unlock() }
         return .sigbus
     }
     let offset = vmf.pgoff.byteOffset
     guard offset < info.fix.smemLen, let page = fbDeferredIOGetPage(info, offset) else {
-        await state.lock.unlock()
+        if locks { await state.lock.unlock() }
         return .sigbus
     }
     if vmf.vma.file == nil { info.kernel.warn("no mapping available (fault on a VMA without a file)") }
     if state.mapping == nil { info.kernel.warn("fb_deferred_io_fault: no address_space recorded by open") }
-    if info.variant.legacyPageMkclean {
+    if variant.faultReinitsListNode {
+        // 5.18: the page's list node is (re)initialised here, with no lock — even while it is listed (bug B).
+        state.list.initNode(vmf.pgoff.rawValue)
+    }
+    if variant.faultSetsPageMapping {
         // ≤ 6.14: fake page-cache membership so that folio_mkclean can find the PTEs.
         info.kernel.phys.frames[page.rawValue].mapping = PageMapping(id: vmf.vma.file!.mapping.id, tag: .file)
         info.kernel.phys.frames[page.rawValue].index = vmf.pgoff
     }
-    await state.lock.unlock()
+    if locks { await state.lock.unlock() }
     vmf.page = page
     return .zero
 }
@@ -256,6 +453,7 @@ public struct FBDefIOVariant: Sendable, Equatable {
 /// ->page_mkwrite. Kernel: fb_deferred_io_mkwrite() → fb_deferred_io_page_mkwrite()
 @EmuActor func fbDeferredIOMkwrite(_ vmf: inout VMFault) async -> VMFaultResult {
     guard let state = vmf.vma.privateData as? FBDeferredIOState else { return .sigbus }
+    if fbDeferredIOUseAfterFree(state, vmf, "fb_deferred_io_mkwrite") { return .sigbus }
     let offset: Int
     if let info = state.info, info.variant.offsetFromVMAStart {
         offset = vmf.address - vmf.vma.start  // bug F: ignores the mmap offset
@@ -263,7 +461,11 @@ public struct FBDefIOVariant: Sendable, Equatable {
         offset = vmf.pgoff.byteOffset
     }
     if let file = vmf.vma.file { fileUpdateTime(vmf.vma.mm.kernel, file) }
-    return await fbDeferredIOTrackPage(state, offset, vmf.page!)
+    let inFlight = vmf.pgoff.rawValue < state.npagerefs ? vmf.pgoff.rawValue : nil
+    if let i = inFlight { state.mkwritesInFlight[i] += 1 }
+    let ret = await fbDeferredIOTrackPage(state, offset, vmf.page!)
+    if let i = inFlight { state.mkwritesInFlight[i] -= 1 }
+    return ret
 }
 
 /// Records a write to the page at `offset` and makes sure the work will run. Returns with the pageref's page
@@ -281,40 +483,56 @@ public struct FBDefIOVariant: Sendable, Equatable {
         info.kernel.warn("fb_deferred_io_track_page: no pageref (reported as VM_FAULT_OOM)")
         return .oom
     }
+    let locked = info.variant.mkwriteLocksPage
     // The page stays locked until the fault path has made its PTE writable and dirty.
-    await info.kernel.phys.lockPage(pageref.page)
+    if locked { await info.kernel.phys.lockPage(pageref.page) }
     await state.lock.unlock()
     info.deferredWork!.schedule(info.fbdefio!.delay)
-    return .locked
+    return locked ? .locked : .zero
 }
 
-/// Finds (binding on first use) and lists the pageref of `offset`. Kernel: fb_deferred_io_pageref_get()
+/// Finds (binding it as the variant does) and lists the pageref of `offset`. Returns nil (reported as OOM) when
+/// the offset is out of range, or — since 6.11 — when the slot is bound to another page.
+/// Kernel: fb_deferred_io_pageref_get() (≤ 5.18: the page's own `lru` node, inline in page_mkwrite)
 @EmuActor func fbDeferredIOPagerefGet(_ info: FBInfo, _ state: FBDeferredIOState, _ offset: Int,
                                        _ page: PFN) -> FBDeferredIOPageref? {
-    let pgoff = offset >> PAGE_SHIFT
-    guard pgoff < state.npagerefs else {
+    let variant = info.variant
+    var pgoff = offset >> PAGE_SHIFT
+    if variant.pagerefLookup == .pageLRU {
+        // The node belongs to the page; its offset is the page's index in the framebuffer.
+        pgoff = Int(info.kernel.phys.frames[page.rawValue].index.rawValue)
+    }
+    guard pgoff >= 0 && pgoff < state.npagerefs else {
         info.kernel.warn("fb_deferred_io_pageref_lookup: incorrect allocation size (pgoff \(pgoff))")
         return nil
     }
-    if state.pagerefs[pgoff].page == nil {
-        state.pagerefs[pgoff].page = page
-        state.pagerefs[pgoff].offset = pgoff << PAGE_SHIFT
-    } else if state.pagerefs[pgoff].page != page {
-        info.kernel.warn("fb_deferred_io_pageref_lookup: inconsistent state at pgoff \(pgoff)")
-        return nil
+    let listed = !state.list.isUnlisted(pgoff)
+    switch variant.pagerefLookup {
+    case .pageLRU, .rebindUnlisted:
+        if !listed {
+            state.pagerefs[pgoff].page = page
+            state.pagerefs[pgoff].offset = pgoff << PAGE_SHIFT
+        }
+    case .bindOnce:
+        if state.pagerefs[pgoff].page == nil {
+            state.pagerefs[pgoff].page = page
+            state.pagerefs[pgoff].offset = pgoff << PAGE_SHIFT
+        } else if state.pagerefs[pgoff].page != page {
+            info.kernel.warn("fb_deferred_io_pageref_lookup: inconsistent state at pgoff \(pgoff)")
+            return nil
+        }
     }
     let ref = FBDeferredIOPageref(page: state.pagerefs[pgoff].page!, offset: state.pagerefs[pgoff].offset)
-    if state.pagerefs[pgoff].listed {
+    if listed {
         info.defioStats.alreadyListed += 1
         return ref
     }
-    if info.fbdefio!.sortPagereflist {
-        let i = state.pagereflist.firstIndex(where: { $0 > pgoff }) ?? state.pagereflist.count
-        state.pagereflist.insert(pgoff, at: i)
-    } else {
-        state.pagereflist.append(pgoff)
+    let sorted = info.fbdefio!.sortPagereflist || variant.alwaysSorted
+    let successor = sorted ? state.list.sortedSuccessor(of: pgoff) : state.list.head
+    if let corruption = state.list.add(pgoff, before: successor) {
+        info.kernel.listCorruption(corruption)  // CONFIG_DEBUG_LIST refuses the add and reports it
     }
-    state.pagerefs[pgoff].listed = true
+    info.kernel.event(.defioListAdd, Int64(pgoff), Int64(info.defioStats.batches))
     return ref
 }
 
@@ -325,33 +543,59 @@ public struct FBDefIOVariant: Sendable, Equatable {
 @EmuActor func fbDeferredIOWork(_ info: FBInfo) async {
     let kernel = info.kernel
     guard let state = info.fbdefioState else {
-        kernel.warn("fb_deferred_io_work: no deferred-I/O state (work ran after cleanup)")
+        // Work scheduled between cleanup's flush and its clearing of the state (bug N): the worker reads a NULL
+        // info->fbdefio_state.
+        kernel.oops("NULL pointer dereference in fb_deferred_io_work: info->fbdefio_state is NULL "
+            + "(work queued after the device's cleanup)")
         return
     }
     await state.lock.lock()
+    let (nodes, looped) = state.list.walk()
+    if looped {
+        // list_for_each_entry() would never come back to the head: the worker spins with the mutex held.
+        kernel.softLockup("fb_deferred_io_work: the page list loops at node \(nodes.last ?? -1) "
+            + "(a listed node was re-initialised)")
+        await state.lock.unlock()
+        return
+    }
     // Protect first, then let the driver read: a store after the copy must fault again (§2.8).
-    for pgoff in state.pagereflist {
+    var kept: Set<Int> = []
+    for pgoff in nodes {
         let page = state.pagerefs[pgoff].page!
-        if info.variant.legacyPageMkclean {
-            await kernel.phys.lockPage(page)
-            info.defioStats.ptesWrprotected += await kernel.folioMkclean(page)
-            await kernel.phys.unlockPage(page)
-        } else {
-            if info.variant.workerLocksPage { await kernel.phys.lockPage(page) }
-            info.defioStats.ptesWrprotected += await kernel.mappingWrprotectRange(
-                state.mapping, pgoff: PgOff(pgoff), pfn: page, nrPages: 1)
-            if info.variant.workerLocksPage { await kernel.phys.unlockPage(page) }
+        if kernel.phys.frames[page.rawValue].refcount == 0 {
+            kernel.oops("use-after-free in fb_deferred_io_work: page \(page) of pgoff \(pgoff) was freed while "
+                + "listed (pages processed after close)")
+            await state.lock.unlock()
+            return
         }
+        let lockPage = info.variant.workerLocksPage
+        if lockPage { await kernel.phys.lockPage(page) }
+        let cleaned: Int
+        switch info.variant.protect {
+        case .pageMkclean:
+            cleaned = await kernel.folioMkclean(page)
+        case .mappingWrprotectRange:
+            cleaned = await kernel.mappingWrprotectRange(state.mapping, pgoff: PgOff(pgoff), pfn: page, nrPages: 1)
+        }
+        info.defioStats.ptesWrprotected += cleaned
+        kernel.event(.defioProtect, Int64(pgoff), Int64(cleaned))
+        if lockPage { await kernel.phys.unlockPage(page) }
+        if cleaned == 0 && info.variant.workerKeepsUncleanedPages { kept.insert(pgoff) }
     }
     await kernel.sched.preempt(.workerBeforeCallback)
-    let list = state.pagereflistRefs
+    let delivered = nodes.filter { !kept.contains($0) }
+    let list = delivered.map { FBDeferredIOPageref(page: state.pagerefs[$0].page!, offset: state.pagerefs[$0].offset) }
     info.defioStats.batches += 1
     if list.isEmpty { info.defioStats.emptyBatches += 1 }
     info.defioStats.pagesDelivered += list.count
     kernel.event(.defioBatch, Int64(list.count), Int64(info.defioStats.batches),
                  list.map { String($0.pgoff.rawValue) }.joined(separator: ","))
     await info.fbdefio!.deferredIO(info, list)
-    for pgoff in state.pagereflist { state.pagerefs[pgoff].listed = false }
-    state.pagereflist.removeAll()
+    for pgoff in delivered {
+        if let corruption = state.list.delInit(pgoff) { kernel.listCorruption(corruption) }
+    }
+    // 49bbd815 puts the kept pages back for the next run without scheduling one: they go out with the next
+    // batch somebody else starts.
+    kernel.event(.defioListClear, Int64(delivered.count), Int64(info.defioStats.batches))
     await state.lock.unlock()
 }

@@ -68,7 +68,7 @@ public struct FBDefIOStats: Sendable, Equatable {
     public var variable: FBVarScreeninfo
     public var flags: FBInfoFlags = []
     /// Kernel virtual address of the screen memory (vmalloc). Kernel: info->screen_buffer
-    public let screenBuffer: UInt64
+    public private(set) var screenBuffer: UInt64
     public var fbops: FBOps
     /// The driver's deferred-I/O configuration. Kernel: info->fbdefio
     public var fbdefio: FBDeferredIO?
@@ -115,6 +115,16 @@ public struct FBDefIOStats: Sendable, Equatable {
         inode.privateData = self
         nodes.append(inode)
         return inode
+    }
+
+    /// A driver's mode change while nobody has the device open: the old screen memory is freed and new memory
+    /// allocated (what `fb_set_par` of a vmalloc driver does). Returns false if RAM runs out.
+    /// Kernel analogue: a driver's fb_set_par() → vfree()/vmalloc() of info->screen_buffer
+    public func reallocateScreen() -> Bool {
+        guard let fresh = kernel.vmalloc.vmalloc(fix.smemLen) else { return false }
+        kernel.vmalloc.vfree(screenBuffer)
+        screenBuffer = fresh
+        return true
     }
 
     /// The page of framebuffer memory at byte `offset`.

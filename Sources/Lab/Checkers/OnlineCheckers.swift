@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT — the invariants of DESIGN.md §7, checked while the machine runs: after every event
+// that can break them, so that a lost update is reported at the moment it becomes lost.
+import Kernel
+
+/// What a checker found: the first broken invariant of a run.
+public struct Violation: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        case dirtyTracking = "dirty tracking", rearm = "re-arm", faultAccounting = "fault accounting"
+        case listIntegrity = "list integrity", deadlock, livelock, hungTask = "hung task", oops
+        case lostUpdate = "lost update", notification = "write notification"
+    }
+    public var kind: Kind
+    public var what: String
+    /// Page offset in the device, process id, batch number and virtual time, where known.
+    public var page: Int?
+    public var pid: Int?
+    public var batch: Int
+    public var time: VirtualTime
+
+    public var description: String {
+        var place: [String] = []
+        if let page { place.append("page \(page)") }
+        if let pid { place.append("pid \(pid)") }
+        place.append("batch \(batch)")
+        place.append("t=\(time)")
+        return "VIOLATION (\(kind.rawValue)): \(what) [\(place.joined(separator: ", "))]"
+    }
+}
+
+/// Every online checker of one machine with a deferred-I/O framebuffer. Subscribe once; read `first`.
+///
+/// - Dirty tracking: a PTE that becomes writable maps a listed page or one whose `page_mkwrite` is in flight; when
+///   the worker empties the list, no PTE of an unlisted page is writable.
+/// - Re-arm: when the worker hands a batch to the driver, no PTE of a page in it is writable and no TLB entry lets a
+///   store reach it without a fault.
+/// - Fault accounting: at most one `page_mkwrite` per (process, page, batch) that made a PTE writable.
+/// - List integrity: the list walks back to its head, each entry's offset is its slot's, sorted when it must be.
+/// - Livelock, oops, list corruption, soft lockup and hung task as the kernel model reports them.
+@EmuActor public final class OnlineCheckers {
+    unowned let kernel: EmuKernel
+    unowned let info: FBInfo
+    /// The first violation; the run should stop when it is set.
+    public private(set) var first: Violation?
+    /// Told once, at the first violation.
+    public var onViolation: ((Violation) -> Void)?
+    /// (mm id, pgoff) → the batch in which a `page_mkwrite` of that process made the page writable.
+    private var granted: [Int64: Int] = [:]
+    /// Pages of the current worker pass whose write-protect changed nothing (kept back by 49bbd815).
+    private var uncleaned: Set<Int> = []
+    /// Checks run (a measure of the checkers' cost).
+    public private(set) var checks = 0
+
+    public init(kernel: EmuKernel, info: FBInfo) {
+        self.kernel = kernel
+        self.info = info
+        kernel.events.subscribe { [unowned self] e in self.event(e) }
+        kernel.onFailure.append { [unowned self] f in self.failure(f) }
+    }
+
+    private var state: FBDeferredIOState? { info.fbdefioState }
+    private var batch: Int { info.defioStats.batches }
+
+    /// Records a violation found outside the event stream (deadlock, lost update at quiescence).
+    public func report(_ kind: Violation.Kind, _ what: String, page: Int? = nil, pid: Int? = nil) {
+        guard first == nil else { return }
+        let v = Violation(kind: kind, what: what, page: page, pid: pid, batch: batch, time: kernel.now)
+        first = v
+        onViolation?(v)
+    }
+
+    private func failure(_ f: KernelFailure) {
+        let kind: Violation.Kind
+        switch f {
+        case .oops, .softLockup: kind = .oops
+        case .listCorruption: kind = .listIntegrity
+        case .hungTask: kind = .hungTask
+        }
+        report(kind, f.description, pid: task(kernel.sched.current)?.pid)
+    }
+
+    private func task(_ schedID: Int) -> UserTask? { kernel.processes.first { $0.schedID == schedID } }
+
+    private func event(_ e: KernelEvent) {
+        guard first == nil else { return }
+        switch e.kind {
+        case .pteSet:
+            checkNewPTE(e)
+        case .mkwrite:
+            checkMkwrite(e)
+        case .pteZap:
+            if let t = task(e.task) { forget(mm: t.mm) }
+        case .defioProtect:
+            if e.b == 0 && info.variant.workerKeepsUncleanedPages { uncleaned.insert(Int(e.a)) }
+        case .defioBatch:
+            checkRearm()
+            checkList()
+            uncleaned = []
+        case .defioListClear:
+            checkNoWritableUnlisted()
+            checkList()
+        case .livelock:
+            let t = task(e.task)
+            report(.livelock, "\(t?.name ?? "T\(e.task)") faulted \(e.b) times at 0x\(String(UInt64(bitPattern: e.a), radix: 16)) "
+                + "without progress", pid: t?.pid)
+        default:
+            break
+        }
+    }
+
+    /// The device page a user address of `mm` maps, when it is in a deferred-I/O VMA of this framebuffer.
+    private func devicePage(_ mm: MM, _ address: VirtAddr) -> (VMArea, Int)? {
+        guard let vma = mm.vmaLookup(address), let s = vma.privateData as? FBDeferredIOState, s === state,
+              vma.flags.contains(.shared) else { return nil }
+        return (vma, vma.linearPageIndex(address).rawValue)
+    }
+
+    private func tracked(_ s: FBDeferredIOState, _ pgoff: Int) -> Bool {
+        pgoff >= s.npagerefs || s.isListed(pgoff) || s.mkwritesInFlight[pgoff] > 0
+    }
+
+    private func checkNewPTE(_ e: KernelEvent) {
+        let pte = PTE(raw: UInt64(bitPattern: e.b))
+        guard pte.isWrite, let s = state, s.info != nil, let t = task(e.task) else { return }
+        let address = VirtAddr(UInt64(bitPattern: e.a))
+        guard let (_, pgoff) = devicePage(t.mm, address) else { return }
+        checks += 1
+        granted[key(t.mm, pgoff)] = batch
+        if !tracked(s, pgoff) {
+            report(.dirtyTracking, "\(t.name) made its PTE of page \(pgoff) writable while the page is not listed: "
+                + "its stores from now on are never delivered (the update is lost here)", page: pgoff, pid: t.pid)
+        }
+    }
+
+    private func key(_ mm: MM, _ pgoff: Int) -> Int64 { Int64(mm.id) << 32 | Int64(pgoff) }
+
+    private func forget(mm: MM) {
+        granted = granted.filter { $0.key >> 32 != Int64(mm.id) }
+    }
+
+    private func checkMkwrite(_ e: KernelEvent) {
+        guard let t = task(e.task) else { return }
+        let pgoff = Int(e.a)
+        checks += 1
+        if let b = granted[key(t.mm, pgoff)], b == batch {
+            report(.faultAccounting, "a second page_mkwrite of page \(pgoff) by \(t.name) in batch \(batch): its "
+                + "PTE was already made writable in this batch", page: pgoff, pid: t.pid)
+        }
+    }
+
+    /// Every present PTE of this device, per process: (task, vma, pgoff, address, pte).
+    private func forEachDevicePTE(_ body: (UserTask, VMArea, Int, VirtAddr, PTE) -> Void) {
+        var seen = Set<Int>()
+        for t in kernel.processes where t.exitStatus == .running && !seen.contains(t.mm.id) {
+            seen.insert(t.mm.id)
+            for vma in t.mm.vmas where vma.flags.contains(.shared) {
+                guard let s = vma.privateData as? FBDeferredIOState, s === state else { continue }
+                var a = vma.start
+                while a < vma.end {
+                    let pte = t.mm.pte(at: a)
+                    if pte.isPresent { body(t, vma, vma.linearPageIndex(a).rawValue, a, pte) }
+                    a = a + PAGE_SIZE
+                }
+            }
+        }
+    }
+
+    private func checkNoWritableUnlisted() {
+        guard let s = state, s.info != nil else { return }
+        checks += 1
+        forEachDevicePTE { t, _, pgoff, _, pte in
+            if pte.isWrite && !tracked(s, pgoff) {
+                report(.dirtyTracking, "after the worker emptied the list, \(t.name)'s PTE of page \(pgoff) is still "
+                    + "writable: its stores are never delivered", page: pgoff, pid: t.pid)
+            }
+        }
+    }
+
+    private func checkRearm() {
+        guard let s = state else { return }
+        let processed = Set(s.pagereflist).subtracting(uncleaned)
+        checks += 1
+        forEachDevicePTE { t, _, pgoff, address, pte in
+            guard processed.contains(pgoff) else { return }
+            if pte.isWrite {
+                report(.rearm, "the worker write-protected page \(pgoff) but \(t.name)'s PTE of it is writable",
+                       page: pgoff, pid: t.pid)
+            } else if let entry = t.mm.tlb.lookup(address), entry.writable {
+                report(.rearm, "the worker write-protected page \(pgoff) but \(t.name)'s TLB still holds a writable "
+                    + "entry for it: stores go through without a fault", page: pgoff, pid: t.pid)
+            }
+        }
+    }
+
+    private func checkList() {
+        guard let s = state else { return }
+        checks += 1
+        let (nodes, looped) = s.list.walk()
+        if looped {
+            report(.listIntegrity, "the page list does not lead back to its head (node \(nodes.last ?? -1))")
+            return
+        }
+        let sorted = info.fbdefio?.sortPagereflist == true || info.variant.alwaysSorted
+        var previous = -1
+        for n in nodes {
+            if let p = s.boundPage(n), info.variant.pagerefLookup == .bindOnce, info.page(at: n << PAGE_SHIFT) != p {
+                report(.listIntegrity, "pageref \(n) is bound to \(p), not to its own page", page: n)
+                return
+            }
+            if sorted && n < previous {
+                report(.listIntegrity, "the sorted page list has \(n) after \(previous)", page: n)
+                return
+            }
+            previous = n
+        }
+    }
+}

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT — `fbdefio-emu explore`: many seeded schedules of the built-in scenarios with every
+// checker on; the first violation is shrunk to the fewest switches that still show it and saved.
+import Kernel
+
+/// Which schedules the explorer tries.
+public enum ExplorePolicy: String, CaseIterable, Sendable {
+    /// A seeded random walk switching at a quarter of the preemption points.
+    case random
+    /// Probabilistic concurrency testing with `depth` priority-change points.
+    case pct
+}
+
+public struct ExploreOptions: Sendable {
+    public var variant = Variants.upstream
+    /// Scenario names; empty: the ones built for the variant's parts.
+    public var scenarios: [String] = []
+    /// Schedules in total, spread round-robin over the scenarios.
+    public var schedules = 1000
+    public var seed: UInt64 = 1
+    public var policy = ExplorePolicy.random
+    public var depth = 3
+    /// This process explores schedule indices i with i % shardCount == shardIndex.
+    public var shardIndex = 0
+    public var shardCount = 1
+    public init() {}
+}
+
+/// One schedule the explorer ran, enough to run it again.
+public struct ScheduleRecord: Sendable, Equatable {
+    public var variant: String
+    public var scenario: String
+    /// The decisions that differ from "stay, or the lowest runnable id" (index → task).
+    public var switches: [Int: Int]
+
+    /// The saved form: a header, the run's identity, then one `switch DECISION TASK` line per switch.
+    public func text(violation: Violation?, eventHash: UInt64) -> String {
+        var out = "# fbdefio-emu explore schedule v1 (replay: fbdefio-emu replay-schedule FILE)\n"
+        out += "variant \(variant)\nscenario \(scenario)\n"
+        if let violation { out += "# \(violation)\n" }
+        out += "# event hash \(hex(eventHash))\n"
+        for (k, t) in switches.sorted(by: { $0.key < $1.key }) { out += "switch \(k) \(t)\n" }
+        return out
+    }
+
+    public enum ParseError: Error, CustomStringConvertible {
+        case bad(line: Int, String)
+        public var description: String {
+            switch self { case .bad(let line, let why): "schedule line \(line): \(why)" }
+        }
+    }
+
+    public init(variant: String, scenario: String, switches: [Int: Int]) {
+        self.variant = variant
+        self.scenario = scenario
+        self.switches = switches
+    }
+
+    public init(parsing text: String) throws(ParseError) {
+        var variant: String?, scenario: String?, switches: [Int: Int] = [:]
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let words = line.split(separator: " ").map(String.init)
+            guard let head = words.first else { continue }
+            switch (head, words.count) {
+            case ("variant", 2): variant = words[1]
+            case ("scenario", 2): scenario = words[1]
+            case ("switch", 3):
+                guard let k = Int(words[1]), let t = Int(words[2]), k >= 0, t >= 0 else {
+                    throw .bad(line: n + 1, "'\(line)' is not 'switch DECISION TASK'")
+                }
+                switches[k] = t
+            default: throw .bad(line: n + 1, "'\(line)' is not a variant, scenario or switch line")
+            }
+        }
+        guard let variant else { throw .bad(line: 1, "no 'variant NAME' line") }
+        guard let scenario else { throw .bad(line: 1, "no 'scenario NAME' line") }
+        self.init(variant: variant, scenario: scenario, switches: switches)
+    }
+}
+
+/// What one run of a scenario gave.
+public struct ScenarioRun: Sendable {
+    public var violation: Violation?
+    public var outcome: RunOutcome
+    public var eventHash: UInt64
+    public var switches: [Int: Int]
+    /// Decisions taken before the violation was found (the rest cannot matter to it).
+    public var decisionsAtViolation: Int?
+    /// With `keepEvents`: the two-column race diagram up to the violation.
+    public var diagram: String
+    public var reports: [String]
+}
+
+@EmuActor public enum Explorer {
+    /// Runs `scenario` once under `policy`.
+    public static func run(_ scenario: Scenario, variant: Variants.Selection, policy: SchedPolicy,
+                           keepEvents: Bool = false, attach: ((ScenarioMachine) -> Void)? = nil) async -> ScenarioRun {
+        let m = ScenarioMachine(variant: variant, policy: policy, keepEvents: keepEvents)
+        attach?(m)
+        scenario.spawn(m)
+        let outcome = await m.run()
+        return ScenarioRun(violation: m.checkers.first, outcome: outcome, eventHash: m.kernel.events.hash,
+                           switches: m.kernel.sched.deviations, decisionsAtViolation: m.decisionsAtViolation,
+                           diagram: keepEvents ? diagram(m) : "", reports: m.kernel.sched.reports)
+    }
+
+    /// Runs a saved schedule again.
+    public static func replay(_ record: ScheduleRecord, keepEvents: Bool = true) async -> ScenarioRun? {
+        guard let scenario = Scenario.named(record.scenario), let variant = try? Variants.select(record.variant) else {
+            return nil
+        }
+        return await run(scenario, variant: variant, policy: SchedPolicy(.scripted(switches: record.switches), seed: 0),
+                         keepEvents: keepEvents)
+    }
+
+    /// Runs a saved schedule again with the exporters of `--events` / `--trace` attached.
+    public static func replayExporting(_ record: ScheduleRecord, events: Bool, trace: Bool) async
+        -> (ScenarioRun, [String], String?) {
+        let scenario = Scenario.named(record.scenario)!
+        let variant = try! Variants.select(record.variant)
+        var recorder: EventRecorder?
+        let r = await run(scenario, variant: variant, policy: SchedPolicy(.scripted(switches: record.switches), seed: 0),
+                          keepEvents: true) { m in
+            guard events || trace else { return }
+            let rec = EventRecorder(kernel: m.kernel, keepEvents: events, keepTrace: trace)
+            rec.workerID = m.kernel.systemWorkqueue.workerID
+            rec.attach()
+            recorder = rec
+        }
+        return (r, recorder?.jsonLines ?? [], trace ? recorder?.chromeTrace() : nil)
+    }
+
+    /// The policy of schedule `index`.
+    static func policy(_ o: ExploreOptions, index: Int) -> SchedPolicy {
+        let seed = SplitMix64.derive(o.seed, "explore", index)
+        switch o.policy {
+        case .random: return .random(seed: seed)
+        case .pct: return .pct(seed: seed, depth: o.depth, steps: 400)
+        }
+    }
+
+    public struct Found: Sendable {
+        public var index: Int
+        public var record: ScheduleRecord
+        public var run: ScenarioRun
+        /// Switches of the schedule that first showed the violation, before shrinking.
+        public var originalSwitches: Int
+    }
+
+    public struct Summary: Sendable {
+        public var schedules = 0
+        public var found: Found?
+        public var perScenario: [String: Int] = [:]
+        public init() {}
+    }
+
+    /// Explores this shard's schedules in index order and stops at the first violation, which it shrinks.
+    /// `progress` is told every 256 schedules.
+    public static func explore(_ o: ExploreOptions, progress: ((Int) -> Void)? = nil) async -> Summary {
+        let scenarios = (o.scenarios.isEmpty ? o.variant.scenarios : o.scenarios).compactMap(Scenario.named)
+        var summary = Summary()
+        var index = o.shardIndex
+        while index < o.schedules {
+            let scenario = scenarios[index % scenarios.count]
+            let r = await run(scenario, variant: o.variant, policy: policy(o, index: index))
+            summary.schedules += 1
+            summary.perScenario[scenario.name, default: 0] += 1
+            if let v = r.violation {
+                let shrunk = await shrink(scenario, variant: o.variant, r, kind: v.kind)
+                let record = ScheduleRecord(variant: o.variant.name, scenario: scenario.name, switches: shrunk)
+                let final = await replay(record)!
+                summary.found = Found(index: index, record: record, run: final, originalSwitches: r.switches.count)
+                return summary
+            }
+            if summary.schedules % 256 == 0 { progress?(summary.schedules) }
+            index += o.shardCount
+        }
+        return summary
+    }
+
+    /// The fewest switches that still give a violation of the same kind: first everything after the violation is
+    /// dropped, then each remaining switch in turn, until no single switch can go.
+    static func shrink(_ scenario: Scenario, variant: Variants.Selection, _ r: ScenarioRun,
+                       kind: Violation.Kind) async -> [Int: Int] {
+        func violates(_ s: [Int: Int]) async -> Bool {
+            let again = await run(scenario, variant: variant, policy: SchedPolicy(.scripted(switches: s), seed: 0))
+            return again.violation?.kind == kind
+        }
+        var best = r.switches
+        if let cut = r.decisionsAtViolation {
+            let prefix = best.filter { $0.key < cut }
+            if await violates(prefix) { best = prefix }
+        }
+        if !(await violates(best)) { return r.switches }
+        var changed = true
+        while changed {
+            changed = false
+            for k in best.keys.sorted() {
+                var fewer = best
+                fewer[k] = nil
+                if await violates(fewer) {
+                    best = fewer
+                    changed = true
+                }
+            }
+        }
+        return best
+    }
+
+    /// The run as two columns — user tasks on the left, the worker on the right — up to the violation: faults,
+    /// page_mkwrite, PTE changes, list changes, write-protects, batches, signals.
+    static func diagram(_ m: ScenarioMachine) -> String {
+        let worker = m.kernel.systemWorkqueue.workerID
+        let end = m.checkers.first?.time
+        let width = 52
+        var lines = ["time         " + "task".padded(width) + "| worker", String(repeating: "-", count: 13 + width)
+            + "+" + String(repeating: "-", count: 40)]
+        for e in m.kernel.events.events {
+            if let end, e.time > end { break }
+            guard let text = describe(e, m) else { continue }
+            let t = "\(e.time)".padded(13)
+            if e.task == worker {
+                lines.append(t + "".padded(width) + "| " + text)
+            } else {
+                let who = e.task >= 0 ? m.kernel.sched.name(of: e.task) : "kernel"
+                lines.append(t + "\(who): \(text)".padded(width) + "|")
+            }
+        }
+        if let v = m.checkers.first { lines.append("  ⇒ \(v)") }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func describe(_ e: KernelEvent, _ m: ScenarioMachine) -> String? {
+        let addr = "0x" + String(UInt64(bitPattern: e.a), radix: 16)
+        switch e.kind {
+        case .fault: return e.b != 0 ? "write fault \(addr)" : "read fault \(addr)"
+        case .mkwrite: return "page_mkwrite(pgoff \(e.a)) = \(e.note)"
+        case .pteSet:
+            let pte = PTE(raw: UInt64(bitPattern: e.b))
+            return "PTE \(addr) := \(pte.isWrite ? "RW" : "RO")\(pte.isDirty ? "+D" : "")"
+        case .pteZap: return "zap PTE \(addr)"
+        case .wrprotect: return "wrprotect \(addr) (\(e.note))"
+        case .defioListAdd: return "list += page \(e.a)"
+        case .defioProtect: return "write-protect page \(e.a): \(e.b) PTEs"
+        case .defioBatch: return "deferred_io(batch \(e.b): [\(e.note)])"
+        case .defioListClear: return "list emptied (\(e.a) pages)"
+        case .signal: return "signal \(e.note)"
+        case .livelock: return "livelock after \(e.b) faults"
+        default: return nil
+        }
+    }
+}

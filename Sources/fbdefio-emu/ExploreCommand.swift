@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT — `fbdefio-emu variants`, `scenarios`, `explore` and `replay-schedule`.
+import ArgumentParser
+import Foundation
+import Kernel
+import Lab
+
+extension ExplorePolicy: ExpressibleByArgument {}
+
+/// Parses `--variant` for every command that boots a machine.
+func parseVariant(_ text: String) throws -> Variants.Selection {
+    do { return try Variants.select(text) } catch { throw ValidationError("--variant: \(error)") }
+}
+
+struct VariantsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "variants", abstract: "List the kernel versions and named bugs that --variant selects.")
+    func run() throws { print(Variants.table) }
+}
+
+struct ScenariosCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scenarios", abstract: "List the explorer's built-in scenarios.")
+    func run() throws { print(Scenario.table) }
+}
+
+struct Explore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run built-in scenarios under many seeded schedules with every checker on; stop at the first violation.",
+        discussion: """
+            Exit 0: no violation in N schedules (a one-line summary with schedules per second). Exit 1: a violation; \
+            its schedule is shrunk to the fewest switches that still show it, written to --out, printed as a \
+            two-column diagram with the command that replays it. --shard K/N explores the K-th of N disjoint slices \
+            of the schedule indices, so machines with no coordination can split one exploration.
+            """)
+
+    @Option(help: "Kernel variant (see 'fbdefio-emu variants'); VERSION+PATCH+… composes.")
+    var variant: String = "upstream"
+
+    @Option(help: "Scenario (see 'fbdefio-emu scenarios'); repeat for several. Default: those built for the variant.")
+    var scenario: [String] = []
+
+    @Option(help: "Schedules in total, spread over the scenarios.")
+    var schedules: Int = 1000
+
+    @Option(help: "Seed of the schedule seeds.")
+    var seed: UInt64 = 1
+
+    @Option(help: "random (seeded random walk) or pct (probabilistic concurrency testing).")
+    var policy: ExplorePolicy = .random
+
+    @Option(help: "PCT: priority-change points + 1.")
+    var depth: Int = 3
+
+    @Option(help: "Where to write the shrunk schedule (default: ./explore-VARIANT-SCENARIO.schedule).")
+    var out: String?
+
+    @Option(help: "Processes to explore on at once (default: every core).")
+    var jobs: Int?
+
+    @Option(help: "K/N: explore only the K-th (1-based) of N disjoint slices of the schedule indices.")
+    var shard: String = "1/1"
+
+    func validate() throws {
+        let v = try parseVariant(variant)
+        for s in scenario where Scenario.named(s) == nil {
+            throw ValidationError("--scenario: unknown scenario '\(s)' (see 'fbdefio-emu scenarios')")
+        }
+        if scenario.isEmpty && v.scenarios.isEmpty { throw ValidationError("--variant: '\(variant)' has no scenario") }
+        guard (1 ... 100_000_000).contains(schedules) else {
+            throw ValidationError("--schedules: '\(schedules)' is not in 1...100000000")
+        }
+        guard (1 ... 16).contains(depth) else { throw ValidationError("--depth: '\(depth)' is not in 1...16") }
+        if let jobs, !(1 ... 256).contains(jobs) { throw ValidationError("--jobs: '\(jobs)' is not in 1...256") }
+        guard Self.parseShard(shard) != nil else {
+            throw ValidationError("--shard: '\(shard)' is not K/N with 1 <= K <= N <= 100000")
+        }
+    }
+
+    static func parseShard(_ s: String) -> (Int, Int)? {
+        let p = s.split(separator: "/")
+        guard p.count == 2, let k = Int(p[0]), let n = Int(p[1]), n >= 1, n <= 100_000, k >= 1, k <= n else { return nil }
+        return (k, n)
+    }
+
+    func options() throws -> ExploreOptions {
+        var o = ExploreOptions()
+        o.variant = try parseVariant(variant)
+        o.scenarios = scenario
+        o.schedules = schedules
+        o.seed = seed
+        o.policy = policy
+        o.depth = depth
+        let (k, n) = Self.parseShard(shard)!
+        o.shardIndex = k - 1
+        o.shardCount = n
+        return o
+    }
+
+    func run() throws {
+        let o = try options()
+        let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        let start = ContinuousClock.now
+        let progress = isatty(STDERR_FILENO) == 1 ? ProgressLine() : nil
+        let summary: Explorer.Summary
+        if jobs > 1 && o.schedules > 64 {
+            summary = try exploreInChildren(o, jobs: jobs)
+        } else {
+            summary = runOnEmulator {
+                await Explorer.explore(o) { n in progress?.update(n, o.schedules / o.shardCount, .zero) }
+            }
+        }
+        progress?.clear()
+        let seconds = max(Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - start).components.seconds), 1e-9)
+        guard let found = summary.found else {
+            let rate = Int(Double(summary.schedules) / seconds)
+            let per = summary.perScenario.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print("explore: \(o.variant) — no violation in \(summary.schedules) schedules (\(per)), policy "
+                + "\(o.policy.rawValue), seed \(o.seed), shard \(shard): \(rate) schedules/s")
+            return
+        }
+        let path = out ?? "explore-\(o.variant.name)-\(found.record.scenario).schedule"
+        let text = found.record.text(violation: found.run.violation, eventHash: found.run.eventHash)
+        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw ValidationError("--out: cannot write '\(path)': \(error.localizedDescription)")
+        }
+        print("explore: \(o.variant) — violation in schedule \(found.index) (\(found.index / max(o.shardCount, 1) + 1) "
+            + "of this shard's), scenario \(found.record.scenario), policy \(o.policy.rawValue), seed \(o.seed)")
+        print(found.run.violation.map(String.init(describing:)) ?? "")
+        print("shrunk from \(found.originalSwitches) to \(found.record.switches.count) switches:")
+        print(found.run.diagram)
+        print("event hash: \(hex(found.run.eventHash))")
+        print("saved: \(path)")
+        print("replay: fbdefio-emu replay-schedule \(path)")
+        throw ExitCode(1)
+    }
+
+    /// Splits this exploration over `jobs` child processes, each a sub-shard; the violation with the lowest
+    /// schedule index wins, so the answer does not depend on which child finished first.
+    func exploreInChildren(_ o: ExploreOptions, jobs: Int) throws -> Explorer.Summary {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fbdefio-explore-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var children: [(Process, Pipe, String)] = []
+        for j in 0 ..< jobs {
+            // Global slice o.shardIndex of o.shardCount, split again j of jobs: indices ≡ shardIndex + j·count.
+            let file = dir.appendingPathComponent("shard\(j).schedule").path
+            var args = ["explore", "--variant", o.variant.name, "--schedules", String(o.schedules), "--seed",
+                        String(o.seed), "--policy", o.policy.rawValue, "--depth", String(o.depth), "--jobs", "1",
+                        "--shard", "\(o.shardIndex + j * o.shardCount + 1)/\(o.shardCount * jobs)", "--out", file]
+            for s in o.scenarios { args += ["--scenario", s] }
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = args
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            children.append((p, pipe, file))
+        }
+        var summary = Explorer.Summary()
+        var best: (index: Int, output: String, file: String)?
+        for (p, pipe, file) in children {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let output = String(decoding: data, as: UTF8.self)
+            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("explore:") }) {
+                if let n = line.range(of: "no violation in ").map({ line[$0.upperBound...] }),
+                   let count = Int(n.prefix { $0.isNumber }) {
+                    summary.schedules += count
+                } else if let r = line.range(of: "violation in schedule "),
+                          let idx = Int(line[r.upperBound...].prefix { $0.isNumber }) {
+                    if best == nil || idx < best!.index { best = (idx, output, file) }
+                }
+            }
+        }
+        if let best {
+            // Reprint the winning child's report, with its schedule moved to where this command was asked to save it.
+            let path = out ?? "explore-\(o.variant.name)-\(best.output.firstScenario ?? "scenario").schedule"
+            try? FileManager.default.removeItem(atPath: path)
+            try FileManager.default.copyItem(atPath: best.file, toPath: path)
+            print(best.output.replacingOccurrences(of: best.file, with: path), terminator: "")
+            throw ExitCode(1)
+        }
+        return summary
+    }
+}
+
+extension String {
+    /// The scenario named in an explore report's first line.
+    var firstScenario: String? {
+        guard let r = range(of: "scenario ") else { return nil }
+        return String(self[r.upperBound...].prefix { $0 != "," && $0 != " " && $0 != "\n" })
+    }
+}
+
+struct ReplaySchedule: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay-schedule",
+        abstract: "Run a schedule saved by 'explore' again: the same violation and the same event hash.")
+
+    @Argument(help: "The schedule file.")
+    var file: String
+
+    @Option(help: "Write every kernel event as JSON lines to FILE.")
+    var events: String?
+
+    @Option(help: "Write a Chrome trace-event JSON to FILE.")
+    var trace: String?
+
+    func run() throws {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw ValidationError("replay-schedule: cannot read '\(file)'")
+        }
+        let record: ScheduleRecord
+        do { record = try ScheduleRecord(parsing: text) } catch { throw ValidationError("replay-schedule: \(error)") }
+        guard Scenario.named(record.scenario) != nil else {
+            throw ValidationError("replay-schedule: unknown scenario '\(record.scenario)'")
+        }
+        _ = try parseVariant(record.variant)
+        let keepExports = events != nil || trace != nil
+        let result = runOnEmulator { () -> (ScenarioRun, [String], String?) in
+            let r = await Explorer.replayExporting(record, events: keepExports, trace: trace != nil)
+            return r
+        }
+        let (run, lines, chrome) = result
+        if let events { try write(lines.map { $0 + "\n" }.joined(), events, "--events") }
+        if let trace, let chrome { try write(chrome, trace, "--trace") }
+        print("replay-schedule: \(record.variant), scenario \(record.scenario), \(record.switches.count) switches")
+        print(run.diagram)
+        print("event hash: \(hex(run.eventHash))")
+        if let v = run.violation {
+            print(v)
+            throw ExitCode(1)
+        }
+        print("no violation")
+    }
+
+    func write(_ text: String, _ path: String, _ flag: String) throws {
+        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw ValidationError("\(flag): cannot write '\(path)': \(error.localizedDescription)")
+        }
+    }
+}
