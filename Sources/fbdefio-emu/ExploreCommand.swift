@@ -124,8 +124,8 @@ struct Explore: ParsableCommand {
         do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
             throw ValidationError("--out: cannot write '\(path)': \(error.localizedDescription)")
         }
-        print("explore: \(o.variant) — violation in schedule \(found.index) (\(found.index / max(o.shardCount, 1) + 1) "
-            + "of this shard's), scenario \(found.record.scenario), policy \(o.policy.rawValue), seed \(o.seed)")
+        print("explore: \(o.variant) — violation in schedule \(found.index) after \(summary.schedules) schedules, "
+            + "scenario \(found.record.scenario), policy \(o.policy.rawValue), seed \(o.seed)")
         print(found.run.violation.map(String.init(describing:)) ?? "")
         print("shrunk from \(found.originalSwitches) to \(found.record.switches.count) switches:")
         print(found.run.diagram)

@@ -5,7 +5,9 @@ import Testing
 import Workloads
 
 /// Every workload through the headless machine: the lost-update checker passes (panel == framebuffer == reference
-/// rendering) and the final panel image matches its golden hash for the seed.
+/// rendering) and the final panel image matches its golden hash for the seed. The machines run the fix of bug H
+/// (`upstream+worker-page-lock`): on plain `upstream` the online checkers can catch the kernel's own race, which
+/// `upstreamDemoCatchesBugH` shows.
 @Suite struct MachineTests {
     /// FNV-1a 64 of the final panel image: ILI9341 at 32 MHz, 320x240 RGB565, 3 processes, 12 frames, seed 1.
     static let goldens: [String: UInt64] = [
@@ -14,9 +16,11 @@ import Workloads
     ]
 
     @EmuActor func run(_ workload: String, panel: String = "ili9341-spi32", seed: UInt64 = 1, frames: Int = 12,
-                       procs: Int = 3, bpp: Int? = nil, policy: PolicyChoice = .random) async throws -> DemoReport {
+                       procs: Int = 3, bpp: Int? = nil, policy: PolicyChoice = .random,
+                       variant: String = "upstream+worker-page-lock") async throws -> DemoReport {
         var o = DemoOptions()
         o.machine.seed = seed
+        o.machine.variant = try Variants.select(variant)
         o.machine.policy = policy
         o.workload = workload
         o.panel = panel
@@ -37,6 +41,17 @@ import Workloads
         let again = try await run(workload)
         #expect(again.frameHash == r.frameHash)
         #expect(again.eventHash == r.eventHash)
+    }
+
+    /// Bug H in the demo itself: with the 2026 worker (no page lock), plasma at seed 1 makes a PTE writable after
+    /// the worker write-protected its page and before the driver copied it; the re-arm checker stops the run there.
+    @Test @EmuActor func upstreamDemoCatchesBugH() async throws {
+        let r = try await run("plasma", variant: "upstream")
+        #expect(!r.checkerPassed)
+        #expect(r.summary.contains("VIOLATION (re-arm)"), "\(r.summary)")
+        #expect(r.summary.contains("variant upstream"))
+        #expect(r.stats.json.contains("\"variant\":\"upstream\""))
+        #expect(r.stats.json.contains("\"violation\":"))
     }
 
     @Test(arguments: PanelProfile.all.map(\.name))

@@ -569,10 +569,10 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
             if live.isEmpty {
                 outcome = .completed
             } else {
-                // Nothing will ever wake them: khungtaskd would see the waits pass its timeout.
-                if let first = entries.filter({ $0.state == .blocked && $0.uninterruptible })
-                    .map(\.blockedSince).min() {
-                    now = max(now, first + hungTaskTimeout)
+                // Nothing will ever wake them: khungtaskd would see every one of the waits pass its timeout.
+                if let last = entries.filter({ $0.state == .blocked && $0.uninterruptible })
+                    .map(\.blockedSince).max() {
+                    now = max(now, last + hungTaskTimeout)
                     detectHungTasks()
                 }
                 let stuck = entries.filter { $0.state == .blocked }

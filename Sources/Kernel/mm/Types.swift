@@ -125,7 +125,8 @@ public enum UserFault: Error, Equatable, Sendable, CustomStringConvertible {
     case sigsegv(VirtAddr, SegvCode)
     /// SIGBUS (`BUS_ADRERR`): a driver refused the page (past the end, device gone).
     case sigbus(VirtAddr)
-    /// VM_FAULT_OOM on a user fault: the emulator kills the task (the kernel would run the OOM killer).
+    /// VM_FAULT_OOM on a user fault where the kernel still OOM-killed the faulting task (≤ 5.15; since 5.16 the
+    /// access is retried instead).
     case oom(VirtAddr)
     /// The same access faulted again and again without progress: reported and the task killed.
     case livelock(VirtAddr, attempts: Int)
