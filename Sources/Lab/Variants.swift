@@ -154,7 +154,7 @@ public enum Variants {
             name: "keep-non-dirty", kind: .version, kernels: "2010 (49bbd815, reverted)", summary:
                 "bug A's first fix: a page whose page_mkclean cleaned nothing stays listed for the next run",
             bug: "A", base: "race-nondirty-2010", change: { s in s.defio.workerKeepsUncleanedPages = true },
-            scenarios: ["wp-race"]),
+            scenarios: ["wp-race", "close-still-image"]),
         KernelVariant(
             name: "no-state-lifetime", kind: .version, kernels: "6.15–6.19, device unplugged", summary:
                 "the device is removed while mapped and the driver frees fb_info under the VMAs (bug G)",
@@ -182,11 +182,12 @@ public enum Variants {
         KernelVariant(
             name: "drm-damage-past-yres", kind: .patch, kernels: "DRM fbdev before the 2023 clamps", summary:
                 "a dirty last page past yres gives a damage clip beyond the framebuffer (bug J)",
-            bug: "J", base: nil, change: { s in s.panel.drm.clampDamageToYres = false }, scenarios: []),
+            bug: "J", base: nil, change: { s in s.panel.drm.clampDamageToYres = false }, scenarios: ["damage-tail"]),
         KernelVariant(
             name: "fbtft-init-before-smem-len", kind: .patch, kernels: "fbtft 5.19 (before Peter Suti's fix)",
-            summary: "fb_deferred_io_init runs while smem_len is 0: no deferred I/O at all (bug K)",
-            bug: "K", base: nil, change: { s in s.environment.initBeforeSmemLen = true }, scenarios: []),
+            summary: "fb_deferred_io_init runs while smem_len is 0 and fails; the first open dereferences the NULL "
+                + "state (bug K)",
+            bug: "K", base: nil, change: { s in s.environment.initBeforeSmemLen = true }, scenarios: ["fbtft-probe"]),
         KernelVariant(
             name: "dax-pfn-mkwrite-mtime", kind: .patch, kernels: "≤ 4.0 (before pfn_mkwrite)", summary:
                 "a PFN-mapped shared VMA without ->pfn_mkwrite: a write after a read is never notified (bug L)",

@@ -169,6 +169,13 @@ struct Explore: ParsableCommand {
                 if let n = line.range(of: "no violation in ").map({ line[$0.upperBound...] }),
                    let count = Int(n.prefix { $0.isNumber }) {
                     summary.schedules += count
+                    // "(wp-race 20, two-openers 20)": the child's schedules per scenario.
+                    if let open = n.firstIndex(of: "("), let close = n.firstIndex(of: ")") {
+                        for part in n[n.index(after: open) ..< close].split(separator: ",") {
+                            let words = part.split(separator: " ")
+                            if words.count == 2, let c = Int(words[1]) { summary.perScenario[String(words[0]), default: 0] += c }
+                        }
+                    }
                 } else if let r = line.range(of: "violation in schedule "),
                           let idx = Int(line[r.upperBound...].prefix { $0.isNumber }) {
                     if best == nil || idx < best!.index { best = (idx, output, file) }

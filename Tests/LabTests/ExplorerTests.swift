@@ -8,7 +8,8 @@ import Testing
     static let buggy = [
         "upstream", "v6.15", "race-nondirty-2010", "mkwrite-returns-zero", "missing-tlb-flush", "v6.2", "v6.3",
         "v6.8", "v5.19", "v5.18", "no-state-lifetime", "multiple-device-nodes", "open-count-leak",
-        "cleanup-reschedule-race", "dax-pfn-mkwrite-mtime", "walk-page-mapping-break-on-skip",
+        "cleanup-reschedule-race", "dax-pfn-mkwrite-mtime", "walk-page-mapping-break-on-skip", "keep-non-dirty",
+        "drm-damage-past-yres", "fbtft-init-before-smem-len",
     ]
 
     @EmuActor func explore(_ variant: String, schedules: Int, policy: ExplorePolicy = .random,
@@ -38,9 +39,9 @@ import Testing
 
     @Test(arguments: ["upstream+worker-page-lock", "legacy-folio-mkclean"])
     @EmuActor func correctVariantsSurviveEveryScenario(variant: String) async throws {
-        let s = try await explore(variant, schedules: 11 * 12, scenarios: Scenario.all.map(\.name))
+        let s = try await explore(variant, schedules: Scenario.all.count * 12, scenarios: Scenario.all.map(\.name))
         #expect(s.found == nil, "\(s.found.map { "\($0.run.violation!) in \($0.record.scenario)" } ?? "")")
-        #expect(s.schedules == 132)
+        #expect(s.schedules == Scenario.all.count * 12)
     }
 
     @Test @EmuActor func pctFindsBugHToo() async throws {

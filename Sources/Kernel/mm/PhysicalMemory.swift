@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT — RAM and struct page (kernel: mm/page_alloc.c, include/linux/mm_types.h,
 // mm/filemap.c for the page lock).
 import DequeModule
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Per-page flag bits. Kernel: `enum pageflags` (PG_locked, PG_dirty, …) in include/linux/page-flags.h.
 public struct PageFlags: OptionSet, Hashable, Sendable {
@@ -82,8 +85,11 @@ public struct PageFrame: Sendable {
     public init(pages: Int, scheduler: Scheduler) {
         precondition(pages >= 16, "too little RAM")
         pageCount = pages
-        arena = UnsafeMutableRawPointer.allocate(byteCount: pages << PAGE_SHIFT, alignment: PAGE_SIZE)
-        arena.initializeMemory(as: UInt8.self, repeating: 0, count: pages << PAGE_SHIFT)
+        // Anonymous host memory: page aligned, already zero, and backed only where the machine touches it (a small
+        // machine booted thousands of times by the explorer must not pay for clearing RAM it never uses).
+        guard let mem = mmap(nil, pages << PAGE_SHIFT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              mem != MAP_FAILED else { preconditionFailure("host mmap of \(pages) pages of emulated RAM failed") }
+        arena = mem
         frames = Array(repeating: PageFrame(), count: pages)
         freeList = (1 ..< pages).reversed().map { Int32($0) }
         sched = scheduler
@@ -92,7 +98,7 @@ public struct PageFrame: Sendable {
         zeroPage = PFN(0)
     }
 
-    deinit { arena.deallocate() }
+    deinit { munmap(arena, pageCount << PAGE_SHIFT) }
 
     public var freePages: Int { freeList.count }
 

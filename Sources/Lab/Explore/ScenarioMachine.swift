@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT — the small machine the explorer's scenarios run on.
 import Kernel
 
-/// A framebuffer of a few pages (1024 × `pages` at 32 bpp: one page a line), fb_defio with a driver that copies each
+/// A framebuffer of a few pages (`xres` × as many lines as fit in `pages` at 32 bpp; at the default 1024, one page a
+/// line, and narrower lines leave the last page partly past yres), fb_defio with a driver that copies each
 /// delivered page to its "panel" and holds the mutex for a bus time per page, the variant's switches, and every
 /// online checker. Scenarios spawn 2–4 processes on it.
 @EmuActor public final class ScenarioMachine {
@@ -19,14 +20,14 @@ import Kernel
     public private(set) var decisionsAtViolation: Int?
     var env: VariantEnvironment { variant.switches.environment }
 
-    public init(variant: Variants.Selection, policy: SchedPolicy, pages: Int = 8, delay: Jiffies = Jiffies(1),
-                keepEvents: Bool = false) {
+    public init(variant: Variants.Selection, policy: SchedPolicy, pages: Int = 8, xres: Int = 1024,
+                delay: Jiffies = Jiffies(1), keepEvents: Bool = false) {
         var config = MMConfig()
         config.livelockAttempts = 200
         variant.switches.mm.apply(to: &config)
         kernel = EmuKernel(policy: policy, tickRate: TickRate(hz: 250), ramPages: 96 + 3 * pages, config: config)
         kernel.events.keep = keepEvents
-        info = FBInfo(kernel: kernel, xres: 1024, yres: pages, bitsPerPixel: 32, id: "explore")!
+        info = FBInfo(kernel: kernel, xres: xres, yres: pages * 1024 / xres, bitsPerPixel: 32, id: "explore")!
         self.variant = variant
         panel = info.readScreen()
         checkers = OnlineCheckers(kernel: kernel, info: info)
@@ -82,21 +83,33 @@ import Kernel
         return (fd, base)
     }
 
-    /// The kernel's promise at this moment (after a flush, an fsync or the last close): the panel shows what the
-    /// framebuffer holds. A difference is a lost update.
-    public func expectDisplayed(_ moment: String) {
+    /// The kernel's promise at this moment (after an fsync or the last close): the panel shows what the framebuffer
+    /// holds — on every page, or on `pages`, the ones the caller wrote (another process's write may still be in its
+    /// fault when this one's fsync returns). A difference is a lost update.
+    public func expectDisplayed(_ moment: String, pages: [Int]? = nil) {
         let screen = info.readScreen()
-        for p in 0 ..< screen.count / PAGE_SIZE where screen[p * PAGE_SIZE ..< (p + 1) * PAGE_SIZE]
+        if screen == panel { return }
+        for p in pages ?? Array(0 ..< screen.count / PAGE_SIZE) where screen[p * PAGE_SIZE ..< (p + 1) * PAGE_SIZE]
             != panel[p * PAGE_SIZE ..< (p + 1) * PAGE_SIZE] {
             checkers.report(.lostUpdate, "\(moment): page \(p) of the framebuffer never reached the panel", page: p)
             return
         }
     }
 
+    /// The kernel promises that the last close pushes pending updates out (6.8 and later flush there).
+    public var flushesAtLastClose: Bool {
+        variant.switches.defio.release == .lastclose && variant.switches.defio.lastclose == .flush
+    }
+
+    /// Checks to make once every process has ended and nothing is pending (quiescence).
+    private var atQuiescence: [@EmuActor () -> Void] = []
+    public func whenQuiescent(_ check: @escaping @EmuActor () -> Void) { atQuiescence.append(check) }
+
     /// Runs the spawned processes to the end and applies the end-of-run checks.
     public func run() async -> RunOutcome {
         let outcome = await kernel.sched.run()
         if case .deadlock(let why) = outcome { checkers.report(.deadlock, why) }
+        if outcome == .completed { for check in atQuiescence { check() } }
         return outcome
     }
 

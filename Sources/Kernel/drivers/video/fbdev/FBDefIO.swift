@@ -281,7 +281,14 @@ public struct PagerefList: Sendable, Equatable {
 
 /// Called from fb_open with fb_info->lock held. Kernel: fb_deferred_io_open()
 @EmuActor func fbDeferredIOOpen(_ info: FBInfo, _ inode: Inode, _ file: KFile) {
-    guard let state = info.fbdefioState else { return }
+    guard let state = info.fbdefioState else {
+        // A driver that kept info->fbdefio although fb_deferred_io_init failed (bug K): the state is NULL here.
+        if info.deferredWork == nil {
+            info.kernel.oops("NULL pointer dereference in fb_deferred_io_open: info->fbdefio_state is NULL "
+                + "(fb_deferred_io_init failed and the driver went on)")
+        }
+        return
+    }
     state.mapping = file.mapping
     file.mapping.aops = AddressSpaceOperations(name: "fb_deferred_io_aops", dirtyFolio: { _, _ in false })
     state.openCount += 1
