@@ -1,42 +1,6 @@
 // SPDX-License-Identifier: MIT — the boot demo: fake processes fault on a scratch device and a summary is printed.
 import Kernel
 
-/// Which scheduling policy a run uses.
-public enum PolicyChoice: String, CaseIterable, Sendable {
-    case random, rr
-}
-
-/// Options shared by every machine the CLI boots.
-public struct MachineOptions: Sendable {
-    public var seed: UInt64 = 1
-    public var policy: PolicyChoice = .random
-    /// Probability of a switch at a preemption point (random policy).
-    public var switchRatio = Ratio(1, 4)
-    /// Time slice (round-robin policy), in microseconds.
-    public var quantumMicros: Int64 = 100
-    public var hz: Int64 = 250
-    public var perVMALocks = true
-    public var replay: Schedule?
-    /// The kernel version and bugs the machine runs (`--variant`).
-    public var variant = Variants.upstream
-    public init() {}
-
-    public var schedPolicy: SchedPolicy {
-        switch policy {
-        case .random: .random(seed: seed, switchRatio: switchRatio)
-        case .rr: .roundRobin(quantum: .us(quantumMicros), seed: seed)
-        }
-    }
-
-    @EmuActor public func makeKernel(ramPages: Int = 16384) -> EmuKernel {
-        var config = MMConfig()
-        config.perVMALocks = perVMALocks
-        variant.switches.mm.apply(to: &config)
-        return EmuKernel(policy: schedPolicy, tickRate: TickRate(hz: hz), ramPages: ramPages, config: config,
-                         replay: replay)
-    }
-}
-
 /// What a finished run hands back to the (non-emulator) caller.
 public struct RunReport: Sendable {
     public var text: String
@@ -54,7 +18,7 @@ public struct RunReport: Sendable {
 @EmuActor public enum BootDemo {
     public static func run(_ options: MachineOptions, procs: Int, pagesPerProc: Int = 4) async -> RunReport {
         let before = EmuExecutor.shared.foreignEnqueues
-        let k = options.makeKernel()
+        let k = MachineConfig(options).makeKernel()
         let pages = procs * pagesPerProc
         let dev = ScratchDevice(k, pages: pages)
         var rng = SplitMix64(seed: SplitMix64.derive(options.seed, "boot-demo"))

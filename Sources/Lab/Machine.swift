@@ -109,18 +109,18 @@ public struct DemoReport: Sendable {
         self.snapshotEvery = snapshotEvery
         pacer = options.live ? WallClockPacer() : nil
         let fbPages = pageAlign(options.height * options.width * options.bpp / 8) >> PAGE_SHIFT
-        kernel = options.machine.makeKernel(ramPages: fbPages * 2 + 4096 + 256 * options.procs)
-        guard let info = FBInfo(kernel: kernel, xres: options.width, yres: options.height,
-                                bitsPerPixel: options.bpp) else { throw .outOfMemory("the framebuffer") }
+        let config = MachineConfig(options.machine)
+        kernel = config.makeKernel(ramPages: fbPages * 2 + 4096 + 256 * options.procs)
+        guard let (info, checkers) = config.makeFramebuffer(kernel, xres: options.width, yres: options.height,
+                                                          bitsPerPixel: options.bpp, id: "fbdefio-emu") else {
+            throw .outOfMemory("the framebuffer")
+        }
         self.info = info
-        let variant = options.machine.variant.switches
-        info.variant = variant.defio
-        if variant.environment.secondDeviceNode { _ = info.makeDeviceNode("fb1") }
-        checkers = OnlineCheckers(kernel: kernel, info: info)
+        self.checkers = checkers
         firstWrite = Array(repeating: nil, count: fbPages)
         mkwritesPerPage = Array(repeating: 0, count: fbPages)
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
-        panel = makePanelDriver(profile, for: info, options: variant.panel)
+        panel = makePanelDriver(profile, for: info, options: config.variant.switches.panel)
         let delay: Jiffies
         switch options.delay {
         case .panelDefault: delay = profile.delay.jiffies(at: kernel.sched.tickRate)
@@ -130,13 +130,12 @@ public struct DemoReport: Sendable {
         var fbdefio = panel.fbDeferredIO()
         if options.delay != .panelDefault { fbdefio.delay = delay }
         if let sort = options.sortPagereflist { fbdefio.sortPagereflist = sort }
-        info.fbdefio = fbdefio
-        guard fbDeferredIOInit(info) == nil else { throw .outOfMemory("the deferred-I/O state") }
+        guard config.setUpDeferredIO(info, fbdefio) else { throw .outOfMemory("the deferred-I/O state") }
         panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }
         recorder.logicalClock = false
         recorder.workerID = kernel.systemWorkqueue.workerID
         recorder.onMkwrite = { [unowned self] e in
-            let page = Int(e.a)
+            let page = Int(e.operands.a)
             guard page >= 0 && page < self.firstWrite.count else { return }
             self.mkwritesPerPage[page] += 1
             if self.firstWrite[page] == nil { self.firstWrite[page] = self.kernel.now }

@@ -76,6 +76,8 @@ public struct ReplayResult: Sendable {
     private var bytesChanged = 0
     private var mkwritesPerPage: [Int]
     let recorder: EventRecorder
+    /// The online checkers; a violation makes the replay fail like a process error.
+    public let checkers: OnlineCheckers
 
     /// Every emulated operation free: only `sleep` moves the clock.
     public static var zeroCosts: CostTable {
@@ -105,27 +107,30 @@ public struct ReplayResult: Sendable {
         let fbPages = pageAlign(trace.size) >> PAGE_SHIFT
         // Page tables: at most a PTE page per 512 pages plus the upper levels, per process.
         let ramPages = fbPages + 1024 + trace.procs * (fbPages / 512 + 8)
-        kernel = EmuKernel(policy: .roundRobin(quantum: .ms(1)), tickRate: TickRate(hz: options.hz),
-                           ramPages: ramPages, costs: Self.zeroCosts)
-        options.variant.switches.mm.apply(to: &kernel.config)
-        let yres = fbPages
-        guard let info = FBInfo(kernel: kernel, xres: 1024, yres: yres, bitsPerPixel: 32, lineLength: PAGE_SIZE,
-                                id: "replay") else {
+        var machine = MachineOptions()
+        machine.policy = .rr
+        machine.quantumMicros = 1000
+        machine.hz = options.hz
+        machine.variant = options.variant
+        var config = MachineConfig(machine)
+        config.costs = Self.zeroCosts
+        kernel = config.makeKernel(ramPages: ramPages)
+        guard let (info, checkers) = config.makeFramebuffer(kernel, xres: 1024, yres: fbPages, bitsPerPixel: 32,
+                                                          lineLength: PAGE_SIZE, id: "replay") else {
             preconditionFailure("RAM sized for the framebuffer")
         }
         self.info = info
+        self.checkers = checkers
         panel = [UInt8](repeating: 0, count: trace.size)
         commands = Array(repeating: nil, count: trace.procs)
         pendingStores = Array(repeating: [], count: fbPages)
         mkwritesPerPage = Array(repeating: 0, count: fbPages)
         coordinatorQueue = WaitQueue("replay coordinator", scheduler: kernel.sched, uninterruptible: false)
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
-        info.fbdefio = FBDeferredIO(
+        let set = config.setUpDeferredIO(info, FBDeferredIO(
             delay: kernel.sched.tickRate.msecsToJiffies(options.delayMilliseconds),
-            deferredIO: { [unowned self] info, pages in self.deferredIO(info, pages) })
-        info.variant = options.variant.switches.defio
-        let initError = fbDeferredIOInit(info)
-        precondition(initError == nil, "fb_deferred_io_init: \(initError!)")
+            deferredIO: { [unowned self] info, pages in self.deferredIO(info, pages) }))
+        precondition(set, "fb_deferred_io_init failed with RAM sized for the framebuffer")
         queues = (0 ..< trace.procs).map { WaitQueue("replay proc\($0)", scheduler: kernel.sched, uninterruptible: false) }
     }
 
@@ -170,7 +175,7 @@ public struct ReplayResult: Sendable {
         recorder.onMkwrite = { [unowned self] e in
             guard !self.ended else { return }
             let proc = self.procOfTask[e.task] ?? -1
-            let page = Int(e.a)
+            let page = Int(e.operands.a)
             if page >= 0 && page < self.mkwritesPerPage.count { self.mkwritesPerPage[page] += 1 }
             self.out.append("fault proc=\(proc) page=\(page) epoch=\(self.epoch)")
         }
@@ -195,9 +200,11 @@ public struct ReplayResult: Sendable {
             errors.append("\(t.name): \(t.exitStatus)")
         }
         for r in kernel.sched.reports { errors.append(r) }
+        if let v = checkers.first { errors.append(v.description) }
         latency.undelivered = pendingStores.reduce(0) { $0 + $1.count }
-        let stats = RunStats(kernel: kernel, info: info, bytesSent: bytesSent, bytesChanged: bytesChanged,
+        var stats = RunStats(kernel: kernel, info: info, bytesSent: bytesSent, bytesChanged: bytesChanged,
                              latency: latency, variant: options.variant.name)
+        stats.violation = checkers.first?.description
         let summary = "replay (variant \(options.variant)): \(trace.lines.count) commands, \(trace.procs) processes, size \(trace.size) "
             + "(\(pageAlign(trace.size) >> PAGE_SHIFT) pages), delay \(info.fbdefio!.delay.rawValue) jiffies at "
             + "HZ=\(options.hz), virtual time \(kernel.now)\n" + stats.summary

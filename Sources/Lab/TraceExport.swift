@@ -44,7 +44,7 @@ import Kernel
 
     /// Starts observing the kernel's events (and, for worker start/end, the scheduler's switches).
     public func attach() {
-        kernel.events.observer = { [unowned self] e in self.kernelEvent(e) }
+        kernel.events.subscribe { [unowned self] e in self.kernelEvent(e) }
         kernel.sched.onSwitch = { [unowned self] from, _, to in
             guard !self.stopped, self.workerID >= 0 else { return }
             if to == self.workerID {
@@ -91,25 +91,26 @@ import Kernel
     private func kernelEvent(_ e: KernelEvent) {
         guard !stopped else { return }
         let t = e.task
+        let (a, b) = e.operands
         let fields: String
         switch e.kind {
         case .fault:
-            fields = "\"addr\":\"\(hexAddr(e.a))\",\"write\":\(e.b != 0)"
+            fields = "\"addr\":\"\(hexAddr(a))\",\"write\":\(b != 0)"
         case .faultResult:
-            fields = "\"addr\":\"\(hexAddr(e.a))\",\"result\":\(jsonString(e.note)),\"path\":\"\(faultPath(t))\""
+            fields = "\"addr\":\"\(hexAddr(a))\",\"result\":\(jsonString(e.note)),\"path\":\"\(faultPath(t))\""
         case .retry:
-            fields = "\"addr\":\"\(hexAddr(e.a))\",\"result\":\(e.b),\"lock\":\(jsonString(e.note))"
+            fields = "\"addr\":\"\(hexAddr(a))\",\"result\":\(b),\"lock\":\(jsonString(e.note))"
         case .mkwrite, .faultHook, .pfnMkwrite:
-            fields = "\"pgoff\":\(e.a),\"result\":\(jsonString(e.note))"
+            fields = "\"pgoff\":\(a),\"result\":\(jsonString(e.note))"
         case .wrprotect, .pteSet, .pteClean, .pteZap:
-            fields = "\"addr\":\"\(hexAddr(e.a))\",\"pte\":\"\(hexAddr(e.b))\",\"mm\":\(jsonString(e.note))"
+            fields = "\"addr\":\"\(hexAddr(a))\",\"pte\":\"\(hexAddr(b))\",\"mm\":\(jsonString(e.note))"
             if e.kind == .wrprotect { wrprotectedInPass += 1 }
         case .tlbFlush:
-            fields = "\"addr\":\"\(hexAddr(e.a))\",\"pages\":\(e.b),\"mm\":\(jsonString(e.note))"
+            fields = "\"addr\":\"\(hexAddr(a))\",\"pages\":\(b),\"mm\":\(jsonString(e.note))"
         case .defioBatch:
-            fields = "\"pages\":\(e.a),\"batch\":\(e.b),\"list\":\(jsonString(e.note))"
+            fields = "\"pages\":\(a),\"batch\":\(b),\"list\":\(jsonString(e.note))"
         default:
-            fields = "\"a\":\(e.a),\"b\":\(e.b),\"note\":\(jsonString(e.note))"
+            fields = "\"a\":\(a),\"b\":\(b),\"note\":\(jsonString(e.note))"
         }
         let now = ts()
         switch e.kind {
@@ -117,10 +118,10 @@ import Kernel
             faultStart[t] = (now, kernel.stats)
         case .faultResult:
             if let s = faultStart.removeValue(forKey: t) {
-                slice(t, "fault", from: s.ts, to: now + (logicalClock ? 1000 : 0), args: "\"addr\":\"\(hexAddr(e.a))\",\"result\":\(jsonString(e.note))")
+                slice(t, "fault", from: s.ts, to: now + (logicalClock ? 1000 : 0), args: "\"addr\":\"\(hexAddr(a))\",\"result\":\(jsonString(e.note))")
             }
         case .mkwrite:
-            slice(t, "page_mkwrite", from: lastTS[t] ?? now, to: now, args: "\"pgoff\":\(e.a)")
+            slice(t, "page_mkwrite", from: lastTS[t] ?? now, to: now, args: "\"pgoff\":\(a)")
             onMkwrite?(e)
         case .defioBatch:
             if let start = workerRunStart {

@@ -216,6 +216,9 @@ struct ReplaySchedule: ParsableCommand {
     @Option(help: "Write a Chrome trace-event JSON to FILE.")
     var trace: String?
 
+    @Flag(name: .customLong("run-on"), help: "Let the scenario's programs go on after the violation and report which pages never reached the panel by the end.")
+    var runOn = false
+
     func run() throws {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw ValidationError("replay-schedule: cannot read '\(file)'")
@@ -227,9 +230,9 @@ struct ReplaySchedule: ParsableCommand {
         }
         _ = try parseVariant(record.variant)
         let keepExports = events != nil || trace != nil
+        let runOn = self.runOn
         let result = runOnEmulator { () -> (ScenarioRun, [String], String?) in
-            let r = await Explorer.replayExporting(record, events: keepExports, trace: trace != nil)
-            return r
+            await Explorer.replayExporting(record, events: keepExports, trace: trace != nil, runOn: runOn)
         }
         let (run, lines, chrome) = result
         if let events { try write(lines.map { $0 + "\n" }.joined(), events, "--events") }
@@ -237,6 +240,11 @@ struct ReplaySchedule: ParsableCommand {
         print("replay-schedule: \(record.variant), scenario \(record.scenario), \(record.switches.count) switches")
         print(run.diagram)
         print("event hash: \(hex(run.eventHash))")
+        if runOn {
+            print("at the end of the run (\(run.outcome)): "
+                + (run.undelivered.isEmpty ? "every page reached the panel"
+                   : "pages \(run.undelivered) of the framebuffer never reached the panel"))
+        }
         if let v = run.violation {
             print(v)
             throw ExitCode(1)

@@ -72,31 +72,142 @@ public struct VMStat: Sendable, Equatable {
     }
 }
 
-/// One kernel event: what happened, to whom, when. Cheap to record (no strings until rendered).
+/// One kernel event: what happened, to whom, when — a typed value that carries no text; exporters render it.
 public struct KernelEvent: Sendable, Equatable {
+    /// The names events have in exports and in the event hash.
     public enum Kind: String, Sendable {
         case fault, faultResult = "fault-result", retry, mkwrite = "page-mkwrite", pfnMkwrite = "pfn-mkwrite"
         case faultHook = "fault-hook", pteSet = "pte-set", pteZap = "pte-zap", wrprotect, tlbFlush = "tlb-flush"
-        case signal, livelock, mmap, munmap, mprotect, fork, exit, schedSwitch = "switch", cowCopy = "cow-copy"
+        case signal, livelock, mmap, munmap, mprotect, fork, exit, cowCopy = "cow-copy"
         case defioBatch = "defio-batch", pteClean = "pte-clean"
-        /// A pageref joined the list (a: pgoff, b: batches so far); the worker emptied it (a: pages, b: batch).
-        case defioListAdd = "defio-list-add", defioListClear = "defio-list-clear"
-        /// The worker write-protected one listed page (a: pgoff, b: PTEs changed).
-        case defioProtect = "defio-protect"
+        case defioListAdd = "defio-list-add", defioListClear = "defio-list-clear", defioProtect = "defio-protect"
     }
+
+    /// Which lock a RETRY gave up.
+    public enum RetryLock: String, Sendable { case vmaLock = "per-VMA lock", mmapLock = "mmap_lock" }
+
+    public enum Payload: Sendable, Equatable {
+        /// The CPU raised a page fault (do_user_addr_fault).
+        case fault(address: VirtAddr, write: Bool)
+        /// What the fault came to, and its signal if any.
+        case faultResult(address: VirtAddr, result: VMFaultResult)
+        case retry(address: VirtAddr, result: VMFaultResult, lock: RetryLock)
+        case mkwrite(pgoff: PgOff, result: VMFaultResult)
+        case pfnMkwrite(pgoff: PgOff, result: VMFaultResult)
+        case faultHook(pgoff: PgOff, result: VMFaultResult)
+        case pteSet(address: VirtAddr, pte: PTE, mm: Int)
+        case pteZap(address: VirtAddr, pte: PTE, mm: Int)
+        /// The PTE made read-only and clean (by the rmap walk, or by walk_page_mapping's `wp` callback).
+        case wrprotect(address: VirtAddr, pte: PTE, mm: Int, pageWalk: Bool)
+        /// clean_record_shared_mapping_range cleared the dirty bit.
+        case pteClean(address: VirtAddr, pte: PTE, mm: Int)
+        case tlbFlush(address: VirtAddr, pages: Int, mm: Int)
+        case signal(UserFault)
+        case livelock(address: VirtAddr, attempts: Int)
+        case mmap(start: VirtAddr, end: VirtAddr, pgoff: PgOff, flags: VMFlags, ops: String?)
+        case munmap(start: VirtAddr, length: Int)
+        case mprotect(start: VirtAddr, end: VirtAddr, pgoff: PgOff, flags: VMFlags, ops: String?, prot: Prot)
+        case fork(parent: Int, child: Int)
+        case exit(mm: Int)
+        /// A private copy of `from` (-1: none, a zero page) into `to`.
+        case cowCopy(from: Int, to: Int)
+        /// The fb_defio worker hands `pages` to the driver as batch number `batch`.
+        case defioBatch(batch: Int, pages: [FBDeferredIOPageref])
+        case defioListAdd(pgoff: Int, batch: Int)
+        case defioListClear(pages: Int, batch: Int)
+        case defioProtect(pgoff: Int, ptes: Int)
+    }
+
     public var time: VirtualTime
     public var task: Int
-    public var kind: Kind
-    public var a: Int64
-    public var b: Int64
-    public var note: String
+    public var payload: Payload
+
+    public init(time: VirtualTime, task: Int, payload: Payload) {
+        self.time = time
+        self.task = task
+        self.payload = payload
+    }
+
+    public var kind: Kind {
+        switch payload {
+        case .fault: .fault
+        case .faultResult: .faultResult
+        case .retry: .retry
+        case .mkwrite: .mkwrite
+        case .pfnMkwrite: .pfnMkwrite
+        case .faultHook: .faultHook
+        case .pteSet: .pteSet
+        case .pteZap: .pteZap
+        case .wrprotect: .wrprotect
+        case .pteClean: .pteClean
+        case .tlbFlush: .tlbFlush
+        case .signal: .signal
+        case .livelock: .livelock
+        case .mmap: .mmap
+        case .munmap: .munmap
+        case .mprotect: .mprotect
+        case .fork: .fork
+        case .exit: .exit
+        case .cowCopy: .cowCopy
+        case .defioBatch: .defioBatch
+        case .defioListAdd: .defioListAdd
+        case .defioListClear: .defioListClear
+        case .defioProtect: .defioProtect
+        }
+    }
+
+    /// The two numbers the event hash mixes in (and the old fixed-column format showed): address or page first.
+    public var operands: (a: Int64, b: Int64) {
+        func addr(_ v: VirtAddr) -> Int64 { Int64(bitPattern: v.rawValue) }
+        func raw(_ p: PTE) -> Int64 { Int64(bitPattern: p.raw) }
+        switch payload {
+        case .fault(let a, let w): return (addr(a), w ? 1 : 0)
+        case .faultResult(let a, let r): return (addr(a), Int64(r.rawValue))
+        case .retry(let a, let r, _): return (addr(a), Int64(r.rawValue))
+        case .mkwrite(let p, let r), .pfnMkwrite(let p, let r), .faultHook(let p, let r):
+            return (Int64(p.rawValue), Int64(r.rawValue))
+        case .pteSet(let a, let p, _), .pteZap(let a, let p, _), .pteClean(let a, let p, _),
+             .wrprotect(let a, let p, _, _): return (addr(a), raw(p))
+        case .tlbFlush(let a, let n, _): return (addr(a), Int64(n))
+        case .signal: return (0, 0)
+        case .livelock(let a, let n): return (addr(a), Int64(n))
+        case .mmap(let s, let e, _, _, _): return (addr(s), Int64(e - s))
+        case .munmap(let s, let n): return (addr(s), Int64(n))
+        case .mprotect(let s, _, _, _, _, let prot): return (addr(s), Int64(prot.rawValue))
+        case .fork(let p, let c): return (Int64(p), Int64(c))
+        case .exit(let mm): return (Int64(mm), 0)
+        case .cowCopy(let f, let t): return (Int64(f), Int64(t))
+        case .defioBatch(let batch, let pages): return (Int64(pages.count), Int64(batch))
+        case .defioListAdd(let p, let b): return (Int64(p), Int64(b))
+        case .defioListClear(let n, let b): return (Int64(n), Int64(b))
+        case .defioProtect(let p, let n): return (Int64(p), Int64(n))
+        }
+    }
+
+    /// The free text exporters show beside the operands (rendered on demand).
+    public var note: String {
+        switch payload {
+        case .faultResult(_, let r), .mkwrite(_, let r), .pfnMkwrite(_, let r), .faultHook(_, let r): return r.description
+        case .retry(_, _, let lock): return lock.rawValue
+        case .pteSet(_, _, let mm), .pteZap(_, _, let mm), .pteClean(_, _, let mm), .tlbFlush(_, _, let mm):
+            return "mm\(mm)"
+        case .wrprotect(_, _, let mm, let pageWalk): return pageWalk ? "mm\(mm) wp" : "mm\(mm)"
+        case .signal(let f): return f.description
+        case .mmap(let s, let e, let pgoff, let flags, let ops), .mprotect(let s, let e, let pgoff, let flags, let ops, _):
+            return "[\(s)-\(e)) pgoff \(pgoff.rawValue) \(flags)\(ops.map { " ops=\($0)" } ?? "")"
+        case .defioBatch(_, let pages): return pages.map { String($0.pgoff.rawValue) }.joined(separator: ",")
+        default: return ""
+        }
+    }
 
     /// One fixed-column line: time (ns), task, kind, two operands in hex, free text.
     public var line: String {
         let t = String(time.nanoseconds)
         let pad = String(repeating: " ", count: max(0, 12 - t.count))
         let k = kind.rawValue + String(repeating: " ", count: max(0, 12 - kind.rawValue.count))
-        return "\(pad)\(t) T\(task) \(k) \(String(a, radix: 16)) \(String(b, radix: 16))\(note.isEmpty ? "" : " " + note)"
+        let (a, b) = operands
+        let text = note
+        return "\(pad)\(t) T\(task) \(k) \(String(a, radix: 16)) \(String(b, radix: 16))\(text.isEmpty ? "" : " " + text)"
     }
 }
 
@@ -108,9 +219,7 @@ public struct KernelEvent: Sendable, Equatable {
     /// Keep events in memory (tests, `--events`). Off by default: long runs only hash.
     public var keep = false
     public private(set) var events: [KernelEvent] = []
-    /// Called for every event with its note (exporters attach here).
-    public var observer: ((KernelEvent) -> Void)?
-    /// Called for every event, in order of subscription; notes are not built for them (checkers attach here).
+    /// Called for every event, in order of subscription (checkers, exporters, the latency histogram).
     public private(set) var subscribers: [(KernelEvent) -> Void] = []
 
     public func subscribe(_ s: @escaping (KernelEvent) -> Void) { subscribers.append(s) }
@@ -119,13 +228,13 @@ public struct KernelEvent: Sendable, Equatable {
 
     public func record(_ e: KernelEvent) {
         count += 1
+        let (a, b) = e.operands
         fnv.mix(UInt64(bitPattern: e.time.picoseconds))
         fnv.mix(UInt64(bitPattern: Int64(e.task)))
         fnv.mix(bytes: e.kind.rawValue.utf8)
-        fnv.mix(UInt64(bitPattern: e.a))
-        fnv.mix(UInt64(bitPattern: e.b))
+        fnv.mix(UInt64(bitPattern: a))
+        fnv.mix(UInt64(bitPattern: b))
         if keep { events.append(e) }
-        observer?(e)
         for s in subscribers { s(e) }
     }
 
@@ -208,11 +317,10 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     public var now: VirtualTime { sched.now }
     public var costs: CostTable { sched.costs }
 
-    /// Records an event on behalf of the running task.
-    /// The note is only built when someone keeps or observes the events (long runs just hash them).
-    public func event(_ kind: KernelEvent.Kind, _ a: Int64 = 0, _ b: Int64 = 0, _ note: @autoclosure () -> String = "") {
-        let text = events.keep || events.observer != nil ? note() : ""
-        events.record(KernelEvent(time: sched.now, task: sched.current, kind: kind, a: a, b: b, note: text))
+    /// Records an event on behalf of the running task. Nothing but the typed value is made: text is rendered only by
+    /// the exporters that subscribe.
+    public func event(_ payload: KernelEvent.Payload) {
+        events.record(KernelEvent(time: sched.now, task: sched.current, payload: payload))
     }
 
     func allocMMId() -> Int {

@@ -219,6 +219,7 @@ public typealias SpinLock = KLock
     /// Blocks until `condition` holds, re-checking after each wake-up. Kernel: wait_event()
     public func wait(until condition: () -> Bool) async {
         while !condition() {
+            if sched.isShuttingDown { return }
             waiters.append(sched.current)
             await sched.block("waitqueue \(name)", uninterruptible: uninterruptible)
         }

@@ -342,7 +342,34 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         precondition(current == id, "task \(id) ended while not on the CPU")
         entries[id].state = .done
         removeRunnable(id)
+        if isShuttingDown {
+            shutdownWaiter?.resume()
+            shutdownWaiter = nil
+            return
+        }
         await switchAway(from: id, .taskExit)
+    }
+
+    /// Set while `shutdown` winds down the daemons of a finished run.
+    public private(set) var isShuttingDown = false
+    private var shutdownWaiter: UnsafeContinuation<Void, Never>?
+
+    /// After a run: lets every daemon task parked in an idle wait (the workqueue worker waiting for work) return
+    /// and end, so that nothing keeps the machine alive. Call it only once the run is over; tasks left blocked in
+    /// a deadlock stay parked.
+    public func shutdown() async {
+        precondition(!isRunning, "shutdown during a run")
+        isShuttingDown = true
+        for e in entries where e.daemon && e.state == .blocked && !e.uninterruptible && e.continuation != nil {
+            current = e.id
+            await withTaskExecutorPreference(EmuExecutor.shared) {
+                await withUnsafeContinuation { c in
+                    shutdownWaiter = c
+                    resume(e.id)
+                }
+            }
+        }
+        current = -1
     }
 
     // MARK: - Running

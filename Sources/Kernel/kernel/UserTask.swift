@@ -229,7 +229,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
             attempts += 1
             if attempts > kernel.config.livelockAttempts {
                 let f = kernel.signal(.livelock(va, attempts: attempts - 1))
-                kernel.event(.livelock, Int64(bitPattern: va.rawValue), Int64(attempts - 1))
+                kernel.event(.livelock(address: va, attempts: attempts - 1))
                 kernel.sched.report("LIVELOCK: \(name) (pid \(pid)) faulted \(attempts - 1) times at \(va) "
                     + "without progress; schedule so far: \(kernel.sched.recorded.count) decisions")
                 signals.append(f)

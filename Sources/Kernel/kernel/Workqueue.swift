@@ -34,6 +34,7 @@ import DequeModule
     private func workerLoop() async {
         while true {
             await more.wait { !worklist.isEmpty }
+            if kernel.sched.isShuttingDown { return }  // the machine is being taken down (Scheduler.shutdown)
             let work = worklist.removeFirst()
             work.queued = false
             work.running = true

@@ -200,7 +200,7 @@ public struct FileOperations {
     public var mtime = VirtualTime.zero
     public var ctime = VirtualTime.zero
     /// Driver data (e.g. the fb_info behind a /dev/fbN node). Kernel: i_private / the char device's data.
-    public var privateData: AnyObject?
+    public weak var privateData: AnyObject?
     /// Held by the fsync path. Kernel: inode->i_rwsem (inode_lock()).
     public let iRwsem: KRWSemaphore
 
@@ -230,7 +230,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     /// Kernel: file->f_op
     public let ops: FileOperations
     /// Kernel: file->private_data
-    public var privateData: AnyObject?
+    public weak var privateData: AnyObject?
     /// References: one per file descriptor and one per VMA. Kernel: file->f_count
     public private(set) var refcount = 1
 

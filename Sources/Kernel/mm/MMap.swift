@@ -60,7 +60,7 @@
         mm.insertVMA(vma)
         if let file { await linkFileVMA(vma, file.mapping) }
         vma.setPageProt()
-        event(.mmap, Int64(bitPattern: start.rawValue), Int64(len), vma.description)
+        event(.mmap(start: vma.start, end: vma.end, pgoff: vma.pgoff, flags: vma.flags, ops: vma.ops?.name))
         await mm.mmapLock.upWrite()
         return start
     }
@@ -132,7 +132,7 @@
         let doomed = mm.vmas.filter { $0.start >= start && $0.end <= end }
         for vma in doomed {
             await removeVMA(vma)
-            event(.munmap, Int64(bitPattern: vma.start.rawValue), Int64(vma.end - vma.start))
+            event(.munmap(start: vma.start, length: vma.end - vma.start))
         }
     }
 
@@ -204,7 +204,7 @@
                         phys.frames[page.rawValue].mapcount -= 1
                         phys.putPage(page)
                     }
-                    event(.pteZap, Int64(bitPattern: address.rawValue), Int64(bitPattern: pte.raw), "mm\(vma.mm.id)")
+                    event(.pteZap(address: address, pte: pte, mm: vma.mm.id))
                 }
             }
             address = address + PAGE_SIZE
@@ -255,7 +255,7 @@
             vma.setPageProt()
             changeProtection(vma)
             vma.vmLock.releaseWrite()
-            event(.mprotect, Int64(bitPattern: vma.start.rawValue), Int64(prot.rawValue), vma.description)
+            event(.mprotect(start: vma.start, end: vma.end, pgoff: vma.pgoff, flags: vma.flags, ops: vma.ops?.name, prot: prot))
         }
         await mm.mmapLock.upWrite()
     }
@@ -335,7 +335,7 @@
             }
         }
         if wrprotected { flushTLBMM(parent) }
-        event(.fork, Int64(parent.id), Int64(child.id))
+        event(.fork(parent: parent.id, child: child.id))
         return child
     }
 
@@ -346,6 +346,6 @@
         mm.mmapLock.releaseWrite()
         mm.tlb.flushAll()
         mm.pageTables.freeAll()
-        event(.exit, Int64(mm.id), 0)
+        event(.exit(mm: mm.id))
     }
 }

@@ -33,7 +33,7 @@ public struct WPWalk: MMWalkOps {
         let kernel = walk.kernel
         kernel.sched.charge(kernel.costs.pteUpdate)
         kernel.stats.ptesWrprotected += 1
-        kernel.event(.wrprotect, Int64(bitPattern: addr.rawValue), Int64(bitPattern: entry.raw), "mm\(walk.mm.id) wp")
+        kernel.event(.wrprotect(address: addr, pte: entry, mm: walk.mm.id, pageWalk: true))
         widenFlushWindow(addr)
         return 0
     }
@@ -115,7 +115,7 @@ public struct CleanWalk: MMWalkOps {
         let kernel = walk.kernel
         kernel.sched.charge(kernel.costs.pteUpdate)
         kernel.stats.ptesCleaned += 1
-        kernel.event(.pteClean, Int64(bitPattern: addr.rawValue), Int64(bitPattern: entry.raw), "mm\(walk.mm.id)")
+        kernel.event(.pteClean(address: addr, pte: entry, mm: walk.mm.id))
         base.widenFlushWindow(addr)
         bitmap[bit >> 6] |= 1 << UInt64(bit & 63)  // __set_bit()
         start = min(start, bit)

@@ -20,7 +20,7 @@
         await sched.preempt(.faultEntry)
         var flags: FaultFlags = [.allowRetry, .killable, .user]
         if write { flags.insert(.write) }
-        event(.fault, Int64(bitPattern: address.rawValue), write ? 1 : 0)
+        event(.fault(address: address, write: write))
 
         if config.perVMALocks, let vma = lockVMAUnderRCU(mm, address) {
             if accessError(vma, write: write) {
@@ -31,7 +31,7 @@
             if !ret.contains(.retry) && !ret.contains(.completed) { await vma.vmLock.upRead() }
             if !ret.contains(.retry) { return faultOutcome(ret, address) }
             stats.vmaLockRetries += 1
-            event(.retry, Int64(bitPattern: address.rawValue), Int64(ret.rawValue), "per-VMA lock")
+            event(.retry(address: address, result: ret, lock: .vmaLock))
         }
 
         while true {
@@ -49,7 +49,7 @@
             if ret.contains(.retry) {
                 // The callee dropped mmap_lock; go around once more, marked as a second try.
                 flags.insert(.tried)
-                event(.retry, Int64(bitPattern: address.rawValue), Int64(ret.rawValue), "mmap_lock")
+                event(.retry(address: address, result: ret, lock: .mmapLock))
                 continue
             }
             await mm.mmapLock.upRead()
@@ -71,7 +71,7 @@
 
     /// Maps a fault result to what the task sees (nil: re-execute the access).
     func faultOutcome(_ ret: VMFaultResult, _ address: VirtAddr) -> UserFault? {
-        event(.faultResult, Int64(bitPattern: address.rawValue), Int64(ret.rawValue), ret.description)
+        event(.faultResult(address: address, result: ret))
         if ret.contains(.oom) {
             if config.oomKillsOnUserFault { return signal(.oom(address)) }
             // pagefault_out_of_memory(): warn and let the access fault again.
@@ -91,7 +91,7 @@
         case .oom: stats.oom += 1
         case .livelock: stats.livelocks += 1
         }
-        event(.signal, 0, 0, f.description)
+        event(.signal(f))
         return f
     }
 
@@ -217,7 +217,7 @@
         slot.write(entry)
         stats.ptesInstalled += 1
         sched.charge(costs.pteUpdate)
-        event(.pteSet, Int64(bitPattern: address.rawValue), Int64(bitPattern: entry.raw), "mm\(vma.mm.id)")
+        event(.pteSet(address: address, pte: entry, mm: vma.mm.id))
     }
 
     // MARK: - Missing PTE: file memory (do_fault)
@@ -252,7 +252,7 @@
         stats.faultHookCalls += 1
         sched.charge(costs.hookCall)
         let ret = await vmf.vma.ops!.fault!(&vmf)
-        event(.faultHook, Int64(vmf.pgoff.rawValue), Int64(ret.rawValue), ret.description)
+        event(.faultHook(pgoff: vmf.pgoff, result: ret))
         if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry, .doneCOW])) { return ret }
         guard let page = vmf.page else {
             warn("->fault returned \(ret) without a page")
@@ -298,7 +298,7 @@
         phys.address(of: cow).copyMemory(from: phys.address(of: page), byteCount: PAGE_SIZE)
         sched.charge(costs.copy(PAGE_SIZE))
         setAnonRmap(cow, vmf.vma, vmf.pgoff)
-        event(.cowCopy, Int64(page.rawValue), Int64(cow.rawValue))
+        event(.cowCopy(from: page.rawValue, to: cow.rawValue))
         ret.formUnion(await finishFault(&vmf))
         await phys.unlockPage(page)
         phys.putPage(page)
@@ -455,7 +455,7 @@
         stats.pfnMkwriteCalls += 1
         sched.charge(costs.hookCall)
         ret = await hook(&vmf)
-        event(.pfnMkwrite, Int64(vmf.pgoff.rawValue), Int64(ret.rawValue), ret.description)
+        event(.pfnMkwrite(pgoff: vmf.pgoff, result: ret))
         if !ret.isDisjoint(with: VMFaultResult.error.union(.nopage)) { return ret }
         await sched.preempt(.afterMkwrite)
         return await finishMkwriteFault(&vmf)
@@ -492,7 +492,7 @@
             flushTLBPage(vma.mm, vmf.address)
             phys.frames[new.rawValue].mapcount += 1
             setPTE(vma, vmf.address, slot, entry)
-            event(.cowCopy, Int64(old?.rawValue ?? -1), Int64(new.rawValue))
+            event(.cowCopy(from: old?.rawValue ?? -1, to: new.rawValue))
         } else {
             stats.pteChangedBailouts += 1
             phys.putPage(new)
@@ -512,7 +512,7 @@
         sched.charge(costs.hookCall)
         var ret = await hook(&vmf)
         vmf.flags = saved
-        event(.mkwrite, Int64(vmf.pgoff.rawValue), Int64(ret.rawValue), ret.description)
+        event(.mkwrite(pgoff: vmf.pgoff, result: ret))
         if !ret.isDisjoint(with: VMFaultResult.error.union(.nopage)) { return ret }
         if !ret.contains(.locked) {
             await phys.lockPage(page)
@@ -616,7 +616,7 @@
         stats.tlbFlushPage += 1
         sched.charge(costs.tlbFlushPage)
         mm.tlb.flushPage(address)
-        event(.tlbFlush, Int64(bitPattern: address.rawValue), 1, "mm\(mm.id)")
+        event(.tlbFlush(address: address, pages: 1, mm: mm.id))
     }
 
     /// Kernel: flush_tlb_range()
@@ -625,7 +625,7 @@
         let pages = Int64((end - start) >> PAGE_SHIFT)
         sched.charge(costs.tlbFlushRange + VirtualTime(picoseconds: costs.tlbFlushRangePerPage.picoseconds * pages))
         mm.tlb.flushRange(start, end)
-        event(.tlbFlush, Int64(bitPattern: start.rawValue), pages, "mm\(mm.id)")
+        event(.tlbFlush(address: start, pages: Int(pages), mm: mm.id))
     }
 
     /// Kernel: flush_tlb_mm()

@@ -62,6 +62,47 @@ public struct PageFrame: Sendable {
 ///
 /// Page tables live in this arena too (as in the kernel), so a page-table walk reads the same memory a user store
 /// writes.
+/// Zeroed host memory for emulated RAM, kept for the next machine of the same size: the explorer boots thousands of
+/// small machines a second, and fresh anonymous memory costs a host page fault per page touched.
+final class RAMArenaPool: @unchecked Sendable {
+    static let shared = RAMArenaPool()
+    private let lock = HostMutex()
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    private let keepPerSize = 4
+
+    /// A page-aligned, all-zero arena of `bytes`.
+    func take(bytes: Int) -> UnsafeMutableRawPointer {
+        lock.lock()
+        let reused = free[bytes]?.popLast()
+        lock.unlock()
+        if let reused { return reused }
+        guard let mem = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              mem != MAP_FAILED else { preconditionFailure("host mmap of \(bytes) bytes of emulated RAM failed") }
+        return mem
+    }
+
+    /// Takes back an arena whose every byte is zero again.
+    func give(_ arena: UnsafeMutableRawPointer, bytes: Int) {
+        lock.lock()
+        let keep = free[bytes, default: []].count < keepPerSize
+        if keep { free[bytes, default: []].append(arena) }
+        lock.unlock()
+        if !keep { munmap(arena, bytes) }
+    }
+}
+
+/// A pthread mutex at a stable address (the Kernel module has no Foundation).
+final class HostMutex: @unchecked Sendable {
+    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(m, nil) }
+    deinit {
+        pthread_mutex_destroy(m)
+        m.deallocate()
+    }
+    func lock() { pthread_mutex_lock(m) }
+    func unlock() { pthread_mutex_unlock(m) }
+}
+
 @EmuActor public final class PhysicalMemory {
     public let pageCount: Int
     /// The bytes of all pages. Kernel: the direct map (`page_address()`).
@@ -76,6 +117,8 @@ public struct PageFrame: Sendable {
     private var pageWaiters: [Int: Deque<Int>] = [:]
     /// Who took each page lock (the kernel does not track this; hung-task reports name it for the reader).
     private var pageLockHolder: [Int: Int] = [:]
+    /// One bit per page ever allocated (those are the only ones that may hold data).
+    private var used: [UInt64]
     /// Objects that `page->mapping` may name, by id (index 0 is NULL).
     private var mappingObjects: [AnyObject?] = [nil]
     /// The shared zero page: mapped read-only for read faults on anonymous memory. Kernel: ZERO_PAGE(0).
@@ -85,11 +128,8 @@ public struct PageFrame: Sendable {
     public init(pages: Int, scheduler: Scheduler) {
         precondition(pages >= 16, "too little RAM")
         pageCount = pages
-        // Anonymous host memory: page aligned, already zero, and backed only where the machine touches it (a small
-        // machine booted thousands of times by the explorer must not pay for clearing RAM it never uses).
-        guard let mem = mmap(nil, pages << PAGE_SHIFT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              mem != MAP_FAILED else { preconditionFailure("host mmap of \(pages) pages of emulated RAM failed") }
-        arena = mem
+        arena = RAMArenaPool.shared.take(bytes: pages << PAGE_SHIFT)
+        used = Array(repeating: 0, count: (pages + 63) / 64)
         frames = Array(repeating: PageFrame(), count: pages)
         freeList = (1 ..< pages).reversed().map { Int32($0) }
         sched = scheduler
@@ -98,7 +138,15 @@ public struct PageFrame: Sendable {
         zeroPage = PFN(0)
     }
 
-    deinit { munmap(arena, pageCount << PAGE_SHIFT) }
+    /// Hands the arena back clean: only the pages this machine ever allocated can be non-zero.
+    deinit {
+        for (w, bits) in used.enumerated() where bits != 0 {
+            for b in 0 ..< 64 where bits & (1 << UInt64(b)) != 0 {
+                (arena + ((w * 64 + b) << PAGE_SHIFT)).initializeMemory(as: UInt8.self, repeating: 0, count: PAGE_SIZE)
+            }
+        }
+        RAMArenaPool.shared.give(arena, bytes: pageCount << PAGE_SHIFT)
+    }
 
     public var freePages: Int { freeList.count }
 
@@ -115,7 +163,12 @@ public struct PageFrame: Sendable {
         guard let top = freeList.popLast() else { return nil }
         let pfn = PFN(Int(top))
         frames[pfn.rawValue] = PageFrame(refcount: 1)
-        if zeroed { address(of: pfn).initializeMemory(as: UInt8.self, repeating: 0, count: PAGE_SIZE) }
+        let word = pfn.rawValue >> 6, bit = UInt64(1) << UInt64(pfn.rawValue & 63)
+        // A page never handed out before is still zero (fresh or cleaned arena): no need to clear it again.
+        if zeroed && used[word] & bit != 0 {
+            address(of: pfn).initializeMemory(as: UInt8.self, repeating: 0, count: PAGE_SIZE)
+        }
+        used[word] |= bit
         allocations += 1
         sched.charge(sched.costs.pageAlloc)
         return pfn

@@ -410,7 +410,7 @@ extension PageTables {
             slot.write(entry)
             sched.charge(costs.pteWrprotect)
             stats.ptesWrprotected += 1
-            event(.wrprotect, Int64(bitPattern: address.rawValue), Int64(bitPattern: entry.raw), "mm\(mm.id)")
+            event(.wrprotect(address: address, pte: entry, mm: mm.id, pageWalk: false))
             cleaned += 1
         }
         return cleaned

@@ -82,15 +82,15 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 
     private func event(_ e: KernelEvent) {
         guard first == nil else { return }
-        switch e.kind {
-        case .pteSet:
-            checkNewPTE(e)
-        case .mkwrite:
-            checkMkwrite(e)
+        switch e.payload {
+        case .pteSet(let address, let pte, _):
+            checkNewPTE(e.task, address, pte)
+        case .mkwrite(let pgoff, _):
+            checkMkwrite(e.task, pgoff.rawValue)
         case .pteZap:
             if let t = task(e.task) { forget(mm: t.mm) }
-        case .defioProtect:
-            if e.b == 0 && info.variant.workerKeepsUncleanedPages { uncleaned.insert(Int(e.a)) }
+        case .defioProtect(let pgoff, let ptes):
+            if ptes == 0 && info.variant.workerKeepsUncleanedPages { uncleaned.insert(pgoff) }
         case .defioBatch:
             checkRearm()
             checkList()
@@ -98,10 +98,10 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         case .defioListClear:
             checkNoWritableUnlisted()
             checkList()
-        case .livelock:
+        case .livelock(let address, let attempts):
             let t = task(e.task)
-            report(.livelock, "\(t?.name ?? "T\(e.task)") faulted \(e.b) times at 0x\(String(UInt64(bitPattern: e.a), radix: 16)) "
-                + "without progress", pid: t?.pid)
+            report(.livelock, "\(t?.name ?? "T\(e.task)") faulted \(attempts) times at \(address) without progress",
+                   pid: t?.pid)
         default:
             break
         }
@@ -118,10 +118,8 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         pgoff >= s.npagerefs || s.isListed(pgoff) || s.mkwritesInFlight[pgoff] > 0
     }
 
-    private func checkNewPTE(_ e: KernelEvent) {
-        let pte = PTE(raw: UInt64(bitPattern: e.b))
-        guard pte.isWrite, let s = state, s.info != nil, let t = task(e.task) else { return }
-        let address = VirtAddr(UInt64(bitPattern: e.a))
+    private func checkNewPTE(_ schedID: Int, _ address: VirtAddr, _ pte: PTE) {
+        guard pte.isWrite, let s = state, s.info != nil, let t = task(schedID) else { return }
         guard let (_, pgoff) = devicePage(t.mm, address) else { return }
         checks += 1
         granted[key(t.mm, pgoff)] = batch
@@ -137,9 +135,8 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         granted = granted.filter { $0.key >> 32 != Int64(mm.id) }
     }
 
-    private func checkMkwrite(_ e: KernelEvent) {
-        guard let t = task(e.task) else { return }
-        let pgoff = Int(e.a)
+    private func checkMkwrite(_ schedID: Int, _ pgoff: Int) {
+        guard let t = task(schedID) else { return }
         checks += 1
         if let b = granted[key(t.mm, pgoff)], b == batch {
             report(.faultAccounting, "a second page_mkwrite of page \(pgoff) by \(t.name) in batch \(batch): its "

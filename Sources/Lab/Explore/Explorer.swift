@@ -89,6 +89,8 @@ public struct ScenarioRun: Sendable {
     /// With `keepEvents`: the two-column race diagram up to the violation.
     public var diagram: String
     public var reports: [String]
+    /// Pages whose panel content differs from the framebuffer at the end of the run.
+    public var undelivered: [Int]
 }
 
 @EmuActor public enum Explorer {
@@ -101,7 +103,8 @@ public struct ScenarioRun: Sendable {
         let outcome = await m.run()
         return ScenarioRun(violation: m.checkers.first, outcome: outcome, eventHash: m.kernel.events.hash,
                            switches: m.kernel.sched.deviations, decisionsAtViolation: m.decisionsAtViolation,
-                           diagram: keepEvents ? diagram(m) : "", reports: m.kernel.sched.reports)
+                           diagram: keepEvents ? diagram(m) : "", reports: m.kernel.sched.reports,
+                           undelivered: m.undeliveredPages)
     }
 
     /// Runs a saved schedule again.
@@ -114,13 +117,15 @@ public struct ScenarioRun: Sendable {
     }
 
     /// Runs a saved schedule again with the exporters of `--events` / `--trace` attached.
-    public static func replayExporting(_ record: ScheduleRecord, events: Bool, trace: Bool) async
+    /// With `runOn` the programs go on after the violation, to show what it costs by the end.
+    public static func replayExporting(_ record: ScheduleRecord, events: Bool, trace: Bool, runOn: Bool = false) async
         -> (ScenarioRun, [String], String?) {
         let scenario = Scenario.named(record.scenario)!
         let variant = try! Variants.select(record.variant)
         var recorder: EventRecorder?
         let r = await run(scenario, variant: variant, policy: SchedPolicy(.scripted(switches: record.switches), seed: 0),
                           keepEvents: true) { m in
+            m.stopOnViolation = !runOn
             guard events || trace else { return }
             let rec = EventRecorder(kernel: m.kernel, keepEvents: events, keepTrace: trace)
             rec.workerID = m.kernel.systemWorkqueue.workerID
@@ -231,21 +236,18 @@ public struct ScenarioRun: Sendable {
     }
 
     private static func describe(_ e: KernelEvent, _ m: ScenarioMachine) -> String? {
-        let addr = "0x" + String(UInt64(bitPattern: e.a), radix: 16)
-        switch e.kind {
-        case .fault: return e.b != 0 ? "write fault \(addr)" : "read fault \(addr)"
-        case .mkwrite: return "page_mkwrite(pgoff \(e.a)) = \(e.note)"
-        case .pteSet:
-            let pte = PTE(raw: UInt64(bitPattern: e.b))
-            return "PTE \(addr) := \(pte.isWrite ? "RW" : "RO")\(pte.isDirty ? "+D" : "")"
-        case .pteZap: return "zap PTE \(addr)"
-        case .wrprotect: return "wrprotect \(addr) (\(e.note))"
-        case .defioListAdd: return "list += page \(e.a)"
-        case .defioProtect: return "write-protect page \(e.a): \(e.b) PTEs"
-        case .defioBatch: return "deferred_io(batch \(e.b): [\(e.note)])"
-        case .defioListClear: return "list emptied (\(e.a) pages)"
-        case .signal: return "signal \(e.note)"
-        case .livelock: return "livelock after \(e.b) faults"
+        switch e.payload {
+        case .fault(let address, let write): return "\(write ? "write" : "read") fault \(address)"
+        case .mkwrite(let pgoff, let result): return "page_mkwrite(pgoff \(pgoff.rawValue)) = \(result)"
+        case .pteSet(let address, let pte, _): return "PTE \(address) := \(pte.isWrite ? "RW" : "RO")\(pte.isDirty ? "+D" : "")"
+        case .pteZap(let address, _, _): return "zap PTE \(address)"
+        case .wrprotect(let address, _, let mm, _): return "wrprotect \(address) (mm\(mm))"
+        case .defioListAdd(let pgoff, _): return "list += page \(pgoff)"
+        case .defioProtect(let pgoff, let ptes): return "write-protect page \(pgoff): \(ptes) PTEs"
+        case .defioBatch(let batch, let pages): return "deferred_io(batch \(batch): [\(pages.map { String($0.pgoff.rawValue) }.joined(separator: ","))])"
+        case .defioListClear(let pages, _): return "list emptied (\(pages) pages)"
+        case .signal(let f): return "signal \(f)"
+        case .livelock(_, let attempts): return "livelock after \(attempts) faults"
         default: return nil
         }
     }

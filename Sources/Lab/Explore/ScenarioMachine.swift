@@ -16,51 +16,41 @@ import Kernel
     public private(set) var stopped = false
     /// Bus time the driver spends per delivered page, with the defio mutex held.
     public var busTimePerPage = VirtualTime.us(20)
+    /// Stop the scenario's programs at the first violation (off: run on, to see the violation's consequence).
+    public var stopOnViolation = true
     /// The scheduler decision count when the first violation was found.
     public private(set) var decisionsAtViolation: Int?
     var env: VariantEnvironment { variant.switches.environment }
 
     public init(variant: Variants.Selection, policy: SchedPolicy, pages: Int = 8, xres: Int = 1024,
                 delay: Jiffies = Jiffies(1), keepEvents: Bool = false) {
-        var config = MMConfig()
+        var options = MachineOptions()
+        options.variant = variant
+        var config = MachineConfig(options)
         config.livelockAttempts = 200
-        variant.switches.mm.apply(to: &config)
-        kernel = EmuKernel(policy: policy, tickRate: TickRate(hz: 250), ramPages: 96 + 3 * pages, config: config)
+        config.policy = policy
+        kernel = config.makeKernel(ramPages: 96 + 3 * pages)
         kernel.events.keep = keepEvents
-        info = FBInfo(kernel: kernel, xres: xres, yres: pages * 1024 / xres, bitsPerPixel: 32, id: "explore")!
+        (info, checkers) = config.makeFramebuffer(kernel, xres: xres, yres: pages * 1024 / xres, bitsPerPixel: 32,
+                                                  id: "explore")!
         self.variant = variant
         panel = info.readScreen()
-        checkers = OnlineCheckers(kernel: kernel, info: info)
-        variant.switches.apply(to: kernel, info: info)
-        if variant.switches.environment.secondDeviceNode { _ = info.makeDeviceNode("fb1") }
-        info.fbdefio = FBDeferredIO(delay: delay) { [unowned self] info, refs in await self.deliver(info, refs) }
-        if variant.switches.environment.initBeforeSmemLen {
-            // fbtft before the fix: init runs while smem_len is still 0 (WARN, -EINVAL ignored), then the size is set.
-            let size = info.fix.smemLen
-            info.fix.smemLen = 0
-            _ = fbDeferredIOInit(info)
-            info.fix.smemLen = size
-        } else {
-            _ = fbDeferredIOInit(info)
-        }
-        if variant.switches.environment.failingDriverOpen {
-            var failed = false
-            info.fbops.open = { _ in
-                if failed { return nil }
-                failed = true
-                return .ENODEV
-            }
-        }
+        _ = config.setUpDeferredIO(info, FBDeferredIO(delay: delay) { [unowned self] info, refs in
+            await self.deliver(info, refs)
+        })
         checkers.onViolation = { [unowned self] _ in
-            self.stopped = true
+            if self.stopOnViolation { self.stopped = true }
             self.decisionsAtViolation = self.kernel.sched.recorded.count
         }
     }
 
+    /// Copies each delivered page by its offset in the screen buffer, as drivers read it (so a wrong offset shows).
     private func deliver(_ info: FBInfo, _ refs: [FBDeferredIOPageref]) async {
-        let screen = info.readScreen()
-        for r in refs where r.offset + PAGE_SIZE <= panel.count {
-            panel.replaceSubrange(r.offset ..< r.offset + PAGE_SIZE, with: screen[r.offset ..< r.offset + PAGE_SIZE])
+        panel.withUnsafeMutableBytes { dst in
+            for r in refs where r.offset + PAGE_SIZE <= dst.count {
+                kernel.vmalloc.read(info.screenBuffer + UInt64(r.offset),
+                                    into: UnsafeMutableRawBufferPointer(rebasing: dst[r.offset ..< r.offset + PAGE_SIZE]))
+            }
         }
         if !refs.isEmpty { await kernel.sched.sleep(until: kernel.now + busTimePerPage * refs.count) }
     }
@@ -73,10 +63,29 @@ import Kernel
         opener > 0 && info.nodes.count > 1 ? info.nodes[1] : info.node
     }
 
+    /// Files of the device the scenario's programs have open (as userspace counts them: an open that failed is
+    /// not one). Files left to the exit of their process are not subtracted.
+    public private(set) var openFiles = 0
+
+    /// Opens the device (the second node for a later opener when the variant has two).
+    public func open(_ t: UserTask, opener: Int = 0) async throws -> Int {
+        let fd = try await t.open(node(for: opener))
+        openFiles += 1
+        return fd
+    }
+
+    /// Closes a descriptor; returns whether it was the last open file of the device (a last close, as userspace
+    /// sees it: the kernel then promises the flush).
+    public func close(_ t: UserTask, _ fd: Int) async throws -> Bool {
+        try await t.close(fd)
+        openFiles -= 1
+        return openFiles == 0
+    }
+
     /// Opens the device and maps `pages` pages at page `offset` (MAP_SHARED, read/write).
     public func map(_ t: UserTask, opener: Int = 0, pages: Int? = nil, offset: Int = 0, at address: VirtAddr? = nil)
         async throws -> (fd: Int, base: VirtAddr) {
-        let fd = try await t.open(node(for: opener))
+        let fd = try await open(t, opener: opener)
         let n = pages ?? info.fix.smemLen >> PAGE_SHIFT
         let base = try await t.mmap(address, length: n * PAGE_SIZE, prot: .readWrite,
                                     flags: address == nil ? .shared : [.shared, .fixed], fd: fd, offset: offset * PAGE_SIZE)
@@ -87,13 +96,24 @@ import Kernel
     /// holds — on every page, or on `pages`, the ones the caller wrote (another process's write may still be in its
     /// fault when this one's fsync returns). A difference is a lost update.
     public func expectDisplayed(_ moment: String, pages: [Int]? = nil) {
-        let screen = info.readScreen()
-        if screen == panel { return }
-        for p in pages ?? Array(0 ..< screen.count / PAGE_SIZE) where screen[p * PAGE_SIZE ..< (p + 1) * PAGE_SIZE]
-            != panel[p * PAGE_SIZE ..< (p + 1) * PAGE_SIZE] {
+        let wanted = pages.map(Set.init)
+        if let p = undeliveredPages.first(where: { wanted?.contains($0) ?? true }) {
             checkers.report(.lostUpdate, "\(moment): page \(p) of the framebuffer never reached the panel", page: p)
-            return
         }
+    }
+
+    /// Pages whose panel content differs from the framebuffer now.
+    public var undeliveredPages: [Int] {
+        var out: [Int] = []
+        var page = [UInt8](repeating: 0, count: PAGE_SIZE)
+        for p in 0 ..< panel.count / PAGE_SIZE {
+            page.withUnsafeMutableBytes { kernel.vmalloc.read(info.screenBuffer + UInt64(p * PAGE_SIZE), into: $0) }
+            let same = page.withUnsafeBytes { fb in
+                panel.withUnsafeBytes { shown in pageEqual(fb.baseAddress!, shown.baseAddress! + p * PAGE_SIZE) }
+            }
+            if !same { out.append(p) }
+        }
+        return out
     }
 
     /// The kernel promises that the last close pushes pending updates out (6.8 and later flush there).
@@ -109,12 +129,25 @@ import Kernel
     public func run() async -> RunOutcome {
         let outcome = await kernel.sched.run()
         if case .deadlock(let why) = outcome { checkers.report(.deadlock, why) }
-        if outcome == .completed { for check in atQuiescence { check() } }
+        // The checks capture the machine: drop them once run, or they would keep it alive.
+        let checks = atQuiescence
+        atQuiescence = []
+        if outcome == .completed { for check in checks { check() } }
+        await kernel.sched.shutdown()
         return outcome
     }
 
     /// The task's next step should not happen (a violation was found): scenario programs call this between steps.
     public var shouldStop: Bool { stopped }
+}
+
+/// Whether two pages hold the same bytes (word by word; the explorer compares pages after every fsync).
+private func pageEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Bool {
+    for i in stride(from: 0, to: PAGE_SIZE, by: 8)
+    where a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+        return false
+    }
+    return true
 }
 
 extension VirtualTime {

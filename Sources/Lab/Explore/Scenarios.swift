@@ -98,15 +98,13 @@ extension Scenario {
             let (fd, a) = try await m.map(t)
             for p in 0 ..< 3 { try await t.store8(a + p * PAGE_SIZE, UInt8(0x40 + p)) }
             try await t.munmap(a, length: m.info.fix.smemLen)
-            try await t.close(fd)
-            if m.flushesAtLastClose { m.expectDisplayed("when the last close returned") }
+            if try await m.close(t, fd), m.flushesAtLastClose { m.expectDisplayed("when the last close returned") }
         }
         // Before 6.2 nothing happens at close and the pending work shows the image after the delay; with 6.3–6.7's
         // cancel it never shows.
         m.whenQuiescent { m.expectDisplayed("once everything ended") }
         m.kernel.spawnProcess("viewer") { t in
-            let fd = try await t.open(m.info.node)
-            try await t.close(fd)
+            _ = try await m.close(t, try await m.open(t))
         }
     }
 
@@ -221,15 +219,14 @@ extension Scenario {
         summary: "the driver's open fails for one process; another draws and closes last (bug M)"
     ) { m in
         m.kernel.spawnProcess("probe") { t in
-            if let fd = try? await t.open(m.info.node) { try await t.close(fd) }
+            if let fd = try? await m.open(t) { _ = try await m.close(t, fd) }
         }
         m.kernel.spawnProcess("app") { t in
             await m.kernel.sched.sleep(until: m.kernel.now + .us(10))
             let (fd, a) = try await m.map(t)
             try await t.store8(a + PAGE_SIZE, 0x31)
             try await t.munmap(a, length: m.info.fix.smemLen)
-            try await t.close(fd)
-            if m.flushesAtLastClose { m.expectDisplayed("when the last close returned") }
+            if try await m.close(t, fd), m.flushesAtLastClose { m.expectDisplayed("when the last close returned") }
         }
     }
 

@@ -52,8 +52,8 @@ private struct RecordingWalk: MMWalkOps {
 /// TLB range flushes recorded since event `from`: (mm note, first address, pages). A flush_tlb_page event carries
 /// 1 in the pages column; none of the range flushes these tests expect is a single page.
 @EmuActor private func rangeFlushes(_ k: EmuKernel, from: Int) -> [(String, VirtAddr, Int64)] {
-    k.events.events[from...].filter { $0.kind == .tlbFlush && $0.b != 1 }
-        .map { ($0.note, VirtAddr(UInt64(bitPattern: $0.a)), $0.b) }
+    k.events.events[from...].filter { $0.kind == .tlbFlush && $0.operands.b != 1 }
+        .map { ($0.note, VirtAddr(UInt64(bitPattern: $0.operands.a)), $0.operands.b) }
 }
 
 @Suite("walk_page_mapping and mapping_dirty_helpers")

@@ -207,8 +207,8 @@ public struct PagerefList: Sendable, Equatable {
     public internal(set) var mapping: AddressSpace?
     /// Kernel: state->lock
     public let lock: KMutex
-    /// Cleared when the device goes away. Protected by `lock`.
-    public internal(set) var info: FBInfo?
+    /// Cleared when the device goes away. Protected by `lock`. Not an owning reference: fb_info owns the state.
+    public internal(set) weak var info: FBInfo?
     /// Before 2026 the driver freed fb_info at removal while VMAs still pointed at it (bug G).
     public internal(set) var infoFreed = false
     /// The tracked pages' list. Protected by `lock`.
@@ -539,7 +539,7 @@ public struct PagerefList: Sendable, Equatable {
     if let corruption = state.list.add(pgoff, before: successor) {
         info.kernel.listCorruption(corruption)  // CONFIG_DEBUG_LIST refuses the add and reports it
     }
-    info.kernel.event(.defioListAdd, Int64(pgoff), Int64(info.defioStats.batches))
+    info.kernel.event(.defioListAdd(pgoff: pgoff, batch: info.defioStats.batches))
     return ref
 }
 
@@ -585,7 +585,7 @@ public struct PagerefList: Sendable, Equatable {
             cleaned = await kernel.mappingWrprotectRange(state.mapping, pgoff: PgOff(pgoff), pfn: page, nrPages: 1)
         }
         info.defioStats.ptesWrprotected += cleaned
-        kernel.event(.defioProtect, Int64(pgoff), Int64(cleaned))
+        kernel.event(.defioProtect(pgoff: pgoff, ptes: cleaned))
         if lockPage { await kernel.phys.unlockPage(page) }
         if cleaned == 0 && info.variant.workerKeepsUncleanedPages { kept.insert(pgoff) }
     }
@@ -595,14 +595,13 @@ public struct PagerefList: Sendable, Equatable {
     info.defioStats.batches += 1
     if list.isEmpty { info.defioStats.emptyBatches += 1 }
     info.defioStats.pagesDelivered += list.count
-    kernel.event(.defioBatch, Int64(list.count), Int64(info.defioStats.batches),
-                 list.map { String($0.pgoff.rawValue) }.joined(separator: ","))
+    kernel.event(.defioBatch(batch: info.defioStats.batches, pages: list))
     await info.fbdefio!.deferredIO(info, list)
     for pgoff in delivered {
         if let corruption = state.list.delInit(pgoff) { kernel.listCorruption(corruption) }
     }
     // 49bbd815 puts the kept pages back for the next run without scheduling one: they go out with the next
     // batch somebody else starts.
-    kernel.event(.defioListClear, Int64(delivered.count), Int64(info.defioStats.batches))
+    kernel.event(.defioListClear(pages: delivered.count, batch: info.defioStats.batches))
     await state.lock.unlock()
 }
