@@ -101,12 +101,18 @@ struct Explore: ParsableCommand {
         let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
         let start = ContinuousClock.now
         let progress = isatty(STDERR_FILENO) == 1 ? ProgressLine() : nil
+        // A child of `--jobs` reports its count on stderr for the parent's progress line.
+        let reportsToParent = ProcessInfo.processInfo.environment[Self.progressVariable] != nil
         let summary: Explorer.Summary
         if jobs > 1 && o.schedules > 64 {
-            summary = try exploreInChildren(o, jobs: jobs)
+            summary = try exploreInChildren(o, jobs: jobs, progress: progress)
         } else {
+            let total = (o.schedules - o.shardIndex + o.shardCount - 1) / o.shardCount
             summary = runOnEmulator {
-                await Explorer.explore(o) { n in progress?.update(n, o.schedules / o.shardCount, .zero) }
+                await Explorer.explore(o) { n in
+                    progress?.show("explored \(n) of \(total) schedules")
+                    if reportsToParent { FileHandle.standardError.write(Data("progress \(n)\n".utf8)) }
+                }
             }
         }
         progress?.clear()
@@ -121,9 +127,7 @@ struct Explore: ParsableCommand {
         }
         let path = out ?? "explore-\(o.variant.name)-\(found.record.scenario).schedule"
         let text = found.record.text(violation: found.run.violation, eventHash: found.run.eventHash)
-        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw ValidationError("--out: cannot write '\(path)': \(error.localizedDescription)")
-        }
+        try writeOutput(text, to: path, flag: "--out")
         print("explore: \(o.variant) — violation in schedule \(found.index) after \(summary.schedules) schedules, "
             + "scenario \(found.record.scenario), policy \(o.policy.rawValue), seed \(o.seed)")
         print(found.run.violation.map(String.init(describing:)) ?? "")
@@ -137,7 +141,11 @@ struct Explore: ParsableCommand {
 
     /// Splits this exploration over `jobs` child processes, each a sub-shard; the violation with the lowest
     /// schedule index wins, so the answer does not depend on which child finished first.
-    func exploreInChildren(_ o: ExploreOptions, jobs: Int) throws -> Explorer.Summary {
+    static let progressVariable = "FBDEFIO_EXPLORE_PROGRESS"
+
+    func exploreInChildren(_ o: ExploreOptions, jobs: Int, progress: ProgressLine?) throws -> Explorer.Summary {
+        let counts = ChildCounts(jobs)
+        let total = (o.schedules - o.shardIndex + o.shardCount - 1) / o.shardCount
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fbdefio-explore-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -155,7 +163,23 @@ struct Explore: ParsableCommand {
             p.arguments = args
             let pipe = Pipe()
             p.standardOutput = pipe
-            p.standardError = FileHandle.nullDevice
+            if let progress {
+                var env = ProcessInfo.processInfo.environment
+                env[Self.progressVariable] = "1"
+                p.environment = env
+                let err = Pipe()
+                err.fileHandleForReading.readabilityHandler = { h in
+                    let text = String(decoding: h.availableData, as: UTF8.self)
+                    for line in text.split(separator: "\n") where line.hasPrefix("progress ") {
+                        if let n = Int(line.dropFirst(9)) {
+                            progress.show("explored \(counts.set(j, n)) of \(total) schedules on \(jobs) processes")
+                        }
+                    }
+                }
+                p.standardError = err
+            } else {
+                p.standardError = FileHandle.nullDevice
+            }
             try p.run()
             children.append((p, pipe, file))
         }
@@ -183,6 +207,7 @@ struct Explore: ParsableCommand {
             }
         }
         if let best {
+            progress?.clear()
             // Reprint the winning child's report, with its schedule moved to where this command was asked to save it.
             let path = out ?? "explore-\(o.variant.name)-\(best.output.firstScenario ?? "scenario").schedule"
             try? FileManager.default.removeItem(atPath: path)
@@ -191,6 +216,20 @@ struct Explore: ParsableCommand {
             throw ExitCode(1)
         }
         return summary
+    }
+}
+
+/// The schedules each child of `--jobs` has explored so far (written from the pipes' handler threads).
+final class ChildCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [Int]
+    init(_ n: Int) { counts = Array(repeating: 0, count: n) }
+    /// Records child `j`'s count and returns the total.
+    func set(_ j: Int, _ n: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        counts[j] = n
+        return counts.reduce(0, +)
     }
 }
 
@@ -235,8 +274,8 @@ struct ReplaySchedule: ParsableCommand {
             await Explorer.replayExporting(record, events: keepExports, trace: trace != nil, runOn: runOn)
         }
         let (run, lines, chrome) = result
-        if let events { try write(lines.map { $0 + "\n" }.joined(), events, "--events") }
-        if let trace, let chrome { try write(chrome, trace, "--trace") }
+        if let events { try writeOutput(lines.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
+        if let trace, let chrome { try writeOutput(chrome, to: trace, flag: "--trace") }
         print("replay-schedule: \(record.variant), scenario \(record.scenario), \(record.switches.count) switches")
         print(run.diagram)
         print("event hash: \(hex(run.eventHash))")
@@ -250,11 +289,5 @@ struct ReplaySchedule: ParsableCommand {
             throw ExitCode(1)
         }
         print("no violation")
-    }
-
-    func write(_ text: String, _ path: String, _ flag: String) throws {
-        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw ValidationError("\(flag): cannot write '\(path)': \(error.localizedDescription)")
-        }
     }
 }

@@ -84,9 +84,7 @@ struct MachineFlags: ParsableArguments {
     /// Writes the run's schedule when --record-schedule was given.
     func writeSchedule(_ schedule: Schedule) throws {
         guard let path = recordSchedule else { return }
-        do { try schedule.text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw ValidationError("--record-schedule: cannot write '\(path)': \(error.localizedDescription)")
-        }
+        try writeOutput(schedule.text, to: path, flag: "--record-schedule")
     }
 
     func machineOptions() throws -> MachineOptions {
@@ -111,6 +109,13 @@ struct MachineFlags: ParsableArguments {
 }
 
 extension PolicyChoice: ExpressibleByArgument {}
+
+/// Writes an output file a flag names; a failure is a usage error naming the flag and the path.
+func writeOutput(_ text: String, to path: String, flag: String) throws {
+    do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        throw ValidationError("\(flag): cannot write '\(path)': \(error.localizedDescription)")
+    }
+}
 
 struct Boot: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -89,9 +89,9 @@ struct ReplayCLI: ParsableCommand {
         var out = result.lines.joined(separator: "\n")
         if !out.isEmpty { out += "\n" }
         FileHandle.standardOutput.write(Data(out.utf8))
-        if let events { try write(result.events.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
-        if let stats { try write(result.stats.json, to: stats, flag: "--stats") }
-        if let traceOut, let json = result.trace { try write(json, to: traceOut, flag: "--trace") }
+        if let events { try writeOutput(result.events.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
+        if let stats { try writeOutput(result.stats.json, to: stats, flag: "--stats") }
+        if let traceOut, let json = result.trace { try writeOutput(json, to: traceOut, flag: "--trace") }
         if let heatmap {
             let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
             do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
@@ -105,11 +105,6 @@ struct ReplayCLI: ParsableCommand {
         }
     }
 
-    private func write(_ text: String, to path: String, flag: String) throws {
-        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw ValidationError("\(flag): cannot write '\(path)': \(error.localizedDescription)")
-        }
-    }
 }
 
 struct HeatmapCLI: ParsableCommand {

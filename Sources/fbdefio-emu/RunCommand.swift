@@ -217,14 +217,9 @@ struct Run: ParsableCommand {
 extension Run {
     /// Writes the --events, --stats, --trace and --heatmap files of a finished run.
     func writeObservability(_ report: DemoReport, _ options: DemoOptions) throws {
-        func write(_ text: String, _ path: String, _ flag: String) throws {
-            do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                throw ValidationError("\(flag): cannot write '\(path)': \(error.localizedDescription)")
-            }
-        }
-        if let events { try write(report.events.map { $0 + "\n" }.joined(), events, "--events") }
-        if let stats { try write(report.stats.json, stats, "--stats") }
-        if let trace, let json = report.trace { try write(json, trace, "--trace") }
+        if let events { try writeOutput(report.events.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
+        if let stats { try writeOutput(report.stats.json, to: stats, flag: "--stats") }
+        if let trace, let json = report.trace { try writeOutput(json, to: trace, flag: "--trace") }
         if let heatmap {
             let layout = Heatmap.Layout(width: options.width, height: options.height, bytesPerPixel: options.bpp / 8,
                                         lineLength: options.width * options.bpp / 8)
@@ -256,13 +251,17 @@ final class ProgressLine: @unchecked Sendable {
     private var last = ContinuousClock.now - .seconds(1)
 
     func update(_ done: Int, _ total: Int?, _ now: VirtualTime) {
+        show("frame \(done)\(total.map { " of \($0)" } ?? ""), virtual time \(now)", force: done == total)
+    }
+
+    /// Redraws the line with `text`, at most five times a second unless `force`.
+    func show(_ text: String, force: Bool = false) {
         lock.lock()
         defer { lock.unlock() }
         let wall = ContinuousClock.now
-        guard wall - last >= .milliseconds(200) || done == total else { return }
+        guard wall - last >= .milliseconds(200) || force else { return }
         last = wall
-        let of = total.map { " of \($0)" } ?? ""
-        FileHandle.standardError.write(Data("\r\u{1B}[Kframe \(done)\(of), virtual time \(now)".utf8))
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
     }
 
     func clear() { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

@@ -79,5 +79,11 @@ import Testing
         #expect(run.stdout.contains("variant upstream+worker-page-lock"))
         let boot = try CLI.run(["boot", "--variant", "v6.8"])
         #expect(boot.stdout.contains("variant v6.8"))
+        let stats = FileManager.default.temporaryDirectory.appendingPathComponent("replay-stats-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: stats) }
+        let replay = try CLI.run(["replay", "-", "--variant", "legacy-folio-mkclean", "--stats", stats],
+                                 stdin: "size 8192\nproc 0 write 0 4\nflush\n")
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(try String(contentsOfFile: stats, encoding: .utf8).contains("\"variant\":\"legacy-folio-mkclean\""))
     }
 }

@@ -187,13 +187,15 @@ public struct KernelEvent: Sendable, Equatable {
     /// The free text exporters show beside the operands (rendered on demand).
     public var note: String {
         switch payload {
-        case .faultResult(_, let r), .mkwrite(_, let r), .pfnMkwrite(_, let r), .faultHook(_, let r): return r.description
+        case .faultResult(_, let r), .mkwrite(_, let r), .pfnMkwrite(_, let r), .faultHook(_, let r):
+            return r.description
         case .retry(_, _, let lock): return lock.rawValue
         case .pteSet(_, _, let mm), .pteZap(_, _, let mm), .pteClean(_, _, let mm), .tlbFlush(_, _, let mm):
             return "mm\(mm)"
         case .wrprotect(_, _, let mm, let pageWalk): return pageWalk ? "mm\(mm) wp" : "mm\(mm)"
         case .signal(let f): return f.description
-        case .mmap(let s, let e, let pgoff, let flags, let ops), .mprotect(let s, let e, let pgoff, let flags, let ops, _):
+        case .mmap(let s, let e, let pgoff, let flags, let ops),
+             .mprotect(let s, let e, let pgoff, let flags, let ops, _):
             return "[\(s)-\(e)) pgoff \(pgoff.rawValue) \(flags)\(ops.map { " ops=\($0)" } ?? "")"
         case .defioBatch(_, let pages): return pages.map { String($0.pgoff.rawValue) }.joined(separator: ",")
         default: return ""
@@ -207,7 +209,8 @@ public struct KernelEvent: Sendable, Equatable {
         let k = kind.rawValue + String(repeating: " ", count: max(0, 12 - kind.rawValue.count))
         let (a, b) = operands
         let text = note
-        return "\(pad)\(t) T\(task) \(k) \(String(a, radix: 16)) \(String(b, radix: 16))\(text.isEmpty ? "" : " " + text)"
+        return "\(pad)\(t) T\(task) \(k) \(String(a, radix: 16)) \(String(b, radix: 16))"
+            + (text.isEmpty ? "" : " " + text)
     }
 }
 

@@ -255,7 +255,8 @@
             vma.setPageProt()
             changeProtection(vma)
             vma.vmLock.releaseWrite()
-            event(.mprotect(start: vma.start, end: vma.end, pgoff: vma.pgoff, flags: vma.flags, ops: vma.ops?.name, prot: prot))
+            event(.mprotect(start: vma.start, end: vma.end, pgoff: vma.pgoff, flags: vma.flags, ops: vma.ops?.name,
+                            prot: prot))
         }
         await mm.mmapLock.upWrite()
     }

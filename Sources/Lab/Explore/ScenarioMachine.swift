@@ -63,15 +63,18 @@ import Kernel
         opener > 0 && info.nodes.count > 1 ? info.nodes[1] : info.node
     }
 
-    /// Files of the device the scenario's programs have open (as userspace counts them: an open that failed is
-    /// not one). Files left to the exit of their process are not subtracted.
+    /// Files of the device the scenario's programs have open or are opening (an open counts from the moment it
+    /// starts until it fails; a close from the moment it returns), so that a close seen as the last one really
+    /// was. Files left to the exit of their process are not subtracted.
     public private(set) var openFiles = 0
 
     /// Opens the device (the second node for a later opener when the variant has two).
     public func open(_ t: UserTask, opener: Int = 0) async throws -> Int {
-        let fd = try await t.open(node(for: opener))
         openFiles += 1
-        return fd
+        do { return try await t.open(node(for: opener)) } catch {
+            openFiles -= 1
+            throw error
+        }
     }
 
     /// Closes a descriptor; returns whether it was the last open file of the device (a last close, as userspace

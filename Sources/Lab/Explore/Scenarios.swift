@@ -11,7 +11,8 @@ public struct Scenario: Sendable {
     var xres = 1024
     let spawn: @EmuActor @Sendable (ScenarioMachine) -> Void
 
-    init(name: String, summary: String, xres: Int = 1024, spawn: @escaping @EmuActor @Sendable (ScenarioMachine) -> Void) {
+    init(name: String, summary: String, xres: Int = 1024,
+         spawn: @escaping @EmuActor @Sendable (ScenarioMachine) -> Void) {
         self.name = name
         self.summary = summary
         self.xres = xres
