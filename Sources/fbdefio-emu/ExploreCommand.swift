@@ -210,8 +210,8 @@ struct Explore: ParsableCommand {
             progress?.clear()
             // Reprint the winning child's report, with its schedule moved to where this command was asked to save it.
             let path = out ?? "explore-\(o.variant.name)-\(best.output.firstScenario ?? "scenario").schedule"
-            try? FileManager.default.removeItem(atPath: path)
-            try FileManager.default.copyItem(atPath: best.file, toPath: path)
+            let saved = (try? String(contentsOfFile: best.file, encoding: .utf8)) ?? ""
+            try writeOutput(saved, to: path, flag: "--out")
             print(best.output.replacingOccurrences(of: best.file, with: path), terminator: "")
             throw ExitCode(1)
         }

@@ -110,9 +110,15 @@ struct MachineFlags: ParsableArguments {
 
 extension PolicyChoice: ExpressibleByArgument {}
 
-/// Writes an output file a flag names; a failure is a usage error naming the flag and the path.
+/// Writes an output file a flag names; a failure is a usage error naming the flag and the path. A regular file is
+/// replaced atomically; anything else that exists (`/dev/null`, a FIFO, `/dev/stdout`) is written in place — a
+/// rename would put a regular file where the device was.
 func writeOutput(_ text: String, to path: String, flag: String) throws {
-    do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+    var isDirectory: ObjCBool = false
+    let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+    let regular = !exists || (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType)
+        == .typeRegular
+    do { try text.write(toFile: path, atomically: regular, encoding: .utf8) } catch {
         throw ValidationError("\(flag): cannot write '\(path)': \(error.localizedDescription)")
     }
 }

@@ -46,10 +46,15 @@ import Testing
     }
 
     @Test func jobsSplitTheWorkAndAgreeWithOneJob() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("explore-jobs-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
         let one = try CLI.run(["explore", "--variant", "upstream", "--schedules", "400", "--jobs", "1",
-                               "--out", "/dev/null"])
+                               "--out", dir.appendingPathComponent("one.schedule").path])
         let two = try CLI.run(["explore", "--variant", "upstream", "--schedules", "400", "--jobs", "2",
-                               "--out", "/dev/null"])
+                               "--out", dir.appendingPathComponent("two.schedule").path])
+        #expect(try String(contentsOf: dir.appendingPathComponent("one.schedule"), encoding: .utf8)
+            == String(contentsOf: dir.appendingPathComponent("two.schedule"), encoding: .utf8))
         #expect(one.status == 1 && two.status == 1, "\(two.stdout)\(two.stderr)")
         // The same schedule index and scenario, whichever process found it (the count run before it differs).
         let first = { (s: String) in
