@@ -67,8 +67,7 @@ public struct KernelVariant: Sendable {
     public let summary: String
     /// The letter of kernel-spec.md §9 this variant shows, if any.
     public let bug: String?
-    /// For a version: the version it derives from (nil: built from the defaults). For a bug that is an exact
-    /// version, the version it names.
+    /// For a version: the newer version it is derived from (nil: the defaults, which are upstream's).
     let base: String?
     let change: @Sendable (inout VariantSwitches) -> Void
     /// Scenario names built for this variant (the explorer runs them when no scenario is named).

@@ -255,15 +255,6 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     /// A task waited longer than the hung-task timeout. Kernel: khungtaskd — kernel/hung_task.c
     case hungTask(String)
 
-    public var kind: String {
-        switch self {
-        case .oops: "oops"
-        case .listCorruption: "list corruption"
-        case .softLockup: "soft lockup"
-        case .hungTask: "hung task"
-        }
-    }
-
     public var description: String {
         switch self {
         case .oops(let t): "BUG: \(t)"

@@ -107,11 +107,11 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The device page a user address of `mm` maps, when it is in a deferred-I/O VMA of this framebuffer.
-    private func devicePage(_ mm: MM, _ address: VirtAddr) -> (VMArea, Int)? {
+    /// The device page a user address of `mm` maps, when it is in a shared deferred-I/O VMA of this framebuffer.
+    private func devicePage(_ mm: MM, _ address: VirtAddr) -> Int? {
         guard let vma = mm.vmaLookup(address), let s = vma.privateData as? FBDeferredIOState, s === state,
               vma.flags.contains(.shared) else { return nil }
-        return (vma, vma.linearPageIndex(address).rawValue)
+        return vma.linearPageIndex(address).rawValue
     }
 
     private func tracked(_ s: FBDeferredIOState, _ pgoff: Int) -> Bool {
@@ -120,7 +120,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 
     private func checkNewPTE(_ schedID: Int, _ address: VirtAddr, _ pte: PTE) {
         guard pte.isWrite, let s = state, s.info != nil, let t = task(schedID) else { return }
-        guard let (_, pgoff) = devicePage(t.mm, address) else { return }
+        guard let pgoff = devicePage(t.mm, address) else { return }
         checks += 1
         granted[key(t.mm, pgoff)] = batch
         if !tracked(s, pgoff) {
