@@ -4,12 +4,17 @@ import Testing
 
 /// Each online checker on states built by hand that break it, and on the same states left intact.
 @Suite struct CheckerTests {
+    /// A scenario machine of `variant` that never switches unless a task blocks.
+    @EmuActor func machine(_ variant: String = "upstream") throws -> ScenarioMachine {
+        ScenarioMachine(variant: try Variants.select(variant), policy: SchedPolicy(.scripted(switches: [:]), seed: 0))
+    }
+
     /// A machine whose one process wrote page 2 (listed, PTE writable+dirty) and then runs `meddle` before the
     /// worker's batch, with the scripted "never switch" schedule.
     @EmuActor func afterOneWrite(_ variant: String = "upstream+worker-page-lock",
                                  meddle: @escaping @EmuActor (ScenarioMachine, UserTask, VirtAddr) -> Void)
         async throws -> Violation? {
-        let m = ScenarioMachine(variant: try Variants.select(variant), policy: SchedPolicy(.scripted(switches: [:]), seed: 0))
+        let m = try machine(variant)
         m.kernel.spawnProcess("p") { t in
             let (fd, a) = try await m.map(t)
             try await t.store8(a + 2 * PAGE_SIZE, 1)
@@ -41,7 +46,7 @@ import Testing
 
     /// A PTE made writable behind the worker's back after its write-protect pass.
     @Test @EmuActor func writablePTEOfProcessedPageIsRearmViolation() async throws {
-        let m = ScenarioMachine(variant: Variants.upstream, policy: SchedPolicy(.scripted(switches: [:]), seed: 0))
+        let m = try machine()
         m.info.fbdefio!.deferredIO = { info, _ in
             // Inside the callback the list is still intact; poke the PTE writable as a racing fault would.
             for t in info.kernel.processes {
@@ -63,7 +68,7 @@ import Testing
     @Test @EmuActor func secondMkwriteInOneBatchIsFaultAccountingViolation() async throws {
         // The PTE is made read-only again without the worker, so the next store faults and mkwrites again in
         // the same batch.
-        let m = ScenarioMachine(variant: Variants.upstream, policy: SchedPolicy(.scripted(switches: [:]), seed: 0))
+        let m = try machine()
         m.kernel.spawnProcess("p") { t in
             let (_, a) = try await m.map(t)
             try await t.store8(a, 1)
@@ -78,7 +83,7 @@ import Testing
 
     /// A listed node re-initialised by hand: the next add is a list_add corruption report.
     @Test @EmuActor func corruptedListIsListIntegrityViolation() async throws {
-        let m = ScenarioMachine(variant: Variants.upstream, policy: SchedPolicy(.scripted(switches: [:]), seed: 0))
+        let m = try machine()
         m.kernel.spawnProcess("p") { t in
             let (fd, a) = try await m.map(t)
             try await t.store8(a, 1)
@@ -94,7 +99,7 @@ import Testing
     /// Bug F's end: the page the second mkwrite locked stays locked, the worker waits for it forever holding the
     /// mutex, fsync waits for the worker — the hung-task detector names the page lock.
     @Test @EmuActor func bugFHangsAndIsReportedAsHungTask() async throws {
-        let m = ScenarioMachine(variant: try Variants.select("v6.8"), policy: SchedPolicy(.scripted(switches: [:]), seed: 0))
+        let m = try machine("v6.8")
         Scenario.named("remap-offset")!.spawn(m)
         let outcome = await m.run()
         guard case .deadlock = outcome else { Issue.record("expected a deadlock, got \(outcome)"); return }
