@@ -206,7 +206,7 @@ public struct DemoReport: Sendable {
         mailbox?.publish(final)
         mailbox?.finish()
         latency.undelivered = firstWrite.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
-        if case .deadlock(let why) = outcome { checkers.report(.deadlock, why) }
+        checkers.runEnded(outcome)
         var stats = RunStats(kernel: kernel, info: info, bytesSent: panel.stats.busBytes,
                              bytesChanged: panel.stats.changedBytes, latency: latency,
                              variant: options.machine.variant.name)

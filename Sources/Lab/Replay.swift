@@ -205,7 +205,8 @@ public struct ReplayResult: Sendable {
         var stats = RunStats(kernel: kernel, info: info, bytesSent: bytesSent, bytesChanged: bytesChanged,
                              latency: latency, variant: options.variant.name)
         stats.violation = checkers.first?.description
-        let summary = "replay (variant \(options.variant)): \(trace.lines.count) commands, \(trace.procs) processes, size \(trace.size) "
+        let summary = "replay (variant \(options.variant)): \(trace.lines.count) commands, \(trace.procs) processes, "
+            + "size \(trace.size) "
             + "(\(pageAlign(trace.size) >> PAGE_SHIFT) pages), delay \(info.fbdefio!.delay.rawValue) jiffies at "
             + "HZ=\(options.hz), virtual time \(kernel.now)\n" + stats.summary
         return ReplayResult(lines: out, events: recorder.jsonLines, trace: recorder.chromeTrace(), stats: stats,

@@ -107,7 +107,7 @@ struct Explore: ParsableCommand {
         if jobs > 1 && o.schedules > 64 {
             summary = try exploreInChildren(o, jobs: jobs, progress: progress)
         } else {
-            let total = (o.schedules - o.shardIndex + o.shardCount - 1) / o.shardCount
+            let total = o.shardSchedules
             summary = runOnEmulator {
                 await Explorer.explore(o) { n in
                     progress?.show("explored \(n) of \(total) schedules")
@@ -116,8 +116,8 @@ struct Explore: ParsableCommand {
             }
         }
         progress?.clear()
-        let seconds = max(Double((ContinuousClock.now - start).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - start).components.seconds), 1e-9)
+        let elapsed = (ContinuousClock.now - start).components
+        let seconds = max(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, 1e-9)
         guard let found = summary.found else {
             let rate = Int(Double(summary.schedules) / seconds)
             let per = summary.perScenario.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -125,7 +125,7 @@ struct Explore: ParsableCommand {
                 + "\(o.policy.rawValue), seed \(o.seed), shard \(shard): \(rate) schedules/s")
             return
         }
-        let path = out ?? "explore-\(o.variant.name)-\(found.record.scenario).schedule"
+        let path = outPath(o, scenario: found.record.scenario)
         let text = found.record.text(violation: found.run.violation, eventHash: found.run.eventHash)
         try writeOutput(text, to: path, flag: "--out")
         print("explore: \(o.variant) — violation in schedule \(found.index) after \(summary.schedules) schedules, "
@@ -143,9 +143,14 @@ struct Explore: ParsableCommand {
     /// schedule index wins, so the answer does not depend on which child finished first.
     static let progressVariable = "FBDEFIO_EXPLORE_PROGRESS"
 
+    /// Where the shrunk schedule goes: `--out`, else `./explore-VARIANT-SCENARIO.schedule`.
+    func outPath(_ o: ExploreOptions, scenario: String) -> String {
+        out ?? "explore-\(o.variant.name)-\(scenario).schedule"
+    }
+
     func exploreInChildren(_ o: ExploreOptions, jobs: Int, progress: ProgressLine?) throws -> Explorer.Summary {
         let counts = ChildCounts(jobs)
-        let total = (o.schedules - o.shardIndex + o.shardCount - 1) / o.shardCount
+        let total = o.shardSchedules
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fbdefio-explore-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -209,7 +214,7 @@ struct Explore: ParsableCommand {
         if let best {
             progress?.clear()
             // Reprint the winning child's report, with its schedule moved to where this command was asked to save it.
-            let path = out ?? "explore-\(o.variant.name)-\(best.output.firstScenario ?? "scenario").schedule"
+            let path = outPath(o, scenario: best.output.firstScenario ?? "scenario")
             let saved = (try? String(contentsOfFile: best.file, encoding: .utf8)) ?? ""
             try writeOutput(saved, to: path, flag: "--out")
             print(best.output.replacingOccurrences(of: best.file, with: path), terminator: "")
@@ -270,10 +275,12 @@ struct ReplaySchedule: ParsableCommand {
         _ = try parseVariant(record.variant)
         let keepExports = events != nil || trace != nil
         let runOn = self.runOn
-        let result = runOnEmulator { () -> (ScenarioRun, [String], String?) in
+        let result = runOnEmulator { () -> (ScenarioRun, [String], String?)? in
             await Explorer.replayExporting(record, events: keepExports, trace: trace != nil, runOn: runOn)
         }
-        let (run, lines, chrome) = result
+        guard let (run, lines, chrome) = result else {
+            throw ValidationError("replay-schedule: unknown variant or scenario in '\(file)'")
+        }
         if let events { try writeOutput(lines.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
         if let trace, let chrome { try writeOutput(chrome, to: trace, flag: "--trace") }
         print("replay-schedule: \(record.variant), scenario \(record.scenario), \(record.switches.count) switches")

@@ -6,7 +6,7 @@ import Testing
 @Suite struct CheckerTests {
     /// A scenario machine of `variant` that never switches unless a task blocks.
     @EmuActor func machine(_ variant: String = "upstream") throws -> ScenarioMachine {
-        ScenarioMachine(variant: try Variants.select(variant), policy: SchedPolicy(.scripted(switches: [:]), seed: 0))
+        ScenarioMachine(variant: try Variants.select(variant), policy: .scripted([:]))
     }
 
     /// A machine whose one process wrote page 2 (listed, PTE writable+dirty) and then runs `meddle` before the
@@ -114,7 +114,7 @@ import Testing
         var switches = try Variants.select("upstream").switches
         switches.defio.offsetFromVMAStart = true
         let selection = Variants.Selection(name: "upstream(offset-from-vma-start)", parts: [], switches: switches)
-        let m = ScenarioMachine(variant: selection, policy: SchedPolicy(.scripted(switches: [:]), seed: 0))
+        let m = ScenarioMachine(variant: selection, policy: .scripted([:]))
         Scenario.named("remap-offset")!.spawn(m)
         _ = await m.run()
         #expect(m.kernel.stats.oom > 1)

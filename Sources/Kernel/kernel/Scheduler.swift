@@ -99,6 +99,11 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
         SchedPolicy(.pct(depth: depth, steps: steps), seed: seed)
     }
 
+    /// A script of switches (decision → task); no randomness is involved.
+    public static func scripted(_ switches: [Int: Int]) -> SchedPolicy {
+        SchedPolicy(.scripted(switches: switches), seed: 0)
+    }
+
     /// The default choice of the scripted policy: stay if possible, else the lowest runnable id.
     public static func stayOrLowest(current: Int, runnable: [Int]) -> Int {
         runnable.contains(current) ? current : runnable[0]

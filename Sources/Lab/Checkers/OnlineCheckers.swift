@@ -68,6 +68,11 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         onViolation?(v)
     }
 
+    /// The run ended: a deadlock is a violation too.
+    public func runEnded(_ outcome: RunOutcome) {
+        if case .deadlock(let why) = outcome { report(.deadlock, why) }
+    }
+
     private func failure(_ f: KernelFailure) {
         let kind: Violation.Kind
         switch f {

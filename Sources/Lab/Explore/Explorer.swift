@@ -23,6 +23,9 @@ public struct ExploreOptions: Sendable {
     public var shardIndex = 0
     public var shardCount = 1
     public init() {}
+
+    /// How many of the `schedules` indices fall in this shard.
+    public var shardSchedules: Int { (schedules - shardIndex + shardCount - 1) / shardCount }
 }
 
 /// One schedule the explorer ran, enough to run it again.
@@ -107,24 +110,22 @@ public struct ScenarioRun: Sendable {
                            undelivered: m.undeliveredPages)
     }
 
-    /// Runs a saved schedule again.
-    public static func replay(_ record: ScheduleRecord, keepEvents: Bool = true) async -> ScenarioRun? {
+    /// Runs a saved schedule again (nil: its scenario or variant is unknown). `attach` sees the machine first.
+    public static func replay(_ record: ScheduleRecord, keepEvents: Bool = true,
+                              attach: ((ScenarioMachine) -> Void)? = nil) async -> ScenarioRun? {
         guard let scenario = Scenario.named(record.scenario), let variant = try? Variants.select(record.variant) else {
             return nil
         }
-        return await run(scenario, variant: variant, policy: SchedPolicy(.scripted(switches: record.switches), seed: 0),
-                         keepEvents: keepEvents)
+        return await run(scenario, variant: variant, policy: .scripted(record.switches), keepEvents: keepEvents,
+                         attach: attach)
     }
 
     /// Runs a saved schedule again with the exporters of `--events` / `--trace` attached.
     /// With `runOn` the programs go on after the violation, to show what it costs by the end.
     public static func replayExporting(_ record: ScheduleRecord, events: Bool, trace: Bool, runOn: Bool = false) async
-        -> (ScenarioRun, [String], String?) {
-        let scenario = Scenario.named(record.scenario)!
-        let variant = try! Variants.select(record.variant)
+        -> (ScenarioRun, [String], String?)? {
         var recorder: EventRecorder?
-        let r = await run(scenario, variant: variant, policy: SchedPolicy(.scripted(switches: record.switches), seed: 0),
-                          keepEvents: true) { m in
+        let r = await replay(record) { m in
             m.stopOnViolation = !runOn
             guard events || trace else { return }
             let rec = EventRecorder(kernel: m.kernel, keepEvents: events, keepTrace: trace)
@@ -132,7 +133,7 @@ public struct ScenarioRun: Sendable {
             rec.attach()
             recorder = rec
         }
-        return (r, recorder?.jsonLines ?? [], trace ? recorder?.chromeTrace() : nil)
+        return r.map { ($0, recorder?.jsonLines ?? [], trace ? recorder?.chromeTrace() : nil) }
     }
 
     /// The policy of schedule `index`.
@@ -188,15 +189,16 @@ public struct ScenarioRun: Sendable {
     static func shrink(_ scenario: Scenario, variant: Variants.Selection, _ r: ScenarioRun,
                        kind: Violation.Kind) async -> [Int: Int] {
         func violates(_ s: [Int: Int]) async -> Bool {
-            let again = await run(scenario, variant: variant, policy: SchedPolicy(.scripted(switches: s), seed: 0))
+            let again = await run(scenario, variant: variant, policy: .scripted(s))
             return again.violation?.kind == kind
         }
         var best = r.switches
-        if let cut = r.decisionsAtViolation {
-            let prefix = best.filter { $0.key < cut }
-            if await violates(prefix) { best = prefix }
+        let prefix = r.decisionsAtViolation.map { cut in best.filter { $0.key < cut } } ?? best
+        if prefix.count < best.count, await violates(prefix) {
+            best = prefix
+        } else if !(await violates(best)) {
+            return r.switches  // the scripted form does not reproduce it: keep the schedule as found
         }
-        if !(await violates(best)) { return r.switches }
         var changed = true
         while changed {
             changed = false

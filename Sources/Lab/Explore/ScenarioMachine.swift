@@ -131,7 +131,7 @@ import Kernel
     /// Runs the spawned processes to the end and applies the end-of-run checks.
     public func run() async -> RunOutcome {
         let outcome = await kernel.sched.run()
-        if case .deadlock(let why) = outcome { checkers.report(.deadlock, why) }
+        checkers.runEnded(outcome)
         // The checks capture the machine: drop them once run, or they would keep it alive.
         let checks = atQuiescence
         atQuiescence = []

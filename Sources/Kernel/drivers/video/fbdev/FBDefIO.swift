@@ -237,9 +237,9 @@ public struct PagerefList: Sendable, Equatable {
     /// The page bound to the pageref of `pgoff`, if any.
     public func boundPage(_ pgoff: Int) -> PFN? { pgoff >= 0 && pgoff < npagerefs ? pagerefs[pgoff].page : nil }
 
-    /// The tracked pages, in list order.
-    public var pagereflistRefs: [FBDeferredIOPageref] {
-        pagereflist.map { FBDeferredIOPageref(page: pagerefs[$0].page!, offset: pagerefs[$0].offset) }
+    /// The pageref of a bound slot, as the driver sees it.
+    func pageref(_ pgoff: Int) -> FBDeferredIOPageref {
+        FBDeferredIOPageref(page: pagerefs[pgoff].page!, offset: pagerefs[pgoff].offset)
     }
 
     func get() {
@@ -321,7 +321,7 @@ public struct PagerefList: Sendable, Equatable {
 }
 
 /// ≤ 6.14: lastclose and cleanup strip `page->mapping`; a PTE made writable after that can no longer be found by
-/// `folio_mkclean` (scenario 13's stale display). 6.10 – 6.14 only touch pages bound to a pageref.
+/// `folio_mkclean` (scenario 13's stale display). 6.11 – 6.14 only touch pages bound to a pageref.
 @EmuActor func fbDeferredIOClearMappings(_ info: FBInfo, _ which: FBDefIOVariant.ClearMapping) {
     let phys = info.kernel.phys
     switch which {
@@ -514,22 +514,22 @@ public struct PagerefList: Sendable, Equatable {
         return nil
     }
     let listed = !state.list.isUnlisted(pgoff)
+    let bind: Bool
     switch variant.pagerefLookup {
     case .pageLRU, .rebindUnlisted:
-        if !listed {
-            state.pagerefs[pgoff].page = page
-            state.pagerefs[pgoff].offset = pgoff << PAGE_SHIFT
-        }
+        bind = !listed
     case .bindOnce:
-        if state.pagerefs[pgoff].page == nil {
-            state.pagerefs[pgoff].page = page
-            state.pagerefs[pgoff].offset = pgoff << PAGE_SHIFT
-        } else if state.pagerefs[pgoff].page != page {
+        if let bound = state.pagerefs[pgoff].page, bound != page {
             info.kernel.warn("fb_deferred_io_pageref_lookup: inconsistent state at pgoff \(pgoff)")
             return nil
         }
+        bind = state.pagerefs[pgoff].page == nil
     }
-    let ref = FBDeferredIOPageref(page: state.pagerefs[pgoff].page!, offset: state.pagerefs[pgoff].offset)
+    if bind {
+        state.pagerefs[pgoff].page = page
+        state.pagerefs[pgoff].offset = pgoff << PAGE_SHIFT
+    }
+    let ref = state.pageref(pgoff)
     if listed {
         info.defioStats.alreadyListed += 1
         return ref
@@ -591,7 +591,7 @@ public struct PagerefList: Sendable, Equatable {
     }
     await kernel.sched.preempt(.workerBeforeCallback)
     let delivered = nodes.filter { !kept.contains($0) }
-    let list = delivered.map { FBDeferredIOPageref(page: state.pagerefs[$0].page!, offset: state.pagerefs[$0].offset) }
+    let list = delivered.map(state.pageref)
     info.defioStats.batches += 1
     if list.isEmpty { info.defioStats.emptyBatches += 1 }
     info.defioStats.pagesDelivered += list.count
