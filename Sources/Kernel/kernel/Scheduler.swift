@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT — the deterministic scheduler (kernel analogue: kernel/sched/, one emulated CPU).
+// SPDX-License-Identifier: MIT — the deterministic scheduler of an SMP machine (kernel analogue: kernel/sched/).
 
 /// The places where the running task may lose the CPU. The scheduler switches here and nowhere else.
 ///
@@ -33,8 +33,11 @@ public enum PreemptionPoint: UInt8, CaseIterable, Sendable, CustomStringConverti
     case beforeFinishFault
     /// `__rmap_walk_file` may reschedule between VMAs (`cond_resched`).
     case rmapWalkVMA
-    /// The fb_defio worker between write-protecting the pages and calling the driver (issue 4's window).
+    /// The fb_defio worker between write-protecting the pages and calling the driver (the callback's window).
     case workerBeforeCallback
+    /// A timer tick in the middle of long CPU-bound work (a driver's conversion, a CPU-driven bus transfer, a big
+    /// copy): the tick interrupt runs expired timers and the scheduler may preempt. Kernel: scheduler_tick()
+    case tick
 
     public var description: String {
         switch self {
@@ -57,6 +60,7 @@ public enum PreemptionPoint: UInt8, CaseIterable, Sendable, CustomStringConverti
         case .beforeFinishFault: "before-finish-fault"
         case .rmapWalkVMA: "rmap-walk-vma"
         case .workerBeforeCallback: "worker-before-callback"
+        case .tick: "tick"
         }
     }
 }
@@ -230,11 +234,17 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The scheduler of one emulated machine: task states, the virtual clock, timers, and the switch mechanism.
+/// The scheduler of one emulated machine: its CPUs, the task states, the per-CPU virtual clocks, the timers, and the
+/// switch mechanism.
 ///
-/// Exactly one task of a machine runs at a time. A task gives up the CPU only inside `preempt`, `block`,
-/// `sleep` or when it ends; every other task of the machine is parked on a continuation. A preemption point where
-/// the policy keeps the current task costs a few nanoseconds and never suspends.
+/// The machine is a discrete-event model of an SMP system. Every task is placed on one CPU for its life; a CPU runs
+/// one of its runnable tasks at a time and has its own clock, which the work of that task advances. Exactly one task
+/// of the whole machine executes at a time: the one on the CPU whose clock is the earliest, so that what the CPUs do
+/// happens in virtual-time order (to the granularity of the work between two preemption points). Timers fire in
+/// deadline order once the earliest clock has passed them. A task gives up its CPU only inside `preempt`, `block`,
+/// `sleep` or when it ends; every other task is parked on a continuation. A preemption point where the policy keeps
+/// the current task and no other CPU is behind costs a few nanoseconds and never suspends. With one CPU the machine is
+/// a preemptive uniprocessor.
 @EmuActor public final class Scheduler {
     public enum TaskState: Equatable, Sendable { case runnable, blocked, sleeping, done }
 
@@ -242,6 +252,8 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         let id: Int
         let name: String
         let daemon: Bool
+        /// The CPU this task runs on (tasks do not migrate).
+        let cpu: Int
         var state: TaskState = .runnable
         var waitReason = ""
         /// When the task last blocked, and whether the wait counts for the hung-task detector (TASK_UNINTERRUPTIBLE).
@@ -249,11 +261,25 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         var uninterruptible = false
         var hungReported = false
         var continuation: UnsafeContinuation<Void, Never>?
-        init(id: Int, name: String, daemon: Bool) {
+        init(id: Int, name: String, daemon: Bool, cpu: Int) {
             self.id = id
             self.name = name
             self.daemon = daemon
+            self.cpu = cpu
         }
+    }
+
+    /// One emulated CPU. Kernel: `struct rq` — kernel/sched/sched.h
+    struct CPU {
+        /// This CPU's clock. For the executing CPU the live value is `now`.
+        var clock = VirtualTime.zero
+        /// The task on this CPU (executing, or picked and parked until this CPU's clock is the earliest); -1 if idle.
+        var curr = -1
+        /// The task that ran here last: the policy's "current" when this CPU picks after its task blocked.
+        var last = -1
+        /// Runnable tasks placed on this CPU, ascending ids (the one on it included).
+        var runQueue: [Int] = []
+        var sliceStart = VirtualTime.zero
     }
 
     struct Timer {
@@ -262,16 +288,26 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         let action: @EmuActor () -> Void
     }
 
-    /// The virtual clock. Advanced by `charge` (work) and by warps to the next timer when nobody can run.
+    /// The executing CPU's clock. Advanced by `charge` (work) and by warps to the next timer when nobody can run.
     public private(set) var now = VirtualTime.zero
     public let tickRate: TickRate
     public var jiffies: Jiffies { tickRate.jiffies(at: now) }
 
+    /// CPUs of the machine (1: a uniprocessor).
+    public let cpuCount: Int
+    private var cpus: [CPU]
+    /// The CPU whose task is executing.
+    public private(set) var executingCPU = 0
+    /// Where the next non-daemon task is placed (round robin over the CPUs).
+    private var nextPlacement = 0
+    /// True inside `selectNext`, while no task executes: every CPU's clock is then in `cpus`.
+    private var betweenTasks = false
+    /// While a timer's action runs: its deadline, the time at which the wake-ups it makes happen.
+    private var eventTime: VirtualTime?
+
     private var entries: [Entry] = []
-    private var runQueue: [Int] = []  // Runnable task ids, ascending.
-    /// The task on the CPU, or -1 outside a run.
+    /// The task executing, or -1 outside a run.
     public private(set) var current = -1
-    private var sliceStart = VirtualTime.zero
     public private(set) var policy: SchedPolicy
     private var replay: [Int]?
     private var replayPosition = 0
@@ -286,11 +322,15 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     public private(set) var outcome: RunOutcome?
     public private(set) var isRunning = false
 
-    /// FNV-1a over every switch (from, point, to, time): equal hashes mean equal interleavings.
+    /// FNV-1a over every switch (from, point, to, time) and every hand-over between CPUs: equal hashes mean equal
+    /// interleavings.
     public var switchHash: UInt64 { switchFNV.value }
     private var switchFNV = FNV1a()
     public private(set) var preemptionPoints = 0
+    /// Context switches (a CPU changing the task on it).
     public private(set) var switches = 0
+    /// Times the execution moved to another CPU whose clock was earlier (no context switch on either).
+    public private(set) var handoffs = 0
     /// Reports of problems found while running (livelocks, warnings) that do not stop the run.
     public private(set) var reports: [String] = []
     /// khungtaskd's timeout: a task blocked uninterruptibly for longer than this is reported (once per wait).
@@ -298,15 +338,18 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     public var hungTaskTimeout = VirtualTime.ms(122_000)
     /// Told of each hung task as the detector finds it.
     public var onHungTask: ((String) -> Void)?
-    /// Optional observer of switches, for event logs.
+    /// Optional observer of context switches, for event logs.
     public var onSwitch: ((_ from: Int, _ point: PreemptionPoint, _ to: Int) -> Void)?
 
     /// The cost of each emulated operation, charged to the virtual clock.
     public let costs: CostTable
 
-    public init(policy: SchedPolicy, tickRate: TickRate = TickRate(hz: 250), costs: CostTable = .default,
-                replay: Schedule? = nil) {
+    public init(policy: SchedPolicy, cpus: Int = 1, tickRate: TickRate = TickRate(hz: 250),
+                costs: CostTable = .default, replay: Schedule? = nil) {
+        precondition(cpus >= 1 && cpus <= 64, "a machine has 1 to 64 CPUs")
         self.policy = policy
+        self.cpuCount = cpus
+        self.cpus = Array(repeating: CPU(), count: cpus)
         self.tickRate = tickRate
         self.costs = costs
         self.replay = replay?.decisions
@@ -314,12 +357,24 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
 
     // MARK: - Tasks
 
-    /// Creates a task that starts parked and first runs when the policy picks it.
+    /// Creates a task that starts parked and first runs when its CPU picks it. A task without a `cpu` is placed
+    /// round robin (daemons on CPU 0).
     @discardableResult
-    public func spawn(_ name: String, daemon: Bool = false, _ body: @escaping @EmuActor () async -> Void) -> Int {
+    public func spawn(_ name: String, daemon: Bool = false, cpu: Int? = nil,
+                      _ body: @escaping @EmuActor () async -> Void) -> Int {
         let id = entries.count
-        entries.append(Entry(id: id, name: name, daemon: daemon))
-        insertRunnable(id)
+        let placed: Int
+        if let cpu {
+            precondition(cpu >= 0 && cpu < cpuCount, "CPU \(cpu) does not exist")
+            placed = cpu
+        } else if daemon {
+            placed = 0
+        } else {
+            placed = nextPlacement % cpuCount
+            nextPlacement += 1
+        }
+        entries.append(Entry(id: id, name: name, daemon: daemon, cpu: placed))
+        makeRunnable(id)
         Task { @EmuActor in
             await self.waitForFirstRun(id)
             await body()
@@ -330,7 +385,13 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
 
     public func name(of id: Int) -> String { entries[id].name }
     public func state(of id: Int) -> TaskState { entries[id].state }
+    /// The CPU a task runs on.
+    public func cpu(of id: Int) -> Int { entries[id].cpu }
     public var taskCount: Int { entries.count }
+    /// The clock of a CPU (the live clock for the executing one).
+    public func clock(of cpu: Int) -> VirtualTime { cpu == executingCPU && !betweenTasks ? now : cpus[cpu].clock }
+    /// The task on a CPU, or -1 when it is idle.
+    public func task(on cpu: Int) -> Int { cpus[cpu].curr }
 
     private func waitForFirstRun(_ id: Int) async {
         if current == id { return }
@@ -389,7 +450,6 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
             return outcome!
         }
         current = first
-        sliceStart = now
         resume(first)
         await withTaskExecutorPreference(EmuExecutor.shared) {
             await withUnsafeContinuation { c in
@@ -399,20 +459,53 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         return outcome!
     }
 
-    /// Advances the virtual clock by the cost of work done by the running task.
+    /// Advances the executing CPU's clock by the cost of work done by the task on it.
     @inline(__always) public func charge(_ cost: VirtualTime) {
         now.picoseconds &+= cost.picoseconds
     }
 
-    /// A preemption point: the policy may hand the CPU to another runnable task here.
+    /// Charges long CPU-bound work (a driver's pixel conversion, a bus the CPU drives, a big copy) one tick at a
+    /// time, reaching a `.tick` preemption point at every tick boundary it crosses: the timer interrupt runs the
+    /// expired timers and the scheduler may hand the CPU to another task, as `scheduler_tick()` lets it.
+    public func chargeInterruptibly(_ cost: VirtualTime) async {
+        var left = cost
+        while left > .zero {
+            let nextTick = tickRate.time(of: Jiffies(jiffies.rawValue + 1))
+            let step = min(left, nextTick - now)
+            charge(step)
+            left = left - step
+            if left > .zero { await preempt(.tick) }
+        }
+    }
+
+    /// A preemption point: the policy may hand the CPU to another runnable task of this CPU here, and a CPU whose
+    /// clock is behind runs first.
     @inline(__always) public func preempt(_ point: PreemptionPoint) async {
         guard current >= 0 else { return }
         preemptionPoints &+= 1
         if !timers.isEmpty && timers[0].deadline <= now { fireDueTimers() }
         let me = current
-        let next = decide(point)
-        if _fastPath(next == me) { return }
-        await park(me, switchingTo: next, point)
+        let c = executingCPU
+        let next = decide(on: c, current: me, point)
+        if _fastPath(next == me) {
+            if _fastPath(cpuCount == 1) { return }
+            await catchUpOtherCPUs()
+            return
+        }
+        cpus[c].curr = next
+        cpus[c].last = next
+        recordSwitch(from: me, point, to: next, on: c, at: now)
+        await transfer(from: me, to: earliestBusyCPU(preferring: c))
+    }
+
+    /// Where a long operation may be overtaken by other CPUs without being a preemption point (no scheduling
+    /// decision): between the pages of a copy, so that a TLB shootdown from another CPU can land in the middle.
+    @inline(__always) public func catchUpOtherCPUs() async {
+        guard cpuCount > 1, current >= 0 else { return }
+        if !timers.isEmpty && timers[0].deadline <= now { fireDueTimers() }
+        let c = executingCPU
+        let j = earliestBusyCPU(preferring: c)
+        if j != c { await transfer(from: current, to: j) }
     }
 
     /// Blocks the running task until `wake` is called for it. `reason` names what it waits for (deadlock and
@@ -429,13 +522,13 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         await switchAway(from: me, .blocked)
     }
 
-    /// Makes a blocked or sleeping task runnable again. It runs when the policy picks it.
+    /// Makes a blocked or sleeping task runnable again. It runs when its CPU picks it; an idle CPU picks it at once.
     public func wake(_ id: Int) {
         let e = entries[id]
         guard e.state == .blocked || e.state == .sleeping else { return }
         e.state = .runnable
         e.waitReason = ""
-        insertRunnable(id)
+        makeRunnable(id)
     }
 
     /// Sleeps the running task until virtual time `deadline`.
@@ -457,7 +550,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
 
     // MARK: - Timers
 
-    /// Arms a timer; its action runs on whatever task is current when the clock passes `deadline` (like a
+    /// Arms a timer; its action runs on whatever task is current when the earliest clock passes `deadline` (like a
     /// softirq), and may only wake tasks or queue work. Returns a handle for `cancelTimer`.
     @discardableResult
     public func addTimer(at deadline: VirtualTime, _ action: @escaping @EmuActor () -> Void) -> Int {
@@ -478,34 +571,67 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
 
     public var pendingTimers: Int { timers.count }
 
+    /// Fires, in deadline order, every timer no CPU can still run ahead of. A timer's wake-ups happen at its
+    /// deadline: an idle CPU it wakes starts from there, which can make that CPU the earliest, so the bound is
+    /// recomputed after each one.
     private func fireDueTimers() {
-        while let t = timers.first, t.deadline <= now {
+        while let t = timers.first, t.deadline <= horizon() {
             timers.removeFirst()
+            eventTime = t.deadline
             t.action()
+            eventTime = nil
         }
+    }
+
+    /// The earliest clock of a CPU with something to run (the executing task's clock included), which no timer
+    /// may pass before it fires. With nothing to run anywhere, the executing CPU's clock.
+    private func horizon() -> VirtualTime {
+        if cpuCount == 1 { return now }
+        var h: VirtualTime? = betweenTasks ? nil : now
+        for j in cpus.indices where betweenTasks || j != executingCPU {
+            if cpus[j].curr >= 0 || !cpus[j].runQueue.isEmpty {
+                let c = cpus[j].clock
+                if h == nil || c < h! { h = c }
+            }
+        }
+        return h ?? now
     }
 
     // MARK: - Switching
 
-    private func insertRunnable(_ id: Int) {
-        let i = runQueue.firstIndex(where: { $0 > id }) ?? runQueue.count
-        runQueue.insert(id, at: i)
+    /// Queues a runnable task on its CPU. An idle CPU takes it at once, from the time of the wake-up (a timer's
+    /// deadline, or the waker's clock); inside `selectNext` the picking is left to it.
+    private func makeRunnable(_ id: Int) {
+        let c = entries[id].cpu
+        let idle = cpus[c].runQueue.isEmpty
+            && (cpus[c].curr < 0 || entries[cpus[c].curr].state != .runnable)
+        let i = cpus[c].runQueue.firstIndex(where: { $0 > id }) ?? cpus[c].runQueue.count
+        cpus[c].runQueue.insert(id, at: i)
+        guard cpuCount > 1, idle, isRunning else { return }
+        // An idle CPU is not the executing one, unless no task executes (then every clock is in `cpus`).
+        let at = max(eventTime ?? now, cpus[c].clock)
+        cpus[c].clock = at
+        if betweenTasks { return }
+        cpus[c].curr = id
+        if cpus[c].last != id { recordSwitch(from: cpus[c].last, .blocked, to: id, on: c, at: at) }
+        cpus[c].last = id
     }
 
     private func removeRunnable(_ id: Int) {
-        if let i = runQueue.firstIndex(of: id) { runQueue.remove(at: i) }
+        let c = entries[id].cpu
+        if let i = cpus[c].runQueue.firstIndex(of: id) { cpus[c].runQueue.remove(at: i) }
     }
 
-    /// The policy's (or the replayed schedule's) choice among the runnable tasks; `current` if it stays.
-    private func decide(_ point: PreemptionPoint) -> Int {
-        let me = current
+    /// The policy's (or the replayed schedule's) choice among the runnable tasks of CPU `cpu`; `current` if it stays.
+    private func decide(on cpu: Int, current me: Int, _ point: PreemptionPoint) -> Int {
+        let runQueue = cpus[cpu].runQueue
         if runQueue.count == 1 && runQueue[0] == me { return me }
         let choice: Int
         if let replay {
             guard replayPosition < replay.count else {
                 // Past the end of the recording: continue deterministically with the live policy.
                 self.replay = nil
-                return decide(point)
+                return decide(on: cpu, current: me, point)
             }
             choice = replay[replayPosition]
             replayPosition += 1
@@ -515,7 +641,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
                 return runQueue.contains(me) ? me : runQueue[0]
             }
         } else {
-            choice = policy.pick(current: me, runnable: runQueue, sliceUsed: now - sliceStart)
+            choice = policy.pick(current: me, runnable: runQueue, sliceUsed: now - cpus[cpu].sliceStart)
         }
         if choice != SchedPolicy.stayOrLowest(current: me, runnable: runQueue) { deviations[recorded.count] = choice }
         recorded.append(choice)
@@ -526,18 +652,53 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         if outcome == nil { outcome = .replayDiverged(text) }
     }
 
-    /// Picks the next task when the current one may not continue, warping the clock to the next timer while
-    /// nothing is runnable. Returns nil when nothing can ever run again.
+    /// The CPU with a task whose clock is the earliest (`preferred` on a tie, then the lowest number).
+    private func earliestBusyCPU(preferring preferred: Int) -> Int {
+        var best = preferred
+        var bestClock = cpus[preferred].curr >= 0 ? clock(of: preferred) : nil
+        for j in cpus.indices where j != preferred && cpus[j].curr >= 0 {
+            let c = clock(of: j)
+            if bestClock == nil || c < bestClock! { (best, bestClock) = (j, c) }
+        }
+        return best
+    }
+
+    /// Picks what runs next when the executing task may not continue: fires the timers due, lets every CPU without
+    /// a runnable task pick one, and warps the clock to the next timer while nothing can run. Returns the task to
+    /// execute (on the CPU with the earliest clock, which becomes the executing one), or nil when nothing can ever
+    /// run again.
     private func selectNext(from me: Int, _ point: PreemptionPoint) -> Int? {
+        cpus[executingCPU].clock = now
+        betweenTasks = true
+        defer { betweenTasks = false }
         while true {
             fireDueTimers()
-            if !runQueue.isEmpty {
-                if runQueue.count == 1 { return runQueue[0] }
-                return decide(point)
+            for j in cpus.indices where cpus[j].curr < 0 || entries[cpus[j].curr].state != .runnable {
+                let queue = cpus[j].runQueue
+                guard !queue.isEmpty else {
+                    cpus[j].curr = -1
+                    continue
+                }
+                // The CPU's own clock is the time of its pick (the policy's slice and the switch record use it).
+                let saved = (executingCPU, now)
+                (executingCPU, now) = (j, cpus[j].clock)
+                let last = cpus[j].last
+                let next = queue.count == 1 ? queue[0] : decide(on: j, current: last, point)
+                cpus[j].curr = next
+                cpus[j].last = next
+                if next != last { recordSwitch(from: last, point, to: next, on: j, at: now) }
+                (executingCPU, now) = saved
+            }
+            if cpus.contains(where: { $0.curr >= 0 }) {
+                let j = earliestBusyCPU(preferring: executingCPU)
+                executingCPU = j
+                now = cpus[j].clock
+                return cpus[j].curr
             }
             guard let t = timers.first else { return nil }
             if t.deadline > now {
                 now = t.deadline
+                cpus[executingCPU].clock = now
                 detectHungTasks()
             }
         }
@@ -563,14 +724,37 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
             return
         }
         if next == me { return }  // A timer fired during the warp and woke this very task.
-        await park(me, switchingTo: next, point)
+        await resumeTask(next, parking: me)
     }
 
-    @inline(never) private func park(_ me: Int, switchingTo next: Int, _ point: PreemptionPoint) async {
+    /// Counts and hashes one context switch on a CPU and tells the observer. A CPU's first task (`from` < 0) starts
+    /// its slice and is not a switch.
+    private func recordSwitch(from: Int, _ point: PreemptionPoint, to: Int, on cpu: Int, at time: VirtualTime) {
+        cpus[cpu].sliceStart = time
+        guard from >= 0 else {
+            if cpuCount > 1 { onSwitch?(from, point, to) }
+            return
+        }
         switches &+= 1
-        mixHash(UInt64(me), UInt64(point.rawValue), UInt64(next), UInt64(bitPattern: now.picoseconds))
-        onSwitch?(me, point, next)
-        sliceStart = now
+        mixHash(UInt64(bitPattern: Int64(from)), UInt64(point.rawValue), UInt64(to), UInt64(bitPattern: time.picoseconds))
+        if cpuCount > 1 { switchFNV.mix(UInt64(cpu)) }
+        onSwitch?(from, point, to)
+    }
+
+    /// Moves the execution from the running task to the task on CPU `cpu` (the running one stays on its CPU).
+    private func transfer(from me: Int, to cpu: Int) async {
+        let target = cpus[cpu].curr
+        if cpu != executingCPU {
+            handoffs &+= 1
+            mixHash(0xFFFF_FFFF, UInt64(me), UInt64(target), UInt64(cpu))
+            cpus[executingCPU].clock = now
+            executingCPU = cpu
+            now = cpus[cpu].clock
+        }
+        if target != me { await resumeTask(target, parking: me) }
+    }
+
+    @inline(never) private func resumeTask(_ next: Int, parking me: Int) async {
         if entries[me].state == .done {
             current = next
             resume(next)
