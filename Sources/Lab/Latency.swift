@@ -62,8 +62,15 @@ public struct RunStats: Sendable {
             ("fsyncs", d.fsyncs), ("ptes_wrprotected", d.ptesWrprotected),
             ("tlb_flush_page", s.tlbFlushPage), ("tlb_flush_range", s.tlbFlushRange), ("tlb_flush_all", s.tlbFlushAll),
             ("tlb_misses", s.tlbRefills + s.faultAttempts), ("tlb_refills", s.tlbRefills),
+            ("tlb_shootdowns", s.tlbShootdowns), ("tlb_shootdown_ipis", s.tlbShootdownIPIs),
             ("bytes_sent", bytesSent), ("bytes_changed", bytesChanged),
         ]
+        if let work = info.deferredWork {
+            // When the timer wheel really ran the work, after it was armed (the batch's first fault).
+            counters += [("timers_armed", work.armed), ("timers_fired", work.timersFired),
+                         ("timer_fire_delay_min_us", Int(work.fireDelayMin.nanoseconds / 1000)),
+                         ("timer_fire_delay_max_us", Int(work.fireDelayMax.nanoseconds / 1000))]
+        }
         self.bytesSent = bytesSent
         self.bytesChanged = bytesChanged
         self.latency = latency

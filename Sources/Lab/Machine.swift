@@ -133,7 +133,7 @@ public struct DemoReport: Sendable {
         guard config.setUpDeferredIO(info, fbdefio) else { throw .outOfMemory("the deferred-I/O state") }
         panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }
         recorder.logicalClock = false
-        recorder.workerID = kernel.systemWorkqueue.workerID
+        recorder.workerIDs = kernel.systemWorkqueue.workerIDs
         recorder.onMkwrite = { [unowned self] e in
             let page = Int(e.operands.a)
             guard page >= 0 && page < self.firstWrite.count else { return }

@@ -16,6 +16,8 @@ public struct MachineOptions: Sendable {
     /// Time slice (round-robin policy), in microseconds.
     public var quantumMicros: Int64 = 100
     public var hz: Int64 = 250
+    /// CPUs of the machine (`--cpus`); processes are placed on them round robin.
+    public var cpus = 4
     public var perVMALocks = true
     public var replay: Schedule?
     /// The kernel version and bugs the machine runs (`--variant`).
@@ -54,8 +56,8 @@ public struct MachineConfig: Sendable {
 
     /// A kernel with the options' policy (or `policy`), clock and schedule to replay, this cost table, and `mmConfig`.
     @EmuActor public func makeKernel(ramPages: Int = 16384) -> EmuKernel {
-        EmuKernel(policy: policy ?? options.schedPolicy, tickRate: TickRate(hz: options.hz), ramPages: ramPages,
-                  costs: costs, config: mmConfig, replay: options.replay)
+        EmuKernel(policy: policy ?? options.schedPolicy, cpus: options.cpus, tickRate: TickRate(hz: options.hz),
+                  ramPages: ramPages, costs: costs, config: mmConfig, replay: options.replay)
     }
 
     /// A framebuffer of `kernel` as the variant has it — its fb_defio switches, a second device node when its bug

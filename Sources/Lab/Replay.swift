@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT — `fbdefio-emu replay`: an access trace run against the emulated kernel (issue 5).
+// SPDX-License-Identifier: MIT — `fbdefio-emu replay`: an access trace run against the emulated kernel.
 //
 // The machine: a framebuffer of `size` bytes (rounded up to pages) of vmalloc memory, 1024 pixels of 32 bpp a line
 // (line_length 4096, one page a line), fb_defio in the upstream variant, and one process per `proc` number that
@@ -25,6 +25,8 @@ public struct ReplayOptions: Sendable {
     public var keepTrace = false
     /// The kernel version and bugs the machine runs (`--variant`).
     public var variant = Variants.upstream
+    /// CPUs of the machine (`--cpus`); the trace's processes are placed on them round robin.
+    public var cpus = 4
     public init() {}
 }
 
@@ -79,27 +81,6 @@ public struct ReplayResult: Sendable {
     /// The online checkers; a violation makes the replay fail like a process error.
     public let checkers: OnlineCheckers
 
-    /// Every emulated operation free: only `sleep` moves the clock.
-    public static var zeroCosts: CostTable {
-        var c = CostTable()
-        c.access = .zero
-        c.copyByte = .zero
-        c.tlbRefill = .zero
-        c.faultEntry = .zero
-        c.hookCall = .zero
-        c.fileUpdateTime = .zero
-        c.lock = .zero
-        c.pteUpdate = .zero
-        c.pteWrprotect = .zero
-        c.tlbFlushPage = .zero
-        c.tlbFlushRange = .zero
-        c.tlbFlushRangePerPage = .zero
-        c.pageAlloc = .zero
-        c.syscall = .zero
-        c.vmaUpdate = .zero
-        c.rmapVisit = .zero
-        return c
-    }
 
     public init(_ trace: ReplayTrace, options: ReplayOptions = ReplayOptions()) {
         self.trace = trace
@@ -111,9 +92,10 @@ public struct ReplayResult: Sendable {
         machine.policy = .rr
         machine.quantumMicros = 1000
         machine.hz = options.hz
+        machine.cpus = options.cpus
         machine.variant = options.variant
         var config = MachineConfig(machine)
-        config.costs = Self.zeroCosts
+        config.costs = .zero  // every emulated operation free: only `sleep` moves the clock
         kernel = config.makeKernel(ramPages: ramPages)
         guard let (info, checkers) = config.makeFramebuffer(kernel, xres: 1024, yres: fbPages, bitsPerPixel: 32,
                                                           lineLength: PAGE_SIZE, id: "replay") else {
@@ -184,7 +166,7 @@ public struct ReplayResult: Sendable {
             return self.kernel.sched.name(of: id)
         }
         recorder.attach()
-        recorder.workerID = kernel.systemWorkqueue.workerID
+        recorder.workerIDs = kernel.systemWorkqueue.workerIDs
         for p in 0 ..< trace.procs {
             guard let t = kernel.spawnProcess("proc\(p)", { [unowned self] t in try await self.procBody(p, t) }) else {
                 preconditionFailure("RAM sized for the processes")

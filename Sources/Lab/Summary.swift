@@ -16,6 +16,20 @@ import Panels
             + "(a driver would log fps=\(tick.hz / max(delay.rawValue, 1))), "
             + "\(info.fbdefio!.sortPagereflist ? "sorted" : "FIFO") pagereflist, smem_len \(info.fix.smemLen) "
             + "(\(info.fix.smemLen >> PAGE_SHIFT) pages)")
+        if let work = info.deferredWork, let slot = work.lastSlot {
+            let fired = work.timersFired
+            let spread = fired == 0 ? "none fired"
+                : "\(fired) fired \(ms(work.fireDelayMin))–\(ms(work.fireDelayMax)) ms after arming (mean "
+                    + "\(ms(VirtualTime(picoseconds: work.fireDelaySum.picoseconds / Int64(fired)))) ms)"
+            let filing = slot.level == 0 ? "level 0, run at the tick after expires"
+                : "level \(slot.level) (\(slot.granularity)-jiffy buckets), rounded up"
+            lines.append("timer wheel: expires = jiffies + \(delay.rawValue), filed at \(filing); \(work.armed) armed, "
+                + spread)
+        }
+        let sched = k.sched
+        let placement = sched.cpuCount > 1 ? " (processes placed round robin, a worker per CPU)" : " (uniprocessor)"
+        lines.append("cpus: \(sched.cpuCount)\(placement), context switches \(sched.switches), cross-CPU hand-overs "
+            + "\(sched.handoffs), TLB shootdowns \(k.stats.tlbShootdowns) (\(k.stats.tlbShootdownIPIs) IPIs)")
         lines.append("outcome: \(outcome); virtual time \(k.now)")
         for t in k.processes { lines.append("  pid \(t.pid) \(t.name): \(t.exitStatus), \(t.accesses) accesses") }
         let batches = max(d.batches, 1)
@@ -39,6 +53,12 @@ import Panels
         lines.append("event hash: \(hex(k.events.hash))   schedule hash: \(hex(k.sched.switchHash))   "
             + "decisions: \(k.sched.recorded.count)")
         return lines.joined(separator: "\n")
+    }
+
+    /// Milliseconds with one decimal.
+    static func ms(_ t: VirtualTime) -> String {
+        let tenths = (t.picoseconds + 50_000_000) / 100_000_000
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     static func fmt(_ v: Double) -> String {

@@ -24,7 +24,11 @@ import Kernel
     public private(set) var jsonLines: [String] = []
     private var traceEvents: [String] = []
     private var seq = 0
-    public var workerID = -1
+    /// The workqueue's worker threads (one per CPU); `workerID` is the one that last got a CPU.
+    public var workerIDs: [Int] = [] {
+        didSet { workerID = workerIDs.first ?? -1 }
+    }
+    private var workerID = -1
     public var onMkwrite: ((KernelEvent) -> Void)?
     public var taskName: ((Int) -> String)?
     private var stopped = false
@@ -34,7 +38,10 @@ import Kernel
     private var callbackStart: Int64?
     private var wrprotectedInPass = 0
     private var tracks: [Int: String] = [:]
+    private var timerArmedTS: Int64?
     static let busTrack = 1_000_000
+    /// The delayed work's timer: a slice from arming to the tick the wheel fired it at.
+    static let timerTrack = 1_000_001
 
     public init(kernel: EmuKernel, keepEvents: Bool, keepTrace: Bool) {
         self.kernel = kernel
@@ -46,19 +53,21 @@ import Kernel
     public func attach() {
         kernel.events.subscribe { [unowned self] e in self.kernelEvent(e) }
         kernel.sched.onSwitch = { [unowned self] from, _, to in
-            guard !self.stopped, self.workerID >= 0 else { return }
-            if to == self.workerID {
+            guard !self.stopped, !self.workerIDs.isEmpty else { return }
+            if self.workerIDs.contains(from) { self.record(from, "worker-end", "") }
+            if self.workerIDs.contains(to) {
+                self.workerID = to
                 self.workerRunStart = self.ts()
                 self.wrprotectedInPass = 0
-                self.record(self.workerID, "worker-start", "")
-            } else if from == self.workerID {
-                self.record(self.workerID, "worker-end", "")
+                self.record(to, "worker-start", "")
             }
         }
     }
 
     /// Trace time in ns (virtual, plus the logical step of 1 µs per event).
-    private func ts() -> Int64 { kernel.now.nanoseconds + (logicalClock ? Int64(seq) * 1000 : 0) }
+    private func ts(_ at: VirtualTime? = nil) -> Int64 {
+        (at ?? kernel.now).nanoseconds + (logicalClock ? Int64(seq) * 1000 : 0)
+    }
 
     /// Nanoseconds as the trace format's microseconds.
     private func us(_ ns: Int64) -> String {
@@ -72,17 +81,18 @@ import Kernel
         return kernel.sched.name(of: task)
     }
 
-    private func record(_ task: Int, _ kind: String, _ fields: String) {
+    private func record(_ task: Int, _ kind: String, _ fields: String, at time: VirtualTime? = nil) {
         seq += 1
         guard keepEvents else { return }
-        jsonLines.append("{\"seq\":\(seq),\"t_ns\":\(kernel.now.nanoseconds),\"task\":\(jsonString(name(task))),"
+        jsonLines.append("{\"seq\":\(seq),\"t_ns\":\((time ?? kernel.now).nanoseconds),\"task\":\(jsonString(name(task))),"
             + "\"kind\":\"\(kind)\"\(fields.isEmpty ? "" : "," + fields)}")
     }
 
     private func slice(_ track: Int, _ name: String, from start: Int64, to end: Int64, args: String = "") {
         guard keepTrace else { return }
         if tracks[track] == nil {
-            tracks[track] = track == Self.busTrack ? "panel bus" : track == workerID ? "worker (kworker/events)" : self.name(track)
+            tracks[track] = track == Self.busTrack ? "panel bus" : track == Self.timerTrack ? "timer wheel"
+                : workerIDs.contains(track) ? workerTrackName(track) : self.name(track)
         }
         traceEvents.append("{\"ph\":\"X\",\"pid\":1,\"tid\":\(track),\"name\":\(jsonString(name)),\"ts\":\(us(start)),"
             + "\"dur\":\(us(max(0, end - start)))\(args.isEmpty ? "" : ",\"args\":{\(args)}")}")
@@ -109,11 +119,22 @@ import Kernel
             fields = "\"addr\":\"\(hexAddr(a))\",\"pages\":\(b),\"mm\":\(jsonString(e.note))"
         case .defioBatch:
             fields = "\"pages\":\(a),\"batch\":\(b),\"list\":\(jsonString(e.note))"
+        case .timerArm:
+            fields = "\"expires\":\(a),\"bucket\":\(b),\"note\":\(jsonString(e.note))"
+        case .timerFire:
+            fields = "\"bucket\":\(a),\"armed_ns\":\(b)"
         default:
             fields = "\"a\":\(a),\"b\":\(b),\"note\":\(jsonString(e.note))"
         }
-        let now = ts()
+        let fields_ = kernel.sched.cpuCount > 1 ? fields + ",\"cpu\":\(e.cpu)" : fields
+        let now = ts(e.time)
         switch e.kind {
+        case .timerArm:
+            timerArmedTS = now
+        case .timerFire:
+            slice(Self.timerTrack, "delayed-work timer", from: timerArmedTS ?? now, to: now,
+                  args: "\"bucket_jiffies\":\(a),\"fired_after_ns\":\(e.time.nanoseconds - b)")
+            timerArmedTS = nil
         case .fault:
             faultStart[t] = (now, kernel.stats)
         case .faultResult:
@@ -132,7 +153,7 @@ import Kernel
             break
         }
         lastTS[t] = now
-        record(t, e.kind.rawValue, fields)
+        record(t, e.kind.rawValue, fields_, at: e.time)
     }
 
     /// The counters of fault paths that moved since the task's `fault` event.
@@ -187,7 +208,7 @@ import Kernel
         guard keepTrace else { return nil }
         var meta = ["{\"ph\":\"M\",\"pid\":1,\"name\":\"process_name\",\"args\":{\"name\":\"fbdefio-emu\"}}"]
         var named = tracks
-        if workerID >= 0 && named[workerID] == nil { named[workerID] = "worker (kworker/events)" }
+        for w in workerIDs.prefix(1) where named[w] == nil { named[w] = workerTrackName(w) }
         if named[Self.busTrack] == nil { named[Self.busTrack] = "panel bus" }
         for (tid, name) in named.sorted(by: { $0.key < $1.key }) {
             meta.append("{\"ph\":\"M\",\"pid\":1,\"tid\":\(tid),\"name\":\"thread_name\",\"args\":{\"name\":\(jsonString(name))}}")
@@ -195,6 +216,8 @@ import Kernel
         }
         return "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n" + (meta + traceEvents).joined(separator: ",\n") + "\n]}\n"
     }
+
+    private func workerTrackName(_ task: Int) -> String { "worker (\(kernel.sched.name(of: task)))" }
 
     /// Makes sure a track exists (processes that never faulted still get one).
     public func declareTrack(_ task: Int) {

@@ -58,6 +58,9 @@ struct MachineFlags: ParsableArguments {
     @Option(help: "Timer ticks per second (CONFIG_HZ): 100, 250, 300 or 1000.")
     var hz: Int64 = 250
 
+    @Option(help: "CPUs of the emulated machine (1 to 64): processes placed round robin, a worker thread per CPU. 1 is a preemptive uniprocessor.")
+    var cpus: Int = 4
+
     @Flag(name: .customLong("no-per-vma-locks"), help: "Fault under mmap_lock only (no per-VMA lock first try).")
     var noPerVMALocks = false
 
@@ -78,6 +81,7 @@ struct MachineFlags: ParsableArguments {
         guard TickRate.allowed.contains(hz) else {
             throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000")
         }
+        guard (1 ... 64).contains(cpus) else { throw ValidationError("--cpus: '\(cpus)' is not between 1 and 64") }
         _ = try parseVariant(variant)
     }
 
@@ -94,6 +98,7 @@ struct MachineFlags: ParsableArguments {
         o.switchRatio = Ratio(parsing: switchRatio)!
         o.quantumMicros = quantumMicros
         o.hz = hz
+        o.cpus = cpus
         o.perVMALocks = !noPerVMALocks
         o.variant = try parseVariant(variant)
         if let path = replaySchedule {

@@ -35,6 +35,9 @@ struct ReplayCLI: ParsableCommand {
     @Option(help: "Timer ticks per second (CONFIG_HZ): 100, 250, 300 or 1000.")
     var hz: Int64 = 1000
 
+    @Option(help: "CPUs of the emulated machine (1 to 64); the trace's processes are placed round robin.")
+    var cpus: Int = 4
+
     @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms (msecs_to_jiffies; 0 = HZ, the kernel's default).")
     var delayMs: Int64 = 50
 
@@ -55,6 +58,7 @@ struct ReplayCLI: ParsableCommand {
 
     func validate() throws {
         guard TickRate.allowed.contains(hz) else { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
+        guard (1 ... 64).contains(cpus) else { throw ValidationError("--cpus: '\(cpus)' is not between 1 and 64") }
         guard (0 ... 60_000).contains(delayMs) else { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
     }
 
@@ -79,6 +83,7 @@ struct ReplayCLI: ParsableCommand {
         let parsed = try Self.load(trace)
         var options = ReplayOptions()
         options.hz = hz
+        options.cpus = cpus
         options.delayMilliseconds = delayMs
         if displayCRC { options.displayChecksum = { crc32($0) } }
         options.keepEvents = events != nil

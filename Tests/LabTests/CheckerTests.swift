@@ -74,7 +74,7 @@ import Testing
             try await t.store8(a, 1)
             let slot = t.mm.pageTables.lookup(a)!
             slot.write(slot.read().wrprotected())
-            t.mm.tlb.flushPage(a)
+            t.tlb.flushPage(a)
             try await t.store8(a, 2)
         }
         _ = await m.run()

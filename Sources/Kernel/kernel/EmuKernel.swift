@@ -42,6 +42,8 @@ public struct VMStat: Sendable, Equatable {
     public var mkwriteRetries = 0
     public var sigsegv = 0, sigbus = 0, oom = 0, livelocks = 0
     public var tlbRefills = 0, tlbFlushPage = 0, tlbFlushRange = 0, tlbFlushAll = 0
+    /// Flushes that reached other CPUs, and the IPIs they sent.
+    public var tlbShootdowns = 0, tlbShootdownIPIs = 0
     public var ptesInstalled = 0, ptesZapped = 0, ptesWrprotected = 0
     /// PTEs whose DIRTY bit `clean_record_shared_mapping_range()` cleared (write permission kept).
     public var ptesCleaned = 0
@@ -64,7 +66,8 @@ public struct VMStat: Sendable, Equatable {
             ("pfn_mkwrite_calls", pfnMkwriteCalls), ("mkwrite_retries", mkwriteRetries),
             ("sigsegv", sigsegv), ("sigbus", sigbus), ("oom", oom), ("livelocks", livelocks),
             ("tlb_refills", tlbRefills), ("tlb_flush_page", tlbFlushPage), ("tlb_flush_range", tlbFlushRange),
-            ("tlb_flush_all", tlbFlushAll), ("ptes_installed", ptesInstalled), ("ptes_zapped", ptesZapped),
+            ("tlb_flush_all", tlbFlushAll), ("tlb_shootdowns", tlbShootdowns),
+            ("tlb_shootdown_ipis", tlbShootdownIPIs), ("ptes_installed", ptesInstalled), ("ptes_zapped", ptesZapped),
             ("ptes_wrprotected", ptesWrprotected), ("ptes_cleaned", ptesCleaned), ("rmap_walk_vmas", rmapWalkVMAs),
             ("page_walk_vmas", pageWalkVMAs), ("file_time_updates", fileTimeUpdates),
             ("pfn_inserts", pfnInserts),
@@ -81,6 +84,7 @@ public struct KernelEvent: Sendable, Equatable {
         case signal, livelock, mmap, munmap, mprotect, fork, exit, cowCopy = "cow-copy"
         case defioBatch = "defio-batch", pteClean = "pte-clean"
         case defioListAdd = "defio-list-add", defioListClear = "defio-list-clear", defioProtect = "defio-protect"
+        case timerArm = "timer-arm", timerFire = "timer-fire", tlbShootdown = "tlb-shootdown"
     }
 
     /// Which lock a RETRY gave up.
@@ -116,15 +120,24 @@ public struct KernelEvent: Sendable, Equatable {
         case defioListAdd(pgoff: Int, batch: Int)
         case defioListClear(pages: Int, batch: Int)
         case defioProtect(pgoff: Int, ptes: Int)
+        /// A delayed work's timer was filed for tick `expires`; the wheel runs its bucket at tick `bucket`.
+        case timerArm(expires: Int64, bucket: Int64, level: Int)
+        /// The timer wheel ran the bucket (the event's time is the tick's), `armedAt` being when it was armed.
+        case timerFire(bucket: Int64, armedAt: VirtualTime)
+        /// A TLB flush of `mm` also reached `cpus` other CPUs by IPI (they had run it).
+        case tlbShootdown(mm: Int, cpus: Int)
     }
 
     public var time: VirtualTime
     public var task: Int
+    /// The CPU the event happened on.
+    public var cpu: Int
     public var payload: Payload
 
-    public init(time: VirtualTime, task: Int, payload: Payload) {
+    public init(time: VirtualTime, task: Int, cpu: Int = 0, payload: Payload) {
         self.time = time
         self.task = task
+        self.cpu = cpu
         self.payload = payload
     }
 
@@ -153,6 +166,9 @@ public struct KernelEvent: Sendable, Equatable {
         case .defioListAdd: .defioListAdd
         case .defioListClear: .defioListClear
         case .defioProtect: .defioProtect
+        case .timerArm: .timerArm
+        case .timerFire: .timerFire
+        case .tlbShootdown: .tlbShootdown
         }
     }
 
@@ -181,6 +197,9 @@ public struct KernelEvent: Sendable, Equatable {
         case .defioListAdd(let p, let b): return (Int64(p), Int64(b))
         case .defioListClear(let n, let b): return (Int64(n), Int64(b))
         case .defioProtect(let p, let n): return (Int64(p), Int64(n))
+        case .timerArm(let e, let b, _): return (e, b)
+        case .timerFire(let b, let at): return (b, at.nanoseconds)
+        case .tlbShootdown(let mm, let n): return (Int64(mm), Int64(n))
         }
     }
 
@@ -198,6 +217,8 @@ public struct KernelEvent: Sendable, Equatable {
              .mprotect(let s, let e, let pgoff, let flags, let ops, _):
             return "[\(s)-\(e)) pgoff \(pgoff.rawValue) \(flags)\(ops.map { " ops=\($0)" } ?? "")"
         case .defioBatch(_, let pages): return pages.map { String($0.pgoff.rawValue) }.joined(separator: ",")
+        case .timerArm(_, _, let level): return "wheel level \(level)"
+        case .tlbShootdown(let mm, _): return "mm\(mm)"
         default: return ""
         }
     }
@@ -237,6 +258,7 @@ public struct KernelEvent: Sendable, Equatable {
         fnv.mix(bytes: e.kind.rawValue.utf8)
         fnv.mix(UInt64(bitPattern: a))
         fnv.mix(UInt64(bitPattern: b))
+        if e.cpu != 0 { fnv.mix(UInt64(e.cpu)) }
         if keep { events.append(e) }
         for s in subscribers { s(e) }
     }
@@ -285,9 +307,9 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     /// The system workqueue and its worker thread, created on first use. Kernel: system_wq
     public private(set) lazy var systemWorkqueue = Workqueue("events", kernel: self)
 
-    public init(policy: SchedPolicy, tickRate: TickRate = TickRate(hz: 250), ramPages: Int = 16384,
+    public init(policy: SchedPolicy, cpus: Int = 1, tickRate: TickRate = TickRate(hz: 250), ramPages: Int = 16384,
                 costs: CostTable = .default, config: MMConfig = MMConfig(), replay: Schedule? = nil) {
-        sched = Scheduler(policy: policy, tickRate: tickRate, costs: costs, replay: replay)
+        sched = Scheduler(policy: policy, cpus: cpus, tickRate: tickRate, costs: costs, replay: replay)
         phys = PhysicalMemory(pages: ramPages, scheduler: sched)
         vmalloc = Vmalloc(phys: phys)
         self.config = config
@@ -314,7 +336,13 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     /// Records an event on behalf of the running task. Nothing but the typed value is made: text is rendered only by
     /// the exporters that subscribe.
     public func event(_ payload: KernelEvent.Payload) {
-        events.record(KernelEvent(time: sched.now, task: sched.current, payload: payload))
+        events.record(KernelEvent(time: sched.now, task: sched.current, cpu: sched.executingCPU, payload: payload))
+    }
+
+    /// Records an event of interrupt context (task -1) that happened at `time` on `cpu` — a timer's tick — rather
+    /// than at the executing CPU's clock.
+    public func event(_ payload: KernelEvent.Payload, at time: VirtualTime, cpu: Int) {
+        events.record(KernelEvent(time: time, task: -1, cpu: cpu, payload: payload))
     }
 
     func allocMMId() -> Int {

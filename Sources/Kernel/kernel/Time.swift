@@ -63,39 +63,88 @@ public struct TickRate: Hashable, Sendable {
 /// the interleavings; the panel models (bus time) dominate any real deferred-I/O cycle.
 public struct CostTable: Sendable, Equatable {
     /// One load or store instruction through a TLB hit (any width up to 8 bytes).
-    public var access = VirtualTime(picoseconds: 1_000)
+    public var access: VirtualTime
     /// Each byte of a bulk span store or copy beyond the first access.
-    public var copyByte = VirtualTime(picoseconds: 100)
+    public var copyByte: VirtualTime
     /// A software-TLB miss that the page-table walk resolves without a fault.
-    public var tlbRefill = VirtualTime.ns(30)
+    public var tlbRefill: VirtualTime
     /// Exception entry and exit plus `handle_mm_fault` dispatch, per attempt (a RETRY pays it again).
-    public var faultEntry = VirtualTime.ns(600)
+    public var faultEntry: VirtualTime
     /// Calling a driver hook (`->fault`, `->page_mkwrite`, `->pfn_mkwrite`), excluding what it does.
-    public var hookCall = VirtualTime.ns(50)
+    public var hookCall: VirtualTime
     /// `file_update_time()` on the device inode.
-    public var fileUpdateTime = VirtualTime.ns(100)
+    public var fileUpdateTime: VirtualTime
     /// Taking or releasing an uncontended lock.
-    public var lock = VirtualTime.ns(20)
+    public var lock: VirtualTime
     /// Writing one PTE (install or upgrade).
-    public var pteUpdate = VirtualTime.ns(20)
+    public var pteUpdate: VirtualTime
     /// Write-protecting and cleaning one PTE (BASELINES.md: ≈70 ns per PTE); the TLB flush that follows is charged
     /// separately as `tlbFlushPage`.
-    public var pteWrprotect = VirtualTime.ns(70)
+    public var pteWrprotect: VirtualTime
     /// Flushing one TLB entry (`flush_tlb_page`).
-    public var tlbFlushPage = VirtualTime.ns(100)
+    public var tlbFlushPage: VirtualTime
     /// Flushing a range: base cost; each page in it adds `tlbFlushRangePerPage`.
-    public var tlbFlushRange = VirtualTime.ns(200)
-    public var tlbFlushRangePerPage = VirtualTime.ns(5)
+    public var tlbFlushRange: VirtualTime
+    public var tlbFlushRangePerPage: VirtualTime
+    /// A TLB shootdown: the IPI to the other CPUs that ran the address space and the wait for their
+    /// acknowledgement (x86 measurements put one round trip at 1.5–3 µs); each CPU beyond the first adds a little.
+    public var tlbShootdown: VirtualTime
+    public var tlbShootdownPerCPU: VirtualTime
     /// Allocating one page frame (page allocator fast path).
-    public var pageAlloc = VirtualTime.ns(150)
+    public var pageAlloc: VirtualTime
     /// Entering and leaving a system call.
-    public var syscall = VirtualTime.ns(100)
+    public var syscall: VirtualTime
     /// VMA bookkeeping in mmap/munmap/mprotect/fork, per VMA touched.
-    public var vmaUpdate = VirtualTime.ns(400)
+    public var vmaUpdate: VirtualTime
     /// Visiting one VMA in a reverse-map or page-mapping walk.
-    public var rmapVisit = VirtualTime.ns(25)
+    public var rmapVisit: VirtualTime
 
-    public init() {}
+    /// The default costs (BASELINES.md orders of magnitude).
+    public init() {
+        access = VirtualTime(picoseconds: 1_000)
+        copyByte = VirtualTime(picoseconds: 100)
+        tlbRefill = VirtualTime.ns(30)
+        faultEntry = VirtualTime.ns(600)
+        hookCall = VirtualTime.ns(50)
+        fileUpdateTime = VirtualTime.ns(100)
+        lock = VirtualTime.ns(20)
+        pteUpdate = VirtualTime.ns(20)
+        pteWrprotect = VirtualTime.ns(70)
+        tlbFlushPage = VirtualTime.ns(100)
+        tlbFlushRange = VirtualTime.ns(200)
+        tlbFlushRangePerPage = VirtualTime.ns(5)
+        tlbShootdown = VirtualTime.ns(2000)
+        tlbShootdownPerCPU = VirtualTime.ns(300)
+        pageAlloc = VirtualTime.ns(150)
+        syscall = VirtualTime.ns(100)
+        vmaUpdate = VirtualTime.ns(400)
+        rmapVisit = VirtualTime.ns(25)
+    }
+
+    /// Every operation free (`CostTable.zero`): a field added to the table must be given here too, or this does
+    /// not compile.
+    private init(allZero: Void) {
+        access = .zero
+        copyByte = .zero
+        tlbRefill = .zero
+        faultEntry = .zero
+        hookCall = .zero
+        fileUpdateTime = .zero
+        lock = .zero
+        pteUpdate = .zero
+        pteWrprotect = .zero
+        tlbFlushPage = .zero
+        tlbFlushRange = .zero
+        tlbFlushRangePerPage = .zero
+        tlbShootdown = .zero
+        tlbShootdownPerCPU = .zero
+        pageAlloc = .zero
+        syscall = .zero
+        vmaUpdate = .zero
+        rmapVisit = .zero
+    }
+
+    public static let zero = CostTable(allZero: ())
     public static let `default` = CostTable()
 
     /// The cost of copying `bytes` bytes.

@@ -37,8 +37,11 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     public internal(set) var exitStatus = ProcessExit.running
     /// Accesses this process made.
     public private(set) var accesses = 0
-    /// Raw TLB slots of `mm`, cached for the inlined fast path.
-    nonisolated(unsafe) let tlbSlots: UnsafeMutablePointer<TLBEntry>
+    /// The CPU this process runs on, and that CPU's TLB for `mm` (set when the process is started).
+    public private(set) var cpu = 0
+    public private(set) var tlb: SoftTLB
+    /// Raw slots of `tlb`, cached for the inlined fast path.
+    nonisolated(unsafe) private(set) var tlbSlots: UnsafeMutablePointer<TLBEntry>
     /// Fast-path accesses left before the next `.quantum` preemption point.
     var budget: Int
     let budgetStart: Int
@@ -48,7 +51,8 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         self.name = name
         self.kernel = kernel
         self.mm = mm
-        tlbSlots = mm.tlb.slots
+        tlb = mm.tlbs[0]
+        tlbSlots = tlb.slots
         budgetStart = kernel.config.storeBudget
         budget = budgetStart
     }
@@ -113,7 +117,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 
     /// Stores `bytes` at `va`, page by page in ascending order (one translation per page, like a `rep movsb`).
     public func storeBytes(_ va: VirtAddr, _ bytes: UnsafeRawBufferPointer) async throws(UserFault) {
-        var done = 0
+        var done = 0, tick = kernel.sched.jiffies
         while done < bytes.count {
             let a = va + done
             let n = min(PAGE_SIZE - a.offsetInPage, bytes.count - done)
@@ -121,12 +125,13 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
             (page + a.offsetInPage).copyMemory(from: bytes.baseAddress! + done, byteCount: n)
             kernel.sched.charge(kernel.costs.copy(n))
             done += n
+            if done < bytes.count { await betweenPages(&tick) }
         }
     }
 
     /// Stores `count` copies of `byte` at `va`, page by page in ascending order (`rep stosb`).
     public func fill(_ va: VirtAddr, count: Int, byte: UInt8) async throws(UserFault) {
-        var done = 0
+        var done = 0, tick = kernel.sched.jiffies
         while done < count {
             let a = va + done
             let n = min(PAGE_SIZE - a.offsetInPage, count - done)
@@ -134,13 +139,14 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
             (page + a.offsetInPage).initializeMemory(as: UInt8.self, repeating: byte, count: n)
             kernel.sched.charge(kernel.costs.copy(n))
             done += n
+            if done < count { await betweenPages(&tick) }
         }
     }
 
     /// Reads `count` bytes at `va`, page by page.
     public func loadBytes(_ va: VirtAddr, count: Int) async throws(UserFault) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        var done = 0
+        var done = 0, tick = kernel.sched.jiffies
         while done < count {
             let a = va + done
             let n = min(PAGE_SIZE - a.offsetInPage, count - done)
@@ -150,8 +156,21 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
             }
             kernel.sched.charge(kernel.costs.copy(n))
             done += n
+            if done < count { await betweenPages(&tick) }
         }
         return out
+    }
+
+    /// Between two pages of a bulk access: a tick that passed may preempt (the copy is interruptible, like a long
+    /// `rep movsb`), and other CPUs whose clocks are behind run first, so a TLB shootdown can land mid-copy.
+    private func betweenPages(_ tick: inout Jiffies) async {
+        let j = kernel.sched.jiffies
+        if j != tick {
+            tick = j
+            await kernel.sched.preempt(.tick)
+        } else {
+            await kernel.sched.catchUpOtherCPUs()
+        }
     }
 
     @inline(never) func storeSlow(_ va: VirtAddr, _ value: UInt64, width: Int) async throws(UserFault) {
@@ -207,7 +226,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     func translate(_ va: VirtAddr, write: Bool) async throws(UserFault) -> UnsafeMutableRawPointer {
         await settleBudget()
         budget &-= 1
-        if let e = mm.tlb.lookup(va), !write || e.writable { return e.bytes! }
+        if let e = tlb.lookup(va), !write || e.writable { return e.bytes! }
         var attempts = 0
         while true {
             if let slot = mm.pageTables.lookup(va) {
@@ -218,14 +237,14 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
                     if write { updated = updated.mkdirty() }
                     if updated != pte { slot.write(updated) }
                     let bytes = kernel.phys.address(of: pte.pfn)
-                    mm.tlb.fill(va, pfn: pte.pfn, bytes: bytes, writable: updated.isWrite && updated.isDirty)
+                    tlb.fill(va, pfn: pte.pfn, bytes: bytes, writable: updated.isWrite && updated.isDirty)
                     kernel.stats.tlbRefills += 1
                     kernel.sched.charge(kernel.costs.tlbRefill)
                     return bytes
                 }
             }
-            // A real CPU drops a stale entry before raising the fault.
-            mm.tlb.flushPage(va)
+            // A real CPU drops its own stale entry before raising the fault (no other CPU hears of it).
+            tlb.flushPage(va)
             attempts += 1
             if attempts > kernel.config.livelockAttempts {
                 let f = kernel.signal(.livelock(va, attempts: attempts - 1))
@@ -310,7 +329,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Kernel: fork(2). The child runs `body` as its program (instead of returning twice); its address space is
     /// `dupMM` of this one and it inherits every open file.
     @discardableResult
-    public func fork(_ name: String, _ body: @escaping @EmuActor (UserTask) async throws -> Void)
+    public func fork(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) async throws -> Void)
         async throws(Errno) -> UserTask {
         kernel.sched.charge(kernel.costs.syscall)
         await kernel.sched.preempt(.syscall)
@@ -318,14 +337,14 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         let child = kernel.makeProcess(name: name, mm: childMM)
         for f in files { f?.get() }
         child.files = files
-        kernel.start(child, body)
+        kernel.start(child, cpu: cpu, body)
         return child
     }
 
-    /// Starts a thread of this process: a new task sharing this address space (and its TLB), with its own copy of
-    /// the file table. Kernel: clone(CLONE_VM) — the threads of scenario 23.
+    /// Starts a thread of this process: a new task sharing this address space (and, on the same CPU, its TLB
+    /// entries), with its own copy of the file table. Kernel: clone(CLONE_VM) — the threads of scenario 23.
     @discardableResult
-    public func clone(_ name: String, _ body: @escaping @EmuActor (UserTask) async throws -> Void)
+    public func clone(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) async throws -> Void)
         async -> UserTask {
         kernel.sched.charge(kernel.costs.syscall)
         await kernel.sched.preempt(.syscall)
@@ -333,8 +352,17 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         let thread = kernel.makeProcess(name: name, mm: mm)
         for f in files { f?.get() }
         thread.files = files
-        kernel.start(thread, body)
+        kernel.start(thread, cpu: cpu, body)
         return thread
+    }
+
+    /// Puts the process on its CPU: the CPU's TLB for the address space, and the CPU in the mm's mask.
+    /// Kernel: switch_mm_irqs_off() setting the CPU in mm_cpumask()
+    func place(on cpu: Int) {
+        self.cpu = cpu
+        tlb = mm.tlbs[cpu]
+        tlbSlots = tlb.slots
+        mm.cpuMask |= 1 << UInt64(cpu)
     }
 
     /// Kernel: do_exit() — exit_mm() (the address space goes with its last user) then exit_files().
@@ -353,10 +381,11 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Creates a process with a fresh address space running `body`; it first runs when the scheduler picks it.
     /// Returns nil if RAM cannot hold its page tables.
     @discardableResult
-    public func spawnProcess(_ name: String, _ body: @escaping @EmuActor (UserTask) async throws -> Void) -> UserTask? {
+    public func spawnProcess(_ name: String, cpu: Int? = nil,
+                             _ body: @escaping @EmuActor (UserTask) async throws -> Void) -> UserTask? {
         guard let mm = MM(kernel: self) else { return nil }
         let task = makeProcess(name: name, mm: mm)
-        start(task, body)
+        start(task, cpu: cpu, body)
         return task
     }
 
@@ -367,8 +396,8 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         return t
     }
 
-    func start(_ task: UserTask, _ body: @escaping @EmuActor (UserTask) async throws -> Void) {
-        task.schedID = sched.spawn(task.name) {
+    func start(_ task: UserTask, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) async throws -> Void) {
+        task.schedID = sched.spawn(task.name, cpu: cpu) {
             do {
                 try await body(task)
                 task.exitStatus = .exited
@@ -381,5 +410,6 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
             }
             await task.exitProcess()
         }
+        task.place(on: sched.cpu(of: task.schedID))
     }
 }

@@ -1,43 +1,58 @@
 // SPDX-License-Identifier: MIT — workqueues and delayed work (kernel: kernel/workqueue.c, include/linux/workqueue.h).
 import DequeModule
 
-/// A workqueue with one worker thread (a daemon task of the scheduler). A work item is never run twice at once:
-/// queued again while it runs, it runs once more after the current run ends.
-/// Kernel: `struct workqueue_struct` + its worker pool (here `system_wq` with a single worker).
+/// A bound workqueue: one worker thread per CPU (daemon tasks pinned to their CPUs), each with its own list. Work
+/// runs on the CPU it was queued from; a work item is never run twice at once: queued again while it runs, it goes
+/// to the worker running it and runs once more after the current run ends.
+/// Kernel: `struct workqueue_struct` with its per-CPU worker pools (here `system_wq`, one worker per pool).
 @EmuActor public final class Workqueue {
     public let name: String
     unowned let kernel: EmuKernel
-    private var worklist = Deque<DelayedWork>()
-    private let more: WaitQueue
-    /// The worker's scheduler task id.
-    public private(set) var workerID = -1
+    private var worklists: [Deque<DelayedWork>]
+    private var more: [WaitQueue] = []
+    /// The scheduler task id of each CPU's worker.
+    public private(set) var workerIDs: [Int] = []
+    /// The worker of CPU 0.
+    public var workerID: Int { workerIDs[0] }
     /// Work functions run so far.
     public private(set) var executed = 0
 
     public init(_ name: String, kernel: EmuKernel) {
         self.name = name
         self.kernel = kernel
-        more = WaitQueue("\(name) worklist", scheduler: kernel.sched, uninterruptible: false)
-        workerID = kernel.sched.spawn("kworker/\(name)", daemon: true) { [unowned self] in await self.workerLoop() }
+        let cpus = kernel.sched.cpuCount
+        worklists = Array(repeating: Deque(), count: cpus)
+        for cpu in 0 ..< cpus {
+            more.append(WaitQueue(cpus == 1 ? "\(name) worklist" : "\(name) worklist of CPU \(cpu)",
+                                  scheduler: kernel.sched, uninterruptible: false))
+            let task = cpus == 1 ? "kworker/\(name)" : "kworker/\(cpu):\(name)"
+            workerIDs.append(kernel.sched.spawn(task, daemon: true, cpu: cpu) { [unowned self] in
+                await self.workerLoop(cpu)
+            })
+        }
     }
 
-    /// Puts `work` on the list unless it is already queued. Kernel: __queue_work()
-    func enqueue(_ work: DelayedWork) {
+    /// Puts `work` on the list of `cpu` unless it is already queued; a work item still running on some CPU goes to
+    /// that CPU's list instead. Kernel: __queue_work()
+    func enqueue(_ work: DelayedWork, on cpu: Int) {
         guard !work.queued else { return }
+        let pool = work.running ? work.runningOn : cpu
         work.queued = true
+        work.queuedOn = pool
         work.queueSeq += 1
-        worklist.append(work)
-        more.wakeAll()
+        worklists[pool].append(work)
+        more[pool].wakeAll()
     }
 
     /// Kernel: worker_thread() + process_one_work()
-    private func workerLoop() async {
+    private func workerLoop(_ cpu: Int) async {
         while true {
-            await more.wait { !worklist.isEmpty }
+            await more[cpu].wait { !worklists[cpu].isEmpty }
             if kernel.sched.isShuttingDown { return }  // the machine is being taken down (Scheduler.shutdown)
-            let work = worklist.removeFirst()
+            let work = worklists[cpu].removeFirst()
             work.queued = false
             work.running = true
+            work.runningOn = cpu
             let seq = work.queueSeq
             executed += 1
             await work.function()
@@ -45,6 +60,12 @@ import DequeModule
             work.doneSeq = seq
             work.flushers.wakeAll()
         }
+    }
+
+    func dequeue(_ work: DelayedWork) {
+        worklists[work.queuedOn].removeAll { $0 === work }
+        work.queued = false
+        work.flushers.wakeAll()
     }
 }
 
@@ -59,12 +80,23 @@ import DequeModule
     public private(set) var timerDeadline: VirtualTime?
     var queued = false
     var running = false
+    /// The CPU whose list holds it, and the CPU whose worker runs it.
+    var queuedOn = 0
+    var runningOn = 0
     /// Each queueing gets a sequence number; a run records the number it started from when it ends.
     var queueSeq = 0
     var doneSeq = 0
     let flushers: WaitQueue
     /// Calls of `schedule` that armed a timer (the others found the work pending).
     public private(set) var armed = 0
+    /// Where the wheel filed the last timer armed, and the CPU it was armed on (whose worker will run the work).
+    public private(set) var lastSlot: TimerWheelSlot?
+    private var timerCPU = 0
+    private var armedAt = VirtualTime.zero
+    /// Timers that fired, and how long after being armed (min, max, sum): the real delay the wheel gave.
+    public private(set) var timersFired = 0
+    public private(set) var fireDelayMin = VirtualTime.zero, fireDelayMax = VirtualTime.zero
+    public private(set) var fireDelaySum = VirtualTime.zero
 
     public init(_ name: String, on wq: Workqueue, _ function: @escaping @EmuActor () async -> Void) {
         self.name = name
@@ -80,24 +112,38 @@ import DequeModule
 
     /// Arms the timer for `delay` ticks from now unless the work is already pending: then nothing happens and the
     /// deadline is *not* moved (the delay counts from the first request of a batch; it is not a debounce).
-    /// A delay of 0 queues at once. Returns whether this call armed or queued it.
-    /// Kernel: schedule_delayed_work() → queue_delayed_work_on()
+    /// A delay of 0 queues at once. The timer runs when the wheel runs the bucket it was filed in, which is after
+    /// `jiffies + delay` (see `TimerWheelSlot`), on the CPU it was armed on. Returns whether this call armed or
+    /// queued it. Kernel: schedule_delayed_work() → queue_delayed_work_on() → __queue_delayed_work() → add_timer()
     @discardableResult
     public func schedule(_ delay: Jiffies) -> Bool {
         guard !isPending else { return false }
         armed += 1
         let sched = wq.kernel.sched
         if delay.rawValue <= 0 {
-            wq.enqueue(self)
+            wq.enqueue(self, on: sched.executingCPU)
             return true
         }
-        // The timer wheel fires at a tick boundary: `delay` ticks after the current tick.
-        let deadline = sched.tickRate.time(of: Jiffies(sched.jiffies.rawValue + delay.rawValue))
+        let now = sched.jiffies
+        let slot = TimerWheelSlot(expires: Jiffies(now.rawValue + delay.rawValue), clock: now, hz: sched.tickRate.hz)
+        let deadline = sched.tickRate.time(of: slot.expiry)
+        lastSlot = slot
+        timerCPU = sched.executingCPU
+        armedAt = sched.now
         timerDeadline = deadline
+        wq.kernel.event(.timerArm(expires: now.rawValue + delay.rawValue, bucket: slot.expiry.rawValue,
+                                  level: slot.level))
         timer = sched.addTimer(at: deadline) { [unowned self] in
             self.timer = nil
             self.timerDeadline = nil
-            self.wq.enqueue(self)
+            let late = deadline - self.armedAt
+            if self.timersFired == 0 || late < self.fireDelayMin { self.fireDelayMin = late }
+            if late > self.fireDelayMax { self.fireDelayMax = late }
+            self.fireDelaySum = self.fireDelaySum + late
+            self.timersFired += 1
+            self.wq.kernel.event(.timerFire(bucket: slot.expiry.rawValue, armedAt: self.armedAt), at: deadline,
+                                 cpu: self.timerCPU)
+            self.wq.enqueue(self, on: self.timerCPU)
         }
         return true
     }
@@ -110,7 +156,7 @@ import DequeModule
             wq.kernel.sched.cancelTimer(t)
             timer = nil
             timerDeadline = nil
-            wq.enqueue(self)
+            wq.enqueue(self, on: wq.kernel.sched.executingCPU)
         }
         guard queued || running else { return false }
         let target = queueSeq
@@ -136,13 +182,5 @@ import DequeModule
         }
         if running { await flushers.wait { [unowned self] in !self.running } }
         return dropped
-    }
-}
-
-extension Workqueue {
-    func dequeue(_ work: DelayedWork) {
-        worklist.removeAll { $0 === work }
-        work.queued = false
-        work.flushers.wakeAll()
     }
 }

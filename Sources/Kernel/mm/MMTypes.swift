@@ -338,7 +338,11 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     public let id: Int
     public unowned let kernel: EmuKernel
     public let pageTables: PageTables
-    public let tlb = SoftTLB()
+    /// Each CPU's TLB entries for this address space (a tagged, PCID-style TLB: switching to another address space
+    /// does not drop them). Kernel: the CPUs' TLBs, tagged by the ASID arch/x86/mm/tlb.c gives the mm
+    public let tlbs: [SoftTLB]
+    /// The CPUs that have run this address space: where a flush must reach. Kernel: mm_cpumask()
+    public internal(set) var cpuMask: UInt64 = 0
     /// Kernel: mm->mmap_lock
     public let mmapLock: KRWSemaphore
     /// VMAs sorted by start address. Kernel: the maple tree mm->mm_mt.  Protected by mmapLock.
@@ -353,6 +357,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
         guard let pt = PageTables(phys: kernel.phys) else { return nil }
         self.kernel = kernel
         pageTables = pt
+        tlbs = (0 ..< kernel.sched.cpuCount).map { _ in SoftTLB() }
         id = kernel.allocMMId()
         mmapLock = KRWSemaphore("mmap_lock(mm\(id))", scheduler: kernel.sched)
     }
@@ -372,6 +377,9 @@ public struct FileMode: OptionSet, Hashable, Sendable {
         guard let v = findVMA(addr), v.start <= addr else { return nil }
         return v
     }
+
+    /// The TLB of one CPU for this address space.
+    public func tlb(on cpu: Int) -> SoftTLB { tlbs[cpu] }
 
     /// The PTE mapping `addr` (NONE if there is no page table).
     public func pte(at addr: VirtAddr) -> PTE { pageTables.lookup(addr)?.read() ?? .none }

@@ -345,7 +345,7 @@
         await mm.mmapLock.downWrite()
         for vma in mm.vmas { await removeVMA(vma) }
         mm.mmapLock.releaseWrite()
-        mm.tlb.flushAll()
+        for tlb in mm.tlbs { tlb.flushAll() }
         mm.pageTables.freeAll()
         event(.exit(mm: mm.id))
     }

@@ -611,20 +611,20 @@
 
     // MARK: - TLB
 
-    /// Kernel: flush_tlb_page()
+    /// Kernel: flush_tlb_page() → flush_tlb_mm_range() — arch/x86/mm/tlb.c
     public func flushTLBPage(_ mm: MM, _ address: VirtAddr) {
         stats.tlbFlushPage += 1
         sched.charge(costs.tlbFlushPage)
-        mm.tlb.flushPage(address)
+        shootDown(mm) { $0.flushPage(address) }
         event(.tlbFlush(address: address, pages: 1, mm: mm.id))
     }
 
-    /// Kernel: flush_tlb_range()
+    /// Kernel: flush_tlb_range() → flush_tlb_mm_range()
     public func flushTLBRange(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) {
         stats.tlbFlushRange += 1
         let pages = Int64((end - start) >> PAGE_SHIFT)
         sched.charge(costs.tlbFlushRange + VirtualTime(picoseconds: costs.tlbFlushRangePerPage.picoseconds * pages))
-        mm.tlb.flushRange(start, end)
+        shootDown(mm) { $0.flushRange(start, end) }
         event(.tlbFlush(address: start, pages: Int(pages), mm: mm.id))
     }
 
@@ -632,7 +632,25 @@
     public func flushTLBMM(_ mm: MM) {
         stats.tlbFlushAll += 1
         sched.charge(costs.tlbFlushRange)
-        mm.tlb.flushAll()
+        shootDown(mm) { $0.flushAll() }
+    }
+
+    /// Applies a flush to the TLB of every CPU that has run `mm`: this CPU's directly, every other one's by an IPI
+    /// whose round trip the flushing CPU waits for (charged here). Kernel: native_flush_tlb_multi() /
+    /// flush_tlb_func() — arch/x86/mm/tlb.c
+    private func shootDown(_ mm: MM, _ flush: (SoftTLB) -> Void) {
+        let me = sched.executingCPU
+        var remote = 0
+        for cpu in 0 ..< mm.tlbs.count where mm.cpuMask & (1 << UInt64(cpu)) != 0 || cpu == me {
+            flush(mm.tlbs[cpu])
+            if cpu != me { remote += 1 }
+        }
+        guard remote > 0 else { return }
+        stats.tlbShootdowns += 1
+        stats.tlbShootdownIPIs += remote
+        sched.charge(costs.tlbShootdown + VirtualTime(picoseconds: costs.tlbShootdownPerCPU.picoseconds
+            &* Int64(remote - 1)))
+        event(.tlbShootdown(mm: mm.id, cpus: remote))
     }
 
     /// A kernel warning that does not stop the machine. Kernel: WARN_ON_ONCE() / VM_BUG_ON without DEBUG_VM.

@@ -186,9 +186,10 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
             if pte.isWrite {
                 report(.rearm, "the worker write-protected page \(pgoff) but \(t.name)'s PTE of it is writable",
                        page: pgoff, pid: t.pid)
-            } else if let entry = t.mm.tlb.lookup(address), entry.writable {
-                report(.rearm, "the worker write-protected page \(pgoff) but \(t.name)'s TLB still holds a writable "
-                    + "entry for it: stores go through without a fault", page: pgoff, pid: t.pid)
+            } else if let entry = t.tlb.lookup(address), entry.writable {
+                let where_ = t.kernel.sched.cpuCount > 1 ? "CPU \(t.cpu)'s TLB" : "TLB"
+                report(.rearm, "the worker write-protected page \(pgoff) but \(t.name)'s \(where_) still holds a "
+                    + "writable entry for it: stores go through without a fault", page: pgoff, pid: t.pid)
             }
         }
     }

@@ -129,7 +129,7 @@ public struct ScenarioRun: Sendable {
             m.stopOnViolation = !runOn
             guard events || trace else { return }
             let rec = EventRecorder(kernel: m.kernel, keepEvents: events, keepTrace: trace)
-            rec.workerID = m.kernel.systemWorkqueue.workerID
+            rec.workerIDs = m.kernel.systemWorkqueue.workerIDs
             rec.attach()
             recorder = rec
         }
@@ -217,7 +217,7 @@ public struct ScenarioRun: Sendable {
     /// The run as two columns — user tasks on the left, the worker on the right — up to the violation: faults,
     /// page_mkwrite, PTE changes, list changes, write-protects, batches, signals.
     static func diagram(_ m: ScenarioMachine) -> String {
-        let worker = m.kernel.systemWorkqueue.workerID
+        let workers = Set(m.kernel.systemWorkqueue.workerIDs)
         let end = m.checkers.first?.time
         let width = 52
         var lines = ["time         " + "task".padded(width) + "| worker", String(repeating: "-", count: 13 + width)
@@ -226,7 +226,7 @@ public struct ScenarioRun: Sendable {
             if let end, e.time > end { break }
             guard let text = describe(e, m) else { continue }
             let t = "\(e.time)".padded(13)
-            if e.task == worker {
+            if workers.contains(e.task) {
                 lines.append(t + "".padded(width) + "| " + text)
             } else {
                 let who = e.task >= 0 ? m.kernel.sched.name(of: e.task) : "kernel"

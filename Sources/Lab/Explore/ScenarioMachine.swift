@@ -4,7 +4,9 @@ import Kernel
 /// A framebuffer of a few pages (`xres` × as many lines as fit in `pages` at 32 bpp; at the default 1024, one page a
 /// line, and narrower lines leave the last page partly past yres), fb_defio with a driver that copies each
 /// delivered page to its "panel" and holds the mutex for a bus time per page, the variant's switches, and every
-/// online checker. Scenarios spawn 2–4 processes on it.
+/// online checker. Scenarios spawn 2–4 processes on it. One CPU unless a scenario needs more: on a preemptive
+/// uniprocessor every interleaving of the preemption points can be chosen by the policy, which an SMP machine's
+/// clock order would restrict.
 @EmuActor public final class ScenarioMachine {
     public let kernel: EmuKernel
     public let info: FBInfo
@@ -23,9 +25,10 @@ import Kernel
     var env: VariantEnvironment { variant.switches.environment }
 
     public init(variant: Variants.Selection, policy: SchedPolicy, pages: Int = 8, xres: Int = 1024,
-                delay: Jiffies = Jiffies(1), keepEvents: Bool = false) {
+                delay: Jiffies = Jiffies(1), cpus: Int = 1, keepEvents: Bool = false) {
         var options = MachineOptions()
         options.variant = variant
+        options.cpus = cpus
         var config = MachineConfig(options)
         config.livelockAttempts = 200
         config.policy = policy

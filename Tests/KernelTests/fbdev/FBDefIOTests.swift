@@ -11,8 +11,8 @@ import Testing
     var busTime = VirtualTime.zero
 
     init(delay: Jiffies = Jiffies(25), sort: Bool = false, policy: SchedPolicy = .roundRobin(),
-         variant: FBDefIOVariant = .upstream) {
-        k = testKernel(policy)
+         variant: FBDefIOVariant = .upstream, cpus: Int = 1, wrprotectFlushesTLB: Bool = true) {
+        k = testKernel(policy, cpus: cpus, wrprotectFlushesTLB: wrprotectFlushesTLB)
         info = FBInfo(kernel: k, xres: 1024, yres: 16, bitsPerPixel: 32)!
         info.variant = variant
         info.fbdefio = FBDeferredIO(delay: delay, sortPagereflist: sort) { [unowned self] _, refs in
@@ -23,7 +23,14 @@ import Testing
     }
 
     var pages: [[Int]] { batches.map(\.pages) }
-    var delayTime: VirtualTime { k.sched.tickRate.time(of: info.fbdefio!.delay) }
+    /// When the work of a batch begun in tick `tick` runs: the timer wheel runs it at the tick after
+    /// `jiffies + delay` (level 0; these delays are under 63 ticks).
+    func fireTime(batchStartedIn tick: Int64 = 0) -> VirtualTime {
+        let hz = k.sched.tickRate.hz
+        let slot = TimerWheelSlot(expires: Jiffies(tick + info.fbdefio!.delay.rawValue), clock: Jiffies(tick), hz: hz)
+        return k.sched.tickRate.time(of: slot.expiry)
+    }
+    var delayTime: VirtualTime { fireTime() }
 
     /// Opens /dev/fb0 and maps `pages` pages at file page `offset`.
     func map(_ t: UserTask, pages: Int = 16, offset: Int = 0, flags: MapFlags = .shared) async throws
@@ -52,7 +59,7 @@ import Testing
             seen.value.append("pte \(t.mm.pte(at: a + 3 * PAGE_SIZE).state)")
             await rig.sleep(until: rig.delayTime + .ms(1))
             seen.value.append("pte \(t.mm.pte(at: a + 3 * PAGE_SIZE).state) list \(state.pagereflist)")
-            #expect(t.mm.tlb.lookup(a + 3 * PAGE_SIZE)?.writable != true)
+            #expect(t.tlb.lookup(a + 3 * PAGE_SIZE)?.writable != true)
         }
         #expect(await rig.k.sched.run() == .completed)
         #expect(seen.value == ["list [3] pending true", "deadline true", "pte RW+D", "pte RO list []"])
@@ -95,8 +102,10 @@ import Testing
         #expect(await rig.k.sched.run() == .completed)
         #expect(rig.pages == [[1, 2], [3]])
         #expect(near(rig.batches[0].time, d))
-        // The second batch is due D after the tick in which page 3 was first written (110 ms → tick 27 + 25).
-        #expect(near(rig.batches[1].time, rig.k.sched.tickRate.time(of: Jiffies(27 + 25))))
+        // The second batch runs at the tick after 25 ticks from the one in which page 3 was first written
+        // (1.1 × 104 ms = 114.4 ms → tick 28, expires 53, run at tick 54 = 216 ms).
+        #expect(near(rig.batches[1].time, rig.fireTime(batchStartedIn: 28)))
+        #expect(rig.batches[1].time >= .ms(216) && rig.batches[1].time < .ms(216) + .us(20))
     }
 
     /// Scenario 6: FIFO by default, ascending offsets when the driver asks to sort; never duplicates.
@@ -379,20 +388,20 @@ import Testing
             active -= 1
         }
         k.spawnProcess("p") { t in
-            #expect(work.schedule(Jiffies(5)))     // due at 20 ms (HZ 250)
+            #expect(work.schedule(Jiffies(5)))     // expires at tick 5, run at tick 6: 24 ms (HZ 250)
             await k.sched.sleep(until: .ms(15))
-            #expect(!work.schedule(Jiffies(5)))    // pending: no-op, still due at 20 ms
-            await k.sched.sleep(until: .ms(25))    // running until 30 ms
+            #expect(!work.schedule(Jiffies(5)))    // pending: no-op, still due at 24 ms
+            await k.sched.sleep(until: .ms(25))    // running until 34 ms
             #expect(work.isRunning)
             #expect(work.schedule(Jiffies(0)))     // queued behind the running instance
             await work.flush()                     // waits for both
-            #expect(runs.count == 2 && t.kernel.now >= .ms(40))
+            #expect(runs.count == 2 && t.kernel.now >= .ms(44))
             #expect(work.schedule(Jiffies(100)))
             #expect(await work.cancelSync())
             #expect(!work.isPending)
         }
         #expect(await k.sched.run() == .completed)
-        #expect(runs == [.ms(20), .ms(30)])
+        #expect(runs == [.ms(24), .ms(34)])
     }
 }
 

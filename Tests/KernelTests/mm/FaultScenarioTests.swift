@@ -22,7 +22,7 @@ import Testing
             let pte = t.mm.pte(at: a + 3 * PAGE_SIZE)
             #expect(pte.state == "RW+D")
             #expect(pte.pfn == dev.pfn(3))
-            #expect(t.mm.tlb.lookup(a + 3 * PAGE_SIZE)?.writable == true)
+            #expect(t.tlb.lookup(a + 3 * PAGE_SIZE)?.writable == true)
         }
         #expect(await k.sched.run() == .completed)
         #expect(dev.log == ["p fault 3", "p mkwrite 3"])

@@ -122,7 +122,7 @@ struct PageWalkTests {
                 #expect(flushes.map(\.2) == [4, 3])
                 for p in k.processes {
                     #expect(p.mm.tlbFlushPending == 0)
-                    #expect(!p.mm.tlb.validEntries.contains { $0.writable && f.pfns[2 ..< 8].contains($0.pfn) })
+                    #expect(!p.tlb.validEntries.contains { $0.writable && f.pfns[2 ..< 8].contains($0.pfn) })
                 }
                 #expect(await k.wpSharedMappingRange(f.mapping, firstIndex: PgOff(2), nr: 6) == 0)
                 mkwrites = k.stats.pageMkwriteCalls

@@ -144,7 +144,7 @@ struct RmapTests {
                 #expect(dirtyOrWritable.count == 15)
                 // The TLB of every writer still caches the writable translation.
                 #expect(k.processes.contains { p in
-                    p.mm.tlb.validEntries.contains { rangePFNs.contains($0.pfn.rawValue) && $0.writable }
+                    p.tlb.validEntries.contains { rangePFNs.contains($0.pfn.rawValue) && $0.writable }
                 })
                 let privateBefore = f.fileVMAs().filter { !$0.flags.contains(.shared) }
                     .flatMap { v in stride(from: v.start, to: v.end, by: PAGE_SIZE).map { (v, $0, v.mm.pte(at: $0)) } }
@@ -171,7 +171,7 @@ struct RmapTests {
                     #expect(!v.pte.isWrite && !v.pte.isDirty, "\(v)")
                 }
                 for p in k.processes {
-                    for e in p.mm.tlb.validEntries where rangePFNs.contains(e.pfn.rawValue) {
+                    for e in p.tlb.validEntries where rangePFNs.contains(e.pfn.rawValue) {
                         #expect(!e.writable, "\(p.name) still has a writable TLB entry for \(e.pfn)")
                     }
                 }
