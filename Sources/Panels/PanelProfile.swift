@@ -405,19 +405,26 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
     // MARK: - The table
 
     /// ILI9341 320×240 RGB565 on SPI driven by fbtft (fb_ili9341): fbtft's default 20 fps (HZ/20), sorted list,
-    /// a 4 KiB tx buffer for the byte swap (one spi_sync per 4 KiB), set_addr_win = 0x2A+4, 0x2B+4, 0x2C = 11 bytes
-    /// in 5 transfers (command and data phases of write_reg8_bus8). kernel-spec.md §7 (fbtft row); peers.md §3.1,
-    /// §3.2. Per-transfer cost 20 µs: kernel-spec.md §7 gives 10–50 µs per spi_sync.
+    /// the driver's 16 KiB tx buffer for the byte swap (one spi_sync per 16 KiB: 10 for a full frame),
+    /// set_addr_win = 0x2A+4, 0x2B+4, 0x2C = 11 bytes in 5 transfers (command and data phases of write_reg8_bus8).
+    /// kernel-spec.md §7 (fbtft row) and §12; peers.md §3.1, §3.2. Per-transfer cost 20 µs: kernel-spec.md §7 gives
+    /// 10–50 µs per spi_sync.
     static func ili9341(mhzName: String, hz: Int64, source: String) -> PanelProfile {
         PanelProfile(
             name: "ili9341-spi\(mhzName)",
             summary: "ILI9341 320x240 RGB565 on SPI \(Bus.hertz(hz)) via fbtft (line range; \(source))",
             width: 320, height: 240, modeSettable: false, format: .rgb565,
             bus: .spi(hz: hz, perTransfer: .us(20)),
-            commandBytes: 11, commandTransfers: 5, maxTransferBytes: PAGE_SIZE,
+            commandBytes: 11, commandTransfers: 5, maxTransferBytes: fbIli9341TxbufLen,
             refresh: .continuous, driver: .fbtft, delay: .fbtftFPS(20), sortPagereflist: true,
             defaultFramebufferBPP: 16)
     }
+
+    /// fb_ili9341's transmit buffer: its `fbtft_display` asks for `TXBUFLEN` = 4 × PAGE_SIZE, and its 240×320 × 16
+    /// bpp framebuffer (153,600 bytes) is larger, so fbtft keeps the request.
+    /// Kernel: `TXBUFLEN` — drivers/staging/fbtft/fb_ili9341.c
+    public static let fbIli9341TxbufLen = fbtftTxbufLen(displayTxbufLen: 4 * PAGE_SIZE, vmemSize: 240 * 320 * 2,
+                                                       bitsPerPixel: 16)
 
     /// Every profile, in a fixed order (the CLI lists them so).
     public static let all: [PanelProfile] = [
@@ -430,7 +437,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             driver: .synthvid, delay: .hzDividedBy(20), sortPagereflist: false, defaultFramebufferBPP: 32),
         // 10 MHz: the ILI9341 datasheet's write cycle (100 ns) — peers.md §3.2.
         ili9341(mhzName: "10", hz: 10_000_000, source: "datasheet write cycle"),
-        // 32 MHz: 153,600 B per frame ⇒ ≈38 ms (kernel-spec.md §7) — peers.md §3.2 "26.0 fps".
+        // 32 MHz: 153,600 B per frame ⇒ ≈38 ms on the wire (kernel-spec.md §7) — peers.md §3.2 "26.0 fps".
         ili9341(mhzName: "32", hz: 32_000_000, source: "≈38 ms per frame"),
         // 66.67 MHz: fbcp-ili9341's default CDIV=6 at a 400 MHz core — peers.md §3.2.
         ili9341(mhzName: "66", hz: 66_666_667, source: "core 400 MHz / CDIV 6"),
