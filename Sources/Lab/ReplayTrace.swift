@@ -1,7 +1,8 @@
-// SPDX-License-Identifier: MIT — the access-trace format of `fbdefio-emu replay` and its parser (issue 5).
+// SPDX-License-Identifier: MIT — the access-trace format of `fbdefio-emu replay` and its parser.
 //
 // One command a line; `#` starts a comment; blank lines are ignored; CR LF is accepted; fields are separated by
-// spaces or tabs; numbers are decimal or `0x` hex (no sign, no octal: `010` is ten).
+// spaces or tabs; numbers are decimal or `0x`/`0X` hex, as strtoul reads them in base 0 (but no sign, no octal:
+// `010` is ten).
 //
 //     size BYTES                     header, 1...268435456, default 8294400
 //     procs N                        header, 1...512, default highest process number used + 1
@@ -171,12 +172,14 @@ public struct ReplayTrace: Sendable, Equatable {
         return out
     }
 
-    /// A decimal or `0x` hex number that fits in 0...2^40 (larger than any field allows); nil otherwise.
+    /// A decimal or hex number that fits in 0...2^40 (larger than any field allows); nil otherwise. Every numeric
+    /// field goes through here. The hex prefix is `0x` or `0X`, as C's strtoul takes it; a prefix with no digits
+    /// after it is refused (strtoul would read just the `0` and stop).
     static func number(_ text: String) -> Int? {
         let limit = 1 << 40
         var digits = Substring(text)
         var radix = 10
-        if digits.hasPrefix("0x") {
+        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
             digits = digits.dropFirst(2)
             radix = 16
         }

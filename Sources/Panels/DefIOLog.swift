@@ -10,13 +10,15 @@ public func loggedFPS(delay: Jiffies, tickRate: TickRate) -> Int64 {
 }
 
 /// The line fbtft prints when it registers a framebuffer, e.g.
-/// `fb_ili9341 frame buffer, 320x240, 150 KiB video memory, 4 KiB buffer memory, fps=31, spi0.0 at 32 MHz`.
-/// `smemLen` is fbtft's own `width × height × bpp / 8` (not page-rounded); `fps` the requested rate.
+/// `fb_ili9341 frame buffer, 320x240, 150 KiB video memory, 16 KiB buffer memory, fps=31, spi0.0 at 32 MHz`.
+/// `smemLen` is fbtft's own `width × height × bpp / 8` (not page-rounded); `txbufLen` the driver's transmit buffer
+/// (`fbtftTxbufLen`; fb_ili9341's by default), named only from 1 KiB up; `fps` the requested rate.
 /// Kernel: fbtft_register_framebuffer() — drivers/staging/fbtft/fbtft-core.c (dev_info)
 public func fbtftLogLine(driverName: String = "fb_ili9341", xres: Int, yres: Int, smemLen: Int,
-                         txbufLen: Int = PAGE_SIZE, fps: Int64, tickRate: TickRate, spiHz: Int64) -> String {
+                         txbufLen: Int = PanelProfile.fbIli9341TxbufLen, fps: Int64, tickRate: TickRate,
+                         spiHz: Int64) -> String {
     let delay = DefIODelay.fbtftFPS(fps).jiffies(at: tickRate)
-    let buffer = txbufLen > 0 ? ", \(txbufLen >> 10) KiB buffer memory" : ""
+    let buffer = txbufLen >= 1024 ? ", \(txbufLen >> 10) KiB buffer memory" : ""
     return "\(driverName) frame buffer, \(xres)x\(yres), \(smemLen >> 10) KiB video memory\(buffer), "
         + "fps=\(loggedFPS(delay: delay, tickRate: tickRate)), spi0.0 at \(spiHz / 1_000_000) MHz"
 }
@@ -28,8 +30,8 @@ extension PanelProfile {
     /// Kernel: fbtft_register_framebuffer()'s dev_info for fbtft; otherwise none (derived from the delay).
     public func rateLine(xres: Int, yres: Int, bitsPerPixel: Int, tickRate: TickRate) -> String {
         if driver == .fbtft, case .fbtftFPS(let fps) = delay {
-            return fbtftLogLine(xres: xres, yres: yres, smemLen: xres * yres * bitsPerPixel / 8, fps: fps,
-                                tickRate: tickRate, spiHz: bus.bitsPerSecond)
+            return fbtftLogLine(xres: xres, yres: yres, smemLen: xres * yres * bitsPerPixel / 8,
+                                txbufLen: maxTransferBytes, fps: fps, tickRate: tickRate, spiHz: bus.bitsPerSecond)
         }
         let j = delay.effectiveJiffies(at: tickRate)
         return "\(name): fb_defio delay \(delay) = \(j.rawValue) jiffies (\(tickRate.jiffiesToMsecs(j)) ms) at "

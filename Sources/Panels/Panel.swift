@@ -252,8 +252,10 @@ import Kernel
     /// Sends the window `rect` of the framebuffer row by row, `rowBytes` wire bytes per row at `wireBits` bits per
     /// pixel, in transfers of at most `chunk` bytes (fbtft's write_vmem, MIPI DBI's memory write, an e-paper RAM
     /// write). Each chunk's pixels are read from the framebuffer when the chunk is copied into the tx buffer (CPU
-    /// time) and land in the controller when its transfer ends. Rows of `rect` at or past yres are sent as padding.
-    func streamWindow(_ rect: PanelRect, rowBytes: Int, wireBits: Int, chunk: Int,
+    /// time) and land in the controller when its transfer ends — unless `snapshot` holds the window's rows as the
+    /// driver copied them before the first transfer (MIPI DBI): then the chunks carry those, and writes made to the
+    /// framebuffer meanwhile are not sent. Rows of `rect` at or past yres are sent as padding.
+    func streamWindow(_ rect: PanelRect, rowBytes: Int, wireBits: Int, chunk: Int, snapshot: [[UInt32]]? = nil,
                       for update: UpdateBuilder) async {
         let total = rect.height * rowBytes
         let pixelsPerRow = min(rect.width, rowBytes * 8 / wireBits)
@@ -274,11 +276,15 @@ import Kernel
                 if y < info.variable.yres {
                     let x0 = rect.x + c
                     let visible = max(0, min(run, info.variable.xres - x0))
-                    if visible > 0 { pending.append((y, x0, readFramebuffer(row: y, x: x0, count: visible))) }
+                    if visible > 0 {
+                        let pixels = snapshot.map { Array($0[r][c ..< c + visible]) }
+                            ?? readFramebuffer(row: y, x: x0, count: visible)
+                        pending.append((y, x0, pixels))
+                    }
                 }
                 p += run
             }
-            chargeCPU(kernel.costs.copy(n))
+            if snapshot == nil { chargeCPU(kernel.costs.copy(n)) }
             await transfer(bytes: n, transfers: 1, for: update)
             for seg in pending { store(row: seg.row, x: seg.x, seg.pixels, into: update) }
             stored = covered

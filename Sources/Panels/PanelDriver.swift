@@ -61,7 +61,8 @@ public enum PanelDiagnostic: Sendable, Equatable, CustomStringConvertible {
 public struct PanelUpdate: Sendable, Equatable {
     /// 1, 2, 3… per panel.
     public var sequence: Int
-    /// When the driver started this update (callback entry; for DRM, damage-worker entry).
+    /// When the driver started this update (callback entry; for DRM, when the damage worker takes the clip —
+    /// after its vblank wait, if any).
     public var start: VirtualTime
     /// When the last byte reached the panel (and, for e-paper, when the waveform ended).
     public var end: VirtualTime
@@ -144,7 +145,8 @@ public struct PanelOptions: Sendable, Equatable {
 ///
 /// Install with `install()` (or put `fbDeferredIO()` into `info.fbdefio` and call `fbDeferredIOInit`). The callback
 /// runs in the fb_defio worker with the defio mutex held, so the bus time a driver sleeps there is time every writer
-/// that faults waits. Kernel analogue: a driver's `struct fb_deferred_io` and its `deferred_io` function.
+/// that faults waits — except for DRM fbdev emulation, whose callback only records damage and leaves the bus to its
+/// damage worker. Kernel analogue: a driver's `struct fb_deferred_io` and its `deferred_io` function.
 @EmuActor public protocol PanelDriver: AnyObject {
     /// The glass, its bus and its counters.
     var panel: Panel { get }

@@ -323,6 +323,11 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
     public let defaultFramebufferBPP: Int
     /// CPU time per pixel the driver spends encoding (udlfb's RLX compression); zero for drivers that only copy.
     public let encodePerPixel: VirtualTime
+    /// DRM drivers: the frame duration of the CRTC's vblank — a hardware interrupt or a DRM vblank timer at the
+    /// mode's refresh — with vblank k at k × `vblank` from boot. nil when the driver never calls drm_vblank_init
+    /// (simpledrm, the MIPI DBI drivers): drm_crtc_vblank_get() fails and nothing waits for a vblank.
+    /// Kernel: drm_vblank_crtc.framedur_ns — drivers/gpu/drm/drm_vblank.c
+    public let vblank: VirtualTime?
 
     public var id: String { name }
     public var style: CallbackStyle { driver.style }
@@ -330,9 +335,10 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
     public init(name: String, summary: String, width: Int, height: Int, modeSettable: Bool,
                 format: PixelFormat, bus: Bus, commandBytes: Int, commandTransfers: Int, maxTransferBytes: Int,
                 refresh: RefreshModel, driver: DriverModel, delay: DefIODelay, sortPagereflist: Bool,
-                defaultFramebufferBPP: Int, encodePerPixel: VirtualTime = .zero) {
+                defaultFramebufferBPP: Int, encodePerPixel: VirtualTime = .zero, vblank: VirtualTime? = nil) {
         precondition(defaultFramebufferBPP == 16 || defaultFramebufferBPP == 32)
         precondition(maxTransferBytes > 0)
+        precondition(vblank.map { $0 > .zero } ?? true, "a vblank needs a period")
         self.name = name
         self.summary = summary
         self.width = width
@@ -349,6 +355,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
         self.sortPagereflist = sortPagereflist
         self.defaultFramebufferBPP = defaultFramebufferBPP
         self.encodePerPixel = encodePerPixel
+        self.vblank = vblank
     }
 
     /// The same panel with another fb_defio delay (for example fbtft's `fps=` module parameter).
@@ -357,7 +364,17 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
                      modeSettable: modeSettable, format: format, bus: bus, commandBytes: commandBytes,
                      commandTransfers: commandTransfers, maxTransferBytes: maxTransferBytes, refresh: refresh,
                      driver: driver, delay: delay, sortPagereflist: sortPagereflist,
-                     defaultFramebufferBPP: defaultFramebufferBPP, encodePerPixel: encodePerPixel)
+                     defaultFramebufferBPP: defaultFramebufferBPP, encodePerPixel: encodePerPixel, vblank: vblank)
+    }
+
+    /// The same panel behind a CRTC with (or, for nil, without) vblanks of period `vblank`: what a driver that
+    /// sets up vblank interrupts or a DRM vblank timer would have.
+    public func withVBlank(_ vblank: VirtualTime?) -> PanelProfile {
+        PanelProfile(name: name, summary: summary, width: width, height: height,
+                     modeSettable: modeSettable, format: format, bus: bus, commandBytes: commandBytes,
+                     commandTransfers: commandTransfers, maxTransferBytes: maxTransferBytes, refresh: refresh,
+                     driver: driver, delay: delay, sortPagereflist: sortPagereflist,
+                     defaultFramebufferBPP: defaultFramebufferBPP, encodePerPixel: encodePerPixel, vblank: vblank)
     }
 
     /// The glass size for a framebuffer of `xres × yres`.
@@ -405,19 +422,26 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
     // MARK: - The table
 
     /// ILI9341 320×240 RGB565 on SPI driven by fbtft (fb_ili9341): fbtft's default 20 fps (HZ/20), sorted list,
-    /// a 4 KiB tx buffer for the byte swap (one spi_sync per 4 KiB), set_addr_win = 0x2A+4, 0x2B+4, 0x2C = 11 bytes
-    /// in 5 transfers (command and data phases of write_reg8_bus8). kernel-spec.md §7 (fbtft row); peers.md §3.1,
-    /// §3.2. Per-transfer cost 20 µs: kernel-spec.md §7 gives 10–50 µs per spi_sync.
+    /// the driver's 16 KiB tx buffer for the byte swap (one spi_sync per 16 KiB: 10 for a full frame),
+    /// set_addr_win = 0x2A+4, 0x2B+4, 0x2C = 11 bytes in 5 transfers (command and data phases of write_reg8_bus8).
+    /// kernel-spec.md §7 (fbtft row) and §12; peers.md §3.1, §3.2. Per-transfer cost 20 µs: kernel-spec.md §7 gives
+    /// 10–50 µs per spi_sync.
     static func ili9341(mhzName: String, hz: Int64, source: String) -> PanelProfile {
         PanelProfile(
             name: "ili9341-spi\(mhzName)",
             summary: "ILI9341 320x240 RGB565 on SPI \(Bus.hertz(hz)) via fbtft (line range; \(source))",
             width: 320, height: 240, modeSettable: false, format: .rgb565,
             bus: .spi(hz: hz, perTransfer: .us(20)),
-            commandBytes: 11, commandTransfers: 5, maxTransferBytes: PAGE_SIZE,
+            commandBytes: 11, commandTransfers: 5, maxTransferBytes: fbIli9341TxbufLen,
             refresh: .continuous, driver: .fbtft, delay: .fbtftFPS(20), sortPagereflist: true,
             defaultFramebufferBPP: 16)
     }
+
+    /// fb_ili9341's transmit buffer: its `fbtft_display` asks for `TXBUFLEN` = 4 × PAGE_SIZE, and its 240×320 × 16
+    /// bpp framebuffer (153,600 bytes) is larger, so fbtft keeps the request.
+    /// Kernel: `TXBUFLEN` — drivers/staging/fbtft/fb_ili9341.c
+    public static let fbIli9341TxbufLen = fbtftTxbufLen(displayTxbufLen: 4 * PAGE_SIZE, vmemSize: 240 * 320 * 2,
+                                                       bitsPerPixel: 16)
 
     /// Every profile, in a fixed order (the CLI lists them so).
     public static let all: [PanelProfile] = [
@@ -430,14 +454,15 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             driver: .synthvid, delay: .hzDividedBy(20), sortPagereflist: false, defaultFramebufferBPP: 32),
         // 10 MHz: the ILI9341 datasheet's write cycle (100 ns) — peers.md §3.2.
         ili9341(mhzName: "10", hz: 10_000_000, source: "datasheet write cycle"),
-        // 32 MHz: 153,600 B per frame ⇒ ≈38 ms (kernel-spec.md §7) — peers.md §3.2 "26.0 fps".
+        // 32 MHz: 153,600 B per frame ⇒ ≈38 ms on the wire (kernel-spec.md §7) — peers.md §3.2 "26.0 fps".
         ili9341(mhzName: "32", hz: 32_000_000, source: "≈38 ms per frame"),
         // 66.67 MHz: fbcp-ili9341's default CDIV=6 at a 400 MHz core — peers.md §3.2.
         ili9341(mhzName: "66", hz: 66_666_667, source: "core 400 MHz / CDIV 6"),
         // The same glass behind DRM fbdev emulation (panel-mipi-dbi / mi0283qt): HZ/20, unsorted, the damage worker
         // sends rows × width × 2 bytes + window commands (kernel-spec.md §7, DRM row). MIPI DBI splits the data into
         // chunks of the SPI controller's max transfer size, e.g. 65,535 aligned down to 2 (drm_mipi_dbi.c,
-        // mipi_dbi_spi_transfer, 2022 alignment fix).
+        // mipi_dbi_spi_transfer, 2022 alignment fix). No vblank: MIPI DBI drivers never call drm_vblank_init (the
+        // panel has no vblank interrupt and the driver sets up no vblank timer).
         PanelProfile(
             name: "mipi-dbi-spi32",
             summary: "ILI9341 320x240 RGB565 on SPI 32 MHz via DRM fbdev emulation + MIPI DBI (bounding box)",
@@ -499,6 +524,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
         // simpledrm behind DRM fbdev emulation: HZ/20, unsorted, one bounding box per cycle (kernel-spec.md §7,
         // scenario 24); the damage worker blits the clip rows into the firmware framebuffer at ≈11 GB/s
         // (BASELINES.md, cold memcpy); the atomic commit of the dirty hook 2 µs (assumed). 1024×768 firmware mode.
+        // No vblank: simpledrm never calls drm_vblank_init (drivers/gpu/drm/sysfb/simpledrm.c).
         PanelProfile(
             name: "simpledrm",
             summary: "firmware framebuffer via simpledrm + DRM fbdev emulation (bounding box, damage worker)",

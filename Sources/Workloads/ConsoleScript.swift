@@ -55,6 +55,11 @@ struct ConsoleScript {
         rootUUID = uuid
     }
 
+    /// The transmit buffer the fbtft driver of `panel` prints, in KiB: fb_ili9341 asks for 4 × PAGE_SIZE; the
+    /// others set no `txbuflen`, so fbtft gives them PAGE_SIZE for the byte swap of 16 bpp pixels.
+    /// Kernel: `TXBUFLEN` of drivers/staging/fbtft/fb_ili9341.c; fbtft_framebuffer_alloc() for the rest
+    static func txbufKiB(_ panel: String) -> Int { panel == "ili9341" ? 16 : 4 }
+
     /// The next piece of the session (never empty).
     mutating func next() -> [ConsoleUnit] {
         defer { stage += 1 }
@@ -129,7 +134,7 @@ struct ConsoleScript {
             ("fbtft: module is from the staging directory, the quality is unknown, you have been warned.", 400000),
             ("fb_\(panel): module is from the staging directory, the quality is unknown, you have been warned.", 9000),
             ("graphics fb0: fb_\(panel) frame buffer, \(layout.width)x\(layout.height), \(vmemKiB) KiB video memory, "
-                + "4 KiB buffer memory, fps=\(fps), spi0.0 at \(spiMHz) MHz", 90000),
+                + "\(Self.txbufKiB(panel)) KiB buffer memory, fps=\(fps), spi0.0 at \(spiMHz) MHz", 90000),
             ("Console: switching to colour frame buffer device \(consoleCols)x\(consoleRows)", 3000),
             ("EXT4-fs (vda1): mounted filesystem \(rootUUID) ro with ordered data mode. Quota mode: none.", 300000),
             ("Run /sbin/init as init process", 20000),

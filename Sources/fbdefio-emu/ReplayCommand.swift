@@ -20,7 +20,7 @@ struct ReplayCLI: ParsableCommand {
 
             Format: '#' comments; headers 'size BYTES' (default 8294400) and 'procs N' before the first command; \
             'proc P write OFFSET LEN [BYTE]' (BYTE defaults to the line number & 255), 'proc P read OFFSET LEN', \
-            'flush', 'sleep MS'. Numbers are decimal or 0x hex.
+            'flush', 'sleep MS'. Numbers are decimal or 0x/0X hex.
             """)
 
     @Argument(help: "The trace file, or - for stdin.")

@@ -194,7 +194,9 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
         ("proc 0 write -1 1\n", 1, "bad number '-1'"),
         ("proc 0 write 0 1 +3\n", 1, "bad number '+3'"),
         ("proc 0 write 0x 1\n", 1, "bad number '0x'"),
-        ("proc 0 write 0 1 0X10\n", 1, "bad number '0X10'"),
+        ("proc 0 write 0X 1\n", 1, "bad number '0X'"),
+        ("proc 0 write 0 1 0XG\n", 1, "bad number '0XG'"),
+        ("proc 0 write 0 1 0X100\n", 1, "BYTE 256 out of range"),
         ("proc 0 write 0 1 256\n", 1, "out of range"),
         ("proc 0 write 0 0\n", 1, "out of range"),
         ("size 0\n", 1, "out of range"),
@@ -237,5 +239,22 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
         ])
         let empty = try ReplayTrace(parsing: [])
         #expect(empty.procs == 0 && empty.size == ReplayTrace.defaultSize && empty.lines.isEmpty)
+    }
+
+    /// strtoul takes `0X` as well as `0x`: so does every numeric field (size, procs, P, OFFSET, LEN, BYTE, MS), with
+    /// either case of hex digit after either prefix.
+    @Test func upperCaseHexPrefixIsAcceptedInEveryNumericField() throws {
+        let upper = try ReplayTrace(parsing: Array(
+            "size 0X2000\nprocs 0X3\nproc 0X2 write 0X10 0XA 0XfF\nproc 0X1 read 0X0 0X1\nsleep 0X3E8\n".utf8))
+        let lower = try ReplayTrace(parsing: Array(
+            "size 0x2000\nprocs 0x3\nproc 0x2 write 0x10 0xa 0xFf\nproc 0x1 read 0x0 0x1\nsleep 0x3e8\n".utf8))
+        #expect(upper == lower)
+        #expect(upper.size == 8192 && upper.procs == 3)
+        #expect(upper.lines.map(\.command) == [
+            .write(proc: 2, offset: 16, length: 10, byte: 255), .read(proc: 1, offset: 0, length: 1),
+            .sleep(milliseconds: 1000),
+        ])
+        #expect(ReplayTrace.number("0X10") == 16 && ReplayTrace.number("0x10") == 16 && ReplayTrace.number("010") == 10)
+        #expect(ReplayTrace.number("0X") == nil && ReplayTrace.number("X10") == nil && ReplayTrace.number("0x0X1") == nil)
     }
 }

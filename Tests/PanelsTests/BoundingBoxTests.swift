@@ -125,7 +125,7 @@ import Kernel
     }
 
     /// The same glass as fbtft's, behind DRM: the two pages 0 and 15 give the same rows (0 ..< 103) but MIPI DBI
-    /// sends them in 64 KiB chunks: 5 command transfers + 2 data transfers instead of 5 + 17.
+    /// sends them in 64 KiB chunks: 5 command transfers + 2 data transfers instead of fbtft's 5 + 5.
     @Test @EmuActor func mipiDBISendsTheClipInLargeChunks() async throws {
         let rig = makeRig(PanelProfile.named("mipi-dbi-spi32")!)
         let driver = rig.driver

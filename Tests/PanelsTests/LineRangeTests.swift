@@ -4,8 +4,8 @@ import Kernel
 
 /// fbtft's line-range arithmetic and byte counts, worked by hand for an ILI9341 at 32 MHz, 320×240, 16 bpp:
 /// line_length 640, smem_len 38 pages, so a page covers rows `offset / 640 … (offset + 4095) / 640`; set_addr_win
-/// costs 11 bytes in 5 transfers; data goes in 4 KiB chunks; each transfer costs 20 µs on top of 8 bits / 32 MHz
-/// per byte.
+/// costs 11 bytes in 5 transfers; data goes in chunks of fb_ili9341's 16 KiB tx buffer; each transfer costs 20 µs
+/// on top of 8 bits / 32 MHz per byte.
 @Suite struct LineRangeTests {
     @Test @EmuActor func windowsBytesAndTimesMatchTheHandComputation() async throws {
         let rig = makeRig(PanelProfile.named("ili9341-spi32")!)
@@ -41,12 +41,12 @@ import Kernel
         ])
         // rows × 640 + 11 command bytes.
         #expect(u.map(\.busBytes) == [26 * 640 + 11, 7 * 640 + 11, 103 * 640 + 11, 4 * 640 + 11])
-        // 5 command transfers + ceil(rows × 640 / 4096) chunks.
-        #expect(u.map(\.transfers) == [5 + 5, 5 + 2, 5 + 17, 5 + 1])
-        // Update 2: 11 B (2.75 µs) + 5 × 20 µs; 4096 B (1024 µs) + 20 µs; 384 B (96 µs) + 20 µs.
-        #expect(u[1].busTime == VirtualTime(picoseconds: 102_750_000 + 1_044_000_000 + 116_000_000))
-        // Update 1: 4 full chunks and 256 B.
-        #expect(u[0].busTime == VirtualTime(picoseconds: 102_750_000 + 4 * 1_044_000_000 + 84_000_000))
+        // 5 command transfers + ceil(rows × 640 / 16384) chunks.
+        #expect(u.map(\.transfers) == [5 + 2, 5 + 1, 5 + 5, 5 + 1])
+        // Update 2: 11 B (2.75 µs) + 5 × 20 µs; 4480 B (1120 µs) + 20 µs.
+        #expect(u[1].busTime == VirtualTime(picoseconds: 102_750_000 + 1_140_000_000))
+        // Update 1: one full chunk (16384 B, 4096 µs) and 256 B (64 µs), each + 20 µs.
+        #expect(u[0].busTime == VirtualTime(picoseconds: 102_750_000 + 4_116_000_000 + 84_000_000))
         for update in u {
             #expect(update.end - update.start >= update.busTime)
             #expect(update.diagnostics.isEmpty)
@@ -56,6 +56,51 @@ import Kernel
         #expect(u[1].changedBytes == 2)
         #expect(driver.stats.updates == 4)
         #expect(driver.stats.busBytes == u.reduce(0) { $0 + $1.busBytes })
+    }
+
+    /// The transmit buffer fbtft gives a driver: its own `txbuflen` when smaller than the framebuffer, otherwise (none
+    /// asked, or at least the framebuffer plus a start byte, which includes -1) PAGE_SIZE for the byte swap of
+    /// pixels wider than a byte, and nothing for 8 bpp.
+    @Test func txbufLenAsFbtftFramebufferAllocComputesIt() {
+        let vmem = 240 * 320 * 2
+        #expect(fbtftTxbufLen(displayTxbufLen: 4 * PAGE_SIZE, vmemSize: vmem, bitsPerPixel: 16) == 4 * PAGE_SIZE)
+        #expect(PanelProfile.fbIli9341TxbufLen == 16_384)
+        #expect(fbtftTxbufLen(displayTxbufLen: 0, vmemSize: vmem, bitsPerPixel: 16) == PAGE_SIZE)
+        #expect(fbtftTxbufLen(displayTxbufLen: -1, vmemSize: vmem, bitsPerPixel: 16) == PAGE_SIZE)
+        #expect(fbtftTxbufLen(displayTxbufLen: vmem + 2, vmemSize: vmem, bitsPerPixel: 16) == PAGE_SIZE)
+        #expect(fbtftTxbufLen(displayTxbufLen: vmem + 1, vmemSize: vmem, bitsPerPixel: 16) == vmem + 1)
+        #expect(fbtftTxbufLen(displayTxbufLen: 0, vmemSize: 84 * 48 / 8, bitsPerPixel: 1) == 0)
+        #expect(fbtftTxbufLen(displayTxbufLen: 84 * 6, vmemSize: 84 * 48, bitsPerPixel: 8) == 84 * 6)
+    }
+
+    /// Every fbtft profile, full frame: `yres × line_length` bytes go out in ceil(bytes / txbuflen) spi_syncs after
+    /// set_addr_win's 5 — for fb_ili9341's 16 KiB buffer and a 320×240 RGB565 frame, 10 (not the 38 a 4 KiB buffer
+    /// would take) — and the bus time is the commands plus each chunk's bytes and per-transfer cost.
+    @Test(arguments: PanelProfile.all.filter { $0.driver == .fbtft }.map(\.name))
+    @EmuActor func fullFrameGoesOutInTxbufSizedChunks(panel: String) async throws {
+        let profile = try #require(PanelProfile.named(panel))
+        #expect(profile.maxTransferBytes == PanelProfile.fbIli9341TxbufLen)
+        let rig = makeRig(profile)
+        let info = rig.info, driver = rig.driver
+        rig.spawnWriter { t, fd, base in
+            for page in 0 ..< info.fix.smemLen / PAGE_SIZE { try await t.store16(base + page * PAGE_SIZE, 0x07E0) }
+            try await t.fsync(fd)
+        }
+        #expect(await rig.k.sched.run() == .completed)
+        #expect(driver.image == driver.expectedImage())
+        let u = try #require(rig.updates.value.last)
+        #expect(u.rects == [PanelRect(x: 0, y: 0, width: info.variable.xres, height: info.variable.yres)])
+        let frameBytes = info.variable.yres * info.fix.lineLength
+        let txbuf = profile.maxTransferBytes
+        let chunks = (frameBytes + txbuf - 1) / txbuf
+        #expect(frameBytes == 153_600 && chunks == 10)
+        #expect(u.transfers == profile.commandTransfers + chunks)
+        #expect(u.busBytes == profile.commandBytes + frameBytes)
+        var expected = profile.bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
+        for i in 0 ..< chunks { expected = expected + profile.bus.time(bytes: min(txbuf, frameBytes - i * txbuf), transfers: 1) }
+        #expect(u.busTime == expected)
+        #expect(profile.fullFrameTime(xres: info.variable.xres, yres: info.variable.yres, bitsPerPixel: 16,
+                                      lineLength: info.fix.lineLength) == expected)
     }
 
     /// Scenario 20: write() copies into the screen buffer without faults; fbtft's own dirty-line window (set by

@@ -33,6 +33,11 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     /// The 2025 fix (Francesco Lavra): a single-scanline clip ends at `bit_off + len × 8`. Off: it ends at
     /// `(end % line_length) × 8`, so a range ending exactly at a line end gives x2 = 0 and the damage is dropped.
     public var singleScanlineEndFromLength = true
+    /// 6.19 (d8c4bddcd8bc, "drm/fb-helper: Synchronize dirty worker with vblank", T. Zimmermann): the damage worker
+    /// first waits for the next vblank of the fbdev's CRTC, then takes the clip — damage arriving meanwhile joins
+    /// the same flush, so flushes are rate-limited to the refresh. Only where the CRTC has vblanks
+    /// (`PanelProfile.vblank`). Off: the kernels before 6.19 take the clip at once.
+    public var waitForVblank = true
     public init() {}
 }
 
@@ -40,16 +45,24 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
 /// `[min offset, max offset + PAGE_SIZE)`, kept within the screen buffer, converts it to a clip
 /// (`drm_fb_helper_memory_range_to_clip`: rows `off / line_length ..< ceil(end / line_length)`, clamped to yres,
 /// full width unless the range lies in one scanline, then the exact pixel span — scenario 24), unions it into
-/// `helper->damage_clip` and schedules the damage worker; it does not touch the bus, so the defio mutex is held
-/// only for that. The damage worker takes and resets the clip and calls the framebuffer's dirty hook with it:
-/// simpledrm blits the clip rows into the firmware framebuffer (a CPU copy); a MIPI DBI panel gets the window
-/// commands and the clip's pixels over SPI (converted to RGB565 in its tx buffer). Two far-apart pages re-send
-/// every row between them.
+/// `helper->damage_clip` and schedules the damage worker (schedule_work, no delay); it does not touch the bus, so
+/// the defio mutex is held only for that. The damage worker (since 6.19, on a CRTC with vblanks: after the next
+/// vblank) takes and resets the clip and calls the framebuffer's dirty hook with it: simpledrm blits the clip rows
+/// into the firmware framebuffer (a CPU copy); a MIPI DBI panel gets the clip copied out of the framebuffer first
+/// and then, over SPI, the window commands and those pixels. Two far-apart pages re-send every row between them.
 ///
 /// The damage worker runs on a worker of its own, standing for the second kworker a concurrency-managed workqueue
-/// starts while the fb_defio work sleeps; so a slow panel delays neither the defio work nor the writers.
+/// starts while the fb_defio work sleeps, and takes neither the defio mutex nor anything the fault path takes; so a
+/// slow panel delays neither the defio work nor the writers:
+///
+///     fb_defio worker (state->lock)         | damage worker (no defio lock)
+///     wrprotect pages, deferred_io():       |
+///       clip ∪= range; schedule_work()      |
+///     unlock state->lock                    | [vblank wait] take clip, dirty hook: copy, spi_sync × n
+///     writer faults: state->lock is free    |   … still sending
+///
 /// Kernel: drm_fb_helper_deferred_io() + drm_fb_helper_memory_range_to_clip() + drm_fb_helper_damage() +
-/// drm_fb_helper_damage_work()
+/// drm_fb_helper_damage_work() — drivers/gpu/drm/drm_fb_helper.c
 @EmuActor public final class DRMFBHelperDeferredIO: PanelDriver {
     public let panel: Panel
     public let variant: DRMFBHelperVariant
@@ -60,6 +73,9 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     /// The worker the damage work runs on, and the work. Kernel: helper->damage_work on system_wq
     public let damageWorkqueue: Workqueue
     public private(set) var damageWork: DelayedWork!
+    /// Vblank waits the damage worker slept through, and the vblank it last woke at.
+    public private(set) var vblankWaits = 0
+    public private(set) var lastVblank: VirtualTime?
 
     init(_ panel: Panel, variant: DRMFBHelperVariant) {
         self.panel = panel
@@ -134,10 +150,35 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
             yres: info.variable.yres, bitsPerPixel: info.variable.bitsPerPixel, variant: variant))
     }
 
-    /// Takes and resets the damage, then flushes it through the framebuffer's dirty hook.
-    /// Kernel: drm_fb_helper_damage_work() → helper->funcs->fb_dirty()
+    /// The next vblank strictly after `now` on a CRTC whose vblank k comes at k × `period`: the vblank counter
+    /// has to move on, so a worker that wakes exactly at a vblank waits for the one after.
+    nonisolated static func nextVblank(after now: VirtualTime, period: VirtualTime) -> VirtualTime {
+        VirtualTime(picoseconds: (now.picoseconds / period.picoseconds + 1) * period.picoseconds)
+    }
+
+    /// Waits for the next vblank of the fbdev's CRTC, if it has vblanks at all: without drm_vblank_init,
+    /// drm_crtc_vblank_get() fails and the wait returns at once. (Not modelled: a DRM master present makes
+    /// drm_master_internal_acquire() fail, and then nothing waits either.) Returns whether it slept.
+    /// Kernel: drm_client_modeset_wait_for_vblank() → drm_crtc_vblank_get() + drm_crtc_wait_one_vblank() —
+    /// drivers/gpu/drm/drm_client_modeset.c, drm_vblank.c
+    @discardableResult
+    func drmClientModesetWaitForVblank() async -> Bool {
+        guard let period = panel.profile.vblank else { return false }
+        let sched = panel.info.kernel.sched
+        let vblank = Self.nextVblank(after: sched.now, period: period)
+        await sched.sleep(until: vblank)
+        vblankWaits += 1
+        lastVblank = vblank
+        return true
+    }
+
+    /// Waits for the vblank (6.19 on), then takes and resets the damage and flushes it through the framebuffer's
+    /// dirty hook. Runs without the defio mutex: only `damageClip` is shared with the callback.
+    /// Kernel: drm_fb_helper_damage_work() → drm_fb_helper_fb_dirty() → helper->funcs->fb_dirty()
     func drmFBHelperDamageWork() async {
         let info = panel.info
+        // drm_fb_helper_fb_dirty: the vblank first (under helper->lock), the clip after it.
+        if variant.waitForVblank { await drmClientModesetWaitForVblank() }
         let clip = damageClip
         damageClip = .reset
         let pages = damagePages
@@ -174,15 +215,39 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
                 }
             }
         case .mipiDBI:
-            // mipi_dbi_fb_dirty: set_window_address (0x2A, 0x2B), then 0x2C and the clip's pixels.
-            await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
-                                 for: update)
-            if visible.area > 0 {
-                await panel.streamWindow(visible, rowBytes: visible.width * 2, wireBits: 16,
-                                         chunk: panel.profile.maxTransferBytes, for: update)
-            }
+            await mipiDBIFbDirty(visible, for: update)
         }
         panel.finish(update)
+    }
+
+    /// The dirty hook of a MIPI DBI panel behind fbdev-dma. Every pixel is copied before the first transfer, twice:
+    /// the damage blit takes the clip rows out of the fbdev shadow buffer (the vmalloc'ed buffer fb_defio tracks)
+    /// into the GEM buffer, and mipi_dbi_buf_copy converts the whole clip into `tx_buf` (sized for a full frame) —
+    /// byte-swapped RGB565, as an SPI controller without 16-bit words needs (swap_bytes; the only case that skips
+    /// this copy is a full-frame RGB565 update on a controller with 16-bit words, and it still sends the GEM
+    /// buffer, not the shadow). Then set_window_address (0x2A, 0x2B), 0x2C, and the tx buffer in chunks of the
+    /// controller's largest transfer. So a write to the framebuffer during the transfer is not in what is sent: it
+    /// faults (the fb_defio worker write-protected every listed page before the callback), and the next batch's
+    /// damage pass carries it.
+    /// Kernel: drm_fbdev_dma_helper_fb_dirty() → drm_fbdev_dma_damage_blit() — drivers/gpu/drm/drm_fbdev_dma.c;
+    /// drm_atomic_helper_dirtyfb() → mipi_dbi_fb_dirty() → mipi_dbi_buf_copy(), mipi_dbi_set_window_address(),
+    /// mipi_dbi_command_buf() → mipi_dbi_spi_transfer() — drivers/gpu/drm/drm_mipi_dbi.c
+    func mipiDBIFbDirty(_ visible: PanelRect, for update: UpdateBuilder) async {
+        var snapshot: [[UInt32]] = []
+        if visible.area > 0 {
+            snapshot = (visible.y ..< visible.maxY).map {
+                panel.readFramebuffer(row: $0, x: visible.x, count: visible.width)
+            }
+            let costs = panel.info.kernel.costs
+            panel.chargeCPU(costs.copy(visible.area * panel.fbBytesPerPixel))  // drm_fbdev_dma_damage_blit
+            panel.chargeCPU(costs.copy(visible.area * 2))  // mipi_dbi_buf_copy into tx_buf
+        }
+        await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
+                             for: update)
+        if visible.area > 0 {
+            await panel.streamWindow(visible, rowBytes: visible.width * 2, wireBits: 16,
+                                     chunk: panel.profile.maxTransferBytes, snapshot: snapshot, for: update)
+        }
     }
 
     /// Waits for the damage worker to finish what is queued. Kernel analogue: flush_work(&helper->damage_work)

@@ -2,6 +2,23 @@
 // fbtft-bus.c).
 import Kernel
 
+/// The transmit buffer fbtft allocates for a display, in bytes: the driver's `txbuflen` (or the `txbuflen` device
+/// property overriding it); -1 asks for the whole framebuffer plus a start byte; a request at least that large
+/// means no buffer at all; and with no buffer a little-endian machine still gets PAGE_SIZE when pixels are wider
+/// than a byte, for the byte swap. (So on little endian -1 ends as PAGE_SIZE too: the first rule makes the second
+/// apply.) `write_vmem16_bus8` then sends `txbuflen / 2` pixels — `txbuflen` bytes of the big-endian wire format,
+/// the same count as of framebuffer bytes at 16 bpp — per spi_sync. 0 means the framebuffer is sent as it is, in
+/// one transfer.
+/// Kernel: fbtft_framebuffer_alloc() ("Transmit buffer") + fbtft_write_vmem16_bus8() —
+/// drivers/staging/fbtft/fbtft-core.c, fbtft-bus.c
+public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int) -> Int {
+    var len = displayTxbufLen
+    if len == -1 { len = vmemSize + 2 }  // room for a start byte
+    if len >= vmemSize + 2 { len = 0 }
+    if len == 0 && bitsPerPixel > 8 { len = PAGE_SIZE }  // __LITTLE_ENDIAN: the swap needs a buffer
+    return len
+}
+
 /// fbtft's deferred I/O: a window of whole rows.
 ///
 /// The driver keeps its own dirty-line window (`par->dirty_lines_start/end`), which `write()` and the drawing ops
@@ -11,8 +28,8 @@ import Kernel
 /// (offset + PAGE_SIZE − 1) / line_length` (the end clamped to yres − 1; scenario 25). `fbtft_update_display` then
 /// checks the window (start after end, or past the last line: a warning and a full update instead), opens it with
 /// `set_addr_win(0, start, xres − 1, end)` — 0x2A + 4, 0x2B + 4, 0x2C: 11 command bytes in 5 transfers — and
-/// `write_vmem` sends `rows × line_length` bytes, byte-swapped through a PAGE_SIZE tx buffer: one spi_sync per
-/// 4 KiB chunk.
+/// `write_vmem` sends `rows × line_length` bytes, byte-swapped through the driver's tx buffer
+/// (`fbtftTxbufLen`): one spi_sync per buffer-full (fb_ili9341: 16 KiB, so a 320×240 frame is 10).
 ///
 /// Quirks kept: the window of a freshly probed driver is (0, 0) (kzalloc'd `par`), so the first callback always
 /// starts at row 0; an empty list with nothing from `fbtft_mkdirty` finds start > end and becomes a full update.
