@@ -158,7 +158,7 @@ import Kernel
         account(bytes: bytes, transfers: transfers, time: t, into: update)
         if t > .zero {
             if profile.bus.occupiesCPU {
-                sched.charge(t)
+                await sched.chargeInterruptibly(t)
             } else {
                 await sched.sleep(until: sched.now + t)
             }
@@ -184,8 +184,14 @@ import Kernel
         stats.busBusy = stats.busBusy + time
     }
 
-    /// Charges the CPU for driver work (copies into a tx buffer, comparisons, encoding).
-    func chargeCPU(_ cost: VirtualTime) {
+    /// Charges the CPU for driver work (copies into a tx buffer, comparisons, encoding): interruptible at the
+    /// ticks it spans, so timers fire and other tasks of the CPU run during a long conversion.
+    func chargeCPU(_ cost: VirtualTime) async {
+        if cost > .zero { await sched.chargeInterruptibly(cost) }
+    }
+
+    /// Charges a short piece of driver work inside a step that cannot be interrupted (one URB's encoding).
+    func chargeCPUAtomically(_ cost: VirtualTime) {
         if cost > .zero { sched.charge(cost) }
     }
 
@@ -284,7 +290,7 @@ import Kernel
                 }
                 p += run
             }
-            if snapshot == nil { chargeCPU(kernel.costs.copy(n)) }
+            if snapshot == nil { await chargeCPU(kernel.costs.copy(n)) }
             await transfer(bytes: n, transfers: 1, for: update)
             for seg in pending { store(row: seg.row, x: seg.x, seg.pixels, into: update) }
             stored = covered

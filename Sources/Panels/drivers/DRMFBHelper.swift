@@ -239,8 +239,8 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
                 panel.readFramebuffer(row: $0, x: visible.x, count: visible.width)
             }
             let costs = panel.info.kernel.costs
-            panel.chargeCPU(costs.copy(visible.area * panel.fbBytesPerPixel))  // drm_fbdev_dma_damage_blit
-            panel.chargeCPU(costs.copy(visible.area * 2))  // mipi_dbi_buf_copy into tx_buf
+            await panel.chargeCPU(costs.copy(visible.area * panel.fbBytesPerPixel))  // drm_fbdev_dma_damage_blit
+            await panel.chargeCPU(costs.copy(visible.area * 2))  // mipi_dbi_buf_copy into tx_buf
         }
         await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
                              for: update)

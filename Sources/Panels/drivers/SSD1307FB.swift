@@ -46,7 +46,7 @@ import Kernel
         // Pack the rectangle (reading the framebuffer now), then one data message.
         var rows: [[UInt32]] = []
         for row in y ..< y + height { rows.append(panel.readFramebuffer(row: row, x: x, count: width)) }
-        panel.chargeCPU(info.kernel.costs.copy(width * height * panel.fbBytesPerPixel))
+        await panel.chargeCPU(info.kernel.costs.copy(width * height * panel.fbBytesPerPixel))
         await panel.transfer(bytes: 1 + width * pages, transfers: 1, for: update)
         for (i, pixels) in rows.enumerated() { panel.store(row: y + i, x: x, pixels, into: update) }
     }

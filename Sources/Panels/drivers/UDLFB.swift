@@ -97,7 +97,7 @@ public struct DLFBMetrics: Sendable, Equatable {
             let (lo, hi) = dlfbTrimHline(front: front, base: base)
             pixel = base + lo
             let last = base + hi
-            panel.chargeCPU(info.kernel.costs.copy(PAGE_SIZE))  // Reading and comparing the page.
+            await panel.chargeCPU(info.kernel.costs.copy(PAGE_SIZE))  // Reading and comparing the page.
             while pixel < last {
                 pixel = dlfbCompressHline(front: front, base: base, from: pixel, to: last, urb: &urb,
                                           capacity: capacity)
@@ -187,7 +187,7 @@ public struct DLFBMetrics: Sendable, Equatable {
             encoded += pixel - commandStart
             metrics.commands += 1
         }
-        panel.chargeCPU(VirtualTime(picoseconds: panel.profile.encodePerPixel.picoseconds * Int64(encoded)))
+        panel.chargeCPUAtomically(VirtualTime(picoseconds: panel.profile.encodePerPixel.picoseconds * Int64(encoded)))
         if capacity - Self.minRLXCommandBytes <= urb.used { urb.used = capacity }  // Filled with no-ops.
         return pixel
     }
