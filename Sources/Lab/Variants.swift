@@ -172,7 +172,8 @@ public enum Variants {
         KernelVariant(
             name: "missing-tlb-flush", kind: .patch, kernels: "hypothetical", summary:
                 "write-protect clears the PTE's write bit but flushes no TLB entry",
-            bug: nil, base: nil, change: { s in s.mm.wrprotectFlushesTLB = false }, scenarios: ["wp-race"]),
+            bug: nil, base: nil, change: { s in s.mm.wrprotectFlushesTLB = false },
+            scenarios: ["wp-race", "threads-two-cpus"]),
         KernelVariant(
             name: "multiple-device-nodes", kind: .patch, kernels: "all (hypothesis)", summary:
                 "a later opener uses a second device node; the worker walks only its address_space (bug I)",

@@ -44,7 +44,12 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     /// Told once, at the first violation.
     public var onViolation: ((Violation) -> Void)?
     /// (mm id, pgoff) → the batch in which a `page_mkwrite` of that process made the page writable.
-    private var granted: [Int64: Int] = [:]
+    private var granted: [Int64: (batch: Int, seq: Int)] = [:]
+    /// Events seen, and the event at which each task's current fault began: a `page_mkwrite` is a second one only if
+    /// its fault began after the PTE was made writable (threads of one address space that fault on the same PTE at
+    /// once each call `->page_mkwrite`, as in the kernel).
+    private var seq = 0
+    private var faultBegan: [Int: Int] = [:]
     /// Pages of the current worker pass whose write-protect changed nothing (kept back by 49bbd815).
     private var uncleaned: Set<Int> = []
     /// Checks run (a measure of the checkers' cost).
@@ -87,7 +92,10 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 
     private func event(_ e: KernelEvent) {
         guard first == nil else { return }
+        seq += 1
         switch e.payload {
+        case .fault:
+            faultBegan[e.task] = seq
         case .pteSet(let address, let pte, _):
             checkNewPTE(e.task, address, pte)
         case .mkwrite(let pgoff, _):
@@ -127,7 +135,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         guard pte.isWrite, let s = state, s.info != nil, let t = task(schedID) else { return }
         guard let pgoff = devicePage(t.mm, address) else { return }
         checks += 1
-        granted[key(t.mm, pgoff)] = batch
+        granted[key(t.mm, pgoff)] = (batch, seq)
         if !tracked(s, pgoff) {
             report(.dirtyTracking, "\(t.name) made its PTE of page \(pgoff) writable while the page is not listed: "
                 + "its stores from now on are never delivered (the update is lost here)", page: pgoff, pid: t.pid)
@@ -143,7 +151,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     private func checkMkwrite(_ schedID: Int, _ pgoff: Int) {
         guard let t = task(schedID) else { return }
         checks += 1
-        if let b = granted[key(t.mm, pgoff)], b == batch {
+        if let g = granted[key(t.mm, pgoff)], g.batch == batch, g.seq < faultBegan[schedID] ?? 0 {
             report(.faultAccounting, "a second page_mkwrite of page \(pgoff) by \(t.name) in batch \(batch): its "
                 + "PTE was already made writable in this batch", page: pgoff, pid: t.pid)
         }

@@ -100,7 +100,8 @@ public struct ScenarioRun: Sendable {
     /// Runs `scenario` once under `policy`.
     public static func run(_ scenario: Scenario, variant: Variants.Selection, policy: SchedPolicy,
                            keepEvents: Bool = false, attach: ((ScenarioMachine) -> Void)? = nil) async -> ScenarioRun {
-        let m = ScenarioMachine(variant: variant, policy: policy, xres: scenario.xres, keepEvents: keepEvents)
+        let m = ScenarioMachine(variant: variant, policy: policy, xres: scenario.xres, cpus: scenario.cpus,
+                                keepEvents: keepEvents)
         attach?(m)
         scenario.spawn(m)
         let outcome = await m.run()

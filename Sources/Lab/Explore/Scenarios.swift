@@ -9,19 +9,22 @@ public struct Scenario: Sendable {
     public let summary: String
     /// Pixels per line of the scenario's framebuffer (1024: one page a line).
     var xres = 1024
+    /// CPUs of the machine: one (every interleaving is the policy's to choose) unless the race needs several.
+    var cpus = 1
     let spawn: @EmuActor @Sendable (ScenarioMachine) -> Void
 
-    init(name: String, summary: String, xres: Int = 1024,
+    init(name: String, summary: String, xres: Int = 1024, cpus: Int = 1,
          spawn: @escaping @EmuActor @Sendable (ScenarioMachine) -> Void) {
         self.name = name
         self.summary = summary
         self.xres = xres
+        self.cpus = cpus
         self.spawn = spawn
     }
 
     public static let all: [Scenario] = [
         wpRace, twoOpeners, closeStillImage, remapOffset, workAfterClose, faultWhileListed, removal, twoNodes,
-        failedOpen, fbtftProbe, damageTail, pfnMtime, privateFirst,
+        failedOpen, fbtftProbe, damageTail, pfnMtime, privateFirst, threadsOnTwoCPUs,
     ]
 
     public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
@@ -60,6 +63,39 @@ extension Scenario {
             for _ in 0 ..< 6 where !m.shouldStop {
                 try await t.fsync(fd)
                 await m.kernel.sched.sleep(until: m.kernel.now + .us(30))
+            }
+        }
+    }
+
+    /// The missing TLB flush on an SMP machine: two threads of one process on two CPUs write the same pages; the
+    /// worker's write-protect must reach the other CPU's TLB (a shootdown), or that thread's later stores go through
+    /// a stale writable entry without a fault and never reach the panel.
+    static let threadsOnTwoCPUs = Scenario(
+        name: "threads-two-cpus",
+        summary: "two threads of one process on two CPUs rewrite the same 2 pages while a third fsyncs (TLB flush)",
+        cpus: 2
+    ) { m in
+        m.kernel.spawnProcess("writer", cpu: 0) { t in
+            let (fd, a) = try await m.map(t)
+            let other = await t.clone("thread", cpu: 1) { u in
+                for round in 1 ... 4 where !m.shouldStop {
+                    for p in 0 ..< 2 { try await u.store8(a + p * PAGE_SIZE + 8 + round, UInt8(0x80 | round << 2 | p)) }
+                    await m.kernel.sched.sleep(until: m.kernel.now + .us(40))
+                }
+            }
+            for round in 1 ... 4 where !m.shouldStop {
+                for p in 0 ..< 2 { try await t.store8(a + p * PAGE_SIZE + round, UInt8(round << 2 | p)) }
+                await m.kernel.sched.sleep(until: m.kernel.now + .us(40))
+            }
+            while other.exitStatus == .running { await m.kernel.sched.sleep(until: m.kernel.now + .us(20)) }
+            try await t.fsync(fd)
+            m.expectDisplayed("after both threads' last writes and an fsync")
+        }
+        m.kernel.spawnProcess("fsyncer", cpu: 1) { t in
+            let (fd, _) = try await m.map(t, opener: 1)
+            for _ in 0 ..< 8 where !m.shouldStop {
+                try await t.fsync(fd)
+                await m.kernel.sched.sleep(until: m.kernel.now + .us(25))
             }
         }
     }
