@@ -23,6 +23,8 @@ import DequeModule
     private var waiters = Deque<Int>()
     /// Acquisitions that had to wait.
     public private(set) var contentions = 0
+    /// When it was last released with nobody waiting (on the releasing CPU's clock).
+    private var releasedAt = VirtualTime.zero
 
     public init(_ name: String, kind: Kind, scheduler: Scheduler) {
         self.name = name
@@ -38,6 +40,8 @@ import DequeModule
         await sched.preempt(kind == .mutex ? .mutexLock : .spinLock)
         sched.charge(sched.costs.lock)
         if !isLocked {
+            // Free now, but on another CPU it may have been held until a time this CPU has not reached yet.
+            sched.waited(until: releasedAt)
             isLocked = true
             owner = sched.current
             return
@@ -47,7 +51,11 @@ import DequeModule
         precondition(owner != me, "\(name): recursive acquisition by T\(me)")
         contentions += 1
         waiters.append(me)
-        await sched.block("\(kind == .mutex ? "mutex" : "spinlock") \(name) held by T\(owner)")
+        if kind == .mutex {
+            await sched.block("mutex \(name) held by T\(owner)")
+        } else {
+            await sched.spin("spinlock \(name) held by T\(owner)")
+        }
         assert(owner == me && isLocked, "\(name): woken without ownership")
     }
 
@@ -75,6 +83,7 @@ import DequeModule
         } else {
             isLocked = false
             owner = -1
+            releasedAt = sched.now
         }
     }
 
@@ -106,6 +115,10 @@ public typealias SpinLock = KLock
         self.sched = scheduler
     }
 
+    /// When the write lock and a read lock were last released (the releasing CPU's clock): a CPU behind them that
+    /// finds the semaphore free could not have taken it earlier.
+    private var writeReleasedAt = VirtualTime.zero, readReleasedAt = VirtualTime.zero
+
     public var isWriteLocked: Bool { writer != nil }
     public var isLocked: Bool { writer != nil || !readers.isEmpty }
 
@@ -128,6 +141,7 @@ public typealias SpinLock = KLock
     /// Kernel: down_read_trylock(). Not a preemption point.
     public func tryDownRead() -> Bool {
         guard writer == nil, waiters.isEmpty else { return false }
+        sched.waited(until: writeReleasedAt)
         readers.append(sched.current)
         return true
     }
@@ -135,6 +149,7 @@ public typealias SpinLock = KLock
     /// Kernel: down_write_trylock(). Not a preemption point.
     public func tryDownWrite() -> Bool {
         guard writer == nil, readers.isEmpty, waiters.isEmpty else { return false }
+        sched.waited(until: max(writeReleasedAt, readReleasedAt))
         writer = sched.current
         return true
     }
@@ -165,12 +180,14 @@ public typealias SpinLock = KLock
             preconditionFailure("\(name): up_read by T\(sched.current), which holds no read lock")
         }
         readers.remove(at: i)
+        readReleasedAt = max(readReleasedAt, sched.now)
         grant()
     }
 
     public func releaseWrite() {
         precondition(writer == sched.current, "\(name): up_write by T\(sched.current), writer is \(String(describing: writer))")
         writer = nil
+        writeReleasedAt = sched.now
         grant()
     }
 

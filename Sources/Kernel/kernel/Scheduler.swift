@@ -260,6 +260,8 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         var blockedSince = VirtualTime.zero
         var uninterruptible = false
         var hungReported = false
+        /// Blocked on a spinlock of an SMP machine: the task keeps its CPU while it waits.
+        var spinning = false
         var continuation: UnsafeContinuation<Void, Never>?
         init(id: Int, name: String, daemon: Bool, cpu: Int) {
             self.id = id
@@ -464,6 +466,12 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         now.picoseconds &+= cost.picoseconds
     }
 
+    /// The running task could not go on before `time` (a lock it takes was released then, by a CPU whose clock ran
+    /// ahead): its CPU's clock moves there. Never needed on one CPU, where the clock only moves forward.
+    @inline(__always) public func waited(until time: VirtualTime) {
+        if time > now { now = time }
+    }
+
     /// Charges long CPU-bound work (a driver's pixel conversion, a bus the CPU drives, a big copy) one tick at a
     /// time, reaching a `.tick` preemption point at every tick boundary it crosses: the timer interrupt runs the
     /// expired timers and the scheduler may hand the CPU to another task, as `scheduler_tick()` lets it.
@@ -511,8 +519,20 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     /// Blocks the running task until `wake` is called for it. `reason` names what it waits for (deadlock and
     /// hung-task reports); an `uninterruptible` wait (a lock, a flush) is what the hung-task detector watches.
     public func block(_ reason: String, uninterruptible: Bool = true) async {
+        await block(reason, uninterruptible: uninterruptible, spinning: false)
+    }
+
+    /// Waits for a spinlock. On an SMP machine the waiter busy-waits: it keeps its CPU (no other task of that CPU
+    /// runs) and resumes at the time the lock is handed to it, its CPU's clock having run on meanwhile. On one CPU
+    /// a waiter lets the others run, as the holder must run to release it. Kernel: queued_spin_lock_slowpath()
+    public func spin(_ reason: String) async {
+        await block(reason, uninterruptible: true, spinning: cpuCount > 1)
+    }
+
+    private func block(_ reason: String, uninterruptible: Bool, spinning: Bool) async {
         let me = current
         precondition(me >= 0, "block outside a task: \(reason)")
+        entries[me].spinning = spinning
         entries[me].state = .blocked
         entries[me].waitReason = reason
         entries[me].blockedSince = now
@@ -528,6 +548,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         guard e.state == .blocked || e.state == .sleeping else { return }
         e.state = .runnable
         e.waitReason = ""
+        e.spinning = false
         makeRunnable(id)
     }
 
@@ -589,7 +610,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         if cpuCount == 1 { return now }
         var h: VirtualTime? = betweenTasks ? nil : now
         for j in cpus.indices where betweenTasks || j != executingCPU {
-            if cpus[j].curr >= 0 || !cpus[j].runQueue.isEmpty {
+            if isBusy(j) || !cpus[j].runQueue.isEmpty {
                 let c = cpus[j].clock
                 if h == nil || c < h! { h = c }
             }
@@ -603,7 +624,8 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     /// deadline, or the waker's clock); inside `selectNext` the picking is left to it.
     private func makeRunnable(_ id: Int) {
         let c = entries[id].cpu
-        let idle = cpus[c].runQueue.isEmpty
+        // A spinning waiter still has its CPU: it goes on from when the lock was handed to it.
+        let idle = cpus[c].curr == id || cpus[c].runQueue.isEmpty
             && (cpus[c].curr < 0 || entries[cpus[c].curr].state != .runnable)
         let i = cpus[c].runQueue.firstIndex(where: { $0 > id }) ?? cpus[c].runQueue.count
         cpus[c].runQueue.insert(id, at: i)
@@ -652,11 +674,23 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         if outcome == nil { outcome = .replayDiverged(text) }
     }
 
+    /// The CPU has a runnable task on it.
+    private func isBusy(_ cpu: Int) -> Bool {
+        let t = cpus[cpu].curr
+        return t >= 0 && entries[t].state == .runnable
+    }
+
+    /// The CPU's task waits for a spinlock, busy-waiting: the CPU is neither free nor advancing.
+    private func isSpinning(_ cpu: Int) -> Bool {
+        let t = cpus[cpu].curr
+        return t >= 0 && entries[t].state == .blocked && entries[t].spinning
+    }
+
     /// The CPU with a task whose clock is the earliest (`preferred` on a tie, then the lowest number).
     private func earliestBusyCPU(preferring preferred: Int) -> Int {
         var best = preferred
-        var bestClock = cpus[preferred].curr >= 0 ? clock(of: preferred) : nil
-        for j in cpus.indices where j != preferred && cpus[j].curr >= 0 {
+        var bestClock = isBusy(preferred) ? clock(of: preferred) : nil
+        for j in cpus.indices where j != preferred && isBusy(j) {
             let c = clock(of: j)
             if bestClock == nil || c < bestClock! { (best, bestClock) = (j, c) }
         }
@@ -673,7 +707,8 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         defer { betweenTasks = false }
         while true {
             fireDueTimers()
-            for j in cpus.indices where cpus[j].curr < 0 || entries[cpus[j].curr].state != .runnable {
+            // A CPU whose task spins on a lock keeps it: nothing else runs there until the lock is free.
+            for j in cpus.indices where !isBusy(j) && !isSpinning(j) {
                 let queue = cpus[j].runQueue
                 guard !queue.isEmpty else {
                     cpus[j].curr = -1
@@ -689,7 +724,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
                 if next != last { recordSwitch(from: last, point, to: next, on: j, at: now) }
                 (executingCPU, now) = saved
             }
-            if cpus.contains(where: { $0.curr >= 0 }) {
+            if cpus.indices.contains(where: isBusy) {
                 let j = earliestBusyCPU(preferring: executingCPU)
                 executingCPU = j
                 now = cpus[j].clock

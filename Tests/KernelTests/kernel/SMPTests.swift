@@ -106,3 +106,37 @@ import Testing
         #expect(s.clock(of: 0) == .ms(15) && s.clock(of: 1) == .ms(3) && s.clock(of: 2) == .ms(9))
     }
 }
+
+extension SMPTests {
+    /// A spinlock waiter on an SMP machine keeps its CPU: the other task of that CPU does not run until the waiter
+    /// has the lock, and the waiter resumes at the time of the release.
+    @Test @EmuActor func aSpinningWaiterKeepsItsCPU() async {
+        let s = Scheduler(policy: .roundRobin(quantum: .ns(1)), cpus: 2)
+        let lock = KLock.spin("ptl", s)
+        var log: [String] = []
+        s.spawn("holder", cpu: 1) {
+            await lock.lock()
+            s.charge(.us(50))
+            log.append("release@\(s.now.nanoseconds / 1000)")
+            await lock.unlock()
+        }
+        s.spawn("waiter", cpu: 0) {
+            s.charge(.us(10))
+            await lock.lock()
+            log.append("waiter got it@\(s.now.nanoseconds / 1000)")
+            await lock.unlock()
+        }
+        s.spawn("other", cpu: 0) {
+            log.append("other ran@\(s.now.nanoseconds / 1000)")
+        }
+        #expect(await s.run() == .completed)
+        let got = log.firstIndex { $0.hasPrefix("waiter got it") }!
+        let other = log.firstIndex { $0.hasPrefix("other ran") }!
+        #expect(log.contains { $0.hasPrefix("release@50") }, "\(log)")
+        // "other" ran before the waiter started spinning (by 10 µs, at the preemption point before the lock) or
+        // after it got the lock — never during the spin.
+        let at = Int(log[other].split(separator: "@")[1])!
+        #expect(at <= 10 || (other > got && at >= 50), "\(log)")
+        #expect(log[got].hasPrefix("waiter got it@50"), "\(log)")
+    }
+}
