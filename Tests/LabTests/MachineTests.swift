@@ -43,10 +43,12 @@ import Workloads
         #expect(again.eventHash == r.eventHash)
     }
 
-    /// Bug H in the demo itself: with the 2026 worker (no page lock), plasma at seed 1 makes a PTE writable after
+    /// Bug H in the demo itself: with the 2026 worker (no page lock), plasma at seed 56 makes a PTE writable after
     /// the worker write-protected its page and before the driver copied it; the re-arm checker stops the run there.
+    /// (A seeded random walk hits it in about one seed in forty; which seeds do moves with any change to the
+    /// preemption points of the run, such as fork's write-locking of every parent VMA.)
     @Test @EmuActor func upstreamDemoCatchesBugH() async throws {
-        let r = try await run("plasma", variant: "upstream")
+        let r = try await run("plasma", seed: 56, variant: "upstream")
         #expect(!r.checkerPassed)
         #expect(r.summary.contains("VIOLATION (re-arm)"), "\(r.summary)")
         #expect(r.summary.contains("variant upstream"))

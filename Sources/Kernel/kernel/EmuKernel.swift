@@ -29,7 +29,11 @@ public struct VMStat: Sendable, Equatable {
     public var faults = 0
     /// Every entry into the fault handler, retries included.
     public var faultAttempts = 0
-    public var vmaLockRetries = 0
+    /// Faults handled under the per-VMA lock alone, those it handed to mmap_lock with VM_FAULT_RETRY, lookups that
+    /// found no VMA or one that could not be read-locked (write-locked by a writer holding mmap_lock, or being
+    /// write-locked), and lookups that found a VMA detached under them and looked again.
+    /// Kernel: VMA_LOCK_SUCCESS, VMA_LOCK_RETRY, VMA_LOCK_ABORT, VMA_LOCK_MISS (CONFIG_PER_VMA_LOCK_STATS)
+    public var vmaLockSuccess = 0, vmaLockRetries = 0, vmaLockAborts = 0, vmaLockMisses = 0
     public var readFaults = 0, cowFaults = 0, sharedFaults = 0, anonFaults = 0
     /// `do_wp_page` and where it went.
     public var wpFaults = 0, wpPageShared = 0, wpPFNShared = 0, wpPageCopy = 0, wpAnonReuse = 0
@@ -55,7 +59,9 @@ public struct VMStat: Sendable, Equatable {
     /// name=value pairs in a fixed order, for summaries and golden files.
     public var fields: [(String, Int)] {
         [
-            ("faults", faults), ("fault_attempts", faultAttempts), ("vma_lock_retries", vmaLockRetries),
+            ("faults", faults), ("fault_attempts", faultAttempts), ("vma_lock_success", vmaLockSuccess),
+            ("vma_lock_retries", vmaLockRetries), ("vma_lock_aborts", vmaLockAborts),
+            ("vma_lock_misses", vmaLockMisses),
             ("read_faults", readFaults), ("cow_faults", cowFaults), ("shared_faults", sharedFaults),
             ("anon_faults", anonFaults), ("wp_faults", wpFaults), ("wp_page_shared", wpPageShared),
             ("wp_pfn_shared", wpPFNShared), ("wp_page_copy", wpPageCopy), ("wp_anon_reuse", wpAnonReuse),

@@ -10,9 +10,10 @@
     /// The user-fault entry of the emulated CPU: resolves one faulting access of `mm` at `address`.
     /// Returns nil when the access should be re-executed, or the signal the task gets.
     ///
-    /// Tries the per-VMA lock first (when `config.perVMALocks`); a RETRY from there (the callee has released the VMA
-    /// lock) is redone under `mmap_lock`, and a RETRY under `mmap_lock` (lock released by the callee) is redone with
-    /// FAULT_FLAG_TRIED.
+    /// Tries the per-VMA lock first (when `config.perVMALocks`); a VMA that cannot be read-locked (being changed
+    /// by a writer holding mmap_lock) sends the fault straight to `mmap_lock`, where it waits for the writer. A RETRY
+    /// from under the VMA lock (the callee has released it) is redone under `mmap_lock`, and a RETRY under
+    /// `mmap_lock` (lock released by the callee) is redone with FAULT_FLAG_TRIED. COMPLETED: done, lock released.
     /// Kernel: do_user_addr_fault() — arch/x86/mm/fault.c
     public func doUserAddrFault(_ mm: MM, _ address: VirtAddr, write: Bool) async -> UserFault? {
         sched.charge(costs.faultEntry)
@@ -22,15 +23,22 @@
         if write { flags.insert(.write) }
         event(.fault(address: address, write: write))
 
-        if config.perVMALocks, let vma = lockVMAUnderRCU(mm, address) {
+        if config.perVMALocks, let vma = await lockVMAUnderRCU(mm, address) {
             if accessError(vma, write: write) {
-                await vma.vmLock.upRead()
+                await vmaEndRead(vma)  // bad_area_access_error() releases it
+                stats.vmaLockSuccess += 1
                 return signal(.sigsegv(address, .accErr))
             }
             let ret = await handleMMFault(vma, address, flags.union(.vmaLock))
-            if !ret.contains(.retry) && !ret.contains(.completed) { await vma.vmLock.upRead() }
-            if !ret.contains(.retry) { return faultOutcome(ret, address) }
+            if !ret.contains(.retry) && !ret.contains(.completed) { await vmaEndRead(vma) }
+            if !ret.contains(.retry) {
+                stats.vmaLockSuccess += 1
+                return faultOutcome(ret, address)
+            }
             stats.vmaLockRetries += 1
+            // A retry after waiting for I/O (MAJOR) is a second attempt: under mmap_lock it must not drop the lock
+            // and retry once more.
+            if ret.contains(.major) { flags.insert(.tried) }
             event(.retry(address: address, result: ret, lock: .vmaLock))
         }
 
@@ -55,12 +63,6 @@
             await mm.mmapLock.upRead()
             return faultOutcome(ret, address)
         }
-    }
-
-    /// Kernel: lock_vma_under_rcu() — a trylock of the VMA's own lock; nil sends the fault to mmap_lock.
-    func lockVMAUnderRCU(_ mm: MM, _ address: VirtAddr) -> VMArea? {
-        guard let vma = mm.vmaLookup(address), vma.vmLock.tryDownRead() else { return nil }
-        return vma
     }
 
     /// Kernel: access_error() — arch/x86/mm/fault.c
@@ -242,7 +244,7 @@
     /// it and ask for a retry. Kernel: vmf_can_call_fault() — mm/memory.c
     func vmfCanCallFault(_ vmf: inout VMFault) async -> VMFaultResult {
         guard vmf.flags.contains(.vmaLock) else { return .zero }
-        await vmf.vma.vmLock.upRead()  // vma_end_read()
+        await vmaEndRead(vmf.vma)
         return .retry
     }
 
