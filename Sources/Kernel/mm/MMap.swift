@@ -220,7 +220,8 @@
                     slot.write(.none)
                     zapped += 1
                     if let page = vmNormalPage(vma, pte) {
-                        if pte.isDirty { phys.frames[page.rawValue].flags.insert(.dirty) }
+                        // A file page learns of the write through its mapping; an anonymous one needs no flag.
+                        if pte.isDirty && !phys.frames[page.rawValue].mapping.isAnon { folioMarkDirty(page) }
                         phys.frames[page.rawValue].mapcount -= 1
                         phys.putPage(page)
                     }
