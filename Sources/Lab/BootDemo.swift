@@ -61,6 +61,7 @@ public struct RunReport: Sendable {
         lines.append("vmstat: " + k.stats.fields.filter { $0.1 != 0 }.map { "\($0.0)=\($0.1)" }
             .joined(separator: " "))
         for r in k.sched.reports { lines.append("report: \(r)") }
+        for w in k.onceWarningCounts { lines.append("report: \(w)") }
         lines.append("event hash: \(hex(k.events.hash))   schedule hash: \(hex(k.sched.switchHash))   "
             + "decisions: \(k.sched.recorded.count)")
         lines.append("executor: foreign_enqueues=\(after - before)")

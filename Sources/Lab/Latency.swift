@@ -56,6 +56,7 @@ public struct RunStats: Sendable {
             ("faults", s.faults), ("fault_attempts", s.faultAttempts), ("read_faults", s.readFaults),
             ("shared_faults", s.sharedFaults), ("wp_faults", s.wpFaults), ("wp_page_shared", s.wpPageShared),
             ("spurious_faults", s.spuriousFaults), ("vma_lock_retries", s.vmaLockRetries),
+            ("vma_lock_aborts", s.vmaLockAborts),
             ("sigbus", s.sigbus), ("sigsegv", s.sigsegv),
             ("page_mkwrite", d.mkwrites), ("page_mkwrite_already_listed", d.alreadyListed),
             ("batches", d.batches), ("empty_batches", d.emptyBatches), ("pages_delivered", d.pagesDelivered),

@@ -45,6 +45,7 @@ import Panels
             + "sustainable \(fmt(s.sustainableFPS)) full frames/s")
         lines.append("vmstat: " + k.stats.fields.filter { $0.1 != 0 }.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
         for r in k.sched.reports.prefix(10) { lines.append("report: \(r)") }
+        for w in k.onceWarningCounts { lines.append("report: \(w)") }
         lines.append(check.report)
         if let v = m.checkers.first {
             lines.append(v.description)

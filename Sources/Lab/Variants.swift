@@ -43,12 +43,16 @@ public struct MMVariant: Sendable, Equatable {
     public var walkPageMappingBreaksOnSkip = true
     public var wrprotectFlushesTLB = true
     public var oomKillsOnUserFault = false
+    /// What `fault_dirty_shared_page()` does with the fault's lock (COMPLETED since 5.19, RETRY 5.5–5.18, kept
+    /// before). It only matters where the page has a mapping: fb_defio up to 6.14.
+    public var faultDirtySharedPageUnlock = FaultDirtyUnlock.completed
     public init() {}
 
     public func apply(to config: inout MMConfig) {
         config.walkPageMappingBreaksOnSkip = walkPageMappingBreaksOnSkip
         config.wrprotectFlushesTLB = wrprotectFlushesTLB
         config.oomKillsOnUserFault = oomKillsOnUserFault
+        config.faultDirtySharedPageUnlock = faultDirtySharedPageUnlock
     }
 }
 
@@ -135,6 +139,7 @@ public enum Variants {
                 s.defio.pagerefLookup = .pageLRU
                 s.defio.offsetFromVMAStart = false
                 s.defio.faultReinitsListNode = true
+                s.mm.faultDirtySharedPageUnlock = .retry  // VM_FAULT_COMPLETED came in 5.19
             }, scenarios: ["fault-while-listed"]),
         KernelVariant(
             name: "v2.6.35", kind: .version, kernels: "2.6.35–5.17", summary:
@@ -143,6 +148,9 @@ public enum Variants {
                 s.defio.faultReinitsListNode = false
                 s.defio.alwaysSorted = true
                 s.mm.oomKillsOnUserFault = true
+                // Like the OOM kill, the older end of the range: the write fault kept mmap_lock while throttling
+                // until 5.5 (5.5–5.17 dropped it and returned RETRY, as v5.18 does).
+                s.mm.faultDirtySharedPageUnlock = .never
             }, scenarios: ["wp-race"]),
         KernelVariant(
             name: "race-nondirty-2010", kind: .version, kernels: "2.6.22–2.6.34", summary:

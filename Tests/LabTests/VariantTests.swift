@@ -50,6 +50,25 @@ import Testing
         #expect(try Variants.select("keep-non-dirty").switches.defio.workerKeepsUncleanedPages)
     }
 
+    /// fault_dirty_shared_page() is the same code in 6.12 and in 2026; what drops the lock in ≤ 6.14 is fb_defio's
+    /// page->mapping. The return value once the lock is dropped changed in 5.19 (COMPLETED, RETRY before), and before
+    /// 5.5 the lock was kept.
+    @Test func faultDirtySharedPageUnlockFollowsTheVersion() throws {
+        func unlock(_ v: String) throws -> FaultDirtyUnlock { try Variants.select(v).switches.mm.faultDirtySharedPageUnlock }
+        for v in ["upstream", "v6.15", "legacy-folio-mkclean", "v6.9", "v6.8", "v6.3", "v6.2", "v5.19"] {
+            #expect(try unlock(v) == .completed, "\(v)")
+        }
+        #expect(try unlock("v5.18") == .retry)
+        #expect(try unlock("v2.6.35") == .never)
+        #expect(try unlock("race-nondirty-2010") == .never)
+        let legacy = try Variants.select("legacy-folio-mkclean").switches
+        #expect(legacy.defio.faultSetsPageMapping, "the page has a mapping, so the lock is dropped")
+        #expect(!Variants.upstream.switches.defio.faultSetsPageMapping, "no mapping: the lock is kept")
+        var config = MMConfig()
+        try Variants.select("v5.18").switches.mm.apply(to: &config)
+        #expect(config.faultDirtySharedPageUnlock == .retry)
+    }
+
     @Test func everyVariantNamesScenariosThatExist() {
         for v in Variants.all {
             for s in v.scenarios { #expect(Scenario.named(s) != nil, "\(v.name) names \(s)") }

@@ -20,16 +20,37 @@ public struct MMConfig: Sendable, Equatable {
     /// Before 5.16 a `VM_FAULT_OOM` out of a user fault ran the OOM killer on the faulting task; since then
     /// `pagefault_out_of_memory()` only warns and the access is retried (a handler that keeps returning OOM spins).
     public var oomKillsOnUserFault = false
+    /// What `fault_dirty_shared_page()` does once it has dirtied a page that belongs to a mapping (`page->mapping`
+    /// set: fb_defio's `->fault` set it up to 6.14) on a fault's first attempt: drop the fault's lock before
+    /// throttling the dirtier and report the fault done (5.19 and later), drop it and ask for a retry (5.5–5.18),
+    /// or keep it (before 5.5). Pages without a mapping (fb_defio since 6.15) never drop the lock.
+    public var faultDirtySharedPageUnlock = FaultDirtyUnlock.completed
     public init() {}
+}
+
+/// The three behaviours of `fault_dirty_shared_page()` when it may drop the fault's lock.
+/// Kernel: fault_dirty_shared_page() + maybe_unlock_mmap_for_io() — mm/memory.c, mm/internal.h
+public enum FaultDirtyUnlock: String, Sendable, Equatable {
+    /// Since 5.19 (VM_FAULT_COMPLETED): the lock is dropped and the fault is finished.
+    case completed
+    /// 5.5–5.18: the lock is dropped and VM_FAULT_RETRY returned, so the fault runs again with FAULT_FLAG_TRIED.
+    case retry
+    /// Before 5.5: the dirtier is throttled with the lock held.
+    case never
 }
 
 /// Counters of the mm, in the spirit of /proc/vmstat. Every fault path bumps its own.
 public struct VMStat: Sendable, Equatable {
-    /// `handle_mm_fault` calls that were accounted (a RETRY is not).
+    /// `handle_mm_fault` calls that did not end in VM_FAULT_RETRY, failed ones (SIGBUS, SIGSEGV, OOM) included.
+    /// Kernel: PGFAULT, counted in mm_account_fault() — mm/memory.c
     public var faults = 0
     /// Every entry into the fault handler, retries included.
     public var faultAttempts = 0
-    public var vmaLockRetries = 0
+    /// Faults handled under the per-VMA lock alone, those it handed to mmap_lock with VM_FAULT_RETRY, lookups that
+    /// found no VMA or one that could not be read-locked (write-locked by a writer holding mmap_lock, or being
+    /// write-locked), and lookups that found a VMA detached under them and looked again.
+    /// Kernel: VMA_LOCK_SUCCESS, VMA_LOCK_RETRY, VMA_LOCK_ABORT, VMA_LOCK_MISS (CONFIG_PER_VMA_LOCK_STATS)
+    public var vmaLockSuccess = 0, vmaLockRetries = 0, vmaLockAborts = 0, vmaLockMisses = 0
     public var readFaults = 0, cowFaults = 0, sharedFaults = 0, anonFaults = 0
     /// `do_wp_page` and where it went.
     public var wpFaults = 0, wpPageShared = 0, wpPFNShared = 0, wpPageCopy = 0, wpAnonReuse = 0
@@ -57,7 +78,9 @@ public struct VMStat: Sendable, Equatable {
     /// name=value pairs in a fixed order, for summaries and golden files.
     public var fields: [(String, Int)] {
         [
-            ("faults", faults), ("fault_attempts", faultAttempts), ("vma_lock_retries", vmaLockRetries),
+            ("faults", faults), ("fault_attempts", faultAttempts), ("vma_lock_success", vmaLockSuccess),
+            ("vma_lock_retries", vmaLockRetries), ("vma_lock_aborts", vmaLockAborts),
+            ("vma_lock_misses", vmaLockMisses),
             ("read_faults", readFaults), ("cow_faults", cowFaults), ("shared_faults", sharedFaults),
             ("anon_faults", anonFaults), ("wp_faults", wpFaults), ("wp_page_shared", wpPageShared),
             ("wp_pfn_shared", wpPFNShared), ("wp_page_copy", wpPageCopy), ("wp_anon_reuse", wpAnonReuse),
@@ -287,6 +310,19 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A WARN_ON_ONCE site that was reached: the kernel prints it the first time only, the emulator also counts the
+/// hits. Kernel: WARN_ON_ONCE() — include/asm-generic/bug.h (one `__warned` flag per call site)
+public struct OnceWarning: Sendable, Equatable {
+    /// The kernel function and the condition that fired.
+    public let site: String
+    /// What the first hit printed.
+    public let text: String
+    /// When the first hit happened.
+    public let first: VirtualTime
+    /// How many times the site was reached with its condition true.
+    public internal(set) var hits: Int
+}
+
 /// One emulated machine's kernel: the scheduler (and with it the clock), RAM, vmalloc, counters and events.
 @EmuActor public final class EmuKernel {
     public let sched: Scheduler
@@ -299,6 +335,8 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     public private(set) var failures: [KernelFailure] = []
     /// Called with each failure as it happens (checkers stop the run here).
     public var onFailure: [(KernelFailure) -> Void] = []
+    /// Every WARN_ON_ONCE site reached, in the order they were first reached.
+    public private(set) var onceWarnings: [OnceWarning] = []
     private var nextMMId = 1
     private var nextVMAId = 1
     var nextPid = 0
@@ -329,6 +367,24 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     public func listCorruption(_ text: String) { fail(.listCorruption(text)) }
     /// Kernel: the soft-lockup watchdog — kernel/watchdog.c
     public func softLockup(_ text: String) { fail(.softLockup(text)) }
+
+    /// A warning printed once per site: the first hit of `site` becomes a report of the run, every later hit only
+    /// raises the site's count. `site` names the kernel function and condition (one flag per call site, as the
+    /// kernel's static `__warned`). Kernel: WARN_ON_ONCE() / WARN_ONCE() / dev_warn_once()
+    public func warnOnOnce(_ site: String, _ text: @autoclosure () -> String) {
+        if let i = onceWarnings.firstIndex(where: { $0.site == site }) {
+            onceWarnings[i].hits += 1
+            return
+        }
+        let t = text()
+        onceWarnings.append(OnceWarning(site: site, text: t, first: now, hits: 1))
+        sched.report("WARNING: \(t)")
+    }
+
+    /// One line per WARN_ON_ONCE site reached more than once (the report shows only the first hit).
+    public var onceWarningCounts: [String] {
+        onceWarnings.filter { $0.hits > 1 }.map { "WARN_ON_ONCE \($0.site): \($0.hits) hits, printed once" }
+    }
 
     public var now: VirtualTime { sched.now }
     public var costs: CostTable { sched.costs }

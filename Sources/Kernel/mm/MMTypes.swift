@@ -279,8 +279,15 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     public var privateData: AnyObject?
     var anonVMA: AnonVMA?
     var iMmapHandle: IntervalTree<VMArea>.Handle?
-    /// The per-VMA lock taken by the fault path before it falls back to mmap_lock. Kernel: vma->vm_lock
-    public let vmLock: KRWSemaphore
+    /// The per-VMA lock's reference count: 0 while the VMA is in no tree (detached), 1 once attached, plus one per
+    /// fault holding it for read, plus `excludeReadersFlag` while a writer waits for those readers to leave.
+    /// Kernel: vma->vm_refcnt (6.15 and later; before, vma->vm_lock was an rw_semaphore)
+    public internal(set) var vmRefcnt = 0
+    /// The mm's sequence number of the mmap_lock write epoch in which this VMA was write-locked; the VMA stays
+    /// write-locked for as long as the mm's number still equals it. Kernel: vma->vm_lock_seq (initially UINT_MAX)
+    public internal(set) var vmLockSeq = -1
+    /// The tasks holding the VMA for read (for reports; the count is what the kernel has).
+    public internal(set) var vmLockReaders: [Int] = []
 
     init(id: Int, mm: MM, start: VirtAddr, end: VirtAddr, pgoff: PgOff, flags: VMFlags) {
         self.id = id
@@ -290,8 +297,17 @@ public struct FileMode: OptionSet, Hashable, Sendable {
         self.pgoff = pgoff
         self.flags = flags
         pageProt = PageProt.from(flags)
-        vmLock = KRWSemaphore("vma#\(id)", scheduler: mm.kernel.sched)
     }
+
+    /// Kernel: VM_REFCNT_EXCLUDE_READERS_FLAG — include/linux/mm_types.h (bit 30)
+    public static let excludeReadersFlag = 1 << 30
+    /// The most read locks a VMA can carry; a writer's flag lies above it, so no reader gets in while it is set.
+    /// Kernel: VM_REFCNT_LIMIT
+    public static let refcntLimit = excludeReadersFlag - 1
+
+    /// Write-locked in the mm's current mmap_lock write epoch (meaningful to the holder of mmap_lock for write).
+    /// Kernel: __is_vma_write_locked() — include/linux/mmap_lock.h
+    public var isWriteLocked: Bool { vmLockSeq == mm.mmLockSeq }
 
     public var pageCount: Int { (end - start) >> PAGE_SHIFT }
     /// The last file page mapped (inclusive). Kernel: vma_last_pgoff()
@@ -343,8 +359,15 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     public let tlbs: [SoftTLB]
     /// The CPUs that have run this address space: where a flush must reach. Kernel: mm_cpumask()
     public internal(set) var cpuMask: UInt64 = 0
-    /// Kernel: mm->mmap_lock
+    /// Kernel: mm->mmap_lock (take it for write with `mmapWriteLock`, which also opens a VMA-lock epoch)
     public let mmapLock: KRWSemaphore
+    /// The write-epoch counter of the per-VMA locks: odd while mmap_lock is held for write, bumped again by
+    /// `mmapWriteUnlock`, which releases every VMA write lock of the epoch at once.
+    /// Kernel: mm->mm_lock_seq (a seqcount since 6.13; before, a plain counter bumped only at the unlock)
+    public internal(set) var mmLockSeq = 0
+    /// The one writer that may wait for a VMA's readers to leave (only the mmap_lock writer can).
+    /// Kernel: mm->vma_writer_wait (an rcuwait)
+    var vmaWriterWait: Int?
     /// VMAs sorted by start address. Kernel: the maple tree mm->mm_mt.  Protected by mmapLock.
     public internal(set) var vmas: [VMArea] = []
     /// Where top-down placement of new mappings starts. Kernel: mm->mmap_base
@@ -384,12 +407,18 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     /// The PTE mapping `addr` (NONE if there is no page table).
     public func pte(at addr: VirtAddr) -> PTE { pageTables.lookup(addr)?.read() ?? .none }
 
+    /// Puts `v` in the tree; from now on it can be found and read-locked. Kernel: vma_iter_store_new() →
+    /// vma_mark_attached()
     func insertVMA(_ v: VMArea) {
+        precondition(v.vmRefcnt == 0, "vma_mark_attached of an attached VMA")
         let i = vmas.firstIndex(where: { $0.start > v.start }) ?? vmas.count
         vmas.insert(v, at: i)
+        v.vmRefcnt = 1
     }
 
+    /// Takes a detached VMA out of the tree. Kernel: vma_iter_clear_gfp()
     func removeVMA(_ v: VMArea) {
+        precondition(v.vmRefcnt == 0, "a VMA leaves the tree only once detached")
         vmas.removeAll { $0 === v }
     }
 }

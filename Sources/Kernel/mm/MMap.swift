@@ -30,18 +30,18 @@
         }
 
         sched.charge(costs.vmaUpdate)
-        await mm.mmapLock.downWrite()
+        await mmapWriteLock(mm)
         let start: VirtAddr
         if flags.contains(.fixed) {
             guard let hint, hint.isPageAligned, hint >= mm.mmapMin, hint + len <= mm.mmapBase else {
-                await mm.mmapLock.upWrite()
+                await mmapWriteUnlock(mm)
                 throw .EINVAL
             }
             start = hint
             await doVmiMunmap(mm, start, start + len)  // MAP_FIXED replaces whatever was there.
         } else {
             guard let free = getUnmappedArea(mm, len) else {
-                await mm.mmapLock.upWrite()
+                await mmapWriteUnlock(mm)
                 throw .ENOMEM
             }
             start = free
@@ -53,15 +53,18 @@
             vma.file = file
             if let mmapHook = file.ops.mmap, let err = await mmapHook(file, vma) {
                 await file.put()
-                await mm.mmapLock.upWrite()
+                await mmapWriteUnlock(mm)
                 throw err
             }
         }
+        // Write-locked before it becomes visible: a fault that finds it before the mmap is complete (its page
+        // protection not final yet) waits for mmap_lock instead (kernel: __mmap_new_vma()).
+        await vmaStartWrite(vma)
         mm.insertVMA(vma)
         if let file { await linkFileVMA(vma, file.mapping) }
         vma.setPageProt()
         event(.mmap(start: vma.start, end: vma.end, pgoff: vma.pgoff, flags: vma.flags, ops: vma.ops?.name))
-        await mm.mmapLock.upWrite()
+        await mmapWriteUnlock(mm)
         return start
     }
 
@@ -114,13 +117,15 @@
     public func doMunmap(_ mm: MM, _ address: VirtAddr, _ length: Int) async throws(Errno) {
         guard address.isPageAligned, length > 0 else { throw .EINVAL }
         sched.charge(costs.vmaUpdate)
-        await mm.mmapLock.downWrite()
+        await mmapWriteLock(mm)
         await doVmiMunmap(mm, address, address + pageAlign(length))
-        await mm.mmapLock.upWrite()
+        await mmapWriteUnlock(mm)
     }
 
-    /// Removes every mapping in [start, end), splitting VMAs that straddle the edges. Enters and leaves with
-    /// mmap_lock held for write. Kernel: do_vmi_munmap() / do_vmi_align_munmap() — mm/vma.c
+    /// Removes every mapping in [start, end), splitting VMAs that straddle the edges. First every VMA of the range
+    /// is write-locked, detached and taken out of the tree (so no fault can find or hold it any more), then each is
+    /// torn down. Enters and leaves with mmap_lock held for write (the kernel's munmap downgrades it to read for the
+    /// teardown; the model keeps it). Kernel: do_vmi_munmap() / do_vmi_align_munmap() — mm/vma.c
     func doVmiMunmap(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) async {
         mm.mmapLock.assertWriteHeld()
         for vma in mm.vmas where vma.end > start && vma.start < end {
@@ -130,21 +135,29 @@
             if vma.end > end { await splitVMA(vma, at: end) }
         }
         let doomed = mm.vmas.filter { $0.start >= start && $0.end <= end }
+        for vma in doomed { await detachVMA(vma) }  // vms_gather_munmap_vmas() + vma_iter_clear_gfp()
         for vma in doomed {
-            await removeVMA(vma)
+            await removeVMA(vma)  // vms_complete_munmap_vmas()
             event(.munmap(start: vma.start, length: vma.end - vma.start))
         }
     }
 
-    /// Tears one VMA down: write-lock it (waits for per-VMA-lock faults), zap its PTEs, unlink it from i_mmap,
-    /// call ->close and drop its file reference. Kernel: vma_start_write() + unmap_region() + remove_vma()
+    /// Write-locks `vma` (waiting for faults that hold it for read), detaches it and takes it out of the mm's tree.
+    /// Kernel: vma_start_write() + vma_mark_detached() — mm/vma.c vms_gather_munmap_vmas(), then
+    /// vma_iter_clear_gfp()
+    func detachVMA(_ vma: VMArea) async {
+        await vmaStartWrite(vma)
+        await vmaMarkDetached(vma)
+        vma.mm.removeVMA(vma)
+    }
+
+    /// Tears a detached VMA down: zap its PTEs, unlink it from i_mmap, call ->close and drop its file reference.
+    /// Kernel: unmap_region() + remove_vma() — mm/vma.c
     func removeVMA(_ vma: VMArea) async {
-        await vma.vmLock.downWrite()
+        precondition(vma.vmRefcnt == 0, "remove_vma of an attached VMA")
         await zapPTERange(vma, vma.start, vma.end)
         await unlinkFileVMA(vma)
-        vma.mm.removeVMA(vma)
         vma.ops?.close?(vma)
-        vma.vmLock.releaseWrite()
         if let file = vma.file {
             vma.file = nil
             await file.put()
@@ -152,9 +165,12 @@
     }
 
     /// Splits `vma` at `address`: the VMA keeps the lower part and a new VMA (->open called on it) takes the upper.
+    /// Both are write-locked before `vma` shrinks, so a fault holding `vma` for read finishes first and a later one
+    /// waits for mmap_lock: none sees the range half moved. Enters with mmap_lock held for write.
     /// Kernel: __split_vma() — mm/vma.c
     func splitVMA(_ vma: VMArea, at address: VirtAddr) async {
         precondition(address > vma.start && address < vma.end && address.isPageAligned)
+        vma.mm.mmapLock.assertWriteHeld()
         sched.charge(costs.vmaUpdate)
         let upper = VMArea(id: allocVMAId(), mm: vma.mm, start: address, end: vma.end,
                            pgoff: vma.linearPageIndex(address), flags: vma.flags)
@@ -163,10 +179,15 @@
         upper.privateData = vma.privateData
         upper.anonVMA = vma.anonVMA
         if let file = vma.file {
-            // One i_mmap_rwsem critical section around the whole change: an rmap walk must never find the file
-            // range half unlinked (kernel: vma_prepare() / vma_complete()).
             file.get()
             upper.file = file
+        }
+        upper.ops?.open?(upper)
+        await vmaStartWrite(vma)
+        await vmaStartWrite(upper)
+        if let file = vma.file {
+            // One i_mmap_rwsem critical section around the whole change: an rmap walk must never find the file
+            // range half unlinked (kernel: vma_prepare() / vma_complete()).
             await file.mapping.iMmapRwsem.downWrite()
             __vmaUnlinkFile(vma, file.mapping)
             vma.end = address
@@ -177,7 +198,6 @@
             vma.end = address
         }
         vma.mm.insertVMA(upper)
-        upper.ops?.open?(upper)
     }
 
     /// Clears every PTE in [start, end) of `vma`, dropping the page references the PTEs held (dirty PTEs mark their
@@ -200,7 +220,8 @@
                     slot.write(.none)
                     zapped += 1
                     if let page = vmNormalPage(vma, pte) {
-                        if pte.isDirty { phys.frames[page.rawValue].flags.insert(.dirty) }
+                        // A file page learns of the write through its mapping; an anonymous one needs no flag.
+                        if pte.isDirty && !phys.frames[page.rawValue].mapping.isAnon { folioMarkDirty(page) }
                         phys.frames[page.rawValue].mapcount -= 1
                         phys.putPage(page)
                     }
@@ -224,19 +245,19 @@
         if length == 0 { return }
         let end = address + pageAlign(length)
         sched.charge(costs.vmaUpdate)
-        await mm.mmapLock.downWrite()
+        await mmapWriteLock(mm)
         // The range must be fully mapped, and every VMA must allow what is asked.
         var cursor = address
         for vma in mm.vmas where vma.end > address && vma.start < end {
             if vma.start > cursor { break }
             if prot.contains(.write) && !vma.flags.contains(.mayWrite) {
-                await mm.mmapLock.upWrite()
+                await mmapWriteUnlock(mm)
                 throw .EACCES
             }
             cursor = vma.end
         }
         guard cursor >= end else {
-            await mm.mmapLock.upWrite()
+            await mmapWriteUnlock(mm)
             throw .ENOMEM
         }
         for vma in mm.vmas where vma.end > address && vma.start < end {
@@ -246,7 +267,9 @@
             if vma.end > end { await splitVMA(vma, at: end) }
         }
         for vma in mm.vmas where vma.start >= address && vma.end <= end {
-            await vma.vmLock.downWrite()
+            // Write-locked until mmap_write_unlock, not just for this VMA's turn: a fault must not see one VMA of
+            // the range changed while the syscall is still working on the next (kernel: mprotect_fixup()).
+            await vmaStartWrite(vma)
             var flags = vma.flags.subtracting([.read, .write, .exec])
             if prot.contains(.read) { flags.insert(.read) }
             if prot.contains(.write) { flags.insert(.write) }
@@ -254,11 +277,10 @@
             vma.flags = flags
             vma.setPageProt()
             changeProtection(vma)
-            vma.vmLock.releaseWrite()
             event(.mprotect(start: vma.start, end: vma.end, pgoff: vma.pgoff, flags: vma.flags, ops: vma.ops?.name,
                             prot: prot))
         }
-        await mm.mmapLock.upWrite()
+        await mmapWriteUnlock(mm)
     }
 
     /// Rewrites every present PTE of `vma` for its new `pageProt`. A write-notify shared mapping may regain write
@@ -290,15 +312,19 @@
 
     // MARK: - fork and exit
 
-    /// Duplicates an address space for a child. Shared file VMAs are copied without their PTEs (the child faults
-    /// them in); private mappings with anonymous pages and PFN maps copy PTEs, write-protecting COW pages in both.
-    /// Kernel: dup_mmap() + copy_page_range() — kernel/fork.c, mm/memory.c
+    /// Duplicates an address space for a child. Every VMA of the parent is write-locked first, so a fault of
+    /// another thread of the parent cannot change its PTEs while they are copied (it waits for mmap_lock). Shared
+    /// file VMAs are copied without their PTEs (the child faults them in); private mappings with anonymous pages
+    /// and PFN maps copy PTEs, write-protecting COW pages in both.
+    /// Kernel: dup_mmap() + copy_page_range() — mm/mmap.c (kernel/fork.c before 6.14), mm/memory.c
     public func dupMM(_ parent: MM) async -> MM? {
-        await parent.mmapLock.downWrite()
-        defer { parent.mmapLock.releaseWrite() }
+        await mmapWriteLock(parent)
+        defer { mmapWriteUnlockNoPreempt(parent) }
         guard let child = MM(kernel: self) else { return nil }
         var wrprotected = false
-        for vma in parent.vmas where !vma.flags.contains(.dontCopy) {
+        for vma in parent.vmas {
+            await vmaStartWrite(vma)
+            if vma.flags.contains(.dontCopy) { continue }
             sched.charge(costs.vmaUpdate)
             let copy = VMArea(id: allocVMAId(), mm: child, start: vma.start, end: vma.end, pgoff: vma.pgoff,
                               flags: vma.flags)
@@ -307,12 +333,12 @@
             copy.privateData = vma.privateData
             copy.anonVMA = vma.anonVMA
             child.insertVMA(copy)
+            copy.ops?.open?(copy)
             if let file = vma.file {
                 file.get()
                 copy.file = file
                 await linkFileVMA(copy, file.mapping, after: vma)
             }
-            copy.ops?.open?(copy)
             let needsCopy = !vma.flags.isDisjoint(with: [.pfnMap, .mixedMap]) || vma.anonVMA != nil
             guard needsCopy else { continue }
             var address = vma.start
@@ -342,9 +368,12 @@
 
     /// Tears down every mapping and the page tables. Kernel: exit_mmap() — mm/mmap.c
     public func exitMMap(_ mm: MM) async {
-        await mm.mmapLock.downWrite()
-        for vma in mm.vmas { await removeVMA(vma) }
-        mm.mmapLock.releaseWrite()
+        await mmapWriteLock(mm)
+        for vma in mm.vmas {
+            await detachVMA(vma)  // tear_down_vmas(): vma_mark_detached() (free_pgtables() write-locked it)
+            await removeVMA(vma)
+        }
+        mmapWriteUnlockNoPreempt(mm)
         for tlb in mm.tlbs { tlb.flushAll() }
         mm.pageTables.freeAll()
         event(.exit(mm: mm.id))

@@ -10,9 +10,10 @@
     /// The user-fault entry of the emulated CPU: resolves one faulting access of `mm` at `address`.
     /// Returns nil when the access should be re-executed, or the signal the task gets.
     ///
-    /// Tries the per-VMA lock first (when `config.perVMALocks`); a RETRY from there (the callee has released the VMA
-    /// lock) is redone under `mmap_lock`, and a RETRY under `mmap_lock` (lock released by the callee) is redone with
-    /// FAULT_FLAG_TRIED.
+    /// Tries the per-VMA lock first (when `config.perVMALocks`); a VMA that cannot be read-locked (being changed
+    /// by a writer holding mmap_lock) sends the fault straight to `mmap_lock`, where it waits for the writer. A RETRY
+    /// from under the VMA lock (the callee has released it) is redone under `mmap_lock`, and a RETRY under
+    /// `mmap_lock` (lock released by the callee) is redone with FAULT_FLAG_TRIED. COMPLETED: done, lock released.
     /// Kernel: do_user_addr_fault() — arch/x86/mm/fault.c
     public func doUserAddrFault(_ mm: MM, _ address: VirtAddr, write: Bool) async -> UserFault? {
         sched.charge(costs.faultEntry)
@@ -22,15 +23,22 @@
         if write { flags.insert(.write) }
         event(.fault(address: address, write: write))
 
-        if config.perVMALocks, let vma = lockVMAUnderRCU(mm, address) {
+        if config.perVMALocks, let vma = await lockVMAUnderRCU(mm, address) {
             if accessError(vma, write: write) {
-                await vma.vmLock.upRead()
+                await vmaEndRead(vma)  // bad_area_access_error() releases it
+                stats.vmaLockSuccess += 1
                 return signal(.sigsegv(address, .accErr))
             }
             let ret = await handleMMFault(vma, address, flags.union(.vmaLock))
-            if !ret.contains(.retry) && !ret.contains(.completed) { await vma.vmLock.upRead() }
-            if !ret.contains(.retry) { return faultOutcome(ret, address) }
+            if !ret.contains(.retry) && !ret.contains(.completed) { await vmaEndRead(vma) }
+            if !ret.contains(.retry) {
+                stats.vmaLockSuccess += 1
+                return faultOutcome(ret, address)
+            }
             stats.vmaLockRetries += 1
+            // A retry after waiting for I/O (MAJOR) is a second attempt: under mmap_lock it must not drop the lock
+            // and retry once more.
+            if ret.contains(.major) { flags.insert(.tried) }
             event(.retry(address: address, result: ret, lock: .vmaLock))
         }
 
@@ -45,7 +53,7 @@
                 return signal(.sigsegv(address, .accErr))
             }
             let ret = await handleMMFault(vma, address, flags)
-            if ret.contains(.completed) { return nil }
+            if ret.contains(.completed) { return faultOutcome(ret, address) }  // done, and mmap_lock released
             if ret.contains(.retry) {
                 // The callee dropped mmap_lock; go around once more, marked as a second try.
                 flags.insert(.tried)
@@ -55,12 +63,6 @@
             await mm.mmapLock.upRead()
             return faultOutcome(ret, address)
         }
-    }
-
-    /// Kernel: lock_vma_under_rcu() — a trylock of the VMA's own lock; nil sends the fault to mmap_lock.
-    func lockVMAUnderRCU(_ mm: MM, _ address: VirtAddr) -> VMArea? {
-        guard let vma = mm.vmaLookup(address), vma.vmLock.tryDownRead() else { return nil }
-        return vma
     }
 
     /// Kernel: access_error() — arch/x86/mm/fault.c
@@ -99,21 +101,38 @@
 
     /// Kernel: handle_mm_fault() — mm/memory.c. Enters with the VMA lock or mmap_lock held for read.
     public func handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) async -> VMFaultResult {
-        // sanitize_fault_flags(): a write fault must be possible on this VMA at all.
-        if flags.contains(.write) {
-            if !vma.flags.contains(.mayWrite) {
-                warn("write fault on a VMA without VM_MAYWRITE")
-                return .sigsegv
-            }
-            if !vma.flags.contains(.write) && !vma.isCOWMapping {
-                warn("write fault on a shared VMA without VM_WRITE")
-                return .sigsegv
-            }
+        let ret: VMFaultResult
+        if let refused = sanitizeFaultFlags(vma, flags) {
+            ret = refused
+        } else {
+            ret = await __handleMMFault(vma, address, flags)
         }
-        let ret = await __handleMMFault(vma, address, flags)
-        // mm_account_fault(): a RETRY (and an error) is not a completed fault.
-        if ret.isDisjoint(with: VMFaultResult.error.union(.retry)) { stats.faults += 1 }
+        mmAccountFault(ret)
         return ret
+    }
+
+    /// A write fault must be possible on this VMA at all; the arch code has already refused plain permission
+    /// violations, so reaching this is a kernel bug worth one warning. Kernel: sanitize_fault_flags() — mm/memory.c
+    func sanitizeFaultFlags(_ vma: VMArea, _ flags: FaultFlags) -> VMFaultResult? {
+        guard flags.contains(.write) else { return nil }
+        if !vma.flags.contains(.mayWrite) {
+            warnOnOnce("sanitize_fault_flags: !(vm_flags & VM_MAYWRITE)", "write fault on a VMA without VM_MAYWRITE")
+            return .sigsegv
+        }
+        if !vma.flags.contains(.write) && !vma.isCOWMapping {
+            warnOnOnce("sanitize_fault_flags: !(vm_flags & VM_WRITE) && !is_cow_mapping()",
+                       "write fault on a shared VMA without VM_WRITE")
+            return .sigsegv
+        }
+        return nil
+    }
+
+    /// Counts a fault in PGFAULT unless it is to be retried (it is counted when it completes). Failed faults count
+    /// too, as they always have; only the per-task and perf counters, not modelled here, skip VM_FAULT_ERROR.
+    /// Kernel: mm_account_fault() — mm/memory.c (since 6.4; before, handle_mm_fault counted every entry)
+    func mmAccountFault(_ ret: VMFaultResult) {
+        if ret.contains(.retry) { return }
+        stats.faults += 1
     }
 
     /// Kernel: __handle_mm_fault() — mm/memory.c
@@ -150,11 +169,21 @@
         if newEntry != entry {
             slot.write(newEntry)  // ptep_set_access_flags()
             sched.charge(costs.pteUpdate)
-        } else if vmf.flags.contains(.write) {
-            flushTLBPage(vmf.vma.mm, vmf.address)  // flush_tlb_fix_spurious_fault()
+        } else {
+            fixSpuriousFault(vmf)
         }
         await unmapUnlock(&vmf)
         return .zero
+    }
+
+    /// The PTE already allows the access, so a stale TLB entry raised the fault: drop it, for writes only. Not for
+    /// a retried fault: the PTE it finds is its own first attempt's work, no TLB entry is stale.
+    /// The model flushes as the generic flush_tlb_fix_spurious_fault() = flush_tlb_page(); x86 defines it empty,
+    /// because the CPU itself drops the faulting entry, as `UserTask.translate` does before every fault.
+    /// Kernel: fix_spurious_fault() — mm/memory.c (written inline in handle_pte_fault() in older kernels)
+    func fixSpuriousFault(_ vmf: VMFault) {
+        if vmf.flags.contains(.tried) { return }
+        if vmf.flags.contains(.write) { flushTLBPage(vmf.vma.mm, vmf.address) }  // flush_tlb_fix_spurious_fault()
     }
 
     // MARK: - PTL helpers
@@ -242,8 +271,27 @@
     /// it and ask for a retry. Kernel: vmf_can_call_fault() — mm/memory.c
     func vmfCanCallFault(_ vmf: inout VMFault) async -> VMFaultResult {
         guard vmf.flags.contains(.vmaLock) else { return .zero }
-        await vmf.vma.vmLock.upRead()  // vma_end_read()
+        await vmaEndRead(vmf.vma)
         return .retry
+    }
+
+    /// Releases whichever lock the fault holds. Kernel: release_fault_lock() — include/linux/mm.h
+    func releaseFaultLock(_ vmf: VMFault) async {
+        if vmf.flags.contains(.vmaLock) {
+            await vmaEndRead(vmf.vma)
+        } else {
+            await vmf.vma.mm.mmapLock.upRead()  // mmap_read_unlock()
+        }
+    }
+
+    /// Drops the fault's lock before something that may sleep for I/O, but only on a first attempt that may be
+    /// retried (FAULT_FLAG_ALLOW_RETRY without TRIED or RETRY_NOWAIT). Returns whether it did; the file stays pinned
+    /// by the VMA. Kernel: maybe_unlock_mmap_for_io() — mm/internal.h
+    func maybeUnlockMmapForIO(_ vmf: VMFault) async -> Bool {
+        let f = vmf.flags
+        guard f.contains(.allowRetry), !f.contains(.tried), !f.contains(.retryNowait) else { return false }
+        await releaseFaultLock(vmf)
+        return true
     }
 
     /// Calls ->fault and returns with the page locked and referenced.
@@ -544,17 +592,29 @@
     }
 
     /// Marks the page dirty through its mapping, unlocks it, and updates the file times when no ->page_mkwrite
-    /// did so. Kernel: fault_dirty_shared_page() — mm/memory.c (balance_dirty_pages is a no-op for device memory).
+    /// did so. Then, if the page belongs to a mapping (`page->mapping`: fb_defio's ->fault set it up to 6.14, not
+    /// since) and was just dirtied or the VMA has ->page_mkwrite, the dirtier is throttled — and on a first attempt
+    /// the fault's lock is dropped for that, so the fault ends here: COMPLETED since 5.19, RETRY before
+    /// (`config.faultDirtySharedPageUnlock`). A page with no mapping (fb_defio since 6.15) returns 0 with the lock
+    /// still held. Throttling itself is a no-op here (device memory has no writeback). Enters with the page locked.
+    /// Kernel: fault_dirty_shared_page() — mm/memory.c (the same code in 6.12 and in the 2026 tree)
     func faultDirtySharedPage(_ vmf: inout VMFault) async -> VMFaultResult {
         let page = vmf.page!
-        if let mapping = phys.fileMapping(of: page), let dirty = mapping.aops.dirtyFolio {
-            _ = dirty(mapping, page)
-        } else {
-            phys.frames[page.rawValue].flags.insert(.dirty)  // noop_dirty_folio()
-        }
+        let pageMkwrite = vmf.vma.ops?.pageMkwrite != nil
+        let dirtied = folioMarkDirty(page)
+        // folio_raw_mapping(): read before the unlock, after which truncation could clear it.
+        let mapping = phys.fileMapping(of: page)
         await phys.unlockPage(page)
-        if vmf.vma.ops?.pageMkwrite == nil, let file = vmf.vma.file { fileUpdateTime(self, file) }
-        return .zero
+        if !pageMkwrite, let file = vmf.vma.file { fileUpdateTime(self, file) }
+        guard dirtied || pageMkwrite, mapping != nil else { return .zero }
+        switch config.faultDirtySharedPageUnlock {
+        case .never:
+            return .zero  // balance_dirty_pages_ratelimited() under the lock
+        case .completed, .retry:
+            guard await maybeUnlockMmapForIO(vmf) else { return .zero }
+            // balance_dirty_pages_ratelimited(mapping) runs here, unlocked: nothing to wait for on device memory.
+            return config.faultDirtySharedPageUnlock == .completed ? .completed : .retry
+        }
     }
 
     // MARK: - PFN maps
@@ -588,7 +648,10 @@
         if !current.isNone {
             if mkwrite {
                 if current.pfn != pfn {
-                    warn("insert_pfn: \(address) already maps \(current.pfn), not \(pfn)")
+                    if current.pfn != phys.zeroPage {
+                        warnOnOnce("insert_pfn: !is_zero_pfn(pte_pfn(entry))",
+                                   "insert_pfn: \(address) already maps \(current.pfn), not \(pfn)")
+                    }
                 } else {
                     var entry = current.mkyoung().mkdirty()
                     if vma.flags.contains(.write) { entry = entry.mkwrite() }
@@ -653,7 +716,8 @@
         event(.tlbShootdown(mm: mm.id, cpus: remote))
     }
 
-    /// A kernel warning that does not stop the machine. Kernel: WARN_ON_ONCE() / VM_BUG_ON without DEBUG_VM.
+    /// A kernel warning that does not stop the machine, reported every time (`warnOnOnce` for the once-only
+    /// kind). Kernel: WARN_ON() / dev_warn() / pr_warn(), and VM_BUG_ON turned into a warning
     public func warn(_ text: String) {
         sched.report("WARNING: \(text)")
     }

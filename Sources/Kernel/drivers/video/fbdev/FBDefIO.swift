@@ -290,7 +290,11 @@ public struct PagerefList: Sendable, Equatable {
         return
     }
     state.mapping = file.mapping
-    file.mapping.aops = AddressSpaceOperations(name: "fb_deferred_io_aops", dirtyFolio: { _, _ in false })
+    // Dirtying a page sets PG_dirty and nothing else: there is no writeback (kernel: fb_deferred_io_aops).
+    let kernel = info.kernel
+    file.mapping.aops = AddressSpaceOperations(name: "fb_deferred_io_aops", dirtyFolio: { [unowned kernel] m, page in
+        kernel.noopDirtyFolio(m, page)
+    })
     state.openCount += 1
 }
 
@@ -487,7 +491,8 @@ public struct PagerefList: Sendable, Equatable {
     info.defioStats.mkwrites += 1
     guard let pageref = fbDeferredIOPagerefGet(info, state, offset, page) else {
         await state.lock.unlock()
-        info.kernel.warn("fb_deferred_io_track_page: no pageref (reported as VM_FAULT_OOM)")
+        info.kernel.warnOnOnce("fb_deferred_io_track_page: !pageref",
+                               "fb_deferred_io_track_page: no pageref (reported as VM_FAULT_OOM)")
         return .oom
     }
     let locked = info.variant.mkwriteLocksPage
@@ -510,7 +515,8 @@ public struct PagerefList: Sendable, Equatable {
         pgoff = Int(info.kernel.phys.frames[page.rawValue].index.rawValue)
     }
     guard pgoff >= 0 && pgoff < state.npagerefs else {
-        info.kernel.warn("fb_deferred_io_pageref_lookup: incorrect allocation size (pgoff \(pgoff))")
+        info.kernel.warnOnOnce("fb_deferred_io_pageref_lookup: pgoff >= npagerefs",
+                               "fb_deferred_io_pageref_lookup: incorrect allocation size (pgoff \(pgoff))")
         return nil
     }
     let listed = !state.list.isUnlisted(pgoff)
@@ -520,7 +526,8 @@ public struct PagerefList: Sendable, Equatable {
         bind = !listed
     case .bindOnce:
         if let bound = state.pagerefs[pgoff].page, bound != page {
-            info.kernel.warn("fb_deferred_io_pageref_lookup: inconsistent state at pgoff \(pgoff)")
+            info.kernel.warnOnOnce("fb_deferred_io_pageref_lookup: pageref->page != page",
+                                   "fb_deferred_io_pageref_lookup: inconsistent state at pgoff \(pgoff)")
             return nil
         }
         bind = state.pagerefs[pgoff].page == nil

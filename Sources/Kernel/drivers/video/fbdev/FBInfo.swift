@@ -173,7 +173,9 @@ public struct FBDefIOStats: Sendable, Equatable {
         if let mmap = fbops.mmap {
             result = await mmap(self, vma)
         } else {
-            if fbdefio != nil { kernel.warn("fbdev mmap not set up for deferred I/O") }
+            if fbdefio != nil {
+                kernel.warnOnOnce("fb_mmap: !fbops->fb_mmap", "fbdev mmap not set up for deferred I/O")
+            }
             result = .ENODEV
         }
         await mmLock.unlock()
