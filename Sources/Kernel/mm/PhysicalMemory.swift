@@ -117,6 +117,8 @@ final class HostMutex: @unchecked Sendable {
     private var pageWaiters: [Int: Deque<Int>] = [:]
     /// Who took each page lock (the kernel does not track this; hung-task reports name it for the reader).
     private var pageLockHolder: [Int: Int] = [:]
+    /// SMP machines: when each page was last unlocked with nobody waiting (the unlocking CPU's clock).
+    private var pageUnlockedAt: [Int: VirtualTime] = [:]
     /// One bit per page ever allocated (those are the only ones that may hold data).
     private var used: [UInt64]
     /// Objects that `page->mapping` may name, by id (index 0 is NULL).
@@ -230,6 +232,8 @@ final class HostMutex: @unchecked Sendable {
         await sched.preempt(.pageLock)
         sched.charge(sched.costs.lock)
         if !frames[pfn.rawValue].flags.contains(.locked) {
+            // On an SMP machine the page may have been locked, in virtual time, until after this CPU's clock.
+            if let t = pageUnlockedAt[pfn.rawValue] { sched.waited(until: t) }
             frames[pfn.rawValue].flags.insert(.locked)
             pageLockHolder[pfn.rawValue] = sched.current
             return
@@ -270,6 +274,7 @@ final class HostMutex: @unchecked Sendable {
         } else {
             frames[pfn.rawValue].flags.remove(.locked)
             pageLockHolder[pfn.rawValue] = nil
+            if sched.cpuCount > 1 { pageUnlockedAt[pfn.rawValue] = sched.now }
         }
     }
 
