@@ -20,9 +20,10 @@ public struct VirtualTime: Comparable, Hashable, Sendable, CustomStringConvertib
     /// "12.345678ms"-style rendering with fixed precision, for traces and summaries.
     public var description: String {
         let ns = nanoseconds
-        let ms = ns / 1_000_000, frac = ns % 1_000_000
+        let magnitude = ns.magnitude
+        let ms = magnitude / 1_000_000, frac = magnitude % 1_000_000
         let digits = String(frac)
-        return "\(ms).\(String(repeating: "0", count: 6 - digits.count))\(digits)ms"
+        return "\(ns < 0 ? "-" : "")\(ms).\(String(repeating: "0", count: 6 - digits.count))\(digits)ms"
     }
 }
 

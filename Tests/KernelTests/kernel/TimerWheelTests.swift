@@ -77,3 +77,13 @@ import Testing
         #expect(runs == expected)
     }
 }
+
+@Suite struct VirtualTimeTests {
+    /// Differences of times print too (a negative one with its sign), never trap.
+    @Test func descriptions() {
+        #expect(VirtualTime.us(1500).description == "1.500000ms")
+        #expect((VirtualTime.ms(1) - VirtualTime.ms(3)).description == "-2.000000ms")
+        #expect(VirtualTime(picoseconds: -1_000).description == "-0.000001ms")
+        #expect(VirtualTime.zero.description == "0.000000ms")
+    }
+}
