@@ -79,6 +79,9 @@ struct CLI {
         (["--switch-ratio", "3/2"], "--switch-ratio"),
         (["--policy", "fifo"], "fifo"),
         (["--replay-schedule", "/nonexistent/schedule"], "--replay-schedule"),
+        (["--headless", "--cpus", "0"], "--cpus"),
+        (["boot", "--cpus", "65"], "--cpus"),
+        (["replay", "--cpus", "0", "-"], "--cpus"),
     ])
     func badInputExitsTwoNamingTheFlag(args: [String], named: String) throws {
         let r = try CLI.run(args)
