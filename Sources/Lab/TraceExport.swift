@@ -100,33 +100,16 @@ import Kernel
 
     private func kernelEvent(_ e: KernelEvent) {
         guard !stopped else { return }
+        if e.kind == .wrprotect { wrprotectedInPass += 1 }
+        guard keepEvents || keepTrace else {
+            // Nothing is exported: keep only the count and what the recorder's users are told.
+            seq += 1
+            if e.kind == .mkwrite { onMkwrite?(e) }
+            return
+        }
         let t = e.task
         let (a, b) = e.operands
-        let fields: String
-        switch e.kind {
-        case .fault:
-            fields = "\"addr\":\"\(hexAddr(a))\",\"write\":\(b != 0)"
-        case .faultResult:
-            fields = "\"addr\":\"\(hexAddr(a))\",\"result\":\(jsonString(e.note)),\"path\":\"\(faultPath(t))\""
-        case .retry:
-            fields = "\"addr\":\"\(hexAddr(a))\",\"result\":\(b),\"lock\":\(jsonString(e.note))"
-        case .mkwrite, .faultHook, .pfnMkwrite:
-            fields = "\"pgoff\":\(a),\"result\":\(jsonString(e.note))"
-        case .wrprotect, .pteSet, .pteClean, .pteZap:
-            fields = "\"addr\":\"\(hexAddr(a))\",\"pte\":\"\(hexAddr(b))\",\"mm\":\(jsonString(e.note))"
-            if e.kind == .wrprotect { wrprotectedInPass += 1 }
-        case .tlbFlush:
-            fields = "\"addr\":\"\(hexAddr(a))\",\"pages\":\(b),\"mm\":\(jsonString(e.note))"
-        case .defioBatch:
-            fields = "\"pages\":\(a),\"batch\":\(b),\"list\":\(jsonString(e.note))"
-        case .timerArm:
-            fields = "\"expires\":\(a),\"bucket\":\(b),\"note\":\(jsonString(e.note))"
-        case .timerFire:
-            fields = "\"bucket\":\(a),\"armed_ns\":\(b)"
-        default:
-            fields = "\"a\":\(a),\"b\":\(b),\"note\":\(jsonString(e.note))"
-        }
-        let fields_ = kernel.sched.cpuCount > 1 ? fields + ",\"cpu\":\(e.cpu)" : fields
+        let fields = keepEvents ? jsonFields(e, a, b) : ""
         let now = ts(e.time)
         switch e.kind {
         case .timerArm:
@@ -153,7 +136,35 @@ import Kernel
             break
         }
         lastTS[t] = now
-        record(t, e.kind.rawValue, fields_, at: e.time)
+        record(t, e.kind.rawValue, fields, at: e.time)
+    }
+
+    /// The kind-specific fields of an event's JSON line.
+    private func jsonFields(_ e: KernelEvent, _ a: Int64, _ b: Int64) -> String {
+        let fields: String
+        switch e.kind {
+        case .fault:
+            fields = "\"addr\":\"\(hexAddr(a))\",\"write\":\(b != 0)"
+        case .faultResult:
+            fields = "\"addr\":\"\(hexAddr(a))\",\"result\":\(jsonString(e.note)),\"path\":\"\(faultPath(e.task))\""
+        case .retry:
+            fields = "\"addr\":\"\(hexAddr(a))\",\"result\":\(b),\"lock\":\(jsonString(e.note))"
+        case .mkwrite, .faultHook, .pfnMkwrite:
+            fields = "\"pgoff\":\(a),\"result\":\(jsonString(e.note))"
+        case .wrprotect, .pteSet, .pteClean, .pteZap:
+            fields = "\"addr\":\"\(hexAddr(a))\",\"pte\":\"\(hexAddr(b))\",\"mm\":\(jsonString(e.note))"
+        case .tlbFlush:
+            fields = "\"addr\":\"\(hexAddr(a))\",\"pages\":\(b),\"mm\":\(jsonString(e.note))"
+        case .defioBatch:
+            fields = "\"pages\":\(a),\"batch\":\(b),\"list\":\(jsonString(e.note))"
+        case .timerArm:
+            fields = "\"expires\":\(a),\"bucket\":\(b),\"note\":\(jsonString(e.note))"
+        case .timerFire:
+            fields = "\"bucket\":\(a),\"armed_ns\":\(b)"
+        default:
+            fields = "\"a\":\(a),\"b\":\(b),\"note\":\(jsonString(e.note))"
+        }
+        return kernel.sched.cpuCount > 1 ? fields + ",\"cpu\":\(e.cpu)" : fields
     }
 
     /// The counters of fault paths that moved since the task's `fault` event.

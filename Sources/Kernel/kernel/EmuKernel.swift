@@ -278,7 +278,8 @@ public struct KernelEvent: Sendable, Equatable {
         let (a, b) = e.operands
         fnv.mix(UInt64(bitPattern: e.time.picoseconds))
         fnv.mix(UInt64(bitPattern: Int64(e.task)))
-        fnv.mix(bytes: e.kind.rawValue.utf8)
+        var name = e.kind.rawValue  // a literal: its UTF-8 is contiguous, hashed without walking the String
+        name.withUTF8 { fnv.mix(bytes: $0) }
         fnv.mix(UInt64(bitPattern: a))
         fnv.mix(UInt64(bitPattern: b))
         if e.cpu != 0 { fnv.mix(UInt64(e.cpu)) }
@@ -342,6 +343,8 @@ public struct OnceWarning: Sendable, Equatable {
     var nextPid = 0
     /// Every process ever created, in creation order.
     public internal(set) var processes: [UserTask] = []
+    /// The same processes by scheduler task id.
+    var processBySchedID: [UserTask?] = []
     /// The system workqueue and its worker thread, created on first use. Kernel: system_wq
     public private(set) lazy var systemWorkqueue = Workqueue("events", kernel: self)
 

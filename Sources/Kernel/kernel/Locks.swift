@@ -16,7 +16,7 @@ import DequeModule
     public enum Kind: Sendable { case mutex, spinlock }
     public let name: String
     public let kind: Kind
-    unowned let sched: Scheduler
+    unowned(unsafe) let sched: Scheduler
     /// The holder's task id (-1 when held outside a task, or free).
     public private(set) var owner = -1
     public private(set) var isLocked = false
@@ -104,7 +104,7 @@ public typealias SpinLock = KLock
 /// Kernel: `struct rw_semaphore` — kernel/locking/rwsem.c (mmap_lock, i_mmap_rwsem, the per-VMA lock).
 @EmuActor public final class KRWSemaphore {
     public let name: String
-    unowned let sched: Scheduler
+    unowned(unsafe) let sched: Scheduler
     public private(set) var readers: [Int] = []
     public private(set) var writer: Int? = nil
     private var waiters = Deque<(task: Int, write: Bool)>()
@@ -221,7 +221,7 @@ public typealias SpinLock = KLock
 /// Tasks waiting for an event. Kernel: `wait_queue_head_t` with wait_event()/wake_up().
 @EmuActor public final class WaitQueue {
     public let name: String
-    unowned let sched: Scheduler
+    unowned(unsafe) let sched: Scheduler
     private var waiters = Deque<Int>()
     /// Waits here are TASK_UNINTERRUPTIBLE (a flush) rather than idle (a worker waiting for work): only those count
     /// for the hung-task detector.

@@ -27,7 +27,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 @EmuActor public final class UserTask {
     public let pid: Int
     public let name: String
-    public unowned let kernel: EmuKernel
+    public unowned(unsafe) let kernel: EmuKernel
     public let mm: MM
     /// The scheduler task this process runs as.
     public internal(set) var schedID = -1
@@ -411,5 +411,12 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
             await task.exitProcess()
         }
         task.place(on: sched.cpu(of: task.schedID))
+        while processBySchedID.count <= task.schedID { processBySchedID.append(nil) }
+        processBySchedID[task.schedID] = task
+    }
+
+    /// The process a scheduler task runs as (nil for kernel threads).
+    public func process(schedID: Int) -> UserTask? {
+        schedID >= 0 && schedID < processBySchedID.count ? processBySchedID[schedID] : nil
     }
 }

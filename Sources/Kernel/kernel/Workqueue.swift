@@ -7,7 +7,7 @@ import DequeModule
 /// Kernel: `struct workqueue_struct` with its per-CPU worker pools (here `system_wq`, one worker per pool).
 @EmuActor public final class Workqueue {
     public let name: String
-    unowned let kernel: EmuKernel
+    unowned(unsafe) let kernel: EmuKernel
     private var worklists: [Deque<DelayedWork>]
     private var more: [WaitQueue] = []
     /// The scheduler task id of each CPU's worker.
@@ -73,7 +73,7 @@ import DequeModule
 /// cancel_delayed_work_sync().
 @EmuActor public final class DelayedWork {
     public let name: String
-    unowned let wq: Workqueue
+    unowned(unsafe) let wq: Workqueue
     let function: @EmuActor () async -> Void
     /// The armed timer, if any.
     private var timer: Int?

@@ -352,7 +352,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
 /// An address space of a fake process. Kernel: `struct mm_struct` — include/linux/mm_types.h
 @EmuActor public final class MM {
     public let id: Int
-    public unowned let kernel: EmuKernel
+    public unowned(unsafe) let kernel: EmuKernel
     public let pageTables: PageTables
     /// Each CPU's TLB entries for this address space (a tagged, PCID-style TLB: switching to another address space
     /// does not drop them). Kernel: the CPUs' TLBs, tagged by the ASID arch/x86/mm/tlb.c gives the mm

@@ -90,7 +90,7 @@ public struct PTESlot {
 /// The 4-level page tables of one address space (PGD → PUD → PMD → PTE; P4D folded), stored in physical pages.
 /// Kernel: `mm->pgd`, pgd_offset()/pud_offset()/pmd_offset()/pte_offset_map(), __pte_alloc().
 @EmuActor public final class PageTables {
-    unowned let phys: PhysicalMemory
+    unowned(unsafe) let phys: PhysicalMemory
     public let pgd: PFN
     /// Every page-table page of this address space, for teardown.
     private(set) var tablePages: [PFN]

@@ -110,7 +110,7 @@ final class HostMutex: @unchecked Sendable {
     /// Kernel: `mem_map` — one `struct page` per frame.
     public var frames: [PageFrame]
     private var freeList: [Int32]  // A stack: the lowest free PFN is on top.
-    unowned let sched: Scheduler
+    unowned(unsafe) let sched: Scheduler
     /// Split page-table locks, one per page-table page. Kernel: `ptdesc->ptl`.
     private var ptlocks: [Int: KLock] = [:]
     /// Page-lock waiters by PFN. Kernel: the hashed folio wait queues of mm/filemap.c.
@@ -301,7 +301,7 @@ final class HostMutex: @unchecked Sendable {
     /// Kernel: VMALLOC_START on x86-64 with 4-level paging.
     public static let start: UInt64 = 0xFFFF_C900_0000_0000
     public static let end: UInt64 = 0xFFFF_E8FF_FFFF_FFFF
-    unowned let phys: PhysicalMemory
+    unowned(unsafe) let phys: PhysicalMemory
     private var areas: [(base: UInt64, pfns: [PFN])] = []
     private var next: UInt64 = Vmalloc.start
 

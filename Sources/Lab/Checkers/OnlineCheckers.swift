@@ -43,8 +43,8 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     public private(set) var first: Violation?
     /// Told once, at the first violation.
     public var onViolation: ((Violation) -> Void)?
-    /// (mm id, pgoff) → the batch in which a `page_mkwrite` of that process made the page writable.
-    private var granted: [Int64: (batch: Int, seq: Int)] = [:]
+    /// mm id → pgoff → the batch (and event) in which a `page_mkwrite` of that process made the page writable.
+    private var granted: [Int: [Int: (batch: Int, seq: Int)]] = [:]
     /// Events seen, and the event at which each task's current fault began: a `page_mkwrite` is a second one only if
     /// its fault began after the PTE was made writable (threads of one address space that fault on the same PTE at
     /// once each call `->page_mkwrite`, as in the kernel).
@@ -88,7 +88,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         report(kind, f.description, pid: task(kernel.sched.current)?.pid)
     }
 
-    private func task(_ schedID: Int) -> UserTask? { kernel.processes.first { $0.schedID == schedID } }
+    private func task(_ schedID: Int) -> UserTask? { kernel.process(schedID: schedID) }
 
     private func event(_ e: KernelEvent) {
         guard first == nil else { return }
@@ -135,23 +135,21 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         guard pte.isWrite, let s = state, s.info != nil, let t = task(schedID) else { return }
         guard let pgoff = devicePage(t.mm, address) else { return }
         checks += 1
-        granted[key(t.mm, pgoff)] = (batch, seq)
+        granted[t.mm.id, default: [:]][pgoff] = (batch, seq)
         if !tracked(s, pgoff) {
             report(.dirtyTracking, "\(t.name) made its PTE of page \(pgoff) writable while the page is not listed: "
                 + "its stores from now on are never delivered (the update is lost here)", page: pgoff, pid: t.pid)
         }
     }
 
-    private func key(_ mm: MM, _ pgoff: Int) -> Int64 { Int64(mm.id) << 32 | Int64(pgoff) }
-
     private func forget(mm: MM) {
-        granted = granted.filter { $0.key >> 32 != Int64(mm.id) }
+        granted[mm.id] = nil
     }
 
     private func checkMkwrite(_ schedID: Int, _ pgoff: Int) {
         guard let t = task(schedID) else { return }
         checks += 1
-        if let g = granted[key(t.mm, pgoff)], g.batch == batch, g.seq < faultBegan[schedID] ?? 0 {
+        if let g = granted[t.mm.id]?[pgoff], g.batch == batch, g.seq < faultBegan[schedID] ?? 0 {
             report(.faultAccounting, "a second page_mkwrite of page \(pgoff) by \(t.name) in batch \(batch): its "
                 + "PTE was already made writable in this batch", page: pgoff, pid: t.pid)
         }

@@ -63,7 +63,7 @@ public struct FBDefIOStats: Sendable, Equatable {
 /// A framebuffer: geometry, the screen buffer in vmalloc memory, the device node(s), and deferred I/O.
 /// Kernel: `struct fb_info` — include/linux/fb.h
 @EmuActor public final class FBInfo {
-    public unowned let kernel: EmuKernel
+    public unowned(unsafe) let kernel: EmuKernel
     public var fix: FBFixScreeninfo
     public var variable: FBVarScreeninfo
     public var flags: FBInfoFlags = []
