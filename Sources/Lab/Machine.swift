@@ -56,6 +56,9 @@ public struct DemoReport: Sendable {
     public var trace: String?
     /// `page_mkwrite` calls per framebuffer page (the heatmap).
     public var mkwritesPerPage: [Int]
+    /// Frames the furthest process drew, and the write faults of the run (for the host-speed line).
+    public var framesDrawn: Int
+    public var faults: Int
 }
 
 /// Builds and runs one demo machine on the emulator thread.
@@ -218,7 +221,8 @@ public struct DemoReport: Sendable {
         return DemoReport(summary: summary, checkerPassed: ok, checkerReport: check.report, finalFrame: final,
                           frameHash: fnv1a(final.pixels), eventHash: kernel.events.hash, outcome: outcome,
                           schedule: kernel.sched.schedule, stats: stats, events: recorder.jsonLines,
-                          trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage)
+                          trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage,
+                          framesDrawn: framesDrawn, faults: kernel.stats.faults)
     }
 
     /// Frames the furthest process drew, and frames each band's process drew.
