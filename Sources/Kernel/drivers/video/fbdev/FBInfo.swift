@@ -132,9 +132,10 @@ public struct FBDefIOStats: Sendable, Equatable {
 
     /// Reads the whole screen memory (smem_len bytes).
     public func readScreen() -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: fix.smemLen)
-        out.withUnsafeMutableBytes { kernel.vmalloc.read(screenBuffer, into: $0) }
-        return out
+        [UInt8](unsafeUninitializedCapacity: fix.smemLen) { buffer, count in
+            kernel.vmalloc.read(screenBuffer, into: UnsafeMutableRawBufferPointer(buffer))
+            count = fix.smemLen
+        }
     }
 
     /// The file operations of a framebuffer device node. Kernel: fb_fops — drivers/video/fbdev/core/fb_chrdev.c
