@@ -273,13 +273,16 @@ int hostmm_replay(const hostmm_replay_line *lines, long line_count, int procs, s
     int32_t *own = mmap(NULL, npages * sizeof(int32_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     int rc = -1;
     int fd = -1;
+    int barrier_ready = 0;
     uint8_t *view = MAP_FAILED;
     if (own == MAP_FAILED) goto out;
     pthread_barrierattr_t attr;
     pthread_barrierattr_init(&attr);
     pthread_barrierattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    if (pthread_barrier_init(&control->barrier, &attr, (unsigned)procs + 1) != 0) goto out;
+    int barrier_rc = pthread_barrier_init(&control->barrier, &attr, (unsigned)procs + 1);
     pthread_barrierattr_destroy(&attr);
+    if (barrier_rc != 0) goto out;
+    barrier_ready = 1;
     fd = make_memfd("hostmm-replay", mapped);
     if (fd < 0) goto out;
     view = mmap(NULL, mapped, PROT_READ, MAP_SHARED, fd, 0);  // the parent's (the worker's) view
@@ -328,6 +331,7 @@ int hostmm_replay(const hostmm_replay_line *lines, long line_count, int procs, s
     else errno = EPROTO;
 out:;
     int e = errno;
+    if (barrier_ready) pthread_barrier_destroy(&control->barrier);
     if (view != MAP_FAILED) munmap(view, mapped);
     if (fd >= 0) close(fd);
     if (own != MAP_FAILED) munmap(own, npages * sizeof(int32_t));
