@@ -34,9 +34,14 @@ run: build
 test: deps
 	$(SWIFT) test --disable-xctest
 
-# Benchmarks (release builds, ordo-one/benchmark) live in their own package so `make test` does not build them.
+# Benchmarks live in their own package so `make test` does not build them. `make bench` prints the ratio table
+# (BenchTable: every emulator measurement against a host baseline of the same run; pass flags with
+# BENCH_ARGS="--rounds 3"); `make bench DETAIL=1` then also runs the ordo-one/benchmark suites.
+BENCH_ARGS ?=
 bench: deps
-	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress
+	cd Benchmarks && $(SWIFT) build -c release --product BenchTable
+	cd Benchmarks && "$$($(SWIFT) build -c release --show-bin-path)/BenchTable" $(BENCH_ARGS)
+	@if [ -n "$(DETAIL)" ]; then cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress; fi
 
 clean:
 	rm -rf .build

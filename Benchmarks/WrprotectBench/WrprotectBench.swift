@@ -3,6 +3,7 @@
 //
 // Run: cd Benchmarks && swift package --disable-sandbox benchmark
 import Benchmark
+import HostMM
 import Kernel
 
 /// One machine for one benchmark size: a 128-page vmalloc'd device file, `mappers` processes that each map its
@@ -114,15 +115,16 @@ let benchmarks: @Sendable () -> Void = {
     let callVirtual = BenchmarkMetric.custom("call virtual ns")
     let cleaned = BenchmarkMetric.custom("PTEs cleaned", useScalingFactor: false)
     let visited = BenchmarkMetric.custom("VMAs visited", useScalingFactor: false)
+    let perPTE = BenchmarkMetric.custom("wall ns per PTE (emulator thread)")
     // The four sizes, each beside 4096 VMAs that do not overlap the page, then a control without them.
     let others = WrprotectMachine.others
     for (mappers, others) in [(1, others), (16, others), (256, others), (4096, others), (1, 0)] {
         Benchmark(
             "mappingWrprotectRange/\(mappers) mappers + \(others) others",
             configuration: .init(
-                metrics: [.wallClock, callWall, callVirtual, cleaned, visited],
+                metrics: [.wallClock, callWall, perPTE, callVirtual, cleaned, visited],
                 timeUnits: .nanoseconds,
-                units: [callWall: .count, callVirtual: .count, cleaned: .count, visited: .count],
+                units: [callWall: .count, perPTE: .count, callVirtual: .count, cleaned: .count, visited: .count],
                 warmupIterations: 3,
                 maxDuration: .seconds(3),
                 maxIterations: mappers >= 4096 ? 60 : 300),
@@ -141,6 +143,7 @@ let benchmarks: @Sendable () -> Void = {
                     benchmark.error("cleaned \(sample.cleaned) and visited \(sample.visited), expected \(mappers)")
                 }
                 benchmark.measurement(callWall, sample.wallNanoseconds)
+                benchmark.measurement(perPTE, sample.wallNanoseconds / max(1, sample.cleaned))
                 benchmark.measurement(callVirtual, sample.virtualNanoseconds)
                 benchmark.measurement(cleaned, sample.cleaned)
                 benchmark.measurement(visited, sample.visited)
@@ -148,4 +151,19 @@ let benchmarks: @Sendable () -> Void = {
             setup: { try await WrprotectMachine.prepare(mappers: mappers, others: others) },
             teardown: { await WrprotectMachine.discard(mappers: mappers, others: others) })
     }
+    // The host's baseline (the benchmark table's row 6): mprotect(PROT_READ) of one page at a time over 256
+    // present, writable, dirty pages of a MAP_SHARED memfd mapping (HostMM.h); one PTE per call.
+    let hostPerPage = BenchmarkMetric.custom("host mprotect ns per page")
+    Benchmark(
+        "host mprotect(PROT_READ), one page per call (baseline)",
+        configuration: .init(metrics: [hostPerPage], units: [hostPerPage: .count], warmupIterations: 3,
+                             maxDuration: .seconds(3), maxIterations: 300),
+        closure: { benchmark in
+            var ns = 0.0
+            guard hostmm_mprotect_per_page(256, 1, &ns) == 0 else {
+                benchmark.error("hostmm_mprotect_per_page failed")
+                return
+            }
+            benchmark.measurement(hostPerPage, Int(ns.rounded()))
+        })
 }
