@@ -41,9 +41,9 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     public private(set) var cpu = 0
     public private(set) var tlb: SoftTLB
     /// Raw slots of `tlb`, cached for the inlined fast path.
-    nonisolated(unsafe) private(set) var tlbSlots: UnsafeMutablePointer<TLBEntry>
+    @usableFromInline nonisolated(unsafe) private(set) var tlbSlots: UnsafeMutablePointer<TLBEntry>
     /// Fast-path accesses left before the next `.quantum` preemption point.
-    var budget: Int
+    @usableFromInline var budget: Int
     let budgetStart: Int
 
     init(pid: Int, name: String, kernel: EmuKernel, mm: MM) {
@@ -60,7 +60,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     // MARK: - Stores and loads (the emulated CPU)
 
     /// Stores one byte. Kernel analogue: a user `mov` to `va`.
-    @inline(__always) public func store8(_ va: VirtAddr, _ value: UInt8) async throws(UserFault) {
+    @inlinable @inline(__always) public func store8(_ va: VirtAddr, _ value: UInt8) async throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         if _fastPath(e.vpn == va.vpn && e.writable && budget > 0) {
             budget &-= 1
@@ -71,7 +71,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Stores a 32-bit pixel (little endian). A store that straddles two pages is done byte by byte.
-    @inline(__always) public func store32(_ va: VirtAddr, _ value: UInt32) async throws(UserFault) {
+    @inlinable @inline(__always) public func store32(_ va: VirtAddr, _ value: UInt32) async throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
         if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 4) {
@@ -83,7 +83,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Stores a 16-bit pixel (little endian).
-    @inline(__always) public func store16(_ va: VirtAddr, _ value: UInt16) async throws(UserFault) {
+    @inlinable @inline(__always) public func store16(_ va: VirtAddr, _ value: UInt16) async throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
         if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 2) {
@@ -95,7 +95,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Loads one byte.
-    @inline(__always) public func load8(_ va: VirtAddr) async throws(UserFault) -> UInt8 {
+    @inlinable @inline(__always) public func load8(_ va: VirtAddr) async throws(UserFault) -> UInt8 {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         if _fastPath(e.vpn == va.vpn && budget > 0) {
             budget &-= 1
@@ -105,7 +105,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Loads a 32-bit value (little endian).
-    @inline(__always) public func load32(_ va: VirtAddr) async throws(UserFault) -> UInt32 {
+    @inlinable @inline(__always) public func load32(_ va: VirtAddr) async throws(UserFault) -> UInt32 {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
         if _fastPath(e.vpn == va.vpn && budget > 0 && off <= PAGE_SIZE - 4) {
@@ -173,7 +173,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    @inline(never) func storeSlow(_ va: VirtAddr, _ value: UInt64, width: Int) async throws(UserFault) {
+    @usableFromInline @inline(never) func storeSlow(_ va: VirtAddr, _ value: UInt64, width: Int) async throws(UserFault) {
         if va.offsetInPage > PAGE_SIZE - width {
             for i in 0 ..< width { try await storeSlow(va + i, (value >> UInt64(8 * i)) & 0xFF, width: 1) }
             return
@@ -187,7 +187,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    @inline(never) func loadSlow(_ va: VirtAddr, width: Int) async throws(UserFault) -> UInt64 {
+    @usableFromInline @inline(never) func loadSlow(_ va: VirtAddr, width: Int) async throws(UserFault) -> UInt64 {
         if va.offsetInPage > PAGE_SIZE - width {
             var v: UInt64 = 0
             for i in 0 ..< width { v |= try await loadSlow(va + i, width: 1) << UInt64(8 * i) }

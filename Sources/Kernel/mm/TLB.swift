@@ -18,7 +18,7 @@ public struct TLBEntry: Sendable {
 /// Kernel: the CPU TLB plus flush_tlb_page()/flush_tlb_range()/flush_tlb_mm().
 @EmuActor public final class SoftTLB {
     public static let size = 64
-    static let mask = UInt64(size - 1)
+    @usableFromInline static let mask = UInt64(size - 1)
     /// Raw slots, so the store fast path reads one entry with no ARC or exclusivity checks.
     public nonisolated(unsafe) let slots: UnsafeMutablePointer<TLBEntry>
     public private(set) var refills = 0
