@@ -66,12 +66,27 @@ import Kernel
         colWarp = [Int](repeating: 0, count: w)
     }
 
-    /// Computes and blits every row of the clip for time `n`.
+    /// Computes and blits every row of the clip for time `n`. On a `PlainCanvas` (the reference rendering) the frame
+    /// is handed over as a deferred overwrite: a frame depends on `n` alone, reads nothing and sets every pixel of
+    /// the clip, so only the last one before the canvas is looked at needs drawing.
     public func drawFrame(_ n: Int, on canvas: some Canvas) async throws {
         precondition(n == nextFrame, "plasma: frames must be drawn in order (expected \(nextFrame), got \(n))")
         nextFrame += 1
         let w = clip.width
         guard w > 0, clip.height > 0 else { return }
+        if let plain = canvas as? PlainCanvas {
+            guard let area = plain.drawable, let region = clip.intersection(area) else { return }
+            plain.deferOverwrite(of: region, by: self) { [unowned plain, clip] in
+                self.prepareColumns(n)
+                for y in region.y ..< region.maxY {
+                    self.computeRow(n, y: y)
+                    self.row.withUnsafeBufferPointer {
+                        plain.blitRows(area: area, x: clip.x, y: y, width: w, height: 1, pixels: $0)
+                    }
+                }
+            }
+            return
+        }
         prepareColumns(n)
         for j in 0 ..< clip.height {
             let y = clip.y + j
