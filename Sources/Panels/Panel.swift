@@ -180,11 +180,10 @@ import Kernel
         var changed = 0
         image.withUnsafeMutableBufferPointer { img in
             let dst = img.baseAddress! + base
+            // Stored unconditionally (an unchanged pixel gets its own value again), so the loop has no branch.
             Self.forEachDisplayed(src, count: last - first, fbBitsPerPixel: bpp, format: format) { i, v in
-                if dst[i] != v {
-                    dst[i] = v
-                    changed &+= 1
-                }
+                changed &+= dst[i] != v ? 1 : 0
+                dst[i] = v
             }
         }
         update?.changedPixels += changed
