@@ -22,25 +22,39 @@ public struct CheckResult: Sendable {
         let ll = info.fix.lineLength, bpp = info.variable.bitsPerPixel / 8
         let w = info.variable.xres, h = info.variable.yres
         let image = panel.image
+        let glass = panel.panel
+        let ref = reference.bytes
+        precondition(image.count >= w * h && fb.count >= h * ll && ref.count >= h * ll,
+                     "checker: panel image or reference smaller than the screen")
         var r = CheckResult()
         var firstPanel: (Int, Int, UInt32, UInt32)?
         var firstRef: (Int, Int)?
-        reference.bytes.withUnsafeBufferPointer { ref in
-            for y in 0 ..< h {
-                for x in 0 ..< w {
-                    let o = y * ll + x * bpp
-                    var px: UInt32 = 0
-                    for b in 0 ..< bpp { px |= UInt32(fb[o + b]) << UInt32(8 * b) }
-                    let want = panel.displayed(fbPixel: px)
-                    if image[y * w + x] != want {
-                        r.panelMismatches += 1
-                        if firstPanel == nil { firstPanel = (x, y, image[y * w + x], want) }
-                    }
-                    var same = true
-                    for b in 0 ..< bpp where ref[o + b] != fb[o + b] { same = false }
-                    if !same {
-                        r.referenceMismatches += 1
-                        if firstRef == nil { firstRef = (x, y) }
+        // Row by row: the framebuffer row converted as the panel shows it, then two comparisons that only look at
+        // single pixels in a row that differs somewhere.
+        var want = [UInt32](repeating: 0, count: w)
+        fb.withUnsafeBytes { fbBuf in
+            ref.withUnsafeBytes { refBuf in
+                image.withUnsafeBytes { imgBuf in
+                    want.withUnsafeMutableBufferPointer { wantBuf in
+                        let fbBase = fbBuf.baseAddress!, refBase = refBuf.baseAddress!
+                        let img = imgBuf.baseAddress!.assumingMemoryBound(to: UInt32.self)
+                        let want = wantBuf.baseAddress!
+                        for y in 0 ..< h {
+                            let fbRow = fbBase + y * ll, refRow = refBase + y * ll, imgRow = img + y * w
+                            glass.convert(fbRow, count: w, into: want)
+                            if memcmp(imgRow, want, w * 4) != 0 {
+                                for x in 0 ..< w where imgRow[x] != want[x] {
+                                    r.panelMismatches += 1
+                                    if firstPanel == nil { firstPanel = (x, y, imgRow[x], want[x]) }
+                                }
+                            }
+                            if memcmp(fbRow, refRow, w * bpp) != 0 {
+                                for x in 0 ..< w where memcmp(fbRow + x * bpp, refRow + x * bpp, bpp) != 0 {
+                                    r.referenceMismatches += 1
+                                    if firstRef == nil { firstRef = (x, y) }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -81,21 +81,40 @@ import Kernel
 
     /// Converts `count` framebuffer pixels at `raw` (little endian, the framebuffer's depth) to glass values.
     func convert(_ raw: UnsafeRawPointer, count: Int) -> [UInt32] {
-        var out = [UInt32](repeating: 0, count: count)
-        let bpp = info.variable.bitsPerPixel
-        let format = profile.format
-        if bpp == 16 {
-            for i in 0 ..< count {
-                let v = UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                out[i] = format.displayed(fbPixel: v, fbBitsPerPixel: 16)
-            }
-        } else {
-            for i in 0 ..< count {
-                let v = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                out[i] = format.displayed(fbPixel: v, fbBitsPerPixel: 32)
-            }
+        [UInt32](unsafeUninitializedCapacity: count) { out, initialized in
+            convert(raw, count: count, into: out.baseAddress!)
+            initialized = count
         }
-        return out
+    }
+
+    /// Converts `count` framebuffer pixels at `raw` (little endian, the framebuffer's depth) into `out`: what the
+    /// glass shows for them, as 0xAARRGGBB. The panel format is decided once, not per pixel.
+    public func convert(_ raw: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<UInt32>) {
+        Self.forEachDisplayed(raw, count: count, fbBitsPerPixel: info.variable.bitsPerPixel, format: profile.format) {
+            out[$0] = $1
+        }
+    }
+
+    /// Calls `body(i, glass value)` for each of the `count` framebuffer pixels at `raw`, in order; the value is
+    /// always `format.displayed(fbPixel:fbBitsPerPixel:)`. XRGB8888 glass behind a 32 bpp framebuffer (the ideal
+    /// panel) gets its own loop, a mask.
+    @inline(__always)
+    static func forEachDisplayed(_ raw: UnsafeRawPointer, count: Int, fbBitsPerPixel bpp: Int, format: PixelFormat,
+                                 _ body: (Int, UInt32) -> Void) {
+        @inline(__always) func fb32(_ i: Int) -> UInt32 {
+            UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i &<< 2, as: UInt32.self))
+        }
+        @inline(__always) func fb16(_ i: Int) -> UInt32 {
+            UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i &<< 1, as: UInt16.self)))
+        }
+        switch (bpp, format) {
+        case (32, .xrgb8888):
+            for i in 0 ..< count { body(i, 0xFF00_0000 | fb32(i) & 0x00FF_FFFF) }
+        case (16, _):
+            for i in 0 ..< count { body(i, format.displayed(fbPixel: fb16(i), fbBitsPerPixel: 16)) }
+        default:
+            for i in 0 ..< count { body(i, format.displayed(fbPixel: fb32(i), fbBitsPerPixel: 32)) }
+        }
     }
 
     /// Reads `count` pixels of framebuffer row `y` from column `x` (kernel side: the screen buffer in vmalloc
@@ -116,10 +135,19 @@ import Kernel
 
     /// The whole framebuffer as the glass would show it.
     func framebufferImage() -> [UInt32] {
+        let xres = info.variable.xres, yres = info.variable.yres
         var out = [UInt32](repeating: profile.format.blank, count: width * height)
-        for y in 0 ..< height {
-            let row = readFramebuffer(row: y, x: 0, count: width)
-            for x in 0 ..< width { out[y * width + x] = row[x] }
+        let bytes = min(width, xres) * fbBytesPerPixel
+        if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: bytes) }
+        let w = width
+        out.withUnsafeMutableBufferPointer { dst in
+            scratch.withUnsafeMutableBytes { buf in
+                let window = UnsafeMutableRawBufferPointer(rebasing: buf[0 ..< bytes])
+                for y in 0 ..< min(height, yres) {
+                    kernel.vmalloc.read(info.screenBuffer + UInt64(y * info.fix.lineLength), into: window)
+                    convert(UnsafeRawPointer(window.baseAddress!), count: min(w, xres), into: dst.baseAddress! + y * w)
+                }
+            }
         }
         return out
     }
@@ -127,21 +155,61 @@ import Kernel
     /// Stores converted pixels at row `y` from column `x` into the controller (e-paper) or straight onto the glass,
     /// counting changed glass pixels into `update`. Pixels outside the glass are dropped.
     func store(row y: Int, x: Int, _ pixels: [UInt32], into update: UpdateBuilder?) {
+        pixels.withUnsafeBufferPointer { src in
+            storeRow(y: y, x: x, count: src.count, into: update) { src[$0] }
+        }
+    }
+
+    /// Converts `count` framebuffer pixels at `raw` (little endian, the framebuffer's depth) and stores them at row
+    /// `y` from column `x`, like `store(row:x:_:into:)` with `convert(raw, count:)` — in place, without an
+    /// intermediate row. Pixels outside the glass are dropped (and not read).
+    func store(row y: Int, x: Int, converting raw: UnsafeRawPointer, count: Int, into update: UpdateBuilder?) {
         guard y >= 0, y < height, x < width else { return }
-        let first = max(x, 0)
-        let last = min(x + pixels.count, width)
+        let first = max(x, 0), last = min(x + count, width)
         guard first < last else { return }
-        let base = y * width
+        let src = raw + (first - x) * fbBytesPerPixel
+        let bpp = info.variable.bitsPerPixel, format = profile.format
+        let base = y * width + first
         if controllerRAM != nil {
-            for col in first ..< last { controllerRAM![base + col] = pixels[col - x] }
+            controllerRAM!.withUnsafeMutableBufferPointer { ram in
+                let dst = ram.baseAddress! + base
+                Self.forEachDisplayed(src, count: last - first, fbBitsPerPixel: bpp, format: format) { dst[$0] = $1 }
+            }
             return
         }
         var changed = 0
-        for col in first ..< last {
-            let v = pixels[col - x]
-            if image[base + col] != v {
-                image[base + col] = v
-                changed += 1
+        image.withUnsafeMutableBufferPointer { img in
+            let dst = img.baseAddress! + base
+            // Stored unconditionally (an unchanged pixel gets its own value again), so the loop has no branch.
+            Self.forEachDisplayed(src, count: last - first, fbBitsPerPixel: bpp, format: format) { i, v in
+                changed &+= dst[i] != v ? 1 : 0
+                dst[i] = v
+            }
+        }
+        update?.changedPixels += changed
+    }
+
+    /// The clipped store: `pixel(i)` is the converted value of the pixel at column `x + i`.
+    @inline(__always)
+    private func storeRow(y: Int, x: Int, count: Int, into update: UpdateBuilder?, _ pixel: (Int) -> UInt32) {
+        guard y >= 0, y < height, x < width else { return }
+        let first = max(x, 0), last = min(x + count, width)
+        guard first < last else { return }
+        let base = y * width
+        if controllerRAM != nil {
+            controllerRAM!.withUnsafeMutableBufferPointer { ram in
+                for col in first ..< last { ram[base + col] = pixel(col - x) }
+            }
+            return
+        }
+        var changed = 0
+        image.withUnsafeMutableBufferPointer { img in
+            for col in first ..< last {
+                let v = pixel(col - x)
+                if img[base + col] != v {
+                    img[base + col] = v
+                    changed &+= 1
+                }
             }
         }
         update?.changedPixels += changed

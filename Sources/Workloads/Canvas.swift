@@ -69,33 +69,71 @@ enum Clipping {
 ///
 /// `clip` may be changed between workloads, so several workloads (each in its own clip) can draw one reference
 /// screen. Kernel analogue: drawing into a shadow buffer with the `sys_*` (system-memory) fb helpers.
+///
+/// A workload whose every frame overwrites a whole region and reads nothing (plasma) may hand its frames over with
+/// `deferOverwrite(of:by:_:)`: a frame is drawn only when something looks at the canvas (`bytes`, `readPixel`) or
+/// draws on it otherwise, and a frame that the same workload's next one overwrites before that is never drawn. The
+/// bytes are the same as drawing every frame; a reference rendering of a long run costs one frame per band.
 @EmuActor public final class PlainCanvas: Canvas {
     /// Size, format and line length.
     public let layout: FramebufferLayout
     /// The region drawing may touch; defaults to the whole screen.
     public var clip: Rect
-    /// The framebuffer bytes: `layout.byteCount` of them.
-    public private(set) var bytes: [UInt8]
+    /// The framebuffer bytes: `layout.byteCount` of them (any deferred drawing is done first).
+    public var bytes: [UInt8] {
+        drawDeferred()
+        return storage
+    }
+    private var storage: [UInt8]
+    /// Deferred overwrites not drawn yet, oldest first.
+    private var deferred: [(owner: ObjectIdentifier, region: Rect, draw: @EmuActor () -> Void)] = []
 
     /// A canvas whose every byte is `byte` (0: black), clipped to `clip` (nil: the whole screen).
     public init(layout: FramebufferLayout, clip: Rect? = nil, filling byte: UInt8 = 0) {
         self.layout = layout
         self.clip = clip ?? layout.screen
-        bytes = [UInt8](repeating: byte, count: layout.byteCount)
+        storage = [UInt8](repeating: byte, count: layout.byteCount)
+    }
+
+    /// Hands over a drawing that sets every pixel of `region` (inside `drawable` now) and nothing else, from values
+    /// that nothing done later changes, without reading the canvas: `draw` runs before anything else looks at or
+    /// draws on the canvas, in order with the other deferred drawings, or never if the next deferred drawing is
+    /// `owner`'s over the same region (it would overwrite every pixel `draw` sets). `draw` must draw with the
+    /// synchronous `blitRows(area:…)`, giving the `drawable` of now as the area.
+    func deferOverwrite(of region: Rect, by owner: AnyObject, _ draw: @escaping @EmuActor () -> Void) {
+        let id = ObjectIdentifier(owner)
+        if let last = deferred.last, last.owner == id, last.region == region {
+            deferred[deferred.count - 1].draw = draw
+        } else {
+            deferred.append((id, region, draw))
+        }
+    }
+
+    /// Deferred drawings not done yet.
+    var deferredCount: Int { deferred.count }
+
+    /// Draws what was deferred, in order.
+    private func drawDeferred() {
+        guard !deferred.isEmpty else { return }
+        let pending = deferred
+        deferred = []
+        for d in pending { d.draw() }
     }
 
     /// Sets one pixel.
     public func plot(x: Int, y: Int, rgb: UInt32) async throws {
+        drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return }
         let off = layout.offset(x: x, y: y), value = layout.format.encode(rgb: rgb)
-        bytes.withUnsafeMutableBytes { layout.format.fillRow(value, count: 1, into: $0.baseAddress! + off) }
+        storage.withUnsafeMutableBytes { layout.format.fillRow(value, count: 1, into: $0.baseAddress! + off) }
     }
 
     /// Fills a rectangle with one colour.
     public func fill(_ rect: Rect, rgb: UInt32) async throws {
+        drawDeferred()
         guard let area = drawable, let r = rect.intersection(area) else { return }
         let value = layout.format.encode(rgb: rgb)
-        bytes.withUnsafeMutableBytes { buf in
+        storage.withUnsafeMutableBytes { buf in
             for row in r.y ..< r.maxY {
                 layout.format.fillRow(value, count: r.width, into: buf.baseAddress! + layout.offset(x: r.x, y: row))
             }
@@ -105,22 +143,29 @@ enum Clipping {
     /// Draws a block of colours.
     public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws {
         precondition(width >= 0 && height >= 0 && pixels.count == width * height, "blit: pixels is not width*height")
-        guard let area = drawable, let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
-        pixels.withUnsafeBufferPointer { src in
-            bytes.withUnsafeMutableBytes { buf in
-                for row in 0 ..< c.dst.height {
-                    layout.format.encodeRow(src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
-                                            into: buf.baseAddress! + layout.offset(x: c.dst.x, y: c.dst.y + row))
-                }
+        drawDeferred()
+        guard let area = drawable else { return }
+        pixels.withUnsafeBufferPointer { blitRows(area: area, x: x, y: y, width: width, height: height, pixels: $0) }
+    }
+
+    /// `blit` clipped to `area` instead of `drawable`, synchronous and without drawing what was deferred first (the
+    /// drawing of a deferred overwrite).
+    func blitRows(area: Rect, x: Int, y: Int, width: Int, height: Int, pixels: UnsafeBufferPointer<UInt32>) {
+        guard let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
+        storage.withUnsafeMutableBytes { buf in
+            for row in 0 ..< c.dst.height {
+                layout.format.encodeRow(pixels.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
+                                        into: buf.baseAddress! + layout.offset(x: c.dst.x, y: c.dst.y + row))
             }
         }
     }
 
     /// Copies a rectangle within the clip (overlap-safe).
     public func copy(from source: Rect, toX: Int, toY: Int) async throws {
+        drawDeferred()
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
         let rowBytes = c.src.width * layout.format.bytesPerPixel
-        bytes.withUnsafeMutableBytes { buf in
+        storage.withUnsafeMutableBytes { buf in
             let base = buf.baseAddress!
             let downward = c.dst.y > c.src.y
             for i in 0 ..< c.src.height {
@@ -134,8 +179,9 @@ enum Clipping {
 
     /// The colour of one pixel, or nil outside the clip.
     public func readPixel(x: Int, y: Int) async throws -> UInt32? {
+        drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let off = layout.offset(x: x, y: y)
-        return bytes.withUnsafeBytes { layout.format.decode(layout.format.load($0.baseAddress! + off)) }
+        return storage.withUnsafeBytes { layout.format.decode(layout.format.load($0.baseAddress! + off)) }
     }
 }

@@ -87,11 +87,19 @@ import Kernel
         let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< c.dst.width * layout.format.bytesPerPixel])
         for row in 0 ..< c.dst.height {
             pixels.withUnsafeBufferPointer { src in
-                layout.format.encodeRow(src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
-                                        into: scratch.baseAddress!)
+                Self.encode(layout.format, src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
+                            into: scratch.baseAddress!)
             }
             try await task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
         }
+    }
+
+    /// `format.encodeRow` out of line: in a synchronous function the loop's pointers and count stay in registers
+    /// (inside the async caller they are reloaded from its context every pixel), so it vectorises.
+    @inline(never)
+    private static func encode(_ format: PixelFormat, _ pixels: UnsafePointer<UInt32>, count: Int,
+                               into dst: UnsafeMutableRawPointer) {
+        format.encodeRow(pixels, count: count, into: dst)
     }
 
     /// Copies a rectangle within the clip: each row is loaded whole, then stored (overlap-safe).

@@ -66,46 +66,86 @@ import Kernel
         colWarp = [Int](repeating: 0, count: w)
     }
 
-    /// Computes and blits every row of the clip for time `n`.
+    /// Computes and blits every row of the clip for time `n`. On a `PlainCanvas` (the reference rendering) the frame
+    /// is handed over as a deferred overwrite: a frame depends on `n` alone, reads nothing and sets every pixel of
+    /// the clip, so only the last one before the canvas is looked at needs drawing.
     public func drawFrame(_ n: Int, on canvas: some Canvas) async throws {
         precondition(n == nextFrame, "plasma: frames must be drawn in order (expected \(nextFrame), got \(n))")
         nextFrame += 1
         let w = clip.width
         guard w > 0, clip.height > 0 else { return }
-        // Per-column terms for this frame.
-        for i in 0 ..< w {
-            let x = clip.x + i
-            colTerm[i] = Sine.at((x * fx + n * sx) >> 16)
-            colDiag[i] = x * fdx + n * sd
-            colWarp[i] = x * fw
+        if let plain = canvas as? PlainCanvas {
+            guard let area = plain.drawable, let region = clip.intersection(area) else { return }
+            plain.deferOverwrite(of: region, by: self) { [unowned plain, clip] in
+                self.prepareColumns(n)
+                for y in region.y ..< region.maxY {
+                    self.computeRow(n, y: y)
+                    self.row.withUnsafeBufferPointer {
+                        plain.blitRows(area: area, x: clip.x, y: y, width: w, height: 1, pixels: $0)
+                    }
+                }
+            }
+            return
         }
-        let shift = 9  // the sum of four sines (±4·32767) >> 9 spans the 256 palette entries once
-        let cycle = n * 3
+        prepareColumns(n)
         for j in 0 ..< clip.height {
             let y = clip.y + j
-            let rowTerm = Sine.at((y * fy + n * sy) >> 16)
-            let rowDiag = y * fdy
-            let warp = Int(Sine.at((y * fwarp + n * swarp) >> 16)) * warpAmp << 1
-            let warpBase = n * sw + warp
-            Sine.table.withUnsafeBufferPointer { sine in
-                palette.withUnsafeBufferPointer { pal in
-                    colTerm.withUnsafeBufferPointer { ct in
-                        colDiag.withUnsafeBufferPointer { cd in
-                            colWarp.withUnsafeBufferPointer { cw in
-                                row.withUnsafeMutableBufferPointer { out in
-                                    for i in 0 ..< w {
-                                        let d = sine[((cd[i] + rowDiag) >> 16) & Sine.mask]
-                                        let v = sine[((cw[i] + warpBase) >> 16) & Sine.mask]
-                                        let sum = Int(ct[i]) + Int(rowTerm) + Int(d) + Int(v)
-                                        out[i] = pal[((sum >> shift) + 128 + cycle) & 255]
-                                    }
+            computeRow(n, y: y)
+            try await canvas.blit(x: clip.x, y: y, width: w, height: 1, pixels: row)
+        }
+    }
+
+    /// The per-column terms of frame `n` (`colTerm`, `colDiag`, `colWarp`).
+    private func prepareColumns(_ n: Int) {
+        let x0 = clip.x, fx = fx, sx = sx, fdx = fdx, sd = sd, fw = fw
+        Sine.table.withUnsafeBufferPointer { sine in
+            colTerm.withUnsafeMutableBufferPointer { ct in
+                colDiag.withUnsafeMutableBufferPointer { cd in
+                    colWarp.withUnsafeMutableBufferPointer { cw in
+                        for i in 0 ..< ct.count {
+                            let x = x0 &+ i
+                            ct[i] = sine[((x &* fx &+ n &* sx) &>> 16) & Sine.mask]
+                            cd[i] = x &* fdx &+ n &* sd
+                            cw[i] = x &* fw
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Computes row `y` of frame `n` into `row` (after `prepareColumns(n)`): a synchronous loop over unsafe buffers
+    /// with wrapping arithmetic (every value is far from overflowing: |x·f| < 2^40), so the per-pixel work is six
+    /// loads, a few adds and one store.
+    private func computeRow(_ n: Int, y: Int) {
+        let shift = 9  // the sum of four sines (±4·32767) >> 9 spans the 256 palette entries once
+        let cycle = n &* 3
+        Sine.table.withUnsafeBufferPointer { sine in
+            let rowTerm = Int(sine[((y &* fy &+ n &* sy) &>> 16) & Sine.mask])
+            let rowDiag = y &* fdy
+            let warp = Int(sine[((y &* fwarp &+ n &* swarp) &>> 16) & Sine.mask]) &* warpAmp &<< 1
+            let warpBase = n &* sw &+ warp
+            let bias = rowTerm &+ (128 &<< shift)
+            palette.withUnsafeBufferPointer { pal in
+                colTerm.withUnsafeBufferPointer { ct in
+                    colDiag.withUnsafeBufferPointer { cd in
+                        colWarp.withUnsafeBufferPointer { cw in
+                            row.withUnsafeMutableBufferPointer { out in
+                                let count = out.count, mask = Sine.mask
+                                let sine = sine.baseAddress!, pal = pal.baseAddress!
+                                let ct = ct.baseAddress!, cd = cd.baseAddress!, cw = cw.baseAddress!
+                                let out = out.baseAddress!
+                                for i in 0 ..< count {
+                                    let d = Int(sine[((cd[i] &+ rowDiag) &>> 16) & mask])
+                                    let v = Int(sine[((cw[i] &+ warpBase) &>> 16) & mask])
+                                    let sum = Int(ct[i]) &+ bias &+ d &+ v
+                                    out[i] = pal[((sum &>> shift) &+ cycle) & 255]
                                 }
                             }
                         }
                     }
                 }
             }
-            try await canvas.blit(x: clip.x, y: y, width: w, height: 1, pixels: row)
         }
     }
 }

@@ -8,6 +8,8 @@ import Kernel
 /// this workload itself drew earlier inside its clip — never on timing or on other processes. Frames are drawn in
 /// order from 0 on one instance; so a fresh instance created with the same arguments and replayed on a
 /// `PlainCanvas` reproduces exactly the bytes it drew through the emulated MMU (DESIGN.md §7's reference rendering).
+/// A workload whose frames each overwrite their whole region without reading it may defer them on a `PlainCanvas`
+/// (`PlainCanvas.deferOverwrite`), so that a replay draws only the frames that still show.
 @EmuActor public protocol Workload: AnyObject {
     /// Short name, as the CLI spells it (`console`, `sprites`, …).
     nonisolated static var name: String { get }

@@ -108,4 +108,39 @@ import Workloads
         #expect(mailbox.isFinished)
         #expect(r.summary.contains("7 frames"))
     }
+
+    /// The end-of-run check counts every differing pixel and names the first, for both comparisons, at 16 and 32 bpp
+    /// (the framebuffer is written behind the panel's back, so the panel misses exactly those pixels).
+    @Test(arguments: [("ili9341-spi32", 16), ("ideal", 32)])
+    @EmuActor func lostUpdateCheckerCountsAndLocatesDifferences(panel: String, bpp: Int) async throws {
+        var o = DemoOptions()
+        o.panel = panel
+        (o.width, o.height, o.bpp) = (64, 48, bpp)
+        let m = try Machine(o)
+        let layout = FramebufferLayout(width: 64, height: 48, format: Workloads.PixelFormat(bitsPerPixel: bpp)!,
+                                       lineLength: m.info.fix.lineLength)
+        let reference = PlainCanvas(layout: layout)
+        let clean = LostUpdateChecker.check(info: m.info, panel: m.panel, reference: reference)
+        #expect(clean.passed, "\(clean.report)")
+        #expect(clean.report == "checker: panel == framebuffer == reference (3072 pixels)")
+        // Three framebuffer pixels the panel never saw: (5,2), (63,2) and (0,47); one byte of each is enough.
+        let bytesPerPixel = bpp / 8
+        for (x, y) in [(5, 2), (63, 2), (0, 47)] {
+            let value: [UInt8] = [0xFF]
+            value.withUnsafeBytes {
+                m.kernel.vmalloc.write(m.info.screenBuffer + UInt64(y * m.info.fix.lineLength + x * bytesPerPixel), $0)
+            }
+        }
+        // The reference agrees on the last of them and has one pixel of its own at (10,3).
+        try await reference.plot(x: 0, y: 47, rgb: layout.format.decode(0xFF))
+        try await reference.plot(x: 10, y: 3, rgb: 0xFFFFFF)
+        let r = LostUpdateChecker.check(info: m.info, panel: m.panel, reference: reference)
+        #expect(!r.passed)
+        #expect(r.panelMismatches == 3)
+        #expect(r.referenceMismatches == 3)
+        let shown = m.panel.displayed(fbPixel: 0xFF), blank = m.panel.displayed(fbPixel: 0)
+        #expect(r.report == "LOST UPDATE: 3 pixels of the panel differ from the framebuffer; first at (5,2): panel "
+            + "0x\(String(blank, radix: 16)), framebuffer shows 0x\(String(shown, radix: 16))\n"
+            + "WRONG FRAMEBUFFER: 3 pixels differ from the reference rendering; first at (5,2)")
+    }
 }

@@ -220,6 +220,60 @@ enum CanvasOp {
         #expect(identical, "the device differs from the PlainCanvas")
     }
 
+    /// Deferred overwrites (plasma on a PlainCanvas) leave exactly the bytes, and give exactly the reads, of drawing
+    /// every frame at once: two plasmas in overlapping clips (one reaching past the screen), their frames mixed with
+    /// random canvas operations and clip changes. A run of frames with nothing between them keeps one drawing.
+    @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func deferredOverwritesMatchDrawingEveryFrame(
+        format: PixelFormat) async throws {
+        let layout = FramebufferLayout(width: 96, height: 64, format: format, lineLength: 96 * format.bytesPerPixel + 6)
+        let assets = try sharedAssets.get()
+        let clips = [Rect(x: -8, y: 0, width: 120, height: 40), Rect(x: 20, y: 30, width: 50, height: 34)]
+        func plasmas() -> [PlasmaWorkload] {
+            clips.enumerated().map { i, clip in
+                PlasmaWorkload(seed: 7 + UInt64(i), clip: clip, screenWidth: 96, screenHeight: 64, assets: assets)
+            }
+        }
+        let deferred = PlainCanvas(layout: layout, filling: 0x3C)
+        let eager = Forwarding(PlainCanvas(layout: layout, filling: 0x3C))
+        let (a, b) = (plasmas(), plasmas())
+        var frames = [0, 0]
+        var rng = SplitMix64(seed: 99 + UInt64(format.bitsPerPixel))
+        var looks = 0
+        for _ in 0 ..< 200 {
+            switch rng.below(8) {
+            case 0:
+                looks += 1
+                let same = deferred.bytes == eager.inner.bytes
+                #expect(same, "deferred frames differ from frames drawn at once (look \(looks))")
+            case 1, 2, 3:
+                let i = rng.below(10) < 7 ? 0 : 1
+                try await a[i].drawFrame(frames[i], on: deferred)
+                try await b[i].drawFrame(frames[i], on: eager)
+                frames[i] += 1
+            case 4:
+                let clip = rng.below(2) == 0 ? layout.screen : Rect(x: rng.below(48), y: rng.below(32), width: 48,
+                                                                   height: 32)
+                deferred.clip = clip
+                eager.inner.clip = clip
+            default:
+                let op = CanvasOp.random(&rng, w: 96, h: 64, margin: 8)
+                let r1 = try await op.apply(to: deferred), r2 = try await op.apply(to: eager)
+                #expect(r1 == r2)
+            }
+        }
+        #expect(frames.allSatisfy { $0 > 5 } && looks > 5)
+        let identical = deferred.bytes == eager.inner.bytes
+        #expect(identical, "deferred frames differ from frames drawn at once")
+        deferred.clip = layout.screen
+        eager.inner.clip = layout.screen
+        for n in frames[0] ..< frames[0] + 5 { try await a[0].drawFrame(n, on: deferred) }
+        #expect(deferred.deferredCount == 1)
+        for n in frames[0] ..< frames[0] + 5 { try await b[0].drawFrame(n, on: eager) }
+        let stillIdentical = deferred.bytes == eager.inner.bytes
+        #expect(stillIdentical)
+        #expect(deferred.deferredCount == 0)
+    }
+
     /// A canvas whose clip lies off the screen draws nothing and reads nothing.
     @Test @EmuActor func clipOffScreenDrawsNothing() async throws {
         let layout = FramebufferLayout(width: 8, height: 8, format: .xrgb8888)
@@ -245,4 +299,22 @@ extension PixelModel {
 @EmuActor final class Box<T> {
     var value: T
     init(_ value: T) { self.value = value }
+}
+
+/// A canvas that only forwards to a PlainCanvas: a workload drawing on it cannot tell it is plain, so it draws every
+/// frame at once.
+@EmuActor final class Forwarding: Canvas {
+    let inner: PlainCanvas
+    init(_ inner: PlainCanvas) { self.inner = inner }
+    var layout: FramebufferLayout { inner.layout }
+    var clip: Rect { inner.clip }
+    func plot(x: Int, y: Int, rgb: UInt32) async throws { try await inner.plot(x: x, y: y, rgb: rgb) }
+    func fill(_ rect: Rect, rgb: UInt32) async throws { try await inner.fill(rect, rgb: rgb) }
+    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws {
+        try await inner.blit(x: x, y: y, width: width, height: height, pixels: pixels)
+    }
+    func copy(from source: Rect, toX: Int, toY: Int) async throws {
+        try await inner.copy(from: source, toX: toX, toY: toY)
+    }
+    func readPixel(x: Int, y: Int) async throws -> UInt32? { try await inner.readPixel(x: x, y: y) }
 }

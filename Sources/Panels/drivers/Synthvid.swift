@@ -69,7 +69,7 @@ import Kernel
         vram.withUnsafeBytes { src in
             for y in rect.y ..< rect.maxY {
                 let row = src.baseAddress! + y * info.fix.lineLength + rect.x * bpp
-                panel.store(row: y, x: rect.x, panel.convert(row, count: rect.width), into: update)
+                panel.store(row: y, x: rect.x, converting: row, count: rect.width, into: update)
             }
         }
     }
