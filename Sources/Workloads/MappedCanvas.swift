@@ -49,12 +49,13 @@ import Kernel
 
     @inline(__always) private func address(x: Int, y: Int) -> VirtAddr { origin + layout.offset(x: x, y: y) }
 
-    /// One pixel through the inlined store fast path.
+    /// One pixel through the inlined store fast path: a synchronous TLB hit, and an awaited store only on a miss.
     @inline(__always) private func storePixel(_ va: VirtAddr, _ value: UInt32) async throws(UserFault) {
         if layout.format.bitsPerPixel == 32 {
-            try await task.store32(va, value)
+            if !task.tryStore32(va, value) { try await task.store32(va, value) }
         } else {
-            try await task.store16(va, UInt16(truncatingIfNeeded: value))
+            let half = UInt16(truncatingIfNeeded: value)
+            if !task.tryStore16(va, half) { try await task.store16(va, half) }
         }
     }
 

@@ -85,14 +85,18 @@ enum MicroRows {
             try await t.fsync(fd)
         }
 
-        // 3. store32 on a TLB hit, as MappedCanvas.plot and narrow fills call it: `va + i * 4`, then `store32`.
+        // 3. store32 on a TLB hit, as MappedCanvas.plot and narrow fills call it: `va + i * 4`, then `tryStore32`
+        // (the synchronous hit), awaiting `store32` only when it misses.
         for p in 0 ..< storePages { try await t.store32(base + p * PAGE_SIZE, 0) }  // fault in, fill the TLB
         for _ in 0 ..< rounds {
             let faultsBefore = kernel.stats.faults
             let start = nowNanoseconds()
             for rep in 0 ..< storeReps {
                 let v = UInt32(truncatingIfNeeded: rep) &* 0x9E37_79B9
-                for i in 0 ..< storeWords { try await t.store32(base + i * 4, v &+ UInt32(truncatingIfNeeded: i)) }
+                for i in 0 ..< storeWords {
+                    let va = base + i * 4, value = v &+ UInt32(truncatingIfNeeded: i)
+                    if !t.tryStore32(va, value) { try await t.store32(va, value) }
+                }
             }
             let elapsed = nowNanoseconds() - start
             guard kernel.stats.faults == faultsBefore else { throw BenchFailure("store32 loop faulted") }

@@ -72,26 +72,37 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 
     /// Stores a 32-bit pixel (little endian). A store that straddles two pages is done byte by byte.
     @inlinable @inline(__always) public func store32(_ va: VirtAddr, _ value: UInt32) async throws(UserFault) {
+        if _fastPath(tryStore32(va, value)) { return }
+        try await storeSlow(va, UInt64(value), width: 4)
+    }
+
+    /// The TLB hit of `store32`, as a synchronous step: stores and returns true on a hit of a writable entry within
+    /// the task's budget; returns false, storing nothing, when the store needs the slow path (then call `store32`).
+    /// A loop that stores through it awaits only on a miss: an awaited call costs an executor hop even when it does
+    /// not suspend.
+    @inlinable @inline(__always) public func tryStore32(_ va: VirtAddr, _ value: UInt32) -> Bool {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
-        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 4) {
-            budget &-= 1
-            e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt32.self)
-            return
-        }
-        try await storeSlow(va, UInt64(value), width: 4)
+        guard _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 4) else { return false }
+        budget &-= 1
+        e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt32.self)
+        return true
     }
 
     /// Stores a 16-bit pixel (little endian).
     @inlinable @inline(__always) public func store16(_ va: VirtAddr, _ value: UInt16) async throws(UserFault) {
+        if _fastPath(tryStore16(va, value)) { return }
+        try await storeSlow(va, UInt64(value), width: 2)
+    }
+
+    /// The TLB hit of `store16` (see `tryStore32`).
+    @inlinable @inline(__always) public func tryStore16(_ va: VirtAddr, _ value: UInt16) -> Bool {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
-        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 2) {
-            budget &-= 1
-            e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt16.self)
-            return
-        }
-        try await storeSlow(va, UInt64(value), width: 2)
+        guard _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 2) else { return false }
+        budget &-= 1
+        e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt16.self)
+        return true
     }
 
     /// Loads one byte.

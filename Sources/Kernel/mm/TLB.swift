@@ -17,8 +17,10 @@ public struct TLBEntry: Sendable {
 /// exactly as a real TLB: a PTE downgrade that forgets to flush leaves a stale writable entry behind.
 /// Kernel: the CPU TLB plus flush_tlb_page()/flush_tlb_range()/flush_tlb_mm().
 @EmuActor public final class SoftTLB {
-    public static let size = 64
-    @usableFromInline static let mask = UInt64(size - 1)
+    /// Slots (a power of two). Computed properties, not stored ones: another module reading a stored `static let`
+    /// goes through its lazy initialiser (`swift_once`) on every access, which the store fast path cannot afford.
+    @inlinable public static var size: Int { 64 }
+    @inlinable static var mask: UInt64 { UInt64(size - 1) }
     /// Raw slots, so the store fast path reads one entry with no ARC or exclusivity checks.
     public nonisolated(unsafe) let slots: UnsafeMutablePointer<TLBEntry>
     public private(set) var refills = 0

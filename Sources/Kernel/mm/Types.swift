@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT — units and flag words of the mm (kernel: include/linux/mm.h, mm_types.h, mman.h).
 
 /// Kernel: PAGE_SHIFT / PAGE_SIZE (x86-64, 4 KiB pages).
-public let PAGE_SHIFT = 12
-public let PAGE_SIZE = 1 << PAGE_SHIFT
+// Computed, so that other modules' fast paths fold them to constants instead of calling a global's accessor.
+@inlinable public var PAGE_SHIFT: Int { 12 }
+@inlinable public var PAGE_SIZE: Int { 1 << PAGE_SHIFT }
 
 /// A page frame number: the index of a physical page. Kernel: `unsigned long pfn`, page_to_pfn().
 public struct PFN: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -27,19 +28,21 @@ public struct PgOff: Hashable, Comparable, Sendable, CustomStringConvertible, St
 /// A user virtual address. Kernel: `unsigned long address` in a `vm_fault` or syscall.
 public struct VirtAddr: Hashable, Comparable, Sendable, CustomStringConvertible, Strideable {
     public var rawValue: UInt64
-    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
-    public init(_ rawValue: Int) { self.rawValue = UInt64(rawValue) }
-    public static func < (a: VirtAddr, b: VirtAddr) -> Bool { a.rawValue < b.rawValue }
-    public func distance(to other: VirtAddr) -> Int { Int(bitPattern: UInt(other.rawValue &- rawValue)) }
-    public func advanced(by n: Int) -> VirtAddr { VirtAddr(UInt64(bitPattern: Int64(bitPattern: rawValue) &+ Int64(n))) }
+    @inlinable public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    @inlinable public init(_ rawValue: Int) { self.rawValue = UInt64(rawValue) }
+    @inlinable public static func < (a: VirtAddr, b: VirtAddr) -> Bool { a.rawValue < b.rawValue }
+    @inlinable public func distance(to other: VirtAddr) -> Int { Int(bitPattern: UInt(other.rawValue &- rawValue)) }
+    @inlinable public func advanced(by n: Int) -> VirtAddr {
+        VirtAddr(UInt64(bitPattern: Int64(bitPattern: rawValue) &+ Int64(n)))
+    }
     /// Virtual page number.
-    @inline(__always) public var vpn: UInt64 { rawValue >> UInt64(PAGE_SHIFT) }
+    @inlinable public var vpn: UInt64 { rawValue >> UInt64(PAGE_SHIFT) }
     /// Kernel: `address & PAGE_MASK`
-    public var pageAligned: VirtAddr { VirtAddr(rawValue & ~UInt64(PAGE_SIZE - 1)) }
-    public var offsetInPage: Int { Int(rawValue & UInt64(PAGE_SIZE - 1)) }
-    public var isPageAligned: Bool { offsetInPage == 0 }
-    public static func + (a: VirtAddr, n: Int) -> VirtAddr { a.advanced(by: n) }
-    public static func - (a: VirtAddr, b: VirtAddr) -> Int { b.distance(to: a) }
+    @inlinable public var pageAligned: VirtAddr { VirtAddr(rawValue & ~UInt64(PAGE_SIZE - 1)) }
+    @inlinable public var offsetInPage: Int { Int(rawValue & UInt64(PAGE_SIZE - 1)) }
+    @inlinable public var isPageAligned: Bool { offsetInPage == 0 }
+    @inlinable public static func + (a: VirtAddr, n: Int) -> VirtAddr { a.advanced(by: n) }
+    @inlinable public static func - (a: VirtAddr, b: VirtAddr) -> Int { b.distance(to: a) }
     public var description: String { "0x" + String(rawValue, radix: 16) }
 }
 
