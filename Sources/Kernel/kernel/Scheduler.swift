@@ -506,6 +506,13 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         await transfer(from: me, to: earliestBusyCPU(preferring: c))
     }
 
+    /// `catchUpOtherCPUs` would do something: a timer is due, or another CPU's clock is behind this one's.
+    public var mustCatchUp: Bool {
+        guard cpuCount > 1, current >= 0 else { return false }
+        if !timers.isEmpty && timers[0].deadline <= now { return true }
+        return earliestBusyCPU(preferring: executingCPU) != executingCPU
+    }
+
     /// Where a long operation may be overtaken by other CPUs without being a preemption point (no scheduling
     /// decision): between the pages of a copy, so that a TLB shootdown from another CPU can land in the middle.
     @inline(__always) public func catchUpOtherCPUs() async {

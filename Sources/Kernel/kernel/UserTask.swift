@@ -132,11 +132,12 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         while done < bytes.count {
             let a = va + done
             let n = min(PAGE_SIZE - a.offsetInPage, bytes.count - done)
-            let page = try await translate(a, write: true)
+            let page: UnsafeMutableRawPointer
+            if let hit = tlbHit(a, write: true) { page = hit } else { page = try await translate(a, write: true) }
             (page + a.offsetInPage).copyMemory(from: bytes.baseAddress! + done, byteCount: n)
             kernel.sched.charge(kernel.costs.copy(n))
             done += n
-            if done < bytes.count { await betweenPages(&tick) }
+            if done < bytes.count && mustPauseBetweenPages(tick) { await betweenPages(&tick) }
         }
     }
 
@@ -146,11 +147,12 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         while done < count {
             let a = va + done
             let n = min(PAGE_SIZE - a.offsetInPage, count - done)
-            let page = try await translate(a, write: true)
+            let page: UnsafeMutableRawPointer
+            if let hit = tlbHit(a, write: true) { page = hit } else { page = try await translate(a, write: true) }
             (page + a.offsetInPage).initializeMemory(as: UInt8.self, repeating: byte, count: n)
             kernel.sched.charge(kernel.costs.copy(n))
             done += n
-            if done < count { await betweenPages(&tick) }
+            if done < count && mustPauseBetweenPages(tick) { await betweenPages(&tick) }
         }
     }
 
@@ -161,15 +163,31 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         while done < count {
             let a = va + done
             let n = min(PAGE_SIZE - a.offsetInPage, count - done)
-            let page = try await translate(a, write: false)
+            let page: UnsafeMutableRawPointer
+            if let hit = tlbHit(a, write: false) { page = hit } else { page = try await translate(a, write: false) }
             out.withUnsafeMutableBytes { dst in
                 (dst.baseAddress! + done).copyMemory(from: page + a.offsetInPage, byteCount: n)
             }
             kernel.sched.charge(kernel.costs.copy(n))
             done += n
-            if done < count { await betweenPages(&tick) }
+            if done < count && mustPauseBetweenPages(tick) { await betweenPages(&tick) }
         }
         return out
+    }
+
+    /// `translate`'s outcome when it needs no suspension — the budget is not used up and this CPU's TLB holds an
+    /// entry that allows the access — done synchronously (a loop of awaited calls hops executors at every one); nil
+    /// when `translate` must run.
+    private func tlbHit(_ va: VirtAddr, write: Bool) -> UnsafeMutableRawPointer? {
+        guard budget > 0, let e = tlb.lookup(va), !write || e.writable else { return nil }
+        chargeUsedBudget()
+        budget &-= 1
+        return e.bytes!
+    }
+
+    /// Whether `betweenPages` has anything to do: a tick passed, or another CPU must run first.
+    private func mustPauseBetweenPages(_ tick: Jiffies) -> Bool {
+        kernel.sched.jiffies != tick || kernel.sched.mustCatchUp
     }
 
     /// Between two pages of a bulk access: a tick that passed may preempt (the copy is interruptible, like a long
