@@ -111,13 +111,12 @@ import Kernel
     /// Pages whose panel content differs from the framebuffer now.
     public var undeliveredPages: [Int] {
         var out: [Int] = []
-        var page = [UInt8](repeating: 0, count: PAGE_SIZE)
-        for p in 0 ..< panel.count / PAGE_SIZE {
-            page.withUnsafeMutableBytes { kernel.vmalloc.read(info.screenBuffer + UInt64(p * PAGE_SIZE), into: $0) }
-            let same = page.withUnsafeBytes { fb in
-                panel.withUnsafeBytes { shown in pageEqual(fb.baseAddress!, shown.baseAddress! + p * PAGE_SIZE) }
+        panel.withUnsafeBytes { shown in
+            for p in 0 ..< shown.count / PAGE_SIZE {
+                // The framebuffer page in place (vmalloc_to_page), compared without copying it out.
+                guard let pfn = kernel.vmalloc.vmallocToPage(info.screenBuffer + UInt64(p * PAGE_SIZE)) else { continue }
+                if !pageEqual(kernel.phys.address(of: pfn), shown.baseAddress! + p * PAGE_SIZE) { out.append(p) }
             }
-            if !same { out.append(p) }
         }
         return out
     }
