@@ -202,7 +202,8 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    @usableFromInline @inline(never) func storeSlow(_ va: VirtAddr, _ value: UInt64, width: Int) async throws(UserFault) {
+    @usableFromInline @inline(never)
+    func storeSlow(_ va: VirtAddr, _ value: UInt64, width: Int) async throws(UserFault) {
         if va.offsetInPage > PAGE_SIZE - width {
             for i in 0 ..< width { try await storeSlow(va + i, (value >> UInt64(8 * i)) & 0xFF, width: 1) }
             return
@@ -216,7 +217,8 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    @usableFromInline @inline(never) func loadSlow(_ va: VirtAddr, width: Int) async throws(UserFault) -> UInt64 {
+    @usableFromInline @inline(never)
+    func loadSlow(_ va: VirtAddr, width: Int) async throws(UserFault) -> UInt64 {
         if va.offsetInPage > PAGE_SIZE - width {
             var v: UInt64 = 0
             for i in 0 ..< width { v |= try await loadSlow(va + i, width: 1) << UInt64(8 * i) }

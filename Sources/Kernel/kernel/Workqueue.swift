@@ -114,7 +114,8 @@ import DequeModule
     /// deadline is *not* moved (the delay counts from the first request of a batch; it is not a debounce).
     /// A delay of 0 queues at once. The timer runs when the wheel runs the bucket it was filed in, which is after
     /// `jiffies + delay` (see `TimerWheelSlot`), on the CPU it was armed on. Returns whether this call armed or
-    /// queued it. Kernel: schedule_delayed_work() → queue_delayed_work_on() → __queue_delayed_work() → add_timer()
+    /// queued it.
+    /// Kernel: schedule_delayed_work() → queue_delayed_work_on() → __queue_delayed_work() → add_timer()
     @discardableResult
     public func schedule(_ delay: Jiffies) -> Bool {
         guard !isPending else { return false }
