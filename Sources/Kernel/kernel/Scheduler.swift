@@ -158,8 +158,6 @@
     public var taskCount: Int { entries.count }
     /// The clock of a CPU (the live clock for the executing one).
     public func clock(of cpu: Int) -> VirtualTime { cpu == executingCPU && !betweenTasks ? now : cpus[cpu].clock }
-    /// The task on a CPU, or -1 when it is idle.
-    public func task(on cpu: Int) -> Int { cpus[cpu].curr }
 
     private func waitForFirstRun(_ id: Int) async {
         if current == id { return }

@@ -128,51 +128,45 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 
     /// Stores `bytes` at `va`, page by page in ascending order (one translation per page, like a `rep movsb`).
     public func storeBytes(_ va: VirtAddr, _ bytes: UnsafeRawBufferPointer) async throws(UserFault) {
-        var done = 0, tick = kernel.sched.jiffies
-        while done < bytes.count {
-            let a = va + done
-            let n = min(PAGE_SIZE - a.offsetInPage, bytes.count - done)
-            let page: UnsafeMutableRawPointer
-            if let hit = tlbHit(a, write: true) { page = hit } else { page = try await translate(a, write: true) }
-            (page + a.offsetInPage).copyMemory(from: bytes.baseAddress! + done, byteCount: n)
-            kernel.sched.charge(kernel.costs.copy(n))
-            done += n
-            if done < bytes.count && mustPauseBetweenPages(tick) { await betweenPages(&tick) }
+        try await forEachPage(va, count: bytes.count, write: true) { at, done, n in
+            at.copyMemory(from: bytes.baseAddress! + done, byteCount: n)
         }
     }
 
     /// Stores `count` copies of `byte` at `va`, page by page in ascending order (`rep stosb`).
     public func fill(_ va: VirtAddr, count: Int, byte: UInt8) async throws(UserFault) {
-        var done = 0, tick = kernel.sched.jiffies
-        while done < count {
-            let a = va + done
-            let n = min(PAGE_SIZE - a.offsetInPage, count - done)
-            let page: UnsafeMutableRawPointer
-            if let hit = tlbHit(a, write: true) { page = hit } else { page = try await translate(a, write: true) }
-            (page + a.offsetInPage).initializeMemory(as: UInt8.self, repeating: byte, count: n)
-            kernel.sched.charge(kernel.costs.copy(n))
-            done += n
-            if done < count && mustPauseBetweenPages(tick) { await betweenPages(&tick) }
+        try await forEachPage(va, count: count, write: true) { at, _, n in
+            at.initializeMemory(as: UInt8.self, repeating: byte, count: n)
         }
     }
 
     /// Reads `count` bytes at `va`, page by page.
     public func loadBytes(_ va: VirtAddr, count: Int) async throws(UserFault) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
+        try await forEachPage(va, count: count, write: false) { at, done, n in
+            out.withUnsafeMutableBytes { dst in (dst.baseAddress! + done).copyMemory(from: at, byteCount: n) }
+        }
+        return out
+    }
+
+    /// A bulk access of [va, va + count), one page piece at a time in ascending order: each piece is translated
+    /// (synchronously on a TLB hit), handed to `access` with its offset into the access, and its copy charged;
+    /// between two pieces a passed tick may preempt and other CPUs catch up.
+    @inline(__always)
+    private func forEachPage(_ va: VirtAddr, count: Int, write: Bool,
+                             _ access: (_ at: UnsafeMutableRawPointer, _ done: Int, _ n: Int) -> Void)
+        async throws(UserFault) {
         var done = 0, tick = kernel.sched.jiffies
         while done < count {
             let a = va + done
             let n = min(PAGE_SIZE - a.offsetInPage, count - done)
             let page: UnsafeMutableRawPointer
-            if let hit = tlbHit(a, write: false) { page = hit } else { page = try await translate(a, write: false) }
-            out.withUnsafeMutableBytes { dst in
-                (dst.baseAddress! + done).copyMemory(from: page + a.offsetInPage, byteCount: n)
-            }
+            if let hit = tlbHit(a, write: write) { page = hit } else { page = try await translate(a, write: write) }
+            access(page + a.offsetInPage, done, n)
             kernel.sched.charge(kernel.costs.copy(n))
             done += n
             if done < count && mustPauseBetweenPages(tick) { await betweenPages(&tick) }
         }
-        return out
     }
 
     /// `translate`'s outcome when it needs no suspension — the budget is not used up and this CPU's TLB holds an
