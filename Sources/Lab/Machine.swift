@@ -59,6 +59,16 @@ public struct DemoReport: Sendable {
     /// Frames the furthest process drew, and the write faults of the run (for the host-speed line).
     public var framesDrawn: Int
     public var faults: Int
+
+    /// The emulator's own speed, given the host wall time the run took (measured by the caller: the machine reads
+    /// no wall clock): frames per host second and host time per fault, formatted like the summary's numbers.
+    public func hostLine(wall: Duration) -> String {
+        let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        let perFault = faults > 0 ? "\(Summary.fmt(seconds * 1e6 / Double(faults))) µs of host time per fault "
+            + "(\(faults) faults, all included)" : "no faults"
+        let fps = seconds > 0 ? Double(framesDrawn) / seconds : 0
+        return "host: \(Summary.fmt(seconds * 1000)) ms wall, \(Summary.fmt(fps)) frames/s, \(perFault)"
+    }
 }
 
 /// Builds and runs one demo machine on the emulator thread.

@@ -62,7 +62,7 @@ import Panels
         return "\(tenths / 10).\(tenths % 10)"
     }
 
-    static func fmt(_ v: Double) -> String {
+    nonisolated static func fmt(_ v: Double) -> String {
         guard v.isFinite else { return "unlimited" }
         let scaled = (v * 10).rounded() / 10
         return scaled == scaled.rounded() ? String(Int(scaled)) : String(scaled)

@@ -208,7 +208,7 @@ struct Run: ParsableCommand {
             print(report.summary)
             if let display { print(display.summary) }
             // Host time goes to stderr: stdout stays the same, byte for byte, for the same seed and flags.
-            FileHandle.standardError.write(Data((hostLine(report, wall: ContinuousClock.now - started) + "\n").utf8))
+            FileHandle.standardError.write(Data((report.hostLine(wall: ContinuousClock.now - started) + "\n").utf8))
             if let snapshot, let error = snapshot.firstError { throw ValidationError("--png-out: \(error)") }
             try writeObservability(report, options)
             try machine.writeSchedule(report.schedule)
@@ -295,20 +295,6 @@ final class PNGSnapshots: @unchecked Sendable {
         defer { lock.unlock() }
         return error
     }
-}
-
-/// The emulator's own speed: host wall time of the run, workload frames per host second, host time per fault.
-func hostLine(_ report: DemoReport, wall: Duration) -> String {
-    let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
-    let fps = seconds > 0 ? Double(report.framesDrawn) / seconds : 0
-    let perFault = report.faults > 0 ? "\(fmt(seconds * 1e6 / Double(report.faults))) µs of host time per fault "
-        + "(\(report.faults) faults, all included)" : "no faults"
-    return "host: \(fmt(seconds)) s wall, \(fmt(fps)) frames/s, \(perFault)"
-}
-
-private func fmt(_ v: Double) -> String {
-    let r = (v * 100).rounded() / 100
-    return r == r.rounded() ? String(Int(r)) : String(r)
 }
 
 /// Turns SIGINT/SIGTERM into a stop request, so that a run ends cleanly with its summary.
