@@ -25,7 +25,7 @@ let package = Package(
         .executableTarget(
             name: "BenchTable",
             dependencies: [
-                "PlasmaC", "HostMM",
+                "PlasmaC", "HostMM", "BenchDevice",
                 .product(name: "Kernel", package: "fbdefio-emu"),
                 .product(name: "Lab", package: "fbdefio-emu"),
             ],
@@ -34,6 +34,9 @@ let package = Package(
             path: "Tools/BenchTable",
             swiftSettings: tableSwiftSettings
         ),
+        // The device file both write-protect benchmarks map.
+        .target(name: "BenchDevice", dependencies: [.product(name: "Kernel", package: "fbdefio-emu")],
+                path: "Tools/BenchDevice", swiftSettings: tableSwiftSettings),
         // The plasma workload's arithmetic in C (the baseline of the plasma row).
         .target(name: "PlasmaC", path: "PlasmaC", cSettings: baselineCSettings),
         // The host kernel's minor faults, mprotect and SIGSEGV tracking, store and memcpy loops (the other baselines).
@@ -41,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "WrprotectBench",
             dependencies: [
-                "HostMM",
+                "HostMM", "BenchDevice",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Kernel", package: "fbdefio-emu"),
             ],

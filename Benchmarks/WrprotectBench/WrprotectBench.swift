@@ -2,6 +2,7 @@
 // the page grows, while the file also has thousands of VMAs that do not overlap the page.
 //
 // Run: cd Benchmarks && swift package --disable-sandbox benchmark
+import BenchDevice
 import Benchmark
 import HostMM
 import Kernel
@@ -29,27 +30,9 @@ import Kernel
     private init(processes: Int) {
         // Each process holds four page-table pages once it has touched its mapping.
         k = EmuKernel(policy: .roundRobin(), ramPages: 4 * processes + 2 * Self.devicePages + 1024)
-        let k = k
-        let base = k.vmalloc.vmalloc(Self.devicePages * PAGE_SIZE)!
-        let pfns = (0 ..< Self.devicePages).map { k.vmalloc.vmallocToPage(base + UInt64($0 * PAGE_SIZE))! }
-        trackedPFN = pfns[Self.trackedPgoff]
-        // fb_defio-style hooks: ->fault hands out the vmalloc page, ->page_mkwrite locks it and returns LOCKED.
-        let ops = VMOperations(
-            name: "bench-fb",
-            fault: { vmf in
-                guard vmf.pgoff.rawValue < pfns.count else { return .sigbus }
-                k.phys.getPage(pfns[vmf.pgoff.rawValue])
-                vmf.page = pfns[vmf.pgoff.rawValue]
-                return .zero
-            },
-            pageMkwrite: { vmf in
-                await k.phys.lockPage(vmf.page!)
-                return .locked
-            })
-        inode = Inode(kernel: k, name: "fb0", fops: FileOperations(name: "bench-fb", mmap: { _, vma in
-            vma.ops = ops
-            return nil
-        }))
+        let device = makeBenchDevice(k, pages: Self.devicePages)!  // fb_defio-style ->fault and ->page_mkwrite
+        trackedPFN = device.pfns[Self.trackedPgoff]
+        inode = device.inode
     }
 
     /// Builds (once) the machine for `mappers` processes mapping the tracked page and `others` that do not.

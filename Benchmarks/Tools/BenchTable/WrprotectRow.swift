@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT — row 6: one `mappingWrprotectRange` call per page, per PTE it cleans, against the
 // host's mprotect(PROT_READ) of one page.
+import BenchDevice
 import HostMM
 import Kernel
 
@@ -17,24 +18,7 @@ enum WrprotectRow {
     /// drives their stores and the call itself from outside any scheduler run (nothing is contended).
     @EmuActor static func emulator(rounds: Int) async throws -> Best {
         let k = EmuKernel(policy: .roundRobin(), ramPages: 4 * mappers + 2 * devicePages + 1024)
-        guard let base = k.vmalloc.vmalloc(devicePages * PAGE_SIZE) else { throw BenchFailure("vmalloc failed") }
-        let pfns = (0 ..< devicePages).map { k.vmalloc.vmallocToPage(base + UInt64($0 * PAGE_SIZE))! }
-        let ops = VMOperations(
-            name: "bench-fb",
-            fault: { vmf in
-                guard vmf.pgoff.rawValue < pfns.count else { return .sigbus }
-                k.phys.getPage(pfns[vmf.pgoff.rawValue])
-                vmf.page = pfns[vmf.pgoff.rawValue]
-                return .zero
-            },
-            pageMkwrite: { vmf in
-                await k.phys.lockPage(vmf.page!)
-                return .locked
-            })
-        let inode = Inode(kernel: k, name: "fb0", fops: FileOperations(name: "bench-fb", mmap: { _, vma in
-            vma.ops = ops
-            return nil
-        }))
+        guard let (inode, pfns) = makeBenchDevice(k, pages: devicePages) else { throw BenchFailure("vmalloc failed") }
         var tasks: [(UserTask, VirtAddr)] = []
         for i in 0 ..< mappers {
             guard let t = k.spawnProcess("mapper\(i)", { _ in }) else { throw BenchFailure("no RAM for a process") }
