@@ -20,6 +20,8 @@ let package = Package(
         // Libraries for the separate benchmark package (Benchmarks/), which depends on this one by path.
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "Lab", targets: ["Lab"]),
+        // `fbdefio-emu exec` sets LD_PRELOAD to this library (libfbdefio-preload.so, next to the executable).
+        .library(name: "fbdefio-preload", type: .dynamic, targets: ["CFBPreload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,9 +37,16 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "Panels", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         .target(name: "Workloads", dependencies: ["Kernel"], swiftSettings: swiftSettings),
+        // The wire protocol of `exec` and the emulator's host calls for it (memfd, SCM_RIGHTS, posix_spawn).
+        .target(name: "CFBExecProtocol"),
+        // The preload library a program runs under `exec`: only ever loaded with LD_PRELOAD, never linked in.
+        .target(name: "CFBPreload", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
+        // A small fbdev client whose exact accesses the exec tests assert.
+        .executableTarget(name: "fbexec-probe"),
         .target(
             name: "Lab",
-            dependencies: ["Kernel", "Panels", "Workloads", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["Kernel", "Panels", "Workloads", "CFBExecProtocol",
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: swiftSettings),
         // The display front end: SDL window + HUD, PNG codec. A library so that sdl-harness can run it too.
         .target(name: "Frontend", dependencies: ["Lab", "CSDL2", "CZlib"], swiftSettings: swiftSettings),
@@ -57,6 +66,6 @@ let package = Package(
         .testTarget(
             name: "FrontendTests", dependencies: ["Frontend", "Lab", "CSDL2", "CZlib", "sdl-harness"],
             swiftSettings: swiftSettings),
-        .testTarget(name: "CLITests", dependencies: ["fbdefio-emu"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["fbdefio-emu", "fbexec-probe"], swiftSettings: swiftSettings),
     ]
 )

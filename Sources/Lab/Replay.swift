@@ -9,7 +9,12 @@
 // `proc` line to its process and waits until that process has done it; `flush` and `sleep` it runs itself. After a
 // sleep it also waits for a batch its timer queued, so a timer batch is always delivered inside the sleep that fired
 // it. At the end the pending work is cancelled before the processes exit, so their last close does not flush.
+//
+// A `mode` header gives the framebuffer that geometry instead. With a panel (`--panel`), each batch also goes to
+// that panel's driver after the replay's own bookkeeping, so its bus time passes in virtual time and the panel's
+// image is what the panel would show; the summary then reports the panel's updates.
 import Kernel
+import Panels
 
 /// The flags of a replay.
 public struct ReplayOptions: Sendable {
@@ -27,6 +32,8 @@ public struct ReplayOptions: Sendable {
     public var variant = Variants.upstream
     /// CPUs of the machine (`--cpus`); the trace's processes are placed on them round robin.
     public var cpus = 4
+    /// A panel profile (`--panel`) whose driver receives every batch too; nil: none.
+    public var panel: String?
     public init() {}
 }
 
@@ -47,6 +54,9 @@ public struct ReplayResult: Sendable {
     /// Empty when every process ran its commands; otherwise what went wrong.
     public var errors: [String]
     public var summary: String
+    /// What the `--panel` shows at the end (0xAARRGGBB, `panelSize.width × panelSize.height`), if there is one.
+    public var panelImage: [UInt32]?
+    public var panelSize: (width: Int, height: Int)?
 }
 
 /// One replay machine. Create, `run()`, read the result.
@@ -80,6 +90,9 @@ public struct ReplayResult: Sendable {
     let recorder: EventRecorder
     /// The online checkers; a violation makes the replay fail like a process error.
     public let checkers: OnlineCheckers
+    /// The `--panel`'s driver.
+    public let panelDriver: (any PanelDriver)?
+    private var panelUpdates: [VirtualTime] = []
 
 
     public init(_ trace: ReplayTrace, options: ReplayOptions = ReplayOptions()) {
@@ -97,12 +110,17 @@ public struct ReplayResult: Sendable {
         var config = MachineConfig(machine)
         config.costs = .zero  // every emulated operation free: only `sleep` moves the clock
         kernel = config.makeKernel(ramPages: ramPages)
-        guard let (info, checkers) = config.makeFramebuffer(kernel, xres: 1024, yres: fbPages, bitsPerPixel: 32,
-                                                          lineLength: PAGE_SIZE, id: "replay") else {
+        let mode = trace.mode ?? ReplayMode(xres: 1024, yres: fbPages, bitsPerPixel: 32, lineLength: PAGE_SIZE)
+        guard let (info, checkers) = config.makeFramebuffer(kernel, xres: mode.xres, yres: mode.yres,
+                                                          bitsPerPixel: mode.bitsPerPixel, lineLength: mode.lineLength,
+                                                          id: "replay") else {
             preconditionFailure("RAM sized for the framebuffer")
         }
         self.info = info
         self.checkers = checkers
+        panelDriver = options.panel.flatMap(PanelProfile.named).map { profile in
+            makePanelDriver(profile, for: info, options: config.variant.switches.panel)
+        }
         panel = [UInt8](repeating: 0, count: trace.size)
         commands = Array(repeating: nil, count: trace.procs)
         pendingStores = Array(repeating: [], count: fbPages)
@@ -111,9 +129,13 @@ public struct ReplayResult: Sendable {
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
         let set = config.setUpDeferredIO(info, FBDeferredIO(
             delay: kernel.sched.tickRate.msecsToJiffies(options.delayMilliseconds),
-            deferredIO: { [unowned self] info, pages in self.deferredIO(info, pages) }))
+            deferredIO: { [unowned self] info, pages in
+                self.deferredIO(info, pages)
+                await self.panelDriver?.deferredIO(info, pages)
+            }))
         precondition(set, "fb_deferred_io_init failed with RAM sized for the framebuffer")
         queues = (0 ..< trace.procs).map { WaitQueue("replay proc\($0)", scheduler: kernel.sched, uninterruptible: false) }
+        panelDriver?.onUpdate = { [unowned self] update in self.panelUpdates.append(update.end) }
     }
 
     /// The driver callback: copy each delivered page to the panel, print the batch, account latency.
@@ -198,13 +220,29 @@ public struct ReplayResult: Sendable {
         var stats = RunStats(kernel: kernel, info: info, bytesSent: bytesSent, bytesChanged: bytesChanged,
                              latency: latency, variant: options.variant.name)
         stats.violation = checkers.first?.description
-        let summary = "replay (variant \(options.variant)): \(trace.lines.count) commands, \(trace.procs) processes, "
+        var summary = "replay (variant \(options.variant)): \(trace.lines.count) commands, \(trace.procs) processes, "
             + "size \(trace.size) "
             + "(\(pageAlign(trace.size) >> PAGE_SHIFT) pages), delay \(info.fbdefio!.delay.rawValue) jiffies at "
             + "HZ=\(options.hz), virtual time \(kernel.now)\n" + stats.summary
+        if let driver = panelDriver {
+            summary += "\n" + Self.panelLine(driver, updates: panelUpdates)
+        }
         return ReplayResult(lines: out, events: recorder.jsonLines, trace: recorder.chromeTrace(), stats: stats,
                             mkwritesPerPage: mkwritesPerPage, panel: panel, outcome: outcome, errors: errors,
-                            summary: summary)
+                            summary: summary, panelImage: panelDriver?.image,
+                            panelSize: panelDriver.map { ($0.width, $0.height) })
+    }
+
+    /// `panel NAME: N updates, F updates/s between the first and the last, bytes sent vs changed, bus busy`.
+    static func panelLine(_ driver: any PanelDriver, updates: [VirtualTime]) -> String {
+        let s = driver.stats
+        var rate = ""
+        if let a = updates.first, let b = updates.last, updates.count > 1, b > a {
+            rate = ", \(Summary.fmt(Double(updates.count - 1) / (Double((b - a).picoseconds) / 1e12))) updates/s "
+                + "between the first and the last"
+        }
+        return "panel \(driver.profile.name): \(s.updates) updates\(rate); \(s.busBytes) bytes sent vs "
+            + "\(s.changedBytes) changed, bus busy \(s.busBusy)"
     }
 
     /// A `proc` process: open and map the framebuffer, then run the lines handed to it until the trace ends.
@@ -226,7 +264,15 @@ public struct ReplayResult: Sendable {
                     try await t.fill(base + offset, count: length, byte: byte)
                 case .read(_, let offset, let length):
                     _ = try await t.loadBytes(base + offset, count: length)
-                case .flush, .sleep:
+                case .put(_, let offset, let bytes):
+                    for page in (offset >> PAGE_SHIFT) ... ((offset + bytes.count - 1) >> PAGE_SHIFT) {
+                        pendingStores[page].append(kernel.now)
+                    }
+                    let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
+                    defer { raw.deallocate() }
+                    raw.copyBytes(from: bytes)
+                    try await t.storeBytes(base + offset, UnsafeRawBufferPointer(raw))
+                case .flush, .sleep, .at:
                     preconditionFailure("the coordinator runs \(line.command)")
                 }
             } catch {
@@ -248,7 +294,7 @@ public struct ReplayResult: Sendable {
         for line in trace.lines {
             if !errors.isEmpty { break }
             switch line.command {
-            case .write(let p, _, _, _), .read(let p, _, _):
+            case .write(let p, _, _, _), .read(let p, _, _), .put(let p, _, _):
                 commands[p] = line
                 queues[p].wakeAll()
                 await coordinatorQueue.wait { commands[p] == nil }
@@ -263,10 +309,14 @@ public struct ReplayResult: Sendable {
                     if let crc = options.displayChecksum { out.append(displayLine(crc)) }
                 }
                 epoch += 1
-            case .sleep(let ms):
+            case .sleep, .at:
                 recorder.line(line)
                 inSleep = true
-                await kernel.sched.sleep(until: kernel.now + .ms(ms))
+                if case .sleep(let ms) = line.command {
+                    await kernel.sched.sleep(until: kernel.now + .ms(ms))
+                } else if case .at(let us) = line.command, kernel.now < .us(us) {
+                    await kernel.sched.sleep(until: .us(us))
+                }
                 // A batch the timer queued at the very end of the sleep is still part of it.
                 if work.timerDeadline == nil && (work.isPending || work.isRunning) { await work.flush() }
                 inSleep = false

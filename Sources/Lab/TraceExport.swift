@@ -242,6 +242,8 @@ func describe(_ c: ReplayCommand) -> String {
     case .read(let p, let o, let l): "proc \(p) read \(o) \(l)"
     case .flush: "flush"
     case .sleep(let ms): "sleep \(ms)"
+    case .put(let p, let o, let bytes): "proc \(p) put \(o) (\(bytes.count) bytes)"
+    case .at(let us): "at \(us)"
     }
 }
 

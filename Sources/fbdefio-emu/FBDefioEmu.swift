@@ -18,7 +18,7 @@ struct FBDefioEmu: ParsableCommand {
             page_mkwrite). Everything runs in virtual time under a seeded scheduler: the same seed and flags give \
             the same trace, byte for byte.
             """,
-        subcommands: [Run.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self, HeatmapCLI.self,
+        subcommands: [Run.self, ExecCLI.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self, HeatmapCLI.self,
                       VariantsCommand.self, ScenariosCommand.self, Explore.self, ReplaySchedule.self],
         defaultSubcommand: Run.self)
 

@@ -1,0 +1,544 @@
+// SPDX-License-Identifier: MIT — `fbdefio-emu exec`: an unmodified Linux program as one of the emulated machine's
+// processes, drawing on the emulated fb_defio device.
+//
+// The program's framebuffer is the emulated one: the vmalloc'd pages of the emulated screen are replaced, in the
+// emulator's own address space, by the pages of a memory file the program maps (ExecHost.share), so its stores and
+// the emulated driver's reads see the same bytes, with no copy. Write tracking is the host MMU's, decided by the
+// emulated kernel: the program maps the file read-only; its first write to a page raises SIGSEGV in the preload
+// library, which asks the emulator; the emulator replays that write in a fake process standing for the program
+// (same VMA, page tables, PTE states: the full handle_mm_fault → do_wp_page → page_mkwrite path), and only when the
+// emulated PTE is writable does the page become writable in the program. Before the driver reads a batch, every
+// page the emulated worker write-protected is made read-only in the program again, and the emulator waits until it
+// is — the TLB-shootdown moment of the real kernel.
+//
+// Time: virtual time is paced against the wall clock — never ahead of it (a reply to the program waits until the
+// wall clock has reached the virtual time the emulated operation finished at) and, while idle, caught up with it —
+// so the delay, the bus time and the panel's frame rate are those the program would meet on the hardware.
+import Kernel
+import Panels
+
+/// Everything that defines an exec run.
+public struct ExecOptions: Sendable {
+    public var machine = MachineOptions()
+    public var panel = "ili9341-spi32"
+    /// nil: the panel's resolution and framebuffer depth.
+    public var width: Int?
+    public var height: Int?
+    public var bpp: Int?
+    public var delay = DelayChoice.panelDefault
+    public var sortPagereflist: Bool?
+    /// The program and its arguments.
+    public var argv: [String] = []
+    /// libfbdefio-preload.so.
+    public var preload = ""
+    /// The program's environment (LD_PRELOAD and the socket variable are added).
+    public var environment: [String: String] = [:]
+    /// Build the replay trace of what the program did (`--record`).
+    public var record = false
+    /// Wall seconds after which the program is asked to stop (SIGTERM); nil: until it exits.
+    public var duration: Double?
+    public var keepEvents = false
+    public var keepTrace = false
+    public init() {}
+}
+
+/// What an exec run produced.
+public struct ExecReport: Sendable {
+    public var summary: String
+    /// How the program ended; nil if it could not be started.
+    public var exit: ExecExit?
+    public var openedFramebuffer: Bool
+    /// Problems to report and exit non-zero for (a mode the machine cannot provide, a failed emulated access, a
+    /// checker violation, the program not opening the framebuffer).
+    public var errors: [String]
+    /// Panel == framebuffer memory at the end, and no online checker fired.
+    public var checkerPassed: Bool
+    /// One line per request of the program that reached the emulated kernel, in order (the tests' oracle):
+    /// `open`, `mmap offset=… length=…`, `fault page=P batch=B`, `fsync`, `close`, `munmap`.
+    public var log: [String]
+    /// The replay trace (`--record`).
+    public var trace: String?
+    public var stats: RunStats
+    public var events: [String]
+    public var chromeTrace: String?
+    public var finalFrame: Frame
+    public var mechanism: String
+}
+
+/// One exec machine. Create, `run()`, read the report.
+@EmuActor public final class ExecMachine {
+    public let options: ExecOptions
+    public let kernel: EmuKernel
+    public let info: FBInfo
+    public let panel: any PanelDriver
+    public let profile: PanelProfile
+    public let checkers: OnlineCheckers
+    public let recorder: EventRecorder
+    public let width: Int, height: Int, bpp: Int
+    let mailbox: FrameMailbox?
+    let snapshot: (@Sendable (Frame) -> Void)?
+    let snapshotEvery: Int
+
+    /// A mapping of the program's, mirrored in the fake process.
+    private struct Region {
+        var va: VirtAddr
+        var offset: Int
+        var length: Int
+        var writable: Bool
+        var mapped = true
+        /// Pages (from the region's start) the program may write without faulting. Protected by nothing: the
+        /// emulator thread is the only one that changes the program's protections.
+        var open: Set<Int> = []
+    }
+    private var regions: [Region] = []
+    private var handles: Set<Int> = []
+    private var host: ExecHost?
+    private var task: UserTask?
+    private var log: [String] = []
+    private var errors: [String] = []
+    private var opened = false
+    private var helloPID: Int?
+    private var programFaults = 0
+    private var programStall: UInt64 = 0
+    private var lastStallBefore: UInt64 = 0
+    private var sawBye = false
+    /// Wall time the emulator spent answering faults (receipt → reply), summed.
+    private var handlingNanos: UInt64 = 0
+    private var protectCalls = 0
+    private var pagesReprotected = 0
+    private var updates = 0
+    private var firstUpdate: VirtualTime?
+    private var lastUpdate: VirtualTime?
+    private var firstFault: VirtualTime?
+    private var frameIndex = 0
+    private var pendingDirty: [PixelRect] = []
+    private var firstWrite: [VirtualTime?]
+    private var latency = LatencyHistogram()
+    private var traceRecorder: ExecTraceRecorder?
+    private var stopRequestedAt: UInt64?
+    private var sharedPages: [UnsafeMutableRawPointer] = []
+    private var setupError: String?
+
+    public init(_ options: ExecOptions, mailbox: FrameMailbox? = nil, snapshotEvery: Int = 0,
+                snapshot: (@Sendable (Frame) -> Void)? = nil) throws(Machine.SetupError) {
+        guard let profile = PanelProfile.named(options.panel) else { throw .unknownPanel(options.panel) }
+        self.options = options
+        self.profile = profile
+        self.mailbox = mailbox
+        self.snapshot = snapshot
+        self.snapshotEvery = snapshotEvery
+        width = options.width ?? profile.width
+        height = options.height ?? profile.height
+        bpp = options.bpp ?? profile.defaultFramebufferBPP
+        let fbPages = pageAlign(height * width * bpp / 8) >> PAGE_SHIFT
+        let config = MachineConfig(options.machine)
+        kernel = config.makeKernel(ramPages: fbPages * 2 + 4096)
+        guard let (info, checkers) = config.makeFramebuffer(kernel, xres: width, yres: height, bitsPerPixel: bpp,
+                                                          id: "fbdefio-emu") else {
+            throw .outOfMemory("the framebuffer")
+        }
+        self.info = info
+        self.checkers = checkers
+        firstWrite = Array(repeating: nil, count: fbPages)
+        recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
+        panel = makePanelDriver(profile, for: info, options: config.variant.switches.panel)
+        var fbdefio = panel.fbDeferredIO()
+        switch options.delay {
+        case .panelDefault: break
+        case .milliseconds(let ms): fbdefio.delay = kernel.sched.tickRate.msecsToJiffies(ms)
+        case .jiffies(let j): fbdefio.delay = Jiffies(j)
+        }
+        if let sort = options.sortPagereflist { fbdefio.sortPagereflist = sort }
+        let driver = fbdefio.deferredIO
+        fbdefio.deferredIO = { [unowned self] info, pages in
+            self.beforeDriver(pages)
+            await driver(info, pages)
+        }
+        guard config.setUpDeferredIO(info, fbdefio) else { throw .outOfMemory("the deferred-I/O state") }
+        panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }
+        recorder.logicalClock = false
+        recorder.workerIDs = kernel.systemWorkqueue.workerIDs
+        recorder.onMkwrite = { [unowned self] e in
+            let page = Int(e.operands.a)
+            guard page >= 0 && page < self.firstWrite.count else { return }
+            if self.firstWrite[page] == nil { self.firstWrite[page] = self.kernel.now }
+        }
+        recorder.attach()
+        if options.record { traceRecorder = ExecTraceRecorder(pages: fbPages) }
+    }
+
+    /// The tracking mechanism, as the summary names it.
+    public nonisolated static var mechanism: String {
+        let uffd = ExecHost.userfaultfdWPAvailable ? "available on this host, not used" : "not available on this host"
+        return "mprotect + SIGSEGV in the preload library (userfaultfd write-protect: \(uffd))"
+    }
+
+    /// Starts the program, runs the machine until the program has ended and its last close has flushed, checks,
+    /// and reports.
+    public func run() async -> ExecReport {
+        let smemLen = info.fix.smemLen
+        do {
+            let host = try ExecHost(memfdSize: smemLen)
+            self.host = host
+            // The program's memory file becomes the emulated framebuffer's memory, page by page.
+            for pgoff in 0 ..< smemLen >> PAGE_SHIFT {
+                let address = kernel.phys.address(of: info.page(at: pgoff << PAGE_SHIFT)!)
+                try host.share(page: address, pgoff: pgoff)
+                sharedPages.append(address)
+            }
+        } catch {
+            setupError = error.description
+        }
+        if setupError == nil {
+            let t = kernel.spawnProcess(options.argv.first.map(Self.baseName) ?? "program") { [unowned self] t in
+                try await self.session(t)
+            }
+            task = t
+            if let t { recorder.declareTrack(t.schedID) }
+        }
+        let outcome = await kernel.sched.run()
+        await panel.flush()
+        // Quiescence: the program is gone and its last close flushed. The panel must show the framebuffer memory.
+        let want = panel.expectedImage(), got = panel.image
+        var mismatches = 0
+        var first: Int?
+        for i in 0 ..< min(want.count, got.count) where want[i] != got[i] {
+            mismatches += 1
+            if first == nil { first = i }
+        }
+        let checkReport = mismatches == 0 ? "checker: panel == framebuffer memory (\(width * height) pixels)"
+            : "LOST UPDATE: \(mismatches) pixels of the panel differ from the framebuffer memory; first at "
+                + "(\(first! % width),\(first! / width))"
+        checkers.runEnded(outcome)
+        if let e = setupError { errors.append(e) }
+        if outcome != .completed { errors.append("run: \(outcome)") }
+        if mismatches > 0 { errors.append(checkReport) }
+        if let v = checkers.first { errors.append(v.description) }
+        if host?.exit != nil && !opened {
+            errors.append("the program never opened the framebuffer (/dev/fb0): nothing was tracked")
+        }
+        let final = makeFrame(dirty: [PixelRect(x: 0, y: 0, width: width, height: height)])
+        snapshot?(final)
+        mailbox?.publish(final)
+        mailbox?.finish()
+        latency.undelivered = firstWrite.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+        var stats = RunStats(kernel: kernel, info: info, bytesSent: panel.stats.busBytes,
+                             bytesChanged: panel.stats.changedBytes, latency: latency,
+                             variant: options.machine.variant.name)
+        stats.violation = checkers.first?.description
+        let summary = summaryText(outcome: outcome, check: checkReport)
+        let trace = traceRecorder.map { r in
+            r.render(header: traceHeader, size: smemLen, mode: (width, height, bpp, info.fix.lineLength),
+                     end: kernel.now)
+        }
+        // The arena goes back to private memory before the machine (and its RAM) is gone.
+        if let host { for page in sharedPages { host.unshare(page: page) } }
+        sharedPages = []
+        return ExecReport(summary: summary, exit: host?.exit, openedFramebuffer: opened, errors: errors,
+                          checkerPassed: mismatches == 0 && checkers.first == nil, log: log, trace: trace,
+                          stats: stats, events: recorder.jsonLines, chromeTrace: recorder.chromeTrace(),
+                          finalFrame: final, mechanism: Self.mechanism)
+    }
+
+    static func baseName(_ path: String) -> String { String(path.split(separator: "/").last ?? Substring(path)) }
+
+    // MARK: - The fake process standing for the program
+
+    /// Starts the program and serves its requests until it has ended; then closes what it left open, as its exit
+    /// would (munmap, then the last fput → fb_release → fb_deferred_io_lastclose, which flushes).
+    private func session(_ t: UserTask) async throws {
+        guard let host else { return }
+        do { try host.spawn(argv: options.argv, preload: options.preload, environment: options.environment) } catch {
+            errors.append(error.description)
+            return
+        }
+        let limit = options.duration.map { UInt64($0 * 1e9) }
+        while true {
+            if let request = host.nextRequest(timeoutMs: 0) {
+                await handle(request, t)
+                continue
+            }
+            if host.reap() != nil {
+                while let request = host.nextRequest(timeoutMs: 0) { await handle(request, t) }
+                break
+            }
+            let elapsed = host.elapsedNanoseconds
+            if stopRequestedAt == nil && (mailbox?.stopRequested == true || limit.map({ elapsed >= $0 }) == true) {
+                host.terminate()
+                stopRequestedAt = elapsed
+            } else if let at = stopRequestedAt, elapsed > at + 3_000_000_000 {
+                host.terminate(force: true)
+            }
+            // Idle: bring virtual time up to the wall clock (timers fire, the worker and the panel run), then wait
+            // a millisecond at most for the program.
+            let wall = VirtualTime.ns(Int64(elapsed))
+            if kernel.now < wall {
+                await kernel.sched.sleep(until: wall)
+                continue
+            }
+            if let request = host.nextRequest(timeoutMs: 1) {
+                let arrived = VirtualTime.ns(Int64(host.elapsedNanoseconds))
+                if kernel.now < arrived { await kernel.sched.sleep(until: arrived) }
+                await handle(request, t)
+            }
+        }
+        for (i, r) in regions.enumerated() where r.mapped {
+            regions[i].mapped = false
+            try? await t.munmap(r.va, length: r.length)
+        }
+        for h in handles.sorted() { try? await t.close(h) }
+        handles = []
+    }
+
+    /// Lets the program go on only once the wall clock has reached the virtual time the emulated operation ended at.
+    private func pace() {
+        guard let host, kernel.now.nanoseconds > 0 else { return }
+        host.sleep(untilElapsed: UInt64(kernel.now.nanoseconds))
+    }
+
+    private func handle(_ request: ExecRequest, _ t: UserTask) async {
+        guard let host else { return }
+        switch request {
+        case .hello(let pid):
+            helloPID = pid
+            host.sendMode(ExecMode(xres: width, yres: height, bitsPerPixel: bpp, lineLength: info.fix.lineLength,
+                                   smemLen: info.fix.smemLen, id: info.fix.id))
+        case .open:
+            do {
+                let fd = try await t.open(info.node)
+                handles.insert(fd)
+                opened = true
+                log.append("open")
+                pace()
+                host.reply(value: fd)
+            } catch {
+                log.append("open: \(error)")
+                host.reply(errno: error.rawValue)
+            }
+        case .close(let h):
+            handles.remove(h)
+            do { try await t.close(h) } catch {}
+            log.append("close")
+            pace()
+            host.reply()
+        case .mmap(let h, let offset, let length, let writable):
+            do {
+                let va = try await t.mmap(length: length, prot: writable ? .readWrite : .read, flags: .shared, fd: h,
+                                          offset: offset)
+                regions.append(Region(va: va, offset: offset, length: length, writable: writable))
+                log.append("mmap offset=\(offset) length=\(length)")
+                pace()
+                host.reply(value: regions.count - 1)
+            } catch {
+                log.append("mmap: \(error)")
+                host.reply(errno: error.rawValue)
+            }
+        case .munmap(let r, let offset, let length):
+            guard r >= 0 && r < regions.count && regions[r].mapped else { return host.reply(errno: 22) }
+            let region = regions[r]
+            try? await t.munmap(region.va + offset, length: length)
+            if offset == 0 && length >= region.length { regions[r].mapped = false }
+            let first = offset >> PAGE_SHIFT, end = (offset + length) >> PAGE_SHIFT
+            regions[r].open = regions[r].open.filter { $0 < first || $0 >= end }
+            log.append("munmap")
+            host.reply()
+        case .fault(let r, let offset, let stallBefore):
+            lastStallBefore = stallBefore
+            await fault(region: r, offset: offset, t)
+        case .fsync(let h):
+            do { try await t.fsync(h) } catch { log.append("fsync: \(error)") }
+            log.append("fsync")
+            traceRecorder?.fsync(at: kernel.now)
+            pace()
+            host.reply()
+        case .badMode(let x, let y, let b):
+            errors.append("the program asked FBIOPUT_VSCREENINFO for \(x)x\(y) at \(b) bpp; the machine provides only "
+                + "\(width)x\(height) at \(bpp) bpp (it got EINVAL)")
+            host.reply()
+        case .putMode, .blank:
+            host.reply()
+        case .pan(let x, let y, let refused):
+            if refused { log.append("pan \(x),\(y) refused") }
+            host.reply()
+        case .bye(let faults, let stall):
+            sawBye = true
+            programFaults = faults
+            programStall = stall
+        case .unknown(let type):
+            errors.append("the preload library sent an unknown request (type \(type))")
+            host.reply(errno: 22)
+        }
+    }
+
+    /// A write of the program's to a read-only page: the same write by the fake process, through the emulated
+    /// fault path; then the page is opened in the program.
+    private func fault(region r: Int, offset: Int, _ t: UserTask) async {
+        guard let host else { return }
+        let received = host.elapsedNanoseconds
+        guard r >= 0 && r < regions.count && regions[r].mapped && offset < regions[r].length else {
+            return host.reply(errno: 11)
+        }
+        let region = regions[r]
+        let local = offset >> PAGE_SHIFT
+        let fbOffset = region.offset + offset
+        let pgoff = fbOffset >> PAGE_SHIFT
+        if region.open.contains(local) {
+            // Another thread of the program opened the page while this one was on its way: a spurious fault.
+            host.reply()
+            _ = host.awaitDone()
+            return
+        }
+        if firstFault == nil { firstFault = kernel.now }
+        let at = kernel.now
+        let batch = info.defioStats.batches
+        let page = info.page(at: fbOffset & ~(PAGE_SIZE - 1))!
+        // The byte already there: the store changes nothing, the program's own write follows once it may.
+        let byte = kernel.phys.address(of: page).load(fromByteOffset: fbOffset & (PAGE_SIZE - 1), as: UInt8.self)
+        do {
+            try await t.store8(region.va + offset, byte)
+        } catch {
+            log.append("fault page=\(pgoff) batch=\(batch): \(error)")
+            errors.append("the program's write to page \(pgoff) failed in the emulated kernel: \(error)")
+            if case .sigbus = error { return host.reply(errno: 7) }
+            return host.reply(errno: 11)
+        }
+        log.append("fault page=\(pgoff) batch=\(batch)")
+        traceRecorder?.fault(at: at, pgoff: pgoff, offset: fbOffset)
+        pace()
+        handlingNanos &+= host.elapsedNanoseconds &- received
+        host.reply()
+        if host.awaitDone() { regions[r].open.insert(local) }
+    }
+
+    /// Runs in the worker after it write-protected the batch, before the driver reads it: every page the emulated
+    /// PTEs (and TLB) no longer let the fake process write becomes read-only in the program, and the worker waits
+    /// until it is. Pages a variant leaves writable stay writable in the program too.
+    private func beforeDriver(_ pages: [FBDeferredIOPageref]) {
+        guard let host, let t = task else { return }
+        var protect: [Int] = []
+        for (i, region) in regions.enumerated() where region.mapped && !region.open.isEmpty {
+            for local in region.open.sorted() {
+                let va = region.va + (local << PAGE_SHIFT)
+                let writable = t.mm.pte(at: va).isWrite || (t.tlb.lookup(va)?.writable ?? false)
+                if !writable {
+                    regions[i].open.remove(local)
+                    protect.append((region.offset >> PAGE_SHIFT) + local)
+                }
+            }
+        }
+        protect = Array(Set(protect)).sorted()
+        if !protect.isEmpty {
+            protectCalls += 1
+            pagesReprotected += protect.count
+            _ = host.protect(protect)
+        }
+        if traceRecorder != nil {
+            for ref in pages {
+                let base = kernel.phys.address(of: ref.page)
+                let n = min(PAGE_SIZE, info.fix.smemLen - ref.offset)
+                traceRecorder!.snapshot(pgoff: ref.pgoff.rawValue,
+                                        bytes: Array(UnsafeRawBufferPointer(start: base, count: n)))
+            }
+        }
+    }
+
+    // MARK: - The panel
+
+    private func panelUpdated(_ update: PanelUpdate) {
+        updates += 1
+        if firstUpdate == nil { firstUpdate = update.end }
+        lastUpdate = update.end
+        for p in update.pages where p.rawValue < firstWrite.count {
+            if let t = firstWrite[p.rawValue] { latency.record(update.end - t) }
+            firstWrite[p.rawValue] = nil
+        }
+        recorder.callback(pages: update.pages.map(\.rawValue).sorted(), bytesSent: update.busBytes,
+                          bytesChanged: 0, bus: update.start ..< max(update.end, update.start))
+        pendingDirty.append(contentsOf: update.rects)
+        if mailbox != nil {
+            pace()
+            mailbox!.publish(makeFrame(dirty: pendingDirty))
+            pendingDirty = []
+        }
+        if let snapshot, snapshotEvery > 0, updates % snapshotEvery == 0 { snapshot(makeFrame(dirty: [])) }
+    }
+
+    func makeFrame(dirty: [PixelRect]) -> Frame {
+        frameIndex += 1
+        var h = HUDStats()
+        let seconds = max(Double(kernel.now.picoseconds) / 1e12, 1e-9)
+        let s = panel.stats
+        h.panel = profile.name
+        h.workload = options.argv.first.map(Self.baseName) ?? "exec"
+        h.virtualTime = kernel.now
+        h.faultsPerSecond = Double(kernel.stats.faults) / seconds
+        h.batchesPerSecond = Double(info.defioStats.batches) / seconds
+        let batches = max(info.defioStats.batches, 1)
+        h.pagesPerBatch = Double(info.defioStats.pagesDelivered) / Double(batches)
+        h.bytesPerBatch = Double(s.busBytes) / Double(batches)
+        h.bytesSent = s.busBytes
+        h.bytesChanged = s.changedBytes
+        h.sustainableFPS = s.sustainableFPS
+        return Frame(index: frameIndex, width: width, height: height, pixels: panel.image, dirty: dirty,
+                     lastBatchPages: [], hud: h)
+    }
+
+    // MARK: - Summary
+
+    private var traceHeader: String {
+        "recorded by fbdefio-emu exec: \(options.argv.joined(separator: " "))\n"
+            + "on \(profile.name), \(width)x\(height) \(bpp)bpp, HZ=\(kernel.sched.tickRate.hz), delay "
+            + "\(info.fbdefio!.delay.rawValue) jiffies, variant \(options.machine.variant)"
+    }
+
+    private func summaryText(outcome: RunOutcome, check: String) -> String {
+        let k = kernel, d = info.defioStats, s = panel.stats
+        let tick = k.sched.tickRate
+        let delay = info.fbdefio!.delay
+        let name = options.argv.first.map(Self.baseName) ?? "program"
+        var lines: [String] = []
+        lines.append("fbdefio-emu exec: \(options.argv.joined(separator: " "))")
+        lines.append("machine: \(profile.name) — \(width)x\(height) \(bpp)bpp, line_length \(info.fix.lineLength), "
+            + "smem_len \(info.fix.smemLen) (\(info.fix.smemLen >> PAGE_SHIFT) pages), variant "
+            + "\(options.machine.variant), HZ=\(tick.hz), delay \(delay.rawValue) jiffies = "
+            + "\(tick.jiffiesToMsecs(delay)) ms, seed \(options.machine.seed)")
+        lines.append("tracking: \(Self.mechanism)")
+        let exit = host?.exit.map(\.description) ?? "not started"
+        lines.append("program: \(name) (host pid \(host?.pid ?? -1)) \(exit); "
+            + (opened ? "opened the framebuffer, \(regions.count) mapping(s)" : "never opened the framebuffer"))
+        let seconds = Double(k.now.picoseconds) / 1e12
+        lines.append("outcome: \(outcome); virtual time \(k.now) (paced against the wall clock)")
+        let faultsSeen = log.filter { $0.hasPrefix("fault ") }.count
+        let stall = sawBye ? programStall : lastStallBefore
+        let perFault = programFaults > 0 ? Double(stall) / Double(programFaults) / 1000
+            : (faultsSeen > 0 ? Double(stall) / Double(faultsSeen) / 1000 : 0)
+        lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
+            + "(page_mkwrite \(d.mkwrites), \(d.alreadyListed) already listed); the program was stalled "
+            + "\(Summary.fmt(Double(stall) / 1e6)) ms in them (\(Summary.fmt(perFault)) µs a fault"
+            + (sawBye ? "" : ", up to its last fault: it did not exit normally")
+            + "), the emulator's part \(Summary.fmt(Double(handlingNanos) / 1e6)) ms")
+        lines.append("re-protection: \(pagesReprotected) pages made read-only in the program again, in "
+            + "\(protectCalls) round trips (one per batch with pages to protect)")
+        lines.append("batches: \(d.batches) (\(d.emptyBatches) empty), pages \(d.pagesDelivered), fsyncs \(d.fsyncs)")
+        let shown: String
+        if let a = firstUpdate, let b = lastUpdate, updates > 1, b > a {
+            let span = Double((b - a).picoseconds) / 1e12
+            shown = "\(Summary.fmt(Double(updates - 1) / span)) updates/s shown between the first and the last"
+        } else {
+            shown = "\(updates) update(s)"
+        }
+        let fullFrames = Double(s.busBytes) / Double(max(width * height * profile.format.bitsPerPixel, 1) / 8)
+        let amplification = s.changedBytes > 0 ? Double(s.busBytes) / Double(s.changedBytes) : 0
+        lines.append("panel: \(s.updates) updates, \(shown); \(Summary.fmt(fullFrames)) full frames of bus traffic "
+            + "(\(Summary.fmt(seconds > 0 ? fullFrames / seconds : 0))/s); \(s.busBytes) bytes sent vs "
+            + "\(s.changedBytes) changed (write amplification \(Summary.fmt(amplification))x), bus busy \(s.busBusy); "
+            + "the bus allows \(Summary.fmt(s.sustainableFPS)) full frames/s")
+        lines.append(latency.summary)
+        for r in k.sched.reports.prefix(10) { lines.append("report: \(r)") }
+        for w in k.onceWarningCounts { lines.append("report: \(w)") }
+        lines.append(check)
+        if let v = checkers.first { lines.append(v.description) }
+        for e in errors { lines.append("error: \(e)") }
+        return lines.joined(separator: "\n")
+    }
+}

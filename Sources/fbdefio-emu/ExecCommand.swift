@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT — `fbdefio-emu exec -- PROGRAM [ARGS…]`: an unmodified fbdev program on the emulated
+// fb_defio, live in the window or headless.
+import ArgumentParser
+import Foundation
+import Frontend
+import Kernel
+import Lab
+import Panels
+
+struct ExecCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec",
+        abstract: "Run an unmodified Linux framebuffer program on the emulated fb_defio device and panel.",
+        discussion: """
+            The program runs with libfbdefio-preload.so in LD_PRELOAD: its open of /dev/fb0 (or $FRAMEBUFFER) gets \
+            the emulated framebuffer, the fbdev ioctls answer from the emulated fb_info, and each first write to a \
+            page is a write fault that the emulated kernel handles (page_mkwrite, the delayed worker, \
+            write-protect) before the program may go on. Virtual time is paced against the wall clock, so the \
+            delay, the bus time and the panel's frame rate are the ones the program would meet on the hardware. \
+            At the end (the program exited, or --duration passed, or Ctrl-C / the window closed) the summary says \
+            how many frames per second the panel showed, the bytes sent vs changed, the store→panel latency and \
+            how long the program was stalled in faults. Exit status: 0 when the program exited 0 and the panel \
+            equals the framebuffer memory; 1 otherwise; 2 for bad flags or a program that cannot be started.
+
+            Example: fbdefio-emu exec --panel ili9341-spi32 -- ffmpeg -re -f lavfi \
+            -i testsrc=size=320x240:rate=25 -t 5 -pix_fmt rgb565le -f fbdev /dev/fb0
+            """)
+
+    @OptionGroup var machine: MachineFlags
+
+    @Flag(help: "No window: run, check, print the summary (PNGs with --png-out).")
+    var headless = false
+
+    @Option(help: "Panel profile (see 'fbdefio-emu panels').")
+    var panel: String = "ili9341-spi32"
+
+    @Option(help: "Framebuffer size WxH (default: the panel's resolution).")
+    var resolution: String?
+
+    @Option(help: "Bits per pixel of the framebuffer: 16 (RGB565) or 32 (XRGB8888). Default: the panel's.")
+    var bpp: Int?
+
+    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms (converted like msecs_to_jiffies). Default: the panel driver's.")
+    var delayMs: Int64?
+
+    @Option(name: .customLong("delay-jiffies"), help: "fb_defio delay in jiffies (0 = HZ, as the kernel does).")
+    var delayJiffies: Int64?
+
+    @Flag(name: .customLong("sort-pagereflist"), help: "Keep the page list sorted by offset (default: the driver's choice).")
+    var sortPagereflist = false
+
+    @Option(help: "Wall seconds after which the program is sent SIGTERM (default: until it exits).")
+    var duration: Double?
+
+    @Option(help: "Record what the program did as a replay trace to FILE ('fbdefio-emu replay FILE' runs it again).")
+    var record: String?
+
+    @Option(name: .customLong("png-out"), help: "Directory for PNG snapshots (final.png, plus one every --png-every updates).")
+    var pngOut: String?
+
+    @Option(name: .customLong("png-every"), help: "With --png-out: also write a snapshot every N panel updates (0 = final only).")
+    var pngEvery: Int = 0
+
+    @Option(help: "Window scale factor 1-8 (default: fits the panel to at least 640 pixels wide).")
+    var scale: Int?
+
+    @Flag(name: .customLong("no-hud"), help: "Start with the HUD hidden (toggle with 'h').")
+    var noHUD = false
+
+    @Flag(help: "Live: keep the window open with the final picture after the program ended, until it is closed.")
+    var hold = false
+
+    @Option(help: "The preload library (default: libfbdefio-preload.so next to this executable, or $FBDEFIO_PRELOAD).")
+    var preload: String?
+
+    @Option(help: "Write the program's requests as the emulated kernel saw them (open, mmap, fault page=P batch=B, fsync, close) to FILE.")
+    var log: String?
+
+    @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
+    var events: String?
+
+    @Option(help: "Write counters and the store→panel latency histogram as JSON to FILE.")
+    var stats: String?
+
+    @Option(help: "Write a Chrome trace-event JSON (opens in Perfetto) to FILE.")
+    var trace: String?
+
+    @Argument(parsing: .postTerminator, help: "The program and its arguments, after '--'.")
+    var program: [String] = []
+
+    func validate() throws {
+        guard PanelProfile.named(panel) != nil else {
+            throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
+        }
+        if let resolution, Run.parseResolution(resolution) == nil {
+            throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
+        }
+        if let bpp, bpp != 16 && bpp != 32 { throw ValidationError("--bpp: '\(bpp)' is not 16 or 32") }
+        if delayMs != nil && delayJiffies != nil { throw ValidationError("--delay-ms and --delay-jiffies: give at most one") }
+        if let delayMs, delayMs < 0 || delayMs > 60_000 { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
+        if let delayJiffies, delayJiffies < 0 || delayJiffies > 60_000 {
+            throw ValidationError("--delay-jiffies: '\(delayJiffies)' is not in 0...60000")
+        }
+        if let duration, !(duration > 0 && duration <= 86_400) {
+            throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 86400]")
+        }
+        guard pngEvery >= 0 else { throw ValidationError("--png-every: must be 0 or more") }
+        if let scale, !SDLWindowOptions.scaleRange.contains(scale) { throw ValidationError("--scale: '\(scale)' is not in 1...8") }
+        if hold && headless { throw ValidationError("--hold: only for the live window, not with --headless") }
+        guard let name = program.first else {
+            throw ValidationError("exec: no program given (usage: fbdefio-emu exec [options] -- PROGRAM [ARGS...])")
+        }
+        guard Self.findProgram(name) != nil else { throw ValidationError("exec: program '\(name)' not found") }
+        if let path = preload, !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("--preload: no such file '\(path)'")
+        }
+    }
+
+    /// The program as PATH lookup would find it (what posix_spawnp will run), or nil.
+    static func findProgram(_ name: String) -> String? {
+        let fm = FileManager.default
+        if name.contains("/") { return fm.isExecutableFile(atPath: name) ? name : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in path.split(separator: ":") where fm.isExecutableFile(atPath: "\(dir)/\(name)") {
+            return "\(dir)/\(name)"
+        }
+        return nil
+    }
+
+    /// libfbdefio-preload.so: the flag, $FBDEFIO_PRELOAD, or next to this executable (where `swift build` puts it).
+    static func preloadLibrary(_ flag: String?) -> String? {
+        if let flag { return flag }
+        if let env = ProcessInfo.processInfo.environment["FBDEFIO_PRELOAD"], !env.isEmpty { return env }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        let candidate = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("libfbdefio-preload.so").path
+        return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+    }
+
+    func execOptions() throws -> ExecOptions {
+        var o = ExecOptions()
+        o.machine = try machine.machineOptions()
+        o.panel = panel
+        if let (w, h) = resolution.flatMap(Run.parseResolution) {
+            o.width = w
+            o.height = h
+        }
+        o.bpp = bpp
+        if let delayMs { o.delay = .milliseconds(delayMs) }
+        if let delayJiffies { o.delay = .jiffies(delayJiffies) }
+        if sortPagereflist { o.sortPagereflist = true }
+        o.argv = program
+        guard let lib = Self.preloadLibrary(preload) else {
+            throw ValidationError("exec: libfbdefio-preload.so not found next to the executable (build it with "
+                + "'swift build', or pass --preload PATH)")
+        }
+        o.preload = URL(fileURLWithPath: lib).standardizedFileURL.path
+        o.environment = ProcessInfo.processInfo.environment
+        o.record = record != nil
+        o.duration = duration
+        o.keepEvents = events != nil
+        o.keepTrace = trace != nil
+        return o
+    }
+
+    func run() throws {
+        let options = try execOptions()
+        var live = !headless
+        if live && !Run.displayAvailable {
+            FileHandle.standardError.write(Data("fbdefio-emu: no display (DISPLAY and WAYLAND_DISPLAY are unset): running --headless\n".utf8))
+            live = false
+        }
+        if let pngOut {
+            do { try FileManager.default.createDirectory(atPath: pngOut, withIntermediateDirectories: true) } catch {
+                throw ValidationError("--png-out: cannot create '\(pngOut)': \(error.localizedDescription)")
+            }
+        }
+        let mailbox = FrameMailbox()
+        let stopper = live ? nil : StopOnSignals(mailbox)
+        let snapshots = pngOut.map { PNGSnapshots(directory: $0) }
+        let every = pngEvery
+        let opts = options
+        let handle = startOnEmulator { () -> Result<ExecReport, Machine.SetupError> in
+            do throws(Machine.SetupError) {
+                let m = try ExecMachine(opts, mailbox: live ? mailbox : nil, snapshotEvery: every,
+                                        snapshot: snapshots.map { s in { @Sendable frame in s.write(frame) } })
+                return .success(await m.run())
+            } catch {
+                mailbox.finish()
+                return .failure(error)
+            }
+        }
+        var display: SDLOutcome?
+        if live {
+            let profile = PanelProfile.named(panel)!
+            let width = options.width ?? profile.width
+            let autoScale = max(1, min(8, 640 / max(width, 1)))
+            var windowOptions = SDLWindowOptions(
+                title: "fbdefio-emu — \(ExecMachineName.of(program)) on \(profile.name)", scale: scale ?? autoScale,
+                hudInitiallyOn: !noHUD)
+            windowOptions.stayOpenAfterFinish = hold
+            do {
+                display = try runSDLWindow(mailbox, options: windowOptions)
+            } catch {
+                mailbox.requestStop()
+                _ = handle.wait()
+                FileHandle.standardError.write(Data("fbdefio-emu: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        let result = handle.wait()
+        stopper?.cancel()
+        let report: ExecReport
+        switch result {
+        case .failure(let error): throw ValidationError(error.description)
+        case .success(let r): report = r
+        }
+        print(report.summary)
+        if let display { print(display.summary) }
+        if let e = snapshots?.firstError { FileHandle.standardError.write(Data("fbdefio-emu: --png-out: \(e)\n".utf8)) }
+        if let record, let text = report.trace { try writeOutput(text, to: record, flag: "--record") }
+        if let log { try writeOutput(report.log.map { $0 + "\n" }.joined(), to: log, flag: "--log") }
+        if let events { try writeOutput(report.events.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
+        if let stats { try writeOutput(report.stats.json, to: stats, flag: "--stats") }
+        if let trace, let json = report.chromeTrace { try writeOutput(json, to: trace, flag: "--trace") }
+        if report.exit == nil {
+            // The program could not be started at all: an input error.
+            for e in report.errors { FileHandle.standardError.write(Data("fbdefio-emu: \(e)\n".utf8)) }
+            throw ExitCode(2)
+        }
+        if !report.errors.isEmpty || report.exit?.succeeded != true || !report.checkerPassed { throw ExitCode(1) }
+    }
+}
+
+enum ExecMachineName {
+    static func of(_ argv: [String]) -> String { argv.first.map { String($0.split(separator: "/").last ?? "") } ?? "" }
+}
