@@ -34,6 +34,8 @@ public struct ReplayOptions: Sendable {
     public var cpus = 4
     /// A panel profile (`--panel`) whose driver receives every batch too; nil: none.
     public var panel: String?
+    /// With a panel: use its driver's delay instead of `delayMilliseconds`.
+    public var panelDelay = false
     public init() {}
 }
 
@@ -127,8 +129,9 @@ public struct ReplayResult: Sendable {
         mkwritesPerPage = Array(repeating: 0, count: fbPages)
         coordinatorQueue = WaitQueue("replay coordinator", scheduler: kernel.sched, uninterruptible: false)
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
+        let delay = options.panelDelay ? panelDriver.map { $0.fbDeferredIO().delay } : nil
         let set = config.setUpDeferredIO(info, FBDeferredIO(
-            delay: kernel.sched.tickRate.msecsToJiffies(options.delayMilliseconds),
+            delay: delay ?? kernel.sched.tickRate.msecsToJiffies(options.delayMilliseconds),
             deferredIO: { [unowned self] info, pages in
                 self.deferredIO(info, pages)
                 await self.panelDriver?.deferredIO(info, pages)

@@ -4,6 +4,7 @@ import Foundation
 import Frontend
 import Kernel
 import Lab
+import Panels
 
 struct ReplayCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,8 +39,14 @@ struct ReplayCLI: ParsableCommand {
     @Option(help: "CPUs of the emulated machine (1 to 64); the trace's processes are placed round robin.")
     var cpus: Int = 4
 
-    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms (msecs_to_jiffies; 0 = HZ, the kernel's default).")
-    var delayMs: Int64 = 50
+    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms (msecs_to_jiffies; 0 = HZ, the kernel's default). Default 50, or with --panel the panel driver's.")
+    var delayMs: Int64?
+
+    @Option(help: "Also hand every batch to this panel's driver (see 'fbdefio-emu panels'): its bus time passes, the summary reports its updates.")
+    var panel: String?
+
+    @Option(help: "With --panel: write the panel's final image as a PNG to FILE.")
+    var png: String?
 
     @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
     var events: String?
@@ -59,7 +66,13 @@ struct ReplayCLI: ParsableCommand {
     func validate() throws {
         guard TickRate.allowed.contains(hz) else { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
         guard (1 ... 64).contains(cpus) else { throw ValidationError("--cpus: '\(cpus)' is not between 1 and 64") }
-        guard (0 ... 60_000).contains(delayMs) else { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
+        if let delayMs, !(0 ... 60_000).contains(delayMs) {
+            throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000")
+        }
+        if let panel, PanelProfile.named(panel) == nil {
+            throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
+        }
+        if png != nil && panel == nil { throw ValidationError("--png: only with --panel") }
     }
 
     /// Reads and checks a trace; a malformed one prints `line N: what is wrong` on stderr and exits 2.
@@ -84,7 +97,9 @@ struct ReplayCLI: ParsableCommand {
         var options = ReplayOptions()
         options.hz = hz
         options.cpus = cpus
-        options.delayMilliseconds = delayMs
+        options.delayMilliseconds = delayMs ?? 50
+        options.panel = panel
+        options.panelDelay = panel != nil && delayMs == nil
         if displayCRC { options.displayChecksum = { crc32($0) } }
         options.keepEvents = events != nil
         options.keepTrace = traceOut != nil
@@ -101,6 +116,11 @@ struct ReplayCLI: ParsableCommand {
             let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
             do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
                 throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
+            }
+        }
+        if let png, let image = result.panelImage, let size = result.panelSize {
+            do { try PNGEncoder.write(png, width: size.width, height: size.height, argb: image) } catch {
+                throw ValidationError("--png: cannot write '\(png)': \(error)")
             }
         }
         if summary { FileHandle.standardError.write(Data((result.summary + "\n").utf8)) }
