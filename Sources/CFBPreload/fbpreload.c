@@ -438,6 +438,70 @@ EXPORT int msync(void *addr, size_t length, int flags) {
     return ret;
 }
 
+// MARK: - Looking at the device node (Qt checks access() before it opens)
+
+/// What stat(2) of a framebuffer device node shows: a character device, major 29 (FB_MAJOR), minor 0.
+static void fill_stat(struct stat *st) {
+    memset(st, 0, sizeof *st);
+    st->st_mode = S_IFCHR | 0660;
+    st->st_rdev = (29u << 8) | 0u;
+    st->st_nlink = 1;
+    st->st_blksize = 4096;
+}
+
+EXPORT int access(const char *path, int mode) {
+    static int (*real)(const char *, int);
+    if (!real) real = dlsym(RTLD_NEXT, "access");
+    if (is_fb_path(path)) return 0;
+    return real(path, mode);
+}
+
+EXPORT int faccessat(int dirfd, const char *path, int mode, int flags) {
+    static int (*real)(int, const char *, int, int);
+    if (!real) real = dlsym(RTLD_NEXT, "faccessat");
+    if (is_fb_path(path)) return 0;
+    return real(dirfd, path, mode, flags);
+}
+
+EXPORT int stat(const char *path, struct stat *st) {
+    static int (*real)(const char *, struct stat *);
+    if (!real) real = dlsym(RTLD_NEXT, "stat");
+    if (is_fb_path(path)) { fill_stat(st); return 0; }
+    return real(path, st);
+}
+
+// x86-64: struct stat64 is struct stat.
+EXPORT int stat64(const char *path, struct stat64 *st) { return stat(path, (struct stat *)st); }
+
+EXPORT int lstat(const char *path, struct stat *st) {
+    static int (*real)(const char *, struct stat *);
+    if (!real) real = dlsym(RTLD_NEXT, "lstat");
+    if (is_fb_path(path)) { fill_stat(st); return 0; }
+    return real(path, st);
+}
+
+EXPORT int lstat64(const char *path, struct stat64 *st) { return lstat(path, (struct stat *)st); }
+
+EXPORT int fstat(int fd, struct stat *st) {
+    static int (*real)(int, struct stat *);
+    if (!real) real = dlsym(RTLD_NEXT, "fstat");
+    if (handle_of(fd) >= 0) { fill_stat(st); return 0; }
+    return real(fd, st);
+}
+
+EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags) {
+    static int (*real)(int, const char *, struct stat *, int);
+    if (!real) real = dlsym(RTLD_NEXT, "fstatat");
+    if (is_fb_path(path)) { fill_stat(st); return 0; }
+    return real(dirfd, path, st, flags);
+}
+
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags) {
+    return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
 // MARK: - Memory
 
 EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset) {

@@ -228,7 +228,8 @@ struct ExecCLI: ParsableCommand {
             for e in report.errors { FileHandle.standardError.write(Data("fbdefio-emu: \(e)\n".utf8)) }
             throw ExitCode(2)
         }
-        if !report.errors.isEmpty || report.exit?.succeeded != true || !report.checkerPassed { throw ExitCode(1) }
+        let programFailed = report.exit?.succeeded != true && !report.stoppedOnRequest
+        if !report.errors.isEmpty || programFailed || !report.checkerPassed { throw ExitCode(1) }
     }
 }
 

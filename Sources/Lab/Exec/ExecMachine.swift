@@ -53,8 +53,12 @@ public struct ExecReport: Sendable {
     public var errors: [String]
     /// Panel == framebuffer memory at the end, and no online checker fired.
     public var checkerPassed: Bool
+    /// The emulator asked the program to stop (`--duration`, Ctrl-C, the window closed): how it then ended is
+    /// reported, not held against it.
+    public var stoppedOnRequest: Bool
     /// One line per request of the program that reached the emulated kernel, in order (the tests' oracle):
-    /// `open`, `mmap offset=… length=…`, `fault page=P batch=B`, `fsync`, `close`, `munmap`.
+    /// `open`, `mmap offset=… length=…`, `fault page=P batch=B`, `fsync`, `close`, `munmap`, and `exit` when
+    /// the program has ended (what it left mapped and open is then unmapped and closed).
     public var log: [String]
     /// The replay trace (`--record`).
     public var trace: String?
@@ -235,7 +239,8 @@ public struct ExecReport: Sendable {
         if let host { for page in sharedPages { host.unshare(page: page) } }
         sharedPages = []
         return ExecReport(summary: summary, exit: host?.exit, openedFramebuffer: opened, errors: errors,
-                          checkerPassed: mismatches == 0 && checkers.first == nil, log: log, trace: trace,
+                          checkerPassed: mismatches == 0 && checkers.first == nil,
+                          stoppedOnRequest: stopRequestedAt != nil, log: log, trace: trace,
                           stats: stats, events: recorder.jsonLines, chromeTrace: recorder.chromeTrace(),
                           finalFrame: final, mechanism: Self.mechanism)
     }
@@ -282,6 +287,7 @@ public struct ExecReport: Sendable {
                 await handle(request, t)
             }
         }
+        log.append("exit")
         for (i, r) in regions.enumerated() where r.mapped {
             regions[i].mapped = false
             try? await t.munmap(r.va, length: r.length)
@@ -504,7 +510,8 @@ public struct ExecReport: Sendable {
             + "\(tick.jiffiesToMsecs(delay)) ms, seed \(options.machine.seed)")
         lines.append("tracking: \(Self.mechanism)")
         let exit = host?.exit.map(\.description) ?? "not started"
-        lines.append("program: \(name) (host pid \(host?.pid ?? -1)) \(exit); "
+        let stopped = stopRequestedAt.map { " after it was asked to stop at \(Summary.fmt(Double($0) / 1e9)) s" } ?? ""
+        lines.append("program: \(name) (host pid \(host?.pid ?? -1)) \(exit)\(stopped); "
             + (opened ? "opened the framebuffer, \(regions.count) mapping(s)" : "never opened the framebuffer"))
         let seconds = Double(k.now.picoseconds) / 1e12
         lines.append("outcome: \(outcome); virtual time \(k.now) (paced against the wall clock)")
@@ -515,7 +522,7 @@ public struct ExecReport: Sendable {
         lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
             + "(page_mkwrite \(d.mkwrites), \(d.alreadyListed) already listed); the program was stalled "
             + "\(Summary.fmt(Double(stall) / 1e6)) ms in them (\(Summary.fmt(perFault)) µs a fault"
-            + (sawBye ? "" : ", up to its last fault: it did not exit normally")
+            + (sawBye ? "" : ", up to its last fault: it did not exit through exit()")
             + "), the emulator's part \(Summary.fmt(Double(handlingNanos) / 1e6)) ms")
         lines.append("re-protection: \(pagesReprotected) pages made read-only in the program again, in "
             + "\(protectCalls) round trips (one per batch with pages to protect)")

@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+
+/// Programs the exec tests run that `make test` may have to install: found in PATH, or installed with apt-get
+/// when running as root; otherwise the test is skipped and says why.
+enum ExecTools {
+    static func which(_ tool: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static let lock = NSLock()
+
+    /// The tool's path, installing `package` with apt-get when it is missing and we are root; nil with the reason.
+    static func locateOrInstall(_ tool: String, package: String) -> (path: String?, reason: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = which(tool) { return (p, "") }
+        guard getuid() == 0, let apt = which("apt-get") else {
+            return (nil, "\(tool) is missing and this is not root with apt-get: apt-get install \(package)")
+        }
+        print("ExecCLITests: installing \(package) with apt-get")
+        let args = ["install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120", package]
+        var status = run(apt, args)
+        if status != 0 {
+            _ = run(apt, ["update", "-q", "-o", "DPkg::Lock::Timeout=120"])
+            status = run(apt, args)
+        }
+        if let p = which(tool) { return (p, "") }
+        return (nil, "apt-get install \(package) did not provide \(tool) (status \(status))")
+    }
+
+    private static func run(_ exe: String, _ args: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(["DEBIAN_FRONTEND": "noninteractive"]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    static func require(_ tool: String, package: String) throws -> String {
+        let (path, reason) = locateOrInstall(tool, package: package)
+        guard let path else {
+            print("ExecCLITests: skipped: \(reason)")
+            try Test.cancel("skipped: \(reason)")
+        }
+        return path
+    }
+
+    /// The built fbexec-probe, next to fbdefio-emu.
+    static var probe: String { CLI.binary.deletingLastPathComponent().appendingPathComponent("fbexec-probe").path }
+
+    /// Runs `fbdefio-emu ARGS` with extra environment variables.
+    static func emu(_ args: [String], environment: [String: String] = [:]) throws -> CLI.Result {
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                          stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func tempDir(_ tag: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fbdefio-exec-\(tag)-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// The number before `unit` on the summary line that starts with `prefix`.
+    static func number(_ summary: String, line prefix: String, before unit: String) -> Double? {
+        guard let line = summary.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
+              let r = line.range(of: unit) else { return nil }
+        let head = line[..<r.lowerBound].split(separator: " ").last.map(String.init) ?? ""
+        return Double(head)
+    }
+}
+
+@Suite(.serialized) struct ExecCLITests {
+    /// The probe's accesses, exactly: three first writes, fsync (one batch: pages 0, 2, 1 are write-protected
+    /// again), page 0 faults anew but its second write does not, page 3, msync(MS_SYNC) → fsync, page 5, and the
+    /// exit's last close flushes it.
+    @Test func theProbesFaultSequenceIsExact() throws {
+        let dir = try ExecTools.tempDir("probe")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("log").path
+        let r = try ExecTools.emu(["exec", "--headless", "--log", log, "--", ExecTools.probe])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("probe: 320x240 16bpp line_length 640 smem_len 155648 id fbdefio-emu"))
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines == ["open", "mmap offset=0 length=155648",
+                          "fault page=0 batch=0", "fault page=2 batch=0", "fault page=1 batch=0", "fsync",
+                          "fault page=0 batch=1", "fault page=3 batch=1", "fsync",
+                          "fault page=5 batch=2", "exit"])
+        #expect(r.stdout.contains("tracking: mprotect + SIGSEGV in the preload library"))
+        #expect(r.stdout.contains("page_mkwrite 6, 0 already listed"))
+        #expect(r.stdout.contains("batches: 3 (0 empty), pages 6, fsyncs 2"))
+        #expect(r.stdout.contains("5 pages made read-only in the program again"))
+        #expect(r.stdout.contains("checker: panel == framebuffer memory (76800 pixels)"))
+        #expect(r.stdout.contains("exited with status 0"))
+    }
+
+    @Test func aProgramThatNeverOpensTheFramebufferIsReported() throws {
+        let r = try ExecTools.emu(["exec", "--headless", "--", ExecTools.probe, "noopen"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("never opened the framebuffer"))
+        #expect(r.stdout.contains("error: the program never opened the framebuffer (/dev/fb0)"))
+    }
+
+    @Test func aModeTheMachineCannotProvideIsRefusedAndReported() throws {
+        let r = try ExecTools.emu(["exec", "--headless", "--", ExecTools.probe, "badmode"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("probe: FBIOPUT_VSCREENINFO 640x480: Invalid argument"))
+        #expect(r.stdout.contains("error: the program asked FBIOPUT_VSCREENINFO for 640x480 at 16 bpp; the machine "
+            + "provides only 320x240 at 16 bpp"))
+        #expect(r.stdout.contains("exited with status 3"))
+    }
+
+    /// The program dies; the emulator does not: it closes what the program left, flushes, checks, and reports.
+    @Test func aCrashingProgramIsReportedAndTheSummaryStillComes() throws {
+        let r = try ExecTools.emu(["exec", "--headless", "--", ExecTools.probe, "crash"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("killed by signal 6 (SIGABRT)"), "\(r.stdout)")
+        #expect(r.stdout.contains("page_mkwrite 1"))
+        #expect(r.stdout.contains("checker: panel == framebuffer memory"))
+        #expect(r.stdout.contains("did not exit through exit()"))
+    }
+
+    @Test func aMissingProgramOrNoneIsAUsageError() throws {
+        let missing = try ExecTools.emu(["exec", "--headless", "--", "/nonexistent/program"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.hasPrefix("fbdefio-emu: exec: program '/nonexistent/program' not found"))
+        let none = try ExecTools.emu(["exec", "--headless"])
+        #expect(none.status == 2)
+        #expect(none.stderr.contains("no program given"))
+        let panel = try ExecTools.emu(["exec", "--panel", "nope", "--", ExecTools.probe])
+        #expect(panel.status == 2)
+    }
+
+    /// ffmpeg's fbdev output at 25 frames/s on the 32 MHz SPI panel: the panel shows fewer (the delay plus the
+    /// bus time of each batch); the recording replays on another panel.
+    @Test(.timeLimit(.minutes(3))) func ffmpegPlaysOnTheSPIPanelAndItsRecordingReplays() throws {
+        let ffmpeg = try ExecTools.require("ffmpeg", package: "ffmpeg")
+        let dir = try ExecTools.tempDir("ffmpeg")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("ff.trace").path
+        let r = try ExecTools.emu(["exec", "--headless", "--panel", "ili9341-spi32", "--record", trace, "--png-out",
+                                   dir.path, "--", ffmpeg, "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+                                   "testsrc=size=320x240:rate=25", "-t", "2", "-pix_fmt", "rgb565le", "-f", "fbdev",
+                                   "/dev/fb0"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("checker: panel == framebuffer memory"))
+        let shown = try #require(ExecTools.number(r.stdout, line: "panel: ", before: "updates/s shown"), "\(r.stdout)")
+        #expect(shown > 3 && shown < 25, "panel updates/s \(shown)")
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("final.png").path))
+        let text = try String(contentsOfFile: trace, encoding: .utf8)
+        #expect(text.contains("mode 320 240 16 640"))
+        #expect(text.contains("proc 0 put "))
+        let replay = try ExecTools.emu(["replay", "--hz", "250", "--panel", "mipi-dbi-spi32", "--summary", trace])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(replay.stderr.contains("panel mipi-dbi-spi32: "))
+        let again = try ExecTools.emu(["replay", "--hz", "250", "--panel", "mipi-dbi-spi32", "--summary", trace])
+        #expect(again.stdout == replay.stdout)
+        #expect(again.stderr == replay.stderr)
+    }
+}
