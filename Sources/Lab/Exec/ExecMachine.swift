@@ -534,9 +534,9 @@ public struct ExecReport: Sendable {
         } else {
             shown = "\(updates) update(s)"
         }
-        let fullFrames = Double(s.busBytes) / Double(max(width * height * profile.format.bitsPerPixel, 1) / 8)
+        let fullFrames = Double(s.busBytes) / Double(max(width * height * bpp / 8, 1))
         let amplification = s.changedBytes > 0 ? Double(s.busBytes) / Double(s.changedBytes) : 0
-        lines.append("panel: \(s.updates) updates, \(shown); \(Summary.fmt(fullFrames)) full frames of bus traffic "
+        lines.append("panel: \(s.updates) updates, \(shown); \(Summary.fmt(fullFrames)) framebuffers of bus traffic "
             + "(\(Summary.fmt(seconds > 0 ? fullFrames / seconds : 0))/s); \(s.busBytes) bytes sent vs "
             + "\(s.changedBytes) changed (write amplification \(Summary.fmt(amplification))x), bus busy \(s.busBusy); "
             + "the bus allows \(Summary.fmt(s.sustainableFPS)) full frames/s")
