@@ -6,6 +6,7 @@ import Frontend
 import Kernel
 import Lab
 import Panels
+import Workloads
 
 struct ExecCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,6 +52,21 @@ struct ExecCLI: ParsableCommand {
 
     @Option(help: "Wall seconds after which the program is sent SIGTERM (default: until it exits).")
     var duration: Double?
+
+    @Option(help: "Run demo workload processes beside the program (\(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))), drawing bands in the rows below --program-rows.")
+    var workload: String?
+
+    @Option(help: "With --workload: processes drawing (the rows below the program are split into N bands), 1-16.")
+    var procs: Int = 1
+
+    @Option(name: .customLong("program-rows"), help: "With --workload: the rows at the top left to the program (default: half the screen).")
+    var programRows: Int?
+
+    @Option(help: "With --workload: workload frames per second of virtual time.")
+    var fps: Int = 50
+
+    @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
+    var assets: String?
 
     @Option(help: "Record what the program did as a replay trace to FILE ('fbdefio-emu replay FILE' runs it again).")
     var record: String?
@@ -103,6 +119,19 @@ struct ExecCLI: ParsableCommand {
         }
         if let duration, !(duration > 0 && duration <= 86_400) {
             throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 86400]")
+        }
+        if let workload, WorkloadKind(rawValue: workload) == nil {
+            throw ValidationError("--workload: unknown workload '\(workload)'; one of \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
+        guard (1 ... 1000).contains(fps) else { throw ValidationError("--fps: '\(fps)' is not in 1...1000") }
+        if workload == nil && (programRows != nil || procs != 1) {
+            throw ValidationError("--procs and --program-rows: only with --workload")
+        }
+        let profile = PanelProfile.named(panel)!
+        let h = resolution.flatMap(Run.parseResolution)?.1 ?? profile.height
+        if let programRows, programRows < 0 || programRows + procs > h {
+            throw ValidationError("--program-rows: '\(programRows)' leaves no room for \(procs) band(s) in \(h) rows")
         }
         guard pngEvery >= 0 else { throw ValidationError("--png-every: must be 0 or more") }
         if let scale, !SDLWindowOptions.scaleRange.contains(scale) { throw ValidationError("--scale: '\(scale)' is not in 1...8") }
@@ -160,6 +189,11 @@ struct ExecCLI: ParsableCommand {
         o.duration = duration
         o.keepEvents = events != nil
         o.keepTrace = trace != nil
+        o.workload = workload
+        o.procs = procs
+        o.programRows = programRows
+        o.frameInterval = VirtualTime(picoseconds: 1_000_000_000_000 / Int64(fps))
+        o.assetsPath = assets
         return o
     }
 

@@ -117,6 +117,19 @@ enum ExecTools {
         #expect(r.stdout.contains("exited with status 0"))
     }
 
+    /// Demo workloads draw the rows below the program's; the panel equals the framebuffer memory and their rows
+    /// equal the reference rendering.
+    @Test func workloadsRunBesideTheProgram() throws {
+        let r = try ExecTools.emu(["exec", "--headless", "--panel", "ideal", "--bpp", "16", "--resolution", "320x480",
+                                   "--workload", "console", "--procs", "2", "--", ExecTools.probe])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("workloads: 2 console band(s) in rows 240..<480"), "\(r.stdout)")
+        #expect(r.stdout.contains("framebuffer == reference rendering in their rows"))
+        #expect(r.stdout.contains("checker: panel == framebuffer memory (153600 pixels)"))
+        let bad = try ExecTools.emu(["exec", "--headless", "--program-rows", "10", "--", ExecTools.probe])
+        #expect(bad.status == 2)
+    }
+
     @Test func aProgramThatNeverOpensTheFramebufferIsReported() throws {
         let r = try ExecTools.emu(["exec", "--headless", "--", ExecTools.probe, "noopen"])
         #expect(r.status == 1)

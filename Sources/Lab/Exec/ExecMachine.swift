@@ -16,6 +16,7 @@
 // so the delay, the bus time and the panel's frame rate are those the program would meet on the hardware.
 import Kernel
 import Panels
+import Workloads
 
 /// Everything that defines an exec run.
 public struct ExecOptions: Sendable {
@@ -39,7 +40,19 @@ public struct ExecOptions: Sendable {
     public var duration: Double?
     public var keepEvents = false
     public var keepTrace = false
+    /// Demo workload processes beside the program (`--workload`), drawing `procs` bands in the rows below
+    /// `programRows`; nil: none.
+    public var workload: String?
+    public var procs = 1
+    /// Rows at the top left to the program; nil: half the screen with a workload, all of it without.
+    public var programRows: Int?
+    /// Virtual time between two workload frames.
+    public var frameInterval = VirtualTime.ms(20)
+    public var assetsPath: String?
     public init() {}
+
+    /// The rows the workloads' bands start at.
+    public func workloadTop(height: Int) -> Int { programRows ?? (workload == nil ? height : height / 2) }
 }
 
 /// What an exec run produced.
@@ -122,6 +135,9 @@ public struct ExecReport: Sendable {
     private var stopRequestedAt: UInt64?
     private var sharedPages: [UnsafeMutableRawPointer] = []
     private var setupError: String?
+    private var programEnded = false
+    private var framesPerBand: [Int] = []
+    private var workloadReport: String?
 
     public init(_ options: ExecOptions, mailbox: FrameMailbox? = nil, snapshotEvery: Int = 0,
                 snapshot: (@Sendable (Frame) -> Void)? = nil) throws(Machine.SetupError) {
@@ -193,6 +209,7 @@ public struct ExecReport: Sendable {
         } catch {
             setupError = error.description
         }
+        if setupError == nil, options.workload != nil { startWorkloads() }
         if setupError == nil {
             let t = kernel.spawnProcess(options.argv.first.map(Self.baseName) ?? "program") { [unowned self] t in
                 try await self.session(t)
@@ -214,6 +231,7 @@ public struct ExecReport: Sendable {
             : "LOST UPDATE: \(mismatches) pixels of the panel differ from the framebuffer memory; first at "
                 + "(\(first! % width),\(first! / width))"
         checkers.runEnded(outcome)
+        if options.workload != nil && setupError == nil { await checkWorkloads() }
         if let e = setupError { errors.append(e) }
         if outcome != .completed { errors.append("run: \(outcome)") }
         if mismatches > 0 { errors.append(checkReport) }
@@ -246,6 +264,85 @@ public struct ExecReport: Sendable {
     }
 
     static func baseName(_ path: String) -> String { String(path.split(separator: "/").last ?? Substring(path)) }
+
+    // MARK: - Demo workloads beside the program
+
+    private var workloadBands: [Rect] {
+        let top = options.workloadTop(height: height)
+        guard options.workload != nil, top < height else { return [] }
+        return Rect.bands(width: width, height: height - top, count: min(options.procs, height - top))
+            .map { $0.offsetBy(dx: 0, dy: top) }
+    }
+
+    private var layout: FramebufferLayout {
+        FramebufferLayout(width: width, height: height, format: Workloads.PixelFormat(bitsPerPixel: bpp)!,
+                          lineLength: info.fix.lineLength)
+    }
+
+    /// One process per band, as `run` has them (each maps the whole framebuffer), drawing until the program ends;
+    /// then each fsyncs, so the run ends quiescent.
+    private func startWorkloads() {
+        guard let name = options.workload, let kind = WorkloadKind(rawValue: name) else {
+            setupError = "--workload: unknown workload '\(options.workload ?? "")'"
+            return
+        }
+        let assets: Assets
+        do { assets = try Assets.load(from: options.assetsPath) } catch {
+            setupError = error.message
+            return
+        }
+        let bands = workloadBands
+        framesPerBand = Array(repeating: 0, count: bands.count)
+        let layout = self.layout
+        for (i, band) in bands.enumerated() {
+            let workload = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
+                                     screenWidth: width, screenHeight: height, assets: assets)
+            kernel.spawnProcess("\(name)\(i)") { [unowned self] t in
+                let fd = try await t.open(self.info.node)
+                let base = try await t.mmap(length: self.info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
+                let canvas = MappedCanvas(task: t, origin: base, layout: layout, clip: band)
+                let start = self.kernel.now
+                var n = 0
+                while !self.programEnded && self.setupError == nil {
+                    try await workload.drawFrame(n, on: canvas)
+                    n += 1
+                    self.framesPerBand[i] = n
+                    let next = start + VirtualTime(picoseconds: self.options.frameInterval.picoseconds * Int64(n))
+                    await self.kernel.sched.sleep(until: next)
+                }
+                try await t.fsync(fd)
+            }
+        }
+    }
+
+    /// The workloads' bands of the framebuffer must equal the same frames drawn straight into a plain buffer.
+    private func checkWorkloads() async {
+        guard let name = options.workload, let kind = WorkloadKind(rawValue: name),
+              let assets = try? Assets.load(from: options.assetsPath) else { return }
+        let reference = PlainCanvas(layout: layout)
+        let bands = workloadBands
+        var frames: [Int] = []
+        for (i, band) in bands.enumerated() {
+            let w = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
+                              screenWidth: width, screenHeight: height, assets: assets)
+            reference.clip = band
+            let done = framesPerBand[i]
+            frames.append(done)
+            for k in 0 ..< done { try? await w.drawFrame(k, on: reference) }
+        }
+        let fb = info.readScreen(), ref = reference.bytes
+        let ll = info.fix.lineLength, rowBytes = width * bpp / 8
+        var differ = 0
+        for band in bands {
+            for y in band.y ..< band.y + band.height where fb[y * ll ..< y * ll + rowBytes] != ref[y * ll ..< y * ll + rowBytes] {
+                differ += 1
+            }
+        }
+        workloadReport = "workloads: \(bands.count) \(name) band(s) in rows \(bands.first?.y ?? height)..<\(height), "
+            + "frames \(frames); " + (differ == 0 ? "framebuffer == reference rendering in their rows"
+                : "WRONG FRAMEBUFFER: \(differ) rows differ from the reference rendering")
+        if differ > 0 { errors.append(workloadReport!) }
+    }
 
     // MARK: - The fake process standing for the program
 
@@ -288,6 +385,7 @@ public struct ExecReport: Sendable {
             }
         }
         log.append("exit")
+        programEnded = true
         for (i, r) in regions.enumerated() where r.mapped {
             regions[i].mapped = false
             try? await t.munmap(r.va, length: r.length)
@@ -544,6 +642,7 @@ public struct ExecReport: Sendable {
         for r in k.sched.reports.prefix(10) { lines.append("report: \(r)") }
         for w in k.onceWarningCounts { lines.append("report: \(w)") }
         lines.append(check)
+        if let workloadReport { lines.append(workloadReport) }
         if let v = checkers.first { lines.append(v.description) }
         for e in errors { lines.append("error: \(e)") }
         return lines.joined(separator: "\n")
