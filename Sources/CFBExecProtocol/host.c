@@ -73,16 +73,54 @@ int fbx_host_poll(int fd, int timeout_ms) {
     return r > 0 ? 1 : 0;
 }
 
-int fbx_host_recv(int fd, struct fbx_msg *m, int timeout_ms) {
+int fbx_host_recv(int fd, struct fbx_msg *m, int timeout_ms) { return fbx_host_recv_fd(fd, m, timeout_ms, NULL); }
+
+int fbx_host_recv_fd(int fd, struct fbx_msg *m, int timeout_ms, int *passed) {
+    if (passed) *passed = -1;
     if (timeout_ms != 0 && !fbx_host_poll(fd, timeout_ms)) return -1;
+    struct iovec iov = {m, sizeof *m};
+    char control[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
     ssize_t n;
-    do { n = recv(fd, m, sizeof *m, MSG_DONTWAIT); } while (n < 0 && errno == EINTR);
+    do { n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
     if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : 0;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        int got;
+        memcpy(&got, CMSG_DATA(c), sizeof got);
+        if (passed) *passed = got; else close(got);
+    }
     return (int)n;
 }
 
+int fbx_host_poll2(int a, int b, int timeout_ms) {
+    struct pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    int r;
+    do { r = poll(p, b >= 0 ? 2 : 1, timeout_ms); } while (r < 0 && errno == EINTR);
+    if (r <= 0) return 0;
+    return (p[0].revents ? 1 : 0) | (b >= 0 && p[1].revents ? 2 : 0);
+}
+
+int fbx_host_uffd_read(int uffd, uint64_t *address) {
+    struct uffd_msg m;
+    ssize_t n = read(uffd, &m, sizeof m);
+    if (n != (ssize_t)sizeof m) return n == 0 ? 0 : -1;
+    if (m.event != UFFD_EVENT_PAGEFAULT) return 2;
+    *address = m.arg.pagefault.address;
+    return (m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ? 1 : 3;
+}
+
+int fbx_host_uffd_writeprotect(int uffd, uint64_t start, uint64_t length, int protect) {
+    struct uffdio_writeprotect wp = {.range = {start, length}, .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+    return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? errno : 0;
+}
+
 int fbx_host_send(int fd, uint32_t type, uint32_t arg0, uint64_t a, uint64_t b, uint64_t c) {
-    struct fbx_msg m = {type, arg0, a, b, c};
+    struct fbx_msg m = {type, arg0, a, b, c, 0};
     return send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
 }
 

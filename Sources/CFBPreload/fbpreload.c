@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <linux/userfaultfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,7 @@ struct region {
     uint64_t id;                       // the emulator's region number
     int handle;
     int writable;                      // the program asked for PROT_WRITE
+    int uffd;                          // tracked by the userfaultfd (the helper thread leaves it alone)
 };
 static struct region regions[MAX_REGIONS];
 
@@ -116,7 +118,7 @@ static void req_unlock(void) {
 
 /// One request and its reply; the caller holds the request lock. Returns -1 (errno EPIPE) when the emulator is gone.
 static int ask(uint32_t type, uint32_t arg0, uint64_t a, uint64_t b, uint64_t c, struct fbx_msg *reply) {
-    struct fbx_msg m = {type, arg0, a, b, c};
+    struct fbx_msg m = {type, arg0, a, b, c, 0};
     if (send(req_fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) return -1;
     ssize_t n;
     do { n = recv(req_fd, reply, sizeof *reply, 0); } while (n < 0 && errno == EINTR);
@@ -125,7 +127,7 @@ static int ask(uint32_t type, uint32_t arg0, uint64_t a, uint64_t b, uint64_t c,
 }
 
 static void tell(uint32_t type, uint32_t arg0, uint64_t a, uint64_t b, uint64_t c) {
-    struct fbx_msg m = {type, arg0, a, b, c};
+    struct fbx_msg m = {type, arg0, a, b, c, 0};
     (void)send(req_fd, &m, sizeof m, MSG_NOSIGNAL);
 }
 
@@ -165,7 +167,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
     int saved = errno;
     uintptr_t addr = (uintptr_t)si->si_addr;
     struct region *r = connected && getpid() == owner_pid ? region_at(addr) : NULL;
-    if (!r || !r->writable) {
+    if (!r || !r->writable || r->uffd) {
         chain(sig, si, uc);
         errno = saved;
         return;
@@ -246,7 +248,7 @@ static void *helper(void *unused) {
         uint32_t count = p.count > FBX_MAX_PROTECT ? FBX_MAX_PROTECT : p.count;
         for (int i = 0; i < MAX_REGIONS; i++) {
             struct region *r = &regions[i];
-            if (!atomic_load_explicit(&r->used, memory_order_acquire) || !r->writable) continue;
+            if (!atomic_load_explicit(&r->used, memory_order_acquire) || !r->writable || r->uffd) continue;
             uint64_t first = r->offset / FBX_PAGE_SIZE, end = (r->offset + r->length) / FBX_PAGE_SIZE;
             // Runs of consecutive pages take one mprotect each.
             uint32_t k = 0;
@@ -261,7 +263,7 @@ static void *helper(void *unused) {
                 k++;
             }
         }
-        struct fbx_msg ack = {FBX_ACK, 0, count, 0, 0};
+        struct fbx_msg ack = {FBX_ACK, 0, count, 0, 0, 0};
         if (send(ctl_fd, &ack, sizeof ack, MSG_NOSIGNAL) < 0) break;
     }
     return NULL;
@@ -272,7 +274,7 @@ static void *helper(void *unused) {
 static int connect_emulator(void) {
     if (connected) return 0;
     if (req_fd < 0 || getpid() != owner_pid) return -1;
-    struct fbx_msg hello = {FBX_HELLO, 0, (uint64_t)getpid(), FBX_PROTOCOL_VERSION, 0};
+    struct fbx_msg hello = {FBX_HELLO, 0, (uint64_t)getpid(), FBX_PROTOCOL_VERSION, 0, 0};
     if (send(req_fd, &hello, sizeof hello, MSG_NOSIGNAL) != (ssize_t)sizeof hello) return -1;
     struct iovec iov = {&mode, sizeof mode};
     char control[CMSG_SPACE(sizeof(int))];
@@ -502,6 +504,57 @@ EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags) 
     return fstatat(dirfd, path, (struct stat *)st, flags);
 }
 
+// MARK: - userfaultfd write-protect
+
+static int uffd_fd = -1;
+
+/// Creates the userfaultfd (write-protect on shared memory) and hands it to the emulator, once.
+static int uffd_ready(void) {
+    if (uffd_fd >= 0) return 0;
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -1;
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM};
+    if (ioctl(fd, UFFDIO_API, &api) < 0 || !(api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)) {
+        real_close(fd);
+        return -1;
+    }
+    struct fbx_msg m = {FBX_UFFD, 0, 0, 0, 0, 0};
+    struct iovec iov = {&m, sizeof m};
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    struct fbx_msg reply;
+    req_lock();
+    ssize_t n = sendmsg(req_fd, &msg, MSG_NOSIGNAL);
+    if (n == (ssize_t)sizeof m) {
+        do { n = recv(req_fd, &reply, sizeof reply, 0); } while (n < 0 && errno == EINTR);
+    }
+    req_unlock();
+    if (n != (ssize_t)sizeof reply || reply.arg0 != 0) {
+        real_close(fd);
+        return -1;
+    }
+    uffd_fd = fd;
+    return 0;
+}
+
+/// Registers [p, p + len) for write-protect faults and write-protects it (every PTE is present: MAP_POPULATE).
+static int uffd_protect(void *p, size_t len) {
+    struct uffdio_register reg = {.range = {(uintptr_t)p, len}, .mode = UFFDIO_REGISTER_MODE_WP};
+    if (ioctl(uffd_fd, UFFDIO_REGISTER, &reg) < 0) return -1;
+    struct uffdio_writeprotect wp = {.range = {(uintptr_t)p, len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+    return ioctl(uffd_fd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -1 : 0;
+}
+
 // MARK: - Memory
 
 EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset) {
@@ -517,19 +570,35 @@ EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
     for (int i = 0; i < MAX_REGIONS; i++)
         if (!atomic_load(&regions[i].used)) { slot = i; break; }
     if (slot < 0) { errno = ENOMEM; return MAP_FAILED; }
+    // Writes start protected: the first one to each page faults into the emulator — through the userfaultfd
+    // when the emulator asked for it and the host allows it, else as SIGSEGV on a read-only mapping.
+    void *p = MAP_FAILED;
+    int tracked_by_uffd = 0;
+    if ((prot & PROT_WRITE) && mode.tracking == FBX_TRACK_UFFD && uffd_ready() == 0) {
+        p = real_mmap(addr, len, prot | PROT_READ, flags | MAP_POPULATE, mem_fd, offset);
+        if (p != MAP_FAILED) {
+            tracked_by_uffd = uffd_protect(p, len) == 0;
+            if (!tracked_by_uffd) mprotect(p, len, PROT_READ);
+        }
+    } else {
+        int realProt = (prot & PROT_WRITE) ? ((prot & ~PROT_WRITE) | PROT_READ) : prot;
+        p = real_mmap(addr, len, realProt, flags, mem_fd, offset);
+    }
+    if (p == MAP_FAILED) return MAP_FAILED;
     struct fbx_msg reply;
     req_lock();
-    int asked = ask(FBX_MMAP, (uint32_t)prot, (uint64_t)h, (uint64_t)offset, len, &reply);
+    struct fbx_msg m = {FBX_MMAP, (uint32_t)prot | (tracked_by_uffd ? FBX_MMAP_UFFD : 0), (uint64_t)h,
+                        (uint64_t)offset, len, (uint64_t)(uintptr_t)p};
+    int asked = -1;
+    if (send(req_fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t)sizeof m) {
+        ssize_t n;
+        do { n = recv(req_fd, &reply, sizeof reply, 0); } while (n < 0 && errno == EINTR);
+        asked = n == (ssize_t)sizeof reply ? 0 : -1;
+    }
     req_unlock();
-    if (answer(asked, &reply) < 0) return MAP_FAILED;
-    // Writes start protected: the first one to each page faults into the emulator.
-    int realProt = (prot & PROT_WRITE) ? ((prot & ~PROT_WRITE) | PROT_READ) : prot;
-    void *p = real_mmap(addr, len, realProt, flags, mem_fd, offset);
-    if (p == MAP_FAILED) {
+    if (answer(asked, &reply) < 0) {
         int e = errno;
-        req_lock();
-        asked = ask(FBX_MUNMAP, 0, reply.a, 0, len, &reply);
-        req_unlock();
+        real_munmap(p, len);
         errno = e;
         return MAP_FAILED;
     }
@@ -540,6 +609,7 @@ EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
     r->id = reply.a;
     r->handle = h;
     r->writable = (prot & PROT_WRITE) != 0;
+    r->uffd = tracked_by_uffd;
     atomic_store_explicit(&r->used, 1, memory_order_release);
     return p;
 }

@@ -50,6 +50,9 @@ struct ExecCLI: ParsableCommand {
     @Flag(name: .customLong("sort-pagereflist"), help: "Keep the page list sorted by offset (default: the driver's choice).")
     var sortPagereflist = false
 
+    @Option(help: "How the program's first writes are trapped: auto (userfaultfd write-protect where the host allows it), uffd, or mprotect (SIGSEGV in the preload library).")
+    var tracking: ExecTracking = .auto
+
     @Option(help: "Wall seconds after which the program is sent SIGTERM (default: until it exits).")
     var duration: Double?
 
@@ -186,6 +189,7 @@ struct ExecCLI: ParsableCommand {
         o.preload = URL(fileURLWithPath: lib).standardizedFileURL.path
         o.environment = ProcessInfo.processInfo.environment
         o.record = record != nil
+        o.tracking = tracking
         o.duration = duration
         o.keepEvents = events != nil
         o.keepTrace = trace != nil
@@ -266,6 +270,8 @@ struct ExecCLI: ParsableCommand {
         if !report.errors.isEmpty || programFailed || !report.checkerPassed { throw ExitCode(1) }
     }
 }
+
+extension ExecTracking: ExpressibleByArgument {}
 
 enum ExecMachineName {
     static func of(_ argv: [String]) -> String { argv.first.map { String($0.split(separator: "/").last ?? "") } ?? "" }

@@ -25,6 +25,16 @@ int fbx_host_kill(pid_t pid, int sig);
 int fbx_host_poll(int fd, int timeout_ms);
 /// One message: >0 its size, 0 the peer is gone, -1 nothing there (non-blocking) or timed out.
 int fbx_host_recv(int fd, struct fbx_msg *m, int timeout_ms);
+/// The same, keeping a descriptor passed with the message (SCM_RIGHTS) in *passed (-1: none).
+int fbx_host_recv_fd(int fd, struct fbx_msg *m, int timeout_ms, int *passed);
+/// poll() on two descriptors (b may be -1): bit 0 a is readable, bit 1 b is; 0 timed out.
+int fbx_host_poll2(int a, int b, int timeout_ms);
+/// One userfaultfd message: 1 a write-protect fault at *address, 3 another page fault, 2 another event, 0 closed,
+/// -1 nothing there.
+int fbx_host_uffd_read(int uffd, uint64_t *address);
+/// Write-protects [start, start + length) (protect != 0) or lifts the protection and wakes the faulting threads.
+/// Returns 0 or an errno.
+int fbx_host_uffd_writeprotect(int uffd, uint64_t start, uint64_t length, int protect);
 int fbx_host_send(int fd, uint32_t type, uint32_t arg0, uint64_t a, uint64_t b, uint64_t c);
 int fbx_host_send_info(int fd, const struct fbx_info *info, int memfd);
 /// Sends the pages to the library's helper thread and waits for its acknowledgements. 0 done, -1 program gone.

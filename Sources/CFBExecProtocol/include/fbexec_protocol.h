@@ -6,6 +6,8 @@
 //    answered by one FBX_REPLY (FBX_HELLO by an FBX_INFO carrying the memory file). A write fault is answered when
 //    the emulated PTE became writable; the library then unprotects the page and confirms with FBX_DONE, so that the
 //    emulator never re-protects a page before the program's mprotect that opened it.
+//    With userfaultfd tracking (FBX_TRACK_UFFD) the mapping is registered for write-protect instead; the library
+//    hands the descriptor over once (FBX_UFFD) and the emulator reads the faults, resolves and re-protects itself.
 //  - CTL: the emulator asks, the library's helper thread answers: FBX_PROTECT lists pages the emulated worker
 //    write-protected; the helper applies mprotect(PROT_READ) to them and sends FBX_ACK.
 #ifndef FBEXEC_PROTOCOL_H
@@ -22,7 +24,7 @@ enum fbx_type {
     FBX_INFO,        /* the mode (struct fbx_info), with the memory file as SCM_RIGHTS */
     FBX_OPEN,        /* a = open flags; reply a = handle */
     FBX_CLOSE,       /* a = handle */
-    FBX_MMAP,        /* a = handle, b = offset, c = length, arg0 = prot; reply a = region */
+    FBX_MMAP,        /* a = handle, b = offset, c = length, d = address, arg0 = prot (| FBX_MMAP_UFFD); reply a = region */
     FBX_MUNMAP,      /* a = region, b = offset in the region, c = length */
     FBX_FAULT,       /* a = region, b = byte offset in the region, c = stall ns before this fault; reply, then FBX_DONE */
     FBX_DONE,        /* the page is writable in the program */
@@ -32,6 +34,7 @@ enum fbx_type {
     FBX_REPLY,       /* arg0 = errno (0: done), a = value */
     FBX_PROTECT,     /* CTL: arg0 = count, then count uint32 page numbers (struct fbx_protect) */
     FBX_ACK,         /* CTL: the pages are read-only in the program */
+    FBX_UFFD,        /* the library's userfaultfd, as SCM_RIGHTS; answered at once */
 };
 
 enum fbx_ioctl {
@@ -44,8 +47,15 @@ enum fbx_ioctl {
 struct fbx_msg {
     uint32_t type;
     uint32_t arg0;
-    uint64_t a, b, c;
+    uint64_t a, b, c, d;
 };
+
+/* fbx_info.tracking: how write faults reach the emulator. */
+enum fbx_tracking {
+    FBX_TRACK_MPROTECT = 0,  /* read-only mapping, SIGSEGV in the library, FBX_FAULT on REQ */
+    FBX_TRACK_UFFD = 1,      /* userfaultfd write-protect; the emulator reads the faults from the descriptor */
+};
+#define FBX_MMAP_UFFD 0x100  /* FBX_MMAP arg0: the region is registered with the userfaultfd */
 
 struct fbx_info {
     uint32_t type;          /* FBX_INFO */
@@ -53,6 +63,7 @@ struct fbx_info {
     /* bit fields: offset, length of red, green, blue, transp */
     uint32_t red[2], green[2], blue[2], transp[2];
     char id[16];
+    uint32_t tracking;      /* enum fbx_tracking the emulator asks for */
 };
 
 struct fbx_protect {

@@ -7,7 +7,10 @@ public enum ExecRequest: Sendable, Equatable {
     case hello(pid: Int)
     case open(flags: Int)
     case close(handle: Int)
-    case mmap(handle: Int, offset: Int, length: Int, writable: Bool)
+    /// `address` is where the program has it; `userfaultfd`: registered for write-protect faults.
+    case mmap(handle: Int, offset: Int, length: Int, writable: Bool, address: UInt64, userfaultfd: Bool)
+    /// The library handed its userfaultfd over (`accepted`: a descriptor came with the message).
+    case userfaultfd(accepted: Bool)
     case munmap(region: Int, offset: Int, length: Int)
     /// A write to `offset` bytes into `region`; `stallBefore` is the time the program spent in earlier faults.
     case fault(region: Int, offset: Int, stallBefore: UInt64)
@@ -117,6 +120,7 @@ public final class ExecHost: @unchecked Sendable {
         close(req)
         close(ctl)
         close(memfd)
+        close(uffd)
         close(childFDs.0)
         close(childFDs.1)
     }
@@ -147,13 +151,55 @@ public final class ExecHost: @unchecked Sendable {
             return nil
         }
         var m = fbx_msg()
-        let n = fbx_host_recv(req, &m, timeoutMs)
+        var passed: Int32 = -1
+        let n = fbx_host_recv_fd(req, &m, timeoutMs, &passed)
         if n == 0 {
             hungUp = true
             return nil
         }
-        guard n == MemoryLayout<fbx_msg>.size else { return nil }
+        guard n == MemoryLayout<fbx_msg>.size else {
+            close(passed)
+            return nil
+        }
+        if m.type == UInt32(FBX_UFFD.rawValue) {
+            if passed >= 0 && uffd < 0 { uffd = passed } else { close(passed) }
+            return .userfaultfd(accepted: passed >= 0)
+        }
+        close(passed)
         return Self.decode(m)
+    }
+
+    /// The program's userfaultfd, once it handed it over.
+    public private(set) var uffd: Int32 = -1
+
+    /// Waits at most `timeoutMs` for a request or a userfaultfd fault.
+    public func waitForProgram(timeoutMs: Int32) {
+        if hungUp && uffd < 0 {
+            fbx_host_sleep_ns(UInt64(timeoutMs) * 1_000_000)
+            return
+        }
+        _ = fbx_host_poll2(hungUp ? uffd : req, hungUp ? -1 : uffd, timeoutMs)
+    }
+
+    /// The next write-protect fault the program's threads wait in, if any (not waiting).
+    public func nextUserfault() -> UInt64? {
+        guard uffd >= 0 else { return nil }
+        var address: UInt64 = 0
+        while true {
+            switch fbx_host_uffd_read(uffd, &address) {
+            case 1: return address
+            case 2, 3: continue  // not a write-protect fault: nothing to do here
+            default: return nil
+            }
+        }
+    }
+
+    /// Lifts (`protect` false) or sets the write-protection of [address, address + length) in the program; lifting
+    /// wakes the threads waiting in a fault there. False when the kernel refused (the program is gone).
+    @discardableResult
+    public func userfaultWriteprotect(_ address: UInt64, length: Int, protect: Bool) -> Bool {
+        guard uffd >= 0 else { return false }
+        return fbx_host_uffd_writeprotect(uffd, address, UInt64(length), protect ? 1 : 0) == 0
     }
 
     static func decode(_ m: fbx_msg) -> ExecRequest {
@@ -162,7 +208,9 @@ public final class ExecHost: @unchecked Sendable {
         case UInt32(FBX_HELLO.rawValue): return .hello(pid: a)
         case UInt32(FBX_OPEN.rawValue): return .open(flags: a)
         case UInt32(FBX_CLOSE.rawValue): return .close(handle: a)
-        case UInt32(FBX_MMAP.rawValue): return .mmap(handle: a, offset: b, length: c, writable: m.arg0 & 2 != 0)
+        case UInt32(FBX_MMAP.rawValue):
+            return .mmap(handle: a, offset: b, length: c, writable: m.arg0 & 2 != 0, address: m.d,
+                         userfaultfd: m.arg0 & UInt32(FBX_MMAP_UFFD) != 0)
         case UInt32(FBX_MUNMAP.rawValue): return .munmap(region: a, offset: b, length: c)
         case UInt32(FBX_FAULT.rawValue): return .fault(region: a, offset: b, stallBefore: m.c)
         case UInt32(FBX_FSYNC.rawValue): return .fsync(handle: a)
@@ -187,9 +235,10 @@ public final class ExecHost: @unchecked Sendable {
                           0, 0)
     }
 
-    /// Answers FBX_HELLO with the mode and the memory file.
-    public func sendMode(_ mode: ExecMode) {
+    /// Answers FBX_HELLO with the mode and the memory file; `userfaultfd`: ask the library to track with it.
+    public func sendMode(_ mode: ExecMode, userfaultfd: Bool) {
         var info = fbx_info()
+        info.tracking = userfaultfd ? UInt32(FBX_TRACK_UFFD.rawValue) : UInt32(FBX_TRACK_MPROTECT.rawValue)
         info.type = UInt32(FBX_INFO.rawValue)
         info.xres = UInt32(mode.xres)
         info.yres = UInt32(mode.yres)
@@ -246,6 +295,9 @@ public final class ExecHost: @unchecked Sendable {
 
     /// Asks the program to stop (SIGTERM; `force`: SIGKILL).
     public func terminate(force: Bool = false) { _ = fbx_host_kill(pid, force ? 9 : 15) }
+
+    /// Sends the program a signal (an emulated SIGBUS or SIGSEGV of a fault it waits in).
+    public func signal(_ sig: Int32) { _ = fbx_host_kill(pid, sig) }
 
     /// Whether the host lets this process use userfaultfd write-protect on shared memory.
     public static var userfaultfdWPAvailable: Bool { fbx_host_uffd_wp_available() == 1 }

@@ -34,6 +34,8 @@ public struct ExecOptions: Sendable {
     public var preload = ""
     /// The program's environment (LD_PRELOAD and the socket variable are added).
     public var environment: [String: String] = [:]
+    /// How the program's writes are trapped (`--tracking`).
+    public var tracking = ExecTracking.auto
     /// Build the replay trace of what the program did (`--record`).
     public var record = false
     /// Wall seconds after which the program is asked to stop (SIGTERM); nil: until it exits.
@@ -53,6 +55,17 @@ public struct ExecOptions: Sendable {
 
     /// The rows the workloads' bands start at.
     public func workloadTop(height: Int) -> Int { programRows ?? (workload == nil ? height : height / 2) }
+}
+
+/// How the program's first writes reach the emulated kernel.
+public enum ExecTracking: String, Sendable, CaseIterable {
+    /// userfaultfd write-protect where the host allows it, else mprotect + SIGSEGV.
+    case auto
+    /// userfaultfd write-protect: the program's thread waits in the host kernel; the emulator reads the fault from
+    /// the descriptor the library passed over the socket and lifts the protection itself.
+    case uffd
+    /// A read-only mapping; the library's SIGSEGV handler asks the emulator and unprotects the page.
+    case mprotect
 }
 
 /// What an exec run produced.
@@ -102,6 +115,9 @@ public struct ExecReport: Sendable {
         var offset: Int
         var length: Int
         var writable: Bool
+        /// Where the program has it, and whether its write-protect faults come through the userfaultfd.
+        var address: UInt64 = 0
+        var userfaultfd = false
         var mapped = true
         /// Pages (from the region's start) the program may write without faulting. Protected by nothing: the
         /// emulator thread is the only one that changes the program's protections.
@@ -134,6 +150,12 @@ public struct ExecReport: Sendable {
     private var traceRecorder: ExecTraceRecorder?
     private var stopRequestedAt: UInt64?
     private var sharedPages: [UnsafeMutableRawPointer] = []
+    /// Ask the library for userfaultfd tracking (decided from `options.tracking` and the host).
+    private let wantUserfaultfd: Bool
+    /// Wall time the program's threads waited in userfaultfd faults, from the emulator reading the fault to
+    /// lifting the protection (the host kernel's delivery not included).
+    private var userfaultNanos: UInt64 = 0
+    private var userfaults = 0
     private var setupError: String?
     private var programEnded = false
     private var framesPerBand: [Int] = []
@@ -147,6 +169,11 @@ public struct ExecReport: Sendable {
         self.mailbox = mailbox
         self.snapshot = snapshot
         self.snapshotEvery = snapshotEvery
+        switch options.tracking {
+        case .auto: wantUserfaultfd = ExecHost.userfaultfdWPAvailable
+        case .uffd: wantUserfaultfd = true
+        case .mprotect: wantUserfaultfd = false
+        }
         width = options.width ?? profile.width
         height = options.height ?? profile.height
         bpp = options.bpp ?? profile.defaultFramebufferBPP
@@ -187,10 +214,20 @@ public struct ExecReport: Sendable {
         if options.record { traceRecorder = ExecTraceRecorder(pages: fbPages) }
     }
 
-    /// The tracking mechanism, as the summary names it.
-    public nonisolated static var mechanism: String {
-        let uffd = ExecHost.userfaultfdWPAvailable ? "available on this host, not used" : "not available on this host"
-        return "mprotect + SIGSEGV in the preload library (userfaultfd write-protect: \(uffd))"
+    /// The tracking mechanism the program's mappings used, as the summary names it.
+    public var mechanism: String {
+        let uffd = regions.contains { $0.userfaultfd }, segv = regions.contains { !$0.userfaultfd && $0.writable }
+        let available = ExecHost.userfaultfdWPAvailable ? "available on this host" : "not available on this host"
+        switch (uffd, segv) {
+        case (true, false):
+            return "userfaultfd write-protect (the library passed the descriptor over the socket; the emulator reads "
+                + "the faults and lifts the protection)"
+        case (true, true): return "userfaultfd write-protect for some mappings, mprotect + SIGSEGV for the others"
+        case (false, true):
+            return "mprotect + SIGSEGV in the preload library (userfaultfd write-protect: \(available)"
+                + (wantUserfaultfd ? ", refused for this mapping" : ", not asked for") + ")"
+        case (false, false): return "none (no writable mapping of the framebuffer)"
+        }
     }
 
     /// Starts the program, runs the machine until the program has ended and its last close has flushed, checks,
@@ -260,7 +297,7 @@ public struct ExecReport: Sendable {
                           checkerPassed: mismatches == 0 && checkers.first == nil,
                           stoppedOnRequest: stopRequestedAt != nil, log: log, trace: trace,
                           stats: stats, events: recorder.jsonLines, chromeTrace: recorder.chromeTrace(),
-                          finalFrame: final, mechanism: Self.mechanism)
+                          finalFrame: final, mechanism: mechanism)
     }
 
     static func baseName(_ path: String) -> String { String(path.split(separator: "/").last ?? Substring(path)) }
@@ -356,6 +393,10 @@ public struct ExecReport: Sendable {
         }
         let limit = options.duration.map { UInt64($0 * 1e9) }
         while true {
+            if let address = host.nextUserfault() {
+                await userfault(address, t)
+                continue
+            }
             if let request = host.nextRequest(timeoutMs: 0) {
                 await handle(request, t)
                 continue
@@ -378,11 +419,9 @@ public struct ExecReport: Sendable {
                 await kernel.sched.sleep(until: wall)
                 continue
             }
-            if let request = host.nextRequest(timeoutMs: 1) {
-                let arrived = VirtualTime.ns(Int64(host.elapsedNanoseconds))
-                if kernel.now < arrived { await kernel.sched.sleep(until: arrived) }
-                await handle(request, t)
-            }
+            host.waitForProgram(timeoutMs: 1)
+            let arrived = VirtualTime.ns(Int64(host.elapsedNanoseconds))
+            if kernel.now < arrived { await kernel.sched.sleep(until: arrived) }
         }
         log.append("exit")
         programEnded = true
@@ -406,7 +445,9 @@ public struct ExecReport: Sendable {
         case .hello(let pid):
             helloPID = pid
             host.sendMode(ExecMode(xres: width, yres: height, bitsPerPixel: bpp, lineLength: info.fix.lineLength,
-                                   smemLen: info.fix.smemLen, id: info.fix.id))
+                                   smemLen: info.fix.smemLen, id: info.fix.id), userfaultfd: wantUserfaultfd)
+        case .userfaultfd(let accepted):
+            host.reply(errno: accepted && wantUserfaultfd ? 0 : 22)
         case .open:
             do {
                 let fd = try await t.open(info.node)
@@ -425,11 +466,12 @@ public struct ExecReport: Sendable {
             log.append("close")
             pace()
             host.reply()
-        case .mmap(let h, let offset, let length, let writable):
+        case .mmap(let h, let offset, let length, let writable, let address, let userfaultfd):
             do {
                 let va = try await t.mmap(length: length, prot: writable ? .readWrite : .read, flags: .shared, fd: h,
                                           offset: offset)
-                regions.append(Region(va: va, offset: offset, length: length, writable: writable))
+                regions.append(Region(va: va, offset: offset, length: length, writable: writable, address: address,
+                                      userfaultfd: userfaultfd && host.uffd >= 0))
                 log.append("mmap offset=\(offset) length=\(length)")
                 pace()
                 host.reply(value: regions.count - 1)
@@ -476,11 +518,38 @@ public struct ExecReport: Sendable {
 
     /// A write of the program's to a read-only page: the same write by the fake process, through the emulated
     /// fault path; then the page is opened in the program.
-    private func fault(region r: Int, offset: Int, _ t: UserTask) async {
+    /// A write-protect fault a thread of the program waits in (userfaultfd): the same path, then the emulator lifts
+    /// the protection of the page, which wakes the thread.
+    private func userfault(_ address: UInt64, _ t: UserTask) async {
         guard let host else { return }
         let received = host.elapsedNanoseconds
+        let page = address & ~UInt64(PAGE_SIZE - 1)
+        guard let r = regions.firstIndex(where: {
+            $0.mapped && $0.userfaultfd && address >= $0.address && address - $0.address < UInt64($0.length)
+        }) else {
+            host.userfaultWriteprotect(page, length: PAGE_SIZE, protect: false)  // not ours any more: let it go
+            return
+        }
+        await fault(region: r, offset: Int(address - regions[r].address), t, userfaultPage: page)
+        userfaults += 1
+        userfaultNanos &+= host.elapsedNanoseconds &- received
+    }
+
+    private func fault(region r: Int, offset: Int, _ t: UserTask, userfaultPage: UInt64? = nil) async {
+        guard let host else { return }
+        let received = host.elapsedNanoseconds
+        /// Lets the program go on (`signal` 0) or delivers the emulated SIGBUS/SIGSEGV; true once the page is open.
+        func complete(signal: Int32 = 0) -> Bool {
+            if let page = userfaultPage {
+                if signal != 0 { host.signal(signal) }
+                return host.userfaultWriteprotect(page, length: PAGE_SIZE, protect: false) && signal == 0
+            }
+            host.reply(errno: signal)
+            return signal == 0 && host.awaitDone()
+        }
         guard r >= 0 && r < regions.count && regions[r].mapped && offset < regions[r].length else {
-            return host.reply(errno: 11)
+            _ = complete(signal: 11)
+            return
         }
         let region = regions[r]
         let local = offset >> PAGE_SHIFT
@@ -488,8 +557,7 @@ public struct ExecReport: Sendable {
         let pgoff = fbOffset >> PAGE_SHIFT
         if region.open.contains(local) {
             // Another thread of the program opened the page while this one was on its way: a spurious fault.
-            host.reply()
-            _ = host.awaitDone()
+            _ = complete()
             return
         }
         if firstFault == nil { firstFault = kernel.now }
@@ -503,15 +571,14 @@ public struct ExecReport: Sendable {
         } catch {
             log.append("fault page=\(pgoff) batch=\(batch): \(error)")
             errors.append("the program's write to page \(pgoff) failed in the emulated kernel: \(error)")
-            if case .sigbus = error { return host.reply(errno: 7) }
-            return host.reply(errno: 11)
+            if case .sigbus = error { _ = complete(signal: 7) } else { _ = complete(signal: 11) }
+            return
         }
         log.append("fault page=\(pgoff) batch=\(batch)")
         traceRecorder?.fault(at: at, pgoff: pgoff, offset: fbOffset)
         pace()
         handlingNanos &+= host.elapsedNanoseconds &- received
-        host.reply()
-        if host.awaitDone() { regions[r].open.insert(local) }
+        if complete() { regions[r].open.insert(local) }
     }
 
     /// Runs in the worker after it write-protected the batch, before the driver reads it: every page the emulated
@@ -526,7 +593,14 @@ public struct ExecReport: Sendable {
                 let writable = t.mm.pte(at: va).isWrite || (t.tlb.lookup(va)?.writable ?? false)
                 if !writable {
                     regions[i].open.remove(local)
-                    protect.append((region.offset >> PAGE_SHIFT) + local)
+                    if region.userfaultfd {
+                        // The emulator write-protects it itself; the host kernel flushes the program's TLB.
+                        host.userfaultWriteprotect(region.address + UInt64(local << PAGE_SHIFT), length: PAGE_SIZE,
+                                                   protect: true)
+                        pagesReprotected += 1
+                    } else {
+                        protect.append((region.offset >> PAGE_SHIFT) + local)
+                    }
                 }
             }
         }
@@ -606,7 +680,7 @@ public struct ExecReport: Sendable {
             + "smem_len \(info.fix.smemLen) (\(info.fix.smemLen >> PAGE_SHIFT) pages), variant "
             + "\(options.machine.variant), HZ=\(tick.hz), delay \(delay.rawValue) jiffies = "
             + "\(tick.jiffiesToMsecs(delay)) ms, seed \(options.machine.seed)")
-        lines.append("tracking: \(Self.mechanism)")
+        lines.append("tracking: \(mechanism)")
         let exit = host?.exit.map(\.description) ?? "not started"
         let stopped = stopRequestedAt.map { " after it was asked to stop at \(Summary.fmt(Double($0) / 1e9)) s" } ?? ""
         lines.append("program: \(name) (host pid \(host?.pid ?? -1)) \(exit)\(stopped); "
@@ -614,16 +688,24 @@ public struct ExecReport: Sendable {
         let seconds = Double(k.now.picoseconds) / 1e12
         lines.append("outcome: \(outcome); virtual time \(k.now) (paced against the wall clock)")
         let faultsSeen = log.filter { $0.hasPrefix("fault ") }.count
+        if userfaults > 0 {
+            lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
+                + "(page_mkwrite \(d.mkwrites), \(d.alreadyListed) already listed); \(userfaults) through the "
+                + "userfaultfd, where the program waited \(Summary.fmt(Double(userfaultNanos) / 1e6)) ms from the "
+                + "emulator reading the fault to waking it (\(Summary.fmt(Double(userfaultNanos) / Double(userfaults) / 1000)) "
+                + "µs a fault; the host kernel's delivery not included)")
+        }
         let stall = sawBye ? programStall : lastStallBefore
         let perFault = programFaults > 0 ? Double(stall) / Double(programFaults) / 1000
             : (faultsSeen > 0 ? Double(stall) / Double(faultsSeen) / 1000 : 0)
-        lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
+        if userfaults < faultsSeen || faultsSeen == 0 { lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
             + "(page_mkwrite \(d.mkwrites), \(d.alreadyListed) already listed); the program was stalled "
             + "\(Summary.fmt(Double(stall) / 1e6)) ms in them (\(Summary.fmt(perFault)) µs a fault"
             + (sawBye ? "" : ", up to its last fault: it did not exit through exit()")
-            + "), the emulator's part \(Summary.fmt(Double(handlingNanos) / 1e6)) ms")
-        lines.append("re-protection: \(pagesReprotected) pages made read-only in the program again, in "
-            + "\(protectCalls) round trips (one per batch with pages to protect)")
+            + "), the emulator's part \(Summary.fmt(Double(handlingNanos) / 1e6)) ms") }
+        lines.append("re-protection: \(pagesReprotected) pages made read-only in the program again"
+            + (userfaults > 0 ? " (UFFDIO_WRITEPROTECT from the emulator)" : ", in \(protectCalls) round trips to the "
+                + "library's helper thread (one per batch with pages to protect)"))
         lines.append("batches: \(d.batches) (\(d.emptyBatches) empty), pages \(d.pagesDelivered), fsyncs \(d.fsyncs)")
         let shown: String
         if let a = firstUpdate, let b = lastUpdate, updates > 1, b > a {
