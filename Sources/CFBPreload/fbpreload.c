@@ -89,6 +89,7 @@ struct region {
 static struct region regions[MAX_REGIONS];
 
 static _Atomic uint64_t stall_ns, faults;
+static int uffd_fd = -1;               // the userfaultfd, once made (FBX_TRACK_UFFD)
 static struct sigaction chained_segv;  // the program's own SIGSEGV handler (or SIG_DFL)
 static int handler_installed;
 
@@ -265,6 +266,17 @@ static void *helper(void *unused) {
         }
         struct fbx_msg ack = {FBX_ACK, 0, count, 0, 0, 0};
         if (send(ctl_fd, &ack, sizeof ack, MSG_NOSIGNAL) < 0) break;
+    }
+    // The emulator is gone: let the program go on untracked. Closing the last reference to the userfaultfd wakes
+    // every thread waiting in it and unregisters the ranges.
+    connected = 0;
+    if (uffd_fd >= 0) {
+        real_close(uffd_fd);
+        uffd_fd = -1;
+    }
+    for (int i = 0; i < MAX_REGIONS; i++) {
+        struct region *r = &regions[i];
+        if (atomic_load(&r->used) && r->writable) mprotect((void *)r->addr, r->length, PROT_READ | PROT_WRITE);
     }
     return NULL;
 }
@@ -505,8 +517,6 @@ EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags) 
 }
 
 // MARK: - userfaultfd write-protect
-
-static int uffd_fd = -1;
 
 /// Creates the userfaultfd (write-protect on shared memory) and hands it to the emulator, once.
 static int uffd_ready(void) {
