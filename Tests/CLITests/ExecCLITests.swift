@@ -155,13 +155,16 @@ enum ExecTools {
     }
 
     /// The program dies; the emulator does not: it closes what the program left, flushes, checks, and reports.
-    @Test func aCrashingProgramIsReportedAndTheSummaryStillComes() throws {
-        let r = try ExecTools.emu(["exec", "--headless", "--", ExecTools.probe, "crash"])
+    @Test(arguments: ["mprotect", "uffd"]) func aCrashingProgramIsReportedAndTheSummaryStillComes(tracking: String) throws {
+        let r = try ExecTools.emu(["exec", "--headless", "--tracking", tracking, "--", ExecTools.probe, "crash"])
         #expect(r.status == 1)
         #expect(r.stdout.contains("killed by signal 6 (SIGABRT)"), "\(r.stdout)")
         #expect(r.stdout.contains("page_mkwrite 1"))
         #expect(r.stdout.contains("checker: panel == framebuffer memory"))
-        #expect(r.stdout.contains("did not exit through exit()"))
+        if tracking == "mprotect" {
+            // The library's own count of the stall never arrived: abort() runs no destructors.
+            #expect(r.stdout.contains("did not exit through exit()"))
+        }
     }
 
     @Test func aMissingProgramOrNoneIsAUsageError() throws {
