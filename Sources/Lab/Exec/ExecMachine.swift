@@ -130,7 +130,6 @@ public struct ExecReport: Sendable {
     private var log: [String] = []
     private var errors: [String] = []
     private var opened = false
-    private var helloPID: Int?
     private var programFaults = 0
     private var programStall: UInt64 = 0
     private var lastStallBefore: UInt64 = 0
@@ -142,7 +141,6 @@ public struct ExecReport: Sendable {
     private var updates = 0
     private var firstUpdate: VirtualTime?
     private var lastUpdate: VirtualTime?
-    private var firstFault: VirtualTime?
     private var frameIndex = 0
     private var pendingDirty: [PixelRect] = []
     private var firstWrite: [VirtualTime?]
@@ -442,8 +440,7 @@ public struct ExecReport: Sendable {
     private func handle(_ request: ExecRequest, _ t: UserTask) async {
         guard let host else { return }
         switch request {
-        case .hello(let pid):
-            helloPID = pid
+        case .hello:
             host.sendMode(ExecMode(xres: width, yres: height, bitsPerPixel: bpp, lineLength: info.fix.lineLength,
                                    smemLen: info.fix.smemLen, id: info.fix.id), userfaultfd: wantUserfaultfd)
         case .userfaultfd(let accepted):
@@ -560,7 +557,6 @@ public struct ExecReport: Sendable {
             _ = complete()
             return
         }
-        if firstFault == nil { firstFault = kernel.now }
         let at = kernel.now
         let batch = info.defioStats.batches
         let page = info.page(at: fbOffset & ~(PAGE_SIZE - 1))!
