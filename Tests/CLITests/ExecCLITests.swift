@@ -197,6 +197,12 @@ enum ExecTools {
         let text = try String(contentsOfFile: trace, encoding: .utf8)
         #expect(text.contains("mode 320 240 16 640"))
         #expect(text.contains("proc 0 put "))
+        // On the same panel the recording ends on the same picture, byte for byte.
+        let same = dir.appendingPathComponent("replay.png").path
+        let onSame = try ExecTools.emu(["replay", "--hz", "250", "--panel", "ili9341-spi32", "--png", same, trace])
+        #expect(onSame.status == 0, "\(onSame.stderr)")
+        #expect(FileManager.default.contents(atPath: same) == FileManager.default.contents(
+            atPath: dir.appendingPathComponent("final.png").path))
         let replay = try ExecTools.emu(["replay", "--hz", "250", "--panel", "mipi-dbi-spi32", "--summary", trace])
         #expect(replay.status == 0, "\(replay.stderr)")
         #expect(replay.stderr.contains("panel mipi-dbi-spi32: "))
