@@ -39,8 +39,13 @@ let package = Package(
         .target(name: "Workloads", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         // The wire protocol of `exec` and the emulator's host calls for it (memfd, SCM_RIGHTS, posix_spawn).
         .target(name: "CFBExecProtocol"),
-        // The preload library a program runs under `exec`: only ever loaded with LD_PRELOAD, never linked in.
-        .target(name: "CFBPreload", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
+        // The preload library a program runs under `exec`: only ever loaded with LD_PRELOAD, never linked in. It is
+        // C only: -nostartfiles leaves out the Swift image registration (swiftrt.o) and -static-stdlib then pulls
+        // nothing of the Swift runtime in, so the program does not load libswiftCore (nor its crash backtracer).
+        .target(
+            name: "CFBPreload",
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread"),
+                             .unsafeFlags(["-nostartfiles", "-static-stdlib"])]),
         // A small fbdev client whose exact accesses the exec tests assert.
         .executableTarget(name: "fbexec-probe"),
         .target(

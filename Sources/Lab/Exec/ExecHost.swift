@@ -97,9 +97,6 @@ public final class ExecHost: @unchecked Sendable {
         env[FBX_ENV_FDS] = "\(childFDs.0),\(childFDs.1)"
         let existing = env["LD_PRELOAD"].map { $0.isEmpty ? "" : ":" + $0 } ?? ""
         env["LD_PRELOAD"] = preload + existing
-        // The package manager links the Swift runtime into every library it builds, this C one too; its crash
-        // backtracer must not take the program's own SIGSEGV/SIGABRT handling over.
-        if env["SWIFT_BACKTRACE"] == nil { env["SWIFT_BACKTRACE"] = "enable=no" }
         let envStrings = env.keys.sorted().map { "\($0)=\(env[$0]!)" }
         var pid: pid_t = 0
         let spawned = withCStrings(argv) { cargv in
