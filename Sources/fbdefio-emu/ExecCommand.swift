@@ -20,8 +20,11 @@ struct ExecCLI: ParsableCommand {
             delay, the bus time and the panel's frame rate are the ones the program would meet on the hardware. \
             At the end (the program exited, or --duration passed, or Ctrl-C / the window closed) the summary says \
             how many frames per second the panel showed, the bytes sent vs changed, the store→panel latency and \
-            how long the program was stalled in faults. Exit status: 0 when the program exited 0 and the panel \
-            equals the framebuffer memory; 1 otherwise; 2 for bad flags or a program that cannot be started.
+            how long the program was stalled in faults, and names the tracking mechanism (--tracking: userfaultfd \
+            write-protect where the host allows it, else mprotect + SIGSEGV). Exit status: 0 when the program \
+            exited 0 (or was stopped on request) and the panel equals the framebuffer memory; 1 otherwise; 2 for \
+            bad flags or a program that cannot be started. --record FILE writes a trace that 'fbdefio-emu replay' \
+            runs again deterministically, on any panel.
 
             Example: fbdefio-emu exec --panel ili9341-spi32 -- ffmpeg -re -f lavfi \
             -i testsrc=size=320x240:rate=25 -t 5 -pix_fmt rgb565le -f fbdev /dev/fb0
@@ -108,6 +111,10 @@ struct ExecCLI: ParsableCommand {
     var program: [String] = []
 
     func validate() throws {
+        if machine.recordSchedule != nil || machine.replaySchedule != nil {
+            throw ValidationError("--record-schedule/--replay-schedule: not for exec, which runs in real time; "
+                + "--record FILE writes a trace that 'fbdefio-emu replay' runs again deterministically")
+        }
         guard PanelProfile.named(panel) != nil else {
             throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
         }
