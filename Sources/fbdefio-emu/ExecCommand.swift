@@ -149,7 +149,12 @@ struct ExecCLI: ParsableCommand {
         guard let name = program.first else {
             throw ValidationError("exec: no program given (usage: fbdefio-emu exec [options] -- PROGRAM [ARGS...])")
         }
-        guard Self.findProgram(name) != nil else { throw ValidationError("exec: program '\(name)' not found") }
+        guard Self.findProgram(name) != nil else {
+            if name.contains("/") && FileManager.default.fileExists(atPath: name) {
+                throw ValidationError("exec: program '\(name)' is not executable")
+            }
+            throw ValidationError("exec: program '\(name)' not found")
+        }
         if let path = preload, !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("--preload: no such file '\(path)'")
         }

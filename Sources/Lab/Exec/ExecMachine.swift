@@ -384,6 +384,7 @@ public struct ExecReport: Sendable {
     /// Starts the program and serves its requests until it has ended; then closes what it left open, as its exit
     /// would (munmap, then the last fput → fb_release → fb_deferred_io_lastclose, which flushes).
     private func session(_ t: UserTask) async throws {
+        defer { programEnded = true }  // the workloads beside it stop too, whatever happened
         guard let host else { return }
         do { try host.spawn(argv: options.argv, preload: options.preload, environment: options.environment) } catch {
             errors.append(error.description)
@@ -422,7 +423,7 @@ public struct ExecReport: Sendable {
             if kernel.now < arrived { await kernel.sched.sleep(until: arrived) }
         }
         log.append("exit")
-        programEnded = true
+        programEnded = true  // before the last close: the workloads' fsyncs and this one's close flush together
         for (i, r) in regions.enumerated() where r.mapped {
             regions[i].mapped = false
             try? await t.munmap(r.va, length: r.length)
