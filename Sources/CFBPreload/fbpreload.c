@@ -259,8 +259,10 @@ static void *helper(void *unused) {
                 uint64_t lo = p.pages[start], hi = (uint64_t)p.pages[k] + 1;
                 if (lo < first) lo = first;
                 if (hi > end) hi = end;
-                if (lo < hi)
-                    mprotect((void *)(r->addr + (lo * FBX_PAGE_SIZE - r->offset)), (hi - lo) * FBX_PAGE_SIZE, PROT_READ);
+                if (lo < hi) {
+                    void *at = (void *)(r->addr + (lo * FBX_PAGE_SIZE - r->offset));
+                    mprotect(at, (hi - lo) * FBX_PAGE_SIZE, PROT_READ);
+                }
                 k++;
             }
         }

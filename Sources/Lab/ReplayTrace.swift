@@ -140,12 +140,15 @@ public struct ReplayTrace: Sendable, Equatable {
                 guard lines.isEmpty else { throw fail("header 'mode' after the first command") }
                 guard mode == nil else { throw fail("header 'mode' given twice") }
                 try expectFields(5, "mode W H BPP LINELEN")
-                let w = try number(1, "W"), h = try number(2, "H"), b = try number(3, "BPP"), ll = try number(4, "LINELEN")
+                let w = try number(1, "W"), h = try number(2, "H")
+                let b = try number(3, "BPP"), ll = try number(4, "LINELEN")
                 guard (1 ... 4096).contains(w) && (1 ... 4096).contains(h) else {
                     throw fail("mode \(w)x\(h) out of range 1...4096")
                 }
                 guard b == 16 || b == 32 else { throw fail("BPP \(b) is not 16 or 32") }
-                guard ll >= w * b / 8 && ll <= 65536 else { throw fail("LINELEN \(ll) out of range \(w * b / 8)...65536") }
+                guard ll >= w * b / 8 && ll <= 65536 else {
+                    throw fail("LINELEN \(ll) out of range \(w * b / 8)...65536")
+                }
                 let m = ReplayMode(xres: w, yres: h, bitsPerPixel: b, lineLength: ll)
                 if let size, let problem = Self.sizeProblem(size, m) { throw fail(problem) }
                 mode = m

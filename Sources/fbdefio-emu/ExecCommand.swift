@@ -177,7 +177,8 @@ struct ExecCLI: ParsableCommand {
         if let env = ProcessInfo.processInfo.environment["FBDEFIO_PRELOAD"], !env.isEmpty { return env }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
-        let candidate = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("libfbdefio-preload.so").path
+        let candidate = URL(fileURLWithPath: exe).deletingLastPathComponent()
+            .appendingPathComponent("libfbdefio-preload.so").path
         return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
     }
 

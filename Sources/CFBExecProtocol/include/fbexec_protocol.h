@@ -24,9 +24,11 @@ enum fbx_type {
     FBX_INFO,        /* the mode (struct fbx_info), with the memory file as SCM_RIGHTS */
     FBX_OPEN,        /* a = open flags; reply a = handle */
     FBX_CLOSE,       /* a = handle */
-    FBX_MMAP,        /* a = handle, b = offset, c = length, d = address, arg0 = prot (| FBX_MMAP_UFFD); reply a = region */
+    FBX_MMAP,        /* a = handle, b = offset, c = length, d = address, arg0 = prot (| FBX_MMAP_UFFD);
+                        reply a = region */
     FBX_MUNMAP,      /* a = region, b = offset in the region, c = length */
-    FBX_FAULT,       /* a = region, b = byte offset in the region, c = stall ns before this fault; reply, then FBX_DONE */
+    FBX_FAULT,       /* a = region, b = byte offset in the region, c = stall ns before this fault;
+                        reply, then FBX_DONE */
     FBX_DONE,        /* the page is writable in the program */
     FBX_FSYNC,       /* a = handle (fsync, fdatasync, msync MS_SYNC) */
     FBX_IOCTL,       /* arg0 = what (enum fbx_ioctl), a, b = its arguments; a note, answered at once */

@@ -106,7 +106,8 @@ public final class ExecHost: @unchecked Sendable {
         close(childFDs.1)
         childFDs = (-1, -1)
         guard spawned == 0 else {
-            throw ExecHostError(description: spawned == 2 ? "program '\(argv[0])' cannot be started: not found (or its #! interpreter is missing)"
+            throw ExecHostError(description: spawned == 2
+                ? "program '\(argv[0])' cannot be started: not found (or its #! interpreter is missing)"
                 : "cannot start '\(argv[0])': errno \(spawned)")
         }
         self.pid = pid

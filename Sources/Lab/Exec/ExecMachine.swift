@@ -369,8 +369,9 @@ public struct ExecReport: Sendable {
         let ll = info.fix.lineLength, rowBytes = width * bpp / 8
         var differ = 0
         for band in bands {
-            for y in band.y ..< band.y + band.height where fb[y * ll ..< y * ll + rowBytes] != ref[y * ll ..< y * ll + rowBytes] {
-                differ += 1
+            for y in band.y ..< band.y + band.height {
+                let row = y * ll ..< y * ll + rowBytes
+                if fb[row] != ref[row] { differ += 1 }
             }
         }
         workloadReport = "workloads: \(bands.count) \(name) band(s) in rows \(bands.first?.y ?? height)..<\(height), "
@@ -689,17 +690,20 @@ public struct ExecReport: Sendable {
             lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
                 + "(page_mkwrite \(d.mkwrites), \(d.alreadyListed) already listed); \(userfaults) through the "
                 + "userfaultfd, where the program waited \(Summary.fmt(Double(userfaultNanos) / 1e6)) ms from the "
-                + "emulator reading the fault to waking it (\(Summary.fmt(Double(userfaultNanos) / Double(userfaults) / 1000)) "
-                + "µs a fault; the host kernel's delivery not included)")
+                + "emulator reading the fault to waking it ("
+                + "\(Summary.fmt(Double(userfaultNanos) / Double(userfaults) / 1000)) µs a fault; the host kernel's "
+                + "delivery not included)")
         }
         let stall = sawBye ? programStall : lastStallBefore
         let perFault = programFaults > 0 ? Double(stall) / Double(programFaults) / 1000
             : (faultsSeen > 0 ? Double(stall) / Double(faultsSeen) / 1000 : 0)
-        if userfaults < faultsSeen || faultsSeen == 0 { lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
+        if userfaults < faultsSeen || faultsSeen == 0 {
+            lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
             + "(page_mkwrite \(d.mkwrites), \(d.alreadyListed) already listed); the program was stalled "
             + "\(Summary.fmt(Double(stall) / 1e6)) ms in them (\(Summary.fmt(perFault)) µs a fault"
             + (sawBye ? "" : ", up to its last fault: it did not exit through exit()")
-            + "), the emulator's part \(Summary.fmt(Double(handlingNanos) / 1e6)) ms") }
+            + "), the emulator's part \(Summary.fmt(Double(handlingNanos) / 1e6)) ms")
+        }
         lines.append("re-protection: \(pagesReprotected) pages made read-only in the program again"
             + (userfaults > 0 ? " (UFFDIO_WRITEPROTECT from the emulator)" : ", in \(protectCalls) round trips to the "
                 + "library's helper thread (one per batch with pages to protect)"))
