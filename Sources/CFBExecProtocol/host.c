@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM  /* headers older than Linux 5.19: the bit the kernel would answer with */
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>

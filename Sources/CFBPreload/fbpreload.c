@@ -28,6 +28,9 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <linux/userfaultfd.h>
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM  /* headers older than Linux 5.19: the bit the kernel would answer with */
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
 #include <time.h>
 #include <unistd.h>
 
