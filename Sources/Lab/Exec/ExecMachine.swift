@@ -554,6 +554,10 @@ public struct ExecReport: Sendable {
         let local = offset >> PAGE_SHIFT
         let fbOffset = region.offset + offset
         let pgoff = fbOffset >> PAGE_SHIFT
+        guard fbOffset < info.fix.smemLen, let page = info.page(at: fbOffset & ~(PAGE_SIZE - 1)) else {
+            _ = complete(signal: 7)  // past the end of the framebuffer: what fb_deferred_io_fault answers, SIGBUS
+            return
+        }
         if region.open.contains(local) {
             // Another thread of the program opened the page while this one was on its way: a spurious fault.
             _ = complete()
@@ -561,7 +565,6 @@ public struct ExecReport: Sendable {
         }
         let at = kernel.now
         let batch = info.defioStats.batches
-        let page = info.page(at: fbOffset & ~(PAGE_SIZE - 1))!
         // The byte already there: the store changes nothing, the program's own write follows once it may.
         let byte = kernel.phys.address(of: page).load(fromByteOffset: fbOffset & (PAGE_SIZE - 1), as: UInt8.self)
         do {
