@@ -47,7 +47,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread"),
                              .unsafeFlags(["-nostartfiles", "-static-stdlib"])]),
         // A small fbdev client whose exact accesses the exec tests assert.
-        .executableTarget(name: "fbexec-probe"),
+        .executableTarget(name: "fbexec-probe", linkerSettings: [.linkedLibrary("pthread")]),
         .target(
             name: "Lab",
             dependencies: ["Kernel", "Panels", "Workloads", "CFBExecProtocol",

@@ -6,10 +6,14 @@
 //   fbexec-probe crash      map, write page 1, then die of SIGABRT
 //   fbexec-probe noopen     never open the framebuffer
 //   fbexec-probe frames N   N frames of a full-screen gradient, fsync after each (a throughput test)
+//   fbexec-probe threads N  four threads write every page N times (each its own bytes of each page) while the main
+//                           thread fsyncs: concurrent first writes to the same page
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/fb.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,24 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+struct writer {
+    uint8_t *fb;
+    size_t len;
+    int index, rounds;
+};
+
+static _Atomic int running;
+
+static void *write_pages(void *arg) {
+    struct writer *w = arg;
+    for (int r = 0; r < w->rounds; r++) {
+        for (size_t page = 0; page < w->len / 4096; page++) w->fb[page * 4096 + (size_t)w->index * 64] = (uint8_t)(r + 1);
+        usleep(1000);
+    }
+    running--;
+    return NULL;
+}
 
 static void touch(uint8_t *fb, int line_length, int page, uint8_t value) {
     (void)line_length;
@@ -54,6 +76,23 @@ int main(int argc, char **argv) {
         touch(fb, fix.line_length, 1, 0x11);
         fflush(stdout);
         abort();
+    }
+    if (strcmp(what, "threads") == 0) {
+        int n = argc > 2 ? atoi(argv[2]) : 20;
+        pthread_t t[4];
+        struct writer w[4];
+        running = 4;
+        for (int i = 0; i < 4; i++) {
+            w[i] = (struct writer){fb, fix.smem_len, i, n};
+            pthread_create(&t[i], NULL, write_pages, &w[i]);
+        }
+        while (running > 0) {
+            fsync(fd);
+            usleep(2000);
+        }
+        for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+        printf("probe: 4 threads x %d rounds\n", n);
+        return 0;
     }
     if (strcmp(what, "frames") == 0) {
         int n = argc > 2 ? atoi(argv[2]) : 10;

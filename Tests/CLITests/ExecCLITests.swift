@@ -138,6 +138,18 @@ enum ExecTools {
         #expect(bad.status == 2)
     }
 
+    /// Four threads write every page while the main thread fsyncs: concurrent first writes to one page, spurious
+    /// faults, re-protection in the middle of it all; at the end the panel shows exactly the memory.
+    @Test(arguments: ["mprotect", "uffd"]) func threadsWritingTheSamePagesLoseNothing(tracking: String) throws {
+        let r = try ExecTools.emu(["exec", "--headless", "--panel", "ili9341-spi66", "--tracking", tracking, "--",
+                                   ExecTools.probe, "threads", "20"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("probe: 4 threads x 20 rounds"))
+        #expect(r.stdout.contains("checker: panel == framebuffer memory (76800 pixels)"), "\(r.stdout)")
+        let faults = ExecTools.number(r.stdout, line: "faults: ", before: "write faults") ?? 0
+        #expect(faults >= 38)
+    }
+
     @Test func aProgramThatNeverOpensTheFramebufferIsReported() throws {
         let r = try ExecTools.emu(["exec", "--headless", "--", ExecTools.probe, "noopen"])
         #expect(r.status == 1)
