@@ -150,6 +150,18 @@ enum ExecTools {
         #expect(faults >= 38)
     }
 
+    /// The emulated kernel decides what the real program's MMU does: on a kernel whose last close cancels the pending
+    /// work (bug E, v6.3) the probe's last write (page 5, offset 8: pixel 4,32) never reaches the panel; with no TLB
+    /// flush after the write-protect, its second write to page 0 after the first fsync goes through without a fault
+    /// in the program too, and is lost (pixel 4,0).
+    @Test(arguments: [("v6.3", "first at (4,32)"), ("missing-tlb-flush", "first at (4,0)")])
+    func aBuggyKernelLosesTheRealProgramsWrites(variant: String, lost: String) throws {
+        let r = try ExecTools.emu(["exec", "--headless", "--variant", variant, "--", ExecTools.probe])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("LOST UPDATE: 1 pixels of the panel differ from the framebuffer memory; \(lost)"),
+                "\(r.stdout)")
+    }
+
     @Test func aProgramThatNeverOpensTheFramebufferIsReported() throws {
         let r = try ExecTools.emu(["exec", "--headless", "--", ExecTools.probe, "noopen"])
         #expect(r.status == 1)
