@@ -382,8 +382,27 @@ public struct ExecReport: Sendable {
 
     // MARK: - The fake process standing for the program
 
-    /// Starts the program and serves its requests until it has ended; then closes what it left open, as its exit
-    /// would (munmap, then the last fput → fb_release → fb_deferred_io_lastclose, which flushes).
+    /// A write fault of the program's, waiting for a thread of the fake process.
+    private enum FaultWork {
+        /// FBX_FAULT from the SIGSEGV handler: region and offset in it.
+        case signal(region: Int, offset: Int)
+        /// A userfaultfd write-protect fault at this address of the program's.
+        case userfault(UInt64)
+    }
+    /// The program's requests, in order (the main thread serves them: it owns the file table), and its faults (a
+    /// pool of threads of the fake process serves them, sharing its address space as the program's threads share
+    /// theirs, so that one thread's fsync does not hold up another's first write).
+    private var requests: [ExecRequest] = []
+    private var faultWork: [FaultWork] = []
+    private var faultsInFlight = 0
+    private var dispatcherDone = false
+    private var work: WaitQueue?
+    /// Threads of the fake process serving faults.
+    static let faultThreads = 4
+
+    /// The fake process's main thread: starts the program, the dispatcher and the fault threads, serves the
+    /// program's requests until it has ended; then closes what it left open, as its exit would (munmap, then the
+    /// last fput → fb_release → fb_deferred_io_lastclose, which flushes).
     private func session(_ t: UserTask) async throws {
         defer { programEnded = true }  // the workloads beside it stop too, whatever happened
         guard let host else { return }
@@ -391,20 +410,81 @@ public struct ExecReport: Sendable {
             errors.append(error.description)
             return
         }
+        let work = WaitQueue("exec work", scheduler: kernel.sched, uninterruptible: false)
+        self.work = work
+        // Cloned before the first open: the threads share the address space and hold no file.
+        let name = t.name
+        await t.clone("\(name)-host") { [unowned self] d in await self.dispatch(d) }
+        for i in 0 ..< Self.faultThreads {
+            await t.clone("\(name)-t\(i)") { [unowned self] f in await self.serveFaults(f) }
+        }
+        while true {
+            await work.wait { !self.requests.isEmpty || self.dispatcherDone }
+            guard !requests.isEmpty else { break }
+            await handle(requests.removeFirst(), t)
+        }
+        await work.wait { self.faultWork.isEmpty && self.faultsInFlight == 0 }
+        log.append("exit")
+        programEnded = true  // before the last close: the workloads' fsyncs and this one's close flush together
+        for (i, r) in regions.enumerated() where r.mapped {
+            regions[i].mapped = false
+            try? await t.munmap(r.va, length: r.length)
+        }
+        for h in handles.sorted() { try? await t.close(h) }
+        handles = []
+    }
+
+    /// A fault thread of the fake process: takes the program's faults one at a time until the program is gone.
+    private func serveFaults(_ f: UserTask) async {
+        guard let work else { return }
+        while true {
+            await work.wait { !self.faultWork.isEmpty || self.dispatcherDone }
+            guard !faultWork.isEmpty else { return }
+            let item = faultWork.removeFirst()
+            faultsInFlight += 1
+            switch item {
+            case .signal(let r, let offset): await fault(region: r, offset: offset, f)
+            case .userfault(let address): await userfault(address, f)
+            }
+            faultsInFlight -= 1
+            work.wakeAll()
+        }
+    }
+
+    /// Reads what the program sends and hands it to the fake process's threads; keeps virtual time with the wall
+    /// clock; notices when the program has ended, and stops it on request.
+    private func dispatch(_ d: UserTask) async {
+        guard let host, let work else { return }
+        defer {
+            dispatcherDone = true
+            work.wakeAll()
+        }
         let limit = options.duration.map { UInt64($0 * 1e9) }
         while true {
-            if let address = host.nextUserfault() {
-                await userfault(address, t)
+            var got = false
+            while let address = host.nextUserfault() {
+                faultWork.append(.userfault(address))
+                got = true
+            }
+            while let request = host.nextRequest(timeoutMs: 0) {
+                if case .fault(let r, let offset, let stallBefore) = request {
+                    lastStallBefore = stallBefore
+                    faultWork.append(.signal(region: r, offset: offset))
+                } else {
+                    requests.append(request)
+                }
+                got = true
+            }
+            if got {
+                // The threads take it now, at this virtual time.
+                work.wakeAll()
+                await kernel.sched.sleep(until: kernel.now + .ns(1))
                 continue
             }
-            if let request = host.nextRequest(timeoutMs: 0) {
-                await handle(request, t)
-                continue
-            }
-            if host.reap() != nil {
-                while let request = host.nextRequest(timeoutMs: 0) { await handle(request, t) }
-                break
-            }
+            let busy = !requests.isEmpty || !faultWork.isEmpty || faultsInFlight > 0
+            // Ended, and the pass after that found nothing more from it: done.
+            if !busy && host.exit != nil { return }
+            if host.exit == nil && host.reap() != nil { continue }
             let elapsed = host.elapsedNanoseconds
             if stopRequestedAt == nil && (mailbox?.stopRequested == true || limit.map({ elapsed >= $0 }) == true) {
                 host.terminate()
@@ -412,8 +492,8 @@ public struct ExecReport: Sendable {
             } else if let at = stopRequestedAt, elapsed > at + 3_000_000_000 {
                 host.terminate(force: true)
             }
-            // Idle: bring virtual time up to the wall clock (timers fire, the worker and the panel run), then wait
-            // a millisecond at most for the program.
+            // Bring virtual time up to the wall clock (timers fire, the worker, the panel and the fake threads run),
+            // then wait a millisecond at most for the program.
             let wall = VirtualTime.ns(Int64(elapsed))
             if kernel.now < wall {
                 await kernel.sched.sleep(until: wall)
@@ -423,14 +503,6 @@ public struct ExecReport: Sendable {
             let arrived = VirtualTime.ns(Int64(host.elapsedNanoseconds))
             if kernel.now < arrived { await kernel.sched.sleep(until: arrived) }
         }
-        log.append("exit")
-        programEnded = true  // before the last close: the workloads' fsyncs and this one's close flush together
-        for (i, r) in regions.enumerated() where r.mapped {
-            regions[i].mapped = false
-            try? await t.munmap(r.va, length: r.length)
-        }
-        for h in handles.sorted() { try? await t.close(h) }
-        handles = []
     }
 
     /// Lets the program go on only once the wall clock has reached the virtual time the emulated operation ended at.
@@ -487,9 +559,8 @@ public struct ExecReport: Sendable {
             regions[r].open = regions[r].open.filter { $0 < first || $0 >= end }
             log.append("munmap")
             host.reply()
-        case .fault(let r, let offset, let stallBefore):
-            lastStallBefore = stallBefore
-            await fault(region: r, offset: offset, t)
+        case .fault:
+            preconditionFailure("the dispatcher hands faults to the fault threads")
         case .fsync(let h):
             do { try await t.fsync(h) } catch { log.append("fsync: \(error)") }
             log.append("fsync")
@@ -567,6 +638,7 @@ public struct ExecReport: Sendable {
         let batch = info.defioStats.batches
         // The byte already there: the store changes nothing, the program's own write follows once it may.
         let byte = kernel.phys.address(of: page).load(fromByteOffset: fbOffset & (PAGE_SIZE - 1), as: UInt8.self)
+        traceRecorder?.fault(at: at, pgoff: pgoff, offset: fbOffset)
         do {
             try await t.store8(region.va + offset, byte)
         } catch {
@@ -576,14 +648,13 @@ public struct ExecReport: Sendable {
             return
         }
         log.append("fault page=\(pgoff) batch=\(batch)")
-        traceRecorder?.fault(at: at, pgoff: pgoff, offset: fbOffset)
         pace()
         handlingNanos &+= host.elapsedNanoseconds &- received
         if complete() { regions[r].open.insert(local) }
     }
 
     /// Runs in the worker after it write-protected the batch, before the driver reads it: every page the emulated
-    /// PTEs (and TLB) no longer let the fake process write becomes read-only in the program, and the worker waits
+    /// PTEs (and the TLBs of every CPU) no longer let the fake process write becomes read-only in the program, and the worker waits
     /// until it is. Pages a variant leaves writable stay writable in the program too.
     private func beforeDriver(_ pages: [FBDeferredIOPageref]) {
         guard let host, let t = task else { return }
@@ -591,7 +662,8 @@ public struct ExecReport: Sendable {
         for (i, region) in regions.enumerated() where region.mapped && !region.open.isEmpty {
             for local in region.open.sorted() {
                 let va = region.va + (local << PAGE_SHIFT)
-                let writable = t.mm.pte(at: va).isWrite || (t.tlb.lookup(va)?.writable ?? false)
+                let writable = t.mm.pte(at: va).isWrite
+                    || (0 ..< kernel.sched.cpuCount).contains { t.mm.tlb(on: $0).lookup(va)?.writable ?? false }
                 if !writable {
                     regions[i].open.remove(local)
                     if region.userfaultfd {
