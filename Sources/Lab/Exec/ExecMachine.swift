@@ -382,26 +382,18 @@ public struct ExecReport: Sendable {
 
     // MARK: - The fake process standing for the program
 
-    /// A write fault of the program's, waiting for a thread of the fake process.
-    private enum FaultWork {
-        /// FBX_FAULT from the SIGSEGV handler: region and offset in it.
-        case signal(region: Int, offset: Int)
-        /// A userfaultfd write-protect fault at this address of the program's.
-        case userfault(UInt64)
-    }
-    /// The program's requests, in order (the main thread serves them: it owns the file table), and its faults (a
-    /// pool of threads of the fake process serves them, sharing its address space as the program's threads share
-    /// theirs, so that one thread's fsync does not hold up another's first write).
+    /// The program's requests, in order: the fake process's main thread serves them (it owns the file table). Its
+    /// write faults are served by a second thread sharing the address space, the one that reads the program, so
+    /// that an fsync in one of the program's threads does not hold up another's first write.
     private var requests: [ExecRequest] = []
-    private var faultWork: [FaultWork] = []
-    private var faultsInFlight = 0
+    private var requestsInFlight = 0
     private var dispatcherDone = false
+    /// A request of the program's is queued or being served.
+    private var busy: Bool { !requests.isEmpty || requestsInFlight > 0 }
     private var work: WaitQueue?
-    /// Threads of the fake process serving faults.
-    static let faultThreads = 4
 
-    /// The fake process's main thread: starts the program, the dispatcher and the fault threads, serves the
-    /// program's requests until it has ended; then closes what it left open, as its exit would (munmap, then the
+    /// The fake process's main thread: starts the program and the thread that reads it, serves the program's
+    /// requests until it has ended; then closes what it left open, as its exit would (munmap, then the
     /// last fput → fb_release → fb_deferred_io_lastclose, which flushes).
     private func session(_ t: UserTask) async throws {
         defer { programEnded = true }  // the workloads beside it stop too, whatever happened
@@ -412,18 +404,17 @@ public struct ExecReport: Sendable {
         }
         let work = WaitQueue("exec work", scheduler: kernel.sched, uninterruptible: false)
         self.work = work
-        // Cloned before the first open: the threads share the address space and hold no file.
-        let name = t.name
-        await t.clone("\(name)-host") { [unowned self] d in await self.dispatch(d) }
-        for i in 0 ..< Self.faultThreads {
-            await t.clone("\(name)-t\(i)") { [unowned self] f in await self.serveFaults(f) }
-        }
+        // Cloned before the first open, so it holds no file; on the main thread's CPU: one clock, so that a reply is
+        // paced against the time its operation really ended.
+        await t.clone("\(t.name)-faults", cpu: t.cpu) { [unowned self] d in await self.dispatch(d) }
         while true {
             await work.wait { !self.requests.isEmpty || self.dispatcherDone }
             guard !requests.isEmpty else { break }
+            requestsInFlight += 1
             await handle(requests.removeFirst(), t)
+            requestsInFlight -= 1
+            work.wakeAll()
         }
-        await work.wait { self.faultWork.isEmpty && self.faultsInFlight == 0 }
         log.append("exit")
         programEnded = true  // before the last close: the workloads' fsyncs and this one's close flush together
         for (i, r) in regions.enumerated() where r.mapped {
@@ -434,25 +425,9 @@ public struct ExecReport: Sendable {
         handles = []
     }
 
-    /// A fault thread of the fake process: takes the program's faults one at a time until the program is gone.
-    private func serveFaults(_ f: UserTask) async {
-        guard let work else { return }
-        while true {
-            await work.wait { !self.faultWork.isEmpty || self.dispatcherDone }
-            guard !faultWork.isEmpty else { return }
-            let item = faultWork.removeFirst()
-            faultsInFlight += 1
-            switch item {
-            case .signal(let r, let offset): await fault(region: r, offset: offset, f)
-            case .userfault(let address): await userfault(address, f)
-            }
-            faultsInFlight -= 1
-            work.wakeAll()
-        }
-    }
-
-    /// Reads what the program sends and hands it to the fake process's threads; keeps virtual time with the wall
-    /// clock; notices when the program has ended, and stops it on request.
+    /// The fake process's second thread: reads what the program sends, runs its write faults itself and hands its
+    /// requests to the main thread; keeps virtual time with the wall clock; notices when the program has ended,
+    /// and stops it on request.
     private func dispatch(_ d: UserTask) async {
         guard let host, let work else { return }
         defer {
@@ -461,27 +436,22 @@ public struct ExecReport: Sendable {
         }
         let limit = options.duration.map { UInt64($0 * 1e9) }
         while true {
-            var got = false
-            while let address = host.nextUserfault() {
-                faultWork.append(.userfault(address))
-                got = true
-            }
-            while let request = host.nextRequest(timeoutMs: 0) {
-                if case .fault(let r, let offset, let stallBefore) = request {
-                    lastStallBefore = stallBefore
-                    faultWork.append(.signal(region: r, offset: offset))
-                } else {
-                    requests.append(request)
-                }
-                got = true
-            }
-            if got {
-                // The threads take it now, at this virtual time.
-                work.wakeAll()
-                await kernel.sched.sleep(until: kernel.now + .ns(1))
+            if let address = host.nextUserfault() {
+                await userfault(address, d)
                 continue
             }
-            let busy = !requests.isEmpty || !faultWork.isEmpty || faultsInFlight > 0
+            if let request = host.nextRequest(timeoutMs: 0) {
+                if case .fault(let r, let offset, let stallBefore) = request {
+                    lastStallBefore = stallBefore
+                    await fault(region: r, offset: offset, d)
+                } else {
+                    requests.append(request)
+                    work.wakeAll()
+                    // The main thread takes it now, at this virtual time.
+                    await kernel.sched.sleep(until: kernel.now + .ns(1))
+                }
+                continue
+            }
             // Ended, and the pass after that found nothing more from it: done.
             if !busy && host.exit != nil { return }
             if host.exit == nil && host.reap() != nil { continue }
@@ -494,9 +464,24 @@ public struct ExecReport: Sendable {
             }
             // Bring virtual time up to the wall clock (timers fire, the worker, the panel and the fake threads run),
             // then wait a millisecond at most for the program.
+            // (Within 50 µs counts as caught up: chasing the wall clock exactly would spin here.)
             let wall = VirtualTime.ns(Int64(elapsed))
-            if kernel.now < wall {
+            if kernel.now + .us(50) < wall {
                 await kernel.sched.sleep(until: wall)
+                continue
+            }
+            if busy {
+                // The main thread is inside the emulated kernel and may need virtual time to pass (an fsync waiting
+                // for the worker and the bus): wait for it, but at most 200 µs of virtual time — then the wall clock
+                // catches up and the program is read again, so its other threads are not held up meanwhile.
+                var expired = false
+                let timer = kernel.sched.addTimer(at: kernel.now + .us(200)) {
+                    expired = true
+                    work.wakeAll()
+                }
+                await work.wait { expired || !self.busy }
+                _ = kernel.sched.cancelTimer(timer)
+                pace()
                 continue
             }
             host.waitForProgram(timeoutMs: 1)
@@ -560,7 +545,7 @@ public struct ExecReport: Sendable {
             log.append("munmap")
             host.reply()
         case .fault:
-            preconditionFailure("the dispatcher hands faults to the fault threads")
+            preconditionFailure("the reading thread runs the faults itself")
         case .fsync(let h):
             do { try await t.fsync(h) } catch { log.append("fsync: \(error)") }
             log.append("fsync")
