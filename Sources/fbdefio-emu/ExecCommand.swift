@@ -56,6 +56,9 @@ struct ExecCLI: ParsableCommand {
     @Option(help: "How the program's first writes are trapped: auto (userfaultfd write-protect where the host allows it), uffd, or mprotect (SIGSEGV in the preload library).")
     var tracking: ExecTracking = .auto
 
+    @Option(name: .customLong("fault-threads"), help: "Threads of the fake process that run the program's write faults concurrently, 0-16 (0: one at a time, by the thread that reads the program).")
+    var faultThreads: Int = 0
+
     @Option(help: "Wall seconds after which the program is sent SIGTERM (default: until it exits).")
     var duration: Double?
 
@@ -143,6 +146,7 @@ struct ExecCLI: ParsableCommand {
         if let programRows, programRows < 0 || programRows + procs > h {
             throw ValidationError("--program-rows: '\(programRows)' leaves no room for \(procs) band(s) in \(h) rows")
         }
+        guard (0 ... 16).contains(faultThreads) else { throw ValidationError("--fault-threads: '\(faultThreads)' is not in 0...16") }
         guard pngEvery >= 0 else { throw ValidationError("--png-every: must be 0 or more") }
         if let scale, !SDLWindowOptions.scaleRange.contains(scale) { throw ValidationError("--scale: '\(scale)' is not in 1...8") }
         if hold && headless { throw ValidationError("--hold: only for the live window, not with --headless") }
@@ -203,6 +207,7 @@ struct ExecCLI: ParsableCommand {
         o.environment = ProcessInfo.processInfo.environment
         o.record = record != nil
         o.tracking = tracking
+        o.faultThreads = faultThreads
         o.duration = duration
         o.keepEvents = events != nil
         o.keepTrace = trace != nil

@@ -141,9 +141,12 @@ enum ExecTools {
     /// Four threads write every page while the main thread fsyncs: concurrent first writes to one page, spurious
     /// faults, re-protection in the middle of it all; at the end the panel shows exactly the memory. On the fixed
     /// worker: `upstream` itself has bug H, which these concurrent faults can hit (and then the checkers say so).
-    @Test(arguments: ["mprotect", "uffd"]) func threadsWritingTheSamePagesLoseNothing(tracking: String) throws {
+    /// With `--fault-threads 4` the fake process runs them concurrently too.
+    @Test(arguments: ["mprotect", "uffd"], [0, 4])
+    func threadsWritingTheSamePagesLoseNothing(tracking: String, faultThreads: Int) throws {
         let r = try ExecTools.emu(["exec", "--headless", "--panel", "ili9341-spi66", "--tracking", tracking,
-                                   "--variant", "upstream+worker-page-lock", "--", ExecTools.probe, "threads", "20"])
+                                   "--fault-threads", "\(faultThreads)", "--variant", "upstream+worker-page-lock", "--",
+                                   ExecTools.probe, "threads", "20"])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         #expect(r.stdout.contains("probe: 4 threads x 20 rounds"))
         #expect(r.stdout.contains("checker: panel == framebuffer memory (76800 pixels)"), "\(r.stdout)")

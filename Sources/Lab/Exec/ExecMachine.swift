@@ -34,6 +34,9 @@ public struct ExecOptions: Sendable {
     public var preload = ""
     /// The program's environment (LD_PRELOAD and the socket variable are added).
     public var environment: [String: String] = [:]
+    /// Threads of the fake process that run the program's write faults concurrently (`--fault-threads`); 0: the
+    /// thread that reads the program runs them, one at a time.
+    public var faultThreads = 0
     /// How the program's writes are trapped (`--tracking`).
     public var tracking = ExecTracking.auto
     /// Build the replay trace of what the program did (`--record`).
@@ -383,13 +386,23 @@ public struct ExecReport: Sendable {
     // MARK: - The fake process standing for the program
 
     /// The program's requests, in order: the fake process's main thread serves them (it owns the file table). Its
-    /// write faults are served by a second thread sharing the address space, the one that reads the program, so
-    /// that an fsync in one of the program's threads does not hold up another's first write.
+    /// write faults are run by a second thread sharing the address space, the one that reads the program, so that
+    /// an fsync in one of the program's threads does not hold up another's first write.
+    /// With `faultThreads`, the faults go to that many more threads instead, which run them concurrently (as the
+    /// program's threads fault concurrently).
     private var requests: [ExecRequest] = []
     private var requestsInFlight = 0
+    private enum FaultWork {
+        /// FBX_FAULT from the SIGSEGV handler: region and offset in it.
+        case signal(region: Int, offset: Int)
+        /// A userfaultfd write-protect fault at this address of the program's.
+        case userfault(UInt64)
+    }
+    private var faultWork: [FaultWork] = []
+    private var faultsInFlight = 0
     private var dispatcherDone = false
-    /// A request of the program's is queued or being served.
-    private var busy: Bool { !requests.isEmpty || requestsInFlight > 0 }
+    /// Something of the program's is queued or being served by another thread than the reading one.
+    private var busy: Bool { !requests.isEmpty || requestsInFlight > 0 || !faultWork.isEmpty || faultsInFlight > 0 }
     private var work: WaitQueue?
 
     /// The fake process's main thread: starts the program and the thread that reads it, serves the program's
@@ -407,6 +420,9 @@ public struct ExecReport: Sendable {
         // Cloned before the first open, so it holds no file; on the main thread's CPU: one clock, so that a reply is
         // paced against the time its operation really ended.
         await t.clone("\(t.name)-faults", cpu: t.cpu) { [unowned self] d in await self.dispatch(d) }
+        for i in 0 ..< options.faultThreads {
+            await t.clone("\(t.name)-t\(i)", cpu: t.cpu) { [unowned self] f in await self.serveFaults(f) }
+        }
         while true {
             await work.wait { !self.requests.isEmpty || self.dispatcherDone }
             guard !requests.isEmpty else { break }
@@ -415,6 +431,7 @@ public struct ExecReport: Sendable {
             requestsInFlight -= 1
             work.wakeAll()
         }
+        await work.wait { self.faultWork.isEmpty && self.faultsInFlight == 0 }
         log.append("exit")
         programEnded = true  // before the last close: the workloads' fsyncs and this one's close flush together
         for (i, r) in regions.enumerated() where r.mapped {
@@ -423,6 +440,37 @@ public struct ExecReport: Sendable {
         }
         for h in handles.sorted() { try? await t.close(h) }
         handles = []
+    }
+
+    /// A fault thread (`faultThreads`): takes the program's faults one at a time until the program is gone.
+    private func serveFaults(_ f: UserTask) async {
+        guard let work else { return }
+        while true {
+            await work.wait { !self.faultWork.isEmpty || self.dispatcherDone }
+            guard !faultWork.isEmpty else { return }
+            let item = faultWork.removeFirst()
+            faultsInFlight += 1
+            switch item {
+            case .signal(let r, let offset): await fault(region: r, offset: offset, f)
+            case .userfault(let address): await userfault(address, f)
+            }
+            faultsInFlight -= 1
+            work.wakeAll()
+        }
+    }
+
+    /// Runs a fault in the reading thread, or hands it to the fault threads.
+    private func run(_ item: FaultWork, _ d: UserTask) async {
+        guard options.faultThreads > 0, let work else {
+            switch item {
+            case .signal(let r, let offset): await fault(region: r, offset: offset, d)
+            case .userfault(let address): await userfault(address, d)
+            }
+            return
+        }
+        faultWork.append(item)
+        work.wakeAll()
+        await kernel.sched.sleep(until: kernel.now + .ns(1))  // a fault thread takes it now, at this virtual time
     }
 
     /// The fake process's second thread: reads what the program sends, runs its write faults itself and hands its
@@ -437,13 +485,13 @@ public struct ExecReport: Sendable {
         let limit = options.duration.map { UInt64($0 * 1e9) }
         while true {
             if let address = host.nextUserfault() {
-                await userfault(address, d)
+                await run(.userfault(address), d)
                 continue
             }
             if let request = host.nextRequest(timeoutMs: 0) {
                 if case .fault(let r, let offset, let stallBefore) = request {
                     lastStallBefore = stallBefore
-                    await fault(region: r, offset: offset, d)
+                    await run(.signal(region: r, offset: offset), d)
                 } else {
                     requests.append(request)
                     work.wakeAll()
@@ -471,8 +519,8 @@ public struct ExecReport: Sendable {
                 continue
             }
             if busy {
-                // The main thread is inside the emulated kernel and may need virtual time to pass (an fsync waiting
-                // for the worker and the bus): wait for it, but at most 200 µs of virtual time — then the wall clock
+                // Another thread is inside the emulated kernel and may need virtual time to pass (an fsync waiting
+                // for the worker and the bus, a fault for the defio mutex held over a transfer): wait for it, but at most 200 µs of virtual time — then the wall clock
                 // catches up and the program is read again, so its other threads are not held up meanwhile.
                 var expired = false
                 let timer = kernel.sched.addTimer(at: kernel.now + .us(200)) {
