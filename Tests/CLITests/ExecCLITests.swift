@@ -245,7 +245,7 @@ enum ExecTools {
         let clock = try ExecTools.require(ExecTools.analogclock, package: "qtbase5-examples")
         let dir = try ExecTools.tempDir("qt")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try ExecTools.emu(["exec", "--headless", "--duration", "2.5", "--png-out", dir.path, "--", clock],
+        let r = try ExecTools.emu(["exec", "--headless", "--duration", "3.5", "--png-out", dir.path, "--", clock],
                                   environment: ["QT_QPA_PLATFORM": "linuxfb:fb=/dev/fb0", "QT_QPA_FB_DISABLE_INPUT": "1",
                                                 "XDG_RUNTIME_DIR": dir.path])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
