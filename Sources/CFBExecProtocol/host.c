@@ -7,6 +7,9 @@
 #ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM  /* headers older than Linux 5.19: the bit the kernel would answer with */
 #define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
 #endif
+#ifndef UFFD_USER_MODE_ONLY  /* Linux 5.11 */
+#define UFFD_USER_MODE_ONLY 1
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -182,7 +185,7 @@ void fbx_host_sleep_ns(uint64_t ns) {
 }
 
 int fbx_host_uffd_wp_available(void) {
-    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
     if (fd < 0) return 0;
     struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM};
     int ok = ioctl(fd, UFFDIO_API, &api) == 0 && (api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);

@@ -31,6 +31,9 @@
 #ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM  /* headers older than Linux 5.19: the bit the kernel would answer with */
 #define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
 #endif
+#ifndef UFFD_USER_MODE_ONLY  /* Linux 5.11 */
+#define UFFD_USER_MODE_ONLY 1
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -526,7 +529,9 @@ EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags) 
 /// Creates the userfaultfd (write-protect on shared memory) and hands it to the emulator, once.
 static int uffd_ready(void) {
     if (uffd_fd >= 0) return 0;
-    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    // User-mode faults only: the program's own stores are what is tracked, and an unprivileged process may create
+    // such a descriptor even with vm.unprivileged_userfaultfd=0.
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
     if (fd < 0) return -1;
     struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM};
     if (ioctl(fd, UFFDIO_API, &api) < 0 || !(api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)) {
