@@ -460,7 +460,7 @@ public struct ExecReport: Sendable {
     }
 
     /// Runs a fault in the reading thread, or hands it to the fault threads.
-    private func run(_ item: FaultWork, _ d: UserTask) async {
+    private func runFault(_ item: FaultWork, _ d: UserTask) async {
         guard options.faultThreads > 0, let work else {
             switch item {
             case .signal(let r, let offset): await fault(region: r, offset: offset, d)
@@ -485,13 +485,13 @@ public struct ExecReport: Sendable {
         let limit = options.duration.map { UInt64($0 * 1e9) }
         while true {
             if let address = host.nextUserfault() {
-                await run(.userfault(address), d)
+                await runFault(.userfault(address), d)
                 continue
             }
             if let request = host.nextRequest(timeoutMs: 0) {
                 if case .fault(let r, let offset, let stallBefore) = request {
                     lastStallBefore = stallBefore
-                    await run(.signal(region: r, offset: offset), d)
+                    await runFault(.signal(region: r, offset: offset), d)
                 } else {
                     requests.append(request)
                     work.wakeAll()
