@@ -127,13 +127,16 @@ public struct ReplayResult: Sendable {
             let src = kernel.phys.address(of: ref.page)
             panel.withUnsafeMutableBytes { panelBytes in
                 let dst = panelBytes.baseAddress! + ref.offset
-                // Counts the changed bytes 8 at a time (a word that compares equal has none), then copies the page.
+                // Counts the changed bytes 8 at a time, then copies the page. In the XOR of two words, a byte is
+                // zero where they agree: the classic has-zero-byte mask marks each such byte with its top bit.
                 var i = 0
+                let low7 = UInt64(0x7F7F_7F7F_7F7F_7F7F)
                 while i + 8 <= n {
                     let x = src.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                         ^ dst.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                     if x != 0 {
-                        for k in 0 ..< 8 where (x >> UInt64(8 * k)) & 0xFF != 0 { changed += 1 }
+                        let zeroBytes = ~(((x & low7) &+ low7) | x | low7)
+                        changed += 8 - zeroBytes.nonzeroBitCount
                     }
                     i += 8
                 }
