@@ -157,6 +157,12 @@ final class HostMutex: @unchecked Sendable {
         arena + (pfn.rawValue << PAGE_SHIFT)
     }
 
+    /// Whether a page holds the same bytes as `other` (a page-sized buffer, such as a panel's copy of it).
+    /// Kernel: memcmp_pages() — mm/util.c
+    public func memcmpPages(_ pfn: PFN, _ other: UnsafeRawPointer) -> Bool {
+        memcmp(address(of: pfn), other, PAGE_SIZE) == 0
+    }
+
     /// Kernel: pfn_valid()
     public func pfnValid(_ pfn: PFN) -> Bool { pfn.rawValue >= 0 && pfn.rawValue < pageCount }
 
