@@ -234,6 +234,7 @@ final class HostMutex: @unchecked Sendable {
     public func isLocked(_ pfn: PFN) -> Bool { frames[pfn.rawValue].flags.contains(.locked) }
 
     /// Sleeps until the page lock is ours. Kernel: folio_lock() / lock_page() — mm/filemap.c
+    @inline(__always)
     public func lockPage(_ pfn: PFN) async {
         await sched.preempt(.pageLock)
         sched.charge(sched.costs.lock)
@@ -261,6 +262,7 @@ final class HostMutex: @unchecked Sendable {
     }
 
     /// Releases the page lock, handing it to the first waiter. Kernel: folio_unlock() / unlock_page()
+    @inline(__always)
     public func unlockPage(_ pfn: PFN) async {
         releasePageLock(pfn)
         await sched.preempt(.pageUnlock)
