@@ -191,6 +191,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 
     /// Between two pages of a bulk access: a tick that passed may preempt (the copy is interruptible, like a long
     /// `rep movsb`), and other CPUs whose clocks are behind run first, so a TLB shootdown can land mid-copy.
+    @inline(__always)
     private func betweenPages(_ tick: inout Jiffies) async {
         let j = kernel.sched.jiffies
         if j != tick {
@@ -234,6 +235,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 
     /// Charges the fast-path accesses made since the last slow path and, if the budget ran out, reaches the
     /// `.quantum` preemption point.
+    @inline(__always)
     func settleBudget() async {
         let exhausted = budget <= 0
         chargeUsedBudget()

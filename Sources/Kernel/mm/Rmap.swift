@@ -396,6 +396,7 @@ extension PageTables {
     /// Secondary MMUs (the MMU-notifier invalidation around the walk) and the cache flush (a no-op on x86) are not
     /// modelled.
     /// Kernel: page_vma_mkclean_one() — mm/rmap.c
+    @inline(__always)
     public func pageVMAMkcleanOne(_ pvmw: inout PageVMAMappedWalk) async -> Int {
         var cleaned = 0
         let mm = pvmw.vma.mm
