@@ -14,6 +14,8 @@ import Kernel
     public private(set) var states: [Int: StepState] = [:]
     /// page_mkwrite calls per framebuffer page (the heatmap of the run so far).
     public private(set) var mkwritesPerPage: [Int]
+    /// The event at which the first checker fired (nil: none did).
+    public private(set) var violationEvent: Int?
     private var workerIDs: Set<Int> = []
     /// mm id → the process that owns it (for events that name an mm, not a task).
     private var processOfMM: [Int: UserTask] = [:]
@@ -43,6 +45,7 @@ import Kernel
                               function: StepText.function(e), text: StepText.describe(e, page: page),
                               isWorker: workerIDs.contains(e.task), page: page)
         events.append(event)
+        if violationEvent == nil && checkers.first != nil { violationEvent = number }
         if window.map({ $0.contains(number) }) ?? true { states[number] = snapshot(event) }
     }
 

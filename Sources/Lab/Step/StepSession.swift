@@ -35,6 +35,9 @@ public struct StepRun: Sendable {
     public var states: [Int: StepState]
     public var eventHash: UInt64
     public var violation: Violation?
+    /// The event at which the first checker fired (a violation found after the last event, at the end of the run,
+    /// has none).
+    public var violationEvent: Int?
     /// The two-column race diagram up to the violation (empty without one).
     public var diagram: String
     /// page_mkwrite per framebuffer page, and where the pages sit on the screen.
@@ -118,7 +121,7 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
                                diagram: String, layout: Heatmap.Layout, latency: LatencyHistogram?,
                                reports: [String]) -> StepRun {
         StepRun(title: source.title, events: o.events, states: o.states, eventHash: hash, violation: violation,
-                diagram: diagram, mkwritesPerPage: o.mkwritesPerPage, layout: layout, latency: latency,
+                violationEvent: o.violationEvent, diagram: diagram, mkwritesPerPage: o.mkwritesPerPage, layout: layout, latency: latency,
                 reports: reports)
     }
 
