@@ -12,6 +12,8 @@ import Kernel
     let window: ClosedRange<Int>?
     public private(set) var events: [StepEvent] = []
     public private(set) var states: [Int: StepState] = [:]
+    /// Given: each state of the window goes here instead of into `states` (a long run's page is built as it runs).
+    public var sink: (@EmuActor (StepState) -> Void)?
     /// page_mkwrite calls per framebuffer page (the heatmap of the run so far).
     public private(set) var mkwritesPerPage: [Int]
     /// The event at which the first checker fired (nil: none did).
@@ -46,7 +48,10 @@ import Kernel
                               isWorker: workerIDs.contains(e.task), page: page)
         events.append(event)
         if violationEvent == nil && checkers.first != nil { violationEvent = number }
-        if window.map({ $0.contains(number) }) ?? true { states[number] = snapshot(event) }
+        if window.map({ $0.contains(number) }) ?? true {
+            let s = snapshot(event)
+            if let sink { sink(s) } else { states[number] = s }
+        }
     }
 
     /// The framebuffer page an event concerns, if it names one (directly, or by an address in an fb mapping).
@@ -94,30 +99,43 @@ import Kernel
     func snapshot(_ event: StepEvent) -> StepState {
         let n = pages
         var rows: [MappingRow] = []
-        var fbVPNs: [Int: [(vpn: UInt64, page: Int, process: String)]] = [:]  // mm id → its fb pages
+        var fbVMAs: [(task: UserTask, vma: VMArea)] = []
         for t in kernel.processes where t.exitStatus == .running {
             for vma in t.mm.vmas where isFramebuffer(vma) {
                 var cells = [PTECell](repeating: .uncovered, count: n)
                 let first = max(0, vma.pgoff.rawValue), last = min(n - 1, vma.lastPgoff.rawValue)
-                if first <= last {
-                    for p in first ... last {
-                        let address = vma.start + (p - vma.pgoff.rawValue) * PAGE_SIZE
-                        cells[p] = PTECell(t.mm.pte(at: address))
-                        fbVPNs[t.mm.id, default: []].append((address.vpn, p, t.name))
+                var p = first
+                while p <= last {
+                    // One page-table walk per PTE page: the entries after it in the same table are read in place.
+                    let address = vma.start + (p - vma.pgoff.rawValue) * PAGE_SIZE
+                    let inTable = 512 - Int((address.rawValue >> UInt64(PAGE_SHIFT)) & 511)
+                    let run = min(inTable, last - p + 1)
+                    if let slot = t.mm.pageTables.lookup(address) {
+                        let table = kernel.phys.address(of: slot.table)
+                        for k in 0 ..< run {
+                            let raw = table.load(fromByteOffset: (slot.index + k) * 8, as: UInt64.self)
+                            cells[p + k] = PTECell(PTE(raw: raw))
+                        }
+                    } else {
+                        for k in 0 ..< run { cells[p + k] = .none }
                     }
+                    p += run
                 }
                 rows.append(MappingRow(process: t.name, pid: t.pid, mm: t.mm.id, start: vma.start, cells: cells))
+                fbVMAs.append((t, vma))
             }
         }
+        // TLBs: the valid slots of each address space on each CPU that fall in one of its framebuffer mappings.
         var tlb: [[TLBCell]] = Array(repeating: [], count: kernel.sched.cpuCount)
-        for t in kernel.processes where t.exitStatus == .running {
-            guard let vpns = fbVPNs[t.mm.id] else { continue }
+        for (t, vma) in fbVMAs {
             for cpu in 0 ..< kernel.sched.cpuCount {
                 let soft = t.mm.tlb(on: cpu)
-                for v in vpns {
-                    if let entry = soft.lookup(VirtAddr(v.vpn << UInt64(PAGE_SHIFT))) {
-                        tlb[cpu].append(TLBCell(process: v.process, page: v.page, writable: entry.writable))
-                    }
+                for i in 0 ..< SoftTLB.size {
+                    let e = soft.slots[i]
+                    guard e.vpn != TLBEntry.invalidVPN, e.vpn >= vma.start.vpn, e.vpn < vma.end.vpn else { continue }
+                    let page = vma.pgoff.rawValue + Int(e.vpn - vma.start.vpn)
+                    guard page >= 0 && page < n else { continue }
+                    tlb[cpu].append(TLBCell(process: t.name, page: page, writable: e.writable))
                 }
             }
         }

@@ -64,10 +64,13 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
 
 @EmuActor public enum StepRunner {
     /// Runs `source` once, keeping the states of the events in `window` (nil: all of them).
-    public static func run(_ source: StepSource, window: ClosedRange<Int>?) async -> Result<StepRun, StepError> {
+    /// With `sink`, the states go there as they are read and the result keeps none.
+    public static func run(_ source: StepSource, window: ClosedRange<Int>?, sink: (@EmuActor (StepState) -> Void)? = nil) async
+        -> Result<StepRun, StepError> {
         var observer: StepObserver?
         func watch(_ kernel: EmuKernel, _ info: FBInfo, _ checkers: OnlineCheckers) {
             let o = StepObserver(kernel: kernel, info: info, checkers: checkers, window: window)
+            o.sink = sink
             o.attach()
             observer = o
         }

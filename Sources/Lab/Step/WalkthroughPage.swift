@@ -102,21 +102,30 @@ function colour(r) {
   return (r & 4) ? "#1565c0" : "#64b5f6";
 }
 
-// Cells after step i (0-based in the carried range): deltas applied forward from the nearest checkpoint.
+// The state after step i (0-based in the carried range): PTE cells, the page list and the TLBs, rebuilt by applying
+// each step's changes forward from the nearest checkpoint (one every 256 steps, made on the way).
 const cells = []; for (let m = 0; m < M; m++) cells.push(new Uint8Array(P).fill(128));
+let list = []; const tlb = []; for (let c = 0; c < D.cpus; c++) tlb.push(new Set());
 const checkpoints = new Map(); let at = -1;
 function seek(i) {
   if (i < at) {
     let c = Math.floor(i / 256) * 256;
     while (c >= 0 && !checkpoints.has(c)) c -= 256;
-    if (c < 0) { for (const a of cells) a.fill(128); at = -1; }
-    else { const saved = checkpoints.get(c); for (let m = 0; m < M; m++) cells[m].set(saved[m]); at = c; }
+    if (c < 0) { for (const a of cells) a.fill(128); list = []; for (const t of tlb) t.clear(); at = -1; }
+    else {
+      const saved = checkpoints.get(c);
+      for (let m = 0; m < M; m++) cells[m].set(saved.cells[m]);
+      list = saved.list.slice(); saved.tlb.forEach((s, k) => { tlb[k] = new Set(s); });
+      at = c;
+    }
   }
   while (at < i) {
     at++;
     const d = E.delta[at];
     for (let k = 0; k < d.length; k += 3) cells[d[k]][d[k + 1]] = d[k + 2];
-    if (at % 256 === 0 && !checkpoints.has(at)) checkpoints.set(at, cells.map((a) => a.slice()));
+    const l = E.list[at]; if (l.length) list = list.slice(0, l[0]).concat(l.slice(1));
+    for (const [cpu, added, removed] of E.tlb[at]) { for (const s of removed) tlb[cpu].delete(s); for (const s of added) tlb[cpu].add(s); }
+    if (at % 256 === 0 && !checkpoints.has(at)) checkpoints.set(at, { cells: cells.map((a) => a.slice()), list: list.slice(), tlb: tlb.map((t) => new Set(t)) });
   }
 }
 
@@ -181,26 +190,28 @@ function show(i) {
     ptes.appendChild(box);
   }
   // TLBs.
-  const tlb = $("tlb"); tlb.innerHTML = "";
-  side.tlb.forEach((entries, cpu) => {
-    const before = prevSide ? new Set(prevSide.tlb[cpu]) : new Set(entries);
+  const tl = $("tlb"); tl.innerHTML = "";
+  const tlbChanges = new Map(); for (const [cpu, added, removed] of E.tlb[i]) tlbChanges.set(cpu, [new Set(added), removed]);
+  tlb.forEach((set, cpu) => {
+    const entries = [...set].sort((a, b) => { const [pa, ga] = a.split(":"), [pb, gb] = b.split(":"); return pa < pb ? -1 : pa > pb ? 1 : parseInt(ga) - parseInt(gb); });
+    const ch = tlbChanges.get(cpu);
     const div = el("div", null, "cpu" + cpu + ": "); div.dataset.cpu = cpu;
     if (entries.length === 0) div.appendChild(el("span", null, "-"));
-    for (const s of entries.slice(0, 64)) { div.appendChild(el("span", before.has(s) ? "" : "chg", s)); div.appendChild(document.createTextNode(" ")); }
+    for (const s of entries.slice(0, 64)) { div.appendChild(el("span", ch && ch[0].has(s) ? "chg" : "", s)); div.appendChild(document.createTextNode(" ")); }
     if (entries.length > 64) div.appendChild(el("span", null, "… " + (entries.length - 64) + " more"));
-    if (prevSide) { const gone = prevSide.tlb[cpu].filter((s) => !entries.includes(s)); if (gone.length) div.appendChild(el("span", "bad", "  flushed: " + gone.slice(0, 16).join(" "))); }
-    tlb.appendChild(div);
+    if (ch && ch[1].length) div.appendChild(el("span", "bad", "  flushed: " + ch[1].slice(0, 16).join(" ") + (ch[1].length > 16 ? " …" : "")));
+    tl.appendChild(div);
   });
   // fb_defio.
   const defio = $("defio"); defio.innerHTML = "";
   const tr = (k, v, changedNow) => { const r = el("tr"); r.appendChild(el("td", null, k)); const c = el("td", changedNow ? "bad" : null, v); r.appendChild(c); defio.appendChild(r); return c; };
-  const list = side.list.length > 200 ? side.list.slice(0, 200).join(", ") + " … (" + side.list.length + ")" : side.list.join(", ");
-  tr("pagereflist", "[" + list + "]", prevSide && prevSide.list.join() !== side.list.join()).id = "list";
+  const shown = list.length > 200 ? list.slice(0, 200).join(", ") + " … (" + list.length + " pages)" : list.join(", ");
+  tr("pagereflist", "[" + shown + "]", E.list[i].length > 0).id = "list";
   tr("delayed work", side.work, prevSide && prevSide.work !== side.work).id = "work";
   tr(side.mutex, (side.holder ? "held by " + side.holder : "free") + (side.waiters.length ? ", waiting: " + side.waiters.join(", ") : ""), prevSide && prevSide.holder !== side.holder).id = "mutex";
   if (side.infoLock) tr("fb_info->lock", "held by " + side.infoLock, false);
   tr("page locks", side.pageLocks.length ? side.pageLocks.map((l) => "page " + l[0] + " by " + l[1]).join(", ") : "none", false);
-  tr("so far", side.mkwrites + " page_mkwrite, " + side.batches + " batches", false);
+  tr("so far", E.mkwrites[i] + " page_mkwrite, " + E.batches[i] + " batches", false);
   // Checkers.
   const ch = $("checkers"); ch.innerHTML = "";
   for (const [name, v] of side.checkers) { const r = el("tr"); r.appendChild(el("td", null, name)); r.appendChild(el("td", v ? "bad" : "ok", v || "quiet")); ch.appendChild(r); }
@@ -280,7 +291,7 @@ const legend = $("legend");
 for (const r of [0, 1 | 8, 1 | 4 | 8, 1 | 2 | 8, 1 | 2 | 4 | 8]) { const c = el("span", "cell", symbol(r) + " " + words(r)); c.style.background = colour(r); if (r & 2) c.style.color = "#fff"; legend.appendChild(c); legend.appendChild(document.createTextNode(" ")); }
 legend.appendChild(el("span", "cell chg", "changed in this step"));
 if (D.diagram) $("race").textContent = D.diagram; else $("racebox").style.display = "none";
-if (D.heatmap) { $("heat").src = D.heatmap; $("heatinfo").textContent = D.mkwritesTotal + " page_mkwrite on " + D.mkwritesPages + " pages (black: none; blue → red → yellow: more, square-root scale)"; }
+if (D.heatmap) { $("heat").src = D.heatmap; $("heat").onload = (e) => { const im = e.target; if (im.naturalHeight * 16 < im.naturalWidth) im.style.height = "48px", im.style.width = "100%"; }; $("heatinfo").textContent = D.mkwritesTotal + " page_mkwrite on " + D.mkwritesPages + " pages (black: none; blue → red → yellow: more, square-root scale)"; }
 else $("heatbox").style.display = "none";
 if (D.latency) {
   const L = D.latency; $("latinfo").textContent = L.summary + " — bars: the share of stores in each power-of-two bucket, from the 100 percentiles of the HdrHistogram";
@@ -298,6 +309,7 @@ if (D.latency) {
 
 const m = /step=(\d+)/.exec(location.hash);
 show(m ? Number(m[1]) - D.from : 0);
+document.body.dataset.loadMs = Math.round(performance.now());
 document.body.dataset.ready = "1";
 </script>
 </body>
