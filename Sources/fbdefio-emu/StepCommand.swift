@@ -190,8 +190,8 @@ final class TerminalStepper {
         raw.c_lflag &= ~tcflag_t(ICANON | ECHO | IEXTEN)
         raw.c_iflag &= ~tcflag_t(IXON | ICRNL)
         withUnsafeMutableBytes(of: &raw.c_cc) { cc in
-            cc[Int(VMIN)] = 0
-            cc[Int(VTIME)] = 2  // a read returns after 0.2 s without a key, so a resize is redrawn soon
+            cc[Int(VMIN)] = 1
+            cc[Int(VTIME)] = 0
         }
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw)
         write("\u{1B}[?1049h\u{1B}[?25l")  // alternate screen, cursor hidden
@@ -208,9 +208,27 @@ final class TerminalStepper {
         write("\u{1B}[H" + lines.map { $0 + "\u{1B}[K" }.joined(separator: "\r\n") + "\u{1B}[J")
     }
 
+    /// Set when the terminal went away (hangup, end of input): the loop ends.
+    private var hungUp = false
+
+    /// The next key, or nil when none came within 0.2 s (so that a resize is redrawn soon) or the terminal hung up.
     private func readKey() -> UInt8? {
+        var fds = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+        let n = poll(&fds, 1, 200)
+        if n < 0 {
+            if errno != EINTR { hungUp = true }
+            return nil
+        }
+        if n == 0 { return nil }
+        if fds.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && fds.revents & Int16(POLLIN) == 0 {
+            hungUp = true
+            return nil
+        }
         var b: UInt8 = 0
-        return read(STDIN_FILENO, &b, 1) == 1 ? b : nil
+        let got = read(STDIN_FILENO, &b, 1)
+        if got == 1 { return b }
+        if got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN) { hungUp = true }
+        return nil
     }
 
     /// Reads a line in the status row (digits or text) until Enter; nil on Escape.
@@ -219,7 +237,10 @@ final class TerminalStepper {
         while true {
             status = label + text + "_"
             try draw()
-            guard let k = readKey() else { continue }
+            guard let k = readKey() else {
+                if hungUp { return nil }
+                continue
+            }
             switch k {
             case 13, 10: status = ""; return text
             case 27: status = ""; return nil
@@ -236,6 +257,7 @@ final class TerminalStepper {
         try draw()
         while true {
             guard let k = readKey() else {
+                if hungUp { return }
                 let now = Self.size()
                 if now != lastSize {
                     lastSize = now
