@@ -107,13 +107,25 @@ public enum StepText {
         let cols = columns(width: w)
         out.append(bold("Page tables") + " (\(s.pages) framebuffer page\(s.pages == 1 ? "" : "s"))  " + legend)
         if s.mappings.isEmpty { out.append("  (no process maps the framebuffer)") }
-        for (i, row) in s.mappings.enumerated() {
+        for row in s.mappings {
             out.append("  " + row.label)
             let before = previous?.mappings.first { $0.mm == row.mm && $0.start == row.start }
             let covered = row.cells.indices.filter { row.cells[$0] != .uncovered }
             guard let lo = covered.first, let hi = covered.last else { continue }
-            var base = lo - lo % cols
-            while base <= hi {
+            // On a terminal, each mapping gets a share of the rows: the ones around the event's page, else the
+            // first ones with a change, else the first.
+            let firstRow = lo / cols, lastRow = hi / cols
+            let budget = height.map { max(2, ($0 - 34) / max(1, s.mappings.count)) } ?? Int.max
+            var shownFrom = firstRow, shownTo = lastRow
+            if lastRow - firstRow + 1 > budget {
+                let changedRow = (lo ... hi).first { p in before.map { $0.cells[p] != row.cells[p] } ?? false }.map { $0 / cols }
+                let own = row.process == e.who ? e.page.map { $0 / cols } : nil
+                let focus = own ?? changedRow ?? e.page.map { $0 / cols } ?? firstRow
+                shownFrom = max(firstRow, min(focus - budget / 2, lastRow - budget + 1))
+                shownTo = shownFrom + budget - 1
+            }
+            for r in shownFrom ... shownTo {
+                let base = r * cols
                 var line = "  pg " + pad(String(base), 4) + " "
                 for p in base ..< min(base + cols, row.cells.count) {
                     let c = row.cells[p]
@@ -125,9 +137,10 @@ public enum StepText {
                     }
                 }
                 out.append(line)
-                base += cols
             }
-            _ = i
+            if shownFrom > firstRow || shownTo < lastRow {
+                out.append("  (rows of pages \(shownFrom * cols)–\(min(hi, shownTo * cols + cols - 1)) of \(lo)–\(hi) shown)")
+            }
         }
         // TLBs.
         out.append(bold("TLB") + " (framebuffer entries; w: a store goes through without a fault)")
