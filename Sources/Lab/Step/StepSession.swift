@@ -65,8 +65,8 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
 @EmuActor public enum StepRunner {
     /// Runs `source` once, keeping the states of the events in `window` (nil: all of them).
     /// With `sink`, the states go there as they are read and the result keeps none.
-    public static func run(_ source: StepSource, window: ClosedRange<Int>?, sink: (@EmuActor (StepState) -> Void)? = nil) async
-        -> Result<StepRun, StepError> {
+    public static func run(_ source: StepSource, window: ClosedRange<Int>?,
+                           sink: (@EmuActor (StepState) -> Void)? = nil) async -> Result<StepRun, StepError> {
         var observer: StepObserver?
         func watch(_ kernel: EmuKernel, _ info: FBInfo, _ checkers: OnlineCheckers) {
             let o = StepObserver(kernel: kernel, info: info, checkers: checkers, window: window)
@@ -80,8 +80,9 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
             watch(r.kernel, r.info, r.checkers)
             let result = await r.run()
             let o = observer!
-            return .success(finish(source, o, hash: r.kernel.events.hash, violation: r.checkers.first,
-                                   diagram: r.checkers.first.map { _ in twoColumns(o.events, until: r.checkers.first) } ?? "",
+            let v = r.checkers.first
+            return .success(finish(source, o, hash: r.kernel.events.hash, violation: v,
+                                   diagram: v == nil ? "" : twoColumns(o.events, until: v),
                                    layout: .replay(size: trace.size), latency: result.stats.latency,
                                    reports: result.errors))
         case .scenario(let scenario, let variant, let seed):
@@ -106,8 +107,9 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
             let o = observer!
             let layout = Heatmap.Layout(width: options.width, height: options.height, bytesPerPixel: options.bpp / 8,
                                         lineLength: m.info.fix.lineLength)
-            return .success(finish(source, o, hash: report.eventHash, violation: m.checkers.first,
-                                   diagram: m.checkers.first.map { _ in twoColumns(o.events, until: m.checkers.first) } ?? "",
+            let v = m.checkers.first
+            return .success(finish(source, o, hash: report.eventHash, violation: v,
+                                   diagram: v == nil ? "" : twoColumns(o.events, until: v),
                                    layout: layout, latency: report.stats.latency,
                                    reports: report.checkerPassed ? [] : [report.checkerReport]))
         }
@@ -124,7 +126,8 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
                                diagram: String, layout: Heatmap.Layout, latency: LatencyHistogram?,
                                reports: [String]) -> StepRun {
         StepRun(title: source.title, events: o.events, states: o.states, eventHash: hash, violation: violation,
-                violationEvent: o.violationEvent, diagram: diagram, mkwritesPerPage: o.mkwritesPerPage, layout: layout, latency: latency,
+                violationEvent: o.violationEvent, diagram: diagram, mkwritesPerPage: o.mkwritesPerPage, layout: layout,
+                latency: latency,
                 reports: reports)
     }
 
@@ -140,7 +143,8 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
             case .fault, .mkwrite, .pteSet, .pteZap, .wrprotect, .defioListAdd, .defioProtect, .defioBatch,
                  .defioListClear, .signal, .livelock, .tlbFlush:
                 let t = "\(e.time)".padded(13)
-                lines.append(e.isWorker ? t + "".padded(width) + "| " + e.text : t + "\(e.who): \(e.text)".padded(width) + "|")
+                lines.append(e.isWorker ? t + "".padded(width) + "| " + e.text
+                    : t + "\(e.who): \(e.text)".padded(width) + "|")
             default: continue
             }
         }

@@ -25,7 +25,7 @@ public struct StepEvent: Sendable, Equatable {
 }
 
 /// The PTE of one framebuffer page in one mapping, as four bits plus "not covered by the mapping".
-/// Kernel: pte_present() / pte_write() / pte_dirty() / pte_young()
+/// Kernel: pte_present() / pte_write() / pte_dirty() / pte_young() — arch/x86/include/asm/pgtable.h
 public struct PTECell: Sendable, Equatable, Hashable {
     public var raw: UInt8
     public static let present: UInt8 = 1, write: UInt8 = 2, dirty: UInt8 = 4, young: UInt8 = 8, protNone: UInt8 = 16
@@ -89,7 +89,7 @@ public struct TLBCell: Sendable, Equatable {
     public var symbol: String { "\(process):\(page)\(writable ? "w" : "r")" }
 }
 
-/// The deferred work's state. Kernel: delayed_work_pending() / work_busy()
+/// The deferred work's state. Kernel: delayed_work_pending() (include/linux/workqueue.h) / work_busy() (kernel/workqueue.c)
 public enum WorkState: Sendable, Equatable {
     case idle
     /// The timer is armed and fires at the tick of `expiry`.
@@ -122,7 +122,7 @@ public struct StepState: Sendable, Equatable {
     public var mappings: [MappingRow]
     /// Per CPU, its TLB entries for framebuffer pages (every address space's, as a tagged TLB holds them).
     public var tlb: [[TLBCell]]
-    /// The tracked pages in list order. Kernel: fbdefio_state->pagereflist
+    /// The tracked pages in list order. Kernel: fb_deferred_io_state->pagereflist — drivers/video/fbdev/core/fb_defio.c
     public var pagereflist: [Int]
     public var work: WorkState
     /// The defio mutex's holder and waiters (names), and fb_info->lock's holder.

@@ -45,7 +45,9 @@ public enum Walkthrough {
         }
         if case .failure(let e) = result { return .failure(e) }
         guard case .success(let run) = result else { preconditionFailure() }
-        if run.eventHash != first.eventHash { return .failure(.nondeterministic(first: first.eventHash, again: run.eventHash)) }
+        if run.eventHash != first.eventHash {
+            return .failure(.nondeterministic(first: first.eventHash, again: run.eventHash))
+        }
         var notes = notes
         if let expectedHash, expectedHash != run.eventHash {
             notes.append("This page's pass gave event hash \(hex(run.eventHash)); the run it was made for had "
