@@ -14,10 +14,15 @@ func writeWalkthrough(_ source: StepSource, to path: String, expectedHash: UInt6
         await Walkthrough.build(source, command: command, expectedHash: expectedHash) { image in
             (try? PNGEncoder.encode(width: image.width, height: image.height, argb: image.pixels))
                 .map { "data:image/png;base64," + Data($0).base64EncodedString() }
-        }.map { $0.html }.mapError { $0 }
+        }
     }
     switch result {
-    case .success(let html): try writeOutput(html, to: path, flag: "--walkthrough")
+    case .success(let (html, run)):
+        if let expectedHash, expectedHash != run.eventHash {
+            FileHandle.standardError.write(Data(("fbdefio-emu: --walkthrough: the page's pass gave event hash "
+                + "\(hex(run.eventHash)), the run \(hex(expectedHash)) (the page says so)\n").utf8))
+        }
+        try writeOutput(html, to: path, flag: "--walkthrough")
     case .failure(let e): throw ValidationError("--walkthrough: \(e)")
     }
 }

@@ -256,6 +256,23 @@ final class TmuxPane {
                 .write(toFile: "\(dir)/step-tmux.txt", atomically: true, encoding: .utf8)
             try? pane.capture(escapes: true).write(toFile: "\(dir)/step-tmux-ansi.txt", atomically: true, encoding: .utf8)
         }
+        // A smaller terminal: the screen is redrawn to fit it, the keys line last.
+        _ = try runTool(tmux, ["-L", pane.socket, "resize-window", "-t", "step", "-x", "72", "-y", "30"], timeout: 10)
+        // (tmux may apply the width and the height one after the other: wait for the last redraw to settle.)
+        var small = "", previous = ""
+        let until = Date().addingTimeInterval(10)
+        while Date() < until {
+            small = pane.screen
+            let lines = small.split(separator: "\n")
+            if small == previous, small.contains("event 24/53 "), lines.allSatisfy({ $0.count <= 72 }),
+               lines.last?.hasPrefix("keys: n/space") == true { break }
+            previous = small
+            usleep(100_000)
+        }
+        let lines = small.split(separator: "\n").map(String.init)
+        #expect(lines.allSatisfy { $0.count <= 72 }, "a line wider than the pane:\n\(small)")
+        #expect(lines.last?.hasPrefix("keys: n/space") == true, "no keys line at the bottom:\n\(small)")
+        #expect(small.contains("event 24/53 "))
         try pane.keys("q")
         let deadline = Date().addingTimeInterval(10)
         while pane.alive && Date() < deadline { usleep(50_000) }
@@ -285,8 +302,9 @@ final class TmuxPane {
         let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
                      "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
                      "--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=\(dir)/chromium-profile"]
-        func dom(_ step: Int) throws -> String {
-            let out = try runTool(exe, prefix + flags + ["--dump-dom", "file://\(page)#step=\(step)"], timeout: 120)
+        func dom(_ step: Int, press: String? = nil) throws -> String {
+            let url = "file://\(page)#step=\(step)" + (press.map { "&press=\($0)" } ?? "")
+            let out = try runTool(exe, prefix + flags + ["--dump-dom", url], timeout: 120)
             return out.out
         }
         /// The cells of page 0, per mapping: (state, changed).
@@ -306,6 +324,13 @@ final class TmuxPane {
         let c22 = cells(try dom(22))
         #expect(c22.map(\.0) == ["ry", "ry"], "\(c22)")
         #expect(c22.map(\.1) == [false, true], "\(c22)")
+        // The keys: from event 1, eight times → is event 9; then f (the next fault) is event 11, ← back to 10.
+        let keys = try dom(1, press: "ArrowRight,ArrowRight,ArrowRight,ArrowRight,ArrowRight,ArrowRight,ArrowRight,ArrowRight")
+        #expect(keys.contains("data-step=\"9\""), "eight → from event 1 did not reach event 9")
+        #expect(cells(keys).map(\.0) == ["wD", "."])
+        #expect(try dom(9, press: "f").contains("data-step=\"11\""))
+        #expect(try dom(11, press: "ArrowLeft").contains("data-step=\"10\""))
+        #expect(try dom(1, press: "w").contains("data-step=\"17\""))
         let shot = "\(dir)/walkthrough-step22.png"
         _ = try runTool(exe, prefix + flags + ["--hide-scrollbars", "--window-size=1280,1400", "--screenshot=\(shot)",
                                               "file://\(page)#step=22"], timeout: 120)

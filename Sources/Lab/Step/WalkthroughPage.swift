@@ -222,7 +222,7 @@ function show(i) {
   }
   drawTimeline();
   document.body.dataset.step = n;
-  if (location.hash !== "#step=" + n) history.replaceState(null, "", "#step=" + n);
+  if (!/press=/.test(location.hash) && location.hash !== "#step=" + n) history.replaceState(null, "", "#step=" + n);
 }
 
 function fmtNs(ns) { const ms = Math.floor(ns / 1e6), f = String(ns % 1e6).padStart(6, "0"); return ms + "." + f + "ms"; }
@@ -309,6 +309,9 @@ if (D.latency) {
 
 const m = /step=(\d+)/.exec(location.hash);
 show(m ? Number(m[1]) - D.from : 0);
+// #…&press=ArrowRight,ArrowRight,f replays key presses after loading (how the tests drive the keys headless).
+const pressed = /press=([^&]*)/.exec(location.hash);
+if (pressed) for (const key of decodeURIComponent(pressed[1]).split(",")) document.dispatchEvent(new KeyboardEvent("keydown", { key }));
 document.body.dataset.loadMs = Math.round(performance.now());
 document.body.dataset.ready = "1";
 </script>
