@@ -205,7 +205,7 @@ function show(i) {
   // fb_defio.
   const defio = $("defio"); defio.innerHTML = "";
   const tr = (k, v, changedNow) => { const r = el("tr"); r.appendChild(el("td", null, k)); const c = el("td", changedNow ? "bad" : null, v); r.appendChild(c); defio.appendChild(r); return c; };
-  const shown = list.length > 200 ? list.slice(0, 200).join(", ") + " … (" + list.length + " pages)" : list.join(", ");
+  const shown = list.length > 64 ? list.slice(0, 64).join(", ") + " … (" + list.length + " pages)" : list.join(", ");
   tr("pagereflist", "[" + shown + "]", E.list[i].length > 0).id = "list";
   tr("delayed work", side.work, prevSide && prevSide.work !== side.work).id = "work";
   tr(side.mutex, (side.holder ? "held by " + side.holder : "free") + (side.waiters.length ? ", waiting: " + side.waiters.join(", ") : ""), prevSide && prevSide.holder !== side.holder).id = "mutex";
@@ -252,7 +252,7 @@ function drawTimeline() {
     }
   });
   if (D.violationEvent) { g.fillStyle = "#b71c1c"; g.fillRect(x(D.violationEvent) - 1, 0, 3, cv.height - 14); }
-  g.fillStyle = "#d50000"; g.fillRect(x(D.from + cur), 0, 2, cv.height - 14);
+  g.fillStyle = "#000"; g.fillRect(x(D.from + cur), 0, 2, cv.height - 14);
   g.fillStyle = "#555";
   const times = D.binTimes;
   if (times.length) { g.fillText(fmtNs(times[0]), LEFT, cv.height - 3); const last = fmtNs(times[times.length - 1]); g.fillText(last, LEFT + span - g.measureText(last).width, cv.height - 3); }
@@ -285,7 +285,7 @@ const notes = $("notes");
 if (D.violation) notes.appendChild(el("div", "bad", "Violation at event " + (D.violationEvent || "end") + ": " + D.violation));
 for (const r of D.reports) notes.appendChild(el("div", "bad", r));
 for (const t of D.notes) notes.appendChild(el("div", null, t));
-$("tlinfo").textContent = "(" + D.total + " events; shaded: the events this page can step through; red: the violation)";
+$("tlinfo").textContent = "(" + D.total + " events; shaded: the events this page can step through; black: this event" + (D.violationEvent ? "; red: the violation" : "") + "; click to go there)";
 $("slider").min = D.from; $("slider").max = D.to;
 const legend = $("legend");
 for (const r of [0, 1 | 8, 1 | 4 | 8, 1 | 2 | 8, 1 | 2 | 4 | 8]) { const c = el("span", "cell", symbol(r) + " " + words(r)); c.style.background = colour(r); if (r & 2) c.style.color = "#fff"; legend.appendChild(c); legend.appendChild(document.createTextNode(" ")); }
