@@ -19,6 +19,8 @@ import Kernel
     /// The event at which the first checker fired (nil: none did).
     public private(set) var violationEvent: Int?
     private var workerIDs: Set<Int> = []
+    /// Per task, the last replay line it started (set through the replay's recorder).
+    var context: [Int: String] = [:]
     /// mm id → the process that owns it (for events that name an mm, not a task).
     private var processOfMM: [Int: UserTask] = [:]
 
@@ -45,7 +47,8 @@ import Kernel
         let who = e.task < 0 ? "irq" : kernel.sched.name(of: e.task)
         let event = StepEvent(number: number, time: e.time, task: e.task, who: who, cpu: e.cpu, kind: e.kind,
                               function: StepText.function(e), text: StepText.describe(e, page: page),
-                              isWorker: workerIDs.contains(e.task), page: page)
+                              isWorker: workerIDs.contains(e.task), page: page,
+                              context: context[e.task])
         events.append(event)
         if violationEvent == nil && checkers.first != nil { violationEvent = number }
         if window.map({ $0.contains(number) }) ?? true {

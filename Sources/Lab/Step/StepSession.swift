@@ -78,8 +78,10 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
         case .replay(let trace, let options, _):
             let r = Replay(trace, options: options)
             watch(r.kernel, r.info, r.checkers)
-            let result = await r.run()
             let o = observer!
+            let sched = r.kernel.sched
+            r.recorder.onLine = { line in o.context[sched.current] = "line \(line.number): \(describe(line.command))" }
+            let result = await r.run()
             let v = r.checkers.first
             return .success(finish(source, o, hash: r.kernel.events.hash, violation: v,
                                    diagram: v == nil ? "" : twoColumns(o.events, until: v),

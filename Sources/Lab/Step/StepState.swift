@@ -22,6 +22,8 @@ public struct StepEvent: Sendable, Equatable {
     public var isWorker: Bool
     /// The framebuffer page the event concerns, when it names one.
     public var page: Int?
+    /// The last replay trace line the event's task started ("line 6: proc 1 write 0 1 6"), if any.
+    public var context: String?
 }
 
 /// The PTE of one framebuffer page in one mapping, as four bits plus "not covered by the mapping".

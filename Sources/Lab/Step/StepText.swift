@@ -102,7 +102,7 @@ public enum StepText {
             + "[\(e.kind.rawValue)]")
         out.append("  \(e.text)")
         out.append("  in \(e.function)")
-        out.append("")
+        out.append(e.context.map { "  the last trace line this task started: \($0)" } ?? "")
         // PTE grids.
         let cols = columns(width: w)
         out.append(bold("Page tables") + " (\(s.pages) framebuffer page\(s.pages == 1 ? "" : "s"))  " + legend)

@@ -146,7 +146,8 @@ import Kernel
         out += "\"binTimes\":[\(Walkthrough.binTimes(run.events, bins: bins).map(String.init).joined(separator: ","))],"
         out += "\"kinds\":[\(kindNames.map(jsonString).joined(separator: ","))],"
         // The carried events' own columns, from the run's event list.
-        var t = "", track = "", kind = "", cpu = "", text = "", who = ""
+        var t = "", track = "", kind = "", cpu = "", text = "", who = "", ctx = ""
+        var ctxTable: [String] = [], ctxOf: [String: Int] = [:]
         if hi >= lo {
             for n in lo ... hi {
                 let e = run.events[n - 1], sep = n == lo ? "" : ","
@@ -156,14 +157,15 @@ import Kernel
                 cpu += sep + String(e.cpu)
                 text += sep + jsonString(e.text)
                 who += sep + jsonString(e.who)
+                ctx += sep + String(e.context.map { Self.intern($0, &ctxTable, &ctxOf) } ?? -1)
             }
         }
         out += "\"pages\":\(pages),\"mappings\":[\(mappingLabels.map(jsonString).joined(separator: ","))],"
-        out += "\"cpus\":\(tlb.count),"
+        out += "\"cpus\":\(tlb.count),\"contexts\":[\(ctxTable.map(jsonString).joined(separator: ","))],"
         out += "\"fns\":[\(fnTable.map(jsonString).joined(separator: ","))],"
         out += "\"sides\":[\(sides.joined(separator: ","))],\"rowSets\":[\(rowSets.joined(separator: ","))],"
         var ev = ["\"t\":[\(t)]", "\"track\":[\(track)]", "\"kind\":[\(kind)]", "\"cpu\":[\(cpu)]", "\"text\":[\(text)]",
-                  "\"who\":[\(who)]"]
+                  "\"who\":[\(who)]", "\"ctx\":[\(ctx)]"]
         for c in ["fn", "side", "rows", "delta", "list", "tlb", "mkwrites", "batches"] {
             ev.append("\"\(c)\":[\(cols[c] ?? "")]")
         }

@@ -142,6 +142,7 @@ function show(i) {
   ev.appendChild(el("h2", null, "Event " + n + " / " + D.total + " — t=" + fmtNs(E.t[i]) + " — cpu" + E.cpu[i] + " — " + E.who[i] + " (" + D.tracks[E.track[i]] + ")"));
   const line = el("div"); line.appendChild(el("span", "kind", "[" + D.kinds[E.kind[i]] + "] ")); line.appendChild(el("span", null, E.text[i])); ev.appendChild(line);
   ev.appendChild(el("div", "fn", "in " + D.fns[E.fn[i]]));
+  if (E.ctx[i] >= 0) ev.appendChild(el("div", "fn", "the last trace line this task started: " + D.contexts[E.ctx[i]]));
   // PTE grids.
   const changed = new Set(); const d = E.delta[i];
   for (let k = 0; k < d.length; k += 3) changed.add(d[k] * 1000003 + d[k + 1]);
