@@ -164,6 +164,9 @@ func loadSchedule(_ path: String, flag: String) throws -> ScheduleRecord {
     return record
 }
 
+/// The terminal's settings before the step view made it raw, for the signal handlers that restore them.
+nonisolated(unsafe) var stepTerminalSaved = termios()
+
 /// The full-screen loop: raw-mode keys in, the whole screen redrawn after each one (and when the size changes).
 final class TerminalStepper {
     let session: StepSession
@@ -186,8 +189,21 @@ final class TerminalStepper {
 
     private func enterRaw() {
         tcgetattr(STDIN_FILENO, &saved)
+        stepTerminalSaved = saved
+        // SIGTERM or SIGHUP while the screen is raw: give the terminal back before dying.
+        for sig in [SIGTERM, SIGHUP] {
+            signal(sig) { sig in
+                var t = stepTerminalSaved
+                tcsetattr(STDIN_FILENO, TCSAFLUSH, &t)
+                let reset = "\u{1B}[?25h\u{1B}[?1049l"
+                _ = reset.withCString { Glibc.write(STDOUT_FILENO, $0, strlen($0)) }
+                signal(sig, SIG_DFL)
+                raise(sig)
+            }
+        }
         var raw = saved
-        raw.c_lflag &= ~tcflag_t(ICANON | ECHO | IEXTEN)
+        // ISIG off too: Ctrl-C arrives as a key (3) and quits through the same path as q.
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO | IEXTEN | ISIG)
         raw.c_iflag &= ~tcflag_t(IXON | ICRNL)
         withUnsafeMutableBytes(of: &raw.c_cc) { cc in
             cc[Int(VMIN)] = 1

@@ -279,6 +279,21 @@ final class TmuxPane {
         #expect(!pane.alive, "q did not end the view")
     }
 
+    /// Ctrl-C quits like q, and the shell after it gets its terminal back (canonical mode, echo on).
+    @Test func controlCRestoresTheTerminal() throws {
+        let tmux = try StepTools.require(StepTools.tmux, "controlCRestoresTheTerminal")
+        let command = "'\(CLI.binary.path)' step --trace '\(Self.trace)'; echo \"status=$?\"; stty -a; sleep 30"
+        let pane = try TmuxPane(tmux: tmux, command: command, width: 100, height: 40)
+        defer { pane.stop() }
+        _ = try #require(try pane.waitFor("event 1/53"), "the view did not start: \(pane.screen)")
+        try pane.keys("C-c")
+        let after = try #require(try pane.waitFor("status="), "Ctrl-C did not end the view: \(pane.screen)")
+        #expect(after.contains("status=0"))
+        let words = Set(after.split { $0 == " " || $0 == "\n" || $0 == ";" }.map(String.init))
+        #expect(words.contains("icanon") && words.contains("echo") && words.contains("isig"),
+                "the terminal is still raw:\n\(after)")
+    }
+
     /// The page of a replay, in headless Chromium with no network: after stepping to event 9 (by #step=9) proc0's
     /// PTE of page 0 is writable and dirty and marked changed, proc1's not present; at event 22 both are read-only.
     @Test func walkthroughInHeadlessChromium() throws {
