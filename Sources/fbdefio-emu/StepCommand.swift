@@ -13,11 +13,11 @@ struct StepCommand: ParsableCommand {
         abstract: "Step through a deterministic run one kernel event at a time (PTEs, TLBs, the page list, locks).",
         discussion: """
             The run is a replay trace (--trace), a built-in scenario (--scenario, one seeded schedule), a schedule \
-            saved by explore (--schedule), or else a headless 'run' with the flags below. Keys: n or space next \
-            event, b one step back (the states of a window of events are kept; outside it the machine runs again \
+            saved by explore (--schedule), or else a headless 'run' with the flags below. Keys: n, space or → next \
+            event, b (or ←) one step back (the states of a window of events are kept; outside it the machine runs again \
             from the start, which gives the same events: the run is deterministic, and each pass is checked \
             against the first one's event hash), f next fault, w next worker pass, g go to an event number, / next event whose kind \
-            contains a text, q quit. Without a terminal, --print N prints the state after each of the first N \
+            contains a text, q or Ctrl-C quit. Without a terminal, --print N prints the state after each of the first N \
             events as plain text.
             """)
 
@@ -39,10 +39,10 @@ struct StepCommand: ParsableCommand {
     @Option(help: "CPUs of the emulated machine (1 to 64). Default: 4 (a scenario: its own).")
     var cpus: Int?
 
-    @Option(help: "Timer ticks per second: 100, 250, 300 or 1000. Default: 1000 for --trace, 250 for a run.")
+    @Option(help: "Timer ticks per second: 100, 250, 300 or 1000. Default: 1000 for --trace, 250 for a run (a scenario: its own).")
     var hz: Int64?
 
-    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms. Default: 50 for --trace, the panel's for a run.")
+    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms. Default: 50 for --trace, the panel's for a run (a scenario: its own).")
     var delayMs: Int64?
 
     @Option(help: "Run: workload.")
