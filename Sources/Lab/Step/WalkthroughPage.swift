@@ -228,7 +228,18 @@ function show(i) {
 
 function fmtNs(ns) { const ms = Math.floor(ns / 1e6), f = String(ns % 1e6).padStart(6, "0"); return ms + "." + f + "ms"; }
 
-// Timeline: a track per process, the worker, interrupts and the bus; x is the event number.
+// Timeline: a track per process, the worker, interrupts and the bus; x is the event number. A run small enough for
+// one event a bin colours each by its kind.
+const oneEventABin = D.bins === D.total && D.from === 1 && D.to === D.total;
+function kindColour(k) {
+  if (k === "fault" || k === "fault-result" || k === "retry" || k === "signal" || k === "livelock") return "#e53935";
+  if (k === "page-mkwrite" || k === "fault-hook" || k === "pfn-mkwrite") return "#fb8c00";
+  if (k.startsWith("pte") || k === "wrprotect") return "#1565c0";
+  if (k.startsWith("tlb")) return "#8e24aa";
+  if (k.startsWith("defio")) return "#2e7d32";
+  if (k.startsWith("timer")) return "#f9a825";
+  return "#90a4ae";
+}
 const TRACK_H = 16, LEFT = 130;
 function drawTimeline() {
   const cv = $("timeline"), w = Math.max(600, cv.parentElement.clientWidth - 24);
@@ -248,12 +259,14 @@ function drawTimeline() {
       if (!row[b]) continue;
       const a = 0.25 + 0.75 * Math.log(row[b] + 1) / Math.log(max + 1);
       g.fillStyle = "rgba(" + (t === D.tracks.length - 1 ? "46,125,50" : "21,101,192") + "," + a + ")";
+      if (oneEventABin && t !== D.tracks.length - 1) g.fillStyle = kindColour(D.kinds[E.kind[b]]);
       const x0 = LEFT + (b / bins) * span, x1 = LEFT + ((b + 1) / bins) * span;
       g.fillRect(x0, y + 2, Math.max(1, x1 - x0 - (bins < 200 ? 1 : 0)), TRACK_H - 4);
     }
   });
-  if (D.violationEvent) { g.fillStyle = "#b71c1c"; g.fillRect(x(D.violationEvent) - 1, 0, 3, cv.height - 14); }
-  g.fillStyle = "#000"; g.fillRect(x(D.from + cur), 0, 2, cv.height - 14);
+  const mid = span / Math.max(1, D.total) / 2;  // marks sit in the middle of their event's slot
+  if (D.violationEvent) { g.fillStyle = "#b71c1c"; g.fillRect(x(D.violationEvent) + mid - 2, 0, 4, cv.height - 14); }
+  g.fillStyle = "#000"; g.fillRect(x(D.from + cur) + mid - 1, 0, 2, cv.height - 14);
   g.fillStyle = "#555";
   const times = D.binTimes;
   if (times.length) { g.fillText(fmtNs(times[0]), LEFT, cv.height - 3); const last = fmtNs(times[times.length - 1]); g.fillText(last, LEFT + span - g.measureText(last).width, cv.height - 3); }
@@ -286,7 +299,7 @@ const notes = $("notes");
 if (D.violation) notes.appendChild(el("div", "bad", "Violation at event " + (D.violationEvent || "end") + ": " + D.violation));
 for (const r of D.reports) notes.appendChild(el("div", "bad", r));
 for (const t of D.notes) notes.appendChild(el("div", null, t));
-$("tlinfo").textContent = "(" + D.total + " events; shaded: the events this page can step through; black: this event" + (D.violationEvent ? "; red: the violation" : "") + "; click to go there)";
+$("tlinfo").textContent = "(" + D.total + " events; shaded: the events this page can step through; black: this event" + (D.violationEvent ? "; red: the violation" : "") + "; click to go there" + (oneEventABin ? "; colours: fault red, page_mkwrite orange, PTE blue, TLB purple, fb_defio list/batch green, timer yellow, other grey" : "") + ")";
 $("slider").min = D.from; $("slider").max = D.to;
 const legend = $("legend");
 for (const r of [0, 1 | 8, 1 | 4 | 8, 1 | 2 | 8, 1 | 2 | 4 | 8]) { const c = el("span", "cell", symbol(r) + " " + words(r)); c.style.background = colour(r); if (r & 2) c.style.color = "#fff"; legend.appendChild(c); legend.appendChild(document.createTextNode(" ")); }
