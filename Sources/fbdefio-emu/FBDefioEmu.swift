@@ -19,7 +19,7 @@ struct FBDefioEmu: ParsableCommand {
             the same trace, byte for byte.
             """,
         subcommands: [Run.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self, HeatmapCLI.self,
-                      VariantsCommand.self, ScenariosCommand.self, Explore.self, ReplaySchedule.self],
+                      VariantsCommand.self, ScenariosCommand.self, Explore.self, ReplaySchedule.self, StepCommand.self],
         defaultSubcommand: Run.self)
 
     /// Synchronous on purpose: the process main thread stays free for the SDL loop (research/scheduler.md §6).

@@ -20,7 +20,7 @@ import DequeModule
     /// The holder's task id (-1 when held outside a task, or free).
     public private(set) var owner = -1
     public private(set) var isLocked = false
-    private var waiters = Deque<Int>()
+    private(set) var waiters = Deque<Int>()
     /// Acquisitions that had to wait.
     public private(set) var contentions = 0
     /// When it was last released with nobody waiting (on the releasing CPU's clock).

@@ -116,7 +116,7 @@ final class HostMutex: @unchecked Sendable {
     /// Page-lock waiters by PFN. Kernel: the hashed folio wait queues of mm/filemap.c.
     private var pageWaiters: [Int: Deque<Int>] = [:]
     /// Who took each page lock (the kernel does not track this; hung-task reports name it for the reader).
-    private var pageLockHolder: [Int: Int] = [:]
+    private(set) var pageLockHolder: [Int: Int] = [:]
     /// SMP machines: when each page was last unlocked with nobody waiting (the unlocking CPU's clock).
     private var pageUnlockedAt: [Int: VirtualTime] = [:]
     /// One bit per page ever allocated (those are the only ones that may hold data).
