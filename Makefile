@@ -5,7 +5,7 @@ ARGS     ?=
 APT_PKGS := pkg-config libsdl2-dev zlib1g-dev
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test bench clean screenshots
 
 all: build
 
@@ -42,6 +42,11 @@ bench: deps
 	cd Benchmarks && $(SWIFT) build -c release --product BenchTable
 	cd Benchmarks && "$$($(SWIFT) build -c release --show-bin-path)/BenchTable" $(BENCH_ARGS)
 	@if [ -n "$(DETAIL)" ]; then cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress; fi
+
+# The README's screenshots of `fbdefio-emu step` and of a --walkthrough page (Assets/screenshots/; needs tmux and
+# chromium).
+screenshots: deps
+	tools/screenshots.sh
 
 clean:
 	rm -rf .build

@@ -152,22 +152,7 @@ public struct ReplayResult: Sendable {
             let src = kernel.phys.address(of: ref.page)
             panel.withUnsafeMutableBytes { panelBytes in
                 let dst = panelBytes.baseAddress! + ref.offset
-                // Counts the changed bytes 8 at a time (a word that compares equal has none), then copies the page.
-                var i = 0
-                while i + 8 <= n {
-                    let x = src.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                        ^ dst.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                    if x != 0 {
-                        for k in 0 ..< 8 where (x >> UInt64(8 * k)) & 0xFF != 0 { changed += 1 }
-                    }
-                    i += 8
-                }
-                while i < n {
-                    if src.load(fromByteOffset: i, as: UInt8.self) != dst.load(fromByteOffset: i, as: UInt8.self) {
-                        changed += 1
-                    }
-                    i += 1
-                }
+                changed += changedBytes(src, dst, count: n)
                 dst.copyMemory(from: src, byteCount: n)
             }
             sent += n
@@ -334,4 +319,21 @@ public struct ReplayResult: Sendable {
         for q in queues { q.wakeAll() }
         try await t.close(fd)
     }
+}
+
+/// How many of `count` bytes differ between `a` and `b`, 8 at a time. In the XOR of two words a byte is zero where
+/// they agree; the classic has-zero-byte mask marks each such byte with its top bit.
+private func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Int {
+    let low7 = UInt64(0x7F7F_7F7F_7F7F_7F7F)
+    var changed = 0, i = 0
+    while i &+ 8 <= count {
+        let x = a.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        changed &+= 8 &- (~(((x & low7) &+ low7) | x | low7)).nonzeroBitCount
+        i &+= 8
+    }
+    while i < count {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { changed &+= 1 }
+        i &+= 1
+    }
+    return changed
 }

@@ -30,6 +30,8 @@ import Kernel
     }
     private var workerID = -1
     public var onMkwrite: ((KernelEvent) -> Void)?
+    /// Told each replay line as it starts (the step view shows the line the events belong to).
+    public var onLine: ((ReplayLine) -> Void)?
     public var taskName: ((Int) -> String)?
     private var stopped = false
     private var faultStart: [Int: (ts: Int64, stats: VMStat)] = [:]
@@ -205,6 +207,7 @@ import Kernel
     /// A replay line started (in the task that runs it).
     public func line(_ l: ReplayLine) {
         guard !stopped else { return }
+        onLine?(l)
         record(kernel.sched.current, "line", "\"line\":\(l.number),\"cmd\":\(jsonString(describe(l.command)))")
     }
 

@@ -60,6 +60,9 @@ struct Explore: ParsableCommand {
     @Option(help: "K/N: explore only the K-th (1-based) of N disjoint slices of the schedule indices.")
     var shard: String = "1/1"
 
+    @Option(help: "Write a self-contained HTML walkthrough of the shrunk violating schedule (none found: of the first scenario's first random schedule) to FILE.")
+    var walkthrough: String?
+
     func validate() throws {
         let v = try parseVariant(variant)
         for s in scenario where Scenario.named(s) == nil {
@@ -123,6 +126,12 @@ struct Explore: ParsableCommand {
             let per = summary.perScenario.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("explore: \(o.variant) — no violation in \(summary.schedules) schedules (\(per)), policy "
                 + "\(o.policy.rawValue), seed \(o.seed), shard \(shard): \(rate) schedules/s")
+            if let walkthrough {
+                let names = o.scenarios.isEmpty ? o.variant.scenarios : o.scenarios
+                if let first = names.first.flatMap(Scenario.named) {
+                    try writeWalkthrough(.scenario(first, o.variant, seed: o.seed), to: walkthrough)
+                }
+            }
             return
         }
         let path = outPath(o, scenario: found.record.scenario)
@@ -136,6 +145,7 @@ struct Explore: ParsableCommand {
         print("event hash: \(hex(found.run.eventHash))")
         print("saved: \(path)")
         print("replay: fbdefio-emu replay-schedule \(path)")
+        if let walkthrough { try writeWalkthrough(.schedule(found.record), to: walkthrough, expectedHash: found.run.eventHash) }
         throw ExitCode(1)
     }
 
@@ -218,6 +228,7 @@ struct Explore: ParsableCommand {
             let saved = (try? String(contentsOfFile: best.file, encoding: .utf8)) ?? ""
             try writeOutput(saved, to: path, flag: "--out")
             print(best.output.replacingOccurrences(of: best.file, with: path), terminator: "")
+            if let walkthrough { try writeWalkthrough(.schedule(try loadSchedule(path, flag: "--out")), to: walkthrough) }
             throw ExitCode(1)
         }
         return summary
@@ -263,6 +274,9 @@ struct ReplaySchedule: ParsableCommand {
     @Flag(name: .customLong("run-on"), help: "Let the scenario's programs go on after the violation and report which pages never reached the panel by the end.")
     var runOn = false
 
+    @Option(help: "Write a self-contained HTML walkthrough of the schedule (stopping at the violation) to FILE.")
+    var walkthrough: String?
+
     func run() throws {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw ValidationError("replay-schedule: cannot read '\(file)'")
@@ -286,6 +300,9 @@ struct ReplaySchedule: ParsableCommand {
         print("replay-schedule: \(record.variant), scenario \(record.scenario), \(record.switches.count) switches")
         print(run.diagram)
         print("event hash: \(hex(run.eventHash))")
+        if let walkthrough {
+            try writeWalkthrough(.schedule(record), to: walkthrough, expectedHash: runOn ? nil : run.eventHash)
+        }
         if runOn {
             print("at the end of the run (\(run.outcome)): "
                 + (run.undelivered.isEmpty ? "every page reached the panel"

@@ -18,8 +18,9 @@ struct FBDefioEmu: ParsableCommand {
             page_mkwrite). Everything runs in virtual time under a seeded scheduler: the same seed and flags give \
             the same trace, byte for byte.
             """,
-        subcommands: [Run.self, ExecCLI.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self, HeatmapCLI.self,
-                      VariantsCommand.self, ScenariosCommand.self, Explore.self, ReplaySchedule.self],
+        subcommands: [Run.self, ExecCLI.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self,
+                      HeatmapCLI.self, VariantsCommand.self, ScenariosCommand.self, Explore.self, ReplaySchedule.self,
+                      StepCommand.self],
         defaultSubcommand: Run.self)
 
     /// Synchronous on purpose: the process main thread stays free for the SDL loop (research/scheduler.md §6).

@@ -63,6 +63,9 @@ struct ReplayCLI: ParsableCommand {
     @Flag(help: "Print the end-of-run summary (counters, latency) on stderr.")
     var summary = false
 
+    @Option(help: "Write a self-contained HTML walkthrough of the run (timeline, PTEs, TLBs, list, locks) to FILE.")
+    var walkthrough: String?
+
     func validate() throws {
         guard TickRate.allowed.contains(hz) else { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
         guard (1 ... 64).contains(cpus) else { throw ValidationError("--cpus: '\(cpus)' is not between 1 and 64") }
@@ -124,6 +127,9 @@ struct ReplayCLI: ParsableCommand {
             }
         }
         if summary { FileHandle.standardError.write(Data((result.summary + "\n").utf8)) }
+        if let walkthrough {
+            try writeWalkthrough(.replay(parsed, opts, name: (trace as NSString).lastPathComponent), to: walkthrough)
+        }
         if !result.errors.isEmpty {
             for e in result.errors { FileHandle.standardError.write(Data("fbdefio-emu: \(e)\n".utf8)) }
             throw ExitCode(1)

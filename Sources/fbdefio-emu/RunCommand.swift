@@ -78,6 +78,9 @@ struct Run: ParsableCommand {
     @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
     var events: String?
 
+    @Option(help: "Write a self-contained HTML walkthrough of the run (a second, headless pass of the same seed and flags) to FILE.")
+    var walkthrough: String?
+
     @Option(help: "Write counters and the store→panel latency histogram as JSON to FILE.")
     var stats: String?
 
@@ -212,6 +215,12 @@ struct Run: ParsableCommand {
             if let snapshot, let error = snapshot.firstError { throw ValidationError("--png-out: \(error)") }
             try writeObservability(report, options)
             try machine.writeSchedule(report.schedule)
+            if let walkthrough {
+                var again = options
+                again.live = false
+                if again.frames == nil { again.frames = report.framesDrawn }
+                try writeWalkthrough(.demo(again), to: walkthrough, expectedHash: report.eventHash)
+            }
             if !report.checkerPassed { throw ExitCode(1) }
         }
     }

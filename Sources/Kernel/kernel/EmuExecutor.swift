@@ -3,7 +3,8 @@ import DequeModule
 import Foundation
 import Synchronization
 
-/// The one thread every piece of emulator code runs on: a FIFO serial executor on a dedicated pthread.
+/// The one thread every piece of emulator code runs on: a serial executor on a dedicated pthread, FIFO for the jobs
+/// of each origin (its own thread, or any other).
 ///
 /// Every fake process, the workqueue worker and the kernel model run as Swift tasks on this executor. Tasks
 /// switch only at the scheduler's preemption points (`Scheduler.preempt`), so which task runs is decided by the
@@ -17,6 +18,10 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
 
     private let condition = NSCondition()
     private var queue = Deque<UnownedJob>()  // Protected by `condition`.
+    /// Jobs enqueued by the emulator thread itself (every job once a machine runs): only that thread touches it, so
+    /// they need neither the lock nor a wake-up.
+    private var local = Deque<UnownedJob>()
+    private let foreignPending = Atomic<Int>(0)
     private var thread: pthread_t?
     private let started = Atomic<Bool>(false)
     private let threadID = Atomic<UInt>(0)
@@ -42,9 +47,14 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
         startIfNeeded()
         let unownedJob = UnownedJob(job)
         enqueueCount.wrappingAdd(1, ordering: .relaxed)
-        if !isCurrentThread { foreignEnqueueCount.wrappingAdd(1, ordering: .relaxed) }
+        if isCurrentThread {
+            local.append(unownedJob)
+            return
+        }
+        foreignEnqueueCount.wrappingAdd(1, ordering: .relaxed)
         condition.lock()
         queue.append(unownedJob)
+        foreignPending.wrappingAdd(1, ordering: .releasing)
         condition.signal()
         condition.unlock()
     }
@@ -87,11 +97,18 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
         condition.unlock()
         let serial = asUnownedSerialExecutor()
         while true {
+            // A job from another thread (the window's main thread, a caller starting a run) goes first, so a long
+            // run cannot starve it; otherwise the thread's own jobs run without touching the lock.
+            if foreignPending.load(ordering: .acquiring) == 0, let job = local.popFirst() {
+                job.runSynchronously(on: serial)
+                continue
+            }
             condition.lock()
-            while queue.isEmpty { condition.wait() }
-            let job = queue.removeFirst()
+            while queue.isEmpty && local.isEmpty { condition.wait() }
+            let job = queue.popFirst()
+            if job != nil { foreignPending.wrappingSubtract(1, ordering: .relaxed) }
             condition.unlock()
-            job.runSynchronously(on: serial)
+            job?.runSynchronously(on: serial)
         }
     }
 }

@@ -20,7 +20,7 @@ import DequeModule
     /// The holder's task id (-1 when held outside a task, or free).
     public private(set) var owner = -1
     public private(set) var isLocked = false
-    private var waiters = Deque<Int>()
+    private(set) var waiters = Deque<Int>()
     /// Acquisitions that had to wait.
     public private(set) var contentions = 0
     /// When it was last released with nobody waiting (on the releasing CPU's clock).
@@ -36,6 +36,7 @@ import DequeModule
     public static func spin(_ name: String, _ sched: Scheduler) -> KLock { KLock(name, kind: .spinlock, scheduler: sched) }
 
     /// Kernel: mutex_lock() / spin_lock()
+    @inline(__always)
     public func lock() async {
         await sched.preempt(kind == .mutex ? .mutexLock : .spinLock)
         sched.charge(sched.costs.lock)
@@ -68,6 +69,7 @@ import DequeModule
     }
 
     /// Kernel: mutex_unlock() / spin_unlock()
+    @inline(__always)
     public func unlock() async {
         release()
         await sched.preempt(kind == .mutex ? .mutexUnlock : .spinUnlock)
@@ -123,6 +125,7 @@ public typealias SpinLock = KLock
     public var isLocked: Bool { writer != nil || !readers.isEmpty }
 
     /// Kernel: down_read()
+    @inline(__always)
     public func downRead() async {
         await sched.preempt(.rwsemDown)
         sched.charge(sched.costs.lock)
@@ -131,6 +134,7 @@ public typealias SpinLock = KLock
     }
 
     /// Kernel: down_write()
+    @inline(__always)
     public func downWrite() async {
         await sched.preempt(.rwsemDown)
         sched.charge(sched.costs.lock)
@@ -164,12 +168,14 @@ public typealias SpinLock = KLock
     }
 
     /// Kernel: up_read()
+    @inline(__always)
     public func upRead() async {
         releaseRead()
         await sched.preempt(.rwsemUp)
     }
 
     /// Kernel: up_write()
+    @inline(__always)
     public func upWrite() async {
         releaseWrite()
         await sched.preempt(.rwsemUp)

@@ -277,6 +277,21 @@
         return earliestBusyCPU(preferring: executingCPU) != executingCPU
     }
 
+    /// The earliest time at which a bulk access started in tick `tick` must pause between two pages: the next tick,
+    /// and on SMP the first timer or just past the earliest clock of another CPU with work (`mustCatchUp`). Valid
+    /// while the executing task only charges work: anything that can switch, block or wake changes it.
+    public func pauseHorizon(after tick: Jiffies) -> VirtualTime {
+        var h = tickRate.time(of: Jiffies(tick.rawValue + 1))
+        guard cpuCount > 1, current >= 0 else { return h }
+        if let t = timers.first, t.deadline < h { h = t.deadline }
+        for j in cpus.indices where j != executingCPU && isBusy(j) {
+            // An equal clock does not overtake: the executing CPU wins a tie.
+            let c = VirtualTime(picoseconds: cpus[j].clock.picoseconds &+ 1)
+            if c < h { h = c }
+        }
+        return h
+    }
+
     /// Where a long operation may be overtaken by other CPUs without being a preemption point (no scheduling
     /// decision): between the pages of a copy, so that a TLB shootdown from another CPU can land in the middle.
     @inline(__always) public func catchUpOtherCPUs() async {

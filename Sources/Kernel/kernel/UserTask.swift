@@ -156,16 +156,26 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     private func forEachPage(_ va: VirtAddr, count: Int, write: Bool,
                              _ access: (_ at: UnsafeMutableRawPointer, _ done: Int, _ n: Int) -> Void)
         async throws(UserFault) {
-        var done = 0, tick = kernel.sched.jiffies
+        let sched = kernel.sched
+        var done = 0, tick = sched.jiffies
+        var pauseAt = sched.pauseHorizon(after: tick)
         while done < count {
             let a = va + done
             let n = min(PAGE_SIZE - a.offsetInPage, count - done)
             let page: UnsafeMutableRawPointer
-            if let hit = tlbHit(a, write: write) { page = hit } else { page = try await translate(a, write: write) }
+            if let hit = tlbHit(a, write: write) {
+                page = hit
+            } else {
+                page = try await translate(a, write: write)
+                pauseAt = sched.pauseHorizon(after: tick)
+            }
             access(page + a.offsetInPage, done, n)
-            kernel.sched.charge(kernel.costs.copy(n))
+            sched.charge(kernel.costs.copy(n))
             done += n
-            if done < count && mustPauseBetweenPages(tick) { await betweenPages(&tick) }
+            if done < count && sched.now >= pauseAt {
+                await betweenPages(&tick)
+                pauseAt = sched.pauseHorizon(after: tick)
+            }
         }
     }
 
@@ -179,13 +189,9 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         return e.bytes!
     }
 
-    /// Whether `betweenPages` has anything to do: a tick passed, or another CPU must run first.
-    private func mustPauseBetweenPages(_ tick: Jiffies) -> Bool {
-        kernel.sched.jiffies != tick || kernel.sched.mustCatchUp
-    }
-
     /// Between two pages of a bulk access: a tick that passed may preempt (the copy is interruptible, like a long
     /// `rep movsb`), and other CPUs whose clocks are behind run first, so a TLB shootdown can land mid-copy.
+    @inline(__always)
     private func betweenPages(_ tick: inout Jiffies) async {
         let j = kernel.sched.jiffies
         if j != tick {
@@ -229,6 +235,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 
     /// Charges the fast-path accesses made since the last slow path and, if the budget ran out, reaches the
     /// `.quantum` preemption point.
+    @inline(__always)
     func settleBudget() async {
         let exhausted = budget <= 0
         chargeUsedBudget()

@@ -100,6 +100,7 @@
     // MARK: - handle_mm_fault
 
     /// Kernel: handle_mm_fault() — mm/memory.c. Enters with the VMA lock or mmap_lock held for read.
+    @inline(__always)
     public func handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) async -> VMFaultResult {
         let ret: VMFaultResult
         if let refused = sanitizeFaultFlags(vma, flags) {
@@ -136,6 +137,7 @@
     }
 
     /// Kernel: __handle_mm_fault() — mm/memory.c
+    @inline(__always)
     func __handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) async -> VMFaultResult {
         var vmf = VMFault(vma: vma, address: address, flags: flags)
         // Upper page-table levels (and here the PTE table too) are allocated up front; no page lock is held.
@@ -144,6 +146,7 @@
     }
 
     /// Kernel: handle_pte_fault() — mm/memory.c
+    @inline(__always)
     func handlePTEFault(_ vmf: inout VMFault) async -> VMFaultResult {
         let slot = vmf.vma.mm.pageTables.lookup(vmf.address)!
         let entry = slot.read()  // Read without the PTL, as the kernel does.
@@ -189,6 +192,7 @@
     // MARK: - PTL helpers
 
     /// Takes the PTL of the page table holding `slot`. Kernel: pte_offset_map_lock()
+    @inline(__always)
     func mapLock(_ vmf: inout VMFault, _ slot: PTESlot) async {
         let ptl = phys.ptl(slot.table)
         await ptl.lock()
@@ -197,6 +201,7 @@
     }
 
     /// Kernel: pte_unmap_unlock(vmf->pte, vmf->ptl)
+    @inline(__always)
     func unmapUnlock(_ vmf: inout VMFault) async {
         guard let ptl = vmf.ptl else { preconditionFailure("PTL not held") }
         vmf.ptl = nil
@@ -269,6 +274,7 @@
 
     /// Without fault-around (`map_pages`), a hook may only be called under mmap_lock: under the VMA lock, release
     /// it and ask for a retry. Kernel: vmf_can_call_fault() — mm/memory.c
+    @inline(__always)
     func vmfCanCallFault(_ vmf: inout VMFault) async -> VMFaultResult {
         guard vmf.flags.contains(.vmaLock) else { return .zero }
         await vmaEndRead(vmf.vma)
@@ -276,6 +282,7 @@
     }
 
     /// Releases whichever lock the fault holds. Kernel: release_fault_lock() — include/linux/mm.h
+    @inline(__always)
     func releaseFaultLock(_ vmf: VMFault) async {
         if vmf.flags.contains(.vmaLock) {
             await vmaEndRead(vmf.vma)
@@ -356,6 +363,7 @@
 
     /// A write to a shared file mapping with no PTE yet: ->fault, then ->page_mkwrite, then a writable dirty PTE.
     /// Kernel: do_shared_fault() — mm/memory.c
+    @inline(__always)
     func doSharedFault(_ vmf: inout VMFault) async -> VMFaultResult {
         stats.sharedFaults += 1
         var ret = await vmfCanCallFault(&vmf)
@@ -417,6 +425,7 @@
 
     /// The PTE is present and read-only and the access writes. Enters with the PTL held; returns with it released.
     /// Kernel: do_wp_page() — mm/memory.c
+    @inline(__always)
     func doWPPage(_ vmf: inout VMFault) async -> VMFaultResult {
         stats.wpFaults += 1
         let vma = vmf.vma
@@ -454,6 +463,7 @@
     /// A write to a read-only PTE of a shared mapping with a normal page: notify the driver, then upgrade.
     /// Enters with the PTL held; returns with it released.
     /// Kernel: wp_page_shared() — mm/memory.c
+    @inline(__always)
     func wpPageShared(_ vmf: inout VMFault, _ page: PFN) async -> VMFaultResult {
         stats.wpPageShared += 1
         phys.getPage(page)
@@ -489,6 +499,7 @@
     /// A write to a read-only special (PFN-map) PTE of a shared mapping. Without ->pfn_mkwrite the PTE is made
     /// writable silently (the 2015 DAX mtime bug, scenario 26). Enters with the PTL held; returns with it released.
     /// Kernel: wp_pfn_shared() — mm/memory.c
+    @inline(__always)
     func wpPFNShared(_ vmf: inout VMFault) async -> VMFaultResult {
         stats.wpPFNShared += 1
         guard let hook = vmf.vma.ops?.pfnMkwrite else {
@@ -552,6 +563,7 @@
 
     /// Calls ->page_mkwrite and returns with the page locked unless the result is 0 (retry) or an error.
     /// Kernel: do_page_mkwrite() — mm/memory.c
+    @inline(__always)
     func doPageMkwrite(_ vmf: inout VMFault, _ page: PFN,
                        _ hook: @EmuActor (inout VMFault) async -> VMFaultResult) async -> VMFaultResult {
         let saved = vmf.flags
@@ -579,6 +591,7 @@
 
     /// Retakes the PTL after a hook ran and upgrades the PTE unless it changed (pte_same). Returns with the PTL
     /// released. Kernel: finish_mkwrite_fault() — mm/memory.c
+    @inline(__always)
     func finishMkwriteFault(_ vmf: inout VMFault) async -> VMFaultResult {
         guard let slot = vmf.vma.mm.pageTables.lookup(vmf.address) else { return .nopage }
         await mapLock(&vmf, slot)
@@ -598,6 +611,7 @@
     /// (`config.faultDirtySharedPageUnlock`). A page with no mapping (fb_defio since 6.15) returns 0 with the lock
     /// still held. Throttling itself is a no-op here (device memory has no writeback). Enters with the page locked.
     /// Kernel: fault_dirty_shared_page() — mm/memory.c (the same code in 6.12 and in the 2026 tree)
+    @inline(__always)
     func faultDirtySharedPage(_ vmf: inout VMFault) async -> VMFaultResult {
         let page = vmf.page!
         let pageMkwrite = vmf.vma.ops?.pageMkwrite != nil

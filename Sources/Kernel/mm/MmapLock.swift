@@ -81,6 +81,7 @@ enum VMAReadLock: Equatable {
 
     /// Drops a read lock; the last reader wakes a writer waiting to exclude readers. Followed by a preemption
     /// point, as every release in the model is. Kernel: vma_end_read() → vma_refcount_put()
+    @inline(__always)
     func vmaEndRead(_ vma: VMArea) async {
         vmaRefcountPut(vma)
         await sched.preempt(.rwsemUp)
@@ -152,6 +153,7 @@ enum VMAReadLock: Equatable {
     /// Finds the VMA of `address` and holds it for read, or returns nil: no VMA there, or it is being changed
     /// (the fault then takes mmap_lock, and waits there for the writer). A VMA detached between lookup and lock
     /// is looked up again. Kernel: lock_vma_under_rcu() — mm/mmap_lock.c
+    @inline(__always)
     func lockVMAUnderRCU(_ mm: MM, _ address: VirtAddr) async -> VMArea? {
         while true {
             guard let vma = mm.vmaLookup(address) else {

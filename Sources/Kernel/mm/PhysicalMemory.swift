@@ -116,7 +116,7 @@ final class HostMutex: @unchecked Sendable {
     /// Page-lock waiters by PFN. Kernel: the hashed folio wait queues of mm/filemap.c.
     private var pageWaiters: [Int: Deque<Int>] = [:]
     /// Who took each page lock (the kernel does not track this; hung-task reports name it for the reader).
-    private var pageLockHolder: [Int: Int] = [:]
+    private(set) var pageLockHolder: [Int: Int] = [:]
     /// SMP machines: when each page was last unlocked with nobody waiting (the unlocking CPU's clock).
     private var pageUnlockedAt: [Int: VirtualTime] = [:]
     /// One bit per page ever allocated (those are the only ones that may hold data).
@@ -155,6 +155,12 @@ final class HostMutex: @unchecked Sendable {
     /// The bytes of a page. Kernel: page_address()
     @inline(__always) public func address(of pfn: PFN) -> UnsafeMutableRawPointer {
         arena + (pfn.rawValue << PAGE_SHIFT)
+    }
+
+    /// Whether a page holds the same bytes as `other` (a page-sized buffer, such as a panel's copy of it).
+    /// Kernel: memcmp_pages() — mm/util.c
+    public func memcmpPages(_ pfn: PFN, _ other: UnsafeRawPointer) -> Bool {
+        memcmp(address(of: pfn), other, PAGE_SIZE) == 0
     }
 
     /// Kernel: pfn_valid()
@@ -228,6 +234,7 @@ final class HostMutex: @unchecked Sendable {
     public func isLocked(_ pfn: PFN) -> Bool { frames[pfn.rawValue].flags.contains(.locked) }
 
     /// Sleeps until the page lock is ours. Kernel: folio_lock() / lock_page() — mm/filemap.c
+    @inline(__always)
     public func lockPage(_ pfn: PFN) async {
         await sched.preempt(.pageLock)
         sched.charge(sched.costs.lock)
@@ -255,6 +262,7 @@ final class HostMutex: @unchecked Sendable {
     }
 
     /// Releases the page lock, handing it to the first waiter. Kernel: folio_unlock() / unlock_page()
+    @inline(__always)
     public func unlockPage(_ pfn: PFN) async {
         releasePageLock(pfn)
         await sched.preempt(.pageUnlock)

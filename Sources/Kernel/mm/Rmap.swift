@@ -298,6 +298,7 @@ extension PageTables {
     /// table. Taking and dropping a PTL are preemption points.
     ///
     /// Kernel: page_vma_mapped_walk() with map_pte(), check_pte(), step_forward() — mm/page_vma_mapped.c
+    @inline(__always)
     public func pageVMAMappedWalk(_ pvmw: inout PageVMAMappedWalk) async -> Bool {
         enum Step { case restart, thisPTE, nextPTE }
         let pageTables = pvmw.vma.mm.pageTables
@@ -360,6 +361,7 @@ extension PageTables {
     }
 
     /// Ends a walk early (or after its last match): drops the PTL if held. Kernel: page_vma_mapped_walk_done()
+    @inline(__always)
     public func pageVMAMappedWalkDone(_ pvmw: inout PageVMAMappedWalk) async {
         pvmw.slot = nil
         if let ptl = pvmw.ptl {
@@ -394,6 +396,7 @@ extension PageTables {
     /// Secondary MMUs (the MMU-notifier invalidation around the walk) and the cache flush (a no-op on x86) are not
     /// modelled.
     /// Kernel: page_vma_mkclean_one() — mm/rmap.c
+    @inline(__always)
     public func pageVMAMkcleanOne(_ pvmw: inout PageVMAMappedWalk) async -> Int {
         var cleaned = 0
         let mm = pvmw.vma.mm

@@ -40,7 +40,9 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     unowned let kernel: EmuKernel
     unowned let info: FBInfo
     /// The first violation; the run should stop when it is set.
-    public private(set) var first: Violation?
+    public private(set) var first: Violation? { didSet { stopped = first != nil } }
+    /// `first != nil`, kept as a flag: every event tests it, and a test of the optional copies the violation.
+    private var stopped = false
     /// Told once, at the first violation.
     public var onViolation: ((Violation) -> Void)?
     /// mm id → pgoff → the batch (and event) in which a `page_mkwrite` of that process made the page writable.
@@ -91,7 +93,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     private func task(_ schedID: Int) -> UserTask? { kernel.process(schedID: schedID) }
 
     private func event(_ e: KernelEvent) {
-        guard first == nil else { return }
+        guard !stopped else { return }
         seq += 1
         switch e.payload {
         case .fault:
@@ -122,8 +124,8 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 
     /// The device page a user address of `mm` maps, when it is in a shared deferred-I/O VMA of this framebuffer.
     private func devicePage(_ mm: MM, _ address: VirtAddr) -> Int? {
-        guard let vma = mm.vmaLookup(address), let s = vma.privateData as? FBDeferredIOState, s === state,
-              vma.flags.contains(.shared) else { return nil }
+        guard let vma = mm.vmaLookup(address), vma.flags.contains(.shared), let s = state, vma.privateData === s
+        else { return nil }
         return vma.linearPageIndex(address).rawValue
     }
 

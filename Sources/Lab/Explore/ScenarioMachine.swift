@@ -115,7 +115,7 @@ import Kernel
             for p in 0 ..< shown.count / PAGE_SIZE {
                 // The framebuffer page in place (vmalloc_to_page), compared without copying it out.
                 guard let pfn = kernel.vmalloc.vmallocToPage(info.screenBuffer + UInt64(p * PAGE_SIZE)) else { continue }
-                if !pageEqual(kernel.phys.address(of: pfn), shown.baseAddress! + p * PAGE_SIZE) { out.append(p) }
+                if !kernel.phys.memcmpPages(pfn, shown.baseAddress! + p * PAGE_SIZE) { out.append(p) }
             }
         }
         return out
@@ -144,15 +144,6 @@ import Kernel
 
     /// The task's next step should not happen (a violation was found): scenario programs call this between steps.
     public var shouldStop: Bool { stopped }
-}
-
-/// Whether two pages hold the same bytes (word by word; the explorer compares pages after every fsync).
-private func pageEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Bool {
-    for i in stride(from: 0, to: PAGE_SIZE, by: 8)
-    where a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-        return false
-    }
-    return true
 }
 
 extension VirtualTime {

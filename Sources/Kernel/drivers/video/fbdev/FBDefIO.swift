@@ -462,6 +462,7 @@ public struct PagerefList: Sendable, Equatable {
 }
 
 /// ->page_mkwrite. Kernel: fb_deferred_io_mkwrite() → fb_deferred_io_page_mkwrite()
+@inline(__always)
 @EmuActor func fbDeferredIOMkwrite(_ vmf: inout VMFault) async -> VMFaultResult {
     guard let state = vmf.vma.privateData as? FBDeferredIOState else { return .sigbus }
     if fbDeferredIOUseAfterFree(state, vmf, "fb_deferred_io_mkwrite") { return .sigbus }
@@ -482,6 +483,7 @@ public struct PagerefList: Sendable, Equatable {
 /// Records a write to the page at `offset` and makes sure the work will run. Returns with the pageref's page
 /// locked (VM_FAULT_LOCKED), so that — in kernels whose worker takes the page lock — the write-protect step cannot
 /// run before the PTE is writable and dirty. Kernel: fb_deferred_io_track_page()
+@inline(__always)
 @EmuActor func fbDeferredIOTrackPage(_ state: FBDeferredIOState, _ offset: Int, _ page: PFN) async -> VMFaultResult {
     await state.lock.lock()
     guard let info = state.info else {
