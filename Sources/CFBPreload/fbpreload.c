@@ -81,6 +81,7 @@ static struct fbx_info mode;
 static pid_t owner_pid;                // a forked child is not tracked (its requests would interleave the parent's)
 
 static int fd_handle[MAX_FDS];         // program fd → emulator handle + 1 (0: not ours)
+static int handle_refs[MAX_FDS];       // emulator handle → program fds referring to it (dup shares the open file)
 
 struct region {
     _Atomic int used;
@@ -379,6 +380,7 @@ static int open_fb(int flags) {
         return -1;
     }
     fd_handle[fd] = (int)reply.a + 1;
+    if (reply.a < MAX_FDS) handle_refs[reply.a] = 1;
     return fd;
 }
 
@@ -418,18 +420,53 @@ EXPORT int __open64_2(const char *path, int flags) { return open(path, flags); }
 EXPORT int __openat_2(int dirfd, const char *path, int flags) { return openat(dirfd, path, flags); }
 EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return openat(dirfd, path, flags); }
 
+/// Drops one program fd's reference to an emulator handle; the last one closes the emulated file (as the last fput
+/// of a struct file shared by dup'd descriptors does).
+static void put_handle(int h) {
+    if (h < 0 || h >= MAX_FDS || --handle_refs[h] > 0) return;
+    struct fbx_msg reply;
+    req_lock();
+    (void)ask(FBX_CLOSE, 0, (uint64_t)h, 0, 0, &reply);
+    req_unlock();
+}
+
 EXPORT int close(int fd) {
     resolve();
     int h = handle_of(fd);
     if (h < 0) return real_close(fd);
     fd_handle[fd] = 0;
     int r = real_close(fd);
-    struct fbx_msg reply;
-    req_lock();
-    int asked = ask(FBX_CLOSE, 0, (uint64_t)h, 0, 0, &reply);
-    req_unlock();
-    (void)asked;
+    put_handle(h);
     return r;
+}
+
+/// A duplicate of a framebuffer descriptor refers to the same emulated open file.
+static int dup_result(int old, int fd) {
+    int h = handle_of(old);
+    if (fd < 0 || fd == old) return fd;
+    int replaced = handle_of(fd);
+    if (fd < MAX_FDS) fd_handle[fd] = h >= 0 ? h + 1 : 0;
+    if (h >= 0) handle_refs[h]++;
+    if (replaced >= 0) put_handle(replaced);  // dup2 over a framebuffer descriptor closed it
+    return fd;
+}
+
+EXPORT int dup(int old) {
+    static int (*real)(int);
+    if (!real) real = dlsym(RTLD_NEXT, "dup");
+    return dup_result(old, real(old));
+}
+
+EXPORT int dup2(int old, int fd) {
+    static int (*real)(int, int);
+    if (!real) real = dlsym(RTLD_NEXT, "dup2");
+    return dup_result(old, real(old, fd));
+}
+
+EXPORT int dup3(int old, int fd, int flags) {
+    static int (*real)(int, int, int);
+    if (!real) real = dlsym(RTLD_NEXT, "dup3");
+    return dup_result(old, real(old, fd, flags));
 }
 
 static int sync_handle(int h) {

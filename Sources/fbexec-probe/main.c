@@ -6,6 +6,7 @@
 //   fbexec-probe crash      map, write page 1, then die of SIGABRT
 //   fbexec-probe noopen     never open the framebuffer
 //   fbexec-probe frames N   N frames of a full-screen gradient, fsync after each (a throughput test)
+//   fbexec-probe dup        dup the descriptor, close the first, map and fsync through the duplicate
 //   fbexec-probe threads N  four threads write every page N times (each its own bytes of each page) while the main
 //                           thread fsyncs: concurrent first writes to the same page
 #include <errno.h>
@@ -70,6 +71,11 @@ int main(int argc, char **argv) {
         printf("probe: FBIOPUT_VSCREENINFO %ux%u: %s\n", var.xres, var.yres, r == 0 ? "ok" : strerror(errno));
         return 3;
     }
+    if (strcmp(what, "dup") == 0) {
+        int copy = dup(fd);
+        close(fd);
+        fd = copy;
+    }
     uint8_t *fb = mmap(NULL, fix.smem_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (fb == MAP_FAILED) { perror("probe: mmap"); return 1; }
     if (strcmp(what, "crash") == 0) {
@@ -102,6 +108,12 @@ int main(int argc, char **argv) {
             fsync(fd);
         }
         printf("probe: %d frames\n", n);
+        return 0;
+    }
+    if (strcmp(what, "dup") == 0) {
+        touch(fb, fix.line_length, 7, 0xD7);
+        if (fsync(fd) < 0) { perror("probe: fsync"); return 1; }
+        printf("probe: dup done\n");
         return 0;
     }
     touch(fb, fix.line_length, 0, 0xA0);

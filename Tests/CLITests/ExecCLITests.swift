@@ -166,6 +166,19 @@ enum ExecTools {
                 "\(r.stdout)")
     }
 
+    /// A dup'd descriptor is the same open file: closing the first one closes nothing, the mapping and the fsync
+    /// through the copy are tracked.
+    @Test func aDuplicatedDescriptorIsTheSameOpenFile() throws {
+        let dir = try ExecTools.tempDir("dup")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("log").path
+        let r = try ExecTools.emu(["exec", "--headless", "--log", log, "--", ExecTools.probe, "dup"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines == ["open", "mmap offset=0 length=155648", "fault page=7 batch=0", "fsync", "exit"])
+        #expect(r.stdout.contains("checker: panel == framebuffer memory"))
+    }
+
     @Test func aProgramThatNeverOpensTheFramebufferIsReported() throws {
         let r = try ExecTools.emu(["exec", "--headless", "--", ExecTools.probe, "noopen"])
         #expect(r.status == 1)
