@@ -28,23 +28,31 @@ public enum Walkthrough {
     /// Runs `source` with the step observer feeding a page, and returns the page and the run. A violation found
     /// after the first `maxSteps` events makes a second pass that keeps the events leading to it. `heatmapPNG`
     /// turns the heatmap image into a data: URI (the PNG encoder lives above this module).
+    /// One pass of `source` whose states in `window` feed a fresh encoder.
+    @EmuActor private static func encode(_ source: StepSource, window: ClosedRange<Int>) async
+        -> (WalkthroughEncoder, Result<StepRun, StepError>) {
+        let encoder = WalkthroughEncoder(window: window)
+        let result = await StepRunner.run(source, window: window, sink: { encoder.add($0) })
+        return (encoder, result)
+    }
+
     @EmuActor public static func build(_ source: StepSource, maxSteps: Int = defaultMaxSteps, command: String,
                              notes: [String] = [], expectedHash: UInt64? = nil,
                              heatmapPNG: (Heatmap.Image) -> String?) async
         -> Result<(html: String, run: StepRun), StepError> {
-        var window = 1 ... maxSteps
-        var encoder = WalkthroughEncoder(window: window)
-        var result = await StepRunner.run(source, window: window, sink: { encoder.add($0) })
-        if case .failure(let e) = result { return .failure(e) }
-        guard case .success(let first) = result else { preconditionFailure() }
-        let wanted = Self.window(total: first.events.count, violationEvent: first.violationEvent, maxSteps: maxSteps)
-        if wanted.lowerBound != 1 {
-            window = wanted
-            encoder = WalkthroughEncoder(window: window)
-            result = await StepRunner.run(source, window: window, sink: { encoder.add($0) })
+        var (encoder, result) = await encode(source, window: 1 ... maxSteps)
+        let first: StepRun
+        switch result {
+        case .failure(let e): return .failure(e)
+        case .success(let r): first = r
         }
-        if case .failure(let e) = result { return .failure(e) }
-        guard case .success(let run) = result else { preconditionFailure() }
+        let wanted = Self.window(total: first.events.count, violationEvent: first.violationEvent, maxSteps: maxSteps)
+        if wanted.lowerBound != 1 { (encoder, result) = await encode(source, window: wanted) }
+        let run: StepRun
+        switch result {
+        case .failure(let e): return .failure(e)
+        case .success(let r): run = r
+        }
         if run.eventHash != first.eventHash {
             return .failure(.nondeterministic(first: first.eventHash, again: run.eventHash))
         }
