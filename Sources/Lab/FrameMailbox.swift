@@ -25,6 +25,23 @@ public struct HUDStats: Sendable, Equatable {
     /// Full-frame updates per second the panel's bus allows.
     public var sustainableFPS = 0.0
     public init() {}
+
+    /// The numbers of a machine whose `workload` draws on `panel` through `info`, now.
+    @EmuActor init(kernel: EmuKernel, info: FBInfo, panel: any PanelDriver, profile: PanelProfile, workload: String) {
+        let seconds = max(Double(kernel.now.picoseconds) / 1e12, 1e-9)
+        let s = panel.stats
+        self.panel = profile.name
+        self.workload = workload
+        virtualTime = kernel.now
+        faultsPerSecond = Double(kernel.stats.faults) / seconds
+        batchesPerSecond = Double(info.defioStats.batches) / seconds
+        let batches = max(info.defioStats.batches, 1)
+        pagesPerBatch = Double(info.defioStats.pagesDelivered) / Double(batches)
+        bytesPerBatch = Double(s.busBytes) / Double(batches)
+        bytesSent = s.busBytes
+        bytesChanged = s.changedBytes
+        sustainableFPS = s.sustainableFPS
+    }
 }
 
 /// One picture of the panel as the emulator saw it.

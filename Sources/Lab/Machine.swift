@@ -308,21 +308,7 @@ public struct DemoReport: Sendable {
     }
 
     var hudStats: HUDStats {
-        var h = HUDStats()
-        let seconds = max(Double(kernel.now.picoseconds) / 1e12, 1e-9)
-        let s = panel.stats
-        h.panel = profile.name
-        h.workload = options.workload
-        h.virtualTime = kernel.now
-        h.faultsPerSecond = Double(kernel.stats.faults) / seconds
-        h.batchesPerSecond = Double(info.defioStats.batches) / seconds
-        let batches = max(info.defioStats.batches, 1)
-        h.pagesPerBatch = Double(info.defioStats.pagesDelivered) / Double(batches)
-        h.bytesPerBatch = Double(s.busBytes) / Double(batches)
-        h.bytesSent = s.busBytes
-        h.bytesChanged = s.changedBytes
-        h.sustainableFPS = s.sustainableFPS
-        return h
+        HUDStats(kernel: kernel, info: info, panel: panel, profile: profile, workload: options.workload)
     }
 }
 

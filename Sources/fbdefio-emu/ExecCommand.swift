@@ -80,20 +80,7 @@ struct ExecCLI: ParsableCommand {
     @Option(help: "Record what the program did as a replay trace to FILE ('fbdefio-emu replay FILE' runs it again).")
     var record: String?
 
-    @Option(name: .customLong("png-out"), help: "Directory for PNG snapshots (final.png, plus one every --png-every updates).")
-    var pngOut: String?
-
-    @Option(name: .customLong("png-every"), help: "With --png-out: also write a snapshot every N panel updates (0 = final only).")
-    var pngEvery: Int = 0
-
-    @Option(help: "Window scale factor 1-8 (default: fits the panel to at least 640 pixels wide).")
-    var scale: Int?
-
-    @Flag(name: .customLong("no-hud"), help: "Start with the HUD hidden (toggle with 'h').")
-    var noHUD = false
-
-    @Flag(help: "Live: keep the window open with the final picture after the program ended, until it is closed.")
-    var hold = false
+    @OptionGroup var display: DisplayFlags
 
     @Option(help: "The preload library (default: libfbdefio-preload.so next to this executable, or $FBDEFIO_PRELOAD).")
     var preload: String?
@@ -147,9 +134,7 @@ struct ExecCLI: ParsableCommand {
             throw ValidationError("--program-rows: '\(programRows)' leaves no room for \(procs) band(s) in \(h) rows")
         }
         guard (0 ... 16).contains(faultThreads) else { throw ValidationError("--fault-threads: '\(faultThreads)' is not in 0...16") }
-        guard pngEvery >= 0 else { throw ValidationError("--png-every: must be 0 or more") }
-        if let scale, !SDLWindowOptions.scaleRange.contains(scale) { throw ValidationError("--scale: '\(scale)' is not in 1...8") }
-        if hold && headless { throw ValidationError("--hold: only for the live window, not with --headless") }
+        try display.check(headless: headless)
         guard let name = program.first else {
             throw ValidationError("exec: no program given (usage: fbdefio-emu exec [options] -- PROGRAM [ARGS...])")
         }
@@ -226,15 +211,10 @@ struct ExecCLI: ParsableCommand {
             FileHandle.standardError.write(Data("fbdefio-emu: no display (DISPLAY and WAYLAND_DISPLAY are unset): running --headless\n".utf8))
             live = false
         }
-        if let pngOut {
-            do { try FileManager.default.createDirectory(atPath: pngOut, withIntermediateDirectories: true) } catch {
-                throw ValidationError("--png-out: cannot create '\(pngOut)': \(error.localizedDescription)")
-            }
-        }
         let mailbox = FrameMailbox()
         let stopper = live ? nil : StopOnSignals(mailbox)
-        let snapshots = pngOut.map { PNGSnapshots(directory: $0) }
-        let every = pngEvery
+        let snapshots = try display.snapshots()
+        let every = display.pngEvery
         let opts = options
         let handle = startOnEmulator { () -> Result<ExecReport, Machine.SetupError> in
             do throws(Machine.SetupError) {
@@ -246,17 +226,14 @@ struct ExecCLI: ParsableCommand {
                 return .failure(error)
             }
         }
-        var display: SDLOutcome?
+        var window: SDLOutcome?
         if live {
             let profile = PanelProfile.named(panel)!
-            let width = options.width ?? profile.width
-            let autoScale = max(1, min(8, 640 / max(width, 1)))
-            var windowOptions = SDLWindowOptions(
-                title: "fbdefio-emu — \(ExecMachineName.of(program)) on \(profile.name)", scale: scale ?? autoScale,
-                hudInitiallyOn: !noHUD)
-            windowOptions.stayOpenAfterFinish = hold
+            let windowOptions = display.windowOptions(
+                title: "fbdefio-emu — \(ExecMachineName.of(program)) on \(profile.name)",
+                width: options.width ?? profile.width)
             do {
-                display = try runSDLWindow(mailbox, options: windowOptions)
+                window = try runSDLWindow(mailbox, options: windowOptions)
             } catch {
                 mailbox.requestStop()
                 _ = handle.wait()
@@ -272,7 +249,7 @@ struct ExecCLI: ParsableCommand {
         case .success(let r): report = r
         }
         print(report.summary)
-        if let display { print(display.summary) }
+        if let window { print(window.summary) }
         if let e = snapshots?.firstError { FileHandle.standardError.write(Data("fbdefio-emu: --png-out: \(e)\n".utf8)) }
         if let record, let text = report.trace { try writeOutput(text, to: record, flag: "--record") }
         if let log { try writeOutput(report.log.map { $0 + "\n" }.joined(), to: log, flag: "--log") }

@@ -57,20 +57,7 @@ struct Run: ParsableCommand {
     @Option(help: "Workload frames per second of virtual time.")
     var fps: Int = 50
 
-    @Option(name: .customLong("png-out"), help: "Directory for PNG snapshots (final.png, plus one every --png-every updates).")
-    var pngOut: String?
-
-    @Option(name: .customLong("png-every"), help: "With --png-out: also write a snapshot every N panel updates (0 = final only).")
-    var pngEvery: Int = 0
-
-    @Option(help: "Window scale factor 1-8 (default: fits the panel to at least 640 pixels wide).")
-    var scale: Int?
-
-    @Flag(name: .customLong("no-hud"), help: "Start with the HUD hidden (toggle with 'h').")
-    var noHUD = false
-
-    @Flag(help: "Live: keep the window open with the final picture after the run, until it is closed.")
-    var hold = false
+    @OptionGroup var display: DisplayFlags
 
     @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
     var assets: String?
@@ -113,9 +100,7 @@ struct Run: ParsableCommand {
         if let duration, !(duration > 0 && duration <= 3600) { throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 3600]") }
         if frames != nil && duration != nil { throw ValidationError("--frames and --duration: give at most one") }
         guard (1 ... 1000).contains(fps) else { throw ValidationError("--fps: '\(fps)' is not in 1...1000") }
-        guard pngEvery >= 0 else { throw ValidationError("--png-every: must be 0 or more") }
-        if let scale, !SDLWindowOptions.scaleRange.contains(scale) { throw ValidationError("--scale: '\(scale)' is not in 1...8") }
-        if hold && headless { throw ValidationError("--hold: only for the live window, not with --headless") }
+        try display.check(headless: headless)
         let (w, h) = resolution.flatMap(Self.parseResolution) ?? (profile.width, profile.height)
         guard h >= procs else { throw ValidationError("--procs: \(procs) bands do not fit in \(h) rows") }
         _ = w
@@ -167,16 +152,11 @@ struct Run: ParsableCommand {
             options.live = false
             if options.frames == nil { options.frames = 60 }
         }
-        if let pngOut {
-            do { try FileManager.default.createDirectory(atPath: pngOut, withIntermediateDirectories: true) } catch {
-                throw ValidationError("--png-out: cannot create '\(pngOut)': \(error.localizedDescription)")
-            }
-        }
         let mailbox = FrameMailbox()
         // Headless: Ctrl-C and SIGTERM end the run cleanly. Live: SDL turns them into SDL_QUIT itself.
         let stopper = options.live ? nil : StopOnSignals(mailbox)
-        let snapshot = pngOut.map { dir in PNGSnapshots(directory: dir) }
-        let every = pngEvery
+        let snapshot = try display.snapshots()
+        let every = display.pngEvery
         let live = options.live
         // A progress line only for headless runs on a terminal (never into a pipe or a file).
         let progressLine = !live && isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1 ? ProgressLine() : nil
@@ -185,15 +165,13 @@ struct Run: ParsableCommand {
             await runDemo(options, mailbox: live ? mailbox : nil, snapshotEvery: every, snapshots: snapshot,
                           progress: progressLine, onSetupError: { mailbox.finish() })
         }
-        var display: SDLOutcome?
+        var window: SDLOutcome?
         if options.live {
             let profile = PanelProfile.named(panel)!
-            let autoScale = max(1, min(8, 640 / max(options.width, 1)))
-            var windowOptions = SDLWindowOptions(
-                title: "fbdefio-emu — \(workload) on \(profile.name)", scale: scale ?? autoScale, hudInitiallyOn: !noHUD)
-            windowOptions.stayOpenAfterFinish = hold
+            let windowOptions = display.windowOptions(title: "fbdefio-emu — \(workload) on \(profile.name)",
+                                                      width: options.width)
             do {
-                display = try runSDLWindow(mailbox, options: windowOptions)
+                window = try runSDLWindow(mailbox, options: windowOptions)
             } catch {
                 mailbox.requestStop()
                 _ = handle.wait()
@@ -209,7 +187,7 @@ struct Run: ParsableCommand {
             throw ValidationError(error.description)
         case .success(let report):
             print(report.summary)
-            if let display { print(display.summary) }
+            if let window { print(window.summary) }
             // Host time goes to stderr: stdout stays the same, byte for byte, for the same seed and flags.
             FileHandle.standardError.write(Data((report.hostLine(wall: ContinuousClock.now - started) + "\n").utf8))
             if let snapshot, let error = snapshot.firstError { throw ValidationError("--png-out: \(error)") }

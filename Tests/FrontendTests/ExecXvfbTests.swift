@@ -28,48 +28,22 @@ import Testing
         let ffmpeg = try Self.ffmpeg()
         let dir = try tempDirectory("xvfb-exec")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try await XvfbServer.start(tools.xvfb)
-        let child: Child
-        do {
-            child = try Child(builtProduct("fbdefio-emu"),
-                              ["exec", "--panel", "ili9341-spi32", "--no-hud", "--hold", "--scale", "2", "--png-out", dir,
-                               "--", ffmpeg, "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-                               "testsrc=size=320x240:rate=25", "-t", "2", "-pix_fmt", "rgb565le", "-f", "fbdev",
-                               "/dev/fb0"],
-                              environment: ["DISPLAY": server.display, "SDL_VIDEODRIVER": "x11"])
-        } catch {
-            await server.stop()
-            throw error
-        }
-        defer { child.stop() }
         // final.png is written when ffmpeg has ended and its last close flushed, just before the last frame goes to
         // the window (which --hold keeps open).
-        var waited = 0
-        while !FileManager.default.fileExists(atPath: "\(dir)/final.png") && waited < 600 {
-            try await Task.sleep(for: .milliseconds(100))
-            waited += 1
-        }
-        let expected = try PNGDecoder.read("\(dir)/final.png").scaled(by: 2)
-        #expect(expected.width == 640 && expected.height == 480)
-        let window = PixelRect(x: (800 - expected.width) / 2, y: (600 - expected.height) / 2,
-                               width: expected.width, height: expected.height)
-        var mismatches = Int.max
-        var first = ""
-        for attempt in 0 ..< 20 {
-            try await Task.sleep(for: .milliseconds(250))
-            let shot = try await XvfbTests.screenshot(tools, display: server.display, to: "\(dir)/exec-\(attempt).png")
-            let crop = shot.cropped(to: window)
-            mismatches = crop.rgbMismatches(expected)
-            first = String(describing: crop.firstRGBMismatch(expected))
-            if mismatches == 0 { break }
-        }
-        #expect(mismatches == 0, "the window differs from the panel image in \(mismatches) pixels, first \(first)")
+        let live = try await XvfbTests.liveWindow(
+            tools, ["exec", "--panel", "ili9341-spi32"], pngOut: dir,
+            program: [ffmpeg, "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+                      "-t", "2", "-pix_fmt", "rgb565le", "-f", "fbdev", "/dev/fb0"])
+        defer { live.child.stop() }
+        #expect(live.expected.width == 640 && live.expected.height == 480)
+        #expect(live.mismatches == 0,
+                "the window differs from the panel image in \(live.mismatches) pixels, first \(live.firstMismatch)")
         // The test pattern is on the glass: many colours, not a blank panel.
-        #expect(Set(expected.pixels).count > 16)
-        child.signal(SIGTERM)
-        #expect(await child.waitForExit(timeout: 20) == 0, "stderr: \(child.stderr)")
-        #expect(child.stdout.contains("checker: panel == framebuffer memory"), "\(child.stdout)")
-        #expect(child.stdout.contains("ffmpeg (host pid"), "\(child.stdout)")
-        await server.stop()
+        #expect(Set(live.expected.pixels).count > 16)
+        live.child.signal(SIGTERM)
+        #expect(await live.child.waitForExit(timeout: 20) == 0, "stderr: \(live.child.stderr)")
+        #expect(live.child.stdout.contains("checker: panel == framebuffer memory"), "\(live.child.stdout)")
+        #expect(live.child.stdout.contains("ffmpeg (host pid"), "\(live.child.stdout)")
+        await live.server.stop()
     }
 }

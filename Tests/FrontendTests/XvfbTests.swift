@@ -203,42 +203,63 @@ struct XvfbFailure: Error, CustomStringConvertible {
         let tools = try Self.tools()
         let dir = try tempDirectory("xvfb-emu")
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        // final.png is written when the run has ended, just before the last frame goes to the window.
+        let live = try await Self.liveWindow(tools, ["--workload", "cursor", "--frames", "25"], pngOut: dir)
+        defer { live.child.stop() }
+        #expect(live.expected.width == 640 && live.expected.height == 480)
+        #expect(live.mismatches == 0,
+                "the window differs from the panel image in \(live.mismatches) pixels, first \(live.firstMismatch)")
+        live.child.signal(SIGTERM)
+        #expect(await live.child.waitForExit(timeout: 20) == 0, "stderr: \(live.child.stderr)")
+        #expect(live.child.stdout.contains("checker: panel == framebuffer == reference"), "\(live.child.stdout)")
+        await live.server.stop()
+    }
+
+    /// A live `fbdefio-emu` window on a fresh Xvfb server and the final panel image it wrote.
+    struct LiveWindow {
+        let server: XvfbServer
+        let child: Child
+        /// final.png, scaled ×2 as the window shows it.
+        let expected: ARGBImage
+        /// Pixels where the last screenshot of the (centred) window differs from `expected`, and the first of them.
+        let mismatches: Int
+        let firstMismatch: String
+    }
+
+    /// Runs `fbdefio-emu arguments… --no-hud --hold --scale 2 --png-out pngOut [-- program…]` on a fresh Xvfb
+    /// server, waits for its final.png (up to a minute), then screenshots the window until it equals that image ×2
+    /// (up to 5 s). The caller ends the child and stops the server.
+    static func liveWindow(_ tools: XTools.Paths, _ arguments: [String], pngOut: String, program: [String] = [])
+        async throws -> LiveWindow {
         let server = try await XvfbServer.start(tools.xvfb)
         let child: Child
         do {
             child = try Child(builtProduct("fbdefio-emu"),
-                              ["--workload", "cursor", "--frames", "25", "--no-hud", "--hold", "--scale", "2",
-                               "--png-out", dir],
+                              arguments + ["--no-hud", "--hold", "--scale", "2", "--png-out", pngOut]
+                                  + (program.isEmpty ? [] : ["--"] + program),
                               environment: ["DISPLAY": server.display, "SDL_VIDEODRIVER": "x11"])
         } catch {
             await server.stop()
             throw error
         }
-        defer { child.stop() }
-        // final.png is written when the run has ended, just before the last frame goes to the window.
         var waited = 0
-        while !FileManager.default.fileExists(atPath: "\(dir)/final.png") && waited < 600 {
+        while !FileManager.default.fileExists(atPath: "\(pngOut)/final.png") && waited < 600 {
             try await Task.sleep(for: .milliseconds(100))
             waited += 1
         }
-        let expected = try PNGDecoder.read("\(dir)/final.png").scaled(by: 2)
+        let expected = try PNGDecoder.read("\(pngOut)/final.png").scaled(by: 2)
         let window = PixelRect(x: (800 - expected.width) / 2, y: (600 - expected.height) / 2,
                                width: expected.width, height: expected.height)
         var mismatches = Int.max
-        var first: String = ""
+        var first = ""
         for attempt in 0 ..< 20 {
             try await Task.sleep(for: .milliseconds(250))
-            let shot = try await Self.screenshot(tools, display: server.display, to: "\(dir)/emu-\(attempt).png")
+            let shot = try await screenshot(tools, display: server.display, to: "\(pngOut)/shot-\(attempt).png")
             let crop = shot.cropped(to: window)
             mismatches = crop.rgbMismatches(expected)
             first = String(describing: crop.firstRGBMismatch(expected))
             if mismatches == 0 { break }
         }
-        #expect(expected.width == 640 && expected.height == 480)
-        #expect(mismatches == 0, "the window differs from the panel image in \(mismatches) pixels, first \(first)")
-        child.signal(SIGTERM)
-        #expect(await child.waitForExit(timeout: 20) == 0, "stderr: \(child.stderr)")
-        #expect(child.stdout.contains("checker: panel == framebuffer == reference"), "\(child.stdout)")
-        await server.stop()
+        return LiveWindow(server: server, child: child, expected: expected, mismatches: mismatches, firstMismatch: first)
     }
 }

@@ -749,20 +749,8 @@ public struct ExecReport: Sendable {
 
     func makeFrame(dirty: [PixelRect]) -> Frame {
         frameIndex += 1
-        var h = HUDStats()
-        let seconds = max(Double(kernel.now.picoseconds) / 1e12, 1e-9)
-        let s = panel.stats
-        h.panel = profile.name
-        h.workload = options.argv.first.map(Self.baseName) ?? "exec"
-        h.virtualTime = kernel.now
-        h.faultsPerSecond = Double(kernel.stats.faults) / seconds
-        h.batchesPerSecond = Double(info.defioStats.batches) / seconds
-        let batches = max(info.defioStats.batches, 1)
-        h.pagesPerBatch = Double(info.defioStats.pagesDelivered) / Double(batches)
-        h.bytesPerBatch = Double(s.busBytes) / Double(batches)
-        h.bytesSent = s.busBytes
-        h.bytesChanged = s.changedBytes
-        h.sustainableFPS = s.sustainableFPS
+        let h = HUDStats(kernel: kernel, info: info, panel: panel, profile: profile,
+                         workload: options.argv.first.map(Self.baseName) ?? "exec")
         return Frame(index: frameIndex, width: width, height: height, pixels: panel.image, dirty: dirty,
                      lastBatchPages: [], hud: h)
     }
