@@ -38,7 +38,9 @@ let package = Package(
         .target(name: "Panels", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         .target(name: "Workloads", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         // The wire protocol of `exec` and the emulator's host calls for it (memfd, SCM_RIGHTS, posix_spawn).
-        .target(name: "CFBExecProtocol"),
+        // DWARF 4, as the Swift code's: valgrind (callgrind, for instruction counts) cannot read clang's default
+        // DWARF 5 and refuses the whole binary.
+        .target(name: "CFBExecProtocol", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         // The preload library a program runs under `exec`: only ever loaded with LD_PRELOAD, never linked in. It is
         // C only: -nostartfiles leaves out the Swift image registration (swiftrt.o) and -static-stdlib then pulls
         // nothing of the Swift runtime in, so the program does not load libswiftCore (nor its crash backtracer).

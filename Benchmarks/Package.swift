@@ -11,7 +11,8 @@ let tableSwiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 /// The C baselines at -O2 whatever the configuration (SwiftPM's default for C in debug builds is -O0).
-let baselineCSettings: [CSetting] = [.unsafeFlags(["-O2"])]
+/// DWARF 4 as the Swift code's, so that valgrind can read the binary (it cannot read clang's default DWARF 5).
+let baselineCSettings: [CSetting] = [.unsafeFlags(["-O2", "-gdwarf-4"])]
 
 let package = Package(
     name: "fbdefio-emu-benchmarks",
