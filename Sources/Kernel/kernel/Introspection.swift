@@ -12,6 +12,8 @@ extension PhysicalMemory {
     /// The kernel does not record this; hung-task reports and the step view name the holder for the reader.
     /// Kernel: PG_locked (folio_lock() in mm/filemap.c)
     public func pageLockHolder(of pfn: PFN) -> Int? {
-        isLocked(pfn) ? pageLockHolder[pfn.rawValue] ?? -1 : nil
+        guard isLocked(pfn) else { return nil }
+        let h = pageLockHolder[pfn.rawValue]
+        return h == Self.noHolder ? -1 : h
     }
 }

@@ -111,14 +111,16 @@ final class HostMutex: @unchecked Sendable {
     public var frames: [PageFrame]
     private var freeList: [Int32]  // A stack: the lowest free PFN is on top.
     unowned(unsafe) let sched: Scheduler
-    /// Split page-table locks, one per page-table page. Kernel: `ptdesc->ptl`.
-    private var ptlocks: [Int: KLock] = [:]
+    /// Split page-table locks, by the PFN of their page-table page (made on first use). Kernel: `ptdesc->ptl`.
+    private var ptlocks: [KLock?]
     /// Page-lock waiters by PFN. Kernel: the hashed folio wait queues of mm/filemap.c.
     private var pageWaiters: [Int: Deque<Int>] = [:]
-    /// Who took each page lock (the kernel does not track this; hung-task reports name it for the reader).
-    private(set) var pageLockHolder: [Int: Int] = [:]
-    /// SMP machines: when each page was last unlocked with nobody waiting (the unlocking CPU's clock).
-    private var pageUnlockedAt: [Int: VirtualTime] = [:]
+    /// Who took each page lock, by PFN (`noHolder` while it is free; the kernel does not track this, hung-task
+    /// reports name it for the reader). Arrays by PFN, not dictionaries: every fault locks and unlocks a page.
+    private(set) var pageLockHolder: [Int]
+    static let noHolder = Int.min
+    /// SMP machines: when each page was last unlocked with nobody waiting (the unlocking CPU's clock; zero if never).
+    private var pageUnlockedAt: [VirtualTime]
     /// One bit per page ever allocated (those are the only ones that may hold data).
     private var used: [UInt64]
     /// Objects that `page->mapping` may name, by id (index 0 is NULL).
@@ -133,6 +135,9 @@ final class HostMutex: @unchecked Sendable {
         arena = RAMArenaPool.shared.take(bytes: pages << PAGE_SHIFT)
         used = Array(repeating: 0, count: (pages + 63) / 64)
         frames = Array(repeating: PageFrame(), count: pages)
+        ptlocks = Array(repeating: nil, count: pages)
+        pageLockHolder = Array(repeating: Self.noHolder, count: pages)
+        pageUnlockedAt = Array(repeating: .zero, count: pages)
         freeList = (1 ..< pages).reversed().map { Int32($0) }
         sched = scheduler
         frames[0].flags = .reserved
@@ -240,7 +245,7 @@ final class HostMutex: @unchecked Sendable {
         sched.charge(sched.costs.lock)
         if !frames[pfn.rawValue].flags.contains(.locked) {
             // On an SMP machine the page may have been locked, in virtual time, until after this CPU's clock.
-            if let t = pageUnlockedAt[pfn.rawValue] { sched.waited(until: t) }
+            sched.waited(until: pageUnlockedAt[pfn.rawValue])
             frames[pfn.rawValue].flags.insert(.locked)
             pageLockHolder[pfn.rawValue] = sched.current
             return
@@ -248,8 +253,9 @@ final class HostMutex: @unchecked Sendable {
         let me = sched.current
         precondition(me >= 0, "lock_page(\(pfn)) contended outside a running task")
         pageWaiters[pfn.rawValue, default: []].append(me)
-        let holder = pageLockHolder[pfn.rawValue].map { $0 >= 0 ? "T\($0) \(sched.name(of: $0))" : "the kernel" }
-        await sched.block("page lock of \(pfn) taken by \(holder ?? "nobody known")")
+        let h = pageLockHolder[pfn.rawValue]
+        let holder = h == Self.noHolder ? "nobody known" : h >= 0 ? "T\(h) \(sched.name(of: h))" : "the kernel"
+        await sched.block("page lock of \(pfn) taken by \(holder)")
         assert(frames[pfn.rawValue].flags.contains(.locked))
     }
 
@@ -281,7 +287,7 @@ final class HostMutex: @unchecked Sendable {
             sched.wake(next)  // The lock stays set: ownership passes to `next`.
         } else {
             frames[pfn.rawValue].flags.remove(.locked)
-            pageLockHolder[pfn.rawValue] = nil
+            pageLockHolder[pfn.rawValue] = Self.noHolder
             if sched.cpuCount > 1 { pageUnlockedAt[pfn.rawValue] = sched.now }
         }
     }
