@@ -180,7 +180,7 @@ public struct ReplayResult: Sendable {
             let proc = self.procOfTask[e.task] ?? -1
             let page = Int(e.operands.a)
             if page >= 0 && page < self.mkwritesPerPage.count { self.mkwritesPerPage[page] += 1 }
-            self.out.append("fault proc=\(proc) page=\(page) epoch=\(self.epoch)")
+            self.out.append(faultLine(proc: proc, page: page, epoch: self.epoch))
         }
         recorder.taskName = { [unowned self] id in
             if let p = self.procOfTask[id] { return "proc \(p)" }
@@ -336,4 +336,28 @@ private func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: I
         i &+= 1
     }
     return changed
+}
+
+/// `fault proc=P page=N epoch=E`, written digit by digit into the string's own storage: the replay prints one line
+/// per fault, and an interpolation builds it in several steps.
+private func faultLine(proc: Int, page: Int, epoch: Int) -> String {
+    String(unsafeUninitializedCapacity: 96) { buffer in
+        var n = 0
+        func put(_ text: StaticString) {
+            text.withUTF8Buffer { for b in $0 { buffer[n] = b; n += 1 } }
+        }
+        func put(_ value: Int) {
+            if value < 0 { buffer[n] = UInt8(ascii: "-"); n += 1 }
+            var m = value.magnitude, digits = 1
+            while m >= 10 { m /= 10; digits += 1 }
+            m = value.magnitude
+            for i in stride(from: digits - 1, through: 0, by: -1) {
+                buffer[n + i] = UInt8(ascii: "0") + UInt8(m % 10)
+                m /= 10
+            }
+            n += digits
+        }
+        put("fault proc="); put(proc); put(" page="); put(page); put(" epoch="); put(epoch)
+        return n
+    }
 }
