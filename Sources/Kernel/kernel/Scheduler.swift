@@ -270,16 +270,10 @@
         await transfer(from: me, to: earliestBusyCPU(preferring: c))
     }
 
-    /// `catchUpOtherCPUs` would do something: a timer is due, or another CPU's clock is behind this one's.
-    public var mustCatchUp: Bool {
-        guard cpuCount > 1, current >= 0 else { return false }
-        if !timers.isEmpty && timers[0].deadline <= now { return true }
-        return earliestBusyCPU(preferring: executingCPU) != executingCPU
-    }
-
     /// The earliest time at which a bulk access started in tick `tick` must pause between two pages: the next tick,
-    /// and on SMP the first timer or just past the earliest clock of another CPU with work (`mustCatchUp`). Valid
-    /// while the executing task only charges work: anything that can switch, block or wake changes it.
+    /// and on SMP the first timer or just past the earliest clock of another CPU with work (then `catchUpOtherCPUs`
+    /// has something to do). Valid while the executing task only charges work: anything that can switch, block or
+    /// wake changes it.
     public func pauseHorizon(after tick: Jiffies) -> VirtualTime {
         var h = tickRate.time(of: Jiffies(tick.rawValue + 1))
         guard cpuCount > 1, current >= 0 else { return h }
