@@ -131,20 +131,7 @@ int fbx_host_send(int fd, uint32_t type, uint32_t arg0, uint64_t a, uint64_t b, 
 }
 
 int fbx_host_send_info(int fd, const struct fbx_info *info, int memfd) {
-    struct iovec iov = {(void *)info, sizeof *info};
-    char control[CMSG_SPACE(sizeof(int))];
-    memset(control, 0, sizeof control);
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &memfd, sizeof(int));
-    return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof *info ? 0 : -1;
+    return fbx_send_with_fd(fd, info, sizeof *info, memfd) == (ssize_t)sizeof *info ? 0 : -1;
 }
 
 int fbx_host_protect(int ctl, const uint32_t *pages, int count) {

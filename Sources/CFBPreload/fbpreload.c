@@ -576,22 +576,9 @@ static int uffd_ready(void) {
         return -1;
     }
     struct fbx_msg m = {FBX_UFFD, 0, 0, 0, 0, 0};
-    struct iovec iov = {&m, sizeof m};
-    char control[CMSG_SPACE(sizeof(int))];
-    memset(control, 0, sizeof control);
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
     struct fbx_msg reply;
     req_lock();
-    ssize_t n = sendmsg(req_fd, &msg, MSG_NOSIGNAL);
+    ssize_t n = fbx_send_with_fd(req_fd, &m, sizeof m, fd);
     if (n == (ssize_t)sizeof m) {
         do { n = recv(req_fd, &reply, sizeof reply, 0); } while (n < 0 && errno == EINTR);
     }

@@ -10,6 +10,15 @@ public enum DelayChoice: Sendable, Equatable {
     case panelDefault
     case milliseconds(Int64)
     case jiffies(Int64)
+
+    /// The delay in jiffies at `rate`, or nil for the panel driver's own (msecs_to_jiffies for milliseconds).
+    public func jiffies(at rate: TickRate) -> Jiffies? {
+        switch self {
+        case .panelDefault: nil
+        case .milliseconds(let ms): rate.msecsToJiffies(ms)
+        case .jiffies(let j): Jiffies(j)
+        }
+    }
 }
 
 /// Everything that defines a demo run (besides where its frames go).
@@ -134,14 +143,8 @@ public struct DemoReport: Sendable {
         mkwritesPerPage = Array(repeating: 0, count: fbPages)
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
         panel = makePanelDriver(profile, for: info, options: config.variant.switches.panel)
-        let delay: Jiffies
-        switch options.delay {
-        case .panelDefault: delay = profile.delay.jiffies(at: kernel.sched.tickRate)
-        case .milliseconds(let ms): delay = kernel.sched.tickRate.msecsToJiffies(ms)
-        case .jiffies(let j): delay = Jiffies(j)
-        }
         var fbdefio = panel.fbDeferredIO()
-        if options.delay != .panelDefault { fbdefio.delay = delay }
+        if let delay = options.delay.jiffies(at: kernel.sched.tickRate) { fbdefio.delay = delay }
         if let sort = options.sortPagereflist { fbdefio.sortPagereflist = sort }
         guard config.setUpDeferredIO(info, fbdefio) else { throw .outOfMemory("the deferred-I/O state") }
         panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }

@@ -35,23 +35,7 @@ struct ExecCLI: ParsableCommand {
     @Flag(help: "No window: run, check, print the summary (PNGs with --png-out).")
     var headless = false
 
-    @Option(help: "Panel profile (see 'fbdefio-emu panels').")
-    var panel: String = "ili9341-spi32"
-
-    @Option(help: "Framebuffer size WxH (default: the panel's resolution).")
-    var resolution: String?
-
-    @Option(help: "Bits per pixel of the framebuffer: 16 (RGB565) or 32 (XRGB8888). Default: the panel's.")
-    var bpp: Int?
-
-    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms (converted like msecs_to_jiffies). Default: the panel driver's.")
-    var delayMs: Int64?
-
-    @Option(name: .customLong("delay-jiffies"), help: "fb_defio delay in jiffies (0 = HZ, as the kernel does).")
-    var delayJiffies: Int64?
-
-    @Flag(name: .customLong("sort-pagereflist"), help: "Keep the page list sorted by offset (default: the driver's choice).")
-    var sortPagereflist = false
+    @OptionGroup var framebuffer: FramebufferFlags
 
     @Option(help: "How the program's first writes are trapped: auto (userfaultfd write-protect where the host allows it), uffd, or mprotect (SIGSEGV in the preload library).")
     var tracking: ExecTracking = .auto
@@ -105,18 +89,6 @@ struct ExecCLI: ParsableCommand {
             throw ValidationError("--record-schedule/--replay-schedule: not for exec, which runs in real time; "
                 + "--record FILE writes a trace that 'fbdefio-emu replay' runs again deterministically")
         }
-        guard PanelProfile.named(panel) != nil else {
-            throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
-        }
-        if let resolution, Run.parseResolution(resolution) == nil {
-            throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
-        }
-        if let bpp, bpp != 16 && bpp != 32 { throw ValidationError("--bpp: '\(bpp)' is not 16 or 32") }
-        if delayMs != nil && delayJiffies != nil { throw ValidationError("--delay-ms and --delay-jiffies: give at most one") }
-        if let delayMs, delayMs < 0 || delayMs > 60_000 { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
-        if let delayJiffies, delayJiffies < 0 || delayJiffies > 60_000 {
-            throw ValidationError("--delay-jiffies: '\(delayJiffies)' is not in 0...60000")
-        }
         if let duration, !(duration > 0 && duration <= 86_400) {
             throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 86400]")
         }
@@ -128,8 +100,7 @@ struct ExecCLI: ParsableCommand {
         if workload == nil && (programRows != nil || procs != 1) {
             throw ValidationError("--procs and --program-rows: only with --workload")
         }
-        let profile = PanelProfile.named(panel)!
-        let h = resolution.flatMap(Run.parseResolution)?.1 ?? profile.height
+        let h = framebuffer.size?.height ?? framebuffer.profile.height
         if let programRows, programRows < 0 || programRows + procs > h {
             throw ValidationError("--program-rows: '\(programRows)' leaves no room for \(procs) band(s) in \(h) rows")
         }
@@ -174,15 +145,14 @@ struct ExecCLI: ParsableCommand {
     func execOptions() throws -> ExecOptions {
         var o = ExecOptions()
         o.machine = try machine.machineOptions()
-        o.panel = panel
-        if let (w, h) = resolution.flatMap(Run.parseResolution) {
+        o.panel = framebuffer.panel
+        if let (w, h) = framebuffer.size {
             o.width = w
             o.height = h
         }
-        o.bpp = bpp
-        if let delayMs { o.delay = .milliseconds(delayMs) }
-        if let delayJiffies { o.delay = .jiffies(delayJiffies) }
-        if sortPagereflist { o.sortPagereflist = true }
+        o.bpp = framebuffer.bpp
+        o.delay = framebuffer.delay
+        if framebuffer.sortPagereflist { o.sortPagereflist = true }
         o.argv = program
         guard let lib = Self.preloadLibrary(preload) else {
             throw ValidationError("exec: libfbdefio-preload.so not found next to the executable (build it with "
@@ -228,7 +198,7 @@ struct ExecCLI: ParsableCommand {
         }
         var window: SDLOutcome?
         if live {
-            let profile = PanelProfile.named(panel)!
+            let profile = framebuffer.profile
             let windowOptions = display.windowOptions(
                 title: "fbdefio-emu — \(ExecMachineName.of(program)) on \(profile.name)",
                 width: options.width ?? profile.width)

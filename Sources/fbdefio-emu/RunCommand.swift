@@ -27,23 +27,7 @@ struct Run: ParsableCommand {
     @Option(help: "Workload: \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var workload: String = "console"
 
-    @Option(help: "Panel profile (see 'fbdefio-emu panels').")
-    var panel: String = "ili9341-spi32"
-
-    @Option(help: "Framebuffer size WxH (default: the panel's resolution).")
-    var resolution: String?
-
-    @Option(help: "Bits per pixel of the framebuffer: 16 (RGB565) or 32 (XRGB8888). Default: the panel's.")
-    var bpp: Int?
-
-    @Option(name: .customLong("delay-ms"), help: "fb_defio delay in ms (converted like msecs_to_jiffies). Default: the panel driver's.")
-    var delayMs: Int64?
-
-    @Option(name: .customLong("delay-jiffies"), help: "fb_defio delay in jiffies (0 = HZ, as the kernel does).")
-    var delayJiffies: Int64?
-
-    @Flag(name: .customLong("sort-pagereflist"), help: "Keep the page list sorted by offset (default: the driver's choice).")
-    var sortPagereflist = false
+    @OptionGroup var framebuffer: FramebufferFlags
 
     @Option(help: "Processes drawing (the screen is split into N bands), 1-16.")
     var procs: Int = 3
@@ -78,22 +62,8 @@ struct Run: ParsableCommand {
     var heatmap: String?
 
     func validate() throws {
-        guard let profile = PanelProfile.named(panel) else {
-            throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
-        }
         guard WorkloadKind(rawValue: workload) != nil else {
             throw ValidationError("--workload: unknown workload '\(workload)'; one of \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if let resolution, Self.parseResolution(resolution) == nil {
-            throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
-        }
-        if let bpp, bpp != 16 && bpp != 32 { throw ValidationError("--bpp: '\(bpp)' is not 16 or 32") }
-        if delayMs != nil && delayJiffies != nil {
-            throw ValidationError("--delay-ms and --delay-jiffies: give at most one")
-        }
-        if let delayMs, delayMs < 0 || delayMs > 60_000 { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
-        if let delayJiffies, delayJiffies < 0 || delayJiffies > 60_000 {
-            throw ValidationError("--delay-jiffies: '\(delayJiffies)' is not in 0...60000")
         }
         guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
         if let frames, frames < 1 || frames > 1_000_000 { throw ValidationError("--frames: '\(frames)' is not in 1...1000000") }
@@ -101,28 +71,19 @@ struct Run: ParsableCommand {
         if frames != nil && duration != nil { throw ValidationError("--frames and --duration: give at most one") }
         guard (1 ... 1000).contains(fps) else { throw ValidationError("--fps: '\(fps)' is not in 1...1000") }
         try display.check(headless: headless)
-        let (w, h) = resolution.flatMap(Self.parseResolution) ?? (profile.width, profile.height)
+        let h = framebuffer.size?.height ?? framebuffer.profile.height
         guard h >= procs else { throw ValidationError("--procs: \(procs) bands do not fit in \(h) rows") }
-        _ = w
-    }
-
-    static func parseResolution(_ text: String) -> (Int, Int)? {
-        let parts = text.lowercased().split(separator: "x")
-        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (16 ... 4096).contains(w),
-              (16 ... 4096).contains(h) else { return nil }
-        return (w, h)
     }
 
     func demoOptions() throws -> DemoOptions {
-        let profile = PanelProfile.named(panel)!
+        let profile = framebuffer.profile
         var o = DemoOptions()
         o.machine = try machine.machineOptions()
-        (o.width, o.height) = resolution.flatMap(Self.parseResolution) ?? (profile.width, profile.height)
-        o.bpp = bpp ?? profile.defaultFramebufferBPP
-        if let delayMs { o.delay = .milliseconds(delayMs) }
-        if let delayJiffies { o.delay = .jiffies(delayJiffies) }
-        if sortPagereflist { o.sortPagereflist = true }
-        o.panel = panel
+        (o.width, o.height) = framebuffer.size ?? (profile.width, profile.height)
+        o.bpp = framebuffer.bpp ?? profile.defaultFramebufferBPP
+        o.delay = framebuffer.delay
+        if framebuffer.sortPagereflist { o.sortPagereflist = true }
+        o.panel = framebuffer.panel
         o.workload = workload
         o.procs = procs
         o.frameInterval = VirtualTime(picoseconds: 1_000_000_000_000 / Int64(fps))
@@ -167,7 +128,7 @@ struct Run: ParsableCommand {
         }
         var window: SDLOutcome?
         if options.live {
-            let profile = PanelProfile.named(panel)!
+            let profile = framebuffer.profile
             let windowOptions = display.windowOptions(title: "fbdefio-emu — \(workload) on \(profile.name)",
                                                       width: options.width)
             do {

@@ -81,7 +81,7 @@ struct StepCommand: ParsableCommand {
         if let delayMs, !(0 ... 60_000).contains(delayMs) { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
         guard PanelProfile.named(panel) != nil else { throw ValidationError("--panel: unknown panel '\(panel)'") }
         guard WorkloadKind(rawValue: workload) != nil else { throw ValidationError("--workload: unknown workload '\(workload)'") }
-        if let resolution, Run.parseResolution(resolution) == nil {
+        if let resolution, FramebufferFlags.parseResolution(resolution) == nil {
             throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
         }
         if let bpp, bpp != 16 && bpp != 32 { throw ValidationError("--bpp: '\(bpp)' is not 16 or 32") }
@@ -109,7 +109,7 @@ struct StepCommand: ParsableCommand {
         o.machine.variant = v
         if let cpus { o.machine.cpus = cpus }
         if let hz { o.machine.hz = hz }
-        (o.width, o.height) = resolution.flatMap(Run.parseResolution) ?? (profile.width, profile.height)
+        (o.width, o.height) = resolution.flatMap(FramebufferFlags.parseResolution) ?? (profile.width, profile.height)
         o.bpp = bpp ?? profile.defaultFramebufferBPP
         if let delayMs { o.delay = .milliseconds(delayMs) }
         o.panel = panel

@@ -13,6 +13,9 @@
 #ifndef FBEXEC_PROTOCOL_H
 #define FBEXEC_PROTOCOL_H
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #define FBX_ENV_FDS "FBDEFIO_EXEC_FDS"
 #define FBX_PROTOCOL_VERSION 1
@@ -73,5 +76,24 @@ struct fbx_protect {
     uint32_t count;
     uint32_t pages[FBX_MAX_PROTECT];
 };
+
+/* Sends one message with a descriptor attached (SCM_RIGHTS): the emulator's memory file to the library, the
+ * library's userfaultfd to the emulator. Returns what sendmsg returns. */
+static inline ssize_t fbx_send_with_fd(int sock, const void *data, size_t len, int fd) {
+    struct iovec iov = {(void *)data, len};
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
 
 #endif

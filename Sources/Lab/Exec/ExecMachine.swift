@@ -191,11 +191,7 @@ public struct ExecReport: Sendable {
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
         panel = makePanelDriver(profile, for: info, options: config.variant.switches.panel)
         var fbdefio = panel.fbDeferredIO()
-        switch options.delay {
-        case .panelDefault: break
-        case .milliseconds(let ms): fbdefio.delay = kernel.sched.tickRate.msecsToJiffies(ms)
-        case .jiffies(let j): fbdefio.delay = Jiffies(j)
-        }
+        if let delay = options.delay.jiffies(at: kernel.sched.tickRate) { fbdefio.delay = delay }
         if let sort = options.sortPagereflist { fbdefio.sortPagereflist = sort }
         let driver = fbdefio.deferredIO
         fbdefio.deferredIO = { [unowned self] info, pages in
