@@ -33,8 +33,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "Kernel",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            dependencies: ["CTaskSwitch", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings),
+        // The emulated tasks' stacks and the register switch between them (x86-64 and AArch64).
+        .target(name: "CTaskSwitch", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(name: "Panels", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         .target(name: "Workloads", dependencies: ["Kernel"], swiftSettings: swiftSettings),
         // The wire protocol of `exec` and the emulator's host calls for it (memfd, SCM_RIGHTS, posix_spawn).

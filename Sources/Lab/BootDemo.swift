@@ -16,7 +16,7 @@ public struct RunReport: Sendable {
 /// read and write their share of it: one maps at a file offset, one forks a child, the last maps privately (COW).
 /// Prints what faulted where. This is what the machine can show before the fb_defio demo exists.
 @EmuActor public enum BootDemo {
-    public static func run(_ options: MachineOptions, procs: Int, pagesPerProc: Int = 4) async -> RunReport {
+    public static func run(_ options: MachineOptions, procs: Int, pagesPerProc: Int = 4) -> RunReport {
         let before = EmuExecutor.shared.foreignEnqueues
         let k = MachineConfig(options).makeKernel()
         let pages = procs * pagesPerProc
@@ -26,29 +26,29 @@ public struct RunReport: Sendable {
         for p in 0 ..< procs {
             let isPrivate = procs > 2 && p == procs - 1
             k.spawnProcess("proc\(p)") { t in
-                let fd = try await t.open(dev.inode)
+                let fd = try t.open(dev.inode)
                 // proc1 maps only its own stripe, at a file offset; the others map the whole device.
                 let offsetPages = p == 1 ? p * pagesPerProc : 0
                 let length = (p == 1 ? pagesPerProc : pages) * PAGE_SIZE
-                let base = try await t.mmap(length: length, prot: .readWrite, flags: isPrivate ? .private : .shared,
+                let base = try t.mmap(length: length, prot: .readWrite, flags: isPrivate ? .private : .shared,
                                             fd: fd, offset: offsetPages * PAGE_SIZE)
                 let stripe = base + (p * pagesPerProc - offsetPages) * PAGE_SIZE
                 for page in 0 ..< pagesPerProc {
                     let pageBase = stripe + page * PAGE_SIZE
-                    _ = try await t.load32(pageBase)  // Read first: a read-only PTE, then a write-protect fault.
+                    _ = try t.load32(pageBase)  // Read first: a read-only PTE, then a write-protect fault.
                     for i in stride(from: 0, to: PAGE_SIZE, by: 4) {
-                        try await t.store32(pageBase + i, salts[p] ^ UInt32(page << 16 | i))
+                        try t.store32(pageBase + i, salts[p] ^ UInt32(page << 16 | i))
                     }
                 }
                 if p == 0 {
-                    try await t.fork("proc0-child") { c in
+                    try t.fork("proc0-child") { c in
                         // The child shares the mapping but none of its PTEs: its writes fault afresh.
-                        try await c.store32(stripe, 0xC0FF_EE00)
+                        try c.store32(stripe, 0xC0FF_EE00)
                     }
                 }
             }
         }
-        let outcome = await k.sched.run()
+        let outcome = k.sched.run()
         let after = EmuExecutor.shared.foreignEnqueues
         var lines: [String] = []
         lines.append("fbdefio-emu boot demo: \(procs) processes on a \(pages)-page scratch device, "

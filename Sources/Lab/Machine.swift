@@ -165,7 +165,7 @@ public struct DemoReport: Sendable {
     public var bands: [Rect] { Rect.bands(width: options.width, height: options.height, count: options.procs) }
 
     /// Runs the workloads to the end (or until stopped), flushes, checks, and reports.
-    public func run() async throws(SetupError) -> DemoReport {
+    public func run() throws(SetupError) -> DemoReport {
         let assets: Assets
         do { assets = try Assets.load(from: options.assetsPath) } catch { throw .assets(error.message) }
         let kind = WorkloadKind(rawValue: options.workload)!
@@ -185,10 +185,10 @@ public struct DemoReport: Sendable {
             if forkedChild { continue }  // Drawn by a child of process 0.
             let mapsWhole = i == 0
             kernel.spawnProcess("draw\(i)") { [unowned self] t in
-                let fd = try await t.open(self.info.node)
+                let fd = try t.open(self.info.node)
                 let pages = mapsWhole ? self.info.fix.smemLen >> PAGE_SHIFT : endPage - firstPage
                 let offset = mapsWhole ? 0 : firstPage << PAGE_SHIFT
-                let base = try await t.mmap(length: pages << PAGE_SHIFT, prot: .readWrite, flags: .shared, fd: fd,
+                let base = try t.mmap(length: pages << PAGE_SHIFT, prot: .readWrite, flags: .shared, fd: fd,
                                             offset: offset)
                 let origin = base + (-offset)
                 if mapsWhole, bands.count >= 2 {
@@ -196,16 +196,16 @@ public struct DemoReport: Sendable {
                     let childWorkload = kind.make(seed: SplitMix64.derive(self.options.machine.seed, "workload", last),
                                                   clip: bands[last], screenWidth: screen.0, screenHeight: screen.1,
                                                   assets: assets)
-                    try await t.fork("draw\(last)") { c in
+                    try t.fork("draw\(last)") { c in
                         let canvas = MappedCanvas(task: c, origin: origin, layout: layout, clip: bands[last])
-                        try await self.drawLoop(c, childWorkload, canvas, fd: fd, band: last)
+                        try self.drawLoop(c, childWorkload, canvas, fd: fd, band: last)
                     }
                 }
                 let canvas = MappedCanvas(task: t, origin: origin, layout: layout, clip: band)
-                try await self.drawLoop(t, workload, canvas, fd: fd, band: i)
+                try self.drawLoop(t, workload, canvas, fd: fd, band: i)
             }
         }
-        let outcome = await kernel.sched.run()
+        let outcome = kernel.sched.run()
         // Quiescence: every writer fsynced after its last store. Compare panel, framebuffer and reference.
         let framesDrawn = drawnFrames
         let reference = PlainCanvas(layout: layout)
@@ -214,7 +214,7 @@ public struct DemoReport: Sendable {
                               screenWidth: screen.0, screenHeight: screen.1, assets: assets)
             reference.clip = band
             // Each band as far as its process got (a stop request can catch the processes at different frames).
-            for n in 0 ..< framesPerBand[i, default: 0] { try? await w.drawFrame(n, on: reference) }
+            for n in 0 ..< framesPerBand[i, default: 0] { try? w.drawFrame(n, on: reference) }
         }
         let check = LostUpdateChecker.check(info: info, panel: panel, reference: reference)
         let final = makeFrame(dirty: [PixelRect(x: 0, y: 0, width: options.width, height: options.height)])
@@ -243,22 +243,22 @@ public struct DemoReport: Sendable {
     private var framesPerBand: [Int: Int] = [:]
 
     private func drawLoop(_ t: UserTask, _ workload: any Workload, _ canvas: MappedCanvas, fd: Int,
-                          band: Int) async throws {
+                          band: Int) throws {
         var n = 0
         let start = kernel.now
         while options.frames.map({ n < $0 }) ?? true {
             if mailbox?.stopRequested == true { stopDrawing = true }
             if stopDrawing { break }
-            try await workload.drawFrame(n, on: canvas)
+            try workload.drawFrame(n, on: canvas)
             n += 1
             framesPerBand[band] = n
             if n > drawnFrames {
                 drawnFrames = n
                 progress?(n, options.frames, kernel.now)
             }
-            await kernel.sched.sleep(until: start + VirtualTime(picoseconds: options.frameInterval.picoseconds * Int64(n)))
+            kernel.sched.sleep(until: start + VirtualTime(picoseconds: options.frameInterval.picoseconds * Int64(n)))
         }
-        try await t.fsync(fd)  // Push the last writes out before exiting: the run ends quiescent.
+        try t.fsync(fd)  // Push the last writes out before exiting: the run ends quiescent.
     }
 
     private func panelUpdated(_ update: PanelUpdate) {

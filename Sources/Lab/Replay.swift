@@ -134,7 +134,7 @@ public struct ReplayResult: Sendable {
             delay: delay ?? kernel.sched.tickRate.msecsToJiffies(options.delayMilliseconds),
             deferredIO: { [unowned self] info, pages in
                 self.deferredIO(info, pages)
-                await self.panelDriver?.deferredIO(info, pages)
+                self.panelDriver?.deferredIO(info, pages)
             }))
         precondition(set, "fb_deferred_io_init failed with RAM sized for the framebuffer")
         queues = (0 ..< trace.procs).map { WaitQueue("replay proc\($0)", scheduler: kernel.sched, uninterruptible: false) }
@@ -174,7 +174,7 @@ public struct ReplayResult: Sendable {
     }
 
     /// Runs the whole trace and tears the machine down.
-    public func run() async -> ReplayResult {
+    public func run() -> ReplayResult {
         recorder.onMkwrite = { [unowned self] e in
             guard !self.ended else { return }
             let proc = self.procOfTask[e.task] ?? -1
@@ -189,15 +189,15 @@ public struct ReplayResult: Sendable {
         recorder.attach()
         recorder.workerIDs = kernel.systemWorkqueue.workerIDs
         for p in 0 ..< trace.procs {
-            guard let t = kernel.spawnProcess("proc\(p)", { [unowned self] t in try await self.procBody(p, t) }) else {
+            guard let t = kernel.spawnProcess("proc\(p)", { [unowned self] t in try self.procBody(p, t) }) else {
                 preconditionFailure("RAM sized for the processes")
             }
             tasks.append(t)
             procOfTask[t.schedID] = p
             recorder.declareTrack(t.schedID)
         }
-        let coordinator = kernel.spawnProcess("replay") { [unowned self] t in try await self.coordinate(t) }!
-        let outcome = await kernel.sched.run()
+        let coordinator = kernel.spawnProcess("replay") { [unowned self] t in try self.coordinate(t) }!
+        let outcome = kernel.sched.run()
         if outcome != .completed { errors.append("run: \(outcome)") }
         for t in tasks + [coordinator] where t.exitStatus != .exited {
             errors.append("\(t.name): \(t.exitStatus)")
@@ -234,13 +234,13 @@ public struct ReplayResult: Sendable {
     }
 
     /// A `proc` process: open and map the framebuffer, then run the lines handed to it until the trace ends.
-    private func procBody(_ p: Int, _ t: UserTask) async throws {
-        let fd = try await t.open(info.node)
-        let base = try await t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd, offset: 0)
+    private func procBody(_ p: Int, _ t: UserTask) throws {
+        let fd = try t.open(info.node)
+        let base = try t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd, offset: 0)
         ready += 1
         coordinatorQueue.wakeAll()
         while true {
-            await queues[p].wait { commands[p] != nil || finished }
+            queues[p].wait { commands[p] != nil || finished }
             guard let line = commands[p] else { return }
             recorder.line(line)
             do {
@@ -249,9 +249,9 @@ public struct ReplayResult: Sendable {
                     for page in (offset >> PAGE_SHIFT) ... ((offset + length - 1) >> PAGE_SHIFT) {
                         pendingStores[page].append(kernel.now)
                     }
-                    try await t.fill(base + offset, count: length, byte: byte)
+                    try t.fill(base + offset, count: length, byte: byte)
                 case .read(_, let offset, let length):
-                    _ = try await t.loadBytes(base + offset, count: length)
+                    _ = try t.loadBytes(base + offset, count: length)
                 case .put(_, let offset, let bytes):
                     for page in (offset >> PAGE_SHIFT) ... ((offset + bytes.count - 1) >> PAGE_SHIFT) {
                         pendingStores[page].append(kernel.now)
@@ -259,7 +259,7 @@ public struct ReplayResult: Sendable {
                     let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
                     defer { raw.deallocate() }
                     raw.copyBytes(from: bytes)
-                    try await t.storeBytes(base + offset, UnsafeRawBufferPointer(raw))
+                    try t.storeBytes(base + offset, UnsafeRawBufferPointer(raw))
                 case .flush, .sleep, .at:
                     preconditionFailure("the coordinator runs \(line.command)")
                 }
@@ -275,9 +275,9 @@ public struct ReplayResult: Sendable {
     }
 
     /// The coordinator: runs the trace line by line, then prints `end` and lets the processes exit.
-    private func coordinate(_ t: UserTask) async throws {
-        let fd = try await t.open(info.node)
-        await coordinatorQueue.wait { ready == trace.procs }
+    private func coordinate(_ t: UserTask) throws {
+        let fd = try t.open(info.node)
+        coordinatorQueue.wait { ready == trace.procs }
         let work = info.deferredWork!
         for line in trace.lines {
             if !errors.isEmpty { break }
@@ -285,11 +285,11 @@ public struct ReplayResult: Sendable {
             case .write(let p, _, _, _), .read(let p, _, _), .put(let p, _, _):
                 commands[p] = line
                 queues[p].wakeAll()
-                await coordinatorQueue.wait { commands[p] == nil }
+                coordinatorQueue.wait { commands[p] == nil }
             case .flush:
                 recorder.line(line)
                 let before = info.defioStats.batches
-                try await t.fsync(fd)
+                try t.fsync(fd)
                 if info.defioStats.batches == before {
                     // Nothing was pending: the callback delivered nothing.
                     out.append("flush epoch=\(epoch) pages=[]")
@@ -301,12 +301,12 @@ public struct ReplayResult: Sendable {
                 recorder.line(line)
                 inSleep = true
                 if case .sleep(let ms) = line.command {
-                    await kernel.sched.sleep(until: kernel.now + .ms(ms))
+                    kernel.sched.sleep(until: kernel.now + .ms(ms))
                 } else if case .at(let us) = line.command, kernel.now < .us(us) {
-                    await kernel.sched.sleep(until: .us(us))
+                    kernel.sched.sleep(until: .us(us))
                 }
                 // A batch the timer queued at the very end of the sleep is still part of it.
-                if work.timerDeadline == nil && (work.isPending || work.isRunning) { await work.flush() }
+                if work.timerDeadline == nil && (work.isPending || work.isRunning) { work.flush() }
                 inSleep = false
             }
         }
@@ -314,10 +314,10 @@ public struct ReplayResult: Sendable {
         out.append("end epoch=\(epoch) pending=[\(pending.map(String.init).joined(separator: ","))]")
         recorder.end()
         ended = true
-        await work.cancelSync()  // No implicit flush: the last close finds nothing pending.
+        work.cancelSync()  // No implicit flush: the last close finds nothing pending.
         finished = true
         for q in queues { q.wakeAll() }
-        try await t.close(fd)
+        try t.close(fd)
     }
 }
 

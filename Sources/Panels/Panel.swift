@@ -221,14 +221,14 @@ import Kernel
     /// interrupt-driven controller moves the data and other tasks run), or, for a CPU copy, the time is charged to
     /// the CPU. Returns the bus time.
     @discardableResult
-    func transfer(bytes: Int, transfers: Int, for update: UpdateBuilder) async -> VirtualTime {
+    func transfer(bytes: Int, transfers: Int, for update: UpdateBuilder) -> VirtualTime {
         let t = profile.bus.time(bytes: bytes, transfers: transfers)
         account(bytes: bytes, transfers: transfers, time: t, into: update)
         if t > .zero {
             if profile.bus.occupiesCPU {
-                await sched.chargeInterruptibly(t)
+                sched.chargeInterruptibly(t)
             } else {
-                await sched.sleep(until: sched.now + t)
+                sched.sleep(until: sched.now + t)
             }
         }
         return t
@@ -254,8 +254,8 @@ import Kernel
 
     /// Charges the CPU for driver work (copies into a tx buffer, comparisons, encoding): interruptible at the
     /// ticks it spans, so timers fire and other tasks of the CPU run during a long conversion.
-    func chargeCPU(_ cost: VirtualTime) async {
-        if cost > .zero { await sched.chargeInterruptibly(cost) }
+    func chargeCPU(_ cost: VirtualTime) {
+        if cost > .zero { sched.chargeInterruptibly(cost) }
     }
 
     /// Charges a short piece of driver work inside a step that cannot be interrupted (one URB's encoding).
@@ -265,11 +265,11 @@ import Kernel
 
     /// Runs an e-paper waveform: the driver waits on the busy line for its duration, then the glass shows the
     /// controller RAM over `region` (the whole glass for a full refresh).
-    func runWaveform(_ kind: EPaperRefresh, over region: PanelRect, for update: UpdateBuilder) async {
+    func runWaveform(_ kind: EPaperRefresh, over region: PanelRect, for update: UpdateBuilder) {
         guard case .ePaper(let partial, let full, _) = profile.refresh, let ram = controllerRAM else {
             preconditionFailure("\(profile.name) has no e-paper waveform")
         }
-        await sched.sleep(until: sched.now + (kind == .full ? full : partial))
+        sched.sleep(until: sched.now + (kind == .full ? full : partial))
         let area = kind == .full ? PanelRect(x: 0, y: 0, width: width, height: height) : region
         let y0 = max(area.y, 0), y1 = min(area.maxY, height)
         let x0 = max(area.x, 0), x1 = min(area.maxX, width)
@@ -330,7 +330,7 @@ import Kernel
     /// driver copied them before the first transfer (MIPI DBI): then the chunks carry those, and writes made to the
     /// framebuffer meanwhile are not sent. Rows of `rect` at or past yres are sent as padding.
     func streamWindow(_ rect: PanelRect, rowBytes: Int, wireBits: Int, chunk: Int, snapshot: [[UInt32]]? = nil,
-                      for update: UpdateBuilder) async {
+                      for update: UpdateBuilder) {
         let total = rect.height * rowBytes
         let pixelsPerRow = min(rect.width, rowBytes * 8 / wireBits)
         var sent = 0
@@ -358,8 +358,8 @@ import Kernel
                 }
                 p += run
             }
-            if snapshot == nil { await chargeCPU(kernel.costs.copy(n)) }
-            await transfer(bytes: n, transfers: 1, for: update)
+            if snapshot == nil { chargeCPU(kernel.costs.copy(n)) }
+            transfer(bytes: n, transfers: 1, for: update)
             for seg in pending { store(row: seg.row, x: seg.x, seg.pixels, into: update) }
             stored = covered
             sent = end

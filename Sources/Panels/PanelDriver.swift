@@ -151,11 +151,11 @@ public struct PanelOptions: Sendable, Equatable {
     /// The glass, its bus and its counters.
     var panel: Panel { get }
     /// The `deferred_io` callback. Kernel: the driver function named by `profile.driver.kernelFunction`.
-    func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async
+    func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref])
     /// Waits until every update the driver has accepted has reached the glass: the DRM damage worker's pending
     /// run, USB URBs still in flight. Returns at once for drivers that finish inside the callback, and when called
     /// outside a running task. Kernel analogue: flush_work() on the damage worker / waiting for URB completion.
-    func flush() async
+    func flush()
 }
 
 @EmuActor extension PanelDriver {
@@ -183,7 +183,7 @@ public struct PanelOptions: Sendable, Equatable {
     public func fbDeferredIO() -> FBDeferredIO {
         let rate = panel.info.kernel.sched.tickRate
         return FBDeferredIO(delay: profile.delay.jiffies(at: rate), sortPagereflist: profile.sortPagereflist,
-                            deferredIO: { info, pagerefs in await self.deferredIO(info, pagerefs) })
+                            deferredIO: { info, pagerefs in self.deferredIO(info, pagerefs) })
     }
 
     /// Points `info.fbdefio` at this driver and calls `fbDeferredIOInit`. Kernel: the driver's probe —

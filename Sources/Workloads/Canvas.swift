@@ -17,20 +17,20 @@ import Kernel
     var clip: Rect { get }
 
     /// Sets one pixel.
-    func plot(x: Int, y: Int, rgb: UInt32) async throws
+    func plot(x: Int, y: Int, rgb: UInt32) throws
     /// Fills a rectangle with one colour. Kernel analogue: `fb_fillrect` with `ROP_COPY`.
-    func fill(_ rect: Rect, rgb: UInt32) async throws
+    func fill(_ rect: Rect, rgb: UInt32) throws
     /// Draws a `width` × `height` block of colours (row-major, `pixels.count == width * height`) with its top-left
     /// corner at (`x`, `y`). Kernel analogue: `fb_imageblit` of a true-colour image.
-    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws
+    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws
     /// Copies the pixels of `source` so that its top-left corner lands at (`toX`, `toY`), reading them back from
     /// the framebuffer. Overlap-safe (rows are taken in the direction that never reads an overwritten row, and
     /// each row is read whole before it is written). Both the source and the destination are clipped: only pixels
     /// whose source *and* destination are inside the clip move. Kernel analogue: `fb_copyarea` (fbcon's `bmove`,
     /// used to scroll).
-    func copy(from source: Rect, toX: Int, toY: Int) async throws
+    func copy(from source: Rect, toX: Int, toY: Int) throws
     /// The colour of one pixel (decoded, so RGB565 comes back widened), or nil outside the clip.
-    func readPixel(x: Int, y: Int) async throws -> UInt32?
+    func readPixel(x: Int, y: Int) throws -> UInt32?
 }
 
 extension Canvas {
@@ -121,7 +121,7 @@ enum Clipping {
     }
 
     /// Sets one pixel.
-    public func plot(x: Int, y: Int, rgb: UInt32) async throws {
+    public func plot(x: Int, y: Int, rgb: UInt32) throws {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return }
         let off = layout.offset(x: x, y: y), value = layout.format.encode(rgb: rgb)
@@ -129,7 +129,7 @@ enum Clipping {
     }
 
     /// Fills a rectangle with one colour.
-    public func fill(_ rect: Rect, rgb: UInt32) async throws {
+    public func fill(_ rect: Rect, rgb: UInt32) throws {
         drawDeferred()
         guard let area = drawable, let r = rect.intersection(area) else { return }
         let value = layout.format.encode(rgb: rgb)
@@ -141,7 +141,7 @@ enum Clipping {
     }
 
     /// Draws a block of colours.
-    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws {
+    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws {
         precondition(width >= 0 && height >= 0 && pixels.count == width * height, "blit: pixels is not width*height")
         drawDeferred()
         guard let area = drawable else { return }
@@ -161,7 +161,7 @@ enum Clipping {
     }
 
     /// Copies a rectangle within the clip (overlap-safe).
-    public func copy(from source: Rect, toX: Int, toY: Int) async throws {
+    public func copy(from source: Rect, toX: Int, toY: Int) throws {
         drawDeferred()
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
         let rowBytes = c.src.width * layout.format.bytesPerPixel
@@ -178,7 +178,7 @@ enum Clipping {
     }
 
     /// The colour of one pixel, or nil outside the clip.
-    public func readPixel(x: Int, y: Int) async throws -> UInt32? {
+    public func readPixel(x: Int, y: Int) throws -> UInt32? {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let off = layout.offset(x: x, y: y)

@@ -66,16 +66,16 @@ import Kernel
 
     /// Erases the cursor, types this frame's share of the session (scrolling as needed), and draws the cursor if
     /// it is in the visible half of its blink.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) async throws {
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
         precondition(n == nextFrame, "console: frames must be drawn in order (expected \(nextFrame), got \(n))")
         nextFrame += 1
         if n == 0 {
-            try await canvas.fill(clip, rgb: Self.background)  // fbcon's clear_margins and first clear
+            try canvas.fill(clip, rgb: Self.background)  // fbcon's clear_margins and first clear
             script = ConsoleScript(seed: seed, layout: canvas.layout, consoleCols: cols, consoleRows: rows)
         }
         guard rows > 0 else { return }
         if cursorShown {
-            try await redrawCell(col: min(col, cols - 1), row: row, on: canvas)
+            try redrawCell(col: min(col, cols - 1), row: row, on: canvas)
             cursorShown = false
         }
         var ticks = Self.ticksPerFrame.lowerBound + rng.below(Self.ticksPerFrame.count)
@@ -97,34 +97,34 @@ import Kernel
             pendingIndex += 1
             switch unit {
             case .char(let scalar, let rgb, _):
-                try await put(font.glyphIndex(for: scalar), rgb, on: canvas)
+                try put(font.glyphIndex(for: scalar), rgb, on: canvas)
                 wrote = true
             case .newline:
-                try await newline(on: canvas)
+                try newline(on: canvas)
                 wrote = true
             case .pause:
                 break
             case .clear:
-                try await flushRun(on: canvas)
-                try await canvas.fill(clip, rgb: Self.background)
+                try flushRun(on: canvas)
+                try canvas.fill(clip, rgb: Self.background)
                 for i in cells.indices { cells[i] = (blank, Self.background) }
                 col = 0
                 row = 0
                 wrote = true
             }
         }
-        try await flushRun(on: canvas)
+        try flushRun(on: canvas)
         if wrote { lastOutputFrame = n }
         // fbcon blinks the cursor on a timer and shows it solid while output is flowing.
         if (n - lastOutputFrame) / 4 % 2 == 0 {
-            try await drawCursor(on: canvas)
+            try drawCursor(on: canvas)
             cursorShown = true
         }
     }
 
     /// Puts one character at the cursor, wrapping first if a wrap is pending. Kernel: `vc_con_write_normal`.
-    private func put(_ glyph: Int, _ rgb: UInt32, on canvas: some Canvas) async throws {
-        if col == cols { try await newline(on: canvas) }
+    private func put(_ glyph: Int, _ rgb: UInt32, on canvas: some Canvas) throws {
+        if col == cols { try newline(on: canvas) }
         if run.isEmpty { runStart = col }
         run.append((glyph, rgb))
         cells[row * cols + col] = (glyph, rgb)
@@ -132,8 +132,8 @@ import Kernel
     }
 
     /// Moves to the start of the next line, scrolling the text area up by one when on the last row.
-    private func newline(on canvas: some Canvas) async throws {
-        try await flushRun(on: canvas)
+    private func newline(on canvas: some Canvas) throws {
+        try flushRun(on: canvas)
         col = 0
         if row + 1 < rows {
             row += 1
@@ -142,17 +142,17 @@ import Kernel
         // fbcon_scroll, SCROLL_MOVE: move lines 1… up by one (copyarea), then clear the freed last line.
         let text = Rect(x: clip.x, y: clip.y, width: cols * font.width, height: rows * font.height)
         if rows > 1 {
-            try await canvas.copy(from: Rect(x: text.x, y: text.y + font.height, width: text.width,
+            try canvas.copy(from: Rect(x: text.x, y: text.y + font.height, width: text.width,
                                              height: text.height - font.height), toX: text.x, toY: text.y)
         }
-        try await canvas.fill(Rect(x: text.x, y: text.y + (rows - 1) * font.height, width: text.width,
+        try canvas.fill(Rect(x: text.x, y: text.y + (rows - 1) * font.height, width: text.width,
                                    height: font.height), rgb: Self.background)
         cells.removeFirst(cols)
         cells.append(contentsOf: Array(repeating: (glyph: blank, rgb: Self.background), count: cols))
     }
 
     /// Blits the characters written on the current row since the last flush, as one image. Kernel: `bit_putcs`.
-    private func flushRun(on canvas: some Canvas) async throws {
+    private func flushRun(on canvas: some Canvas) throws {
         guard !run.isEmpty else { return }
         let w = run.count * font.width
         var pixels = [UInt32](repeating: Self.background, count: w * font.height)
@@ -160,26 +160,26 @@ import Kernel
             font.render(glyph: cell.glyph, fg: cell.rgb, bg: Self.background, into: &pixels, stride: w,
                         x: i * font.width, y: 0)
         }
-        try await canvas.blit(x: clip.x + runStart * font.width, y: clip.y + row * font.height, width: w,
+        try canvas.blit(x: clip.x + runStart * font.width, y: clip.y + row * font.height, width: w,
                               height: font.height, pixels: pixels)
         run.removeAll(keepingCapacity: true)
     }
 
     /// Draws one cell from the screen buffer (erasing a cursor drawn over it).
-    private func redrawCell(col c: Int, row r: Int, on canvas: some Canvas) async throws {
+    private func redrawCell(col c: Int, row r: Int, on canvas: some Canvas) throws {
         let cell = cells[r * cols + c]
         var pixels = [UInt32](repeating: Self.background, count: font.width * font.height)
         font.render(glyph: cell.glyph, fg: cell.rgb, bg: Self.background, into: &pixels, stride: font.width, x: 0,
                     y: 0)
-        try await canvas.blit(x: clip.x + c * font.width, y: clip.y + r * font.height, width: font.width,
+        try canvas.blit(x: clip.x + c * font.width, y: clip.y + r * font.height, width: font.width,
                               height: font.height, pixels: pixels)
     }
 
     /// The underline cursor: the bottom scanline(s) of the cell. Kernel: `bit_cursor` with `CUR_UNDERLINE`
     /// (1 line for fonts under 10 pixels high, else 2).
-    private func drawCursor(on canvas: some Canvas) async throws {
+    private func drawCursor(on canvas: some Canvas) throws {
         let lines = font.height < 10 ? 1 : 2
         let x = clip.x + min(col, cols - 1) * font.width, y = clip.y + (row + 1) * font.height - lines
-        try await canvas.fill(Rect(x: x, y: y, width: font.width, height: lines), rgb: ConsoleScript.grey)
+        try canvas.fill(Rect(x: x, y: y, width: font.width, height: lines), rgb: ConsoleScript.grey)
     }
 }

@@ -98,29 +98,29 @@ import Kernel
     }
 
     /// Frame 0 draws the picture over the clip; every frame restores the old cursor box and draws the arrow.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) async throws {
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
         precondition(n == nextFrame, "cursor: frames must be drawn in order (expected \(nextFrame), got \(n))")
         nextFrame += 1
         guard clip.width > 0, clip.height > 0 else { return }
         if n == 0 {
-            try await restore(clip, on: canvas)
+            try restore(clip, on: canvas)
         } else if let old = last {
-            try await restore(old, on: canvas)
+            try restore(old, on: canvas)
         }
         let p = hotspot(n)
-        for px in sprite { try await canvas.plot(x: p.x + px.dx, y: p.y + px.dy, rgb: px.rgb) }
+        for px in sprite { try canvas.plot(x: p.x + px.dx, y: p.y + px.dy, rgb: px.rgb) }
         last = Rect(x: p.x, y: p.y, width: spriteWidth, height: spriteHeight)
     }
 
     /// Redraws the picture inside `rect` (clipped to the clip and the screen), row by row.
-    private func restore(_ rect: Rect, on canvas: some Canvas) async throws {
+    private func restore(_ rect: Rect, on canvas: some Canvas) throws {
         let screen = Rect(x: 0, y: 0, width: sourceX.count, height: sourceY.count)
         guard let r = rect.intersection(clip)?.intersection(screen) else { return }
         var line = [UInt32](repeating: 0, count: r.width)
         for y in r.y ..< r.maxY {
             let rowBase = sourceY[y] * image.width
             for i in 0 ..< r.width { line[i] = image.pixels[rowBase + sourceX[r.x + i]] }
-            try await canvas.blit(x: r.x, y: y, width: r.width, height: 1, pixels: line)
+            try canvas.blit(x: r.x, y: y, width: r.width, height: 1, pixels: line)
         }
     }
 }

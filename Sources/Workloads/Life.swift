@@ -48,11 +48,11 @@ import Kernel
     }
 
     /// Frame 0 draws the whole grid; later frames step one generation and redraw the cells that changed.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) async throws {
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
         precondition(n == nextFrame, "life: frames must be drawn in order (expected \(nextFrame), got \(n))")
         nextFrame += 1
         if n == 0 {
-            try await drawAll(on: canvas)
+            try drawAll(on: canvas)
             return
         }
         guard cols > 0 else { return }
@@ -60,7 +60,7 @@ import Kernel
         if changes < max(4, cols * rows / 400) || n % 64 == 0 { seedPatch(generation: n) }
         for i in 0 ..< cells.count where cells[i] != next[i] {
             let colourNow = next[i] == 1 ? Self.births[Int(colour[i])] : Self.dead
-            try await canvas.fill(Rect(x: originX + (i % cols) * cellSize, y: originY + (i / cols) * cellSize,
+            try canvas.fill(Rect(x: originX + (i % cols) * cellSize, y: originY + (i / cols) * cellSize,
                                        width: cellSize - 1, height: cellSize - 1), rgb: colourNow)
         }
         swap(&cells, &next)
@@ -105,7 +105,7 @@ import Kernel
     }
 
     /// The whole clip, row by row: margins and grid lines, dead and live cells.
-    private func drawAll(on canvas: some Canvas) async throws {
+    private func drawAll(on canvas: some Canvas) throws {
         let w = clip.width
         guard w > 0, clip.height > 0 else { return }
         var line = [UInt32](repeating: Self.gridLine, count: w)
@@ -121,7 +121,7 @@ import Kernel
                     line[i] = Self.gridLine
                 }
             }
-            try await canvas.blit(x: clip.x, y: clip.y + j, width: w, height: 1, pixels: line)
+            try canvas.blit(x: clip.x, y: clip.y + j, width: w, height: 1, pixels: line)
         }
     }
 }

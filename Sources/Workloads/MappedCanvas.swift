@@ -39,10 +39,10 @@ import Kernel
     /// returns a canvas for them: the mapping a process drawing only in its band needs.
     /// Kernel analogue: `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, off)` on /dev/fbN.
     public static func map(task: UserTask, fd: Int, layout: FramebufferLayout, clip: Rect)
-        async throws(Errno) -> MappedCanvas {
+        throws(Errno) -> MappedCanvas {
         let range = layout.pageRange(of: clip)
         guard !range.isEmpty else { throw .EINVAL }
-        let address = try await task.mmap(length: range.count, prot: .readWrite, flags: .shared, fd: fd,
+        let address = try task.mmap(length: range.count, prot: .readWrite, flags: .shared, fd: fd,
                                           offset: range.lowerBound)
         return MappedCanvas(task: task, origin: address + -range.lowerBound, layout: layout, clip: clip)
     }
@@ -50,39 +50,39 @@ import Kernel
     @inline(__always) private func address(x: Int, y: Int) -> VirtAddr { origin + layout.offset(x: x, y: y) }
 
     /// One pixel through the inlined store fast path: a synchronous TLB hit, and an awaited store only on a miss.
-    @inline(__always) private func storePixel(_ va: VirtAddr, _ value: UInt32) async throws(UserFault) {
+    @inline(__always) private func storePixel(_ va: VirtAddr, _ value: UInt32) throws(UserFault) {
         if layout.format.bitsPerPixel == 32 {
-            if !task.tryStore32(va, value) { try await task.store32(va, value) }
+            if !task.tryStore32(va, value) { try task.store32(va, value) }
         } else {
             let half = UInt16(truncatingIfNeeded: value)
-            if !task.tryStore16(va, half) { try await task.store16(va, half) }
+            if !task.tryStore16(va, half) { try task.store16(va, half) }
         }
     }
 
     /// Sets one pixel (one store).
-    public func plot(x: Int, y: Int, rgb: UInt32) async throws {
+    public func plot(x: Int, y: Int, rgb: UInt32) throws {
         guard let area = drawable, area.contains(x: x, y: y) else { return }
-        try await storePixel(address(x: x, y: y), layout.format.encode(rgb: rgb))
+        try storePixel(address(x: x, y: y), layout.format.encode(rgb: rgb))
     }
 
     /// Fills a rectangle: per-pixel stores when narrow, else one span store per row.
-    public func fill(_ rect: Rect, rgb: UInt32) async throws {
+    public func fill(_ rect: Rect, rgb: UInt32) throws {
         guard let area = drawable, let r = rect.intersection(area) else { return }
         let value = layout.format.encode(rgb: rgb), bpp = layout.format.bytesPerPixel
         if r.width < Self.spanThreshold {
             for row in r.y ..< r.maxY {
                 let va = address(x: r.x, y: row)
-                for i in 0 ..< r.width { try await storePixel(va + i * bpp, value) }
+                for i in 0 ..< r.width { try storePixel(va + i * bpp, value) }
             }
             return
         }
         layout.format.fillRow(value, count: r.width, into: scratch.baseAddress!)
         let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< r.width * bpp])
-        for row in r.y ..< r.maxY { try await task.storeBytes(address(x: r.x, y: row), span) }
+        for row in r.y ..< r.maxY { try task.storeBytes(address(x: r.x, y: row), span) }
     }
 
     /// Draws a block of colours, one span store per visible row.
-    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws {
+    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws {
         precondition(width >= 0 && height >= 0 && pixels.count == width * height, "blit: pixels is not width*height")
         guard let area = drawable, let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
         let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< c.dst.width * layout.format.bytesPerPixel])
@@ -91,7 +91,7 @@ import Kernel
                 Self.encode(layout.format, src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
                             into: scratch.baseAddress!)
             }
-            try await task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
+            try task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
         }
     }
 
@@ -104,25 +104,25 @@ import Kernel
     }
 
     /// Copies a rectangle within the clip: each row is loaded whole, then stored (overlap-safe).
-    public func copy(from source: Rect, toX: Int, toY: Int) async throws {
+    public func copy(from source: Rect, toX: Int, toY: Int) throws {
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
         let rowBytes = c.src.width * layout.format.bytesPerPixel
         let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< rowBytes])
         let downward = c.dst.y > c.src.y
         for i in 0 ..< c.src.height {
             let row = downward ? c.src.height - 1 - i : i
-            let line = try await task.loadBytes(address(x: c.src.x, y: c.src.y + row), count: rowBytes)
+            let line = try task.loadBytes(address(x: c.src.x, y: c.src.y + row), count: rowBytes)
             line.withUnsafeBytes { scratch.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: rowBytes) }
-            try await task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
+            try task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
         }
     }
 
     /// The colour of one pixel (loads only that pixel's bytes), or nil outside the clip.
-    public func readPixel(x: Int, y: Int) async throws -> UInt32? {
+    public func readPixel(x: Int, y: Int) throws -> UInt32? {
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let va = address(x: x, y: y)
-        if layout.format.bitsPerPixel == 32 { return layout.format.decode(try await task.load32(va)) }
-        let lo = UInt32(try await task.load8(va)), hi = UInt32(try await task.load8(va + 1))
+        if layout.format.bitsPerPixel == 32 { return layout.format.decode(try task.load32(va)) }
+        let lo = UInt32(try task.load8(va)), hi = UInt32(try task.load8(va + 1))
         return layout.format.decode(hi << 8 | lo)
     }
 }

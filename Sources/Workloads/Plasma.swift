@@ -69,7 +69,7 @@ import Kernel
     /// Computes and blits every row of the clip for time `n`. On a `PlainCanvas` (the reference rendering) the frame
     /// is handed over as a deferred overwrite: a frame depends on `n` alone, reads nothing and sets every pixel of
     /// the clip, so only the last one before the canvas is looked at needs drawing.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) async throws {
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
         precondition(n == nextFrame, "plasma: frames must be drawn in order (expected \(nextFrame), got \(n))")
         nextFrame += 1
         let w = clip.width
@@ -91,7 +91,7 @@ import Kernel
         for j in 0 ..< clip.height {
             let y = clip.y + j
             computeRow(n, y: y)
-            try await canvas.blit(x: clip.x, y: y, width: w, height: 1, pixels: row)
+            try canvas.blit(x: clip.x, y: y, width: w, height: 1, pixels: row)
         }
     }
 

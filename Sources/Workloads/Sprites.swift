@@ -76,19 +76,19 @@ import Kernel
     }
 
     /// Frame 0 paints the background; every frame erases the sprites, moves them, and draws them again.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) async throws {
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
         precondition(n == nextFrame, "sprites: frames must be drawn in order (expected \(nextFrame), got \(n))")
         nextFrame += 1
         if n == 0 {
-            try await canvas.fill(clip, rgb: Self.background)
+            try canvas.fill(clip, rgb: Self.background)
         } else {
             for s in sprites {
-                try await canvas.fill(Rect(x: clip.x + s.x, y: clip.y + s.y, width: s.size, height: s.size),
+                try canvas.fill(Rect(x: clip.x + s.x, y: clip.y + s.y, width: s.size, height: s.size),
                                       rgb: Self.background)
             }
             for i in sprites.indices { step(&sprites[i]) }
         }
-        for s in sprites { try await draw(s, on: canvas) }
+        for s in sprites { try draw(s, on: canvas) }
     }
 
     /// Moves one sprite, reflecting it off the clip's edges.
@@ -104,7 +104,7 @@ import Kernel
 
     /// Draws a sprite row by row: its interior span in the fill colour, the pixels next to the outside in the
     /// outline colour (a pixel is interior when its four neighbours are all inside the shape).
-    private func draw(_ s: Sprite, on canvas: some Canvas) async throws {
+    private func draw(_ s: Sprite, on canvas: some Canvas) throws {
         let c = s.size / 2, ox = clip.x + s.x, oy = clip.y + s.y
         for r in 0 ..< s.size {
             let half = s.halves[r]
@@ -113,13 +113,13 @@ import Kernel
             let inner = min(half - 1, above, below)
             let y = oy + r
             if inner < 0 {
-                try await canvas.fill(Rect(x: ox + c - half, y: y, width: 2 * half + 1, height: 1), rgb: s.outline)
+                try canvas.fill(Rect(x: ox + c - half, y: y, width: 2 * half + 1, height: 1), rgb: s.outline)
                 continue
             }
             let edge = half - inner
-            try await canvas.fill(Rect(x: ox + c - half, y: y, width: edge, height: 1), rgb: s.outline)
-            try await canvas.fill(Rect(x: ox + c - inner, y: y, width: 2 * inner + 1, height: 1), rgb: s.fill)
-            try await canvas.fill(Rect(x: ox + c + inner + 1, y: y, width: edge, height: 1), rgb: s.outline)
+            try canvas.fill(Rect(x: ox + c - half, y: y, width: edge, height: 1), rgb: s.outline)
+            try canvas.fill(Rect(x: ox + c - inner, y: y, width: 2 * inner + 1, height: 1), rgb: s.fill)
+            try canvas.fill(Rect(x: ox + c + inner + 1, y: y, width: edge, height: 1), rgb: s.outline)
         }
     }
 }

@@ -190,7 +190,7 @@ struct ExecCLI: ParsableCommand {
             do throws(Machine.SetupError) {
                 let m = try ExecMachine(opts, mailbox: live ? mailbox : nil, snapshotEvery: every,
                                         snapshot: snapshots.map { s in { @Sendable frame in s.write(frame) } })
-                return .success(await m.run())
+                return .success(m.run())
             } catch {
                 mailbox.finish()
                 return .failure(error)

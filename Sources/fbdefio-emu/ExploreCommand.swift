@@ -112,7 +112,7 @@ struct Explore: ParsableCommand {
         } else {
             let total = o.shardSchedules
             summary = runOnEmulator {
-                await Explorer.explore(o) { n in
+                Explorer.explore(o) { n in
                     progress?.show("explored \(n) of \(total) schedules")
                     if reportsToParent { FileHandle.standardError.write(Data("progress \(n)\n".utf8)) }
                 }
@@ -290,7 +290,7 @@ struct ReplaySchedule: ParsableCommand {
         let keepExports = events != nil || trace != nil
         let runOn = self.runOn
         let result = runOnEmulator { () -> (ScenarioRun, [String], String?)? in
-            await Explorer.replayExporting(record, events: keepExports, trace: trace != nil, runOn: runOn)
+            Explorer.replayExporting(record, events: keepExports, trace: trace != nil, runOn: runOn)
         }
         guard let (run, lines, chrome) = result else {
             throw ValidationError("replay-schedule: unknown variant or scenario in '\(file)'")

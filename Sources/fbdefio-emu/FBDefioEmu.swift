@@ -145,7 +145,7 @@ struct Boot: ParsableCommand {
     func run() throws {
         let options = try machine.machineOptions()
         let procs = self.procs
-        let report = runOnEmulator { await BootDemo.run(options, procs: procs) }
+        let report = runOnEmulator { BootDemo.run(options, procs: procs) }
         print(report.text)
         try machine.writeSchedule(report.schedule)
         if !report.succeeded { throw ExitCode(1) }
@@ -170,13 +170,13 @@ final class EmulatorRun<T: Sendable>: @unchecked Sendable {
 }
 
 /// Starts `body` on the emulator thread (the main thread stays free, e.g. for SDL).
-func startOnEmulator<T: Sendable>(_ body: @escaping @EmuActor @Sendable () async -> T) -> EmulatorRun<T> {
+func startOnEmulator<T: Sendable>(_ body: @escaping @EmuActor @Sendable () -> T) -> EmulatorRun<T> {
     let run = EmulatorRun<T>()
-    Task { @EmuActor in run.finish(await body()) }
+    Task { @EmuActor in run.finish(body()) }
     return run
 }
 
 /// Runs `body` on the emulator thread and blocks the calling thread until it returns.
-func runOnEmulator<T: Sendable>(_ body: @escaping @EmuActor @Sendable () async -> T) -> T {
+func runOnEmulator<T: Sendable>(_ body: @escaping @EmuActor @Sendable () -> T) -> T {
     startOnEmulator(body).wait()
 }

@@ -108,7 +108,7 @@ struct ReplayCLI: ParsableCommand {
         options.keepTrace = traceOut != nil
         options.variant = try parseVariant(variant)
         let opts = options
-        let result = runOnEmulator { await Replay(parsed, options: opts).run() }
+        let result = runOnEmulator { Replay(parsed, options: opts).run() }
         var out = result.lines.joined(separator: "\n")
         if !out.isEmpty { out += "\n" }
         FileHandle.standardOutput.write(Data(out.utf8))
@@ -151,7 +151,7 @@ struct HeatmapCLI: ParsableCommand {
 
     func run() throws {
         let parsed = try ReplayCLI.load(trace)
-        let result = runOnEmulator { await Replay(parsed).run() }
+        let result = runOnEmulator { Replay(parsed).run() }
         let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
         do { try PNGEncoder.write(output, width: image.width, height: image.height, argb: image.pixels) } catch {
             throw ValidationError("--output: cannot write '\(output)': \(error)")

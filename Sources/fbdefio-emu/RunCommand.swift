@@ -123,7 +123,7 @@ struct Run: ParsableCommand {
         let progressLine = !live && isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1 ? ProgressLine() : nil
         let started = ContinuousClock.now
         let handle = startOnEmulator {
-            await runDemo(options, mailbox: live ? mailbox : nil, snapshotEvery: every, snapshots: snapshot,
+            runDemo(options, mailbox: live ? mailbox : nil, snapshotEvery: every, snapshots: snapshot,
                           progress: progressLine, onSetupError: { mailbox.finish() })
         }
         var window: SDLOutcome?
@@ -184,12 +184,12 @@ extension Run {
 
 /// Builds and runs the demo machine on the emulator thread.
 @EmuActor func runDemo(_ options: DemoOptions, mailbox: FrameMailbox?, snapshotEvery: Int, snapshots: PNGSnapshots?,
-                       progress: ProgressLine? = nil, onSetupError: @Sendable () -> Void) async -> Result<DemoReport, Machine.SetupError> {
+                       progress: ProgressLine? = nil, onSetupError: @Sendable () -> Void) -> Result<DemoReport, Machine.SetupError> {
     do throws(Machine.SetupError) {
         let m = try Machine(options, mailbox: mailbox, snapshotEvery: snapshotEvery,
                             snapshot: snapshots.map { s in { @Sendable frame in s.write(frame) } })
         m.progress = progress.map { p in { @Sendable done, total, now in p.update(done, total, now) } }
-        return .success(try await m.run())
+        return .success(try m.run())
     } catch {
         onSetupError()
         return .failure(error)

@@ -147,7 +147,7 @@ struct StepCommand: ParsableCommand {
 
 /// Runs one pass of a step session on the emulator thread and waits for it.
 @Sendable func runStepPass(_ source: StepSource, _ window: ClosedRange<Int>?) -> Result<StepRun, StepError> {
-    runOnEmulator { await StepRunner.run(source, window: window) }
+    runOnEmulator { StepRunner.run(source, window: window) }
 }
 
 /// Reads a schedule file saved by explore; a failure is a usage error naming `flag`.

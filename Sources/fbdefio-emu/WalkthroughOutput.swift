@@ -11,7 +11,7 @@ import Lab
 func writeWalkthrough(_ source: StepSource, to path: String, expectedHash: UInt64? = nil) throws {
     let command = "fbdefio-emu " + CommandLine.arguments.dropFirst().joined(separator: " ")
     let result = runOnEmulator {
-        await Walkthrough.build(source, command: command, expectedHash: expectedHash) { image in
+        Walkthrough.build(source, command: command, expectedHash: expectedHash) { image in
             (try? PNGEncoder.encode(width: image.width, height: image.height, argb: image.pixels))
                 .map { "data:image/png;base64," + Data($0).base64EncodedString() }
         }

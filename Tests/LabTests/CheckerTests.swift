@@ -13,39 +13,39 @@ import Testing
     /// worker's batch, with the scripted "never switch" schedule.
     @EmuActor func afterOneWrite(_ variant: String = "upstream+worker-page-lock",
                                  meddle: @escaping @EmuActor (ScenarioMachine, UserTask, VirtAddr) -> Void)
-        async throws -> Violation? {
+        throws -> Violation? {
         let m = try machine(variant)
         m.kernel.spawnProcess("p") { t in
-            let (fd, a) = try await m.map(t)
-            try await t.store8(a + 2 * PAGE_SIZE, 1)
+            let (fd, a) = try m.map(t)
+            try t.store8(a + 2 * PAGE_SIZE, 1)
             meddle(m, t, a)
-            try await t.fsync(fd)
+            try t.fsync(fd)
         }
-        _ = await m.run()
+        _ = m.run()
         return m.checkers.first
     }
 
-    @Test @EmuActor func intactStateRaisesNothing() async throws {
-        #expect(try await afterOneWrite { _, _, _ in } == nil)
+    @Test @EmuActor func intactStateRaisesNothing() throws {
+        #expect(try afterOneWrite { _, _, _ in } == nil)
     }
 
     /// The page drops off the list while its PTE stays writable: when the worker empties the list, dirty tracking
     /// reports the PTE.
-    @Test @EmuActor func unlistedWritablePageIsDirtyTrackingViolation() async throws {
-        let v = try await afterOneWrite { m, _, _ in _ = m.info.fbdefioState!.list.delInit(2) }
+    @Test @EmuActor func unlistedWritablePageIsDirtyTrackingViolation() throws {
+        let v = try afterOneWrite { m, _, _ in _ = m.info.fbdefioState!.list.delInit(2) }
         #expect(v?.kind == .dirtyTracking)
         #expect(v?.page == 2)
     }
 
     /// A write-protect that leaves the TLB entry writable: re-arm reports it when the batch reaches the driver.
-    @Test @EmuActor func staleWritableTLBEntryIsRearmViolation() async throws {
-        let v = try await afterOneWrite("upstream+missing-tlb-flush") { _, _, _ in }
+    @Test @EmuActor func staleWritableTLBEntryIsRearmViolation() throws {
+        let v = try afterOneWrite("upstream+missing-tlb-flush") { _, _, _ in }
         #expect(v?.kind == .rearm)
         #expect(v?.what.contains("TLB") == true)
     }
 
     /// A PTE made writable behind the worker's back after its write-protect pass.
-    @Test @EmuActor func writablePTEOfProcessedPageIsRearmViolation() async throws {
+    @Test @EmuActor func writablePTEOfProcessedPageIsRearmViolation() throws {
         let m = try machine()
         m.info.fbdefio!.deferredIO = { info, _ in
             // Inside the callback the list is still intact; poke the PTE writable as a racing fault would.
@@ -55,53 +55,53 @@ import Testing
             }
         }
         m.kernel.spawnProcess("p") { t in
-            let (fd, a) = try await m.map(t)
-            try await t.store8(a + 2 * PAGE_SIZE, 1)
-            try await t.fsync(fd)
+            let (fd, a) = try m.map(t)
+            try t.store8(a + 2 * PAGE_SIZE, 1)
+            try t.fsync(fd)
         }
-        _ = await m.run()
+        _ = m.run()
         // The callback runs after the re-arm check of this batch: the next list clear finds the PTE.
         #expect(m.checkers.first?.kind == .dirtyTracking)
     }
 
     /// A second successful page_mkwrite of one process's page in one batch.
-    @Test @EmuActor func secondMkwriteInOneBatchIsFaultAccountingViolation() async throws {
+    @Test @EmuActor func secondMkwriteInOneBatchIsFaultAccountingViolation() throws {
         // The PTE is made read-only again without the worker, so the next store faults and mkwrites again in
         // the same batch.
         let m = try machine()
         m.kernel.spawnProcess("p") { t in
-            let (_, a) = try await m.map(t)
-            try await t.store8(a, 1)
+            let (_, a) = try m.map(t)
+            try t.store8(a, 1)
             let slot = t.mm.pageTables.lookup(a)!
             slot.write(slot.read().wrprotected())
             t.tlb.flushPage(a)
-            try await t.store8(a, 2)
+            try t.store8(a, 2)
         }
-        _ = await m.run()
+        _ = m.run()
         #expect(m.checkers.first?.kind == .faultAccounting)
     }
 
     /// A listed node re-initialised by hand: the next add is a list_add corruption report.
-    @Test @EmuActor func corruptedListIsListIntegrityViolation() async throws {
+    @Test @EmuActor func corruptedListIsListIntegrityViolation() throws {
         let m = try machine()
         m.kernel.spawnProcess("p") { t in
-            let (fd, a) = try await m.map(t)
-            try await t.store8(a, 1)
+            let (fd, a) = try m.map(t)
+            try t.store8(a, 1)
             m.info.fbdefioState!.list.initNode(0)
-            try await t.store8(a + PAGE_SIZE, 1)
-            try await t.fsync(fd)
+            try t.store8(a + PAGE_SIZE, 1)
+            try t.fsync(fd)
         }
-        _ = await m.run()
+        _ = m.run()
         #expect(m.checkers.first?.kind == .listIntegrity)
         #expect(m.checkers.first?.what.contains("list_add corruption") == true)
     }
 
     /// Bug F's end: the page the second mkwrite locked stays locked, the worker waits for it forever holding the
     /// mutex, fsync waits for the worker — the hung-task detector names the page lock.
-    @Test @EmuActor func bugFHangsAndIsReportedAsHungTask() async throws {
+    @Test @EmuActor func bugFHangsAndIsReportedAsHungTask() throws {
         let m = try machine("v6.8")
         Scenario.named("remap-offset")!.spawn(m)
-        let outcome = await m.run()
+        let outcome = m.run()
         guard case .deadlock = outcome else { Issue.record("expected a deadlock, got \(outcome)"); return }
         let hung = m.kernel.failures.filter { if case .hungTask = $0 { true } else { false } }
         #expect(hung.contains { "\($0)".contains("page lock of") }, "\(m.kernel.failures) \(m.kernel.sched.reports)")
@@ -110,13 +110,13 @@ import Testing
 
     /// A mkwrite that keeps failing with VM_FAULT_OOM (bug F's trigger on the ≥ 6.11 lookup) is retried, not
     /// killed: the access spins until the livelock detector stops it.
-    @Test @EmuActor func oomFromMkwriteIsRetriedIntoALivelock() async throws {
+    @Test @EmuActor func oomFromMkwriteIsRetriedIntoALivelock() throws {
         var switches = try Variants.select("upstream").switches
         switches.defio.offsetFromVMAStart = true
         let selection = Variants.Selection(name: "upstream(offset-from-vma-start)", parts: [], switches: switches)
         let m = ScenarioMachine(variant: selection, policy: .scripted([:]))
         Scenario.named("remap-offset")!.spawn(m)
-        _ = await m.run()
+        _ = m.run()
         #expect(m.kernel.stats.oom > 1)
         #expect(m.kernel.processes.contains { if case .killed(.livelock(_, _)) = $0.exitStatus { true } else { false } })
         #expect(!m.kernel.processes.contains { if case .killed(.oom(_)) = $0.exitStatus { true } else { false } })

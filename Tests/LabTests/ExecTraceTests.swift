@@ -50,7 +50,7 @@ import Testing
 
     /// Faults in the order they came, each with its batch's bytes; a page that did not change still gets one byte,
     /// so the replay faults it; the trace replays to the same panel bytes.
-    @Test func aRecordingRendersAsATraceThatReplaysToTheSameBytes() async throws {
+    @Test func aRecordingRendersAsATraceThatReplaysToTheSameBytes() throws {
         var r = ExecTraceRecorder(pages: 2)
         r.fault(at: .us(1000), pgoff: 1, offset: 4096 + 8)
         r.fault(at: .us(1500), pgoff: 0, offset: 16)
@@ -79,7 +79,7 @@ import Testing
         let trace = try ReplayTrace(parsing: Array(text.utf8))
         var o = ReplayOptions()
         o.hz = 250
-        let result = await Replay(trace, options: o).run()
+        let result = Replay(trace, options: o).run()
         #expect(result.errors.isEmpty)
         #expect(result.lines.filter { $0.hasPrefix("fault") } == ["fault proc=0 page=1 epoch=0",
                                                                  "fault proc=0 page=0 epoch=0"])
@@ -87,20 +87,20 @@ import Testing
     }
 
     /// The same recorded trace on a panel twice: the same lines, summary and panel image (determinism).
-    @Test func aPutTraceReplaysDeterministicallyOnAPanel() async throws {
+    @Test func aPutTraceReplaysDeterministicallyOnAPanel() throws {
         var text = "mode 320 240 16 640\n"
         for i in 0 ..< 60 {
             text += "at \(i * 7000)\nproc 0 put \((i * 5119) % 150_000) \(String(repeating: "f81f", count: 40))\n"
         }
         let trace = try ReplayTrace(parsing: Array(text.utf8))
-        func once() async -> ReplayResult {
+        func once() -> ReplayResult {
             var o = ReplayOptions()
             o.hz = 250
             o.panel = "ili9341-spi32"
             o.panelDelay = true
-            return await Replay(trace, options: o).run()
+            return Replay(trace, options: o).run()
         }
-        let a = await once(), b = await once()
+        let a = once(), b = once()
         #expect(a.errors.isEmpty)
         #expect(a.lines == b.lines)
         #expect(a.summary == b.summary)

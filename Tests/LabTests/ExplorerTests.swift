@@ -13,44 +13,44 @@ import Testing
     ]
 
     @EmuActor func explore(_ variant: String, schedules: Int, policy: ExplorePolicy = .random,
-                           scenarios: [String] = []) async throws -> Explorer.Summary {
+                           scenarios: [String] = []) throws -> Explorer.Summary {
         var o = ExploreOptions()
         o.variant = try Variants.select(variant)
         o.schedules = schedules
         o.policy = policy
         o.scenarios = scenarios
-        return await Explorer.explore(o)
+        return Explorer.explore(o)
     }
 
     @Test(arguments: buggy)
-    @EmuActor func everyBuggyVariantIsFound(variant: String) async throws {
-        let s = try await explore(variant, schedules: 400)
+    @EmuActor func everyBuggyVariantIsFound(variant: String) throws {
+        let s = try explore(variant, schedules: 400)
         let found = try #require(s.found, "\(variant): no violation in \(s.schedules) schedules")
         #expect(found.record.switches.count <= found.originalSwitches)
         // The shrunk schedule, saved and parsed again, gives the same violation and the same event hash.
         let text = found.record.text(violation: found.run.violation, eventHash: found.run.eventHash)
         let parsed = try ScheduleRecord(parsing: text)
         #expect(parsed == found.record)
-        let again = try #require(await Explorer.replay(parsed))
+        let again = try #require(Explorer.replay(parsed))
         #expect(again.violation == found.run.violation)
         #expect(again.eventHash == found.run.eventHash)
         #expect(!again.diagram.isEmpty)
     }
 
     @Test(arguments: ["upstream+worker-page-lock", "legacy-folio-mkclean"])
-    @EmuActor func correctVariantsSurviveEveryScenario(variant: String) async throws {
-        let s = try await explore(variant, schedules: Scenario.all.count * 12, scenarios: Scenario.all.map(\.name))
+    @EmuActor func correctVariantsSurviveEveryScenario(variant: String) throws {
+        let s = try explore(variant, schedules: Scenario.all.count * 12, scenarios: Scenario.all.map(\.name))
         #expect(s.found == nil, "\(s.found.map { "\($0.run.violation!) in \($0.record.scenario)" } ?? "")")
         #expect(s.schedules == Scenario.all.count * 12)
     }
 
-    @Test @EmuActor func pctFindsBugHToo() async throws {
-        let s = try await explore("upstream", schedules: 400, policy: .pct)
+    @Test @EmuActor func pctFindsBugHToo() throws {
+        let s = try explore("upstream", schedules: 400, policy: .pct)
         #expect(s.found != nil)
     }
 
     /// Shards split the schedule indices: together they run every schedule exactly once.
-    @Test @EmuActor func shardsAreDisjointAndComplete() async throws {
+    @Test @EmuActor func shardsAreDisjointAndComplete() throws {
         var total = 0
         for k in 0 ..< 3 {
             var o = ExploreOptions()
@@ -58,7 +58,7 @@ import Testing
             o.schedules = 20
             o.shardIndex = k
             o.shardCount = 3
-            total += await Explorer.explore(o).schedules
+            total += Explorer.explore(o).schedules
         }
         #expect(total == 20)
     }

@@ -5,14 +5,14 @@ import Testing
 
 /// The demo machine's --stats / --trace / --events data.
 @Suite struct MachineObservabilityTests {
-    @Test @EmuActor func latencyCountsEveryDeliveredPageAndTheTraceHasTheTracks() async throws {
+    @Test @EmuActor func latencyCountsEveryDeliveredPageAndTheTraceHasTheTracks() throws {
         var o = DemoOptions()
         o.workload = "sprites"
         o.procs = 2
         o.frames = 6
         o.keepEvents = true
         o.keepTrace = true
-        let r = try await Machine(o).run()
+        let r = try Machine(o).run()
         #expect(r.checkerPassed, "\(r.checkerReport)")
         let c = Dictionary(uniqueKeysWithValues: r.stats.counters)
         // Every writer fsyncs at the end, so every first write of a batch reached the panel.

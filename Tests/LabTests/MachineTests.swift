@@ -18,7 +18,7 @@ import Workloads
     @EmuActor func run(_ workload: String, panel: String = "ili9341-spi32", seed: UInt64 = 1, frames: Int = 12,
                        procs: Int = 3, bpp: Int? = nil, policy: PolicyChoice = .random,
                        variant: String = "upstream+worker-page-lock", cpus: Int = 4,
-                       delay: DelayChoice = .panelDefault) async throws -> DemoReport {
+                       delay: DelayChoice = .panelDefault) throws -> DemoReport {
         var o = DemoOptions()
         o.delay = delay
         o.machine.seed = seed
@@ -33,15 +33,15 @@ import Workloads
         o.procs = procs
         o.frames = frames
         let m = try Machine(o)
-        return try await m.run()
+        return try m.run()
     }
 
     @Test(arguments: WorkloadKind.allCases.map(\.rawValue))
-    @EmuActor func everyWorkloadPassesTheCheckerHeadless(workload: String) async throws {
-        let r = try await run(workload)
+    @EmuActor func everyWorkloadPassesTheCheckerHeadless(workload: String) throws {
+        let r = try run(workload)
         #expect(r.checkerPassed, "\(r.checkerReport)\n\(r.summary)")
         #expect(r.frameHash == Self.goldens[workload], "golden for \(workload): got \(hex(r.frameHash))")
-        let again = try await run(workload)
+        let again = try run(workload)
         #expect(again.frameHash == r.frameHash)
         #expect(again.eventHash == r.eventHash)
     }
@@ -51,8 +51,8 @@ import Workloads
     /// the re-arm checker stops the run there. (The window is narrow, as on a real kernel — about one timer batch in
     /// two thousand there: whether a run meets it depends on the seed and on where the timer's tick falls among the
     /// workload's faults; on four CPUs, where each writer has a CPU, the clocks rarely line the two up.)
-    @Test @EmuActor func upstreamDemoCatchesBugH() async throws {
-        let r = try await run("console", seed: 12, frames: 30, variant: "upstream", cpus: 1)
+    @Test @EmuActor func upstreamDemoCatchesBugH() throws {
+        let r = try run("console", seed: 12, frames: 30, variant: "upstream", cpus: 1)
         #expect(!r.checkerPassed)
         #expect(r.summary.contains("VIOLATION (re-arm)"), "\(r.summary)")
         #expect(r.summary.contains("variant upstream"))
@@ -61,19 +61,19 @@ import Workloads
     }
 
     @Test(arguments: PanelProfile.all.map(\.name))
-    @EmuActor func everyPanelShowsTheFramebufferAtTheEnd(panel: String) async throws {
-        let r = try await run("sprites", panel: panel, frames: 6, procs: 2)
+    @EmuActor func everyPanelShowsTheFramebufferAtTheEnd(panel: String) throws {
+        let r = try run("sprites", panel: panel, frames: 6, procs: 2)
         #expect(r.checkerPassed, "\(r.checkerReport)\n\(r.summary)")
     }
 
-    @Test @EmuActor func bpp32AndRoundRobinAndOneProcess() async throws {
-        let a = try await run("life", frames: 8, procs: 1, bpp: 32, policy: .rr)
+    @Test @EmuActor func bpp32AndRoundRobinAndOneProcess() throws {
+        let a = try run("life", frames: 8, procs: 1, bpp: 32, policy: .rr)
         #expect(a.checkerPassed, "\(a.checkerReport)")
-        let b = try await run("cursor", seed: 9, frames: 8, procs: 4, bpp: 32)
+        let b = try run("cursor", seed: 9, frames: 8, procs: 4, bpp: 32)
         #expect(b.checkerPassed, "\(b.checkerReport)")
     }
 
-    @Test @EmuActor func pageRectanglesCoverExactlyThePage() async throws {
+    @Test @EmuActor func pageRectanglesCoverExactlyThePage() throws {
         var o = DemoOptions()
         o.width = 320
         o.height = 240
@@ -94,7 +94,7 @@ import Workloads
 
     /// A stop request (window closed, Ctrl-C) catches the processes at different frames: the run still ends
     /// quiescent and the checker compares each band with the frames its process really drew.
-    @Test @EmuActor func stoppingMidRunStillPassesTheChecker() async throws {
+    @Test @EmuActor func stoppingMidRunStillPassesTheChecker() throws {
         var o = DemoOptions()
         o.workload = "sprites"
         o.panel = "ili9341-spi32"
@@ -103,7 +103,7 @@ import Workloads
         let mailbox = FrameMailbox()
         let m = try Machine(o, mailbox: mailbox)
         m.progress = { done, _, _ in if done == 7 { mailbox.requestStop() } }
-        let r = try await m.run()
+        let r = try m.run()
         #expect(r.checkerPassed, "\(r.checkerReport)")
         #expect(mailbox.isFinished)
         #expect(r.summary.contains("7 frames"))
@@ -112,7 +112,7 @@ import Workloads
     /// The end-of-run check counts every differing pixel and names the first, for both comparisons, at 16 and 32 bpp
     /// (the framebuffer is written behind the panel's back, so the panel misses exactly those pixels).
     @Test(arguments: [("ili9341-spi32", 16), ("ideal", 32)])
-    @EmuActor func lostUpdateCheckerCountsAndLocatesDifferences(panel: String, bpp: Int) async throws {
+    @EmuActor func lostUpdateCheckerCountsAndLocatesDifferences(panel: String, bpp: Int) throws {
         var o = DemoOptions()
         o.panel = panel
         (o.width, o.height, o.bpp) = (64, 48, bpp)
@@ -132,8 +132,8 @@ import Workloads
             }
         }
         // The reference agrees on the last of them and has one pixel of its own at (10,3).
-        try await reference.plot(x: 0, y: 47, rgb: layout.format.decode(0xFF))
-        try await reference.plot(x: 10, y: 3, rgb: 0xFFFFFF)
+        try reference.plot(x: 0, y: 47, rgb: layout.format.decode(0xFF))
+        try reference.plot(x: 10, y: 3, rgb: 0xFFFFFF)
         let r = LostUpdateChecker.check(info: m.info, panel: m.panel, reference: reference)
         #expect(!r.passed)
         #expect(r.panelMismatches == 3)

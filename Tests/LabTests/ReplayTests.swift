@@ -14,13 +14,13 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
 }
 
 @EmuActor func replay(_ text: String, crc: Bool = true, events: Bool = false, trace: Bool = false)
-    async throws -> ReplayResult {
+    throws -> ReplayResult {
     let t = try ReplayTrace(parsing: Array(text.utf8))
     var o = ReplayOptions()
     if crc { o.displayChecksum = { naiveCRC32($0) } }
     o.keepEvents = events
     o.keepTrace = trace
-    return await Replay(t, options: o).run()
+    return Replay(t, options: o).run()
 }
 
 /// Golden outputs of the hand-written traces in Goldens/ (NAME.trace → NAME.out). Re-record with
@@ -30,9 +30,9 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
     static let names = ["multipage", "several-procs", "reads-first", "empty-flushes", "timer"]
 
     @Test(arguments: names)
-    @EmuActor func goldenOutput(name: String) async throws {
+    @EmuActor func goldenOutput(name: String) throws {
         let text = try String(contentsOf: Self.goldens.appendingPathComponent("\(name).trace"), encoding: .utf8)
-        let r = try await replay(text)
+        let r = try replay(text)
         #expect(r.errors.isEmpty, "\(r.errors)")
         let got = r.lines.joined(separator: "\n") + "\n"
         let file = Self.goldens.appendingPathComponent("\(name).out")
@@ -41,19 +41,19 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
         }
         let want = try String(contentsOf: file, encoding: .utf8)
         #expect(got == want, "golden \(name).out differs:\n\(got)")
-        let again = try await replay(text)
+        let again = try replay(text)
         #expect(again.lines == r.lines)
     }
 
     /// The real kernel's timing at HZ=250 with a 12-jiffy delay: the work runs at the tick after expires, so a write
     /// 50 ms after a batch's first one joins it (a model firing at jiffies + delay, 48 ms, would split them).
-    @Test @EmuActor func theWheelRunsTheWorkAtTheTickAfterExpires() async throws {
+    @Test @EmuActor func theWheelRunsTheWorkAtTheTickAfterExpires() throws {
         let text = try String(contentsOf: Self.goldens.appendingPathComponent("wheel-hz250.trace"), encoding: .utf8)
         var o = ReplayOptions()
         o.hz = 250
         o.delayMilliseconds = 48
         o.displayChecksum = { naiveCRC32($0) }
-        let r = await Replay(try ReplayTrace(parsing: Array(text.utf8)), options: o).run()
+        let r = Replay(try ReplayTrace(parsing: Array(text.utf8)), options: o).run()
         #expect(r.errors.isEmpty, "\(r.errors)")
         let got = r.lines.joined(separator: "\n") + "\n"
         let file = Self.goldens.appendingPathComponent("wheel-hz250.out")
@@ -72,29 +72,29 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
 @Suite struct ReplayTests {
     //  page      0      1      2
     //  write     [4000 ········· 9000)   one fill, three page_mkwrite in ascending order
-    @Test @EmuActor func aMultiPageWriteFaultsEachPageInAscendingOrder() async throws {
-        let r = try await replay("size 12288\nproc 0 write 4000 5000\nflush\n", crc: false)
+    @Test @EmuActor func aMultiPageWriteFaultsEachPageInAscendingOrder() throws {
+        let r = try replay("size 12288\nproc 0 write 4000 5000\nflush\n", crc: false)
         #expect(r.lines == [
             "fault proc=0 page=0 epoch=0", "fault proc=0 page=1 epoch=0", "fault proc=0 page=2 epoch=0",
             "flush epoch=0 pages=[0,1,2]", "end epoch=1 pending=[]",
         ])
     }
 
-    @Test @EmuActor func theDefaultByteIsTheLineNumberAndThePanelShowsIt() async throws {
+    @Test @EmuActor func theDefaultByteIsTheLineNumberAndThePanelShowsIt() throws {
         // Line 300 (& 255 = 44) writes without a BYTE.
         let text = String(repeating: "\n", count: 299) + "proc 0 write 10 3\nflush\n"
-        let r = try await replay(text, crc: false)
+        let r = try replay(text, crc: false)
         #expect(r.panel.count == ReplayTrace.defaultSize)
         #expect(Array(r.panel[9 ..< 14]) == [0, 44, 44, 44, 0])
     }
 
-    @Test @EmuActor func displayCRCIsOfExactlySizeBytesOfThePanel() async throws {
-        let r = try await replay("size 5000\nproc 0 write 0 5000 0xFF\nflush\n")
+    @Test @EmuActor func displayCRCIsOfExactlySizeBytesOfThePanel() throws {
+        let r = try replay("size 5000\nproc 0 write 0 5000 0xFF\nflush\n")
         #expect(r.lines.contains("display epoch=0 crc32=\(String(format: "%08X", naiveCRC32([UInt8](repeating: 0xFF, count: 5000))))"))
     }
 
-    @Test @EmuActor func noImplicitFlushAtTheEnd() async throws {
-        let r = try await replay("size 8192\nproc 0 write 4096 1\n", crc: false)
+    @Test @EmuActor func noImplicitFlushAtTheEnd() throws {
+        let r = try replay("size 8192\nproc 0 write 4096 1\n", crc: false)
         #expect(r.lines == ["fault proc=0 page=1 epoch=0", "end epoch=0 pending=[1]"])
         #expect(r.panel.allSatisfy { $0 == 0 })
         #expect(r.stats.latency.count == 0)
@@ -102,9 +102,9 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
     }
 
     /// Every (write line, page) that reached the panel is one histogram entry; the rest are counted apart.
-    @Test @EmuActor func theHistogramCountsEveryStoreThatReachedThePanel() async throws {
+    @Test @EmuActor func theHistogramCountsEveryStoreThatReachedThePanel() throws {
         let text = try String(contentsOf: ReplayGoldenTests.goldens.appendingPathComponent("timer.trace"), encoding: .utf8)
-        let r = try await replay(text, crc: false)
+        let r = try replay(text, crc: false)
         // The wheel runs the work at the tick after expires (HZ=1000, delay 50): at 51 ms and at 111 ms. Delivered:
         // p0 written at 0 (51 ms), p1 at 30 (21 ms), p0 and p2 at 60 (51 ms each), and p3 at 110, which joins the
         // second batch (1 ms).
@@ -113,14 +113,14 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
         let ms = 1_000_000.0
         #expect(abs(Double(r.stats.latency.maximum) - 51 * ms) <= 0.001 * 51 * ms)
         #expect(abs(Double(r.stats.latency.percentile(20)) - 1 * ms) <= 0.001 * 1 * ms)
-        let flushed = try await replay("size 16384\nproc 0 write 0 16384\nproc 1 write 0 1\nflush\n", crc: false)
+        let flushed = try replay("size 16384\nproc 0 write 0 16384\nproc 1 write 0 1\nflush\n", crc: false)
         #expect(flushed.stats.latency.count == 5)
         #expect(flushed.stats.latency.maximum == 0)
         #expect(flushed.stats.json.contains("\"count\":5"))
     }
 
-    @Test @EmuActor func statsCountFaultsBatchesAndBytes() async throws {
-        let r = try await replay("size 8192\nproc 0 read 0 1\nproc 0 write 0 2 1\nproc 1 write 0 1 1\nflush\n", crc: false)
+    @Test @EmuActor func statsCountFaultsBatchesAndBytes() throws {
+        let r = try replay("size 8192\nproc 0 read 0 1\nproc 0 write 0 2 1\nproc 1 write 0 1 1\nflush\n", crc: false)
         let c = Dictionary(uniqueKeysWithValues: r.stats.counters)
         #expect(c["page_mkwrite"] == 2)
         #expect(c["page_mkwrite_already_listed"] == 1)
@@ -134,8 +134,8 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
         #expect((json?["latency"] as? [String: Any])?["count"] as? Int == 2)
     }
 
-    @Test @EmuActor func eventsAreJSONLinesWithEveryKind() async throws {
-        let r = try await replay("size 8192\nprocs 2\nproc 0 read 0 1\nproc 0 write 0 1\nproc 1 write 4096 1\nflush\n",
+    @Test @EmuActor func eventsAreJSONLinesWithEveryKind() throws {
+        let r = try replay("size 8192\nprocs 2\nproc 0 read 0 1\nproc 0 write 0 1\nproc 1 write 4096 1\nflush\n",
                                  events: true)
         var kinds: [String: Int] = [:]
         for line in r.events {
@@ -156,8 +156,8 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
         #expect(kinds["line"] == 4)
     }
 
-    @Test @EmuActor func theChromeTraceParsesAndHasTheTracks() async throws {
-        let r = try await replay("size 8192\nprocs 3\nproc 0 write 0 1\nproc 1 write 4096 1\nflush\n", trace: true)
+    @Test @EmuActor func theChromeTraceParsesAndHasTheTracks() throws {
+        let r = try replay("size 8192\nprocs 3\nproc 0 write 0 1\nproc 1 write 4096 1\nflush\n", trace: true)
         let json = try #require(r.trace)
         let o = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let events = try #require(o["traceEvents"] as? [[String: Any]])
@@ -174,8 +174,8 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
         }
     }
 
-    @Test @EmuActor func theHeatmapDrawsFaultCountsWherePagesSit() async throws {
-        let r = try await replay("size 12288\nproc 0 write 0 1\nflush\nproc 0 write 0 1\nproc 0 write 8192 1\n", crc: false)
+    @Test @EmuActor func theHeatmapDrawsFaultCountsWherePagesSit() throws {
+        let r = try replay("size 12288\nproc 0 write 0 1\nflush\nproc 0 write 0 1\nproc 0 write 8192 1\n", crc: false)
         #expect(r.mkwritesPerPage == [2, 0, 1])
         let img = Heatmap.image(counts: r.mkwritesPerPage, layout: .replay(size: 12288))
         #expect(img.width == 1024 && img.height == 3)

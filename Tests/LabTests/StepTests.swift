@@ -10,7 +10,7 @@ func blockingStepPass(_ source: StepSource, _ window: ClosedRange<Int>?) -> Resu
     let done = DispatchSemaphore(value: 0)
     nonisolated(unsafe) var result: Result<StepRun, StepError>?
     Task { @EmuActor in
-        result = await StepRunner.run(source, window: window)
+        result = StepRunner.run(source, window: window)
         done.signal()
     }
     done.wait()
@@ -183,7 +183,7 @@ func blockingEncode(_ source: StepSource, window: ClosedRange<Int>) -> String {
     nonisolated(unsafe) var json = ""
     Task { @EmuActor in
         let encoder = WalkthroughEncoder(window: window)
-        if case .success(let run) = await StepRunner.run(source, window: window, sink: { encoder.add($0) }) {
+        if case .success(let run) = StepRunner.run(source, window: window, sink: { encoder.add($0) }) {
             json = encoder.json(run, command: "test", heatmapPNG: nil, notes: [])
         }
         done.signal()

@@ -36,18 +36,18 @@ import Kernel
     }
 
     /// Scenario 24 on a machine: pages 0 and 15 at line_length 4096 re-send rows 0 ..< 16, all of them full width.
-    @Test @EmuActor func farApartPagesResendEverythingBetween() async throws {
+    @Test @EmuActor func farApartPagesResendEverythingBetween() throws {
         let rig = makeRig(PanelProfile.named("simpledrm")!, xres: 1024, yres: 32, bpp: 32)
         let driver = rig.driver
         let shown = Box(false)
         rig.spawnWriter { t, fd, base in
-            try await t.store32(base, 0x00FF_0000)
-            try await t.store32(base + 15 * PAGE_SIZE + 8, 0x0000_FF00)
-            try await t.fsync(fd)
-            await driver.flush()
+            try t.store32(base, 0x00FF_0000)
+            try t.store32(base + 15 * PAGE_SIZE + 8, 0x0000_FF00)
+            try t.fsync(fd)
+            driver.flush()
             shown.value = driver.image == driver.expectedImage()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(shown.value)
         let u = try #require(rig.updates.value.last)
         #expect(u.pages == [PgOff(0), PgOff(15)])
@@ -60,19 +60,19 @@ import Kernel
     /// Scenario 24, second half: one page inside a 12288-byte scanline updates exactly its 1024 pixels — and, with
     /// the pre-2025 end computation, a page ending at the line end is dropped: the write never reaches the glass.
     @Test(arguments: [true, false])
-    @EmuActor func pageInsideOneScanline(fixed: Bool) async throws {
+    @EmuActor func pageInsideOneScanline(fixed: Bool) throws {
         var options = PanelOptions()
         options.drm.singleScanlineEndFromLength = fixed
         let rig = makeRig(PanelProfile.named("simpledrm")!, xres: 3072, yres: 4, bpp: 32, options: options)
         let driver = rig.driver
         rig.spawnWriter { t, fd, base in
-            try await t.store32(base + PAGE_SIZE + 4, 0x0012_3456)
-            try await t.fsync(fd)
-            try await t.store32(base + 2 * PAGE_SIZE + 4, 0x0065_4321)
-            try await t.fsync(fd)
-            await driver.flush()
+            try t.store32(base + PAGE_SIZE + 4, 0x0012_3456)
+            try t.fsync(fd)
+            try t.store32(base + 2 * PAGE_SIZE + 4, 0x0065_4321)
+            try t.fsync(fd)
+            driver.flush()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
         #expect(u.first?.rects == [PanelRect(x: 1024, y: 0, width: 1024, height: 1)])
         #expect(u.first?.busBytes == 1024 * 4)
@@ -94,19 +94,19 @@ import Kernel
     /// ends at row 240; without the clamp it ends at 244 and the damage blit reaches 2,560 bytes past the visible
     /// buffer — reported as a diagnostic (the kernel oopsed), while the machine runs on.
     @Test(arguments: [true, false])
-    @EmuActor func lastPagePastTheVisibleArea(clamped: Bool) async throws {
+    @EmuActor func lastPagePastTheVisibleArea(clamped: Bool) throws {
         var options = PanelOptions()
         options.drm.clampDamageToYres = clamped
         let rig = makeRig(PanelProfile.named("simpledrm")!, xres: 320, yres: 240, bpp: 16, options: options)
         let driver = rig.driver
         #expect(rig.info.fix.smemLen == 38 * PAGE_SIZE)
         rig.spawnWriter { t, fd, base in
-            try await t.store16(base + 37 * PAGE_SIZE, 0xFFFF)
-            try await t.store16(base + (38 * PAGE_SIZE - 2), 0xFFFF)  // in the tail, never visible
-            try await t.fsync(fd)
-            await driver.flush()
+            try t.store16(base + 37 * PAGE_SIZE, 0xFFFF)
+            try t.store16(base + (38 * PAGE_SIZE - 2), 0xFFFF)  // in the tail, never visible
+            try t.fsync(fd)
+            driver.flush()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.k.processes[0].exitStatus == .exited)
         let u = try #require(rig.updates.value.last)
         #expect(driver.image == driver.expectedImage())
@@ -126,16 +126,16 @@ import Kernel
 
     /// The same glass as fbtft's, behind DRM: the two pages 0 and 15 give the same rows (0 ..< 103) but MIPI DBI
     /// sends them in 64 KiB chunks: 5 command transfers + 2 data transfers instead of fbtft's 5 + 5.
-    @Test @EmuActor func mipiDBISendsTheClipInLargeChunks() async throws {
+    @Test @EmuActor func mipiDBISendsTheClipInLargeChunks() throws {
         let rig = makeRig(PanelProfile.named("mipi-dbi-spi32")!)
         let driver = rig.driver
         rig.spawnWriter { t, fd, base in
-            try await t.store16(base, 0x001F)
-            try await t.store16(base + 15 * PAGE_SIZE, 0x001F)
-            try await t.fsync(fd)
-            await driver.flush()
+            try t.store16(base, 0x001F)
+            try t.store16(base + 15 * PAGE_SIZE, 0x001F)
+            try t.fsync(fd)
+            driver.flush()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = try #require(rig.updates.value.last)
         #expect(u.rects == [PanelRect(x: 0, y: 0, width: 320, height: 103)])
         #expect(u.busBytes == 103 * 320 * 2 + 11)

@@ -17,7 +17,7 @@ import Kernel
         let k = rig.k
         rig.info.fbdefio!.deferredIO = { info, pagerefs in
             times.value.append(k.now)
-            await inner(info, pagerefs)
+            inner(info, pagerefs)
         }
         return times
     }
@@ -36,7 +36,7 @@ import Kernel
     /// 6.19 (`waitForVblank` off) the hook runs as soon as the worker does. The drivers as shipped (MIPI DBI,
     /// simpledrm) have no vblank, so they never wait.
     @Test(arguments: [(true, true), (false, true), (true, false)])
-    @EmuActor func dirtyHookRunsAtTheNextVblank(wait: Bool, crtcHasVblank: Bool) async throws {
+    @EmuActor func dirtyHookRunsAtTheNextVblank(wait: Bool, crtcHasVblank: Bool) throws {
         var options = PanelOptions()
         options.drm.waitForVblank = wait
         let base = PanelProfile.named("mipi-dbi-spi32")!
@@ -45,12 +45,12 @@ import Kernel
         let drm = try #require(rig.driver as? DRMFBHelperDeferredIO)
         let callbacks = Self.recordCallbacks(rig)
         rig.spawnWriter { t, fd, base in
-            await rig.k.sched.sleep(until: .ms(5))
-            try await t.store16(base + 3 * PAGE_SIZE, 0xF800)
-            try await t.fsync(fd)
-            await drm.flush()
+            rig.k.sched.sleep(until: .ms(5))
+            try t.store16(base + 3 * PAGE_SIZE, 0xF800)
+            try t.fsync(fd)
+            drm.flush()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let batch = try #require(callbacks.value.first)
         let u = try #require(rig.updates.value.first)
         #expect(rig.updates.value.count == 1)
@@ -73,7 +73,7 @@ import Kernel
     /// mmap batch for page 3 queued the worker. With the wait, one update covers rows 19 ..< 201; without it the
     /// worker has already taken page 3's clip and the write makes a second update.
     @Test(arguments: [true, false])
-    @EmuActor func damageDuringTheVblankWaitJoinsTheFlush(wait: Bool) async throws {
+    @EmuActor func damageDuringTheVblankWaitJoinsTheFlush(wait: Bool) throws {
         var options = PanelOptions()
         options.drm.waitForVblank = wait
         let rig = makeRig(PanelProfile.named("mipi-dbi-spi32")!.withVBlank(Self.frame), options: options)
@@ -81,18 +81,18 @@ import Kernel
         let callbacks = Self.recordCallbacks(rig)
         let info = rig.info
         rig.spawnWriter { t, fd, base in
-            await rig.k.sched.sleep(until: .ms(5))
-            try await t.store16(base + 3 * PAGE_SIZE, 0xF800)
-            try await t.fsync(fd)
+            rig.k.sched.sleep(until: .ms(5))
+            try t.store16(base + 3 * PAGE_SIZE, 0xF800)
+            try t.fsync(fd)
             // Still before the vblank (the next one is at 16.7 ms).
-            await rig.k.sched.sleep(until: rig.k.now + .ms(2))
+            rig.k.sched.sleep(until: rig.k.now + .ms(2))
             #expect(rig.k.now < Self.frame)
             let row = 200 * info.fix.lineLength
             [UInt16](repeating: 0x001F, count: 320).withUnsafeBytes { info.kernel.vmalloc.write(info.screenBuffer + UInt64(row), $0) }
             drm.drmFBHelperDamageRange(off: row, len: 640)
-            await drm.flush()
+            drm.flush()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(callbacks.value.count == 1)
         #expect(drm.image == drm.expectedImage())
         let u = rig.updates.value
@@ -111,7 +111,7 @@ import Kernel
     /// wire is therefore not in this update, though that row goes out 30 ms later in the third chunk: the glass
     /// still shows the old pixel when the update ends. The write faulted again (its page was write-protected for
     /// this batch), so the next batch's damage pass carries it.
-    @Test @EmuActor func writeDuringTheTransferComesWithTheNextPass() async throws {
+    @Test @EmuActor func writeDuringTheTransferComesWithTheNextPass() throws {
         let rig = makeRig(PanelProfile.named("mipi-dbi-spi32")!)
         let drm = try #require(rig.driver as? DRMFBHelperDeferredIO)
         let lastRow = 239 * 320
@@ -122,16 +122,16 @@ import Kernel
             seen.value.append(drm.image[lastRow])
         }
         rig.spawnWriter("A") { t, fd, base in
-            try await store(t, base, at: 0, [UInt8](repeating: 0, count: 320 * 240 * 2))
-            try await t.fsync(fd)
+            try store(t, base, at: 0, [UInt8](repeating: 0, count: 320 * 240 * 2))
+            try t.fsync(fd)
         }
         rig.spawnWriter("B") { t, _, base in
             // The window commands and the first data chunk have started.
-            while drm.stats.transfers < drm.profile.commandTransfers + 1 { await rig.k.sched.sleep(until: rig.k.now + .us(50)) }
+            while drm.stats.transfers < drm.profile.commandTransfers + 1 { rig.k.sched.sleep(until: rig.k.now + .us(50)) }
             written.value = rig.k.now
-            try await t.store16(base + 239 * 640, 0xFFFF)
+            try t.store16(base + 239 * 640, 0xFFFF)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
         try #require(u.count == 2)
         #expect(u[0].rects == [PanelRect(x: 0, y: 0, width: 320, height: 240)])
@@ -148,27 +148,27 @@ import Kernel
     /// free and the worker is busy; a fault that needs the mutex completes at once. fbtft, whose callback sends, has
     /// the mutex held by the fb_defio worker at the same point, and the same fault waits for the transfer.
     @Test(arguments: ["mipi-dbi-spi32", "ili9341-spi32"])
-    @EmuActor func damageWorkerSendsWithoutTheDefioMutex(panel: String) async throws {
+    @EmuActor func damageWorkerSendsWithoutTheDefioMutex(panel: String) throws {
         let rig = makeRig(PanelProfile.named(panel)!)
         let driver = rig.driver
         let state = try #require(rig.info.fbdefioState)
         let sample = Box<(locked: Bool, owner: Int, damageRunning: Bool?, faultTook: VirtualTime, faultDone: VirtualTime)>(
             (false, -1, nil, .zero, .zero))
         rig.spawnWriter("A") { t, fd, base in
-            try await store(t, base, at: 0, [UInt8](repeating: 0x11, count: 320 * 120 * 2))
-            try await t.fsync(fd)
+            try store(t, base, at: 0, [UInt8](repeating: 0x11, count: 320 * 120 * 2))
+            try t.fsync(fd)
         }
         rig.spawnWriter("B") { t, _, base in
-            while driver.stats.transfers < driver.profile.commandTransfers + 1 { await rig.k.sched.sleep(until: rig.k.now + .us(50)) }
+            while driver.stats.transfers < driver.profile.commandTransfers + 1 { rig.k.sched.sleep(until: rig.k.now + .us(50)) }
             sample.value.locked = state.lock.isLocked
             sample.value.owner = state.lock.owner
             sample.value.damageRunning = (driver as? DRMFBHelperDeferredIO)?.damageWork.isRunning
             let start = rig.k.now
-            try await t.store16(base + 200 * 640, 0xFFFF)  // a page outside A's batch: a fresh write fault
+            try t.store16(base + 200 * 640, 0xFFFF)  // a page outside A's batch: a fresh write fault
             sample.value.faultTook = rig.k.now - start  // never negative: time only moves on
             sample.value.faultDone = rig.k.now
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(driver.image == driver.expectedImage())
         let first = try #require(rig.updates.value.first)
         if let drm = driver as? DRMFBHelperDeferredIO {

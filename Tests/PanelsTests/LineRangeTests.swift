@@ -7,30 +7,30 @@ import Kernel
 /// costs 11 bytes in 5 transfers; data goes in chunks of fb_ili9341's 16 KiB tx buffer; each transfer costs 20 µs
 /// on top of 8 bits / 32 MHz per byte.
 @Suite struct LineRangeTests {
-    @Test @EmuActor func windowsBytesAndTimesMatchTheHandComputation() async throws {
+    @Test @EmuActor func windowsBytesAndTimesMatchTheHandComputation() throws {
         let rig = makeRig(PanelProfile.named("ili9341-spi32")!)
         let driver = rig.driver
         let images = Box<[Bool]>([])
         rig.spawnWriter { t, fd, base in
             // 1. Page 3 (rows 19…25), but the first window of a fresh driver starts at row 0 (kzalloc'd par).
-            try await t.store16(base + 3 * PAGE_SIZE, 0xF800)
-            try await t.fsync(fd)
+            try t.store16(base + 3 * PAGE_SIZE, 0xF800)
+            try t.fsync(fd)
             images.value.append(driver.image == driver.expectedImage())
             // 2. Page 3 again: rows 19…25 exactly.
-            try await t.store16(base + 3 * PAGE_SIZE + 2, 0x07E0)
-            try await t.fsync(fd)
+            try t.store16(base + 3 * PAGE_SIZE + 2, 0x07E0)
+            try t.fsync(fd)
             images.value.append(driver.image == driver.expectedImage())
             // 3. Pages 0 and 15 in one batch: one window, rows 0…102 — every row between is re-sent.
-            try await t.store16(base, 0x001F)
-            try await t.store16(base + 15 * PAGE_SIZE, 0x001F)
-            try await t.fsync(fd)
+            try t.store16(base, 0x001F)
+            try t.store16(base + 15 * PAGE_SIZE, 0x001F)
+            try t.fsync(fd)
             images.value.append(driver.image == driver.expectedImage())
             // 4. The last page: rows 236…243 would pass the screen; the end is clamped to 239 (scenario 25).
-            try await t.store16(base + 37 * PAGE_SIZE, 0xFFFF)
-            try await t.fsync(fd)
+            try t.store16(base + 37 * PAGE_SIZE, 0xFFFF)
+            try t.fsync(fd)
             images.value.append(driver.image == driver.expectedImage())
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(images.value == [true, true, true, true])
         let u = rig.updates.value
         try #require(u.count == 4)
@@ -77,16 +77,16 @@ import Kernel
     /// set_addr_win's 5 — for fb_ili9341's 16 KiB buffer and a 320×240 RGB565 frame, 10 (not the 38 a 4 KiB buffer
     /// would take) — and the bus time is the commands plus each chunk's bytes and per-transfer cost.
     @Test(arguments: PanelProfile.all.filter { $0.driver == .fbtft }.map(\.name))
-    @EmuActor func fullFrameGoesOutInTxbufSizedChunks(panel: String) async throws {
+    @EmuActor func fullFrameGoesOutInTxbufSizedChunks(panel: String) throws {
         let profile = try #require(PanelProfile.named(panel))
         #expect(profile.maxTransferBytes == PanelProfile.fbIli9341TxbufLen)
         let rig = makeRig(profile)
         let info = rig.info, driver = rig.driver
         rig.spawnWriter { t, fd, base in
-            for page in 0 ..< info.fix.smemLen / PAGE_SIZE { try await t.store16(base + page * PAGE_SIZE, 0x07E0) }
-            try await t.fsync(fd)
+            for page in 0 ..< info.fix.smemLen / PAGE_SIZE { try t.store16(base + page * PAGE_SIZE, 0x07E0) }
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(driver.image == driver.expectedImage())
         let u = try #require(rig.updates.value.last)
         #expect(u.rects == [PanelRect(x: 0, y: 0, width: info.variable.xres, height: info.variable.yres)])
@@ -105,20 +105,20 @@ import Kernel
 
     /// Scenario 20: write() copies into the screen buffer without faults; fbtft's own dirty-line window (set by
     /// fbtft_mkdirty) makes the deferred work run with an empty page list and still flush the whole screen.
-    @Test @EmuActor func writeSyscallFlushesThroughAnEmptyList() async throws {
+    @Test @EmuActor func writeSyscallFlushesThroughAnEmptyList() throws {
         let rig = makeRig(PanelProfile.named("ili9341-spi32")!)
         let fbtft = try #require(rig.driver as? FBTFTDeferredIO)
         let info = rig.info
         let synced = Box(false)
         rig.k.spawnProcess("writer") { t in
-            let fd = try await t.open(info.node)
+            let fd = try t.open(info.node)
             #expect(fbtft.fbtftFbWrite(offset: 0, pattern(bytes: 320 * 240 * 2, seed: 3)) == 320 * 240 * 2)
             #expect(fbtft.dirtyLinesStart == 0 && fbtft.dirtyLinesEnd == 239)
             #expect(info.deferredWork?.isPending == true)
-            try await t.fsync(fd)
+            try t.fsync(fd)
             synced.value = fbtft.image == fbtft.expectedImage()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(synced.value)
         #expect(info.defioStats.emptyBatches == 1)
         #expect(fbtft.stats.emptyUpdates == 1)
@@ -132,14 +132,14 @@ import Kernel
 
     /// The callback running with an empty list and a clean window (start 239 > end 0) trips fbtft_update_display's
     /// sanity check: a warning and a full update.
-    @Test @EmuActor func emptyListWithACleanWindowWarnsAndSendsEverything() async throws {
+    @Test @EmuActor func emptyListWithACleanWindowWarnsAndSendsEverything() throws {
         let rig = makeRig(PanelProfile.named("ili9341-spi32")!)
         let driver = rig.driver, info = rig.info
         rig.k.spawnProcess("kworker-like") { _ in
-            await driver.deferredIO(info, [])  // fresh driver: window (0, 0) — one row
-            await driver.deferredIO(info, [])  // now clean: (239, 0)
+            driver.deferredIO(info, [])  // fresh driver: window (0, 0) — one row
+            driver.deferredIO(info, [])  // now clean: (239, 0)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
         #expect(u.map(\.rects) == [[PanelRect(x: 0, y: 0, width: 320, height: 1)],
                                    [PanelRect(x: 0, y: 0, width: 320, height: 240)]])

@@ -7,27 +7,27 @@ import Kernel
 /// draws a picture, fsyncs, redraws part of it in descending page order (the unsorted-list case), and fsyncs again.
 @Suite struct LostUpdateTests {
     @Test(arguments: PanelProfile.all)
-    @EmuActor func panelShowsTheFramebufferAfterTheLastFsync(_ profile: PanelProfile) async throws {
+    @EmuActor func panelShowsTheFramebufferAfterTheLastFsync(_ profile: PanelProfile) throws {
         let rig = makeRig(profile)
         let info = rig.info, driver = rig.driver
         let visible = info.variable.yres * info.fix.lineLength
         let checked = Box<(Bool, Bool)>((false, false))
         rig.spawnWriter { t, fd, base in
-            try await store(t, base, at: 0, pattern(bytes: visible, seed: 1))
-            try await t.fsync(fd)
-            await driver.flush()
+            try store(t, base, at: 0, pattern(bytes: visible, seed: 1))
+            try t.fsync(fd)
+            driver.flush()
             checked.value.0 = driver.image == driver.expectedImage()
             // Second round: every third page, last page first, partly overwritten.
             let pages = (visible + PAGE_SIZE - 1) / PAGE_SIZE
             for page in stride(from: pages - 1, through: 0, by: -3) {
                 let count = min(PAGE_SIZE / 2, visible - page * PAGE_SIZE)
-                try await store(t, base, at: page * PAGE_SIZE, pattern(bytes: count, seed: UInt64(100 + page)))
+                try store(t, base, at: page * PAGE_SIZE, pattern(bytes: count, seed: UInt64(100 + page)))
             }
-            try await t.fsync(fd)
-            await driver.flush()
+            try t.fsync(fd)
+            driver.flush()
             checked.value.1 = driver.image == driver.expectedImage()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.k.processes[0].exitStatus == .exited)
         #expect(checked.value.0, "first picture not on the glass after fsync")
         #expect(checked.value.1, "second picture not on the glass after fsync")
@@ -43,14 +43,14 @@ import Kernel
 
     /// An RGB565 panel behind a 32 bpp framebuffer: the driver converts (as DRM's XRGB8888→RGB565 helpers do), and
     /// the glass shows the truncated colours.
-    @Test @EmuActor func xrgb8888FramebufferOnRGB565Glass() async throws {
+    @Test @EmuActor func xrgb8888FramebufferOnRGB565Glass() throws {
         let rig = makeRig(PanelProfile.named("ili9341-spi32")!, bpp: 32)
         let driver = rig.driver
         rig.spawnWriter { t, fd, base in
-            try await store(t, base, at: 0, pattern(bytes: 320 * 240 * 4, seed: 7))
-            try await t.fsync(fd)
+            try store(t, base, at: 0, pattern(bytes: 320 * 240 * 4, seed: 7))
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(driver.image == driver.expectedImage())
         // 240 rows × 320 pixels × 2 bytes on the wire (plus commands), not the framebuffer's 4 bytes per pixel.
         #expect(rig.updates.value.last?.busBytes == 320 * 240 * 2 + 11)

@@ -7,17 +7,17 @@ import Kernel
     /// Pages 3 and 37 of a 320×240, 16 bpp framebuffer: both pages copied (2 × 4 KiB of memcpy), one rectangle of
     /// the bounding rows 19 … 243, whose end synthvid_update clamps to yres (scenario 25). An empty list asks for
     /// the whole screen (miny = INT_MAX sanitised to 0).
-    @Test @EmuActor func pagesAreCopiedAndOneRectangleIsPosted() async throws {
+    @Test @EmuActor func pagesAreCopiedAndOneRectangleIsPosted() throws {
         let profile = PanelProfile.named("hyperv")!
         let rig = makeRig(profile, xres: 320, yres: 240, bpp: 16)
         let driver = rig.driver, info = rig.info
         rig.spawnWriter { t, fd, base in
-            try await t.store16(base + 3 * PAGE_SIZE, 0xF800)
-            try await t.store16(base + 37 * PAGE_SIZE + 2, 0x07E0)
-            try await t.fsync(fd)
-            await driver.deferredIO(info, [])  // as if the work ran with nothing listed
+            try t.store16(base + 3 * PAGE_SIZE, 0xF800)
+            try t.store16(base + 37 * PAGE_SIZE + 2, 0x07E0)
+            try t.fsync(fd)
+            driver.deferredIO(info, [])  // as if the work ran with nothing listed
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
         try #require(u.count == 2)
         #expect(u[0].pages == [PgOff(3), PgOff(37)])
@@ -34,14 +34,14 @@ import Kernel
     }
 
     /// The ideal panel: the same driver, no time at all on its bus.
-    @Test @EmuActor func idealPanelCostsNothing() async throws {
+    @Test @EmuActor func idealPanelCostsNothing() throws {
         let rig = makeRig(PanelProfile.named("ideal")!)
         let driver = rig.driver
         rig.spawnWriter { t, fd, base in
-            try await store(t, base, at: 0, pattern(bytes: 320 * 240 * 4, seed: 2))
-            try await t.fsync(fd)
+            try store(t, base, at: 0, pattern(bytes: 320 * 240 * 4, seed: 2))
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = try #require(rig.updates.value.first)
         #expect(u.busTime == .zero)
         #expect(u.end == u.start)
@@ -54,8 +54,8 @@ import Kernel
     /// The same seed and flags give the same updates, the same glass and the same event trace (DESIGN.md §1), with
     /// a random scheduler interleaving two writers.
     @Test(arguments: ["displaylink", "mipi-dbi-spi32", "epd213"])
-    @EmuActor func runsAreDeterministic(_ name: String) async throws {
-        func run() async -> ([PanelUpdate], [UInt32], UInt64, PanelStats) {
+    @EmuActor func runsAreDeterministic(_ name: String) throws {
+        func run() -> ([PanelUpdate], [UInt32], UInt64, PanelStats) {
             let profile = PanelProfile.named(name)!
             let rig = makeRig(profile, xres: min(profile.width, 320), yres: min(profile.height, 240),
                               policy: .random(seed: 42))
@@ -64,18 +64,18 @@ import Kernel
                 rig.spawnWriter("w\(w)") { t, fd, base in
                     let half = visible / 2
                     for round in 0 ..< 3 {
-                        try await store(t, base, at: w * half,
+                        try store(t, base, at: w * half,
                                         pattern(bytes: half, seed: UInt64(10 * w + round)))
-                        try await t.fsync(fd)
+                        try t.fsync(fd)
                     }
                 }
             }
-            #expect(await rig.k.sched.run() == .completed)
+            #expect(rig.k.sched.run() == .completed)
             #expect(rig.driver.image == rig.driver.expectedImage())
             return (rig.updates.value, rig.driver.image, rig.k.events.hash, rig.driver.stats)
         }
-        let first = await run()
-        let second = await run()
+        let first = run()
+        let second = run()
         #expect(first.0 == second.0)
         #expect(first.1 == second.1)
         #expect(first.2 == second.2)

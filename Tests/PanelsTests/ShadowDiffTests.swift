@@ -5,28 +5,28 @@ import Kernel
 /// udlfb's shadow diff on a 320×240, 16 bpp DisplayLink framebuffer (2048 pixels per page): bytes follow the
 /// changed pixels, not the pages; an unchanged page costs only the compare.
 @Suite struct ShadowDiffTests {
-    @Test @EmuActor func bytesFollowChangedPixels() async throws {
+    @Test @EmuActor func bytesFollowChangedPixels() throws {
         let rig = makeRig(PanelProfile.named("displaylink")!, xres: 320, yres: 240, bpp: 16)
         let udl = try #require(rig.driver as? DLFBDpyDeferredIO)
         let metrics = Box<[DLFBMetrics]>([])
         rig.spawnWriter { t, fd, base in
             // 1. Page 5 rewritten with what it holds (zeros): listed, compared, nothing sent.
-            try await t.store16(base + 5 * PAGE_SIZE, 0)
-            try await t.fsync(fd)
-            await udl.flush()
+            try t.store16(base + 5 * PAGE_SIZE, 0)
+            try t.fsync(fd)
+            udl.flush()
             metrics.value.append(udl.metrics)
             // 2. One pixel (pixel 100 of page 5): one RLX command, 7 + 2 bytes, and the 0xAF terminator.
-            try await t.store16(base + 5 * PAGE_SIZE + 200, 0x1234)
-            try await t.fsync(fd)
-            await udl.flush()
+            try t.store16(base + 5 * PAGE_SIZE + 200, 0x1234)
+            try t.fsync(fd)
+            udl.flush()
             metrics.value.append(udl.metrics)
             // 3. A run of 100 equal pixels in page 6: one command, one raw pixel and one repeat count.
-            for i in 0 ..< 100 { try await t.store16(base + 6 * PAGE_SIZE + 2 * i, 0x4321) }
-            try await t.fsync(fd)
-            await udl.flush()
+            for i in 0 ..< 100 { try t.store16(base + 6 * PAGE_SIZE + 2 * i, 0x4321) }
+            try t.fsync(fd)
+            udl.flush()
             metrics.value.append(udl.metrics)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
         try #require(u.count == 3)
         try #require(metrics.value.count == 3)
@@ -54,20 +54,20 @@ import Kernel
 
     /// URBs complete after the callback: fsync returns (the defio mutex is free again) while the last URBs are still
     /// on the bus; `flush()` waits for them.
-    @Test @EmuActor func urbsCompleteAfterTheCallback() async throws {
+    @Test @EmuActor func urbsCompleteAfterTheCallback() throws {
         let rig = makeRig(PanelProfile.named("displaylink")!, xres: 320, yres: 240, bpp: 16)
         let udl = rig.driver
         let seen = Box<(VirtualTime, Bool, VirtualTime, Bool)>((.zero, true, .zero, false))
         rig.spawnWriter { t, fd, base in
-            try await store(t, base, at: 0, pattern(bytes: 320 * 240 * 2, seed: 11))
-            try await t.fsync(fd)
+            try store(t, base, at: 0, pattern(bytes: 320 * 240 * 2, seed: 11))
+            try t.fsync(fd)
             seen.value.0 = rig.k.now
             seen.value.1 = udl.image == udl.expectedImage()
-            await udl.flush()
+            udl.flush()
             seen.value.2 = rig.k.now
             seen.value.3 = udl.image == udl.expectedImage()
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = try #require(rig.updates.value.last)
         #expect(u.transfers >= 2)  // more than one URB of 65,024 bytes
         #expect(seen.value.0 < u.end)

@@ -6,17 +6,17 @@ import Kernel
 /// their bus time means for writers: a write to a clean page during the transfer waits for it (scenario 14).
 @Suite struct SlowPanelTests {
     /// ssd1307fb ignores the page list and sends all 1 KiB; the address-range commands only the first time.
-    @Test @EmuActor func ssd1306SendsTheWholeScreenOverI2C() async throws {
+    @Test @EmuActor func ssd1306SendsTheWholeScreenOverI2C() throws {
         let rig = makeRig(PanelProfile.named("ssd1306-i2c")!)
         let driver = rig.driver
         #expect(rig.info.fix.lineLength == 256)
         rig.spawnWriter { t, fd, base in
-            try await t.store16(base + 2 * PAGE_SIZE + 20, 0xFFFF)  // row 32, pixel 10: lit
-            try await t.fsync(fd)
-            try await t.store16(base, 0xFFFF)  // row 0, pixel 0
-            try await t.fsync(fd)
+            try t.store16(base + 2 * PAGE_SIZE + 20, 0xFFFF)  // row 32, pixel 10: lit
+            try t.fsync(fd)
+            try t.store16(base, 0xFFFF)  // row 0, pixel 0
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
         try #require(u.count == 2)
         #expect(u.map(\.pages) == [[PgOff(2)], [PgOff(0)]])
@@ -36,7 +36,7 @@ import Kernel
 
     /// E-paper: an area write is a partial refresh (0.3 s) until five have run, then a full one (2 s); a write over
     /// the whole screen is a full refresh at once; two separate runs of pages are two updates.
-    @Test @EmuActor func ePaperAlternatesPartialAndFullRefreshes() async throws {
+    @Test @EmuActor func ePaperAlternatesPartialAndFullRefreshes() throws {
         let rig = makeRig(PanelProfile.named("epd213")!)
         let driver = rig.driver
         let info = rig.info
@@ -44,21 +44,21 @@ import Kernel
         let shown = Box<[Bool]>([])
         rig.spawnWriter { t, fd, base in
             for round in 0 ..< 6 {
-                try await t.store16(base + 2 * round, round % 2 == 0 ? 0xFFFF : 0x0000)
-                try await t.store16(base + 2 * 100, round % 2 == 0 ? 0xFFFF : 0x0000)
-                try await t.fsync(fd)
+                try t.store16(base + 2 * round, round % 2 == 0 ? 0xFFFF : 0x0000)
+                try t.store16(base + 2 * 100, round % 2 == 0 ? 0xFFFF : 0x0000)
+                try t.fsync(fd)
                 shown.value.append(driver.image == driver.expectedImage())
             }
-            try await store(t, base, at: 0, pattern(bytes: 250 * 122 * 2, seed: 5))
-            try await t.fsync(fd)
+            try store(t, base, at: 0, pattern(bytes: 250 * 122 * 2, seed: 5))
+            try t.fsync(fd)
             shown.value.append(driver.image == driver.expectedImage())
             // Pages 0 and 5: not consecutive, two runs, two partial updates.
-            try await t.store16(base, 0xFFFF)
-            try await t.store16(base + 5 * PAGE_SIZE, 0xFFFF)
-            try await t.fsync(fd)
+            try t.store16(base, 0xFFFF)
+            try t.store16(base + 5 * PAGE_SIZE, 0xFFFF)
+            try t.fsync(fd)
             shown.value.append(driver.image == driver.expectedImage())
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(shown.value == Array(repeating: true, count: 8))
         let u = rig.updates.value
         try #require(u.count == 9)
@@ -84,21 +84,21 @@ import Kernel
     /// Scenario 14: the fbtft callback holds the defio mutex for its whole SPI transfer (≈38.7 ms for a full frame at
     /// 32 MHz: 10 chunks of 16 KiB). A process whose first write to a page comes 10 ms into the transfer faults, blocks on the mutex in
     /// the fault handler, and its store completes only after the transfer has ended.
-    @Test @EmuActor func writerStallsForTheSPITransfer() async throws {
+    @Test @EmuActor func writerStallsForTheSPITransfer() throws {
         let profile = PanelProfile.named("ili9341-spi32")!
         let rig = makeRig(profile)
         let times = Box<(start: VirtualTime, done: VirtualTime)>((.zero, .zero))
         rig.spawnWriter("A") { t, fd, base in
-            try await store(t, base, at: 0, pattern(bytes: 320 * 240 * 2, seed: 9))
-            try await t.fsync(fd)
+            try store(t, base, at: 0, pattern(bytes: 320 * 240 * 2, seed: 9))
+            try t.fsync(fd)
         }
         rig.spawnWriter("B") { t, _, base in
-            await rig.k.sched.sleep(until: .ms(10))
+            rig.k.sched.sleep(until: .ms(10))
             times.value.start = rig.k.now
-            try await t.store16(base + 100, 0xFFFF)
+            try t.store16(base + 100, 0xFFFF)
             times.value.done = rig.k.now
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let full = try #require(rig.updates.value.first)
         #expect(full.rects == [PanelRect(x: 0, y: 0, width: 320, height: 240)])
         #expect(full.busTime == profile.fullFrameTime(xres: 320, yres: 240, bitsPerPixel: 16, lineLength: 640))
@@ -115,20 +115,20 @@ import Kernel
 
     /// The same glass behind DRM fbdev emulation: the SPI transfer runs in the damage worker, outside the defio
     /// mutex, so the same write 10 ms in does not wait.
-    @Test @EmuActor func damageWorkerDoesNotStallWriters() async throws {
+    @Test @EmuActor func damageWorkerDoesNotStallWriters() throws {
         let rig = makeRig(PanelProfile.named("mipi-dbi-spi32")!)
         let times = Box<(start: VirtualTime, done: VirtualTime)>((.zero, .zero))
         rig.spawnWriter("A") { t, fd, base in
-            try await store(t, base, at: 0, pattern(bytes: 320 * 240 * 2, seed: 9))
-            try await t.fsync(fd)
+            try store(t, base, at: 0, pattern(bytes: 320 * 240 * 2, seed: 9))
+            try t.fsync(fd)
         }
         rig.spawnWriter("B") { t, _, base in
-            await rig.k.sched.sleep(until: .ms(10))
+            rig.k.sched.sleep(until: .ms(10))
             times.value.start = rig.k.now
-            try await t.store16(base + 100, 0xFFFF)
+            try t.store16(base + 100, 0xFFFF)
             times.value.done = rig.k.now
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let full = try #require(rig.updates.value.first)
         #expect(full.rects == [PanelRect(x: 0, y: 0, width: 320, height: 240)])
         #expect(full.start < times.value.start && times.value.start < full.end)

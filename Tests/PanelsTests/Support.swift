@@ -17,11 +17,11 @@ import Kernel
     let updates: Box<[PanelUpdate]>
 
     /// A writer process body: opens /dev/fb0, maps all of it shared, runs `body` with the mapping's base.
-    func spawnWriter(_ name: String = "writer", _ body: @escaping @EmuActor (UserTask, Int, VirtAddr) async throws -> Void) {
+    func spawnWriter(_ name: String = "writer", _ body: @escaping @EmuActor (UserTask, Int, VirtAddr) throws -> Void) {
         k.spawnProcess(name) { t in
-            let fd = try await t.open(info.node)
-            let base = try await t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
-            try await body(t, fd, base)
+            let fd = try t.open(info.node)
+            let base = try t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
+            try body(t, fd, base)
         }
     }
 
@@ -71,11 +71,11 @@ func pattern(bytes count: Int, seed: UInt64) -> [UInt8] {
 }
 
 /// Stores `bytes` into the mapping at `offset` (the user-space `memcpy` into /dev/fb0).
-@EmuActor func store(_ t: UserTask, _ base: VirtAddr, at offset: Int, _ bytes: [UInt8]) async throws {
+@EmuActor func store(_ t: UserTask, _ base: VirtAddr, at offset: Int, _ bytes: [UInt8]) throws {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
     defer { buffer.deallocate() }
     buffer.copyBytes(from: bytes)
-    try await t.storeBytes(base + offset, UnsafeRawBufferPointer(buffer))
+    try t.storeBytes(base + offset, UnsafeRawBufferPointer(buffer))
 }
 
 /// Virtual time in microseconds, for readable expectations.

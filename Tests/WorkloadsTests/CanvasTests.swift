@@ -93,13 +93,13 @@ enum CanvasOp {
     }
 
     /// Applies the operation; returns what a read saw.
-    @EmuActor func apply(to canvas: some Canvas) async throws -> UInt32?? {
+    @EmuActor func apply(to canvas: some Canvas) throws -> UInt32?? {
         switch self {
-        case .plot(let x, let y, let c): try await canvas.plot(x: x, y: y, rgb: c)
-        case .fill(let r, let c): try await canvas.fill(r, rgb: c)
-        case .blit(let x, let y, let w, let h, let p): try await canvas.blit(x: x, y: y, width: w, height: h, pixels: p)
-        case .copy(let r, let x, let y): try await canvas.copy(from: r, toX: x, toY: y)
-        case .read(let x, let y): return .some(try await canvas.readPixel(x: x, y: y))
+        case .plot(let x, let y, let c): try canvas.plot(x: x, y: y, rgb: c)
+        case .fill(let r, let c): try canvas.fill(r, rgb: c)
+        case .blit(let x, let y, let w, let h, let p): try canvas.blit(x: x, y: y, width: w, height: h, pixels: p)
+        case .copy(let r, let x, let y): try canvas.copy(from: r, toX: x, toY: y)
+        case .read(let x, let y): return .some(try canvas.readPixel(x: x, y: y))
         }
         return .none
     }
@@ -121,12 +121,12 @@ enum CanvasOp {
                         Rect(x: -1, y: 2, width: 4, height: 5)]
 
     /// A 6×4 canvas with padded lines whose pixels all differ.
-    @EmuActor func patterned(_ format: PixelFormat, clip: Rect) async throws -> (PlainCanvas, PixelModel) {
+    @EmuActor func patterned(_ format: PixelFormat, clip: Rect) throws -> (PlainCanvas, PixelModel) {
         let layout = FramebufferLayout(width: 6, height: 4, format: format, lineLength: 6 * format.bytesPerPixel + 5)
         let canvas = PlainCanvas(layout: layout, clip: layout.screen, filling: 0xA5)
         var model = PixelModel(layout: layout, clip: layout.screen, fill: 0xA5)
         let pattern = (0 ..< 24).map { UInt32($0) * 0x0A_1B2C + 0x10_2030 }
-        try await canvas.blit(x: 0, y: 0, width: 6, height: 4, pixels: pattern)
+        try canvas.blit(x: 0, y: 0, width: 6, height: 4, pixels: pattern)
         model.blit(0, 0, 6, 4, pattern)
         canvas.clip = clip
         return (canvas, PixelModel(layout: layout, clip: clip, fill: 0xA5, values: model.values))
@@ -134,12 +134,12 @@ enum CanvasOp {
 
     /// Every fill rectangle with corner in [-1, 5]² and sides up to 4, under three clips, in both formats.
     @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func fillMatchesModelExhaustively(
-        format: PixelFormat) async throws {
+        format: PixelFormat) throws {
         for clip in Self.clips {
             for x in -1 ... 5 { for y in -1 ... 5 { for w in 0 ... 4 { for h in 0 ... 4 {
-                var (canvas, model) = try await patterned(format, clip: clip)
+                var (canvas, model) = try patterned(format, clip: clip)
                 let r = Rect(x: x, y: y, width: w, height: h)
-                try await canvas.fill(r, rgb: 0x12_3456)
+                try canvas.fill(r, rgb: 0x12_3456)
                 model.fill(r, 0x12_3456)
                 #expect(canvas.bytes == model.bytes, "fill \(r) clip \(clip)")
             } } } }
@@ -148,13 +148,13 @@ enum CanvasOp {
 
     /// Every copy of a small source to every nearby destination (overlapping ones included) under three clips.
     @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func copyMatchesModelExhaustively(
-        format: PixelFormat) async throws {
+        format: PixelFormat) throws {
         for clip in Self.clips {
             for sx in -1 ... 3 { for sy in -1 ... 2 { for w in 1 ... 3 { for h in 1 ... 3 {
                 for tx in -1 ... 3 { for ty in -1 ... 2 {
-                    var (canvas, model) = try await patterned(format, clip: clip)
+                    var (canvas, model) = try patterned(format, clip: clip)
                     let r = Rect(x: sx, y: sy, width: w, height: h)
-                    try await canvas.copy(from: r, toX: tx, toY: ty)
+                    try canvas.copy(from: r, toX: tx, toY: ty)
                     model.copy(r, tx, ty)
                     #expect(canvas.bytes == model.bytes, "copy \(r) to (\(tx), \(ty)) clip \(clip)")
                 } }
@@ -164,17 +164,17 @@ enum CanvasOp {
 
     /// Blits at every position around the canvas, plots and reads of every pixel around it.
     @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func blitPlotAndReadMatchModel(
-        format: PixelFormat) async throws {
+        format: PixelFormat) throws {
         let block: [UInt32] = (0 ..< 6).map { 0x80_4020 &+ UInt32($0) &* 0x01_0305 }
         for clip in Self.clips {
             for x in -3 ... 6 { for y in -2 ... 4 {
-                var (canvas, model) = try await patterned(format, clip: clip)
-                try await canvas.blit(x: x, y: y, width: 3, height: 2, pixels: block)
+                var (canvas, model) = try patterned(format, clip: clip)
+                try canvas.blit(x: x, y: y, width: 3, height: 2, pixels: block)
                 model.blit(x, y, 3, 2, block)
-                try await canvas.plot(x: y + 1, y: x, rgb: 0xFE_DCBA)
+                try canvas.plot(x: y + 1, y: x, rgb: 0xFE_DCBA)
                 model.fill(Rect(x: y + 1, y: x, width: 1, height: 1), 0xFE_DCBA)
                 #expect(canvas.bytes == model.bytes, "blit at (\(x), \(y)) clip \(clip)")
-                #expect(try await canvas.readPixel(x: x, y: y) == model.readPixel(x, y))
+                #expect(try canvas.readPixel(x: x, y: y) == model.readPixel(x, y))
             } }
         }
     }
@@ -184,7 +184,7 @@ enum CanvasOp {
     /// the same pixels, and never faults outside its mapping. Lines are padded by 6 bytes, so XRGB8888 pixels are
     /// misaligned and some straddle a page boundary (the stores' byte-by-byte slow path).
     @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func mappedCanvasMatchesPlainCanvas(
-        format: PixelFormat) async throws {
+        format: PixelFormat) throws {
         let layout = FramebufferLayout(width: 64, height: 80, format: format, lineLength: 64 * format.bytesPerPixel + 6)
         let clip = Rect(x: 5, y: 40, width: 50, height: 20)
         #expect(layout.pageRange(of: clip).lowerBound > 0)
@@ -195,7 +195,7 @@ enum CanvasOp {
         var model = PixelModel(layout: layout, clip: clip, fill: 0x5A)
         var plainReads: [UInt32?] = []
         for op in ops {
-            if let r = try await op.apply(to: plain) { plainReads.append(r) }
+            if let r = try op.apply(to: plain) { plainReads.append(r) }
             if let r = op.apply(to: &model) { #expect(r == plainReads.last) }
         }
         let modelAgrees = plain.bytes == model.bytes
@@ -207,11 +207,11 @@ enum CanvasOp {
         [UInt8](repeating: 0x5A, count: pages * PAGE_SIZE).withUnsafeBytes { k.vmalloc.write(dev.base, $0) }
         let reads = Box<[UInt32?]>([])
         k.spawnProcess("drawer") { t in
-            let fd = try await t.open(dev.inode)
-            let canvas = try await MappedCanvas.map(task: t, fd: fd, layout: layout, clip: clip)
-            for op in ops { if let r = try await op.apply(to: canvas) { reads.value.append(r) } }
+            let fd = try t.open(dev.inode)
+            let canvas = try MappedCanvas.map(task: t, fd: fd, layout: layout, clip: clip)
+            for op in ops { if let r = try op.apply(to: canvas) { reads.value.append(r) } }
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(k.processes[0].exitStatus == .exited)
         #expect(reads.value == plainReads)
         var device = [UInt8](repeating: 0, count: layout.byteCount)
@@ -224,7 +224,7 @@ enum CanvasOp {
     /// every frame at once: two plasmas in overlapping clips (one reaching past the screen), their frames mixed with
     /// random canvas operations and clip changes. A run of frames with nothing between them keeps one drawing.
     @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func deferredOverwritesMatchDrawingEveryFrame(
-        format: PixelFormat) async throws {
+        format: PixelFormat) throws {
         let layout = FramebufferLayout(width: 96, height: 64, format: format, lineLength: 96 * format.bytesPerPixel + 6)
         let assets = try sharedAssets.get()
         let clips = [Rect(x: -8, y: 0, width: 120, height: 40), Rect(x: 20, y: 30, width: 50, height: 34)]
@@ -247,8 +247,8 @@ enum CanvasOp {
                 #expect(same, "deferred frames differ from frames drawn at once (look \(looks))")
             case 1, 2, 3:
                 let i = rng.below(10) < 7 ? 0 : 1
-                try await a[i].drawFrame(frames[i], on: deferred)
-                try await b[i].drawFrame(frames[i], on: eager)
+                try a[i].drawFrame(frames[i], on: deferred)
+                try b[i].drawFrame(frames[i], on: eager)
                 frames[i] += 1
             case 4:
                 let clip = rng.below(2) == 0 ? layout.screen : Rect(x: rng.below(48), y: rng.below(32), width: 48,
@@ -257,7 +257,7 @@ enum CanvasOp {
                 eager.inner.clip = clip
             default:
                 let op = CanvasOp.random(&rng, w: 96, h: 64, margin: 8)
-                let r1 = try await op.apply(to: deferred), r2 = try await op.apply(to: eager)
+                let r1 = try op.apply(to: deferred), r2 = try op.apply(to: eager)
                 #expect(r1 == r2)
             }
         }
@@ -266,24 +266,24 @@ enum CanvasOp {
         #expect(identical, "deferred frames differ from frames drawn at once")
         deferred.clip = layout.screen
         eager.inner.clip = layout.screen
-        for n in frames[0] ..< frames[0] + 5 { try await a[0].drawFrame(n, on: deferred) }
+        for n in frames[0] ..< frames[0] + 5 { try a[0].drawFrame(n, on: deferred) }
         #expect(deferred.deferredCount == 1)
-        for n in frames[0] ..< frames[0] + 5 { try await b[0].drawFrame(n, on: eager) }
+        for n in frames[0] ..< frames[0] + 5 { try b[0].drawFrame(n, on: eager) }
         let stillIdentical = deferred.bytes == eager.inner.bytes
         #expect(stillIdentical)
         #expect(deferred.deferredCount == 0)
     }
 
     /// A canvas whose clip lies off the screen draws nothing and reads nothing.
-    @Test @EmuActor func clipOffScreenDrawsNothing() async throws {
+    @Test @EmuActor func clipOffScreenDrawsNothing() throws {
         let layout = FramebufferLayout(width: 8, height: 8, format: .xrgb8888)
         let canvas = PlainCanvas(layout: layout, clip: Rect(x: 8, y: 0, width: 4, height: 4), filling: 7)
         #expect(canvas.drawable == nil)
-        try await canvas.fill(layout.screen, rgb: 0xFF_FFFF)
-        try await canvas.plot(x: 8, y: 0, rgb: 0xFF_FFFF)
-        try await canvas.copy(from: layout.screen, toX: 1, toY: 1)
-        try await canvas.blit(x: 0, y: 0, width: 1, height: 1, pixels: [0])
-        #expect(try await canvas.readPixel(x: 8, y: 0) == nil)
+        try canvas.fill(layout.screen, rgb: 0xFF_FFFF)
+        try canvas.plot(x: 8, y: 0, rgb: 0xFF_FFFF)
+        try canvas.copy(from: layout.screen, toX: 1, toY: 1)
+        try canvas.blit(x: 0, y: 0, width: 1, height: 1, pixels: [0])
+        #expect(try canvas.readPixel(x: 8, y: 0) == nil)
         #expect(canvas.bytes.allSatisfy { $0 == 7 })
     }
 }
@@ -308,13 +308,13 @@ extension PixelModel {
     init(_ inner: PlainCanvas) { self.inner = inner }
     var layout: FramebufferLayout { inner.layout }
     var clip: Rect { inner.clip }
-    func plot(x: Int, y: Int, rgb: UInt32) async throws { try await inner.plot(x: x, y: y, rgb: rgb) }
-    func fill(_ rect: Rect, rgb: UInt32) async throws { try await inner.fill(rect, rgb: rgb) }
-    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) async throws {
-        try await inner.blit(x: x, y: y, width: width, height: height, pixels: pixels)
+    func plot(x: Int, y: Int, rgb: UInt32) throws { try inner.plot(x: x, y: y, rgb: rgb) }
+    func fill(_ rect: Rect, rgb: UInt32) throws { try inner.fill(rect, rgb: rgb) }
+    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws {
+        try inner.blit(x: x, y: y, width: width, height: height, pixels: pixels)
     }
-    func copy(from source: Rect, toX: Int, toY: Int) async throws {
-        try await inner.copy(from: source, toX: toX, toY: toY)
+    func copy(from source: Rect, toX: Int, toY: Int) throws {
+        try inner.copy(from: source, toX: toX, toY: toY)
     }
-    func readPixel(x: Int, y: Int) async throws -> UInt32? { try await inner.readPixel(x: x, y: y) }
+    func readPixel(x: Int, y: Int) throws -> UInt32? { try inner.readPixel(x: x, y: y) }
 }

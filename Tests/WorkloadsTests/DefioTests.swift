@@ -11,7 +11,7 @@ import Testing
     /// final fsync, the panel equals the framebuffer, which equals the reference rendering. The worker takes the page
     /// lock (`FBDefIOVariant.workerLocksPage`): without it updates can be lost, which is the kernel's bug, not the
     /// workloads' (FBDefIORaceTests).
-    @Test(arguments: WorkloadTests.formats) @EmuActor func noLostUpdateOnFBDefio(format: PixelFormat) async throws {
+    @Test(arguments: WorkloadTests.formats) @EmuActor func noLostUpdateOnFBDefio(format: PixelFormat) throws {
         let (layout, bands) = WorkloadTests.sharedScreen(format)
         let kinds: [WorkloadKind] = [.console, .cursor, .life]
         let frames = 12
@@ -34,25 +34,25 @@ import Testing
         #expect(fbDeferredIOInit(info) == nil)
         for (i, b) in bands.enumerated() {
             k.spawnProcess("\(kinds[i].name)\(i)") { t in
-                let fd = try await t.open(info.node)
+                let fd = try t.open(info.node)
                 let canvas: MappedCanvas
                 switch b.mapping {
                 case .whole:
-                    let a = try await t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
+                    let a = try t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
                     canvas = MappedCanvas(task: t, origin: a, layout: layout, clip: b.clip)
                 case .rows:
-                    canvas = try await MappedCanvas.map(task: t, fd: fd, layout: layout, clip: b.clip)
+                    canvas = try MappedCanvas.map(task: t, fd: fd, layout: layout, clip: b.clip)
                 }
                 let w = kinds[i].make(seed: b.seed, clip: b.clip, screenWidth: layout.width,
                                       screenHeight: layout.height, assets: assets)
                 for n in 0 ..< frames {
-                    try await w.drawFrame(n, on: canvas)
-                    await k.sched.sleep(until: k.now + .ms(8))
+                    try w.drawFrame(n, on: canvas)
+                    k.sched.sleep(until: k.now + .ms(8))
                 }
-                try await t.fsync(fd)
+                try t.fsync(fd)
             }
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(k.processes.map(\.exitStatus) == Array(repeating: .exited, count: bands.count))
         let screen = Array(info.readScreen()[0 ..< layout.byteCount])
         let panelMatches = Array(panel.value[0 ..< layout.byteCount]) == screen
@@ -62,7 +62,7 @@ import Testing
             reference.clip = b.clip
             let w = kinds[i].make(seed: b.seed, clip: b.clip, screenWidth: layout.width,
                                   screenHeight: layout.height, assets: assets)
-            try await w.drawFrames(0 ..< frames, on: reference)
+            try w.drawFrames(0 ..< frames, on: reference)
         }
         let screenMatches = screen == reference.bytes
         #expect(screenMatches, "the framebuffer differs from the reference rendering")

@@ -34,14 +34,14 @@ struct Band {
 
 /// Draws `frames` frames of each band's workload straight into a plain buffer: the reference rendering.
 @EmuActor func referenceRendering(_ kind: WorkloadKind, layout: FramebufferLayout, bands: [Band], frames: Int,
-                                  sentinel: UInt8 = 0) async throws -> [UInt8] {
+                                  sentinel: UInt8 = 0) throws -> [UInt8] {
     let assets = try sharedAssets.get()
     let canvas = PlainCanvas(layout: layout, filling: sentinel)
     for b in bands {
         canvas.clip = b.clip
         let w = kind.make(seed: b.seed, clip: b.clip, screenWidth: layout.width, screenHeight: layout.height,
                           assets: assets)
-        try await w.drawFrames(0 ..< frames, on: canvas)
+        try w.drawFrames(0 ..< frames, on: canvas)
     }
     return canvas.bytes
 }
@@ -57,7 +57,7 @@ struct EmulatedRun {
 /// (prefilled with `sentinel`), under round-robin scheduling; returns the device's bytes afterwards.
 @EmuActor func emulatedRendering(_ kind: WorkloadKind, layout: FramebufferLayout, bands: [Band], frames: Int,
                                  sentinel: UInt8 = 0, mkwrite: ScratchDevice.Mkwrite = .lockedLikeFBDefio)
-    async throws -> EmulatedRun {
+    throws -> EmulatedRun {
     let assets = try sharedAssets.get()
     let k = EmuKernel(policy: .roundRobin(quantum: .us(20)), ramPages: 8192)
     let pages = pageAlign(layout.byteCount) >> PAGE_SHIFT
@@ -66,21 +66,21 @@ struct EmulatedRun {
     fill.withUnsafeBytes { k.vmalloc.write(dev.base, $0) }
     for (i, b) in bands.enumerated() {
         k.spawnProcess("\(kind.name)\(i)") { t in
-            let fd = try await t.open(dev.inode)
+            let fd = try t.open(dev.inode)
             let canvas: MappedCanvas
             switch b.mapping {
             case .whole:
-                let a = try await t.mmap(length: pages * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+                let a = try t.mmap(length: pages * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
                 canvas = MappedCanvas(task: t, origin: a, layout: layout, clip: b.clip)
             case .rows:
-                canvas = try await MappedCanvas.map(task: t, fd: fd, layout: layout, clip: b.clip)
+                canvas = try MappedCanvas.map(task: t, fd: fd, layout: layout, clip: b.clip)
             }
             let w = kind.make(seed: b.seed, clip: b.clip, screenWidth: layout.width, screenHeight: layout.height,
                               assets: assets)
-            try await w.drawFrames(0 ..< frames, on: canvas)
+            try w.drawFrames(0 ..< frames, on: canvas)
         }
     }
-    let outcome = await k.sched.run()
+    let outcome = k.sched.run()
     #expect(outcome == .completed)
     var out = [UInt8](repeating: 0, count: layout.byteCount)
     out.withUnsafeMutableBytes { k.vmalloc.read(dev.base, into: $0) }

@@ -32,14 +32,14 @@ import Testing
     /// byte for byte the reference rendering of the same workloads on a PlainCanvas, and nothing outside the clips
     /// (gaps, columns beside B, line padding) was written.
     @Test(arguments: cases) @EmuActor func emulatedMatchesReference(kind: WorkloadKind, format: PixelFormat)
-        async throws {
+        throws {
         let (layout, bands) = Self.sharedScreen(format)
         let frames = 14
-        let run = try await emulatedRendering(kind, layout: layout, bands: bands, frames: frames,
+        let run = try emulatedRendering(kind, layout: layout, bands: bands, frames: frames,
                                               sentinel: Self.sentinel)
         #expect(run.exits == Array(repeating: .exited, count: bands.count))
         #expect(run.stats.pageMkwriteCalls > 0)
-        let reference = try await referenceRendering(kind, layout: layout, bands: bands, frames: frames,
+        let reference = try referenceRendering(kind, layout: layout, bands: bands, frames: frames,
                                                      sentinel: Self.sentinel)
         let identical = run.bytes == reference
         #expect(identical, "the device differs from the reference rendering")
@@ -55,23 +55,23 @@ import Testing
 
     /// With a ->page_mkwrite that sleeps (so other processes run inside every write fault), the result is the same.
     @Test(arguments: [WorkloadKind.console, .cursor]) @EmuActor func slowMkwriteChangesNothing(kind: WorkloadKind)
-        async throws {
+        throws {
         let (layout, bands) = Self.sharedScreen(.rgb565)
-        let run = try await emulatedRendering(kind, layout: layout, bands: bands, frames: 10,
+        let run = try emulatedRendering(kind, layout: layout, bands: bands, frames: 10,
                                               mkwrite: .sleepThenLock(.us(3)))
         #expect(run.exits == Array(repeating: .exited, count: bands.count))
-        let identical = run.bytes == (try await referenceRendering(kind, layout: layout, bands: bands, frames: 10))
+        let identical = run.bytes == (try referenceRendering(kind, layout: layout, bands: bands, frames: 10))
         #expect(identical, "the device differs from the reference rendering")
     }
 
     /// Same seed, same bytes; another seed, other bytes — for every workload.
-    @Test(arguments: WorkloadKind.allCases) @EmuActor func determinism(kind: WorkloadKind) async throws {
+    @Test(arguments: WorkloadKind.allCases) @EmuActor func determinism(kind: WorkloadKind) throws {
         let layout = FramebufferLayout(width: 160, height: 96, format: .xrgb8888)
-        func render(_ seed: UInt64) async throws -> [UInt8] {
-            try await referenceRendering(kind, layout: layout,
+        func render(_ seed: UInt64) throws -> [UInt8] {
+            try referenceRendering(kind, layout: layout,
                                          bands: [Band(clip: layout.screen, seed: seed, mapping: .whole)], frames: 12)
         }
-        let a = try await render(5), b = try await render(5), c = try await render(6)
+        let a = try render(5), b = try render(5), c = try render(6)
         let same = a == b, differs = a != c
         #expect(same, "same seed, different bytes")
         #expect(differs, "different seeds, same bytes")
@@ -85,9 +85,9 @@ import Testing
         (.plasma, "95842cd3da785f6f"),
         (.life, "81049b12fb0dbb2d"),
         (.cursor, "30f22e4980e0db32"),
-    ]) @EmuActor func golden(kind: WorkloadKind, hash: String) async throws {
+    ]) @EmuActor func golden(kind: WorkloadKind, hash: String) throws {
         let layout = FramebufferLayout(width: 320, height: 240, format: .xrgb8888)
-        let bytes = try await referenceRendering(kind, layout: layout,
+        let bytes = try referenceRendering(kind, layout: layout,
                                                  bands: [Band(clip: layout.screen, seed: 1, mapping: .whole)],
                                                  frames: 10)
         #expect(hex64(fnv1a64(bytes)) == hash, "\(kind.name)")
@@ -96,7 +96,7 @@ import Testing
     /// Write patterns, measured frame by frame (1…15) at 320×240 XRGB8888 (75 pages): plasma rewrites nearly every
     /// page of the screen each frame; the cursor only a few pages; life and sprites change a minority of the bytes;
     /// the console, between scrolls, only the pages of the line being typed.
-    @Test @EmuActor func writePatterns() async throws {
+    @Test @EmuActor func writePatterns() throws {
         let layout = FramebufferLayout(width: 320, height: 240, format: .xrgb8888)
         let assets = try sharedAssets.get()
         let pages = pageAlign(layout.byteCount) / PAGE_SIZE
@@ -105,10 +105,10 @@ import Testing
         for kind in WorkloadKind.allCases {
             let canvas = PlainCanvas(layout: layout)
             let w = kind.make(seed: 3, clip: layout.screen, screenWidth: 320, screenHeight: 240, assets: assets)
-            try await w.drawFrame(0, on: canvas)
+            try w.drawFrame(0, on: canvas)
             for n in 1 ..< 16 {
                 let before = canvas.bytes
-                try await w.drawFrame(n, on: canvas)
+                try w.drawFrame(n, on: canvas)
                 var changedPages = 0, changedBytes = 0
                 canvas.bytes.withUnsafeBufferPointer { after in
                     before.withUnsafeBufferPointer { old in
@@ -138,7 +138,7 @@ import Testing
 
     /// Degenerate clips (empty, thinner than a glyph or a cell, off screen) draw nothing outside themselves and
     /// never trap.
-    @Test(arguments: WorkloadKind.allCases) @EmuActor func degenerateClips(kind: WorkloadKind) async throws {
+    @Test(arguments: WorkloadKind.allCases) @EmuActor func degenerateClips(kind: WorkloadKind) throws {
         let layout = FramebufferLayout(width: 64, height: 48, format: .rgb565)
         let assets = try sharedAssets.get()
         for clip in [Rect(x: 0, y: 0, width: 0, height: 0), Rect(x: 3, y: 5, width: 2, height: 1),
@@ -146,14 +146,14 @@ import Testing
                      Rect(x: -20, y: -20, width: 10, height: 10)] {
             let canvas = PlainCanvas(layout: layout, clip: clip, filling: Self.sentinel)
             let w = kind.make(seed: 1, clip: clip, screenWidth: 64, screenHeight: 48, assets: assets)
-            try await w.drawFrames(0 ..< 6, on: canvas)
+            try w.drawFrames(0 ..< 6, on: canvas)
             #expect(offsetsOutside([clip], layout: layout).allSatisfy { canvas.bytes[$0] == Self.sentinel })
         }
     }
 
     /// The console scrolls: after enough frames its first text line is no longer the first log line, and the
     /// larger font is chosen for a 1920×1080 screen.
-    @Test @EmuActor func consoleScrollsAndPicksItsFont() async throws {
+    @Test @EmuActor func consoleScrollsAndPicksItsFont() throws {
         let assets = try sharedAssets.get()
         let small = ConsoleWorkload(seed: 1, clip: Rect(x: 0, y: 0, width: 320, height: 240), screenWidth: 320,
                                     screenHeight: 240, assets: assets)
@@ -163,9 +163,9 @@ import Testing
         #expect(big.font.height == 32 && big.cols == 120 && big.rows == 33)
         let layout = FramebufferLayout(width: 320, height: 240, format: .xrgb8888)
         let canvas = PlainCanvas(layout: layout)
-        try await small.drawFrames(0 ..< 3, on: canvas)
+        try small.drawFrames(0 ..< 3, on: canvas)
         let firstLine = Array(canvas.bytes[0 ..< 16 * layout.lineLength])
-        try await small.drawFrames(3 ..< 40, on: canvas)
+        try small.drawFrames(3 ..< 40, on: canvas)
         #expect(Array(canvas.bytes[0 ..< 16 * layout.lineLength]) != firstLine)
     }
 

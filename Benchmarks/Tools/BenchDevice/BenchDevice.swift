@@ -16,7 +16,7 @@ import Kernel
             return .zero
         },
         pageMkwrite: { vmf in
-            await k.phys.lockPage(vmf.page!)
+            k.phys.lockPage(vmf.page!)
             return .locked
         })
     let inode = Inode(kernel: k, name: "fb0", fops: FileOperations(name: "bench-fb", mmap: { _, vma in

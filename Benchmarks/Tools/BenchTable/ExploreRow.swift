@@ -9,14 +9,14 @@ enum ExploreRow {
     static let scenario = "wp-race"
 
     /// Schedules per second of one `Explorer.explore` call of `schedules` schedules, timed on the emulator thread.
-    @EmuActor static func emulator(schedules: Int) async throws -> Double {
+    @EmuActor static func emulator(schedules: Int) throws -> Double {
         var o = ExploreOptions()
         o.variant = try Variants.select(variant)
         o.scenarios = [scenario]
         o.schedules = schedules
         o.policy = .random
         let start = nowNanoseconds()
-        let done = await Explorer.explore(o).schedules
+        let done = Explorer.explore(o).schedules
         let elapsed = nowNanoseconds() - start
         guard done == schedules else { throw BenchFailure("explored \(done) schedules of \(schedules)") }
         return Double(schedules) / (Double(elapsed) / 1e9)

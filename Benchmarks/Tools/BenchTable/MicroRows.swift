@@ -28,7 +28,7 @@ enum MicroRows {
     /// One machine: a 1920x1080 32 bpp fb_defio framebuffer (the replay's configuration: round robin, every
     /// emulated operation free in virtual time, so no timer fires in a timed loop), and one process that maps all of
     /// it MAP_SHARED and measures, `rounds` rounds of each.
-    @EmuActor static func emulator(rounds: Int) async throws -> MicroResults {
+    @EmuActor static func emulator(rounds: Int) throws -> MicroResults {
         var options = MachineOptions()
         options.policy = .rr
         options.quantumMicros = 1000
@@ -47,13 +47,13 @@ enum MicroRows {
         var failure: String?
         let process = kernel.spawnProcess("bench") { t in
             do {
-                results = try await measure(t, info: info, kernel: kernel, pages: fbPages, rounds: rounds)
+                results = try measure(t, info: info, kernel: kernel, pages: fbPages, rounds: rounds)
             } catch {
                 failure = "\(error)"
             }
         }
         guard process != nil else { throw BenchFailure("no RAM for the process") }
-        let outcome = await kernel.sched.run()
+        let outcome = kernel.sched.run()
         checkers.runEnded(outcome)
         if let failure { throw BenchFailure(failure) }
         if let violation = checkers.first { throw BenchFailure("micro machine: \(violation)") }
@@ -62,13 +62,13 @@ enum MicroRows {
     }
 
     @EmuActor private static func measure(_ t: UserTask, info: FBInfo, kernel: EmuKernel, pages: Int,
-                                          rounds: Int) async throws -> MicroResults {
+                                          rounds: Int) throws -> MicroResults {
         var results = MicroResults()
-        let fd = try await t.open(info.node)
-        let base = try await t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd, offset: 0)
+        let fd = try t.open(info.node)
+        let base = try t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd, offset: 0)
         // Every page present (first-touch faults), then a flush: every PTE read-only and clean again.
-        for p in 0 ..< pages { try await t.store32(base + p * PAGE_SIZE, 1) }
-        try await t.fsync(fd)
+        for p in 0 ..< pages { try t.store32(base + p * PAGE_SIZE, 1) }
+        try t.fsync(fd)
 
         // 5. One store per page, each a write-protect fault: do_wp_page → wp_page_shared → page_mkwrite (the page
         // goes on fb_defio's list) → PTE writable and dirty → the store. The flush after each round re-arms them.
@@ -77,17 +77,17 @@ enum MicroRows {
         for r in 0 ..< rounds {
             let before = info.defioStats.mkwrites
             let start = nowNanoseconds()
-            for p in 0 ..< pages { try await t.store32(base + p * PAGE_SIZE, UInt32(truncatingIfNeeded: r)) }
+            for p in 0 ..< pages { try t.store32(base + p * PAGE_SIZE, UInt32(truncatingIfNeeded: r)) }
             let elapsed = nowNanoseconds() - start
             let mkwrites = info.defioStats.mkwrites - before
             guard mkwrites == pages else { throw BenchFailure("fault round: \(mkwrites) page_mkwrite calls, expected \(pages)") }
             results.fault.add(Double(elapsed) / Double(pages))
-            try await t.fsync(fd)
+            try t.fsync(fd)
         }
 
         // 3. store32 on a TLB hit, as MappedCanvas.plot and narrow fills call it: `va + i * 4`, then `tryStore32`
         // (the synchronous hit), awaiting `store32` only when it misses.
-        for p in 0 ..< storePages { try await t.store32(base + p * PAGE_SIZE, 0) }  // fault in, fill the TLB
+        for p in 0 ..< storePages { try t.store32(base + p * PAGE_SIZE, 0) }  // fault in, fill the TLB
         for _ in 0 ..< rounds {
             let faultsBefore = kernel.stats.faults
             let start = nowNanoseconds()
@@ -95,7 +95,7 @@ enum MicroRows {
                 let v = UInt32(truncatingIfNeeded: rep) &* 0x9E37_79B9
                 for i in 0 ..< storeWords {
                     let va = base + i * 4, value = v &+ UInt32(truncatingIfNeeded: i)
-                    if !t.tryStore32(va, value) { try await t.store32(va, value) }
+                    if !t.tryStore32(va, value) { try t.store32(va, value) }
                 }
             }
             let elapsed = nowNanoseconds() - start
@@ -108,18 +108,18 @@ enum MicroRows {
         defer { row.deallocate() }
         for i in 0 ..< rowBytes { row[i] = UInt8(truncatingIfNeeded: i &* 7) }
         let span = UnsafeRawBufferPointer(row)
-        for y in 0 ..< spanRows { try await t.storeBytes(base + y * rowBytes, span) }  // fault in, fill the TLB
+        for y in 0 ..< spanRows { try t.storeBytes(base + y * rowBytes, span) }  // fault in, fill the TLB
         for _ in 0 ..< rounds {
             let faultsBefore = kernel.stats.faults
             let start = nowNanoseconds()
             for _ in 0 ..< spanReps {
-                for y in 0 ..< spanRows { try await t.storeBytes(base + y * rowBytes, span) }
+                for y in 0 ..< spanRows { try t.storeBytes(base + y * rowBytes, span) }
             }
             let elapsed = nowNanoseconds() - start
             guard kernel.stats.faults == faultsBefore else { throw BenchFailure("span loop faulted") }
             results.span.add(Double(elapsed) / Double(spanReps * spanRows))
         }
-        try await t.close(fd)
+        try t.close(fd)
         return results
     }
 

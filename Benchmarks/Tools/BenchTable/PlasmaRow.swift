@@ -21,7 +21,7 @@ enum PlasmaRow {
 
     /// One whole demo run, timed on the emulator thread: boot, `frames` frames of every process, the final flush,
     /// the reference rendering and the lost-update check, the summary.
-    @EmuActor static func emulator(frames: Int) async throws -> EmulatorRun {
+    @EmuActor static func emulator(frames: Int) throws -> EmulatorRun {
         var o = DemoOptions()
         o.workload = "plasma"
         o.panel = "ideal"
@@ -32,7 +32,7 @@ enum PlasmaRow {
         o.machine.variant = try Variants.select(variant)
         let start = nowNanoseconds()
         let machine = try Machine(o)
-        let report = try await machine.run()
+        let report = try machine.run()
         let elapsed = nowNanoseconds() - start
         return EmulatorRun(nanoseconds: Double(elapsed), frameHash: report.frameHash, passed: report.checkerPassed,
                            faults: machine.kernel.stats.faults, summary: report.summary)

@@ -54,9 +54,9 @@ enum ReplayRow {
 
     /// One replay, timed on the emulator thread from building the machine to the end of its run (parsing the
     /// text is not timed). Faults are the replay's `fault` lines (one per `page_mkwrite`).
-    @EmuActor static func emulator(_ trace: ReplayTrace) async throws -> Run {
+    @EmuActor static func emulator(_ trace: ReplayTrace) throws -> Run {
         let start = nowNanoseconds()
-        let result = await Replay(trace).run()
+        let result = Replay(trace).run()
         let elapsed = nowNanoseconds() - start
         guard result.errors.isEmpty else { throw BenchFailure("replay: \(result.errors.joined(separator: "; "))") }
         let faults = result.lines.reduce(0) { $0 + ($1.hasPrefix("fault ") ? 1 : 0) }

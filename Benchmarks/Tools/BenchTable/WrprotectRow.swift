@@ -16,14 +16,14 @@ enum WrprotectRow {
     /// The machine of WrprotectBench, smaller: a vmalloc'd device file whose ->page_mkwrite locks the page (as
     /// fb_defio's does), `mappers` processes that map it MAP_SHARED and store to the tracked page. The benchmark
     /// drives their stores and the call itself from outside any scheduler run (nothing is contended).
-    @EmuActor static func emulator(rounds: Int) async throws -> Best {
+    @EmuActor static func emulator(rounds: Int) throws -> Best {
         let k = EmuKernel(policy: .roundRobin(), ramPages: 4 * mappers + 2 * devicePages + 1024)
         guard let (inode, pfns) = makeBenchDevice(k, pages: devicePages) else { throw BenchFailure("vmalloc failed") }
         var tasks: [(UserTask, VirtAddr)] = []
         for i in 0 ..< mappers {
             guard let t = k.spawnProcess("mapper\(i)", { _ in }) else { throw BenchFailure("no RAM for a process") }
-            let fd = try await t.open(inode)
-            let a = try await t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd,
+            let fd = try t.open(inode)
+            let a = try t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd,
                                      offset: trackedPgoff * PAGE_SIZE)
             tasks.append((t, a))
         }
@@ -32,9 +32,9 @@ enum WrprotectRow {
         for _ in 0 ..< rounds {
             for _ in 0 ..< callsPerRound {
                 generation &+= 1
-                for (t, a) in tasks { try await t.store32(a, generation) }  // RW + dirty again (not timed)
+                for (t, a) in tasks { try t.store32(a, generation) }  // RW + dirty again (not timed)
                 let start = nowNanoseconds()
-                let cleaned = await k.mappingWrprotectRange(inode.mapping, pgoff: PgOff(trackedPgoff),
+                let cleaned = k.mappingWrprotectRange(inode.mapping, pgoff: PgOff(trackedPgoff),
                                                             pfn: pfns[trackedPgoff], nrPages: 1)
                 let elapsed = nowNanoseconds() - start
                 guard cleaned == mappers else { throw BenchFailure("cleaned \(cleaned) PTEs, expected \(mappers)") }

@@ -37,8 +37,8 @@ import DequeModule
 
     /// Kernel: mutex_lock() / spin_lock()
     @inline(__always)
-    public func lock() async {
-        await sched.preempt(kind == .mutex ? .mutexLock : .spinLock)
+    public func lock() {
+        sched.preempt(kind == .mutex ? .mutexLock : .spinLock)
         sched.charge(sched.costs.lock)
         if !isLocked {
             // Free now, but on another CPU it may have been held until a time this CPU has not reached yet.
@@ -53,9 +53,9 @@ import DequeModule
         contentions += 1
         waiters.append(me)
         if kind == .mutex {
-            await sched.block("mutex \(name) held by T\(owner)")
+            sched.block("mutex \(name) held by T\(owner)")
         } else {
-            await sched.spin("spinlock \(name) held by T\(owner)")
+            sched.spin("spinlock \(name) held by T\(owner)")
         }
         assert(owner == me && isLocked, "\(name): woken without ownership")
     }
@@ -70,9 +70,9 @@ import DequeModule
 
     /// Kernel: mutex_unlock() / spin_unlock()
     @inline(__always)
-    public func unlock() async {
+    public func unlock() {
         release()
-        await sched.preempt(kind == .mutex ? .mutexUnlock : .spinUnlock)
+        sched.preempt(kind == .mutex ? .mutexUnlock : .spinUnlock)
     }
 
     /// Releases without a preemption point (for paths that must not switch, such as deadlock unwinding in tests).
@@ -126,20 +126,20 @@ public typealias SpinLock = KLock
 
     /// Kernel: down_read()
     @inline(__always)
-    public func downRead() async {
-        await sched.preempt(.rwsemDown)
+    public func downRead() {
+        sched.preempt(.rwsemDown)
         sched.charge(sched.costs.lock)
         if tryDownRead() { return }
-        await wait(write: false)
+        wait(write: false)
     }
 
     /// Kernel: down_write()
     @inline(__always)
-    public func downWrite() async {
-        await sched.preempt(.rwsemDown)
+    public func downWrite() {
+        sched.preempt(.rwsemDown)
         sched.charge(sched.costs.lock)
         if tryDownWrite() { return }
-        await wait(write: true)
+        wait(write: true)
     }
 
     /// Kernel: down_read_trylock(). Not a preemption point.
@@ -158,27 +158,27 @@ public typealias SpinLock = KLock
         return true
     }
 
-    private func wait(write: Bool) async {
+    private func wait(write: Bool) {
         let me = sched.current
         precondition(me >= 0, "\(name): contended outside a running task")
         contentions += 1
         waiters.append((me, write))
         let holder = writer.map { "writer T\($0)" } ?? "readers \(readers.map { "T\($0)" })"
-        await sched.block("rwsem \(name) (\(write ? "write" : "read")) held by \(holder)")
+        sched.block("rwsem \(name) (\(write ? "write" : "read")) held by \(holder)")
     }
 
     /// Kernel: up_read()
     @inline(__always)
-    public func upRead() async {
+    public func upRead() {
         releaseRead()
-        await sched.preempt(.rwsemUp)
+        sched.preempt(.rwsemUp)
     }
 
     /// Kernel: up_write()
     @inline(__always)
-    public func upWrite() async {
+    public func upWrite() {
         releaseWrite()
-        await sched.preempt(.rwsemUp)
+        sched.preempt(.rwsemUp)
     }
 
     public func releaseRead() {
@@ -240,11 +240,11 @@ public typealias SpinLock = KLock
     }
 
     /// Blocks until `condition` holds, re-checking after each wake-up. Kernel: wait_event()
-    public func wait(until condition: () -> Bool) async {
+    public func wait(until condition: () -> Bool) {
         while !condition() {
             if sched.isShuttingDown { return }
             waiters.append(sched.current)
-            await sched.block("waitqueue \(name)", uninterruptible: uninterruptible)
+            sched.block("waitqueue \(name)", uninterruptible: uninterruptible)
         }
     }
 

@@ -8,9 +8,9 @@
 /// of the whole machine executes at a time: the one on the CPU whose clock is the earliest, so that what the CPUs do
 /// happens in virtual-time order (to the granularity of the work between two preemption points). Timers fire in
 /// deadline order once the earliest clock has passed them. A task gives up its CPU only inside `preempt`, `block`,
-/// `sleep` or when it ends; every other task is parked on a continuation. A preemption point where the policy keeps
-/// the current task and no other CPU is behind costs a few nanoseconds and never suspends. With one CPU the machine is
-/// a preemptive uniprocessor.
+/// `sleep` or when it ends; every other task is switched out on its own stack (`TaskStack`), and the kernel code
+/// itself is synchronous. A preemption point where the policy keeps the current task and no other CPU is behind
+/// costs a few nanoseconds. With one CPU the machine is a preemptive uniprocessor.
 @EmuActor public final class Scheduler {
     public enum TaskState: Equatable, Sendable { case runnable, blocked, sleeping, done }
 
@@ -28,12 +28,19 @@
         var hungReported = false
         /// Blocked on a spinlock of an SMP machine: the task keeps its CPU while it waits.
         var spinning = false
-        var continuation: UnsafeContinuation<Void, Never>?
-        init(id: Int, name: String, daemon: Bool, cpu: Int) {
+        /// What the task runs, until it first runs.
+        var body: (@EmuActor () -> Void)?
+        /// The stack it runs on, from its first run to its end.
+        var stack: TaskStack?
+        /// Switched out inside the scheduler, and continued by a switch to it (false for a task that has not
+        /// started, is on a CPU, has ended, or stopped for good in a deadlock).
+        var parked = false
+        init(id: Int, name: String, daemon: Bool, cpu: Int, body: @escaping @EmuActor () -> Void) {
             self.id = id
             self.name = name
             self.daemon = daemon
             self.cpu = cpu
+            self.body = body
         }
     }
 
@@ -86,7 +93,10 @@
     public private(set) var deviations: [Int: Int] = [:]
     private var timers: [Timer] = []  // Sorted by (deadline, seq).
     private var timerSeq = 0
-    private var finished: UnsafeContinuation<Void, Never>?
+    /// The context of the host code inside `run` or `shutdown`, which the last task switches back to.
+    private let driver = TaskStack()
+    /// The stack of a task that has just ended, released by whatever runs next (not on the stack itself).
+    private var retiring: TaskStack?
     public private(set) var outcome: RunOutcome?
     public private(set) var isRunning = false
 
@@ -129,7 +139,7 @@
     /// round robin (daemons on CPU 0).
     @discardableResult
     public func spawn(_ name: String, daemon: Bool = false, cpu: Int? = nil,
-                      _ body: @escaping @EmuActor () async -> Void) -> Int {
+                      _ body: @escaping @EmuActor () -> Void) -> Int {
         let id = entries.count
         let placed: Int
         if let cpu {
@@ -141,13 +151,8 @@
             placed = nextPlacement % cpuCount
             nextPlacement += 1
         }
-        entries.append(Entry(id: id, name: name, daemon: daemon, cpu: placed))
+        entries.append(Entry(id: id, name: name, daemon: daemon, cpu: placed, body: body))
         makeRunnable(id)
-        Task { @EmuActor in
-            await self.waitForFirstRun(id)
-            await body()
-            await self.exit(id)
-        }
         return id
     }
 
@@ -159,47 +164,45 @@
     /// The clock of a CPU (the live clock for the executing one).
     public func clock(of cpu: Int) -> VirtualTime { cpu == executingCPU && !betweenTasks ? now : cpus[cpu].clock }
 
-    private func waitForFirstRun(_ id: Int) async {
-        if current == id { return }
-        await withTaskExecutorPreference(EmuExecutor.shared) {
-            // Entering the preference scope may hop through the executor queue, during which the running task
-            // can already have picked this one; then there is nothing to wait for.
-            await withUnsafeContinuation { c in
-                if current == id { c.resume() } else { entries[id].continuation = c }
-            }
-        }
+    /// Where a task's stack starts: runs the current task's body, then ends the task.
+    private static let taskEntry: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
+        let sched = Unmanaged<Scheduler>.fromOpaque(raw!).takeUnretainedValue()
+        // Only the scheduler switches to a task stack, from code isolated to the emulator's actor, on its thread:
+        // the new stack is on that thread too. A synchronous isolated function has the plain function's layout.
+        let start: @EmuActor () -> Void = { sched.startCurrent() }
+        unsafeBitCast(start, to: (() -> Void).self)()
     }
 
-    private func exit(_ id: Int) async {
+    private func startCurrent() {
+        retiring = nil
+        let id = current
+        let body = entries[id].body!
+        entries[id].body = nil
+        body()
+        exit(id)
+    }
+
+    private func exit(_ id: Int) {
         precondition(current == id, "task \(id) ended while not on the CPU")
         entries[id].state = .done
         removeRunnable(id)
-        if isShuttingDown {
-            shutdownWaiter?.resume()
-            shutdownWaiter = nil
-            return
-        }
-        await switchAway(from: id, .taskExit)
+        if isShuttingDown { retire(id, switchingTo: driver) }
+        switchAway(from: id, .taskExit)
     }
 
     /// Set while `shutdown` winds down the daemons of a finished run.
     public private(set) var isShuttingDown = false
-    private var shutdownWaiter: UnsafeContinuation<Void, Never>?
 
     /// After a run: lets every daemon task parked in an idle wait (the workqueue worker waiting for work) return
     /// and end, so that nothing keeps the machine alive. Call it only once the run is over; tasks left blocked in
     /// a deadlock stay parked.
-    public func shutdown() async {
+    public func shutdown() {
         precondition(!isRunning, "shutdown during a run")
         isShuttingDown = true
-        for e in entries where e.daemon && e.state == .blocked && !e.uninterruptible && e.continuation != nil {
+        for e in entries where e.daemon && e.state == .blocked && !e.uninterruptible && e.parked {
             current = e.id
-            await withTaskExecutorPreference(EmuExecutor.shared) {
-                await withUnsafeContinuation { c in
-                    shutdownWaiter = c
-                    resume(e.id)
-                }
-            }
+            continueTask(e.id, from: driver)
+            retiring = nil
         }
         current = -1
     }
@@ -207,7 +210,7 @@
     // MARK: - Running
 
     /// Runs the machine until every non-daemon task has ended (or a deadlock), then returns how it ended.
-    public func run() async -> RunOutcome {
+    public func run() -> RunOutcome {
         precondition(!isRunning, "the scheduler is already running")
         isRunning = true
         outcome = nil
@@ -216,12 +219,8 @@
             return outcome!
         }
         current = first
-        resume(first)
-        await withTaskExecutorPreference(EmuExecutor.shared) {
-            await withUnsafeContinuation { c in
-                if isRunning { finished = c } else { c.resume() }  // The run may end during the scope's hop.
-            }
-        }
+        continueTask(first, from: driver)
+        retiring = nil
         return outcome!
     }
 
@@ -239,20 +238,20 @@
     /// Charges long CPU-bound work (a driver's pixel conversion, a bus the CPU drives, a big copy) one tick at a
     /// time, reaching a `.tick` preemption point at every tick boundary it crosses: the timer interrupt runs the
     /// expired timers and the scheduler may hand the CPU to another task, as `scheduler_tick()` lets it.
-    public func chargeInterruptibly(_ cost: VirtualTime) async {
+    public func chargeInterruptibly(_ cost: VirtualTime) {
         var left = cost
         while left > .zero {
             let nextTick = tickRate.time(of: Jiffies(jiffies.rawValue + 1))
             let step = min(left, nextTick - now)
             charge(step)
             left = left - step
-            if left > .zero { await preempt(.tick) }
+            if left > .zero { preempt(.tick) }
         }
     }
 
     /// A preemption point: the policy may hand the CPU to another runnable task of this CPU here, and a CPU whose
     /// clock is behind runs first.
-    @inline(__always) public func preempt(_ point: PreemptionPoint) async {
+    @inline(__always) public func preempt(_ point: PreemptionPoint) {
         guard current >= 0 else { return }
         preemptionPoints &+= 1
         if !timers.isEmpty && timers[0].deadline <= now { fireDueTimers() }
@@ -261,13 +260,13 @@
         let next = decide(on: c, current: me, point)
         if _fastPath(next == me) {
             if _fastPath(cpuCount == 1) { return }
-            await catchUpOtherCPUs()
+            catchUpOtherCPUs()
             return
         }
         cpus[c].curr = next
         cpus[c].last = next
         recordSwitch(from: me, point, to: next, on: c, at: now)
-        await transfer(from: me, to: earliestBusyCPU(preferring: c))
+        transfer(from: me, to: earliestBusyCPU(preferring: c))
     }
 
     /// The earliest time at which a bulk access started in tick `tick` must pause between two pages: the next tick,
@@ -288,28 +287,28 @@
 
     /// Where a long operation may be overtaken by other CPUs without being a preemption point (no scheduling
     /// decision): between the pages of a copy, so that a TLB shootdown from another CPU can land in the middle.
-    @inline(__always) public func catchUpOtherCPUs() async {
+    @inline(__always) public func catchUpOtherCPUs() {
         guard cpuCount > 1, current >= 0 else { return }
         if !timers.isEmpty && timers[0].deadline <= now { fireDueTimers() }
         let c = executingCPU
         let j = earliestBusyCPU(preferring: c)
-        if j != c { await transfer(from: current, to: j) }
+        if j != c { transfer(from: current, to: j) }
     }
 
     /// Blocks the running task until `wake` is called for it. `reason` names what it waits for (deadlock and
     /// hung-task reports); an `uninterruptible` wait (a lock, a flush) is what the hung-task detector watches.
-    public func block(_ reason: String, uninterruptible: Bool = true) async {
-        await block(reason, uninterruptible: uninterruptible, spinning: false)
+    public func block(_ reason: String, uninterruptible: Bool = true) {
+        block(reason, uninterruptible: uninterruptible, spinning: false)
     }
 
     /// Waits for a spinlock. On an SMP machine the waiter busy-waits: it keeps its CPU (no other task of that CPU
     /// runs) and resumes at the time the lock is handed to it, its CPU's clock having run on meanwhile. On one CPU
     /// a waiter lets the others run, as the holder must run to release it. Kernel: queued_spin_lock_slowpath()
-    public func spin(_ reason: String) async {
-        await block(reason, uninterruptible: true, spinning: cpuCount > 1)
+    public func spin(_ reason: String) {
+        block(reason, uninterruptible: true, spinning: cpuCount > 1)
     }
 
-    private func block(_ reason: String, uninterruptible: Bool, spinning: Bool) async {
+    private func block(_ reason: String, uninterruptible: Bool, spinning: Bool) {
         let me = current
         precondition(me >= 0, "block outside a task: \(reason)")
         entries[me].spinning = spinning
@@ -319,7 +318,7 @@
         entries[me].uninterruptible = uninterruptible
         entries[me].hungReported = false
         removeRunnable(me)
-        await switchAway(from: me, .blocked)
+        switchAway(from: me, .blocked)
     }
 
     /// Makes a blocked or sleeping task runnable again. It runs when its CPU picks it; an idle CPU picks it at once.
@@ -333,7 +332,7 @@
     }
 
     /// Sleeps the running task until virtual time `deadline`.
-    public func sleep(until deadline: VirtualTime) async {
+    public func sleep(until deadline: VirtualTime) {
         let me = current
         precondition(me >= 0, "sleep outside a task")
         guard deadline > now else { return }
@@ -341,7 +340,7 @@
         entries[me].waitReason = "sleep until \(deadline)"
         removeRunnable(me)
         addTimer(at: deadline) { [unowned self] in self.wake(me) }
-        await switchAway(from: me, .blocked)
+        switchAway(from: me, .blocked)
     }
 
     /// Records a problem (for example a livelock) found by kernel code; the run goes on.
@@ -530,16 +529,16 @@
         }
     }
 
-    private func switchAway(from me: Int, _ point: PreemptionPoint) async {
+    private func switchAway(from me: Int, _ point: PreemptionPoint) {
         guard let next = selectNext(from: me, point) else {
             finishRun(me)
-            if entries[me].state == .done { return }
-            // Deadlocked: this task never runs again (its continuation is left parked).
-            await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
-            return
+            if entries[me].state == .done { retire(me, switchingTo: driver) }
+            // Deadlocked: this task never runs again (it stays switched out, not parked).
+            entries[me].stack!.switchTo(driver)
+            preconditionFailure("task \(me) continued after the run ended in a deadlock")
         }
         if next == me { return }  // A timer fired during the warp and woke this very task.
-        await resumeTask(next, parking: me)
+        resumeTask(next, parking: me)
     }
 
     /// Counts and hashes one context switch on a CPU and tells the observer. A CPU's first task (`from` < 0) starts
@@ -558,7 +557,7 @@
     }
 
     /// Moves the execution from the running task to the task on CPU `cpu` (the running one stays on its CPU).
-    private func transfer(from me: Int, to cpu: Int) async {
+    private func transfer(from me: Int, to cpu: Int) {
         let target = cpus[cpu].curr
         if cpu != executingCPU {
             handoffs &+= 1
@@ -567,32 +566,44 @@
             executingCPU = cpu
             now = cpus[cpu].clock
         }
-        if target != me { await resumeTask(target, parking: me) }
+        if target != me { resumeTask(target, parking: me) }
     }
 
-    @inline(never) private func resumeTask(_ next: Int, parking me: Int) async {
+    @inline(never) private func resumeTask(_ next: Int, parking me: Int) {
+        current = next
+        let stack = entries[me].stack!
         if entries[me].state == .done {
-            current = next
-            resume(next)
+            retiring = stack
+            entries[me].stack = nil
+        } else {
+            entries[me].parked = true
+        }
+        continueTask(next, from: stack)
+        retiring = nil
+    }
+
+    /// Switches from `from` to task `id`: where it parked, or to its first instruction.
+    private func continueTask(_ id: Int, from: TaskStack) {
+        let e = entries[id]
+        if let stack = e.stack {
+            precondition(e.parked, "switch to task \(id), which is not parked")
+            e.parked = false
+            from.switchTo(stack)
             return
         }
-        // The hand-over happens inside the continuation's closure: entering the preference scope can hop through
-        // the executor queue, and until then this task must still count as the one on the CPU.
-        await withTaskExecutorPreference(EmuExecutor.shared) {
-            await withUnsafeContinuation { c in
-                entries[me].continuation = c
-                current = next
-                resume(next)
-            }
-        }
+        let stack = TaskStack.task()
+        e.stack = stack
+        stack.prepare(entry: Scheduler.taskEntry, argument: Unmanaged.passUnretained(self).toOpaque())
+        from.switchTo(stack)
     }
 
-    private func resume(_ id: Int) {
-        if let c = entries[id].continuation {
-            entries[id].continuation = nil
-            c.resume()
-        }
-        // Else the task has not started yet; its first job finds itself current and runs on.
+    /// Ends a task for good: its stack is released by the context that runs next.
+    private func retire(_ id: Int, switchingTo next: TaskStack) -> Never {
+        let stack = entries[id].stack!
+        retiring = stack
+        entries[id].stack = nil
+        stack.switchTo(next)
+        preconditionFailure("task \(id) continued after it ended")
     }
 
     private func finishRun(_ last: Int?) {
@@ -614,10 +625,6 @@
         }
         isRunning = false
         current = -1
-        if let f = finished {
-            finished = nil
-            f.resume()
-        }
     }
 
     private func mixHash(_ values: UInt64...) {

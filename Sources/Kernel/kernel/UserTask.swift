@@ -60,20 +60,20 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     // MARK: - Stores and loads (the emulated CPU)
 
     /// Stores one byte. Kernel analogue: a user `mov` to `va`.
-    @inlinable @inline(__always) public func store8(_ va: VirtAddr, _ value: UInt8) async throws(UserFault) {
+    @inlinable @inline(__always) public func store8(_ va: VirtAddr, _ value: UInt8) throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         if _fastPath(e.vpn == va.vpn && e.writable && budget > 0) {
             budget &-= 1
             e.bytes.unsafelyUnwrapped.storeBytes(of: value, toByteOffset: va.offsetInPage, as: UInt8.self)
             return
         }
-        try await storeSlow(va, UInt64(value), width: 1)
+        try storeSlow(va, UInt64(value), width: 1)
     }
 
     /// Stores a 32-bit pixel (little endian). A store that straddles two pages is done byte by byte.
-    @inlinable @inline(__always) public func store32(_ va: VirtAddr, _ value: UInt32) async throws(UserFault) {
+    @inlinable @inline(__always) public func store32(_ va: VirtAddr, _ value: UInt32) throws(UserFault) {
         if _fastPath(tryStore32(va, value)) { return }
-        try await storeSlow(va, UInt64(value), width: 4)
+        try storeSlow(va, UInt64(value), width: 4)
     }
 
     /// The TLB hit of `store32`, as a synchronous step: stores and returns true on a hit of a writable entry within
@@ -90,9 +90,9 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Stores a 16-bit pixel (little endian).
-    @inlinable @inline(__always) public func store16(_ va: VirtAddr, _ value: UInt16) async throws(UserFault) {
+    @inlinable @inline(__always) public func store16(_ va: VirtAddr, _ value: UInt16) throws(UserFault) {
         if _fastPath(tryStore16(va, value)) { return }
-        try await storeSlow(va, UInt64(value), width: 2)
+        try storeSlow(va, UInt64(value), width: 2)
     }
 
     /// The TLB hit of `store16` (see `tryStore32`).
@@ -106,44 +106,44 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Loads one byte.
-    @inlinable @inline(__always) public func load8(_ va: VirtAddr) async throws(UserFault) -> UInt8 {
+    @inlinable @inline(__always) public func load8(_ va: VirtAddr) throws(UserFault) -> UInt8 {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         if _fastPath(e.vpn == va.vpn && budget > 0) {
             budget &-= 1
             return e.bytes.unsafelyUnwrapped.load(fromByteOffset: va.offsetInPage, as: UInt8.self)
         }
-        return UInt8(try await loadSlow(va, width: 1))
+        return UInt8(try loadSlow(va, width: 1))
     }
 
     /// Loads a 32-bit value (little endian).
-    @inlinable @inline(__always) public func load32(_ va: VirtAddr) async throws(UserFault) -> UInt32 {
+    @inlinable @inline(__always) public func load32(_ va: VirtAddr) throws(UserFault) -> UInt32 {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
         if _fastPath(e.vpn == va.vpn && budget > 0 && off <= PAGE_SIZE - 4) {
             budget &-= 1
             return UInt32(littleEndian: e.bytes.unsafelyUnwrapped.loadUnaligned(fromByteOffset: off, as: UInt32.self))
         }
-        return UInt32(try await loadSlow(va, width: 4))
+        return UInt32(try loadSlow(va, width: 4))
     }
 
     /// Stores `bytes` at `va`, page by page in ascending order (one translation per page, like a `rep movsb`).
-    public func storeBytes(_ va: VirtAddr, _ bytes: UnsafeRawBufferPointer) async throws(UserFault) {
-        try await forEachPage(va, count: bytes.count, write: true) { at, done, n in
+    public func storeBytes(_ va: VirtAddr, _ bytes: UnsafeRawBufferPointer) throws(UserFault) {
+        try forEachPage(va, count: bytes.count, write: true) { at, done, n in
             at.copyMemory(from: bytes.baseAddress! + done, byteCount: n)
         }
     }
 
     /// Stores `count` copies of `byte` at `va`, page by page in ascending order (`rep stosb`).
-    public func fill(_ va: VirtAddr, count: Int, byte: UInt8) async throws(UserFault) {
-        try await forEachPage(va, count: count, write: true) { at, _, n in
+    public func fill(_ va: VirtAddr, count: Int, byte: UInt8) throws(UserFault) {
+        try forEachPage(va, count: count, write: true) { at, _, n in
             at.initializeMemory(as: UInt8.self, repeating: byte, count: n)
         }
     }
 
     /// Reads `count` bytes at `va`, page by page.
-    public func loadBytes(_ va: VirtAddr, count: Int) async throws(UserFault) -> [UInt8] {
+    public func loadBytes(_ va: VirtAddr, count: Int) throws(UserFault) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        try await forEachPage(va, count: count, write: false) { at, done, n in
+        try forEachPage(va, count: count, write: false) { at, done, n in
             out.withUnsafeMutableBytes { dst in (dst.baseAddress! + done).copyMemory(from: at, byteCount: n) }
         }
         return out
@@ -155,7 +155,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     @inline(__always)
     private func forEachPage(_ va: VirtAddr, count: Int, write: Bool,
                              _ access: (_ at: UnsafeMutableRawPointer, _ done: Int, _ n: Int) -> Void)
-        async throws(UserFault) {
+        throws(UserFault) {
         let sched = kernel.sched
         var done = 0, tick = sched.jiffies
         var pauseAt = sched.pauseHorizon(after: tick)
@@ -166,14 +166,14 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
             if let hit = tlbHit(a, write: write) {
                 page = hit
             } else {
-                page = try await translate(a, write: write)
+                page = try translate(a, write: write)
                 pauseAt = sched.pauseHorizon(after: tick)
             }
             access(page + a.offsetInPage, done, n)
             sched.charge(kernel.costs.copy(n))
             done += n
             if done < count && sched.now >= pauseAt {
-                await betweenPages(&tick)
+                betweenPages(&tick)
                 pauseAt = sched.pauseHorizon(after: tick)
             }
         }
@@ -192,23 +192,23 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Between two pages of a bulk access: a tick that passed may preempt (the copy is interruptible, like a long
     /// `rep movsb`), and other CPUs whose clocks are behind run first, so a TLB shootdown can land mid-copy.
     @inline(__always)
-    private func betweenPages(_ tick: inout Jiffies) async {
+    private func betweenPages(_ tick: inout Jiffies) {
         let j = kernel.sched.jiffies
         if j != tick {
             tick = j
-            await kernel.sched.preempt(.tick)
+            kernel.sched.preempt(.tick)
         } else {
-            await kernel.sched.catchUpOtherCPUs()
+            kernel.sched.catchUpOtherCPUs()
         }
     }
 
     @usableFromInline @inline(never)
-    func storeSlow(_ va: VirtAddr, _ value: UInt64, width: Int) async throws(UserFault) {
+    func storeSlow(_ va: VirtAddr, _ value: UInt64, width: Int) throws(UserFault) {
         if va.offsetInPage > PAGE_SIZE - width {
-            for i in 0 ..< width { try await storeSlow(va + i, (value >> UInt64(8 * i)) & 0xFF, width: 1) }
+            for i in 0 ..< width { try storeSlow(va + i, (value >> UInt64(8 * i)) & 0xFF, width: 1) }
             return
         }
-        let page = try await translate(va, write: true)
+        let page = try translate(va, write: true)
         let p = page + va.offsetInPage
         switch width {
         case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
@@ -218,13 +218,13 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     @usableFromInline @inline(never)
-    func loadSlow(_ va: VirtAddr, width: Int) async throws(UserFault) -> UInt64 {
+    func loadSlow(_ va: VirtAddr, width: Int) throws(UserFault) -> UInt64 {
         if va.offsetInPage > PAGE_SIZE - width {
             var v: UInt64 = 0
-            for i in 0 ..< width { v |= try await loadSlow(va + i, width: 1) << UInt64(8 * i) }
+            for i in 0 ..< width { v |= try loadSlow(va + i, width: 1) << UInt64(8 * i) }
             return v
         }
-        let page = try await translate(va, write: false)
+        let page = try translate(va, write: false)
         let p = page + va.offsetInPage
         switch width {
         case 1: return UInt64(p.load(as: UInt8.self))
@@ -236,10 +236,10 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Charges the fast-path accesses made since the last slow path and, if the budget ran out, reaches the
     /// `.quantum` preemption point.
     @inline(__always)
-    func settleBudget() async {
+    func settleBudget() {
         let exhausted = budget <= 0
         chargeUsedBudget()
-        if exhausted { await kernel.sched.preempt(.quantum) }
+        if exhausted { kernel.sched.preempt(.quantum) }
     }
 
     /// Counts and charges the fast-path accesses since the last settlement, and refills the budget.
@@ -255,8 +255,8 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Resolves `va` for an access the way the MMU does: TLB, then a page-table walk that sets the accessed and
     /// dirty bits, then the fault handler — re-executing until the access can proceed. Returns the page's bytes.
     /// The access itself happens right after, with no preemption point in between.
-    func translate(_ va: VirtAddr, write: Bool) async throws(UserFault) -> UnsafeMutableRawPointer {
-        await settleBudget()
+    func translate(_ va: VirtAddr, write: Bool) throws(UserFault) -> UnsafeMutableRawPointer {
+        settleBudget()
         budget &-= 1
         if let e = tlb.lookup(va), !write || e.writable { return e.bytes! }
         var attempts = 0
@@ -286,7 +286,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
                 signals.append(f)
                 throw f
             }
-            if let f = await kernel.doUserAddrFault(mm, va, write: write) {
+            if let f = kernel.doUserAddrFault(mm, va, write: write) {
                 signals.append(f)
                 throw f
             }
@@ -296,11 +296,11 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     // MARK: - System calls
 
     /// Opens a device node and returns a file descriptor. Kernel: open(2) → chrdev_open → ->open
-    public func open(_ inode: Inode, _ mode: FileMode = .readWrite) async throws(Errno) -> Int {
+    public func open(_ inode: Inode, _ mode: FileMode = .readWrite) throws(Errno) -> Int {
         kernel.sched.charge(kernel.costs.syscall)
-        await kernel.sched.preempt(.syscall)
+        kernel.sched.preempt(.syscall)
         let file = KFile(inode: inode, mode: mode)
-        if let hook = file.ops.open, let err = await hook(inode, file) { throw err }
+        if let hook = file.ops.open, let err = hook(inode, file) { throw err }
         if let free = files.firstIndex(where: { $0 == nil }) {
             files[free] = file
             return free
@@ -316,56 +316,56 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Kernel: close(2) → fput (->release runs when the last reference, including mappings', is gone)
-    public func close(_ fd: Int) async throws(Errno) {
+    public func close(_ fd: Int) throws(Errno) {
         kernel.sched.charge(kernel.costs.syscall)
-        await kernel.sched.preempt(.syscall)
+        kernel.sched.preempt(.syscall)
         let f = try file(fd)
         files[fd] = nil
-        await f.put()
+        f.put()
     }
 
     /// Kernel: fsync(2) → ->fsync
-    public func fsync(_ fd: Int) async throws(Errno) {
+    public func fsync(_ fd: Int) throws(Errno) {
         kernel.sched.charge(kernel.costs.syscall)
-        await kernel.sched.preempt(.syscall)
+        kernel.sched.preempt(.syscall)
         let f = try file(fd)
         guard let hook = f.ops.fsync else { throw .EINVAL }
-        if let err = await hook(f) { throw err }
+        if let err = hook(f) { throw err }
     }
 
     /// Kernel: mmap(2). `fd` nil with `.anonymous` maps private anonymous memory.
     public func mmap(_ address: VirtAddr? = nil, length: Int, prot: Prot, flags: MapFlags, fd: Int? = nil,
-                     offset: Int = 0) async throws(Errno) -> VirtAddr {
+                     offset: Int = 0) throws(Errno) -> VirtAddr {
         kernel.sched.charge(kernel.costs.syscall)
-        await kernel.sched.preempt(.syscall)
+        kernel.sched.preempt(.syscall)
         guard offset >= 0, offset & (PAGE_SIZE - 1) == 0 else { throw .EINVAL }
         let f: KFile? = try fd.map { (d: Int) throws(Errno) -> KFile in try file(d) }
-        return try await kernel.doMmap(mm, file: f, address: address, length: length, prot: prot, flags: flags,
+        return try kernel.doMmap(mm, file: f, address: address, length: length, prot: prot, flags: flags,
                                        pgoff: PgOff(offset >> PAGE_SHIFT))
     }
 
     /// Kernel: munmap(2)
-    public func munmap(_ address: VirtAddr, length: Int) async throws(Errno) {
+    public func munmap(_ address: VirtAddr, length: Int) throws(Errno) {
         kernel.sched.charge(kernel.costs.syscall)
-        await kernel.sched.preempt(.syscall)
-        try await kernel.doMunmap(mm, address, length)
+        kernel.sched.preempt(.syscall)
+        try kernel.doMunmap(mm, address, length)
     }
 
     /// Kernel: mprotect(2)
-    public func mprotect(_ address: VirtAddr, length: Int, prot: Prot) async throws(Errno) {
+    public func mprotect(_ address: VirtAddr, length: Int, prot: Prot) throws(Errno) {
         kernel.sched.charge(kernel.costs.syscall)
-        await kernel.sched.preempt(.syscall)
-        try await kernel.doMprotect(mm, address, length, prot)
+        kernel.sched.preempt(.syscall)
+        try kernel.doMprotect(mm, address, length, prot)
     }
 
     /// Kernel: fork(2). The child runs `body` as its program (instead of returning twice); its address space is
     /// `dupMM` of this one and it inherits every open file.
     @discardableResult
-    public func fork(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) async throws -> Void)
-        async throws(Errno) -> UserTask {
+    public func fork(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) throws -> Void)
+        throws(Errno) -> UserTask {
         kernel.sched.charge(kernel.costs.syscall)
-        await kernel.sched.preempt(.syscall)
-        guard let childMM = await kernel.dupMM(mm) else { throw .ENOMEM }
+        kernel.sched.preempt(.syscall)
+        guard let childMM = kernel.dupMM(mm) else { throw .ENOMEM }
         let child = kernel.makeProcess(name: name, mm: childMM)
         for f in files { f?.get() }
         child.files = files
@@ -376,10 +376,10 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Starts a thread of this process: a new task sharing this address space (and, on the same CPU, its TLB
     /// entries), with its own copy of the file table. Kernel: clone(CLONE_VM) — the threads of scenario 23.
     @discardableResult
-    public func clone(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) async throws -> Void)
-        async -> UserTask {
+    public func clone(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) throws -> Void)
+        -> UserTask {
         kernel.sched.charge(kernel.costs.syscall)
-        await kernel.sched.preempt(.syscall)
+        kernel.sched.preempt(.syscall)
         mm.users += 1
         let thread = kernel.makeProcess(name: name, mm: mm)
         for f in files { f?.get() }
@@ -398,13 +398,13 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Kernel: do_exit() — exit_mm() (the address space goes with its last user) then exit_files().
-    func exitProcess() async {
+    func exitProcess() {
         chargeUsedBudget()
         mm.users -= 1
-        if mm.users == 0 { await kernel.exitMMap(mm) }
+        if mm.users == 0 { kernel.exitMMap(mm) }
         let open = files
         files = []
-        for f in open { await f?.put() }
+        for f in open { f?.put() }
     }
 
 }
@@ -414,7 +414,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Returns nil if RAM cannot hold its page tables.
     @discardableResult
     public func spawnProcess(_ name: String, cpu: Int? = nil,
-                             _ body: @escaping @EmuActor (UserTask) async throws -> Void) -> UserTask? {
+                             _ body: @escaping @EmuActor (UserTask) throws -> Void) -> UserTask? {
         guard let mm = MM(kernel: self) else { return nil }
         let task = makeProcess(name: name, mm: mm)
         start(task, cpu: cpu, body)
@@ -428,10 +428,10 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         return t
     }
 
-    func start(_ task: UserTask, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) async throws -> Void) {
+    func start(_ task: UserTask, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) throws -> Void) {
         task.schedID = sched.spawn(task.name, cpu: cpu) {
             do {
-                try await body(task)
+                try body(task)
                 task.exitStatus = .exited
             } catch let f as UserFault {
                 task.exitStatus = .killed(f)
@@ -440,7 +440,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
             } catch {
                 preconditionFailure("a process body threw \(error)")
             }
-            await task.exitProcess()
+            task.exitProcess()
         }
         task.place(on: sched.cpu(of: task.schedID))
         while processBySchedID.count <= task.schedID { processBySchedID.append(nil) }

@@ -27,7 +27,7 @@ import DequeModule
                                   scheduler: kernel.sched, uninterruptible: false))
             let task = cpus == 1 ? "kworker/\(name)" : "kworker/\(cpu):\(name)"
             workerIDs.append(kernel.sched.spawn(task, daemon: true, cpu: cpu) { [unowned self] in
-                await self.workerLoop(cpu)
+                self.workerLoop(cpu)
             })
         }
     }
@@ -45,9 +45,9 @@ import DequeModule
     }
 
     /// Kernel: worker_thread() + process_one_work()
-    private func workerLoop(_ cpu: Int) async {
+    private func workerLoop(_ cpu: Int) {
         while true {
-            await more[cpu].wait { !worklists[cpu].isEmpty }
+            more[cpu].wait { !worklists[cpu].isEmpty }
             if kernel.sched.isShuttingDown { return }  // the machine is being taken down (Scheduler.shutdown)
             let work = worklists[cpu].removeFirst()
             work.queued = false
@@ -55,7 +55,7 @@ import DequeModule
             work.runningOn = cpu
             let seq = work.queueSeq
             executed += 1
-            await work.function()
+            work.function()
             work.running = false
             work.doneSeq = seq
             work.flushers.wakeAll()
@@ -74,7 +74,7 @@ import DequeModule
 @EmuActor public final class DelayedWork {
     public let name: String
     unowned(unsafe) let wq: Workqueue
-    let function: @EmuActor () async -> Void
+    let function: @EmuActor () -> Void
     /// The armed timer, if any.
     private var timer: Int?
     public private(set) var timerDeadline: VirtualTime?
@@ -98,7 +98,7 @@ import DequeModule
     public private(set) var fireDelayMin = VirtualTime.zero, fireDelayMax = VirtualTime.zero
     public private(set) var fireDelaySum = VirtualTime.zero
 
-    public init(_ name: String, on wq: Workqueue, _ function: @escaping @EmuActor () async -> Void) {
+    public init(_ name: String, on wq: Workqueue, _ function: @escaping @EmuActor () -> Void) {
         self.name = name
         self.wq = wq
         self.function = function
@@ -152,7 +152,7 @@ import DequeModule
     /// If the timer is armed, queues the work now; then waits until every run queued so far has finished.
     /// Returns whether it had to wait. Kernel: flush_delayed_work()
     @discardableResult
-    public func flush() async -> Bool {
+    public func flush() -> Bool {
         if let t = timer {
             wq.kernel.sched.cancelTimer(t)
             timer = nil
@@ -162,14 +162,14 @@ import DequeModule
         guard queued || running else { return false }
         let target = queueSeq
         // Done when the runs up to `target` ended, or when a cancel dropped what was pending.
-        await flushers.wait { [unowned self] in self.doneSeq >= target || (!self.queued && !self.running) }
+        flushers.wait { [unowned self] in self.doneSeq >= target || (!self.queued && !self.running) }
         return true
     }
 
     /// Drops a pending instance (timer or queued) and waits for a running one to finish. Returns whether a pending
     /// instance was dropped. Kernel: cancel_delayed_work_sync()
     @discardableResult
-    public func cancelSync() async -> Bool {
+    public func cancelSync() -> Bool {
         var dropped = false
         if let t = timer {
             wq.kernel.sched.cancelTimer(t)
@@ -181,7 +181,7 @@ import DequeModule
             wq.dequeue(self)
             dropped = true
         }
-        if running { await flushers.wait { [unowned self] in !self.running } }
+        if running { flushers.wait { [unowned self] in !self.running } }
         return dropped
     }
 }

@@ -64,18 +64,18 @@ public struct VMOperations {
     /// Kernel: ->close — a VMA is being torn down.
     public var close: (@EmuActor (VMArea) -> Void)?
     /// Kernel: ->fault — find the page for `vmf.pgoff` and put it in `vmf.page` (with a reference).
-    public var fault: (@EmuActor (inout VMFault) async -> VMFaultResult)?
+    public var fault: (@EmuActor (inout VMFault) -> VMFaultResult)?
     /// Kernel: ->page_mkwrite — a page is about to become writable.
-    public var pageMkwrite: (@EmuActor (inout VMFault) async -> VMFaultResult)?
+    public var pageMkwrite: (@EmuActor (inout VMFault) -> VMFaultResult)?
     /// Kernel: ->pfn_mkwrite — the same for PFN-map ("special") PTEs.
-    public var pfnMkwrite: (@EmuActor (inout VMFault) async -> VMFaultResult)?
+    public var pfnMkwrite: (@EmuActor (inout VMFault) -> VMFaultResult)?
 
     public init(name: String,
                 open: (@EmuActor (VMArea) -> Void)? = nil,
                 close: (@EmuActor (VMArea) -> Void)? = nil,
-                fault: (@EmuActor (inout VMFault) async -> VMFaultResult)? = nil,
-                pageMkwrite: (@EmuActor (inout VMFault) async -> VMFaultResult)? = nil,
-                pfnMkwrite: (@EmuActor (inout VMFault) async -> VMFaultResult)? = nil) {
+                fault: (@EmuActor (inout VMFault) -> VMFaultResult)? = nil,
+                pageMkwrite: (@EmuActor (inout VMFault) -> VMFaultResult)? = nil,
+                pfnMkwrite: (@EmuActor (inout VMFault) -> VMFaultResult)? = nil) {
         self.name = name
         self.open = open
         self.close = close
@@ -168,19 +168,19 @@ public struct AddressSpaceOperations {
 public struct FileOperations {
     public var name: String
     /// Kernel: ->open. An error refuses the open.
-    public var open: (@EmuActor (Inode, KFile) async -> Errno?)?
+    public var open: (@EmuActor (Inode, KFile) -> Errno?)?
     /// Kernel: ->release — the last reference to the open file went away.
-    public var release: (@EmuActor (Inode, KFile) async -> Void)?
+    public var release: (@EmuActor (Inode, KFile) -> Void)?
     /// Kernel: ->mmap — set up a new VMA (vm_ops, flags). An error refuses the mmap.
-    public var mmap: (@EmuActor (KFile, VMArea) async -> Errno?)?
+    public var mmap: (@EmuActor (KFile, VMArea) -> Errno?)?
     /// Kernel: ->fsync (also reached by msync(MS_SYNC)).
-    public var fsync: (@EmuActor (KFile) async -> Errno?)?
+    public var fsync: (@EmuActor (KFile) -> Errno?)?
 
     public init(name: String,
-                open: (@EmuActor (Inode, KFile) async -> Errno?)? = nil,
-                release: (@EmuActor (Inode, KFile) async -> Void)? = nil,
-                mmap: (@EmuActor (KFile, VMArea) async -> Errno?)? = nil,
-                fsync: (@EmuActor (KFile) async -> Errno?)? = nil) {
+                open: (@EmuActor (Inode, KFile) -> Errno?)? = nil,
+                release: (@EmuActor (Inode, KFile) -> Void)? = nil,
+                mmap: (@EmuActor (KFile, VMArea) -> Errno?)? = nil,
+                fsync: (@EmuActor (KFile) -> Errno?)? = nil) {
         self.name = name
         self.open = open
         self.release = release
@@ -245,11 +245,11 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     func get() { refcount += 1 }
 
     /// Drops a reference; the last one calls ->release. Kernel: fput() (here synchronous, not task_work).
-    func put() async {
+    func put() {
         precondition(refcount > 0, "fput of a dead file")
         refcount -= 1
         if refcount == 0, let release = ops.release {
-            await release(inode, self)
+            release(inode, self)
         }
     }
 }

@@ -7,7 +7,7 @@
     /// Creates a mapping. `file` nil means anonymous memory (only private anonymous mappings are modelled).
     /// Kernel: do_mmap() + mmap_region() — mm/mmap.c
     public func doMmap(_ mm: MM, file: KFile?, address hint: VirtAddr?, length: Int, prot: Prot, flags: MapFlags,
-                       pgoff: PgOff) async throws(Errno) -> VirtAddr {
+                       pgoff: PgOff) throws(Errno) -> VirtAddr {
         guard length > 0 else { throw .EINVAL }
         let len = pageAlign(length)
         guard flags.contains(.shared) != flags.contains(.private) else { throw .EINVAL }
@@ -30,18 +30,18 @@
         }
 
         sched.charge(costs.vmaUpdate)
-        await mmapWriteLock(mm)
+        mmapWriteLock(mm)
         let start: VirtAddr
         if flags.contains(.fixed) {
             guard let hint, hint.isPageAligned, hint >= mm.mmapMin, hint + len <= mm.mmapBase else {
-                await mmapWriteUnlock(mm)
+                mmapWriteUnlock(mm)
                 throw .EINVAL
             }
             start = hint
-            await doVmiMunmap(mm, start, start + len)  // MAP_FIXED replaces whatever was there.
+            doVmiMunmap(mm, start, start + len)  // MAP_FIXED replaces whatever was there.
         } else {
             guard let free = getUnmappedArea(mm, len) else {
-                await mmapWriteUnlock(mm)
+                mmapWriteUnlock(mm)
                 throw .ENOMEM
             }
             start = free
@@ -51,20 +51,20 @@
         if let file {
             file.get()
             vma.file = file
-            if let mmapHook = file.ops.mmap, let err = await mmapHook(file, vma) {
-                await file.put()
-                await mmapWriteUnlock(mm)
+            if let mmapHook = file.ops.mmap, let err = mmapHook(file, vma) {
+                file.put()
+                mmapWriteUnlock(mm)
                 throw err
             }
         }
         // Write-locked before it becomes visible: a fault that finds it before the mmap is complete (its page
         // protection not final yet) waits for mmap_lock instead (kernel: __mmap_new_vma()).
-        await vmaStartWrite(vma)
+        vmaStartWrite(vma)
         mm.insertVMA(vma)
-        if let file { await linkFileVMA(vma, file.mapping) }
+        if let file { linkFileVMA(vma, file.mapping) }
         vma.setPageProt()
         event(.mmap(start: vma.start, end: vma.end, pgoff: vma.pgoff, flags: vma.flags, ops: vma.ops?.name))
-        await mmapWriteUnlock(mm)
+        mmapWriteUnlock(mm)
         return start
     }
 
@@ -81,10 +81,10 @@
     }
 
     /// Inserts a file VMA into its mapping's i_mmap tree. Kernel: vma_link_file()
-    func linkFileVMA(_ vma: VMArea, _ mapping: AddressSpace, after prev: VMArea? = nil) async {
-        await mapping.iMmapRwsem.downWrite()
+    func linkFileVMA(_ vma: VMArea, _ mapping: AddressSpace, after prev: VMArea? = nil) {
+        mapping.iMmapRwsem.downWrite()
         __vmaLinkFile(vma, mapping, after: prev)
-        await mapping.iMmapRwsem.upWrite()
+        mapping.iMmapRwsem.upWrite()
     }
 
     /// Kernel: __vma_link_file() — the caller holds i_mmap_rwsem for write.
@@ -104,40 +104,40 @@
     }
 
     /// Kernel: unlink_file_vma() — mm/mmap.c
-    func unlinkFileVMA(_ vma: VMArea) async {
+    func unlinkFileVMA(_ vma: VMArea) {
         guard let file = vma.file, vma.iMmapHandle != nil else { return }
-        await file.mapping.iMmapRwsem.downWrite()
+        file.mapping.iMmapRwsem.downWrite()
         __vmaUnlinkFile(vma, file.mapping)
-        await file.mapping.iMmapRwsem.upWrite()
+        file.mapping.iMmapRwsem.upWrite()
     }
 
     // MARK: - munmap
 
     /// Kernel: __vm_munmap() — mm/mmap.c
-    public func doMunmap(_ mm: MM, _ address: VirtAddr, _ length: Int) async throws(Errno) {
+    public func doMunmap(_ mm: MM, _ address: VirtAddr, _ length: Int) throws(Errno) {
         guard address.isPageAligned, length > 0 else { throw .EINVAL }
         sched.charge(costs.vmaUpdate)
-        await mmapWriteLock(mm)
-        await doVmiMunmap(mm, address, address + pageAlign(length))
-        await mmapWriteUnlock(mm)
+        mmapWriteLock(mm)
+        doVmiMunmap(mm, address, address + pageAlign(length))
+        mmapWriteUnlock(mm)
     }
 
     /// Removes every mapping in [start, end), splitting VMAs that straddle the edges. First every VMA of the range
     /// is write-locked, detached and taken out of the tree (so no fault can find or hold it any more), then each is
     /// torn down. Enters and leaves with mmap_lock held for write (the kernel's munmap downgrades it to read for the
     /// teardown; the model keeps it). Kernel: do_vmi_munmap() / do_vmi_align_munmap() — mm/vma.c
-    func doVmiMunmap(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) async {
+    func doVmiMunmap(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) {
         mm.mmapLock.assertWriteHeld()
         for vma in mm.vmas where vma.end > start && vma.start < end {
-            if vma.start < start { await splitVMA(vma, at: start) }
+            if vma.start < start { splitVMA(vma, at: start) }
         }
         for vma in mm.vmas where vma.end > start && vma.start < end {
-            if vma.end > end { await splitVMA(vma, at: end) }
+            if vma.end > end { splitVMA(vma, at: end) }
         }
         let doomed = mm.vmas.filter { $0.start >= start && $0.end <= end }
-        for vma in doomed { await detachVMA(vma) }  // vms_gather_munmap_vmas() + vma_iter_clear_gfp()
+        for vma in doomed { detachVMA(vma) }  // vms_gather_munmap_vmas() + vma_iter_clear_gfp()
         for vma in doomed {
-            await removeVMA(vma)  // vms_complete_munmap_vmas()
+            removeVMA(vma)  // vms_complete_munmap_vmas()
             event(.munmap(start: vma.start, length: vma.end - vma.start))
         }
     }
@@ -145,22 +145,22 @@
     /// Write-locks `vma` (waiting for faults that hold it for read), detaches it and takes it out of the mm's tree.
     /// Kernel: vma_start_write() + vma_mark_detached() — mm/vma.c vms_gather_munmap_vmas(), then
     /// vma_iter_clear_gfp()
-    func detachVMA(_ vma: VMArea) async {
-        await vmaStartWrite(vma)
-        await vmaMarkDetached(vma)
+    func detachVMA(_ vma: VMArea) {
+        vmaStartWrite(vma)
+        vmaMarkDetached(vma)
         vma.mm.removeVMA(vma)
     }
 
     /// Tears a detached VMA down: zap its PTEs, unlink it from i_mmap, call ->close and drop its file reference.
     /// Kernel: unmap_region() + remove_vma() — mm/vma.c
-    func removeVMA(_ vma: VMArea) async {
+    func removeVMA(_ vma: VMArea) {
         precondition(vma.vmRefcnt == 0, "remove_vma of an attached VMA")
-        await zapPTERange(vma, vma.start, vma.end)
-        await unlinkFileVMA(vma)
+        zapPTERange(vma, vma.start, vma.end)
+        unlinkFileVMA(vma)
         vma.ops?.close?(vma)
         if let file = vma.file {
             vma.file = nil
-            await file.put()
+            file.put()
         }
     }
 
@@ -168,7 +168,7 @@
     /// Both are write-locked before `vma` shrinks, so a fault holding `vma` for read finishes first and a later one
     /// waits for mmap_lock: none sees the range half moved. Enters with mmap_lock held for write.
     /// Kernel: __split_vma() — mm/vma.c
-    func splitVMA(_ vma: VMArea, at address: VirtAddr) async {
+    func splitVMA(_ vma: VMArea, at address: VirtAddr) {
         precondition(address > vma.start && address < vma.end && address.isPageAligned)
         vma.mm.mmapLock.assertWriteHeld()
         sched.charge(costs.vmaUpdate)
@@ -183,17 +183,17 @@
             upper.file = file
         }
         upper.ops?.open?(upper)
-        await vmaStartWrite(vma)
-        await vmaStartWrite(upper)
+        vmaStartWrite(vma)
+        vmaStartWrite(upper)
         if let file = vma.file {
             // One i_mmap_rwsem critical section around the whole change: an rmap walk must never find the file
             // range half unlinked (kernel: vma_prepare() / vma_complete()).
-            await file.mapping.iMmapRwsem.downWrite()
+            file.mapping.iMmapRwsem.downWrite()
             __vmaUnlinkFile(vma, file.mapping)
             vma.end = address
             __vmaLinkFile(vma, file.mapping)
             __vmaLinkFile(upper, file.mapping)
-            await file.mapping.iMmapRwsem.upWrite()
+            file.mapping.iMmapRwsem.upWrite()
         } else {
             vma.end = address
         }
@@ -202,7 +202,7 @@
 
     /// Clears every PTE in [start, end) of `vma`, dropping the page references the PTEs held (dirty PTEs mark their
     /// page dirty), then flushes the TLB for the range once. Kernel: zap_pte_range() with an mmu_gather
-    func zapPTERange(_ vma: VMArea, _ start: VirtAddr, _ end: VirtAddr) async {
+    func zapPTERange(_ vma: VMArea, _ start: VirtAddr, _ end: VirtAddr) {
         var zapped = 0
         var address = start
         var held: (table: PFN, lock: KLock)? = nil
@@ -210,9 +210,9 @@
             if let slot = vma.mm.pageTables.lookup(address) {
                 if held?.table != slot.table {
                     // One PTL per page table, as zap_pte_range() takes it per PMD.
-                    if let h = held { await h.lock.unlock() }
+                    if let h = held { h.lock.unlock() }
                     let l = phys.ptl(slot.table)
-                    await l.lock()
+                    l.lock()
                     held = (slot.table, l)
                 }
                 let pte = slot.read()
@@ -230,7 +230,7 @@
             }
             address = address + PAGE_SIZE
         }
-        if let h = held { await h.lock.unlock() }
+        if let h = held { h.lock.unlock() }
         stats.ptesZapped += zapped
         sched.charge(VirtualTime(picoseconds: costs.pteUpdate.picoseconds * Int64(zapped)))
         if zapped > 0 { flushTLBRange(vma.mm, start, end) }
@@ -240,36 +240,36 @@
 
     /// Changes the protection of [address, address+length). Kernel: do_mprotect_pkey() + mprotect_fixup() +
     /// change_protection() — mm/mprotect.c (no VMA merging).
-    public func doMprotect(_ mm: MM, _ address: VirtAddr, _ length: Int, _ prot: Prot) async throws(Errno) {
+    public func doMprotect(_ mm: MM, _ address: VirtAddr, _ length: Int, _ prot: Prot) throws(Errno) {
         guard address.isPageAligned, length >= 0 else { throw .EINVAL }
         if length == 0 { return }
         let end = address + pageAlign(length)
         sched.charge(costs.vmaUpdate)
-        await mmapWriteLock(mm)
+        mmapWriteLock(mm)
         // The range must be fully mapped, and every VMA must allow what is asked.
         var cursor = address
         for vma in mm.vmas where vma.end > address && vma.start < end {
             if vma.start > cursor { break }
             if prot.contains(.write) && !vma.flags.contains(.mayWrite) {
-                await mmapWriteUnlock(mm)
+                mmapWriteUnlock(mm)
                 throw .EACCES
             }
             cursor = vma.end
         }
         guard cursor >= end else {
-            await mmapWriteUnlock(mm)
+            mmapWriteUnlock(mm)
             throw .ENOMEM
         }
         for vma in mm.vmas where vma.end > address && vma.start < end {
-            if vma.start < address { await splitVMA(vma, at: address) }
+            if vma.start < address { splitVMA(vma, at: address) }
         }
         for vma in mm.vmas where vma.end > address && vma.start < end {
-            if vma.end > end { await splitVMA(vma, at: end) }
+            if vma.end > end { splitVMA(vma, at: end) }
         }
         for vma in mm.vmas where vma.start >= address && vma.end <= end {
             // Write-locked until mmap_write_unlock, not just for this VMA's turn: a fault must not see one VMA of
             // the range changed while the syscall is still working on the next (kernel: mprotect_fixup()).
-            await vmaStartWrite(vma)
+            vmaStartWrite(vma)
             var flags = vma.flags.subtracting([.read, .write, .exec])
             if prot.contains(.read) { flags.insert(.read) }
             if prot.contains(.write) { flags.insert(.write) }
@@ -280,7 +280,7 @@
             event(.mprotect(start: vma.start, end: vma.end, pgoff: vma.pgoff, flags: vma.flags, ops: vma.ops?.name,
                             prot: prot))
         }
-        await mmapWriteUnlock(mm)
+        mmapWriteUnlock(mm)
     }
 
     /// Rewrites every present PTE of `vma` for its new `pageProt`. A write-notify shared mapping may regain write
@@ -317,13 +317,13 @@
     /// file VMAs are copied without their PTEs (the child faults them in); private mappings with anonymous pages
     /// and PFN maps copy PTEs, write-protecting COW pages in both.
     /// Kernel: dup_mmap() + copy_page_range() — mm/mmap.c (kernel/fork.c before 6.14), mm/memory.c
-    public func dupMM(_ parent: MM) async -> MM? {
-        await mmapWriteLock(parent)
+    public func dupMM(_ parent: MM) -> MM? {
+        mmapWriteLock(parent)
         defer { mmapWriteUnlockNoPreempt(parent) }
         guard let child = MM(kernel: self) else { return nil }
         var wrprotected = false
         for vma in parent.vmas {
-            await vmaStartWrite(vma)
+            vmaStartWrite(vma)
             if vma.flags.contains(.dontCopy) { continue }
             sched.charge(costs.vmaUpdate)
             let copy = VMArea(id: allocVMAId(), mm: child, start: vma.start, end: vma.end, pgoff: vma.pgoff,
@@ -337,7 +337,7 @@
             if let file = vma.file {
                 file.get()
                 copy.file = file
-                await linkFileVMA(copy, file.mapping, after: vma)
+                linkFileVMA(copy, file.mapping, after: vma)
             }
             let needsCopy = !vma.flags.isDisjoint(with: [.pfnMap, .mixedMap]) || vma.anonVMA != nil
             guard needsCopy else { continue }
@@ -367,11 +367,11 @@
     }
 
     /// Tears down every mapping and the page tables. Kernel: exit_mmap() — mm/mmap.c
-    public func exitMMap(_ mm: MM) async {
-        await mmapWriteLock(mm)
+    public func exitMMap(_ mm: MM) {
+        mmapWriteLock(mm)
         for vma in mm.vmas {
-            await detachVMA(vma)  // tear_down_vmas(): vma_mark_detached() (free_pgtables() write-locked it)
-            await removeVMA(vma)
+            detachVMA(vma)  // tear_down_vmas(): vma_mark_detached() (free_pgtables() write-locked it)
+            removeVMA(vma)
         }
         mmapWriteUnlockNoPreempt(mm)
         for tlb in mm.tlbs { tlb.flushAll() }

@@ -176,12 +176,12 @@ public struct CleanWalk: MMWalkOps {
     ///
     /// Locking: takes `mapping.iMmapRwsem` for read around the walk, and each PTL in turn; not `mmap_lock`.
     /// Kernel: wp_shared_mapping_range() — mm/mapping_dirty_helpers.c
-    public func wpSharedMappingRange(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int) async -> Int {
+    public func wpSharedMappingRange(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int) -> Int {
         var wpwalk = WPWalk()
-        await mapping.iMmapRwsem.downRead()
-        let err = await walkPageMapping(mapping, firstIndex: firstIndex, nr: nr, &wpwalk)
+        mapping.iMmapRwsem.downRead()
+        let err = walkPageMapping(mapping, firstIndex: firstIndex, nr: nr, &wpwalk)
         if err != 0 { warn("wp_shared_mapping_range: walk_page_mapping returned \(err)") }
-        await mapping.iMmapRwsem.upRead()
+        mapping.iMmapRwsem.upRead()
         return wpwalk.total
     }
 
@@ -199,7 +199,7 @@ public struct CleanWalk: MMWalkOps {
     /// Kernel: clean_record_shared_mapping_range() — mm/mapping_dirty_helpers.c
     public func cleanRecordSharedMappingRange(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int,
                                               bitmapPgoff: PgOff, bitmap: inout [UInt64], start: inout Int,
-                                              end: inout Int) async -> Int {
+                                              end: inout Int) -> Int {
         precondition(firstIndex >= bitmapPgoff
                      && firstIndex.rawValue + nr - bitmapPgoff.rawValue <= bitmap.count * 64,
                      "clean_record_shared_mapping_range: the bitmap does not cover the range")
@@ -207,10 +207,10 @@ public struct CleanWalk: MMWalkOps {
         var cwalk = CleanWalk(bitmapPgoff: bitmapPgoff, bitmap: [], start: noneSet ? nr : start,
                               end: noneSet ? 0 : end)
         swap(&cwalk.bitmap, &bitmap)  // The walk works on the caller's words in place.
-        await mapping.iMmapRwsem.downRead()
-        let err = await walkPageMapping(mapping, firstIndex: firstIndex, nr: nr, &cwalk)
+        mapping.iMmapRwsem.downRead()
+        let err = walkPageMapping(mapping, firstIndex: firstIndex, nr: nr, &cwalk)
         if err != 0 { warn("clean_record_shared_mapping_range: walk_page_mapping returned \(err)") }
-        await mapping.iMmapRwsem.upRead()
+        mapping.iMmapRwsem.upRead()
         swap(&cwalk.bitmap, &bitmap)
         start = cwalk.start
         end = cwalk.end

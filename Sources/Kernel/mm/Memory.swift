@@ -15,22 +15,22 @@
     /// from under the VMA lock (the callee has released it) is redone under `mmap_lock`, and a RETRY under
     /// `mmap_lock` (lock released by the callee) is redone with FAULT_FLAG_TRIED. COMPLETED: done, lock released.
     /// Kernel: do_user_addr_fault() — arch/x86/mm/fault.c
-    public func doUserAddrFault(_ mm: MM, _ address: VirtAddr, write: Bool) async -> UserFault? {
+    public func doUserAddrFault(_ mm: MM, _ address: VirtAddr, write: Bool) -> UserFault? {
         sched.charge(costs.faultEntry)
         stats.faultAttempts += 1
-        await sched.preempt(.faultEntry)
+        sched.preempt(.faultEntry)
         var flags: FaultFlags = [.allowRetry, .killable, .user]
         if write { flags.insert(.write) }
         event(.fault(address: address, write: write))
 
-        if config.perVMALocks, let vma = await lockVMAUnderRCU(mm, address) {
+        if config.perVMALocks, let vma = lockVMAUnderRCU(mm, address) {
             if accessError(vma, write: write) {
-                await vmaEndRead(vma)  // bad_area_access_error() releases it
+                vmaEndRead(vma)  // bad_area_access_error() releases it
                 stats.vmaLockSuccess += 1
                 return signal(.sigsegv(address, .accErr))
             }
-            let ret = await handleMMFault(vma, address, flags.union(.vmaLock))
-            if !ret.contains(.retry) && !ret.contains(.completed) { await vmaEndRead(vma) }
+            let ret = handleMMFault(vma, address, flags.union(.vmaLock))
+            if !ret.contains(.retry) && !ret.contains(.completed) { vmaEndRead(vma) }
             if !ret.contains(.retry) {
                 stats.vmaLockSuccess += 1
                 return faultOutcome(ret, address)
@@ -43,16 +43,16 @@
         }
 
         while true {
-            await mm.mmapLock.downRead()
+            mm.mmapLock.downRead()
             guard let vma = mm.vmaLookup(address) else {
-                await mm.mmapLock.upRead()
+                mm.mmapLock.upRead()
                 return signal(.sigsegv(address, .mapErr))
             }
             if accessError(vma, write: write) {
-                await mm.mmapLock.upRead()
+                mm.mmapLock.upRead()
                 return signal(.sigsegv(address, .accErr))
             }
-            let ret = await handleMMFault(vma, address, flags)
+            let ret = handleMMFault(vma, address, flags)
             if ret.contains(.completed) { return faultOutcome(ret, address) }  // done, and mmap_lock released
             if ret.contains(.retry) {
                 // The callee dropped mmap_lock; go around once more, marked as a second try.
@@ -60,7 +60,7 @@
                 event(.retry(address: address, result: ret, lock: .mmapLock))
                 continue
             }
-            await mm.mmapLock.upRead()
+            mm.mmapLock.upRead()
             return faultOutcome(ret, address)
         }
     }
@@ -101,12 +101,12 @@
 
     /// Kernel: handle_mm_fault() — mm/memory.c. Enters with the VMA lock or mmap_lock held for read.
     @inline(__always)
-    public func handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) async -> VMFaultResult {
+    public func handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) -> VMFaultResult {
         let ret: VMFaultResult
         if let refused = sanitizeFaultFlags(vma, flags) {
             ret = refused
         } else {
-            ret = await __handleMMFault(vma, address, flags)
+            ret = __handleMMFault(vma, address, flags)
         }
         mmAccountFault(ret)
         return ret
@@ -138,33 +138,33 @@
 
     /// Kernel: __handle_mm_fault() — mm/memory.c
     @inline(__always)
-    func __handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) async -> VMFaultResult {
+    func __handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) -> VMFaultResult {
         var vmf = VMFault(vma: vma, address: address, flags: flags)
         // Upper page-table levels (and here the PTE table too) are allocated up front; no page lock is held.
         guard vma.mm.pageTables.allocate(vmf.address) != nil else { return .oom }
-        return await handlePTEFault(&vmf)
+        return handlePTEFault(&vmf)
     }
 
     /// Kernel: handle_pte_fault() — mm/memory.c
     @inline(__always)
-    func handlePTEFault(_ vmf: inout VMFault) async -> VMFaultResult {
+    func handlePTEFault(_ vmf: inout VMFault) -> VMFaultResult {
         let slot = vmf.vma.mm.pageTables.lookup(vmf.address)!
         let entry = slot.read()  // Read without the PTL, as the kernel does.
         if entry.isNone {
-            return vmf.vma.isAnonymous ? await doAnonymousPage(&vmf) : await doFault(&vmf)
+            return vmf.vma.isAnonymous ? doAnonymousPage(&vmf) : doFault(&vmf)
         }
         vmf.origPTE = entry
         vmf.flags.insert(.origPTEValid)
-        await mapLock(&vmf, slot)
+        mapLock(&vmf, slot)
         if slot.read() != vmf.origPTE {
             // Changed since we looked: somebody else handled it.
             stats.spuriousFaults += 1
-            await unmapUnlock(&vmf)
+            unmapUnlock(&vmf)
             return .zero
         }
         var newEntry = entry
         if !vmf.flags.isDisjoint(with: [.write, .unshare]) {
-            if !entry.isWrite { return await doWPPage(&vmf) }
+            if !entry.isWrite { return doWPPage(&vmf) }
             if vmf.flags.contains(.write) { newEntry = newEntry.mkdirty() }
         }
         newEntry = newEntry.mkyoung()
@@ -175,7 +175,7 @@
         } else {
             fixSpuriousFault(vmf)
         }
-        await unmapUnlock(&vmf)
+        unmapUnlock(&vmf)
         return .zero
     }
 
@@ -193,26 +193,26 @@
 
     /// Takes the PTL of the page table holding `slot`. Kernel: pte_offset_map_lock()
     @inline(__always)
-    func mapLock(_ vmf: inout VMFault, _ slot: PTESlot) async {
+    func mapLock(_ vmf: inout VMFault, _ slot: PTESlot) {
         let ptl = phys.ptl(slot.table)
-        await ptl.lock()
+        ptl.lock()
         vmf.slot = slot
         vmf.ptl = ptl
     }
 
     /// Kernel: pte_unmap_unlock(vmf->pte, vmf->ptl)
     @inline(__always)
-    func unmapUnlock(_ vmf: inout VMFault) async {
+    func unmapUnlock(_ vmf: inout VMFault) {
         guard let ptl = vmf.ptl else { preconditionFailure("PTL not held") }
         vmf.ptl = nil
-        await ptl.unlock()
+        ptl.unlock()
     }
 
     // MARK: - Missing PTE: anonymous memory
 
     /// Kernel: do_anonymous_page() — mm/memory.c. A read maps the shared zero page read-only; a write gets a
     /// fresh private page.
-    func doAnonymousPage(_ vmf: inout VMFault) async -> VMFaultResult {
+    func doAnonymousPage(_ vmf: inout VMFault) -> VMFaultResult {
         stats.anonFaults += 1
         let vma = vmf.vma
         let slot = vma.mm.pageTables.lookup(vmf.address)!
@@ -228,16 +228,16 @@
             entry = PTE(pfn: p, prot: vma.pageProt).mkdirty()
             if vma.flags.contains(.write) { entry = entry.mkwrite() }
         }
-        await mapLock(&vmf, slot)
+        mapLock(&vmf, slot)
         if !slot.read().isNone {
             stats.spuriousFaults += 1
-            await unmapUnlock(&vmf)
+            unmapUnlock(&vmf)
             if let page { phys.putPage(page) }
             return .zero
         }
         if let page { phys.frames[page.rawValue].mapcount += 1 }
         setPTE(vmf.vma, vmf.address, slot, entry.mkyoung())
-        await unmapUnlock(&vmf)
+        unmapUnlock(&vmf)
         return .zero
     }
 
@@ -257,56 +257,56 @@
     // MARK: - Missing PTE: file memory (do_fault)
 
     /// Kernel: do_fault() — mm/memory.c
-    func doFault(_ vmf: inout VMFault) async -> VMFaultResult {
+    func doFault(_ vmf: inout VMFault) -> VMFaultResult {
         let vma = vmf.vma
         guard vma.ops?.fault != nil else {
             // No ->fault: SIGBUS unless somebody installed the PTE meanwhile.
             let slot = vma.mm.pageTables.lookup(vmf.address)!
-            await mapLock(&vmf, slot)
+            mapLock(&vmf, slot)
             let ret: VMFaultResult = slot.read().isNone ? .sigbus : .nopage
-            await unmapUnlock(&vmf)
+            unmapUnlock(&vmf)
             return ret
         }
-        if !vmf.flags.contains(.write) { return await doReadFault(&vmf) }
-        if !vma.flags.contains(.shared) { return await doCOWFault(&vmf) }
-        return await doSharedFault(&vmf)
+        if !vmf.flags.contains(.write) { return doReadFault(&vmf) }
+        if !vma.flags.contains(.shared) { return doCOWFault(&vmf) }
+        return doSharedFault(&vmf)
     }
 
     /// Without fault-around (`map_pages`), a hook may only be called under mmap_lock: under the VMA lock, release
     /// it and ask for a retry. Kernel: vmf_can_call_fault() — mm/memory.c
     @inline(__always)
-    func vmfCanCallFault(_ vmf: inout VMFault) async -> VMFaultResult {
+    func vmfCanCallFault(_ vmf: inout VMFault) -> VMFaultResult {
         guard vmf.flags.contains(.vmaLock) else { return .zero }
-        await vmaEndRead(vmf.vma)
+        vmaEndRead(vmf.vma)
         return .retry
     }
 
     /// Releases whichever lock the fault holds. Kernel: release_fault_lock() — include/linux/mm.h
     @inline(__always)
-    func releaseFaultLock(_ vmf: VMFault) async {
+    func releaseFaultLock(_ vmf: VMFault) {
         if vmf.flags.contains(.vmaLock) {
-            await vmaEndRead(vmf.vma)
+            vmaEndRead(vmf.vma)
         } else {
-            await vmf.vma.mm.mmapLock.upRead()  // mmap_read_unlock()
+            vmf.vma.mm.mmapLock.upRead()  // mmap_read_unlock()
         }
     }
 
     /// Drops the fault's lock before something that may sleep for I/O, but only on a first attempt that may be
     /// retried (FAULT_FLAG_ALLOW_RETRY without TRIED or RETRY_NOWAIT). Returns whether it did; the file stays pinned
     /// by the VMA. Kernel: maybe_unlock_mmap_for_io() — mm/internal.h
-    func maybeUnlockMmapForIO(_ vmf: VMFault) async -> Bool {
+    func maybeUnlockMmapForIO(_ vmf: VMFault) -> Bool {
         let f = vmf.flags
         guard f.contains(.allowRetry), !f.contains(.tried), !f.contains(.retryNowait) else { return false }
-        await releaseFaultLock(vmf)
+        releaseFaultLock(vmf)
         return true
     }
 
     /// Calls ->fault and returns with the page locked and referenced.
     /// Kernel: __do_fault() — mm/memory.c
-    func __doFault(_ vmf: inout VMFault) async -> VMFaultResult {
+    func __doFault(_ vmf: inout VMFault) -> VMFaultResult {
         stats.faultHookCalls += 1
         sched.charge(costs.hookCall)
-        let ret = await vmf.vma.ops!.fault!(&vmf)
+        let ret = vmf.vma.ops!.fault!(&vmf)
         event(.faultHook(pgoff: vmf.pgoff, result: ret))
         if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry, .doneCOW])) { return ret }
         guard let page = vmf.page else {
@@ -314,7 +314,7 @@
             return .sigbus
         }
         if !ret.contains(.locked) {
-            await phys.lockPage(page)
+            phys.lockPage(page)
         } else if !phys.isLocked(page) {
             warn("->fault returned LOCKED but \(page) is not locked")  // VM_BUG_ON_PAGE without DEBUG_VM
         }
@@ -322,29 +322,29 @@
     }
 
     /// Kernel: do_read_fault() — mm/memory.c. The PTE installed is read-only (vm_page_prot).
-    func doReadFault(_ vmf: inout VMFault) async -> VMFaultResult {
+    func doReadFault(_ vmf: inout VMFault) -> VMFaultResult {
         stats.readFaults += 1
-        var ret = await vmfCanCallFault(&vmf)
+        var ret = vmfCanCallFault(&vmf)
         if !ret.isEmpty { return ret }
-        ret = await __doFault(&vmf)
+        ret = __doFault(&vmf)
         if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { return ret }
         let page = vmf.page!
-        ret.formUnion(await finishFault(&vmf))
-        await phys.unlockPage(page)
+        ret.formUnion(finishFault(&vmf))
+        phys.unlockPage(page)
         if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { phys.putPage(page) }
         return ret
     }
 
     /// A write to a private file mapping: the page is copied and the copy mapped; ->page_mkwrite is never called
     /// and the file never sees the write. Kernel: do_cow_fault() — mm/memory.c
-    func doCOWFault(_ vmf: inout VMFault) async -> VMFaultResult {
+    func doCOWFault(_ vmf: inout VMFault) -> VMFaultResult {
         stats.cowFaults += 1
-        var ret = await vmfCanCallFault(&vmf)
+        var ret = vmfCanCallFault(&vmf)
         if !ret.isEmpty { return ret }
         if vmf.vma.anonVMA == nil { vmf.vma.anonVMA = AnonVMA(phys: phys) }
         guard let cow = phys.allocPage(zeroed: false) else { return .oom }
         vmf.cowPage = cow
-        ret = await __doFault(&vmf)
+        ret = __doFault(&vmf)
         if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry, .doneCOW])) {
             phys.putPage(cow)
             return ret
@@ -354,8 +354,8 @@
         sched.charge(costs.copy(PAGE_SIZE))
         setAnonRmap(cow, vmf.vma, vmf.pgoff)
         event(.cowCopy(from: page.rawValue, to: cow.rawValue))
-        ret.formUnion(await finishFault(&vmf))
-        await phys.unlockPage(page)
+        ret.formUnion(finishFault(&vmf))
+        phys.unlockPage(page)
         phys.putPage(page)
         if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { phys.putPage(cow) }
         return ret
@@ -364,50 +364,50 @@
     /// A write to a shared file mapping with no PTE yet: ->fault, then ->page_mkwrite, then a writable dirty PTE.
     /// Kernel: do_shared_fault() — mm/memory.c
     @inline(__always)
-    func doSharedFault(_ vmf: inout VMFault) async -> VMFaultResult {
+    func doSharedFault(_ vmf: inout VMFault) -> VMFaultResult {
         stats.sharedFaults += 1
-        var ret = await vmfCanCallFault(&vmf)
+        var ret = vmfCanCallFault(&vmf)
         if !ret.isEmpty { return ret }
-        ret = await __doFault(&vmf)
+        ret = __doFault(&vmf)
         if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { return ret }
         let page = vmf.page!
         if let mkwrite = vmf.vma.ops?.pageMkwrite {
             // The page is unlocked while the driver runs; do_page_mkwrite returns with it locked again.
-            await phys.unlockPage(page)
-            let tmp = await doPageMkwrite(&vmf, page, mkwrite)
+            phys.unlockPage(page)
+            let tmp = doPageMkwrite(&vmf, page, mkwrite)
             if tmp.isEmpty || !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
                 phys.putPage(page)
                 return tmp
             }
-            await sched.preempt(.afterMkwrite)
+            sched.preempt(.afterMkwrite)
         }
-        ret.formUnion(await finishFault(&vmf))
+        ret.formUnion(finishFault(&vmf))
         if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) {
-            await phys.unlockPage(page)
+            phys.unlockPage(page)
             phys.putPage(page)
             return ret
         }
-        ret.formUnion(await faultDirtySharedPage(&vmf))
+        ret.formUnion(faultDirtySharedPage(&vmf))
         return ret
     }
 
     /// Installs the PTE for a page found by ->fault (or its COW copy) unless the PTE changed meanwhile.
     /// Enters with the page locked; the page's reference passes to the PTE.
     /// Kernel: finish_fault() + set_pte_range() — mm/memory.c
-    func finishFault(_ vmf: inout VMFault) async -> VMFaultResult {
-        await sched.preempt(.beforeFinishFault)
+    func finishFault(_ vmf: inout VMFault) -> VMFaultResult {
+        sched.preempt(.beforeFinishFault)
         let vma = vmf.vma
         let write = vmf.flags.contains(.write)
         let cow = write && !vma.flags.contains(.shared)
         let page = cow ? vmf.cowPage! : vmf.page!
         guard let slot = vma.mm.pageTables.allocate(vmf.address) else { return .oom }
-        await mapLock(&vmf, slot)
+        mapLock(&vmf, slot)
         // vmf_pte_changed()
         let current = slot.read()
         let changed = vmf.flags.contains(.origPTEValid) ? current != vmf.origPTE : !current.isNone
         if changed {
             stats.pteChangedBailouts += 1
-            await unmapUnlock(&vmf)
+            unmapUnlock(&vmf)
             return .nopage
         }
         var entry = PTE(pfn: page, prot: vma.pageProt).mkyoung()
@@ -417,7 +417,7 @@
         }
         phys.frames[page.rawValue].mapcount += 1  // folio_add_file_rmap_ptes() / folio_add_new_anon_rmap()
         setPTE(vma, vmf.address, slot, entry)
-        await unmapUnlock(&vmf)
+        unmapUnlock(&vmf)
         return .zero
     }
 
@@ -426,21 +426,21 @@
     /// The PTE is present and read-only and the access writes. Enters with the PTL held; returns with it released.
     /// Kernel: do_wp_page() — mm/memory.c
     @inline(__always)
-    func doWPPage(_ vmf: inout VMFault) async -> VMFaultResult {
+    func doWPPage(_ vmf: inout VMFault) -> VMFaultResult {
         stats.wpFaults += 1
         let vma = vmf.vma
         vmf.page = vmNormalPage(vma, vmf.origPTE)
         if !vma.flags.isDisjoint(with: [.shared, .mayShare]) {
-            guard let page = vmf.page else { return await wpPFNShared(&vmf) }
-            return await wpPageShared(&vmf, page)
+            guard let page = vmf.page else { return wpPFNShared(&vmf) }
+            return wpPageShared(&vmf, page)
         }
         if let page = vmf.page, phys.frames[page.rawValue].mapping.isAnon,
            phys.frames[page.rawValue].flags.contains(.anonExclusive) || phys.frames[page.rawValue].refcount == 1 {
             stats.wpAnonReuse += 1
-            await wpPageReuse(&vmf)
+            wpPageReuse(&vmf)
             return .zero
         }
-        return await wpPageCopy(&vmf)
+        return wpPageCopy(&vmf)
     }
 
     /// The page behind a PTE, or nil for special (PFN-map, zero page) entries. Kernel: vm_normal_page()
@@ -453,45 +453,45 @@
 
     /// Makes the faulting PTE young, dirty and (if the VMA allows) writable. Enters with the PTL held; releases it.
     /// Kernel: wp_page_reuse() — mm/memory.c
-    func wpPageReuse(_ vmf: inout VMFault) async {
+    func wpPageReuse(_ vmf: inout VMFault) {
         var entry = vmf.origPTE.mkyoung().mkdirty()
         if vmf.vma.flags.contains(.write) { entry = entry.mkwrite() }
         if entry != vmf.origPTE { setPTE(vmf.vma, vmf.address, vmf.slot!, entry) }  // ptep_set_access_flags()
-        await unmapUnlock(&vmf)
+        unmapUnlock(&vmf)
     }
 
     /// A write to a read-only PTE of a shared mapping with a normal page: notify the driver, then upgrade.
     /// Enters with the PTL held; returns with it released.
     /// Kernel: wp_page_shared() — mm/memory.c
     @inline(__always)
-    func wpPageShared(_ vmf: inout VMFault, _ page: PFN) async -> VMFaultResult {
+    func wpPageShared(_ vmf: inout VMFault, _ page: PFN) -> VMFaultResult {
         stats.wpPageShared += 1
         phys.getPage(page)
         if let mkwrite = vmf.vma.ops?.pageMkwrite {
-            await unmapUnlock(&vmf)
-            await sched.preempt(.beforeMkwrite)
-            var tmp = await vmfCanCallFault(&vmf)
+            unmapUnlock(&vmf)
+            sched.preempt(.beforeMkwrite)
+            var tmp = vmfCanCallFault(&vmf)
             if !tmp.isEmpty {
                 phys.putPage(page)
                 return tmp
             }
-            tmp = await doPageMkwrite(&vmf, page, mkwrite)
+            tmp = doPageMkwrite(&vmf, page, mkwrite)
             if tmp.isEmpty || !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
                 phys.putPage(page)
                 return tmp
             }
-            await sched.preempt(.afterMkwrite)
-            tmp = await finishMkwriteFault(&vmf)
+            sched.preempt(.afterMkwrite)
+            tmp = finishMkwriteFault(&vmf)
             if !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
-                await phys.unlockPage(page)
+                phys.unlockPage(page)
                 phys.putPage(page)
                 return tmp
             }
         } else {
-            await wpPageReuse(&vmf)
-            await phys.lockPage(page)
+            wpPageReuse(&vmf)
+            phys.lockPage(page)
         }
-        let ret = await faultDirtySharedPage(&vmf)
+        let ret = faultDirtySharedPage(&vmf)
         phys.putPage(page)
         return ret
     }
@@ -500,34 +500,34 @@
     /// writable silently (the 2015 DAX mtime bug, scenario 26). Enters with the PTL held; returns with it released.
     /// Kernel: wp_pfn_shared() — mm/memory.c
     @inline(__always)
-    func wpPFNShared(_ vmf: inout VMFault) async -> VMFaultResult {
+    func wpPFNShared(_ vmf: inout VMFault) -> VMFaultResult {
         stats.wpPFNShared += 1
         guard let hook = vmf.vma.ops?.pfnMkwrite else {
-            await wpPageReuse(&vmf)
+            wpPageReuse(&vmf)
             return .zero
         }
-        await unmapUnlock(&vmf)
-        await sched.preempt(.beforeMkwrite)
-        var ret = await vmfCanCallFault(&vmf)
+        unmapUnlock(&vmf)
+        sched.preempt(.beforeMkwrite)
+        var ret = vmfCanCallFault(&vmf)
         if !ret.isEmpty { return ret }
         vmf.flags.insert(.mkwrite)
         stats.pfnMkwriteCalls += 1
         sched.charge(costs.hookCall)
-        ret = await hook(&vmf)
+        ret = hook(&vmf)
         event(.pfnMkwrite(pgoff: vmf.pgoff, result: ret))
         if !ret.isDisjoint(with: VMFaultResult.error.union(.nopage)) { return ret }
-        await sched.preempt(.afterMkwrite)
-        return await finishMkwriteFault(&vmf)
+        sched.preempt(.afterMkwrite)
+        return finishMkwriteFault(&vmf)
     }
 
     /// A write to a read-only PTE of a private mapping whose page cannot be reused: copy it.
     /// Enters with the PTL held; returns with it released. Kernel: wp_page_copy() — mm/memory.c
-    func wpPageCopy(_ vmf: inout VMFault) async -> VMFaultResult {
+    func wpPageCopy(_ vmf: inout VMFault) -> VMFaultResult {
         stats.wpPageCopy += 1
         let vma = vmf.vma
         let old = vmf.page
         if let old { phys.getPage(old) }
-        await unmapUnlock(&vmf)
+        unmapUnlock(&vmf)
         if vma.anonVMA == nil { vma.anonVMA = AnonVMA(phys: phys) }
         guard let new = phys.allocPage(zeroed: old == nil) else {
             if let old { phys.putPage(old) }
@@ -539,7 +539,7 @@
         }
         setAnonRmap(new, vma, vmf.pgoff)
         let slot = vma.mm.pageTables.lookup(vmf.address)!
-        await mapLock(&vmf, slot)
+        mapLock(&vmf, slot)
         if slot.read() == vmf.origPTE {
             if !vmf.origPTE.isSpecial, let oldPage = vmNormalPage(vma, vmf.origPTE) {
                 phys.frames[oldPage.rawValue].mapcount -= 1  // folio_remove_rmap_pte()
@@ -556,7 +556,7 @@
             stats.pteChangedBailouts += 1
             phys.putPage(new)
         }
-        await unmapUnlock(&vmf)
+        unmapUnlock(&vmf)
         if let old { phys.putPage(old) }
         return .zero
     }
@@ -565,20 +565,20 @@
     /// Kernel: do_page_mkwrite() — mm/memory.c
     @inline(__always)
     func doPageMkwrite(_ vmf: inout VMFault, _ page: PFN,
-                       _ hook: @EmuActor (inout VMFault) async -> VMFaultResult) async -> VMFaultResult {
+                       _ hook: @EmuActor (inout VMFault) -> VMFaultResult) -> VMFaultResult {
         let saved = vmf.flags
         vmf.flags = [.write, .mkwrite]
         stats.pageMkwriteCalls += 1
         sched.charge(costs.hookCall)
-        var ret = await hook(&vmf)
+        var ret = hook(&vmf)
         vmf.flags = saved
         event(.mkwrite(pgoff: vmf.pgoff, result: ret))
         if !ret.isDisjoint(with: VMFaultResult.error.union(.nopage)) { return ret }
         if !ret.contains(.locked) {
-            await phys.lockPage(page)
+            phys.lockPage(page)
             if phys.frames[page.rawValue].mapping.isNone {
                 // Truncated (or never in a page cache): let the access fault again.
-                await phys.unlockPage(page)
+                phys.unlockPage(page)
                 stats.mkwriteRetries += 1
                 return .zero
             }
@@ -592,15 +592,15 @@
     /// Retakes the PTL after a hook ran and upgrades the PTE unless it changed (pte_same). Returns with the PTL
     /// released. Kernel: finish_mkwrite_fault() — mm/memory.c
     @inline(__always)
-    func finishMkwriteFault(_ vmf: inout VMFault) async -> VMFaultResult {
+    func finishMkwriteFault(_ vmf: inout VMFault) -> VMFaultResult {
         guard let slot = vmf.vma.mm.pageTables.lookup(vmf.address) else { return .nopage }
-        await mapLock(&vmf, slot)
+        mapLock(&vmf, slot)
         if slot.read() != vmf.origPTE {
             stats.pteChangedBailouts += 1
-            await unmapUnlock(&vmf)
+            unmapUnlock(&vmf)
             return .nopage
         }
-        await wpPageReuse(&vmf)
+        wpPageReuse(&vmf)
         return .zero
     }
 
@@ -612,20 +612,20 @@
     /// still held. Throttling itself is a no-op here (device memory has no writeback). Enters with the page locked.
     /// Kernel: fault_dirty_shared_page() — mm/memory.c (the same code in 6.12 and in the 2026 tree)
     @inline(__always)
-    func faultDirtySharedPage(_ vmf: inout VMFault) async -> VMFaultResult {
+    func faultDirtySharedPage(_ vmf: inout VMFault) -> VMFaultResult {
         let page = vmf.page!
         let pageMkwrite = vmf.vma.ops?.pageMkwrite != nil
         let dirtied = folioMarkDirty(page)
         // folio_raw_mapping(): read before the unlock, after which truncation could clear it.
         let mapping = phys.fileMapping(of: page)
-        await phys.unlockPage(page)
+        phys.unlockPage(page)
         if !pageMkwrite, let file = vmf.vma.file { fileUpdateTime(self, file) }
         guard dirtied || pageMkwrite, mapping != nil else { return .zero }
         switch config.faultDirtySharedPageUnlock {
         case .never:
             return .zero  // balance_dirty_pages_ratelimited() under the lock
         case .completed, .retry:
-            guard await maybeUnlockMmapForIO(vmf) else { return .zero }
+            guard maybeUnlockMmapForIO(vmf) else { return .zero }
             // balance_dirty_pages_ratelimited(mapping) runs here, unlocked: nothing to wait for on device memory.
             return config.faultDirtySharedPageUnlock == .completed ? .completed : .retry
         }
@@ -634,30 +634,30 @@
     // MARK: - PFN maps
 
     /// Inserts a special PTE for `pfn` (no struct-page reference). Kernel: vmf_insert_pfn() — mm/memory.c
-    public func vmfInsertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) async -> VMFaultResult {
+    public func vmfInsertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
         precondition(vma.flags.contains(.pfnMap) != vma.flags.contains(.mixedMap), "exactly one of PFNMAP/MIXEDMAP")
         precondition(!(vma.flags.contains(.pfnMap) && vma.isCOWMapping), "a PFNMAP must not be a COW mapping")
-        return await insertPFN(vma, address, pfn, mkwrite: false)
+        return insertPFN(vma, address, pfn, mkwrite: false)
     }
 
     /// Kernel: vmf_insert_mixed() — mm/memory.c (x86 has special PTEs, so this is insert_pfn too).
-    public func vmfInsertMixed(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) async -> VMFaultResult {
+    public func vmfInsertMixed(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
         precondition(vma.flags.contains(.mixedMap), "vmf_insert_mixed needs VM_MIXEDMAP")
-        return await insertPFN(vma, address, pfn, mkwrite: false)
+        return insertPFN(vma, address, pfn, mkwrite: false)
     }
 
     /// Kernel: vmf_insert_mixed_mkwrite() — used from ->pfn_mkwrite to make the entry writable.
-    public func vmfInsertMixedMkwrite(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) async -> VMFaultResult {
+    public func vmfInsertMixedMkwrite(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
         precondition(vma.flags.contains(.mixedMap), "vmf_insert_mixed_mkwrite needs VM_MIXEDMAP")
-        return await insertPFN(vma, address, pfn, mkwrite: true)
+        return insertPFN(vma, address, pfn, mkwrite: true)
     }
 
     /// Kernel: insert_pfn() — mm/memory.c
-    func insertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN, mkwrite: Bool) async -> VMFaultResult {
+    func insertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN, mkwrite: Bool) -> VMFaultResult {
         guard vma.contains(address) else { return .sigbus }
         guard let slot = vma.mm.pageTables.allocate(address.pageAligned) else { return .oom }
         let ptl = phys.ptl(slot.table)
-        await ptl.lock()
+        ptl.lock()
         let current = slot.read()
         if !current.isNone {
             if mkwrite {
@@ -672,7 +672,7 @@
                     if entry != current { setPTE(vma, address.pageAligned, slot, entry) }
                 }
             }
-            await ptl.unlock()
+            ptl.unlock()
             return .nopage
         }
         var entry = PTE(pfn: pfn, prot: vma.pageProt).mkspecial()
@@ -682,7 +682,7 @@
         }
         stats.pfnInserts += 1
         setPTE(vma, address.pageAligned, slot, entry)
-        await ptl.unlock()
+        ptl.unlock()
         return .nopage
     }
 

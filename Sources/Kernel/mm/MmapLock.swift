@@ -36,16 +36,16 @@ enum VMAReadLock: Equatable {
 
     /// Takes mmap_lock for write and opens a write epoch (the mm's sequence number becomes odd).
     /// Kernel: mmap_write_lock() → down_write() + mm_lock_seqcount_begin()
-    public func mmapWriteLock(_ mm: MM) async {
-        await mm.mmapLock.downWrite()
+    public func mmapWriteLock(_ mm: MM) {
+        mm.mmapLock.downWrite()
         mm.mmLockSeq &+= 1
     }
 
     /// Ends the write epoch — every VMA write-locked in it is unlocked at once — and releases mmap_lock.
     /// Kernel: mmap_write_unlock() → vma_end_write_all() + up_write()
-    public func mmapWriteUnlock(_ mm: MM) async {
+    public func mmapWriteUnlock(_ mm: MM) {
         vmaEndWriteAll(mm)
-        await mm.mmapLock.upWrite()
+        mm.mmapLock.upWrite()
     }
 
     /// `mmapWriteUnlock` without the preemption point after the release (the model's fork and exit paths have
@@ -82,9 +82,9 @@ enum VMAReadLock: Equatable {
     /// Drops a read lock; the last reader wakes a writer waiting to exclude readers. Followed by a preemption
     /// point, as every release in the model is. Kernel: vma_end_read() → vma_refcount_put()
     @inline(__always)
-    func vmaEndRead(_ vma: VMArea) async {
+    func vmaEndRead(_ vma: VMArea) {
         vmaRefcountPut(vma)
-        await sched.preempt(.rwsemUp)
+        sched.preempt(.rwsemUp)
     }
 
     /// Kernel: vma_refcount_put() — include/linux/mmap_lock.h
@@ -108,7 +108,7 @@ enum VMAReadLock: Equatable {
     /// then on every `vmaStartRead` of it fails until `mmapWriteUnlock`. Enters and leaves with mmap_lock held for
     /// write. Free for a VMA already stamped in this epoch; a VMA in no tree yet (detached) is stamped without
     /// waiting. Kernel: vma_start_write() → __vma_start_write() → __vma_start_exclude_readers() — mm/mmap_lock.c
-    func vmaStartWrite(_ vma: VMArea) async {
+    func vmaStartWrite(_ vma: VMArea) {
         let mm = vma.mm
         mm.mmapLock.assertWriteHeld()
         if vma.isWriteLocked { return }
@@ -118,35 +118,35 @@ enum VMAReadLock: Equatable {
             return
         }
         // The attempt may have to sleep, like the rw_semaphore it replaced: another task can run first.
-        await sched.preempt(.rwsemDown)
+        sched.preempt(.rwsemDown)
         sched.charge(costs.lock)
         vma.vmRefcnt += VMArea.excludeReadersFlag
-        await waitForVMAReaders(vma, leaving: VMArea.excludeReadersFlag + 1)
+        waitForVMAReaders(vma, leaving: VMArea.excludeReadersFlag + 1)
         vma.vmLockSeq = mm.mmLockSeq
         vma.vmRefcnt -= VMArea.excludeReadersFlag  // __vma_end_exclude_readers()
     }
 
     /// Sleeps until `vma`'s reference count is `target` (the flag plus the attachment, or the flag alone when
     /// detaching). Kernel: rcuwait_wait_event(&mm->vma_writer_wait, …, TASK_UNINTERRUPTIBLE)
-    private func waitForVMAReaders(_ vma: VMArea, leaving target: Int) async {
+    private func waitForVMAReaders(_ vma: VMArea, leaving target: Int) {
         while vma.vmRefcnt != target {
             precondition(vma.mm.vmaWriterWait == nil, "two writers waiting on mm\(vma.mm.id)'s vma_writer_wait")
             vma.mm.vmaWriterWait = sched.current
             let readers = vma.vmLockReaders.map { "T\($0)" }.joined(separator: ",")
-            await sched.block("vma_start_write of vma#\(vma.id): read-locked by \(readers)")
+            sched.block("vma_start_write of vma#\(vma.id): read-locked by \(readers)")
         }
     }
 
     /// Takes the attachment reference away from a write-locked VMA; afterwards no reader can get it. A reader
     /// that raised the count just before it saw the write lock is waited out (in the model the check and the
     /// increment are one step, so there is none). Kernel: vma_mark_detached() → __vma_exclude_readers_for_detach()
-    func vmaMarkDetached(_ vma: VMArea) async {
+    func vmaMarkDetached(_ vma: VMArea) {
         precondition(vma.isWriteLocked, "vma_mark_detached of vma#\(vma.id), which is not write-locked")
         precondition(vma.vmRefcnt > 0, "vma_mark_detached of a detached VMA")
         vma.vmRefcnt -= 1
         if vma.vmRefcnt == 0 { return }
         vma.vmRefcnt += VMArea.excludeReadersFlag
-        await waitForVMAReaders(vma, leaving: VMArea.excludeReadersFlag)
+        waitForVMAReaders(vma, leaving: VMArea.excludeReadersFlag)
         vma.vmRefcnt -= VMArea.excludeReadersFlag
     }
 
@@ -154,7 +154,7 @@ enum VMAReadLock: Equatable {
     /// (the fault then takes mmap_lock, and waits there for the writer). A VMA detached between lookup and lock
     /// is looked up again. Kernel: lock_vma_under_rcu() — mm/mmap_lock.c
     @inline(__always)
-    func lockVMAUnderRCU(_ mm: MM, _ address: VirtAddr) async -> VMArea? {
+    func lockVMAUnderRCU(_ mm: MM, _ address: VirtAddr) -> VMArea? {
         while true {
             guard let vma = mm.vmaLookup(address) else {
                 stats.vmaLockAborts += 1
@@ -170,7 +170,7 @@ enum VMAReadLock: Equatable {
             case .locked:
                 // The VMA may have shrunk between the lookup and the lock.
                 guard vma.contains(address) else {
-                    await vmaEndRead(vma)
+                    vmaEndRead(vma)
                     stats.vmaLockAborts += 1
                     return nil
                 }

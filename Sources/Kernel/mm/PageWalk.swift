@@ -162,7 +162,7 @@ extension MM {
     /// releasing it are the preemption points.
     /// Kernel: walk_page_mapping() — mm/pagewalk.c
     public func walkPageMapping<Ops: MMWalkOps>(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int,
-                                                _ ops: inout Ops) async -> Int {
+                                                _ ops: inout Ops) -> Int {
         mapping.iMmapRwsem.assertHeld()
         var err = 0
         let first = firstIndex.rawValue, last = firstIndex.rawValue &+ nr &- 1
@@ -186,7 +186,7 @@ extension MM {
                 continue
             }
             if err < 0 { break }
-            err = await __walkPageRange(startAddr, endAddr, &walk, &ops)
+            err = __walkPageRange(startAddr, endAddr, &walk, &ops)
             if err != 0 { break }
         }
         return err
@@ -208,14 +208,14 @@ extension MM {
     /// `preVMA`, the descent over `[start, end)` of one VMA, `postVMA`. A hugetlb VMA is not descended (no
     /// hugetlb_entry hook exists here). Kernel: __walk_page_range() — mm/pagewalk.c
     func __walkPageRange<Ops: MMWalkOps>(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk,
-                                         _ ops: inout Ops) async -> Int {
+                                         _ ops: inout Ops) -> Int {
         var err = 0
         if Ops.hooks.contains(.preVMA) {
             err = ops.preVMA(start, end, &walk)
             if err != 0 { return err }
         }
         if !walk.vma.flags.contains(.hugetlb) {
-            err = await walkLevelRange(level: 0, table: walk.mm.pageTables.pgd, start, end, &walk, &ops)
+            err = walkLevelRange(level: 0, table: walk.mm.pageTables.pgd, start, end, &walk, &ops)
         }
         if Ops.hooks.contains(.postVMA) { ops.postVMA(&walk) }
         return err
@@ -226,7 +226,7 @@ extension MM {
     /// the descent with `walk.action`; PTE tables are walked only if the ops have a `pteEntry` hook.
     /// Kernel: walk_pgd_range() / walk_p4d_range() / walk_pud_range() / walk_pmd_range() — mm/pagewalk.c
     func walkLevelRange<Ops: MMWalkOps>(level: Int, table: PFN, _ start: VirtAddr, _ end: VirtAddr,
-                                        _ walk: inout MMWalk, _ ops: inout Ops) async -> Int {
+                                        _ walk: inout MMWalk, _ ops: inout Ops) -> Int {
         let pageTables = walk.mm.pageTables
         let shift = PageTables.levelShifts[level]
         let size = UInt64(1) << UInt64(shift)
@@ -247,7 +247,7 @@ extension MM {
                 }
                 if !isPMD {
                     if hasHandler {
-                        err = await walkLevelRange(level: level + 1, table: PTE(raw: raw).pfn, addr, next, &walk, &ops)
+                        err = walkLevelRange(level: level + 1, table: PTE(raw: raw).pfn, addr, next, &walk, &ops)
                     }
                     break again
                 }
@@ -261,7 +261,7 @@ extension MM {
                 // A huge PMD would be split here (split_huge_pmd()); the machine never maps one, so there is
                 // nothing below a forged leaf to walk.
                 if PMDEntry(raw: raw).isLeaf { break again }
-                err = await walkPTERange(table: PTE(raw: raw).pfn, addr, next, &walk, &ops)
+                err = walkPTERange(table: PTE(raw: raw).pfn, addr, next, &walk, &ops)
                 if err != 0 { break again }
                 if walk.action == .again { continue again }
                 break again
@@ -275,9 +275,9 @@ extension MM {
     /// Calls `pteEntry` for every slot of `[addr, end)` in one PTE table, empty slots included, holding the table's
     /// PTL throughout. Kernel: walk_pte_range() / walk_pte_range_inner() — mm/pagewalk.c
     func walkPTERange<Ops: MMWalkOps>(table: PFN, _ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk,
-                                      _ ops: inout Ops) async -> Int {
+                                      _ ops: inout Ops) -> Int {
         let ptl = phys.ptl(table)
-        await ptl.lock()  // pte_offset_map_lock()
+        ptl.lock()  // pte_offset_map_lock()
         var err = 0
         var addr = start
         let pageTables = walk.mm.pageTables
@@ -286,7 +286,7 @@ extension MM {
             if err != 0 || addr >= end + (-PAGE_SIZE) { break }
             addr = addr + PAGE_SIZE
         }
-        await ptl.unlock()
+        ptl.unlock()
         return err
     }
 }

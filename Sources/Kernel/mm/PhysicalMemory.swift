@@ -240,8 +240,8 @@ final class HostMutex: @unchecked Sendable {
 
     /// Sleeps until the page lock is ours. Kernel: folio_lock() / lock_page() — mm/filemap.c
     @inline(__always)
-    public func lockPage(_ pfn: PFN) async {
-        await sched.preempt(.pageLock)
+    public func lockPage(_ pfn: PFN) {
+        sched.preempt(.pageLock)
         sched.charge(sched.costs.lock)
         if !frames[pfn.rawValue].flags.contains(.locked) {
             // On an SMP machine the page may have been locked, in virtual time, until after this CPU's clock.
@@ -255,7 +255,7 @@ final class HostMutex: @unchecked Sendable {
         pageWaiters[pfn.rawValue, default: []].append(me)
         let h = pageLockHolder[pfn.rawValue]
         let holder = h == Self.noHolder ? "nobody known" : h >= 0 ? "T\(h) \(sched.name(of: h))" : "the kernel"
-        await sched.block("page lock of \(pfn) taken by \(holder)")
+        sched.block("page lock of \(pfn) taken by \(holder)")
         assert(frames[pfn.rawValue].flags.contains(.locked))
     }
 
@@ -269,9 +269,9 @@ final class HostMutex: @unchecked Sendable {
 
     /// Releases the page lock, handing it to the first waiter. Kernel: folio_unlock() / unlock_page()
     @inline(__always)
-    public func unlockPage(_ pfn: PFN) async {
+    public func unlockPage(_ pfn: PFN) {
         releasePageLock(pfn)
-        await sched.preempt(.pageUnlock)
+        sched.preempt(.pageUnlock)
     }
 
     func releasePageLock(_ pfn: PFN) {

@@ -20,7 +20,7 @@
     var contended: Bool { get set }
     /// Called for each VMA that may map the range, at the address where the range starts in it. Runs with
     /// `i_mmap_rwsem` held for read and no PTL. Returns false to stop the walk. Kernel: `rwc->rmap_one`
-    mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) async -> Bool
+    mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) -> Bool
     /// Checked after each `rmapOne`; true stops the walk. Kernel: `rwc->done`
     mutating func done(_ folio: PFN?) -> Bool
     /// True skips the VMA (`rmapOne` is not called for it). Kernel: `rwc->invalid_vma`
@@ -101,10 +101,10 @@ public struct WrprotectFileState: RmapWalkControl {
     }
 
     /// Cleans the matching PTEs of one VMA. Kernel: mapping_wrprotect_range_one() — mm/rmap.c
-    public mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) async -> Bool {
+    public mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) -> Bool {
         var pvmw = PageVMAMappedWalk(pfn: pfn, nrPages: nrPages, pgoff: pgoff, vma: vma, address: address,
                                      flags: .sync)
-        cleaned += await kernel.pageVMAMkcleanOne(&pvmw)
+        cleaned += kernel.pageVMAMkcleanOne(&pvmw)
         return true
     }
 
@@ -122,12 +122,12 @@ public struct PageMkcleanState: RmapWalkControl {
     public init() {}
 
     /// Cleans the PTEs of one VMA that map the folio. Kernel: page_mkclean_one() — mm/rmap.c
-    public mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) async -> Bool {
+    public mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) -> Bool {
         guard let folio else { preconditionFailure("page_mkclean_one needs a folio") }
         // DEFINE_FOLIO_VMA_WALK: the folio's own PFN, size and index.
         var pvmw = PageVMAMappedWalk(pfn: folio, nrPages: 1, pgoff: kernel.phys.frames[folio.rawValue].index,
                                      vma: vma, address: address, flags: .sync)
-        cleaned += await kernel.pageVMAMkcleanOne(&pvmw)
+        cleaned += kernel.pageVMAMkcleanOne(&pvmw)
         return true
     }
 
@@ -232,7 +232,7 @@ extension PageTables {
     ///
     /// Kernel: __rmap_walk_file() — mm/rmap.c (2025+, the traversal split out of rmap_walk_file())
     public func __rmapWalkFile<C: RmapWalkControl>(_ folio: PFN?, _ mapping: AddressSpace, pgoffStart: PgOff,
-                                                   nrPages: Int, _ rwc: inout C, locked: Bool) async {
+                                                   nrPages: Int, _ rwc: inout C, locked: Bool) {
         let pgoffEnd = pgoffStart.rawValue &+ nrPages &- 1
         if let folio {
             // VM_WARN_ON_FOLIO: the folio must describe the same range.
@@ -246,14 +246,14 @@ extension PageTables {
             mapping.iMmapRwsem.assertHeld()
         } else {
             // i_mmap_trylock_read() first; only on failure decide between giving up and sleeping.
-            await sched.preempt(.rwsemDown)
+            sched.preempt(.rwsemDown)
             sched.charge(costs.lock)
             if !mapping.iMmapRwsem.tryDownRead() {
                 if rwc.tryLock {
                     rwc.contended = true
                     return
                 }
-                await mapping.iMmapRwsem.downRead()
+                mapping.iMmapRwsem.downRead()
             }
         }
         var cursor = mapping.iMmap.iterFirst(first: pgoffStart.rawValue, last: pgoffEnd)
@@ -264,14 +264,14 @@ extension PageTables {
             }
             stats.rmapWalkVMAs += 1
             sched.charge(costs.rmapVisit)
-            await sched.preempt(.rmapWalkVMA)  // cond_resched()
+            sched.preempt(.rmapWalkVMA)  // cond_resched()
             if !rwc.invalidVMA(vma) {
-                if !(await rwc.rmapOne(self, folio, vma, address)) { break }
+                if !(rwc.rmapOne(self, folio, vma, address)) { break }
                 if rwc.done(folio) { break }
             }
             cursor = mapping.iMmap.iterNext(after: h, first: pgoffStart.rawValue, last: pgoffEnd)
         }
-        if !locked { await mapping.iMmapRwsem.upRead() }
+        if !locked { mapping.iMmapRwsem.upRead() }
     }
 
     /// Walks the VMAs mapping a locked page-cache folio, taking mapping and index from the folio itself; does nothing
@@ -279,10 +279,10 @@ extension PageTables {
     /// truncated away and the address_space alive). `rmap_walk()` dispatches here for file folios; the anonymous and
     /// KSM reverse maps are not modelled, so callers check `phys.fileMapping(of:)` first.
     /// Kernel: rmap_walk_file() — mm/rmap.c
-    public func rmapWalkFile<C: RmapWalkControl>(folio: PFN, _ rwc: inout C, locked: Bool = false) async {
+    public func rmapWalkFile<C: RmapWalkControl>(folio: PFN, _ rwc: inout C, locked: Bool = false) {
         precondition(phys.isLocked(folio), "rmap_walk_file: \(folio) is not locked")  // VM_BUG_ON_FOLIO
         guard let mapping = phys.fileMapping(of: folio) else { return }
-        await __rmapWalkFile(folio, mapping, pgoffStart: phys.frames[folio.rawValue].index, nrPages: 1, &rwc,
+        __rmapWalkFile(folio, mapping, pgoffStart: phys.frames[folio.rawValue].index, nrPages: 1, &rwc,
                              locked: locked)
     }
 
@@ -299,7 +299,7 @@ extension PageTables {
     ///
     /// Kernel: page_vma_mapped_walk() with map_pte(), check_pte(), step_forward() — mm/page_vma_mapped.c
     @inline(__always)
-    public func pageVMAMappedWalk(_ pvmw: inout PageVMAMappedWalk) async -> Bool {
+    public func pageVMAMappedWalk(_ pvmw: inout PageVMAMappedWalk) -> Bool {
         enum Step { case restart, thisPTE, nextPTE }
         let pageTables = pvmw.vma.mm.pageTables
         let end = vmaAddressEnd(pvmw)
@@ -320,7 +320,7 @@ extension PageTables {
                     pvmw.slot = slot
                     if pvmw.flags.contains(.sync) || slot.read().isPresent {
                         let ptl = phys.ptl(t)
-                        await ptl.lock()
+                        ptl.lock()
                         pvmw.ptl = ptl
                         step = .thisPTE
                     } else {
@@ -334,14 +334,14 @@ extension PageTables {
                 repeat {
                     pvmw.address = pvmw.address + PAGE_SIZE
                     if pvmw.address >= end {
-                        await pageVMAMappedWalkDone(&pvmw)
+                        pageVMAMappedWalkDone(&pvmw)
                         return false
                     }
                     if Int(pvmw.address.rawValue & UInt64(pmdSize - PAGE_SIZE)) == 0 {
                         // Crossed into the next PTE table: drop this one's lock and descend afresh.
                         if let ptl = pvmw.ptl {
                             pvmw.ptl = nil
-                            await ptl.unlock()
+                            ptl.unlock()
                         }
                         pvmw.slot = nil
                         step = .restart
@@ -352,7 +352,7 @@ extension PageTables {
                 if step == .restart { continue }
                 if pvmw.ptl == nil {
                     let ptl = phys.ptl(table!)
-                    await ptl.lock()
+                    ptl.lock()
                     pvmw.ptl = ptl
                 }
                 step = .thisPTE
@@ -362,11 +362,11 @@ extension PageTables {
 
     /// Ends a walk early (or after its last match): drops the PTL if held. Kernel: page_vma_mapped_walk_done()
     @inline(__always)
-    public func pageVMAMappedWalkDone(_ pvmw: inout PageVMAMappedWalk) async {
+    public func pageVMAMappedWalkDone(_ pvmw: inout PageVMAMappedWalk) {
         pvmw.slot = nil
         if let ptl = pvmw.ptl {
             pvmw.ptl = nil
-            await ptl.unlock()
+            ptl.unlock()
         }
     }
 
@@ -397,10 +397,10 @@ extension PageTables {
     /// modelled.
     /// Kernel: page_vma_mkclean_one() — mm/rmap.c
     @inline(__always)
-    public func pageVMAMkcleanOne(_ pvmw: inout PageVMAMappedWalk) async -> Int {
+    public func pageVMAMkcleanOne(_ pvmw: inout PageVMAMappedWalk) -> Int {
         var cleaned = 0
         let mm = pvmw.vma.mm
-        while await pageVMAMappedWalk(&pvmw) {
+        while pageVMAMappedWalk(&pvmw) {
             let slot = pvmw.slot!
             let address = pvmw.address
             let old = slot.read()
@@ -425,12 +425,12 @@ extension PageTables {
     /// matching is by PFN, but the rmap walk needs the folio's mapping and index to find the VMAs.
     /// Precondition: the folio is locked.
     /// Kernel: folio_mkclean() — mm/rmap.c (page_mkclean() in older kernels)
-    public func folioMkclean(_ folio: PFN) async -> Int {
+    public func folioMkclean(_ folio: PFN) -> Int {
         precondition(phys.isLocked(folio), "folio_mkclean: \(folio) is not locked")  // BUG_ON
         guard phys.frames[folio.rawValue].mapcount > 0 else { return 0 }  // folio_mapped()
         guard phys.fileMapping(of: folio) != nil else { return 0 }        // folio_mapping()
         var rwc = PageMkcleanState()
-        await rmapWalkFile(folio: folio, &rwc)
+        rmapWalkFile(folio: folio, &rwc)
         return rwc.cleaned
     }
 
@@ -443,23 +443,23 @@ extension PageTables {
     /// Locking: takes `mapping.iMmapRwsem` for read (sleeping if needed) and each PTL in turn; enters and leaves with
     /// none of them held.
     /// Kernel: mapping_wrprotect_range() — mm/rmap.c (v6.15+)
-    public func mappingWrprotectRange(_ mapping: AddressSpace?, pgoff: PgOff, pfn: PFN, nrPages: Int) async -> Int {
+    public func mappingWrprotectRange(_ mapping: AddressSpace?, pgoff: PgOff, pfn: PFN, nrPages: Int) -> Int {
         guard let mapping else { return 0 }
         var state = WrprotectFileState(pgoff: pgoff, pfn: pfn, nrPages: nrPages)
-        await __rmapWalkFile(nil, mapping, pgoffStart: pgoff, nrPages: nrPages, &state, locked: false)
+        __rmapWalkFile(nil, mapping, pgoffStart: pgoff, nrPages: nrPages, &state, locked: false)
         return state.cleaned
     }
 
     /// Write-protects and cleans the PTEs of one VMA that map `[pfn, pfn + nrPages)` at file offset `pgoff`; 0 for a
     /// VMA that is not shared. The caller keeps the VMA alive (DAX holds i_mmap_rwsem while it iterates).
     /// Kernel: pfn_mkclean_range() — mm/rmap.c
-    public func pfnMkcleanRange(_ pfn: PFN, nrPages: Int, pgoff: PgOff, _ vma: VMArea) async -> Int {
+    public func pfnMkcleanRange(_ pfn: PFN, nrPages: Int, pgoff: PgOff, _ vma: VMArea) -> Int {
         if invalidMkcleanVMA(vma) { return 0 }
         guard let address = vmaAddress(vma, pgoff, nrPages) else {
             preconditionFailure("pfn_mkclean_range: pgoff \(pgoff.rawValue)+\(nrPages) is outside \(vma)")
         }
         var pvmw = PageVMAMappedWalk(pfn: pfn, nrPages: nrPages, pgoff: pgoff, vma: vma, address: address,
                                      flags: .sync)
-        return await pageVMAMkcleanOne(&pvmw)
+        return pageVMAMkcleanOne(&pvmw)
     }
 }

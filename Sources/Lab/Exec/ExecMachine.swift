@@ -196,7 +196,7 @@ public struct ExecReport: Sendable {
         let driver = fbdefio.deferredIO
         fbdefio.deferredIO = { [unowned self] info, pages in
             self.beforeDriver(pages)
-            await driver(info, pages)
+            driver(info, pages)
         }
         guard config.setUpDeferredIO(info, fbdefio) else { throw .outOfMemory("the deferred-I/O state") }
         panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }
@@ -229,7 +229,7 @@ public struct ExecReport: Sendable {
 
     /// Starts the program, runs the machine until the program has ended and its last close has flushed, checks,
     /// and reports.
-    public func run() async -> ExecReport {
+    public func run() -> ExecReport {
         let smemLen = info.fix.smemLen
         do {
             let host = try ExecHost(memfdSize: smemLen)
@@ -246,13 +246,13 @@ public struct ExecReport: Sendable {
         if setupError == nil, options.workload != nil { startWorkloads() }
         if setupError == nil {
             let t = kernel.spawnProcess(options.argv.first.map(Self.baseName) ?? "program") { [unowned self] t in
-                try await self.session(t)
+                try self.session(t)
             }
             task = t
             if let t { recorder.declareTrack(t.schedID) }
         }
-        let outcome = await kernel.sched.run()
-        await panel.flush()
+        let outcome = kernel.sched.run()
+        panel.flush()
         // Quiescence: the program is gone and its last close flushed. The panel must show the framebuffer memory.
         let want = panel.expectedImage(), got = panel.image
         var mismatches = 0
@@ -265,7 +265,7 @@ public struct ExecReport: Sendable {
             : "LOST UPDATE: \(mismatches) pixels of the panel differ from the framebuffer memory; first at "
                 + "(\(first! % width),\(first! / width))"
         checkers.runEnded(outcome)
-        if options.workload != nil && setupError == nil { await checkWorkloads() }
+        if options.workload != nil && setupError == nil { checkWorkloads() }
         if let e = setupError { errors.append(e) }
         if outcome != .completed { errors.append("run: \(outcome)") }
         if mismatches > 0 { errors.append(checkReport) }
@@ -332,25 +332,25 @@ public struct ExecReport: Sendable {
             let workload = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
                                      screenWidth: width, screenHeight: height, assets: assets)
             kernel.spawnProcess("\(name)\(i)") { [unowned self] t in
-                let fd = try await t.open(self.info.node)
-                let base = try await t.mmap(length: self.info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
+                let fd = try t.open(self.info.node)
+                let base = try t.mmap(length: self.info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
                 let canvas = MappedCanvas(task: t, origin: base, layout: layout, clip: band)
                 let start = self.kernel.now
                 var n = 0
                 while !self.programEnded && self.setupError == nil {
-                    try await workload.drawFrame(n, on: canvas)
+                    try workload.drawFrame(n, on: canvas)
                     n += 1
                     self.framesPerBand[i] = n
                     let next = start + VirtualTime(picoseconds: self.options.frameInterval.picoseconds * Int64(n))
-                    await self.kernel.sched.sleep(until: next)
+                    self.kernel.sched.sleep(until: next)
                 }
-                try await t.fsync(fd)
+                try t.fsync(fd)
             }
         }
     }
 
     /// The workloads' bands of the framebuffer must equal the same frames drawn straight into a plain buffer.
-    private func checkWorkloads() async {
+    private func checkWorkloads() {
         guard let name = options.workload, let kind = WorkloadKind(rawValue: name),
               let assets = try? Assets.load(from: options.assetsPath) else { return }
         let reference = PlainCanvas(layout: layout)
@@ -362,7 +362,7 @@ public struct ExecReport: Sendable {
             reference.clip = band
             let done = framesPerBand[i]
             frames.append(done)
-            for k in 0 ..< done { try? await w.drawFrame(k, on: reference) }
+            for k in 0 ..< done { try? w.drawFrame(k, on: reference) }
         }
         let fb = info.readScreen(), ref = reference.bytes
         let ll = info.fix.lineLength, rowBytes = width * bpp / 8
@@ -404,7 +404,7 @@ public struct ExecReport: Sendable {
     /// The fake process's main thread: starts the program and the thread that reads it, serves the program's
     /// requests until it has ended; then closes what it left open, as its exit would (munmap, then the
     /// last fput → fb_release → fb_deferred_io_lastclose, which flushes).
-    private func session(_ t: UserTask) async throws {
+    private func session(_ t: UserTask) throws {
         defer { programEnded = true }  // the workloads beside it stop too, whatever happened
         guard let host else { return }
         do { try host.spawn(argv: options.argv, preload: options.preload, environment: options.environment) } catch {
@@ -415,40 +415,40 @@ public struct ExecReport: Sendable {
         self.work = work
         // Cloned before the first open, so it holds no file; on the main thread's CPU: one clock, so that a reply is
         // paced against the time its operation really ended.
-        await t.clone("\(t.name)-faults", cpu: t.cpu) { [unowned self] d in await self.dispatch(d) }
+        t.clone("\(t.name)-faults", cpu: t.cpu) { [unowned self] d in self.dispatch(d) }
         for i in 0 ..< options.faultThreads {
-            await t.clone("\(t.name)-t\(i)", cpu: t.cpu) { [unowned self] f in await self.serveFaults(f) }
+            t.clone("\(t.name)-t\(i)", cpu: t.cpu) { [unowned self] f in self.serveFaults(f) }
         }
         while true {
-            await work.wait { !self.requests.isEmpty || self.dispatcherDone }
+            work.wait { !self.requests.isEmpty || self.dispatcherDone }
             guard !requests.isEmpty else { break }
             requestsInFlight += 1
-            await handle(requests.removeFirst(), t)
+            handle(requests.removeFirst(), t)
             requestsInFlight -= 1
             work.wakeAll()
         }
-        await work.wait { self.faultWork.isEmpty && self.faultsInFlight == 0 }
+        work.wait { self.faultWork.isEmpty && self.faultsInFlight == 0 }
         log.append("exit")
         programEnded = true  // before the last close: the workloads' fsyncs and this one's close flush together
         for (i, r) in regions.enumerated() where r.mapped {
             regions[i].mapped = false
-            try? await t.munmap(r.va, length: r.length)
+            try? t.munmap(r.va, length: r.length)
         }
-        for h in handles.sorted() { try? await t.close(h) }
+        for h in handles.sorted() { try? t.close(h) }
         handles = []
     }
 
     /// A fault thread (`faultThreads`): takes the program's faults one at a time until the program is gone.
-    private func serveFaults(_ f: UserTask) async {
+    private func serveFaults(_ f: UserTask) {
         guard let work else { return }
         while true {
-            await work.wait { !self.faultWork.isEmpty || self.dispatcherDone }
+            work.wait { !self.faultWork.isEmpty || self.dispatcherDone }
             guard !faultWork.isEmpty else { return }
             let item = faultWork.removeFirst()
             faultsInFlight += 1
             switch item {
-            case .signal(let r, let offset): await fault(region: r, offset: offset, f)
-            case .userfault(let address): await userfault(address, f)
+            case .signal(let r, let offset): fault(region: r, offset: offset, f)
+            case .userfault(let address): userfault(address, f)
             }
             faultsInFlight -= 1
             work.wakeAll()
@@ -456,23 +456,23 @@ public struct ExecReport: Sendable {
     }
 
     /// Runs a fault in the reading thread, or hands it to the fault threads.
-    private func runFault(_ item: FaultWork, _ d: UserTask) async {
+    private func runFault(_ item: FaultWork, _ d: UserTask) {
         guard options.faultThreads > 0, let work else {
             switch item {
-            case .signal(let r, let offset): await fault(region: r, offset: offset, d)
-            case .userfault(let address): await userfault(address, d)
+            case .signal(let r, let offset): fault(region: r, offset: offset, d)
+            case .userfault(let address): userfault(address, d)
             }
             return
         }
         faultWork.append(item)
         work.wakeAll()
-        await kernel.sched.sleep(until: kernel.now + .ns(1))  // a fault thread takes it now, at this virtual time
+        kernel.sched.sleep(until: kernel.now + .ns(1))  // a fault thread takes it now, at this virtual time
     }
 
     /// The fake process's second thread: reads what the program sends, runs its write faults itself and hands its
     /// requests to the main thread; keeps virtual time with the wall clock; notices when the program has ended,
     /// and stops it on request.
-    private func dispatch(_ d: UserTask) async {
+    private func dispatch(_ d: UserTask) {
         guard let host, let work else { return }
         defer {
             dispatcherDone = true
@@ -481,18 +481,18 @@ public struct ExecReport: Sendable {
         let limit = options.duration.map { UInt64($0 * 1e9) }
         while true {
             if let address = host.nextUserfault() {
-                await runFault(.userfault(address), d)
+                runFault(.userfault(address), d)
                 continue
             }
             if let request = host.nextRequest(timeoutMs: 0) {
                 if case .fault(let r, let offset, let stallBefore) = request {
                     lastStallBefore = stallBefore
-                    await runFault(.signal(region: r, offset: offset), d)
+                    runFault(.signal(region: r, offset: offset), d)
                 } else {
                     requests.append(request)
                     work.wakeAll()
                     // The main thread takes it now, at this virtual time.
-                    await kernel.sched.sleep(until: kernel.now + .ns(1))
+                    kernel.sched.sleep(until: kernel.now + .ns(1))
                 }
                 continue
             }
@@ -511,7 +511,7 @@ public struct ExecReport: Sendable {
             // (Within 50 µs counts as caught up: chasing the wall clock exactly would spin here.)
             let wall = VirtualTime.ns(Int64(elapsed))
             if kernel.now + .us(50) < wall {
-                await kernel.sched.sleep(until: wall)
+                kernel.sched.sleep(until: wall)
                 continue
             }
             if busy {
@@ -523,14 +523,14 @@ public struct ExecReport: Sendable {
                     expired = true
                     work.wakeAll()
                 }
-                await work.wait { expired || !self.busy }
+                work.wait { expired || !self.busy }
                 _ = kernel.sched.cancelTimer(timer)
                 pace()
                 continue
             }
             host.waitForProgram(timeoutMs: 1)
             let arrived = VirtualTime.ns(Int64(host.elapsedNanoseconds))
-            if kernel.now < arrived { await kernel.sched.sleep(until: arrived) }
+            if kernel.now < arrived { kernel.sched.sleep(until: arrived) }
         }
     }
 
@@ -540,7 +540,7 @@ public struct ExecReport: Sendable {
         host.sleep(untilElapsed: UInt64(kernel.now.nanoseconds))
     }
 
-    private func handle(_ request: ExecRequest, _ t: UserTask) async {
+    private func handle(_ request: ExecRequest, _ t: UserTask) {
         guard let host else { return }
         switch request {
         case .hello:
@@ -550,7 +550,7 @@ public struct ExecReport: Sendable {
             host.reply(errno: accepted && wantUserfaultfd ? 0 : 22)
         case .open:
             do {
-                let fd = try await t.open(info.node)
+                let fd = try t.open(info.node)
                 handles.insert(fd)
                 opened = true
                 log.append("open")
@@ -562,13 +562,13 @@ public struct ExecReport: Sendable {
             }
         case .close(let h):
             handles.remove(h)
-            do { try await t.close(h) } catch {}
+            do { try t.close(h) } catch {}
             log.append("close")
             pace()
             host.reply()
         case .mmap(let h, let offset, let length, let writable, let address, let userfaultfd):
             do {
-                let va = try await t.mmap(length: length, prot: writable ? .readWrite : .read, flags: .shared, fd: h,
+                let va = try t.mmap(length: length, prot: writable ? .readWrite : .read, flags: .shared, fd: h,
                                           offset: offset)
                 regions.append(Region(va: va, offset: offset, length: length, writable: writable, address: address,
                                       userfaultfd: userfaultfd && host.uffd >= 0))
@@ -582,7 +582,7 @@ public struct ExecReport: Sendable {
         case .munmap(let r, let offset, let length):
             guard r >= 0 && r < regions.count && regions[r].mapped else { return host.reply(errno: 22) }
             let region = regions[r]
-            try? await t.munmap(region.va + offset, length: length)
+            try? t.munmap(region.va + offset, length: length)
             if offset == 0 && length >= region.length { regions[r].mapped = false }
             let first = offset >> PAGE_SHIFT, end = (offset + length) >> PAGE_SHIFT
             regions[r].open = regions[r].open.filter { $0 < first || $0 >= end }
@@ -591,7 +591,7 @@ public struct ExecReport: Sendable {
         case .fault:
             preconditionFailure("the reading thread runs the faults itself")
         case .fsync(let h):
-            do { try await t.fsync(h) } catch { log.append("fsync: \(error)") }
+            do { try t.fsync(h) } catch { log.append("fsync: \(error)") }
             log.append("fsync")
             traceRecorder?.fsync(at: kernel.now)
             pace()
@@ -619,7 +619,7 @@ public struct ExecReport: Sendable {
     /// fault path; then the page is opened in the program.
     /// A write-protect fault a thread of the program waits in (userfaultfd): the same path, then the emulator lifts
     /// the protection of the page, which wakes the thread.
-    private func userfault(_ address: UInt64, _ t: UserTask) async {
+    private func userfault(_ address: UInt64, _ t: UserTask) {
         guard let host else { return }
         let received = host.elapsedNanoseconds
         let page = address & ~UInt64(PAGE_SIZE - 1)
@@ -629,12 +629,12 @@ public struct ExecReport: Sendable {
             host.userfaultWriteprotect(page, length: PAGE_SIZE, protect: false)  // not ours any more: let it go
             return
         }
-        await fault(region: r, offset: Int(address - regions[r].address), t, userfaultPage: page)
+        fault(region: r, offset: Int(address - regions[r].address), t, userfaultPage: page)
         userfaults += 1
         userfaultNanos &+= host.elapsedNanoseconds &- received
     }
 
-    private func fault(region r: Int, offset: Int, _ t: UserTask, userfaultPage: UInt64? = nil) async {
+    private func fault(region r: Int, offset: Int, _ t: UserTask, userfaultPage: UInt64? = nil) {
         guard let host else { return }
         let received = host.elapsedNanoseconds
         /// Lets the program go on (`signal` 0) or delivers the emulated SIGBUS/SIGSEGV; true once the page is open.
@@ -669,7 +669,7 @@ public struct ExecReport: Sendable {
         let byte = kernel.phys.address(of: page).load(fromByteOffset: fbOffset & (PAGE_SIZE - 1), as: UInt8.self)
         traceRecorder?.fault(at: at, pgoff: pgoff, offset: fbOffset)
         do {
-            try await t.store8(region.va + offset, byte)
+            try t.store8(region.va + offset, byte)
         } catch {
             log.append("fault page=\(pgoff) batch=\(batch): \(error)")
             errors.append("the program's write to page \(pgoff) failed in the emulated kernel: \(error)")

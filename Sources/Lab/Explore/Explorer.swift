@@ -99,12 +99,12 @@ public struct ScenarioRun: Sendable {
 @EmuActor public enum Explorer {
     /// Runs `scenario` once under `policy`.
     public static func run(_ scenario: Scenario, variant: Variants.Selection, policy: SchedPolicy,
-                           keepEvents: Bool = false, attach: ((ScenarioMachine) -> Void)? = nil) async -> ScenarioRun {
+                           keepEvents: Bool = false, attach: ((ScenarioMachine) -> Void)? = nil) -> ScenarioRun {
         let m = ScenarioMachine(variant: variant, policy: policy, xres: scenario.xres, cpus: scenario.cpus,
                                 keepEvents: keepEvents)
         attach?(m)
         scenario.spawn(m)
-        let outcome = await m.run()
+        let outcome = m.run()
         return ScenarioRun(violation: m.checkers.first, outcome: outcome, eventHash: m.kernel.events.hash,
                            switches: m.kernel.sched.deviations, decisionsAtViolation: m.decisionsAtViolation,
                            diagram: keepEvents ? diagram(m) : "", reports: m.kernel.sched.reports,
@@ -113,20 +113,20 @@ public struct ScenarioRun: Sendable {
 
     /// Runs a saved schedule again (nil: its scenario or variant is unknown). `attach` sees the machine first.
     public static func replay(_ record: ScheduleRecord, keepEvents: Bool = true,
-                              attach: ((ScenarioMachine) -> Void)? = nil) async -> ScenarioRun? {
+                              attach: ((ScenarioMachine) -> Void)? = nil) -> ScenarioRun? {
         guard let scenario = Scenario.named(record.scenario), let variant = try? Variants.select(record.variant) else {
             return nil
         }
-        return await run(scenario, variant: variant, policy: .scripted(record.switches), keepEvents: keepEvents,
+        return run(scenario, variant: variant, policy: .scripted(record.switches), keepEvents: keepEvents,
                          attach: attach)
     }
 
     /// Runs a saved schedule again with the exporters of `--events` / `--trace` attached.
     /// With `runOn` the programs go on after the violation, to show what it costs by the end.
-    public static func replayExporting(_ record: ScheduleRecord, events: Bool, trace: Bool, runOn: Bool = false) async
+    public static func replayExporting(_ record: ScheduleRecord, events: Bool, trace: Bool, runOn: Bool = false)
         -> (ScenarioRun, [String], String?)? {
         var recorder: EventRecorder?
-        let r = await replay(record) { m in
+        let r = replay(record) { m in
             m.stopOnViolation = !runOn
             guard events || trace else { return }
             let rec = EventRecorder(kernel: m.kernel, keepEvents: events, keepTrace: trace)
@@ -163,19 +163,19 @@ public struct ScenarioRun: Sendable {
 
     /// Explores this shard's schedules in index order and stops at the first violation, which it shrinks.
     /// `progress` is told every 256 schedules.
-    public static func explore(_ o: ExploreOptions, progress: ((Int) -> Void)? = nil) async -> Summary {
+    public static func explore(_ o: ExploreOptions, progress: ((Int) -> Void)? = nil) -> Summary {
         let scenarios = (o.scenarios.isEmpty ? o.variant.scenarios : o.scenarios).compactMap(Scenario.named)
         var summary = Summary()
         var index = o.shardIndex
         while index < o.schedules {
             let scenario = scenarios[index % scenarios.count]
-            let r = await run(scenario, variant: o.variant, policy: policy(o, index: index))
+            let r = run(scenario, variant: o.variant, policy: policy(o, index: index))
             summary.schedules += 1
             summary.perScenario[scenario.name, default: 0] += 1
             if let v = r.violation {
-                let shrunk = await shrink(scenario, variant: o.variant, r, kind: v.kind)
+                let shrunk = shrink(scenario, variant: o.variant, r, kind: v.kind)
                 let record = ScheduleRecord(variant: o.variant.name, scenario: scenario.name, switches: shrunk)
-                let final = await replay(record)!
+                let final = replay(record)!
                 summary.found = Found(index: index, record: record, run: final, originalSwitches: r.switches.count)
                 return summary
             }
@@ -188,16 +188,16 @@ public struct ScenarioRun: Sendable {
     /// The fewest switches that still give a violation of the same kind: first everything after the violation is
     /// dropped, then each remaining switch in turn, until no single switch can go.
     static func shrink(_ scenario: Scenario, variant: Variants.Selection, _ r: ScenarioRun,
-                       kind: Violation.Kind) async -> [Int: Int] {
-        func violates(_ s: [Int: Int]) async -> Bool {
-            let again = await run(scenario, variant: variant, policy: .scripted(s))
+                       kind: Violation.Kind) -> [Int: Int] {
+        func violates(_ s: [Int: Int]) -> Bool {
+            let again = run(scenario, variant: variant, policy: .scripted(s))
             return again.violation?.kind == kind
         }
         var best = r.switches
         let prefix = r.decisionsAtViolation.map { cut in best.filter { $0.key < cut } } ?? best
-        if prefix.count < best.count, await violates(prefix) {
+        if prefix.count < best.count, violates(prefix) {
             best = prefix
-        } else if !(await violates(best)) {
+        } else if !(violates(best)) {
             return r.switches  // the scripted form does not reproduce it: keep the schedule as found
         }
         var changed = true
@@ -206,7 +206,7 @@ public struct ScenarioRun: Sendable {
             for k in best.keys.sorted() {
                 var fewer = best
                 fewer[k] = nil
-                if await violates(fewer) {
+                if violates(fewer) {
                     best = fewer
                     changed = true
                 }

@@ -39,7 +39,7 @@ import Kernel
         self.variant = variant
         panel = info.readScreen()
         _ = config.setUpDeferredIO(info, FBDeferredIO(delay: delay) { [unowned self] info, refs in
-            await self.deliver(info, refs)
+            self.deliver(info, refs)
         })
         checkers.onViolation = { [unowned self] _ in
             if self.stopOnViolation { self.stopped = true }
@@ -48,14 +48,14 @@ import Kernel
     }
 
     /// Copies each delivered page by its offset in the screen buffer, as drivers read it (so a wrong offset shows).
-    private func deliver(_ info: FBInfo, _ refs: [FBDeferredIOPageref]) async {
+    private func deliver(_ info: FBInfo, _ refs: [FBDeferredIOPageref]) {
         panel.withUnsafeMutableBytes { dst in
             for r in refs where r.offset + PAGE_SIZE <= dst.count {
                 kernel.vmalloc.read(info.screenBuffer + UInt64(r.offset),
                                     into: UnsafeMutableRawBufferPointer(rebasing: dst[r.offset ..< r.offset + PAGE_SIZE]))
             }
         }
-        if !refs.isEmpty { await kernel.sched.sleep(until: kernel.now + busTimePerPage * refs.count) }
+        if !refs.isEmpty { kernel.sched.sleep(until: kernel.now + busTimePerPage * refs.count) }
     }
 
     /// The panel shows the framebuffer as it is now (a driver's full update, e.g. after a mode change).
@@ -72,9 +72,9 @@ import Kernel
     public private(set) var openFiles = 0
 
     /// Opens the device (the second node for a later opener when the variant has two).
-    public func open(_ t: UserTask, opener: Int = 0) async throws -> Int {
+    public func open(_ t: UserTask, opener: Int = 0) throws -> Int {
         openFiles += 1
-        do { return try await t.open(node(for: opener)) } catch {
+        do { return try t.open(node(for: opener)) } catch {
             openFiles -= 1
             throw error
         }
@@ -82,18 +82,18 @@ import Kernel
 
     /// Closes a descriptor; returns whether it was the last open file of the device (a last close, as userspace
     /// sees it: the kernel then promises the flush).
-    public func close(_ t: UserTask, _ fd: Int) async throws -> Bool {
-        try await t.close(fd)
+    public func close(_ t: UserTask, _ fd: Int) throws -> Bool {
+        try t.close(fd)
         openFiles -= 1
         return openFiles == 0
     }
 
     /// Opens the device and maps `pages` pages at page `offset` (MAP_SHARED, read/write).
     public func map(_ t: UserTask, opener: Int = 0, pages: Int? = nil, offset: Int = 0, at address: VirtAddr? = nil)
-        async throws -> (fd: Int, base: VirtAddr) {
-        let fd = try await open(t, opener: opener)
+        throws -> (fd: Int, base: VirtAddr) {
+        let fd = try open(t, opener: opener)
         let n = pages ?? info.fix.smemLen >> PAGE_SHIFT
-        let base = try await t.mmap(address, length: n * PAGE_SIZE, prot: .readWrite,
+        let base = try t.mmap(address, length: n * PAGE_SIZE, prot: .readWrite,
                                     flags: address == nil ? .shared : [.shared, .fixed], fd: fd, offset: offset * PAGE_SIZE)
         return (fd, base)
     }
@@ -131,14 +131,14 @@ import Kernel
     public func whenQuiescent(_ check: @escaping @EmuActor () -> Void) { atQuiescence.append(check) }
 
     /// Runs the spawned processes to the end and applies the end-of-run checks.
-    public func run() async -> RunOutcome {
-        let outcome = await kernel.sched.run()
+    public func run() -> RunOutcome {
+        let outcome = kernel.sched.run()
         checkers.runEnded(outcome)
         // The checks capture the machine: drop them once run, or they would keep it alive.
         let checks = atQuiescence
         atQuiescence = []
         if outcome == .completed { for check in checks { check() } }
-        await kernel.sched.shutdown()
+        kernel.sched.shutdown()
         return outcome
     }
 

@@ -36,8 +36,8 @@ public struct Scenario: Sendable {
 }
 
 /// A process that ignores the fault it took (a program that handles SIGBUS by stopping).
-@EmuActor private func stopOnSignal(_ body: () async throws -> Void) async throws {
-    do { try await body() } catch is UserFault { return }
+@EmuActor private func stopOnSignal(_ body: () throws -> Void) throws {
+    do { try body() } catch is UserFault { return }
 }
 
 extension Scenario {
@@ -48,21 +48,21 @@ extension Scenario {
         summary: "writer rewrites 4 pages in rounds while another process fsyncs in a loop (bugs A, H; TLB flush)"
     ) { m in
         m.kernel.spawnProcess("writer") { t in
-            let (fd, a) = try await m.map(t)
+            let (fd, a) = try m.map(t)
             for round in 1 ... 3 {
                 for p in 0 ..< 4 where !m.shouldStop {
-                    try await t.store8(a + p * PAGE_SIZE + round, UInt8(round * 16 + p))
+                    try t.store8(a + p * PAGE_SIZE + round, UInt8(round * 16 + p))
                 }
-                await m.kernel.sched.sleep(until: m.kernel.now + .us(50))
+                m.kernel.sched.sleep(until: m.kernel.now + .us(50))
             }
-            try await t.fsync(fd)
+            try t.fsync(fd)
             m.expectDisplayed("after the writer's last fsync")
         }
         m.kernel.spawnProcess("fsyncer") { t in
-            let (fd, _) = try await m.map(t, opener: 1)
+            let (fd, _) = try m.map(t, opener: 1)
             for _ in 0 ..< 6 where !m.shouldStop {
-                try await t.fsync(fd)
-                await m.kernel.sched.sleep(until: m.kernel.now + .us(30))
+                try t.fsync(fd)
+                m.kernel.sched.sleep(until: m.kernel.now + .us(30))
             }
         }
     }
@@ -76,26 +76,26 @@ extension Scenario {
         cpus: 2
     ) { m in
         m.kernel.spawnProcess("writer", cpu: 0) { t in
-            let (fd, a) = try await m.map(t)
-            let other = await t.clone("thread", cpu: 1) { u in
+            let (fd, a) = try m.map(t)
+            let other = t.clone("thread", cpu: 1) { u in
                 for round in 1 ... 4 where !m.shouldStop {
-                    for p in 0 ..< 2 { try await u.store8(a + p * PAGE_SIZE + 8 + round, UInt8(0x80 | round << 2 | p)) }
-                    await m.kernel.sched.sleep(until: m.kernel.now + .us(40))
+                    for p in 0 ..< 2 { try u.store8(a + p * PAGE_SIZE + 8 + round, UInt8(0x80 | round << 2 | p)) }
+                    m.kernel.sched.sleep(until: m.kernel.now + .us(40))
                 }
             }
             for round in 1 ... 4 where !m.shouldStop {
-                for p in 0 ..< 2 { try await t.store8(a + p * PAGE_SIZE + round, UInt8(round << 2 | p)) }
-                await m.kernel.sched.sleep(until: m.kernel.now + .us(40))
+                for p in 0 ..< 2 { try t.store8(a + p * PAGE_SIZE + round, UInt8(round << 2 | p)) }
+                m.kernel.sched.sleep(until: m.kernel.now + .us(40))
             }
-            while other.exitStatus == .running { await m.kernel.sched.sleep(until: m.kernel.now + .us(20)) }
-            try await t.fsync(fd)
+            while other.exitStatus == .running { m.kernel.sched.sleep(until: m.kernel.now + .us(20)) }
+            try t.fsync(fd)
             m.expectDisplayed("after both threads' last writes and an fsync")
         }
         m.kernel.spawnProcess("fsyncer", cpu: 1) { t in
-            let (fd, _) = try await m.map(t, opener: 1)
+            let (fd, _) = try m.map(t, opener: 1)
             for _ in 0 ..< 8 where !m.shouldStop {
-                try await t.fsync(fd)
-                await m.kernel.sched.sleep(until: m.kernel.now + .us(25))
+                try t.fsync(fd)
+                m.kernel.sched.sleep(until: m.kernel.now + .us(25))
             }
         }
     }
@@ -106,23 +106,23 @@ extension Scenario {
         summary: "one process opens twice, closes one descriptor, keeps drawing through the other (bug D)"
     ) { m in
         m.kernel.spawnProcess("app") { t in
-            let (fd, a) = try await m.map(t)
-            let other = try await t.open(m.info.node)
-            try await t.store8(a, 1)
-            try await t.store8(a + PAGE_SIZE, 1)
-            try await t.close(other)  // not the last close: the mapping and `fd` remain
+            let (fd, a) = try m.map(t)
+            let other = try t.open(m.info.node)
+            try t.store8(a, 1)
+            try t.store8(a + PAGE_SIZE, 1)
+            try t.close(other)  // not the last close: the mapping and `fd` remain
             for round in 2 ... 4 where !m.shouldStop {
-                try await t.store8(a + round, UInt8(round))
-                try await t.store8(a + 2 * PAGE_SIZE + round, UInt8(round))
-                await m.kernel.sched.sleep(until: m.kernel.now + .ms(12))
+                try t.store8(a + round, UInt8(round))
+                try t.store8(a + 2 * PAGE_SIZE + round, UInt8(round))
+                m.kernel.sched.sleep(until: m.kernel.now + .ms(12))
             }
-            try await t.fsync(fd)
+            try t.fsync(fd)
             m.expectDisplayed("after the last fsync", pages: [0, 1, 2])
         }
         m.kernel.spawnProcess("daemon") { t in
-            let (_, a) = try await m.map(t, opener: 1)
-            await m.kernel.sched.sleep(until: .ms(5))
-            try await t.store8(a + 3 * PAGE_SIZE, 7)
+            let (_, a) = try m.map(t, opener: 1)
+            m.kernel.sched.sleep(until: .ms(5))
+            try t.store8(a + 3 * PAGE_SIZE, 7)
         }
     }
 
@@ -132,16 +132,16 @@ extension Scenario {
         summary: "a program draws a still image, unmaps and closes at once; it must show (at the last close since 6.8) (bug E)"
     ) { m in
         m.kernel.spawnProcess("still") { t in
-            let (fd, a) = try await m.map(t)
-            for p in 0 ..< 3 { try await t.store8(a + p * PAGE_SIZE, UInt8(0x40 + p)) }
-            try await t.munmap(a, length: m.info.fix.smemLen)
-            if try await m.close(t, fd), m.flushesAtLastClose { m.expectDisplayed("when the last close returned") }
+            let (fd, a) = try m.map(t)
+            for p in 0 ..< 3 { try t.store8(a + p * PAGE_SIZE, UInt8(0x40 + p)) }
+            try t.munmap(a, length: m.info.fix.smemLen)
+            if try m.close(t, fd), m.flushesAtLastClose { m.expectDisplayed("when the last close returned") }
         }
         // Before 6.2 nothing happens at close and the pending work shows the image after the delay; with 6.3–6.7's
         // cancel it never shows.
         m.whenQuiescent { m.expectDisplayed("once everything ended") }
         m.kernel.spawnProcess("viewer") { t in
-            _ = try await m.close(t, try await m.open(t))
+            _ = try m.close(t, try m.open(t))
         }
     }
 
@@ -154,16 +154,16 @@ extension Scenario {
         m.kernel.spawnProcess("remap") { t in
             let last = (m.info.fix.smemLen >> PAGE_SHIFT) - 1
             let x = VirtAddr(0x1000_0000)  // a fixed address below the mmap base
-            let (fd, _) = try await m.map(t, pages: 1, offset: last, at: x)
-            try await t.store8(x, 0x55)
-            _ = try await t.mmap(x, length: PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed], fd: fd, offset: 0)
-            try await t.store8(x + 8, 0x66)
-            try await t.fsync(fd)
+            let (fd, _) = try m.map(t, pages: 1, offset: last, at: x)
+            try t.store8(x, 0x55)
+            _ = try t.mmap(x, length: PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed], fd: fd, offset: 0)
+            try t.store8(x + 8, 0x66)
+            try t.fsync(fd)
             m.expectDisplayed("after fsync", pages: [0, (m.info.fix.smemLen >> PAGE_SHIFT) - 1])
         }
         m.kernel.spawnProcess("other") { t in
-            let (_, a) = try await m.map(t, opener: 1)
-            try await t.store8(a + 2 * PAGE_SIZE, 1)
+            let (_, a) = try m.map(t, opener: 1)
+            try t.store8(a + 2 * PAGE_SIZE, 1)
         }
     }
 
@@ -173,15 +173,15 @@ extension Scenario {
         summary: "write, unmap, close, then the driver changes mode (reallocates the framebuffer) (bug C)"
     ) { m in
         m.kernel.spawnProcess("app") { t in
-            let (fd, a) = try await m.map(t)
-            try await t.store8(a + PAGE_SIZE, 9)
-            try await t.munmap(a, length: m.info.fix.smemLen)
-            try await t.close(fd)
+            let (fd, a) = try m.map(t)
+            try t.store8(a + PAGE_SIZE, 9)
+            try t.munmap(a, length: m.info.fix.smemLen)
+            try t.close(fd)
         }
         m.kernel.spawnProcess("modeset") { t in
-            let fd = try await t.open(m.info.node)
-            try await t.close(fd)
-            await m.kernel.sched.sleep(until: m.kernel.now + .us(200))
+            let fd = try t.open(m.info.node)
+            try t.close(fd)
+            m.kernel.sched.sleep(until: m.kernel.now + .us(200))
             _ = m.info.reallocateScreen()  // the application closed long ago
             m.resetPanel()  // the driver's full update after set_par
         }
@@ -194,17 +194,17 @@ extension Scenario {
         summary: "A writes page 0; B's first read of page 0 faults while it is listed; A writes page 1 (bug B)"
     ) { m in
         m.kernel.spawnProcess("A") { t in
-            let (fd, a) = try await m.map(t)
-            try await t.store8(a, 1)
-            await m.kernel.sched.sleep(until: m.kernel.now + .us(100))
-            try await t.store8(a + PAGE_SIZE, 2)
-            try await t.fsync(fd)
+            let (fd, a) = try m.map(t)
+            try t.store8(a, 1)
+            m.kernel.sched.sleep(until: m.kernel.now + .us(100))
+            try t.store8(a + PAGE_SIZE, 2)
+            try t.fsync(fd)
             m.expectDisplayed("after fsync", pages: [0, 1])
         }
         m.kernel.spawnProcess("B") { t in
-            let (_, a) = try await m.map(t, opener: 1)
-            await m.kernel.sched.sleep(until: m.kernel.now + .us(50))
-            _ = try await t.load8(a)
+            let (_, a) = try m.map(t, opener: 1)
+            m.kernel.sched.sleep(until: m.kernel.now + .us(50))
+            _ = try t.load8(a)
         }
     }
 
@@ -214,18 +214,18 @@ extension Scenario {
         summary: "a writer keeps writing while the device is unplugged (cleanup) under its mapping (bugs G, N)"
     ) { m in
         m.kernel.spawnProcess("writer") { t in
-            let (_, a) = try await m.map(t)
-            try await stopOnSignal {
+            let (_, a) = try m.map(t)
+            try stopOnSignal {
                 for round in 1 ... 4 where !m.shouldStop {
-                    for p in 0 ..< 3 { try await t.store8(a + p * PAGE_SIZE + round, UInt8(round)) }
-                    await m.kernel.sched.sleep(until: m.kernel.now + .us(40))
+                    for p in 0 ..< 3 { try t.store8(a + p * PAGE_SIZE + round, UInt8(round)) }
+                    m.kernel.sched.sleep(until: m.kernel.now + .us(40))
                 }
-                _ = try await t.load8(a + 5 * PAGE_SIZE)  // a first touch after the removal
+                _ = try t.load8(a + 5 * PAGE_SIZE)  // a first touch after the removal
             }
         }
         m.kernel.spawnProcess("unplug") { t in
-            await m.kernel.sched.sleep(until: m.kernel.now + .us(60))
-            if m.env.deviceRemoval { await fbDeferredIOCleanup(m.info) }
+            m.kernel.sched.sleep(until: m.kernel.now + .us(60))
+            if m.env.deviceRemoval { fbDeferredIOCleanup(m.info) }
         }
     }
 
@@ -235,18 +235,18 @@ extension Scenario {
         summary: "A maps /dev/fb0 and draws; B opens the device later (a second node with bug I) (bug I)"
     ) { m in
         m.kernel.spawnProcess("A") { t in
-            let (fd, a) = try await m.map(t)
+            let (fd, a) = try m.map(t)
             for round in 1 ... 3 where !m.shouldStop {
-                try await t.store8(a + round, UInt8(round))
-                await m.kernel.sched.sleep(until: m.kernel.now + .ms(10))
+                try t.store8(a + round, UInt8(round))
+                m.kernel.sched.sleep(until: m.kernel.now + .ms(10))
             }
-            try await t.fsync(fd)
+            try t.fsync(fd)
             m.expectDisplayed("after A's fsync", pages: [0])
         }
         m.kernel.spawnProcess("B") { t in
-            await m.kernel.sched.sleep(until: m.kernel.now + .ms(1))
-            let (_, a) = try await m.map(t, opener: 1)
-            try await t.store8(a + 4 * PAGE_SIZE, 3)
+            m.kernel.sched.sleep(until: m.kernel.now + .ms(1))
+            let (_, a) = try m.map(t, opener: 1)
+            try t.store8(a + 4 * PAGE_SIZE, 3)
         }
     }
 
@@ -256,14 +256,14 @@ extension Scenario {
         summary: "the driver's open fails for one process; another draws and closes last (bug M)"
     ) { m in
         m.kernel.spawnProcess("probe") { t in
-            if let fd = try? await m.open(t) { _ = try await m.close(t, fd) }
+            if let fd = try? m.open(t) { _ = try m.close(t, fd) }
         }
         m.kernel.spawnProcess("app") { t in
-            await m.kernel.sched.sleep(until: m.kernel.now + .us(10))
-            let (fd, a) = try await m.map(t)
-            try await t.store8(a + PAGE_SIZE, 0x31)
-            try await t.munmap(a, length: m.info.fix.smemLen)
-            if try await m.close(t, fd), m.flushesAtLastClose { m.expectDisplayed("when the last close returned") }
+            m.kernel.sched.sleep(until: m.kernel.now + .us(10))
+            let (fd, a) = try m.map(t)
+            try t.store8(a + PAGE_SIZE, 0x31)
+            try t.munmap(a, length: m.info.fix.smemLen)
+            if try m.close(t, fd), m.flushesAtLastClose { m.expectDisplayed("when the last close returned") }
         }
     }
 
@@ -274,9 +274,9 @@ extension Scenario {
     ) { m in
         for i in 0 ..< 2 {
             m.kernel.spawnProcess("app\(i)") { t in
-                let (fd, a) = try await m.map(t)
-                try await t.store8(a + i * PAGE_SIZE, UInt8(0x70 + i))
-                try await t.fsync(fd)
+                let (fd, a) = try m.map(t)
+                try t.store8(a + i * PAGE_SIZE, UInt8(0x70 + i))
+                try t.fsync(fd)
                 m.expectDisplayed("after app\(i)'s fsync", pages: [i])
             }
         }
@@ -289,13 +289,13 @@ extension Scenario {
         xres: 1000
     ) { m in
         let drm = makePanelDriver(PanelProfile.named("simpledrm")!, for: m.info, options: m.variant.switches.panel)
-        m.info.fbdefio!.deferredIO = { info, refs in await drm.deferredIO(info, refs) }
+        m.info.fbdefio!.deferredIO = { info, refs in drm.deferredIO(info, refs) }
         m.kernel.spawnProcess("app") { t in
-            let (fd, a) = try await m.map(t)
-            try await t.store8(a + (m.info.fix.smemLen - 1), 0xEE)  // beyond yres × line_length
-            try await t.store8(a + 5, 0x11)
-            try await t.fsync(fd)
-            await drm.flush()
+            let (fd, a) = try m.map(t)
+            try t.store8(a + (m.info.fix.smemLen - 1), 0xEE)  // beyond yres × line_length
+            try t.store8(a + 5, 0x11)
+            try t.fsync(fd)
+            drm.flush()
             for case .damageClipPastYres(let clip, let yres, let past) in drm.panel.diagnostics {
                 m.checkers.report(.oops, "the DRM damage blit of clip \(clip) runs \(past) bytes past the "
                     + "framebuffer's \(yres) visible lines: an out-of-bounds copy in the damage worker")
@@ -303,8 +303,8 @@ extension Scenario {
             }
         }
         m.kernel.spawnProcess("viewer") { t in
-            let (_, a) = try await m.map(t, opener: 1)
-            _ = try await t.load8(a)
+            let (_, a) = try m.map(t, opener: 1)
+            _ = try t.load8(a)
         }
     }
 
@@ -317,12 +317,12 @@ extension Scenario {
                                 pfnMkwrite: !m.env.pfnMapWithoutPfnMkwrite)
         for i in 0 ..< 2 {
             m.kernel.spawnProcess("dax\(i)") { t in
-                let fd = try await t.open(dev.inode)
-                let a = try await t.mmap(length: 2 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
-                _ = try await t.load8(a + i * PAGE_SIZE)
+                let fd = try t.open(dev.inode)
+                let a = try t.mmap(length: 2 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+                _ = try t.load8(a + i * PAGE_SIZE)
                 let before = dev.inode.mtime
-                await m.kernel.sched.sleep(until: m.kernel.now + .us(5))
-                try await t.store8(a + i * PAGE_SIZE, 1)
+                m.kernel.sched.sleep(until: m.kernel.now + .us(5))
+                try t.store8(a + i * PAGE_SIZE, 1)
                 if dev.inode.mtime == before && !dev.log.contains(where: { $0.hasSuffix("pfn_mkwrite \(i)") }) {
                     m.checkers.report(.notification, "the write to page \(i) of a PFN-mapped shared file reached "
                         + "memory without ->pfn_mkwrite: mtime not updated, no dirty tracking", page: i, pid: t.pid)
@@ -339,20 +339,20 @@ extension Scenario {
         let dev = ScratchDevice(m.kernel, pages: 2, mkwrite: .lockedLikeFBDefio)
         if m.env.privateMappingFirst {
             m.kernel.spawnProcess("private") { t in
-                let fd = try await t.open(dev.inode)
-                _ = try await t.mmap(length: 2 * PAGE_SIZE, prot: .readWrite, flags: .private, fd: fd)
-                await m.kernel.sched.sleep(until: m.kernel.now + .ms(1))
+                let fd = try t.open(dev.inode)
+                _ = try t.mmap(length: 2 * PAGE_SIZE, prot: .readWrite, flags: .private, fd: fd)
+                m.kernel.sched.sleep(until: m.kernel.now + .ms(1))
             }
         }
         for i in 0 ..< 2 {
             m.kernel.spawnProcess("shared\(i)") { t in
-                await m.kernel.sched.sleep(until: m.kernel.now + .us(10))
-                let fd = try await t.open(dev.inode)
-                let a = try await t.mmap(length: 2 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
-                try await t.store8(a + i * PAGE_SIZE, 1)
-                await m.kernel.sched.sleep(until: m.kernel.now + .us(50))
+                m.kernel.sched.sleep(until: m.kernel.now + .us(10))
+                let fd = try t.open(dev.inode)
+                let a = try t.mmap(length: 2 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+                try t.store8(a + i * PAGE_SIZE, 1)
+                m.kernel.sched.sleep(until: m.kernel.now + .us(50))
                 if i == 0 {
-                    _ = await m.kernel.wpSharedMappingRange(dev.inode.mapping, firstIndex: PgOff(0), nr: 2)
+                    _ = m.kernel.wpSharedMappingRange(dev.inode.mapping, firstIndex: PgOff(0), nr: 2)
                     for other in m.kernel.processes where other.name.hasPrefix("shared") {
                         for vma in other.mm.vmas where vma.flags.contains(.shared) && vma.file?.inode === dev.inode {
                             for p in 0 ..< (vma.end - vma.start) >> PAGE_SHIFT where other.mm.pte(at: vma.start + p * PAGE_SIZE).isWrite {
@@ -362,7 +362,7 @@ extension Scenario {
                         }
                     }
                 }
-                await m.kernel.sched.sleep(until: m.kernel.now + .us(100))
+                m.kernel.sched.sleep(until: m.kernel.now + .us(100))
             }
         }
     }

@@ -66,7 +66,7 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
     /// Runs `source` once, keeping the states of the events in `window` (nil: all of them).
     /// With `sink`, the states go there as they are read and the result keeps none.
     public static func run(_ source: StepSource, window: ClosedRange<Int>?,
-                           sink: (@EmuActor (StepState) -> Void)? = nil) async -> Result<StepRun, StepError> {
+                           sink: (@EmuActor (StepState) -> Void)? = nil) -> Result<StepRun, StepError> {
         var observer: StepObserver?
         func watch(_ kernel: EmuKernel, _ info: FBInfo, _ checkers: OnlineCheckers) {
             let o = StepObserver(kernel: kernel, info: info, checkers: checkers, window: window)
@@ -81,7 +81,7 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
             let o = observer!
             let sched = r.kernel.sched
             r.recorder.onLine = { line in o.context[sched.current] = "line \(line.number): \(describe(line.command))" }
-            let result = await r.run()
+            let result = r.run()
             let v = r.checkers.first
             return .success(finish(source, o, hash: r.kernel.events.hash, violation: v,
                                    diagram: v == nil ? "" : twoColumns(o.events, until: v),
@@ -91,12 +91,12 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
             var o = ExploreOptions()
             o.seed = seed
             let policy = Explorer.policy(o, index: 0)
-            let r = await Explorer.run(scenario, variant: variant, policy: policy, keepEvents: true) { m in
+            let r = Explorer.run(scenario, variant: variant, policy: policy, keepEvents: true) { m in
                 watch(m.kernel, m.info, m.checkers)
             }
             return .success(scenarioRun(source, observer!, r))
         case .schedule(let record):
-            guard let r = await Explorer.replay(record, attach: { m in watch(m.kernel, m.info, m.checkers) }) else {
+            guard let r = Explorer.replay(record, attach: { m in watch(m.kernel, m.info, m.checkers) }) else {
                 return .failure(.setup("schedule: unknown scenario '\(record.scenario)' or variant '\(record.variant)'"))
             }
             return .success(scenarioRun(source, observer!, r))
@@ -105,7 +105,7 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
             do { m = try Machine(options) } catch { return .failure(.setup(error.description)) }
             watch(m.kernel, m.info, m.checkers)
             let report: DemoReport
-            do { report = try await m.run() } catch { return .failure(.setup(error.description)) }
+            do { report = try m.run() } catch { return .failure(.setup(error.description)) }
             let o = observer!
             let layout = Heatmap.Layout(width: options.width, height: options.height, bytesPerPixel: options.bpp / 8,
                                         lineLength: m.info.fix.lineLength)

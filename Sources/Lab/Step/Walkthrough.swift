@@ -29,25 +29,25 @@ public enum Walkthrough {
     /// after the first `maxSteps` events makes a second pass that keeps the events leading to it. `heatmapPNG`
     /// turns the heatmap image into a data: URI (the PNG encoder lives above this module).
     /// One pass of `source` whose states in `window` feed a fresh encoder.
-    @EmuActor private static func encode(_ source: StepSource, window: ClosedRange<Int>) async
+    @EmuActor private static func encode(_ source: StepSource, window: ClosedRange<Int>)
         -> (WalkthroughEncoder, Result<StepRun, StepError>) {
         let encoder = WalkthroughEncoder(window: window)
-        let result = await StepRunner.run(source, window: window, sink: { encoder.add($0) })
+        let result = StepRunner.run(source, window: window, sink: { encoder.add($0) })
         return (encoder, result)
     }
 
     @EmuActor public static func build(_ source: StepSource, maxSteps: Int = defaultMaxSteps, command: String,
                              notes: [String] = [], expectedHash: UInt64? = nil,
-                             heatmapPNG: (Heatmap.Image) -> String?) async
+                             heatmapPNG: (Heatmap.Image) -> String?)
         -> Result<(html: String, run: StepRun), StepError> {
-        var (encoder, result) = await encode(source, window: 1 ... maxSteps)
+        var (encoder, result) = encode(source, window: 1 ... maxSteps)
         let first: StepRun
         switch result {
         case .failure(let e): return .failure(e)
         case .success(let r): first = r
         }
         let wanted = Self.window(total: first.events.count, violationEvent: first.violationEvent, maxSteps: maxSteps)
-        if wanted.lowerBound != 1 { (encoder, result) = await encode(source, window: wanted) }
+        if wanted.lowerBound != 1 { (encoder, result) = encode(source, window: wanted) }
         let run: StepRun
         switch result {
         case .failure(let e): return .failure(e)

@@ -23,7 +23,7 @@ import Kernel
     init(_ panel: Panel) { self.panel = panel }
 
     /// Kernel: broadsheetfb_dpy_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async {
+    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let lineLength = info.fix.lineLength, yres = info.variable.yres
         // Height increment per page, fixed.
@@ -37,7 +37,7 @@ import Kernel
             } else {
                 if previous != nil {
                     // Not consecutive: send the run so far.
-                    await broadsheetfbDpyUpdatePages(info, y1: y1, y2: y1 + h, pages: run)
+                    broadsheetfbDpyUpdatePages(info, y1: y1, y2: y1 + h, pages: run)
                     run = []
                 }
                 y1 = ref.offset / lineLength
@@ -47,23 +47,23 @@ import Kernel
             previous = ref.offset
         }
         if h >= yres {
-            await broadsheetfbDpyUpdate(info, pages: run)
+            broadsheetfbDpyUpdate(info, pages: run)
         } else {
-            await broadsheetfbDpyUpdatePages(info, y1: y1, y2: min(y1 + h, yres), pages: run)
+            broadsheetfbDpyUpdatePages(info, y1: y1, y2: min(y1 + h, yres), pages: run)
         }
     }
 
     /// Updates rows `y1 ... y2` (inclusive; clamped to the screen). Kernel: broadsheetfb_dpy_update_pages()
-    func broadsheetfbDpyUpdatePages(_ info: FBInfo, y1: Int, y2: Int, pages: [PgOff]) async {
+    func broadsheetfbDpyUpdatePages(_ info: FBInfo, y1: Int, y2: Int, pages: [PgOff]) {
         let last = min(y2, info.variable.yres - 1)
         let rect = PanelRect(x: 0, y: y1, width: info.variable.xres, height: last - y1 + 1)
         let kind: EPaperRefresh = partialsSinceFull >= fullEvery ? .full : .partial
-        await send(info, rect, kind, pages: pages)
+        send(info, rect, kind, pages: pages)
     }
 
     /// Sends the whole screen with the full waveform. Kernel: broadsheetfb_dpy_update()
-    func broadsheetfbDpyUpdate(_ info: FBInfo, pages: [PgOff]) async {
-        await send(info, PanelRect(x: 0, y: 0, width: info.variable.xres, height: info.variable.yres), .full,
+    func broadsheetfbDpyUpdate(_ info: FBInfo, pages: [PgOff]) {
+        send(info, PanelRect(x: 0, y: 0, width: info.variable.xres, height: info.variable.yres), .full,
                    pages: pages)
     }
 
@@ -73,18 +73,18 @@ import Kernel
     }
 
     /// Opens the RAM window, writes the rows, waits for the waveform.
-    private func send(_ info: FBInfo, _ rect: PanelRect, _ kind: EPaperRefresh, pages: [PgOff]) async {
+    private func send(_ info: FBInfo, _ rect: PanelRect, _ kind: EPaperRefresh, pages: [PgOff]) {
         let update = panel.beginUpdate(pages: pages)
         update.rects.append(rect)
-        await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
+        panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
                              for: update)
         let bits = panel.profile.format.bitsPerPixel
-        await panel.streamWindow(rect, rowBytes: (rect.width * bits + 7) / 8, wireBits: bits,
+        panel.streamWindow(rect, rowBytes: (rect.width * bits + 7) / 8, wireBits: bits,
                                  chunk: panel.profile.maxTransferBytes, for: update)
-        await panel.runWaveform(kind, over: rect, for: update)
+        panel.runWaveform(kind, over: rect, for: update)
         if kind == .full { partialsSinceFull = 0 } else { partialsSinceFull += 1 }
         panel.finish(update)
     }
 
-    public func flush() async {}
+    public func flush() {}
 }

@@ -82,12 +82,12 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
         self.variant = variant
         damageWorkqueue = Workqueue("events/damage", kernel: panel.info.kernel)
         damageWork = DelayedWork("drm_fb_helper_damage_work", on: damageWorkqueue) { [unowned self] in
-            await self.drmFBHelperDamageWork()
+            self.drmFBHelperDamageWork()
         }
     }
 
     /// Kernel: drm_fb_helper_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async {
+    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         var minOff = Int.max, maxOff = 0
         for ref in pagerefs {
@@ -162,11 +162,11 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     /// Kernel: drm_client_modeset_wait_for_vblank() → drm_crtc_vblank_get() + drm_crtc_wait_one_vblank() —
     /// drivers/gpu/drm/drm_client_modeset.c, drm_vblank.c
     @discardableResult
-    func drmClientModesetWaitForVblank() async -> Bool {
+    func drmClientModesetWaitForVblank() -> Bool {
         guard let period = panel.profile.vblank else { return false }
         let sched = panel.info.kernel.sched
         let vblank = Self.nextVblank(after: sched.now, period: period)
-        await sched.sleep(until: vblank)
+        sched.sleep(until: vblank)
         vblankWaits += 1
         lastVblank = vblank
         return true
@@ -175,10 +175,10 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     /// Waits for the vblank (6.19 on), then takes and resets the damage and flushes it through the framebuffer's
     /// dirty hook. Runs without the defio mutex: only `damageClip` is shared with the callback.
     /// Kernel: drm_fb_helper_damage_work() → drm_fb_helper_fb_dirty() → helper->funcs->fb_dirty()
-    func drmFBHelperDamageWork() async {
+    func drmFBHelperDamageWork() {
         let info = panel.info
         // drm_fb_helper_fb_dirty: the vblank first (under helper->lock), the clip after it.
-        if variant.waitForVblank { await drmClientModesetWaitForVblank() }
+        if variant.waitForVblank { drmClientModesetWaitForVblank() }
         let clip = damageClip
         damageClip = .reset
         let pages = damagePages
@@ -205,17 +205,17 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
         switch target {
         case .firmwareBlit:
             // The atomic commit of the dirty hook, then the blit of each clip row (simpledrm, drm_fb_blit).
-            await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
+            panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
                                  for: update)
             if visible.area > 0 {
                 for y in visible.y ..< visible.maxY {
                     let row = panel.readFramebuffer(row: y, x: visible.x, count: visible.width)
-                    await panel.transfer(bytes: visible.width * 4, transfers: 0, for: update)
+                    panel.transfer(bytes: visible.width * 4, transfers: 0, for: update)
                     panel.store(row: y, x: visible.x, row, into: update)
                 }
             }
         case .mipiDBI:
-            await mipiDBIFbDirty(visible, for: update)
+            mipiDBIFbDirty(visible, for: update)
         }
         panel.finish(update)
     }
@@ -232,27 +232,27 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     /// Kernel: drm_fbdev_dma_helper_fb_dirty() → drm_fbdev_dma_damage_blit() — drivers/gpu/drm/drm_fbdev_dma.c;
     /// drm_atomic_helper_dirtyfb() → mipi_dbi_fb_dirty() → mipi_dbi_buf_copy(), mipi_dbi_set_window_address(),
     /// mipi_dbi_command_buf() → mipi_dbi_spi_transfer() — drivers/gpu/drm/drm_mipi_dbi.c
-    func mipiDBIFbDirty(_ visible: PanelRect, for update: UpdateBuilder) async {
+    func mipiDBIFbDirty(_ visible: PanelRect, for update: UpdateBuilder) {
         var snapshot: [[UInt32]] = []
         if visible.area > 0 {
             snapshot = (visible.y ..< visible.maxY).map {
                 panel.readFramebuffer(row: $0, x: visible.x, count: visible.width)
             }
             let costs = panel.info.kernel.costs
-            await panel.chargeCPU(costs.copy(visible.area * panel.fbBytesPerPixel))  // drm_fbdev_dma_damage_blit
-            await panel.chargeCPU(costs.copy(visible.area * 2))  // mipi_dbi_buf_copy into tx_buf
+            panel.chargeCPU(costs.copy(visible.area * panel.fbBytesPerPixel))  // drm_fbdev_dma_damage_blit
+            panel.chargeCPU(costs.copy(visible.area * 2))  // mipi_dbi_buf_copy into tx_buf
         }
-        await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
+        panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
                              for: update)
         if visible.area > 0 {
-            await panel.streamWindow(visible, rowBytes: visible.width * 2, wireBits: 16,
+            panel.streamWindow(visible, rowBytes: visible.width * 2, wireBits: 16,
                                      chunk: panel.profile.maxTransferBytes, snapshot: snapshot, for: update)
         }
     }
 
     /// Waits for the damage worker to finish what is queued. Kernel analogue: flush_work(&helper->damage_work)
-    public func flush() async {
+    public func flush() {
         guard panel.info.kernel.sched.current >= 0 else { return }
-        await damageWork.flush()
+        damageWork.flush()
     }
 }

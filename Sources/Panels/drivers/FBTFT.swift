@@ -45,7 +45,7 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
     init(_ panel: Panel) { self.panel = panel }
 
     /// Kernel: fbtft_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async {
+    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let yres = info.variable.yres, lineLength = info.fix.lineLength
         var start = dirtyLinesStart, end = dirtyLinesEnd
@@ -60,12 +60,12 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
             if yHigh > end { end = yHigh }
         }
         let update = panel.beginUpdate(pages: pagerefs.map(\.pgoff))
-        await fbtftUpdateDisplay(info, startLine: start, endLine: end, for: update)
+        fbtftUpdateDisplay(info, startLine: start, endLine: end, for: update)
         panel.finish(update)
     }
 
     /// Sends rows `startLine ... endLine` (inclusive). Kernel: fbtft_update_display()
-    func fbtftUpdateDisplay(_ info: FBInfo, startLine: Int, endLine: Int, for update: UpdateBuilder) async {
+    func fbtftUpdateDisplay(_ info: FBInfo, startLine: Int, endLine: Int, for update: UpdateBuilder) {
         let yres = info.variable.yres, xres = info.variable.xres
         var start = startLine, end = endLine
         if start > end {
@@ -81,11 +81,11 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
         let rows = end - start + 1
         update.rects.append(PanelRect(x: 0, y: start, width: xres, height: rows))
         // set_addr_win(par, 0, start, xres - 1, end)
-        await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
+        panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
                              for: update)
         // write_vmem(par, start * line_length, rows * line_length)
         let rowBytes = info.variable.bitsPerPixel == 16 ? info.fix.lineLength : xres * 2
-        await panel.streamWindow(PanelRect(x: 0, y: start, width: xres, height: rows), rowBytes: rowBytes,
+        panel.streamWindow(PanelRect(x: 0, y: start, width: xres, height: rows), rowBytes: rowBytes,
                                  wireBits: 16, chunk: panel.profile.maxTransferBytes, for: update)
     }
 
@@ -119,5 +119,5 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
         return count
     }
 
-    public func flush() async {}
+    public func flush() {}
 }

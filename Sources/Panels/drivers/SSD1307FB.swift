@@ -19,37 +19,37 @@ import Kernel
     init(_ panel: Panel) { self.panel = panel }
 
     /// Kernel: ssd1307fb_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async {
+    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let update = panel.beginUpdate(pages: pagerefs.map(\.pgoff))
-        await ssd1307fbUpdateRect(info, x: 0, y: 0, width: panel.width, height: panel.height, for: update)
+        ssd1307fbUpdateRect(info, x: 0, y: 0, width: panel.width, height: panel.height, for: update)
         panel.finish(update)
     }
 
     /// Kernel: ssd1307fb_update_rect()
     func ssd1307fbUpdateRect(_ info: FBInfo, x: Int, y: Int, width: Int, height: Int,
-                             for update: UpdateBuilder) async {
+                             for update: UpdateBuilder) {
         let pages = (y % 8 + height + 7) / 8
         update.rects.append(PanelRect(x: x, y: y, width: width, height: height))
         // ssd1307fb_set_col_range / ssd1307fb_set_page_range: 3 command messages each when the range changes.
         let rangeBytes = panel.profile.commandBytes / 2, rangeTransfers = panel.profile.commandTransfers / 2
         let col = (start: x, end: x + width - 1)
         if col != colRange {
-            await panel.transfer(bytes: rangeBytes, transfers: rangeTransfers, for: update)
+            panel.transfer(bytes: rangeBytes, transfers: rangeTransfers, for: update)
             colRange = col
         }
         let page = (start: y / 8, end: y / 8 + pages - 1)
         if page != pageRange {
-            await panel.transfer(bytes: rangeBytes, transfers: rangeTransfers, for: update)
+            panel.transfer(bytes: rangeBytes, transfers: rangeTransfers, for: update)
             pageRange = page
         }
         // Pack the rectangle (reading the framebuffer now), then one data message.
         var rows: [[UInt32]] = []
         for row in y ..< y + height { rows.append(panel.readFramebuffer(row: row, x: x, count: width)) }
-        await panel.chargeCPU(info.kernel.costs.copy(width * height * panel.fbBytesPerPixel))
-        await panel.transfer(bytes: 1 + width * pages, transfers: 1, for: update)
+        panel.chargeCPU(info.kernel.costs.copy(width * height * panel.fbBytesPerPixel))
+        panel.transfer(bytes: 1 + width * pages, transfers: 1, for: update)
         for (i, pixels) in rows.enumerated() { panel.store(row: y + i, x: x, pixels, into: update) }
     }
 
-    public func flush() async {}
+    public func flush() {}
 }

@@ -24,7 +24,7 @@ import Kernel
     }
 
     /// Kernel: synthvid_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async {
+    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let update = panel.beginUpdate(pages: pagerefs.map(\.pgoff))
         let lineLength = info.fix.lineLength
@@ -34,26 +34,26 @@ import Kernel
             let end = start + PAGE_SIZE - 1
             miny = min(miny, start / lineLength)
             maxy = max(maxy, end / lineLength)
-            await hvfbDocopy(info, ref, for: update)
+            hvfbDocopy(info, ref, for: update)
         }
-        await synthvidUpdate(info, x1: 0, y1: miny, x2: info.variable.xres, y2: maxy + 1, for: update)
+        synthvidUpdate(info, x1: 0, y1: miny, x2: info.variable.xres, y2: maxy + 1, for: update)
         panel.finish(update)
     }
 
     /// Copies one page into VRAM, clamped to the buffer. Kernel: hvfb_docopy()
-    func hvfbDocopy(_ info: FBInfo, _ ref: FBDeferredIOPageref, for update: UpdateBuilder) async {
+    func hvfbDocopy(_ info: FBInfo, _ ref: FBDeferredIOPageref, for update: UpdateBuilder) {
         guard ref.offset < vram.count else { return }
         let size = min(PAGE_SIZE, vram.count - ref.offset)
         let src = UnsafeRawPointer(info.kernel.phys.address(of: ref.page))
         vram.withUnsafeMutableBytes { dst in
             (dst.baseAddress! + ref.offset).copyMemory(from: src, byteCount: size)
         }
-        await panel.transfer(bytes: size, transfers: 0, for: update)
+        panel.transfer(bytes: size, transfers: 0, for: update)
     }
 
     /// Posts the dirty rectangle (after the driver's sanitising) and lets the host show it from VRAM.
     /// Kernel: synthvid_update()
-    func synthvidUpdate(_ info: FBInfo, x1: Int, y1: Int, x2: Int, y2: Int, for update: UpdateBuilder) async {
+    func synthvidUpdate(_ info: FBInfo, x1: Int, y1: Int, x2: Int, y2: Int, for update: UpdateBuilder) {
         let xres = info.variable.xres, yres = info.variable.yres
         let rx1 = x1 > x2 ? 0 : x1
         let ry1 = y1 > y2 ? 0 : y1
@@ -61,7 +61,7 @@ import Kernel
         let ry2 = (y2 < y1 || y2 > yres) ? yres : y2
         let rect = PanelRect(x: rx1, y: ry1, width: rx2 - rx1, height: ry2 - ry1)
         update.rects.append(rect)
-        await panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
+        panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
                              for: update)
         // The host repaints the rectangle from VRAM.
         let bpp = panel.fbBytesPerPixel
@@ -74,5 +74,5 @@ import Kernel
         }
     }
 
-    public func flush() async {}
+    public func flush() {}
 }

@@ -81,11 +81,11 @@ public struct DLFBMetrics: Sendable, Equatable {
     }
 
     /// Kernel: dlfb_dpy_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) async {
+    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let update = panel.beginUpdate(pages: pagerefs.map(\.pgoff))
         var lastCompletion: VirtualTime?
-        await dlfbGetURB()
+        dlfbGetURB()
         var urb = URB()
         let capacity = panel.profile.maxTransferBytes
         for ref in pagerefs {
@@ -97,13 +97,13 @@ public struct DLFBMetrics: Sendable, Equatable {
             let (lo, hi) = dlfbTrimHline(front: front, base: base)
             pixel = base + lo
             let last = base + hi
-            await panel.chargeCPU(info.kernel.costs.copy(PAGE_SIZE))  // Reading and comparing the page.
+            panel.chargeCPU(info.kernel.costs.copy(PAGE_SIZE))  // Reading and comparing the page.
             while pixel < last {
                 pixel = dlfbCompressHline(front: front, base: base, from: pixel, to: last, urb: &urb,
                                           capacity: capacity)
                 if urb.used >= capacity {
                     lastCompletion = submit(&urb, for: update)
-                    await dlfbGetURB()
+                    dlfbGetURB()
                 }
             }
             metrics.bytesRendered += PAGE_SIZE
@@ -193,11 +193,11 @@ public struct DLFBMetrics: Sendable, Equatable {
     }
 
     /// Waits for a free URB. Kernel: dlfb_get_urb() (down_timeout on the URB semaphore)
-    func dlfbGetURB() async {
+    func dlfbGetURB() {
         let sched = panel.info.kernel.sched
         inFlight.removeAll { $0 <= sched.now }
         while inFlight.count >= Self.writesInFlight {
-            await sched.sleep(until: inFlight[0])
+            sched.sleep(until: inFlight[0])
             inFlight.removeAll { $0 <= sched.now }
         }
     }
@@ -230,10 +230,10 @@ public struct DLFBMetrics: Sendable, Equatable {
     }
 
     /// Waits until the last URB has completed.
-    public func flush() async {
+    public func flush() {
         let sched = panel.info.kernel.sched
         guard sched.current >= 0, let last = inFlight.last, last > sched.now else { return }
-        await sched.sleep(until: last)
+        sched.sleep(until: last)
         inFlight.removeAll { $0 <= sched.now }
     }
 }

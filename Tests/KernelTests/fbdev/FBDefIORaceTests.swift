@@ -20,35 +20,35 @@ import Testing
 /// (a random walk switching at 1/8 of the preemption points, so that once the worker has the CPU it tends to keep
 /// it), and checks the last content of P that reached the driver.
 @Suite struct FBDefIORaceTests {
-    @EmuActor func lastDeliveredP(epsilon: Int64, seed: UInt64, variant: FBDefIOVariant) async -> UInt8? {
+    @EmuActor func lastDeliveredP(epsilon: Int64, seed: UInt64, variant: FBDefIOVariant) -> UInt8? {
         let rig = DefioRig(policy: .random(seed: seed, switchRatio: Ratio(1, 8)), variant: variant)
         let p = 5
         var delivered: UInt8? = nil
         let inner = rig.info.fbdefio!.deferredIO
         rig.info.fbdefio!.deferredIO = { info, refs in
             if refs.contains(where: { $0.pgoff.rawValue == p }) { delivered = info.readScreen()[p * PAGE_SIZE] }
-            await inner(info, refs)
+            inner(info, refs)
         }
         let d = rig.delayTime
         rig.k.spawnProcess("T") { t in
-            let (fd, a) = try await rig.map(t)
-            try await t.store8(a, 1)  // page Q = 0 starts the batch, due at D
-            await rig.sleep(until: d - .ns(epsilon))
-            try await t.store8(a + p * PAGE_SIZE, 0x11)
-            await rig.sleep(until: d + d + d)
-            try await t.store8(a + p * PAGE_SIZE, 0x22)  // the last write: must reach the display
-            try await t.fsync(fd)
+            let (fd, a) = try rig.map(t)
+            try t.store8(a, 1)  // page Q = 0 starts the batch, due at D
+            rig.sleep(until: d - .ns(epsilon))
+            try t.store8(a + p * PAGE_SIZE, 0x11)
+            rig.sleep(until: d + d + d)
+            try t.store8(a + p * PAGE_SIZE, 0x22)  // the last write: must reach the display
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         return delivered
     }
 
-    @Test @EmuActor func workerWithoutPageLockLosesUpdatesAndThePageLockFixesIt() async {
+    @Test @EmuActor func workerWithoutPageLockLosesUpdatesAndThePageLockFixesIt() {
         var lost: [(Int64, UInt64)] = []
         var fine = 0
         for epsilon in stride(from: Int64(600), through: 1100, by: 100) {
             for seed in UInt64(1) ... 48 {
-                if await lastDeliveredP(epsilon: epsilon, seed: seed, variant: .upstream) == 0x22 {
+                if lastDeliveredP(epsilon: epsilon, seed: seed, variant: .upstream) == 0x22 {
                     fine += 1
                 } else {
                     lost.append((epsilon, seed))
@@ -63,7 +63,7 @@ import Testing
         fixed.workerLocksPage = true
         for epsilon in stride(from: Int64(600), through: 1100, by: 100) {
             for seed in UInt64(1) ... 48 {
-                let got = await lastDeliveredP(epsilon: epsilon, seed: seed, variant: fixed)
+                let got = lastDeliveredP(epsilon: epsilon, seed: seed, variant: fixed)
                 #expect(got == 0x22, "lost update at epsilon \(epsilon) ns, seed \(seed), even with the page lock")
             }
         }

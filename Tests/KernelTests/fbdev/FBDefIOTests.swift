@@ -17,7 +17,7 @@ import Testing
         info.variant = variant
         info.fbdefio = FBDeferredIO(delay: delay, sortPagereflist: sort) { [unowned self] _, refs in
             self.batches.append((self.k.now, refs.map(\.pgoff.rawValue)))
-            if self.busTime > .zero { await self.k.sched.sleep(until: self.k.now + self.busTime) }
+            if self.busTime > .zero { self.k.sched.sleep(until: self.k.now + self.busTime) }
         }
         #expect(fbDeferredIOInit(info) == nil)
     }
@@ -33,35 +33,35 @@ import Testing
     var delayTime: VirtualTime { fireTime() }
 
     /// Opens /dev/fb0 and maps `pages` pages at file page `offset`.
-    func map(_ t: UserTask, pages: Int = 16, offset: Int = 0, flags: MapFlags = .shared) async throws
+    func map(_ t: UserTask, pages: Int = 16, offset: Int = 0, flags: MapFlags = .shared) throws
         -> (fd: Int, base: VirtAddr) {
-        let fd = try await t.open(info.node)
-        let a = try await t.mmap(length: pages * PAGE_SIZE, prot: .readWrite, flags: flags, fd: fd,
+        let fd = try t.open(info.node)
+        let a = try t.mmap(length: pages * PAGE_SIZE, prot: .readWrite, flags: flags, fd: fd,
                                  offset: offset * PAGE_SIZE)
         return (fd, a)
     }
 
-    func sleep(until t: VirtualTime) async { await k.sched.sleep(until: t) }
+    func sleep(until t: VirtualTime) { k.sched.sleep(until: t) }
 }
 
 @Suite struct FBDefIOTests {
     /// Scenario 1: one write ⇒ one fault, one mkwrite, list [3], work due D later; after it the PTE is read-only
     /// and clean again, the write-protect count was 1, the driver got [3].
-    @Test @EmuActor func firstWriteIsTrackedAndDeliveredAfterTheDelay() async throws {
+    @Test @EmuActor func firstWriteIsTrackedAndDeliveredAfterTheDelay() throws {
         let rig = DefioRig()
         let seen = Box<[String]>([])
         rig.k.spawnProcess("p") { t in
-            let (_, a) = try await rig.map(t)
-            try await t.store32(a + 3 * PAGE_SIZE, 0xFF00FF)
+            let (_, a) = try rig.map(t)
+            try t.store32(a + 3 * PAGE_SIZE, 0xFF00FF)
             let state = rig.info.fbdefioState!
             seen.value.append("list \(state.pagereflist) pending \(rig.info.deferredWork!.isPending)")
             seen.value.append("deadline \(rig.info.deferredWork!.timerDeadline! == rig.delayTime)")
             seen.value.append("pte \(t.mm.pte(at: a + 3 * PAGE_SIZE).state)")
-            await rig.sleep(until: rig.delayTime + .ms(1))
+            rig.sleep(until: rig.delayTime + .ms(1))
             seen.value.append("pte \(t.mm.pte(at: a + 3 * PAGE_SIZE).state) list \(state.pagereflist)")
             #expect(t.tlb.lookup(a + 3 * PAGE_SIZE)?.writable != true)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(seen.value == ["list [3] pending true", "deadline true", "pte RW+D", "pte RO list []"])
         #expect(rig.pages == [[3]])
         #expect(near(rig.batches[0].time, rig.delayTime))
@@ -71,35 +71,35 @@ import Testing
 
     /// Scenarios 2 and 4: more writes in the same cycle do not fault; after the callback the page is armed again and
     /// the next write starts a new cycle.
-    @Test @EmuActor func rearmAfterTheCycle() async throws {
+    @Test @EmuActor func rearmAfterTheCycle() throws {
         let rig = DefioRig()
         rig.k.spawnProcess("p") { t in
-            let (_, a) = try await rig.map(t)
-            for i in 0 ..< 11 { try await t.store32(a + 3 * PAGE_SIZE + 4 * i, UInt32(i)) }
-            await rig.sleep(until: rig.delayTime + .ms(1))
-            try await t.store32(a + 3 * PAGE_SIZE, 1)
+            let (_, a) = try rig.map(t)
+            for i in 0 ..< 11 { try t.store32(a + 3 * PAGE_SIZE + 4 * i, UInt32(i)) }
+            rig.sleep(until: rig.delayTime + .ms(1))
+            try t.store32(a + 3 * PAGE_SIZE, 1)
             #expect(t.mm.pte(at: a + 3 * PAGE_SIZE).state == "RW+D")
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [[3], [3]])
         #expect(rig.k.stats.pageMkwriteCalls == 2)
         #expect(rig.info.defioStats.batches == 2)
     }
 
     /// Scenario 5: the delay counts from the first write of a batch; it is not a debounce.
-    @Test @EmuActor func theDelayIsNotADebounce() async throws {
+    @Test @EmuActor func theDelayIsNotADebounce() throws {
         let rig = DefioRig(delay: Jiffies(25))  // 100 ms at HZ=250
         let d = rig.delayTime
         rig.k.spawnProcess("p") { t in
-            let (_, a) = try await rig.map(t)
-            try await t.store8(a + 1 * PAGE_SIZE, 1)
-            await rig.sleep(until: VirtualTime(picoseconds: d.picoseconds * 9 / 10))
-            try await t.store8(a + 2 * PAGE_SIZE, 1)
-            await rig.sleep(until: VirtualTime(picoseconds: d.picoseconds * 11 / 10))
-            try await t.store8(a + 3 * PAGE_SIZE, 1)
-            await rig.sleep(until: d + d + d)
+            let (_, a) = try rig.map(t)
+            try t.store8(a + 1 * PAGE_SIZE, 1)
+            rig.sleep(until: VirtualTime(picoseconds: d.picoseconds * 9 / 10))
+            try t.store8(a + 2 * PAGE_SIZE, 1)
+            rig.sleep(until: VirtualTime(picoseconds: d.picoseconds * 11 / 10))
+            try t.store8(a + 3 * PAGE_SIZE, 1)
+            rig.sleep(until: d + d + d)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [[1, 2], [3]])
         #expect(near(rig.batches[0].time, d))
         // The second batch runs at the tick after 25 ticks from the one in which page 3 was first written
@@ -109,31 +109,31 @@ import Testing
     }
 
     /// Scenario 6: FIFO by default, ascending offsets when the driver asks to sort; never duplicates.
-    @Test(arguments: [false, true]) @EmuActor func fifoOrSorted(sort: Bool) async throws {
+    @Test(arguments: [false, true]) @EmuActor func fifoOrSorted(sort: Bool) throws {
         let rig = DefioRig(sort: sort)
         rig.k.spawnProcess("p") { t in
-            let (_, a) = try await rig.map(t)
-            for page in [7, 2, 9, 2] { try await t.store8(a + page * PAGE_SIZE + 8, 1) }
+            let (_, a) = try rig.map(t)
+            for page in [7, 2, 9, 2] { try t.store8(a + page * PAGE_SIZE + 8, 1) }
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [sort ? [2, 7, 9] : [7, 2, 9]])
     }
 
     /// Scenario 7: two processes write the same page; the second mkwrite finds it listed; the worker write-protects
     /// both PTEs (count 2); the next writes of both fault again.
-    @Test @EmuActor func twoProcessesOnePageBothRearmed() async throws {
+    @Test @EmuActor func twoProcessesOnePageBothRearmed() throws {
         let rig = DefioRig()
         let states = Box<[String]>([])
         for name in ["A", "B"] {
             rig.k.spawnProcess(name) { t in
-                let (_, a) = try await rig.map(t)
-                try await t.store8(a + 4 * PAGE_SIZE, 1)
-                await rig.sleep(until: rig.delayTime + .ms(1))
+                let (_, a) = try rig.map(t)
+                try t.store8(a + 4 * PAGE_SIZE, 1)
+                rig.sleep(until: rig.delayTime + .ms(1))
                 states.value.append("\(name) \(t.mm.pte(at: a + 4 * PAGE_SIZE).state)")
-                try await t.store8(a + 4 * PAGE_SIZE, 2)
+                try t.store8(a + 4 * PAGE_SIZE, 2)
             }
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(states.value == ["A RO", "B RO"])
         // B's mkwrite found page 4 listed in both cycles.
         #expect(rig.info.defioStats.alreadyListed == 2)
@@ -144,77 +144,77 @@ import Testing
     }
 
     /// Scenario 8 with fb_defio: a private mapping never reaches the display.
-    @Test @EmuActor func privateMappingIsNeverTracked() async throws {
+    @Test @EmuActor func privateMappingIsNeverTracked() throws {
         let rig = DefioRig()
         rig.k.spawnProcess("p") { t in
-            let (fd, a) = try await rig.map(t, flags: .private)
-            try await t.store8(a + 2 * PAGE_SIZE, 9)
-            try await t.fsync(fd)
+            let (fd, a) = try rig.map(t, flags: .private)
+            try t.store8(a + 2 * PAGE_SIZE, 9)
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [])
         #expect(rig.info.readScreen()[2 * PAGE_SIZE] == 0)
     }
 
     /// Scenario 9: a mapping at file offset 0x5000 tracks page 5.
-    @Test @EmuActor func mmapWithAFileOffset() async throws {
+    @Test @EmuActor func mmapWithAFileOffset() throws {
         let rig = DefioRig()
         rig.k.spawnProcess("p") { t in
-            let (fd, a) = try await rig.map(t, pages: 1, offset: 5)
-            try await t.store32(a, 0xABCDEF)
-            try await t.fsync(fd)
+            let (fd, a) = try rig.map(t, pages: 1, offset: 5)
+            try t.store32(a, 0xABCDEF)
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [[5]])
         #expect(rig.info.readScreen()[5 * PAGE_SIZE] == 0xEF)
     }
 
     /// Scenario 9 under bug F (2022–2024): the offset ignores the mmap offset, so page 0 is reported.
-    @Test @EmuActor func offsetBugReportsTheWrongPage() async throws {
+    @Test @EmuActor func offsetBugReportsTheWrongPage() throws {
         var variant = FBDefIOVariant.upstream
         variant.offsetFromVMAStart = true
         let rig = DefioRig(variant: variant)
         rig.k.spawnProcess("p") { t in
-            let (fd, a) = try await rig.map(t, pages: 1, offset: 5)
-            try await t.store32(a, 1)
-            try await t.fsync(fd)
+            let (fd, a) = try rig.map(t, pages: 1, offset: 5)
+            try t.store32(a, 1)
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         // pageref[0] was bound to the page of offset 5 — the driver is told "page 0".
         #expect(rig.pages == [[0]])
     }
 
     /// Scenario 10 with fb_defio: beyond smem_len ⇒ SIGBUS.
-    @Test @EmuActor func beyondSmemLenIsSIGBUS() async throws {
+    @Test @EmuActor func beyondSmemLenIsSIGBUS() throws {
         let rig = DefioRig()
         let caught = Box<[String]>([])
         rig.k.spawnProcess("p") { t in
-            let (_, a) = try await rig.map(t, pages: 18)
-            do { _ = try await t.load8(a + 16 * PAGE_SIZE) } catch { caught.value.append("\(error)".prefix(6) + "") }
-            do { try await t.store8(a + 17 * PAGE_SIZE, 1) } catch { caught.value.append("\(error)".prefix(6) + "") }
+            let (_, a) = try rig.map(t, pages: 18)
+            do { _ = try t.load8(a + 16 * PAGE_SIZE) } catch { caught.value.append("\(error)".prefix(6) + "") }
+            do { try t.store8(a + 17 * PAGE_SIZE, 1) } catch { caught.value.append("\(error)".prefix(6) + "") }
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(caught.value == ["SIGBUS", "SIGBUS"])
     }
 
     /// Scenario 11: fsync runs pending work now and returns after the callback; with nothing pending it returns at
     /// once and no callback runs.
-    @Test @EmuActor func fsyncFlushesNowOrReturnsAtOnce() async throws {
+    @Test @EmuActor func fsyncFlushesNowOrReturnsAtOnce() throws {
         let rig = DefioRig()
         rig.busTime = .ms(5)
         let times = Box<[VirtualTime]>([])
         rig.k.spawnProcess("p") { t in
-            let (fd, a) = try await rig.map(t)
-            try await t.store8(a + 3 * PAGE_SIZE, 1)
+            let (fd, a) = try rig.map(t)
+            try t.store8(a + 3 * PAGE_SIZE, 1)
             let before = t.kernel.now
-            try await t.fsync(fd)
+            try t.fsync(fd)
             times.value = [before, t.kernel.now]
             #expect(rig.info.deferredWork!.isPending == false)
             let again = t.kernel.now
-            try await t.fsync(fd)
+            try t.fsync(fd)
             times.value.append(t.kernel.now - again)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [[3]])
         #expect(rig.batches[0].time >= times.value[0])
         #expect(times.value[1] >= rig.batches[0].time + .ms(5))  // fsync returned after the 5 ms callback
@@ -224,61 +224,61 @@ import Testing
 
     /// Scenario 12: only the last release flushes. A mapping pins its file, so `->release` of the mapped file runs
     /// only once the mapping is gone; the scenario therefore unmaps before closing.
-    @Test @EmuActor func onlyTheLastCloseFlushes() async throws {
+    @Test @EmuActor func onlyTheLastCloseFlushes() throws {
         let rig = DefioRig()
         let seen = Box<[String]>([])
         rig.k.spawnProcess("p") { t in
-            let fd1 = try await t.open(rig.info.node)
-            let fd2 = try await t.open(rig.info.node)
-            let a = try await t.mmap(length: 16 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd1)
-            try await t.store8(a + PAGE_SIZE, 1)
-            try await t.munmap(a, length: 16 * PAGE_SIZE)
-            try await t.close(fd1)
+            let fd1 = try t.open(rig.info.node)
+            let fd2 = try t.open(rig.info.node)
+            let a = try t.mmap(length: 16 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd1)
+            try t.store8(a + PAGE_SIZE, 1)
+            try t.munmap(a, length: 16 * PAGE_SIZE)
+            try t.close(fd1)
             seen.value.append("after close 1: \(rig.pages)")
-            try await t.close(fd2)
+            try t.close(fd2)
             seen.value.append("after close 2: \(rig.pages) at \(t.kernel.now < rig.delayTime)")
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(seen.value == ["after close 1: []", "after close 2: [[1]] at true"])
     }
 
     /// Scenario 13 (≥ 6.15): writes through a mapping that outlives close() are tracked and delivered as usual.
-    @Test @EmuActor func writesAfterCloseAreStillDelivered() async throws {
+    @Test @EmuActor func writesAfterCloseAreStillDelivered() throws {
         let rig = DefioRig()
         rig.k.spawnProcess("p") { t in
-            let (fd, a) = try await rig.map(t)
-            try await t.close(fd)
-            try await t.store8(a + 2 * PAGE_SIZE, 1)
-            await rig.sleep(until: rig.delayTime + .ms(1))
-            try await t.store8(a + 2 * PAGE_SIZE, 2)
-            await rig.sleep(until: rig.delayTime * 3)
+            let (fd, a) = try rig.map(t)
+            try t.close(fd)
+            try t.store8(a + 2 * PAGE_SIZE, 1)
+            rig.sleep(until: rig.delayTime + .ms(1))
+            try t.store8(a + 2 * PAGE_SIZE, 2)
+            rig.sleep(until: rig.delayTime * 3)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [[2], [2]])
     }
 
     /// Scenario 14: while the callback runs (bus time T, mutex held), a write to a clean page waits in mkwrite, and
     /// (2026) a read fault on a page with no PTE waits in ->fault; both continue when the callback returns.
-    @Test @EmuActor func writersStallForTheCallback() async throws {
+    @Test @EmuActor func writersStallForTheCallback() throws {
         let rig = DefioRig()
         rig.busTime = .ms(40)
         let d = rig.delayTime
         let done = Box<[String: VirtualTime]>([:])
         rig.k.spawnProcess("writer") { t in
-            let (_, a) = try await rig.map(t)
-            _ = try await t.load8(a + 6 * PAGE_SIZE)  // a clean read-only PTE for later
-            try await t.store8(a, 1)                  // starts the batch: callback at D, busy until D + 40 ms
-            await rig.sleep(until: d + .ms(10))
-            try await t.store8(a + 6 * PAGE_SIZE, 1)
+            let (_, a) = try rig.map(t)
+            _ = try t.load8(a + 6 * PAGE_SIZE)  // a clean read-only PTE for later
+            try t.store8(a, 1)                  // starts the batch: callback at D, busy until D + 40 ms
+            rig.sleep(until: d + .ms(10))
+            try t.store8(a + 6 * PAGE_SIZE, 1)
             done.value["write"] = t.kernel.now
         }
         rig.k.spawnProcess("reader") { t in
-            let (_, a) = try await rig.map(t)
-            await rig.sleep(until: d + .ms(20))
-            _ = try await t.load8(a + 9 * PAGE_SIZE)
+            let (_, a) = try rig.map(t)
+            rig.sleep(until: d + .ms(20))
+            _ = try t.load8(a + 9 * PAGE_SIZE)
             done.value["read"] = t.kernel.now
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(near(rig.batches[0].time, d))
         let end = rig.batches[0].time + .ms(40)
         #expect(done.value["write"]! >= end && done.value["write"]! < end + .us(50))
@@ -288,24 +288,24 @@ import Testing
 
     /// Scenario 15: a write landing while the driver copies a page (already write-protected) faults, waits for the
     /// callback, and is delivered in the next cycle: nothing is lost.
-    @Test @EmuActor func aWriteRacingWithTheCopyIsDeliveredNextCycle() async throws {
+    @Test @EmuActor func aWriteRacingWithTheCopyIsDeliveredNextCycle() throws {
         let rig = DefioRig()
         rig.busTime = .ms(20)
         let d = rig.delayTime
         var screenAtCallback: [UInt8] = []
         let inner = rig.info.fbdefio!.deferredIO
         rig.info.fbdefio!.deferredIO = { info, refs in
-            await inner(info, refs)
+            inner(info, refs)
             screenAtCallback = info.readScreen()  // what the panel got, at the end of the transfer
         }
         rig.k.spawnProcess("p") { t in
-            let (fd, a) = try await rig.map(t)
-            try await t.store8(a + 3 * PAGE_SIZE, 1)
-            await rig.sleep(until: d + .ms(5))  // mid-transfer
-            try await t.store8(a + 3 * PAGE_SIZE, 2)
-            try await t.fsync(fd)
+            let (fd, a) = try rig.map(t)
+            try t.store8(a + 3 * PAGE_SIZE, 1)
+            rig.sleep(until: d + .ms(5))  // mid-transfer
+            try t.store8(a + 3 * PAGE_SIZE, 2)
+            try t.fsync(fd)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [[3], [3]])
         #expect(screenAtCallback[3 * PAGE_SIZE] == 2)
         #expect(rig.batches[1].time >= d + .ms(20))
@@ -313,36 +313,36 @@ import Testing
 
     /// Scenario 16: the page is unmapped before the worker runs: nothing to write-protect, but the driver still gets
     /// the page.
-    @Test @EmuActor func munmapBeforeTheWorker() async throws {
+    @Test @EmuActor func munmapBeforeTheWorker() throws {
         let rig = DefioRig()
         rig.k.spawnProcess("p") { t in
-            let (_, a) = try await rig.map(t)
-            try await t.store8(a + 3 * PAGE_SIZE, 1)
+            let (_, a) = try rig.map(t)
+            try t.store8(a + 3 * PAGE_SIZE, 1)
             #expect(rig.info.fbdefioState!.refcount == 2)
-            try await t.munmap(a, length: 16 * PAGE_SIZE)
+            try t.munmap(a, length: 16 * PAGE_SIZE)
             #expect(rig.info.fbdefioState!.refcount == 1)
-            await rig.sleep(until: rig.delayTime + .ms(1))
+            rig.sleep(until: rig.delayTime + .ms(1))
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [[3]])
         #expect(rig.info.defioStats.ptesWrprotected == 0)
     }
 
     /// Scenario 17 with fb_defio: the forked child's VMA took a state reference; its write faults and finds the page
     /// already listed.
-    @Test @EmuActor func forkChildWritesAListedPage() async throws {
+    @Test @EmuActor func forkChildWritesAListedPage() throws {
         let rig = DefioRig()
         rig.k.spawnProcess("parent") { t in
-            let (_, a) = try await rig.map(t)
-            try await t.store8(a + PAGE_SIZE, 1)
-            try await t.fork("child") { c in
+            let (_, a) = try rig.map(t)
+            try t.store8(a + PAGE_SIZE, 1)
+            try t.fork("child") { c in
                 #expect(rig.info.fbdefioState!.refcount == 3)
-                try await c.store8(a + PAGE_SIZE, 2)
-                await rig.sleep(until: rig.delayTime + .ms(1))
+                try c.store8(a + PAGE_SIZE, 2)
+                rig.sleep(until: rig.delayTime + .ms(1))
             }
-            await rig.sleep(until: rig.delayTime + .ms(1))
+            rig.sleep(until: rig.delayTime + .ms(1))
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.pages == [[1]])
         #expect(rig.info.defioStats.alreadyListed == 1)
         #expect(rig.info.defioStats.ptesWrprotected == 2)
@@ -351,31 +351,31 @@ import Testing
     /// Scenario 19: device removal with a live mapping: pending work is flushed (which write-protects the written
     /// page); afterwards every fault and mkwrite gets SIGBUS, while reads through existing read-only PTEs keep
     /// working silently; the state is freed with the last VMA.
-    @Test @EmuActor func deviceRemovalWithALiveMapping() async throws {
+    @Test @EmuActor func deviceRemovalWithALiveMapping() throws {
         let rig = DefioRig()
         let seen = Box<[String]>([])
         rig.k.spawnProcess("p") { t in
-            let (_, a) = try await rig.map(t)
-            try await t.store8(a + 1 * PAGE_SIZE, 1)  // RW, pending
-            _ = try await t.load8(a + 2 * PAGE_SIZE)  // RO
+            let (_, a) = try rig.map(t)
+            try t.store8(a + 1 * PAGE_SIZE, 1)  // RW, pending
+            _ = try t.load8(a + 2 * PAGE_SIZE)  // RO
             let state = rig.info.fbdefioState!
-            await fbDeferredIOCleanup(rig.info)
+            fbDeferredIOCleanup(rig.info)
             seen.value.append("flushed \(rig.pages)")
-            do { try await t.store8(a + 1 * PAGE_SIZE, 2) } catch { seen.value.append("\(error)".prefix(6) + "") }
-            seen.value.append("read \(try await t.load8(a + 2 * PAGE_SIZE))")  // through the RO PTE: still works
-            do { _ = try await t.load8(a + 3 * PAGE_SIZE) } catch { seen.value.append("\(error)".prefix(6) + "") }
+            do { try t.store8(a + 1 * PAGE_SIZE, 2) } catch { seen.value.append("\(error)".prefix(6) + "") }
+            seen.value.append("read \(try t.load8(a + 2 * PAGE_SIZE))")  // through the RO PTE: still works
+            do { _ = try t.load8(a + 3 * PAGE_SIZE) } catch { seen.value.append("\(error)".prefix(6) + "") }
             seen.value.append("refs \(state.refcount) freed \(state.freed)")
-            try await t.munmap(a, length: 16 * PAGE_SIZE)
+            try t.munmap(a, length: 16 * PAGE_SIZE)
             seen.value.append("refs \(state.refcount) freed \(state.freed)")
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(seen.value == ["flushed [[1]]", "SIGBUS", "read 0", "SIGBUS", "refs 1 freed false",
                                "refs 0 freed true"])
         #expect(rig.pages == [[1]])
     }
 
     /// The workqueue never runs the work twice at once and a schedule while pending does not move the deadline.
-    @Test @EmuActor func delayedWorkSemantics() async throws {
+    @Test @EmuActor func delayedWorkSemantics() throws {
         let k = testKernel()
         let wq = k.systemWorkqueue
         var runs: [VirtualTime] = []
@@ -384,23 +384,23 @@ import Testing
             active += 1
             #expect(active == 1)
             runs.append(k.now)
-            await k.sched.sleep(until: k.now + .ms(10))
+            k.sched.sleep(until: k.now + .ms(10))
             active -= 1
         }
         k.spawnProcess("p") { t in
             #expect(work.schedule(Jiffies(5)))     // expires at tick 5, run at tick 6: 24 ms (HZ 250)
-            await k.sched.sleep(until: .ms(15))
+            k.sched.sleep(until: .ms(15))
             #expect(!work.schedule(Jiffies(5)))    // pending: no-op, still due at 24 ms
-            await k.sched.sleep(until: .ms(25))    // running until 34 ms
+            k.sched.sleep(until: .ms(25))    // running until 34 ms
             #expect(work.isRunning)
             #expect(work.schedule(Jiffies(0)))     // queued behind the running instance
-            await work.flush()                     // waits for both
+            work.flush()                     // waits for both
             #expect(runs.count == 2 && t.kernel.now >= .ms(44))
             #expect(work.schedule(Jiffies(100)))
-            #expect(await work.cancelSync())
+            #expect(work.cancelSync())
             #expect(!work.isPending)
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(runs == [.ms(24), .ms(34)])
     }
 }

@@ -7,27 +7,27 @@ import Testing
     /// write-protects it. With the flush, the shootdown reaches CPU 1 and thread B's next write faults and is
     /// delivered; without it (the missing-tlb-flush variant's switch), CPU 1 keeps a stale writable entry, B's write
     /// goes through it without a fault, and the update never reaches the panel.
-    @Test(arguments: [true, false]) @EmuActor func aMissingFlushLeavesAStaleEntryOnTheOtherCPU(flush: Bool) async throws {
+    @Test(arguments: [true, false]) @EmuActor func aMissingFlushLeavesAStaleEntryOnTheOtherCPU(flush: Bool) throws {
         let rig = DefioRig(cpus: 2, wrprotectFlushesTLB: flush)
         let page = 3
         let seen = Box<[String]>([])
         rig.k.spawnProcess("A", cpu: 0) { a in
-            let (_, base) = try await rig.map(a)
+            let (_, base) = try rig.map(a)
             let va = base + page * PAGE_SIZE
-            try await a.store8(va, 1)  // arms the batch's timer on CPU 0
-            let b = await a.clone("B", cpu: 1) { b in
-                try await b.store8(va + 1, 2)  // CPU 1's TLB now caches the writable PTE
-                await rig.sleep(until: rig.delayTime + .ms(1))
+            try a.store8(va, 1)  // arms the batch's timer on CPU 0
+            let b = a.clone("B", cpu: 1) { b in
+                try b.store8(va + 1, 2)  // CPU 1's TLB now caches the writable PTE
+                rig.sleep(until: rig.delayTime + .ms(1))
                 seen.value.append("pte \(b.mm.pte(at: va).state)")
                 seen.value.append("cpu1 writable \(b.tlb.lookup(va)?.writable == true)")
                 seen.value.append("shootdowns \(rig.k.stats.tlbShootdowns)")
-                try await b.store8(va + 2, 3)  // the last write of the page
-                await rig.sleep(until: rig.delayTime * 3)
+                try b.store8(va + 2, 3)  // the last write of the page
+                rig.sleep(until: rig.delayTime * 3)
             }
             #expect(b.cpu == 1 && a.cpu == 0 && a.tlb !== b.tlb)
-            await rig.sleep(until: rig.delayTime * 4)
+            rig.sleep(until: rig.delayTime * 4)
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         #expect(rig.k.systemWorkqueue.workerIDs.count == 2)
         #expect(seen.value[0] == "pte RO")
         if flush {
@@ -46,31 +46,31 @@ import Testing
 
     /// A CPU-bound driver callback (30 ms of pixel conversion) on CPU 0 does not stop a task drawing on CPU 1; on a
     /// uniprocessor the same task only gets the CPU at the callback's tick boundaries.
-    @Test(arguments: [1, 2]) @EmuActor func aCPUBoundCallbackOnOneCPULeavesTheOtherDrawing(cpus: Int) async throws {
+    @Test(arguments: [1, 2]) @EmuActor func aCPUBoundCallbackOnOneCPULeavesTheOtherDrawing(cpus: Int) throws {
         let rig = DefioRig(cpus: cpus)
         var window: Range<VirtualTime>?
         let inner = rig.info.fbdefio!.deferredIO
         rig.info.fbdefio!.deferredIO = { info, refs in
             let start = rig.k.now
-            await rig.k.sched.chargeInterruptibly(.ms(30))
+            rig.k.sched.chargeInterruptibly(.ms(30))
             window = start ..< rig.k.now
-            await inner(info, refs)
+            inner(info, refs)
         }
         var progress: [VirtualTime] = []
         rig.k.spawnProcess("starter", cpu: 0) { t in
-            let (_, base) = try await rig.map(t)
-            try await t.store8(base, 1)  // the batch (and its callback) belong to CPU 0
+            let (_, base) = try rig.map(t)
+            try t.store8(base, 1)  // the batch (and its callback) belong to CPU 0
         }
         rig.k.spawnProcess("drawer", cpu: cpus - 1) { t in
-            let anon = try await t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: [.private, .anonymous])
+            let anon = try t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: [.private, .anonymous])
             while t.kernel.now < rig.delayTime + .ms(60) {
-                try await t.store32(anon, UInt32(truncatingIfNeeded: progress.count))
+                try t.store32(anon, UInt32(truncatingIfNeeded: progress.count))
                 t.kernel.sched.charge(.us(100))
-                await t.kernel.sched.preempt(.syscall)
+                t.kernel.sched.preempt(.syscall)
                 progress.append(t.kernel.now)
             }
         }
-        #expect(await rig.k.sched.run() == .completed)
+        #expect(rig.k.sched.run() == .completed)
         let w = try #require(window)
         #expect(w.upperBound - w.lowerBound >= .ms(30))
         let during = progress.filter { w.contains($0) }.count
@@ -84,20 +84,20 @@ import Testing
     }
 
     /// Tasks are placed round robin; each CPU keeps its own clock; the earliest runs first.
-    @Test @EmuActor func clocksAdvancePerCPU() async {
+    @Test @EmuActor func clocksAdvancePerCPU() {
         let s = Scheduler(policy: .roundRobin(), cpus: 3)
         var order: [String] = []
         for (i, cost) in [VirtualTime.ms(5), .ms(1), .ms(3)].enumerated() {
             s.spawn("t\(i)") {
                 for step in 0 ..< 3 {
                     s.charge(cost)
-                    await s.preempt(.syscall)
+                    s.preempt(.syscall)
                     order.append("t\(i).\(step)@\(s.now.nanoseconds / 1_000_000)")
                 }
             }
         }
         #expect(s.cpu(of: 0) == 0 && s.cpu(of: 1) == 1 && s.cpu(of: 2) == 2)
-        #expect(await s.run() == .completed)
+        #expect(s.run() == .completed)
         // Merged in virtual-time order across the CPUs (ties: the lower CPU).
         // At 3 ms CPU 1 and CPU 2 tie and the executing one (CPU 1) goes on.
         #expect(order == ["t1.0@1", "t1.1@2", "t1.2@3", "t2.0@3", "t0.0@5", "t2.1@6", "t2.2@9", "t0.1@10",
@@ -110,26 +110,26 @@ import Testing
 extension SMPTests {
     /// A spinlock waiter on an SMP machine keeps its CPU: the other task of that CPU does not run until the waiter
     /// has the lock, and the waiter resumes at the time of the release.
-    @Test @EmuActor func aSpinningWaiterKeepsItsCPU() async {
+    @Test @EmuActor func aSpinningWaiterKeepsItsCPU() {
         let s = Scheduler(policy: .roundRobin(quantum: .ns(1)), cpus: 2)
         let lock = KLock.spin("ptl", s)
         var log: [String] = []
         s.spawn("holder", cpu: 1) {
-            await lock.lock()
+            lock.lock()
             s.charge(.us(50))
             log.append("release@\(s.now.nanoseconds / 1000)")
-            await lock.unlock()
+            lock.unlock()
         }
         s.spawn("waiter", cpu: 0) {
             s.charge(.us(10))
-            await lock.lock()
+            lock.lock()
             log.append("waiter got it@\(s.now.nanoseconds / 1000)")
-            await lock.unlock()
+            lock.unlock()
         }
         s.spawn("other", cpu: 0) {
             log.append("other ran@\(s.now.nanoseconds / 1000)")
         }
-        #expect(await s.run() == .completed)
+        #expect(s.run() == .completed)
         let got = log.firstIndex { $0.hasPrefix("waiter got it") }!
         let other = log.firstIndex { $0.hasPrefix("other ran") }!
         #expect(log.contains { $0.hasPrefix("release@50") }, "\(log)")

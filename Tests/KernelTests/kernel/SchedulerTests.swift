@@ -7,7 +7,7 @@ import Testing
 }
 
 @EmuActor
-private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) async -> (Scheduler, [String]) {
+private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) -> (Scheduler, [String]) {
     let s = Scheduler(policy: policy)
     let log = Log()
     for t in 0 ..< tasks {
@@ -15,30 +15,30 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
             for i in 0 ..< steps {
                 log.lines.append("\(t).\(i)")
                 s.charge(.ns(100))
-                await s.preempt(.quantum)
+                s.preempt(.quantum)
             }
         }
     }
-    let outcome = await s.run()
+    let outcome = s.run()
     #expect(outcome == .completed)
     return (s, log.lines)
 }
 
 @Suite struct SchedulerTests {
-    @Test @EmuActor func sameSeedGivesSameTraceTwice() async {
-        let (a, la) = await interleave(.random(seed: 42))
-        let (b, lb) = await interleave(.random(seed: 42))
+    @Test @EmuActor func sameSeedGivesSameTraceTwice() {
+        let (a, la) = interleave(.random(seed: 42))
+        let (b, lb) = interleave(.random(seed: 42))
         #expect(la == lb)
         #expect(a.switchHash == b.switchHash)
         #expect(a.recorded == b.recorded)
         #expect(a.switches > 0)
     }
 
-    @Test @EmuActor func differentSeedsGiveDifferentInterleavings() async {
+    @Test @EmuActor func differentSeedsGiveDifferentInterleavings() {
         var hashes = Set<UInt64>()
         var orders = Set<[String]>()
         for seed in UInt64(1) ... 8 {
-            let (s, lines) = await interleave(.random(seed: seed))
+            let (s, lines) = interleave(.random(seed: seed))
             hashes.insert(s.switchHash)
             orders.insert(lines)
         }
@@ -46,8 +46,8 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
         #expect(orders.count == 8)
     }
 
-    @Test @EmuActor func everyTaskRunsEveryStep() async {
-        let (_, lines) = await interleave(.random(seed: 7), tasks: 4, steps: 25)
+    @Test @EmuActor func everyTaskRunsEveryStep() {
+        let (_, lines) = interleave(.random(seed: 7), tasks: 4, steps: 25)
         #expect(lines.count == 100)
         for t in 0 ..< 4 {
             // Within one task the order is program order.
@@ -55,9 +55,9 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
         }
     }
 
-    @Test @EmuActor func roundRobinSwitchesOnlyWhenTheQuantumIsUsed() async {
+    @Test @EmuActor func roundRobinSwitchesOnlyWhenTheQuantumIsUsed() {
         // 100 ns per step and a 1 µs quantum: each task runs 10 steps per slice.
-        let (_, lines) = await interleave(.roundRobin(quantum: .us(1)), tasks: 2, steps: 30)
+        let (_, lines) = interleave(.roundRobin(quantum: .us(1)), tasks: 2, steps: 30)
         let owners = lines.map { $0.prefix(1) }
         var runs: [Int] = []
         var last: Substring? = nil
@@ -67,8 +67,8 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
         #expect(runs == [10, 10, 10, 10, 10, 10])
     }
 
-    @Test @EmuActor func aRecordedScheduleReplaysExactly() async {
-        let (live, liveLines) = await interleave(.random(seed: 99))
+    @Test @EmuActor func aRecordedScheduleReplaysExactly() {
+        let (live, liveLines) = interleave(.random(seed: 99))
         let text = live.schedule.text
         let parsed = try! Schedule(parsing: text)
         #expect(parsed == live.schedule)
@@ -80,44 +80,44 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
                 for i in 0 ..< 40 {
                     log.lines.append("\(t).\(i)")
                     s.charge(.ns(100))
-                    await s.preempt(.quantum)
+                    s.preempt(.quantum)
                 }
             }
         }
-        #expect(await s.run() == .completed)
+        #expect(s.run() == .completed)
         #expect(log.lines == liveLines)
         #expect(s.switchHash == live.switchHash)
     }
 
-    @Test @EmuActor func aNoSwitchPreemptionPointNeverSuspends() async {
+    @Test @EmuActor func aNoSwitchPreemptionPointNeverSuspends() {
         let s = Scheduler(policy: .random(seed: 3, switchRatio: Ratio(1, 1)))
         let log = Log()
         s.spawn("alone") {
-            for _ in 0 ..< 10_000 { await s.preempt(.quantum) }
+            for _ in 0 ..< 10_000 { s.preempt(.quantum) }
             log.lines.append("done")
         }
-        #expect(await s.run() == .completed)
+        #expect(s.run() == .completed)
         #expect(log.lines == ["done"])
         #expect(s.preemptionPoints == 10_000)
         #expect(s.switches == 0)
     }
 
-    @Test @EmuActor func abbaLockOrderIsReportedAsDeadlock() async {
+    @Test @EmuActor func abbaLockOrderIsReportedAsDeadlock() {
         let s = Scheduler(policy: .roundRobin(quantum: .ns(1)))
         let a = KLock.mutex("A", s), b = KLock.mutex("B", s)
         s.spawn("ab") {
-            await a.lock()
+            a.lock()
             s.charge(.ns(10))
-            await s.preempt(.quantum)
-            await b.lock()
+            s.preempt(.quantum)
+            b.lock()
         }
         s.spawn("ba") {
-            await b.lock()
+            b.lock()
             s.charge(.ns(10))
-            await s.preempt(.quantum)
-            await a.lock()
+            s.preempt(.quantum)
+            a.lock()
         }
-        let outcome = await s.run()
+        let outcome = s.run()
         guard case .deadlock(let report) = outcome else {
             Issue.record("expected a deadlock, got \(outcome)")
             return
@@ -126,23 +126,23 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
         #expect(report.contains("T1 ba waits for mutex A held by T0"))
     }
 
-    @Test @EmuActor func aBlockedWaiterIsNotRunnableAndGetsTheLockInFIFOOrder() async {
+    @Test @EmuActor func aBlockedWaiterIsNotRunnableAndGetsTheLockInFIFOOrder() {
         let s = Scheduler(policy: .random(seed: 5, switchRatio: Ratio(1, 2)))
         let m = KLock.mutex("m", s)
         let log = Log()
         for t in 0 ..< 4 {
             s.spawn("t\(t)") {
                 for i in 0 ..< 5 {
-                    await m.lock()
+                    m.lock()
                     log.lines.append("in \(t).\(i)")
                     s.charge(.ns(50))
-                    await s.preempt(.quantum)
+                    s.preempt(.quantum)
                     log.lines.append("out \(t).\(i)")
-                    await m.unlock()
+                    m.unlock()
                 }
             }
         }
-        #expect(await s.run() == .completed)
+        #expect(s.run() == .completed)
         // Mutual exclusion: every "in" is followed by its own "out".
         for k in stride(from: 0, to: log.lines.count, by: 2) {
             #expect(log.lines[k].dropFirst(3) == log.lines[k + 1].dropFirst(4))
@@ -151,22 +151,22 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
         #expect(m.contentions > 0)
     }
 
-    @Test @EmuActor func sleepersWakeInVirtualTimeAndTheClockWarps() async {
+    @Test @EmuActor func sleepersWakeInVirtualTimeAndTheClockWarps() {
         let s = Scheduler(policy: .roundRobin())
         let log = Log()
         s.spawn("slow") {
-            await s.sleep(until: .ms(30))
+            s.sleep(until: .ms(30))
             log.lines.append("slow@\(s.now.nanoseconds)")
         }
         s.spawn("fast") {
-            await s.sleep(until: .ms(10))
+            s.sleep(until: .ms(10))
             log.lines.append("fast@\(s.now.nanoseconds)")
         }
-        #expect(await s.run() == .completed)
+        #expect(s.run() == .completed)
         #expect(log.lines == ["fast@10000000", "slow@30000000"])
     }
 
-    @Test @EmuActor func timersFireAtPreemptionPointsOncePassed() async {
+    @Test @EmuActor func timersFireAtPreemptionPointsOncePassed() {
         let s = Scheduler(policy: .roundRobin())
         let log = Log()
         s.addTimer(at: .us(5)) { log.lines.append("timer@\(s.now.nanoseconds)") }
@@ -175,10 +175,10 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
         s.spawn("worker") {
             for _ in 0 ..< 10 {
                 s.charge(.us(1))
-                await s.preempt(.quantum)
+                s.preempt(.quantum)
             }
         }
-        #expect(await s.run() == .completed)
+        #expect(s.run() == .completed)
         #expect(log.lines == ["timer@5000"])
     }
 

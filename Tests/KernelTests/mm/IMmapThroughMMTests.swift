@@ -20,38 +20,38 @@ struct IMmapThroughMMTests {
     /// One random step of process `t` on its own address space: map (shared or private), unmap or mprotect part of
     /// a file VMA (splitting it), or store to a shared writable page.
     @EmuActor
-    static func randomStep(_ t: UserTask, fd: Int, rng: inout SplitMix64) async throws {
+    static func randomStep(_ t: UserTask, fd: Int, rng: inout SplitMix64) throws {
         let fileVMAs = t.mm.vmas.filter { $0.file != nil }
         switch rng.below(fileVMAs.count < 3 ? 2 : 6) {
         case 0, 1:
             guard fileVMAs.count < 12 else { return }
             let pages = 1 + rng.below(8)
             let pgoff = rng.below(devicePages - 8)
-            _ = try await t.mmap(length: pages * PAGE_SIZE, prot: .readWrite,
+            _ = try t.mmap(length: pages * PAGE_SIZE, prot: .readWrite,
                                  flags: rng.below(3) == 0 ? .private : .shared,
                                  fd: fd, offset: pgoff * PAGE_SIZE)
         case 2:
             let v = fileVMAs[rng.below(fileVMAs.count)]
             let first = rng.below(v.pageCount)
             let count = 1 + rng.below(v.pageCount - first)
-            try await t.munmap(v.start + first * PAGE_SIZE, length: count * PAGE_SIZE)
+            try t.munmap(v.start + first * PAGE_SIZE, length: count * PAGE_SIZE)
         case 3:
             let v = fileVMAs[rng.below(fileVMAs.count)]
             let first = rng.below(v.pageCount)
             let count = 1 + rng.below(v.pageCount - first)
-            try await t.mprotect(v.start + first * PAGE_SIZE, length: count * PAGE_SIZE,
+            try t.mprotect(v.start + first * PAGE_SIZE, length: count * PAGE_SIZE,
                                  prot: rng.below(2) == 0 ? .read : .readWrite)
         default:
             let writable = fileVMAs.filter { $0.flags.contains(.shared) && $0.flags.contains(.write) }
             guard !writable.isEmpty else { return }
             let v = writable[rng.below(writable.count)]
-            try await t.store32(v.start + rng.below(v.pageCount) * PAGE_SIZE, UInt32(t.pid))
+            try t.store32(v.start + rng.below(v.pageCount) * PAGE_SIZE, UInt32(t.pid))
         }
     }
 
     /// Compares the tree with a naive scan, and mapping_wrprotect_range with a naive count, on random queries.
     @EmuActor
-    fileprivate static func check(_ f: RmapFixture, _ rng: inout SplitMix64, _ log: PropertyLog) async {
+    fileprivate static func check(_ f: RmapFixture, _ rng: inout SplitMix64, _ log: PropertyLog) {
         let k = f.k
         let tree = f.mapping.iMmap
         let all = f.fileVMAs()
@@ -87,7 +87,7 @@ struct IMmapThroughMMTests {
                     && all.first(where: { $0.id == pte.vma })!.flags.contains(.shared)
             }.count
             let visits = k.stats.rmapWalkVMAs
-            let cleaned = await k.mappingWrprotectRange(f.mapping, pgoff: PgOff(first), pfn: f.pfns[first],
+            let cleaned = k.mappingWrprotectRange(f.mapping, pgoff: PgOff(first), pfn: f.pfns[first],
                                                         nrPages: last - first + 1)
             if cleaned != expected {
                 log.failures.append("[\(first), \(last)]: cleaned \(cleaned), expected \(expected)")
@@ -102,37 +102,37 @@ struct IMmapThroughMMTests {
 
     @Test("random mmap/munmap/mprotect/fork: i_mmap agrees with a naive scan; mapping_wrprotect_range with a count",
           arguments: [UInt64(1), 2, 3, 4, 5, 6])
-    @EmuActor func iMmapAgreesWithANaiveScan(seed: UInt64) async {
+    @EmuActor func iMmapAgreesWithANaiveScan(seed: UInt64) {
         let f = RmapFixture(pages: Self.devicePages, policy: .random(seed: seed), ramPages: 2048)
         let k = f.k
         let log = PropertyLog()
         // The root, two children and a grandchild run rounds of random steps; a checker meets them after each round.
         let barrier = RmapBarrier(k, parties: 5)
         var checkRng = SplitMix64(seed: SplitMix64.derive(seed, "imap-check"))
-        @EmuActor func run(_ t: UserTask, _ fd: Int) async throws {
+        @EmuActor func run(_ t: UserTask, _ fd: Int) throws {
             var rng = SplitMix64(seed: SplitMix64.derive(seed, "imap-steps", t.pid))
             for _ in 0 ..< Self.rounds {
-                for _ in 0 ..< Self.opsPerRound { try await Self.randomStep(t, fd: fd, rng: &rng) }
-                await barrier.arrive()
+                for _ in 0 ..< Self.opsPerRound { try Self.randomStep(t, fd: fd, rng: &rng) }
+                barrier.arrive()
             }
         }
         k.spawnProcess("root") { t in
-            let fd = try await t.open(f.inode)
+            let fd = try t.open(f.inode)
             var rng = SplitMix64(seed: SplitMix64.derive(seed, "imap-setup"))
-            for _ in 0 ..< 3 { try await Self.randomStep(t, fd: fd, rng: &rng) }
-            try await t.fork("child1") { c in
-                try await c.fork("grandchild") { g in try await run(g, fd) }
-                try await run(c, fd)
+            for _ in 0 ..< 3 { try Self.randomStep(t, fd: fd, rng: &rng) }
+            try t.fork("child1") { c in
+                try c.fork("grandchild") { g in try run(g, fd) }
+                try run(c, fd)
             }
-            try await t.fork("child2") { c in try await run(c, fd) }
-            try await run(t, fd)
+            try t.fork("child2") { c in try run(c, fd) }
+            try run(t, fd)
         }
         k.spawnProcess("checker") { _ in
             for _ in 0 ..< Self.rounds {
-                await barrier.arrive { await Self.check(f, &checkRng, log) }
+                barrier.arrive { Self.check(f, &checkRng, log) }
             }
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(k.processes.allSatisfy { $0.exitStatus == .exited }, "\(k.processes.map(\.exitStatus))")
         #expect(log.rounds == Self.rounds)
         #expect(log.queries == Self.rounds * 6)

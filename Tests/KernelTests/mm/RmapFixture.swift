@@ -27,7 +27,7 @@ import Testing
                 return .zero
             },
             pageMkwrite: { vmf in
-                await k.phys.lockPage(vmf.page!)
+                k.phys.lockPage(vmf.page!)
                 return .locked
             })
         inode = Inode(kernel: k, name: "dev", fops: FileOperations(name: "rmap-test-dev", mmap: { _, vma in
@@ -83,7 +83,7 @@ import Testing
     private let queue: WaitQueue
     private var arrived = 0
     private var generation = 0
-    private var actions: [@EmuActor () async -> Void] = []
+    private var actions: [@EmuActor () -> Void] = []
     /// Actions run so far (tests check it, so that a check inside an action cannot be skipped silently).
     private(set) var actionsRun = 0
 
@@ -92,14 +92,14 @@ import Testing
         queue = WaitQueue("rmap-test-barrier", scheduler: k.sched)
     }
 
-    func arrive(_ action: (@EmuActor () async -> Void)? = nil) async {
+    func arrive(_ action: (@EmuActor () -> Void)? = nil) {
         if let action { actions.append(action) }
         arrived += 1
         if arrived == parties {
             let round = actions
             actions = []
             for a in round {
-                await a()
+                a()
                 actionsRun += 1
             }
             arrived = 0
@@ -108,7 +108,7 @@ import Testing
             return
         }
         let g = generation
-        await queue.wait(until: { self.generation != g })
+        queue.wait(until: { self.generation != g })
     }
 }
 

@@ -18,7 +18,7 @@ private struct RecordingControl: RmapWalkControl {
     var doneAfter = Int.max
     var skipPrivate = false
 
-    mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) async -> Bool {
+    mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) -> Bool {
         visits.append((vma.id, address))
         return visits.count < stopAfter
     }
@@ -50,82 +50,82 @@ struct RmapTests {
     @EmuActor
     static func buildScenario(_ f: RmapFixture, _ barrier: RmapBarrier) {
         let k = f.k, inode = f.inode
-        func touch(_ t: UserTask, _ base: VirtAddr, firstPgoff: Int, _ pgoffs: [Int], write: Bool) async throws {
+        func touch(_ t: UserTask, _ base: VirtAddr, firstPgoff: Int, _ pgoffs: [Int], write: Bool) throws {
             for p in pgoffs {
                 let a = base + (p - firstPgoff) * PAGE_SIZE
-                if write { try await t.store32(a, UInt32(0xA000 + t.pid * 16 + p)) } else { _ = try await t.load32(a) }
+                if write { try t.store32(a, UInt32(0xA000 + t.pid * 16 + p)) } else { _ = try t.load32(a) }
             }
         }
         k.spawnProcess("A") { t in
-            let fd = try await t.open(inode)
-            let s = try await t.mmap(.page(0x10000), length: 8 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            let fd = try t.open(inode)
+            let s = try t.mmap(.page(0x10000), length: 8 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                      fd: fd)
-            try await touch(t, s, firstPgoff: 0, Array(0 ..< 8), write: true)
-            let p = try await t.mmap(.page(0x11000), length: 4 * PAGE_SIZE, prot: .readWrite, flags: [.private, .fixed],
+            try touch(t, s, firstPgoff: 0, Array(0 ..< 8), write: true)
+            let p = try t.mmap(.page(0x11000), length: 4 * PAGE_SIZE, prot: .readWrite, flags: [.private, .fixed],
                                      fd: fd, offset: 4 * PAGE_SIZE)
-            try await touch(t, p, firstPgoff: 4, Array(4 ..< 8), write: true)
-            await barrier.arrive()
-            try await t.store32(s + 6 * PAGE_SIZE, 1)  // must fault again
-            await barrier.arrive()
+            try touch(t, p, firstPgoff: 4, Array(4 ..< 8), write: true)
+            barrier.arrive()
+            try t.store32(s + 6 * PAGE_SIZE, 1)  // must fault again
+            barrier.arrive()
         }
         k.spawnProcess("B") { t in
-            let fd = try await t.open(inode)
-            let s = try await t.mmap(.page(0x201FE), length: 8 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            let fd = try t.open(inode)
+            let s = try t.mmap(.page(0x201FE), length: 8 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                      fd: fd, offset: 4 * PAGE_SIZE)
-            try await touch(t, s, firstPgoff: 4, Array(4 ..< 12), write: true)
-            let s2 = try await t.mmap(.page(0x21000), length: PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            try touch(t, s, firstPgoff: 4, Array(4 ..< 12), write: true)
+            let s2 = try t.mmap(.page(0x21000), length: PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                       fd: fd, offset: 6 * PAGE_SIZE)
-            try await touch(t, s2, firstPgoff: 6, [6], write: true)
-            let ro = try await t.mmap(.page(0x22000), length: 3 * PAGE_SIZE, prot: .read, flags: [.shared, .fixed],
+            try touch(t, s2, firstPgoff: 6, [6], write: true)
+            let ro = try t.mmap(.page(0x22000), length: 3 * PAGE_SIZE, prot: .read, flags: [.shared, .fixed],
                                       fd: fd, offset: 5 * PAGE_SIZE)
-            try await touch(t, ro, firstPgoff: 5, [5, 6, 7], write: false)
-            let pr = try await t.mmap(.page(0x23000), length: 2 * PAGE_SIZE, prot: .readWrite,
+            try touch(t, ro, firstPgoff: 5, [5, 6, 7], write: false)
+            let pr = try t.mmap(.page(0x23000), length: 2 * PAGE_SIZE, prot: .readWrite,
                                       flags: [.private, .fixed], fd: fd, offset: 5 * PAGE_SIZE)
-            try await touch(t, pr, firstPgoff: 5, [5, 6], write: false)
-            await barrier.arrive()
-            try await t.store32(s + 2 * PAGE_SIZE, 2)  // pgoff 6
-            await barrier.arrive()
+            try touch(t, pr, firstPgoff: 5, [5, 6], write: false)
+            barrier.arrive()
+            try t.store32(s + 2 * PAGE_SIZE, 2)  // pgoff 6
+            barrier.arrive()
         }
         k.spawnProcess("F") { t in
-            let fd = try await t.open(inode)
-            let s = try await t.mmap(.page(0x30000), length: 10 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            let fd = try t.open(inode)
+            let s = try t.mmap(.page(0x30000), length: 10 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                      fd: fd, offset: 2 * PAGE_SIZE)
-            try await touch(t, s, firstPgoff: 2, Array(2 ..< 12), write: true)
-            let p = try await t.mmap(.page(0x31000), length: 2 * PAGE_SIZE, prot: .readWrite, flags: [.private, .fixed],
+            try touch(t, s, firstPgoff: 2, Array(2 ..< 12), write: true)
+            let p = try t.mmap(.page(0x31000), length: 2 * PAGE_SIZE, prot: .readWrite, flags: [.private, .fixed],
                                      fd: fd, offset: 6 * PAGE_SIZE)
-            try await touch(t, p, firstPgoff: 6, [6, 7], write: true)
-            try await t.fork("F1") { c in
-                try await touch(c, s, firstPgoff: 2, [4, 5, 6, 7], write: true)
-                try await touch(c, s, firstPgoff: 2, [8], write: false)
-                try await c.fork("F2") { g in
-                    try await touch(g, s, firstPgoff: 2, [6], write: true)
-                    try await touch(g, p, firstPgoff: 6, [6], write: true)
-                    let fd2 = try await g.open(inode)
-                    let s3 = try await g.mmap(.page(0x40000), length: 4 * PAGE_SIZE, prot: .readWrite,
+            try touch(t, p, firstPgoff: 6, [6, 7], write: true)
+            try t.fork("F1") { c in
+                try touch(c, s, firstPgoff: 2, [4, 5, 6, 7], write: true)
+                try touch(c, s, firstPgoff: 2, [8], write: false)
+                try c.fork("F2") { g in
+                    try touch(g, s, firstPgoff: 2, [6], write: true)
+                    try touch(g, p, firstPgoff: 6, [6], write: true)
+                    let fd2 = try g.open(inode)
+                    let s3 = try g.mmap(.page(0x40000), length: 4 * PAGE_SIZE, prot: .readWrite,
                                               flags: [.shared, .fixed], fd: fd2, offset: 7 * PAGE_SIZE)
-                    try await touch(g, s3, firstPgoff: 7, [7], write: true)
-                    await barrier.arrive()
-                    try await g.store32(s + 4 * PAGE_SIZE, 3)  // pgoff 6
-                    await barrier.arrive()
+                    try touch(g, s3, firstPgoff: 7, [7], write: true)
+                    barrier.arrive()
+                    try g.store32(s + 4 * PAGE_SIZE, 3)  // pgoff 6
+                    barrier.arrive()
                 }
-                await barrier.arrive()
-                try await c.store32(s + 4 * PAGE_SIZE, 4)
-                await barrier.arrive()
+                barrier.arrive()
+                try c.store32(s + 4 * PAGE_SIZE, 4)
+                barrier.arrive()
             }
-            try await t.fork("F3") { c in
-                try await touch(c, s, firstPgoff: 2, [5, 6, 7], write: false)
-                await barrier.arrive()
-                await barrier.arrive()
+            try t.fork("F3") { c in
+                try touch(c, s, firstPgoff: 2, [5, 6, 7], write: false)
+                barrier.arrive()
+                barrier.arrive()
             }
-            await barrier.arrive()
-            try await t.store32(s + 4 * PAGE_SIZE, 5)
-            await barrier.arrive()
+            barrier.arrive()
+            try t.store32(s + 4 * PAGE_SIZE, 5)
+            barrier.arrive()
         }
     }
 
     @Test("mapping_wrprotect_range cleans every shared PTE of the range in every process, and nothing else",
           arguments: [UInt64(1), 2, 3])
-    @EmuActor func wrprotectsAProcessPairAndAForkTree(seed: UInt64) async {
+    @EmuActor func wrprotectsAProcessPairAndAForkTree(seed: UInt64) {
         let f = RmapFixture(policy: .random(seed: seed))
         #expect(f.pfnsAreContiguous)
         let k = f.k
@@ -137,7 +137,7 @@ struct RmapTests {
         let barrier = RmapBarrier(k, parties: 7)
         Self.buildScenario(f, barrier)
         k.spawnProcess("checker") { _ in
-            await barrier.arrive {
+            barrier.arrive {
                 let before = f.filePTEs()
                 let ranged = before.filter { rangePFNs.contains($0.pte.pfn.rawValue) }
                 let dirtyOrWritable = ranged.filter { $0.pte.isWrite || $0.pte.isDirty }
@@ -154,7 +154,7 @@ struct RmapTests {
                 let visitsBefore = k.stats.rmapWalkVMAs
                 let overlapping = f.mapping.vmas(overlapping: PgOff(range.lowerBound), PgOff(range.upperBound - 1))
 
-                let count = await k.mappingWrprotectRange(f.mapping, pgoff: PgOff(range.lowerBound),
+                let count = k.mappingWrprotectRange(f.mapping, pgoff: PgOff(range.lowerBound),
                                                           pfn: f.pfns[range.lowerBound], nrPages: range.count)
 
                 let after = f.filePTEs()
@@ -186,67 +186,67 @@ struct RmapTests {
                 #expect(overlapping.count == 15)
                 #expect(k.stats.rmapWalkVMAs - visitsBefore == overlapping.count)
                 // Everything is read-only and clean now: a second pass finds nothing.
-                #expect(await k.mappingWrprotectRange(f.mapping, pgoff: PgOff(range.lowerBound),
+                #expect(k.mappingWrprotectRange(f.mapping, pgoff: PgOff(range.lowerBound),
                                                       pfn: f.pfns[range.lowerBound], nrPages: range.count) == 0)
                 mkwriteBeforeRewrite = k.stats.pageMkwriteCalls
                 checked = true
             }
-            await barrier.arrive {
+            barrier.arrive {
                 // A, B, F, F1 and F2 each stored to pgoff 6 once: each store faulted into ->page_mkwrite.
                 #expect(k.stats.pageMkwriteCalls - mkwriteBeforeRewrite == 5)
             }
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(barrier.actionsRun == 2)
         #expect(checked)
         #expect(k.processes.allSatisfy { $0.exitStatus == .exited })
     }
 
     @Test("mapping_wrprotect_range(nil) is 0; the count excludes PTEs that are already read-only and clean")
-    @EmuActor func countsOnlyDirtyOrWritablePTEs() async {
+    @EmuActor func countsOnlyDirtyOrWritablePTEs() {
         let f = RmapFixture()
         let k = f.k
-        #expect(await k.mappingWrprotectRange(nil, pgoff: PgOff(0), pfn: f.pfns[0], nrPages: 1) == 0)
+        #expect(k.mappingWrprotectRange(nil, pgoff: PgOff(0), pfn: f.pfns[0], nrPages: 1) == 0)
         let barrier = RmapBarrier(k, parties: 3)
         for i in 0 ..< 2 {
             k.spawnProcess("p\(i)") { t in
-                let fd = try await t.open(f.inode)
-                let a = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
-                try await t.store32(a + 2 * PAGE_SIZE, 7)       // pgoff 2: RW+dirty
-                _ = try await t.load32(a + 3 * PAGE_SIZE)       // pgoff 3: RO clean
+                let fd = try t.open(f.inode)
+                let a = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+                try t.store32(a + 2 * PAGE_SIZE, 7)       // pgoff 2: RW+dirty
+                _ = try t.load32(a + 3 * PAGE_SIZE)       // pgoff 3: RO clean
                 if i == 1 {
                     // A private mapping's PTE for pgoff 2, forged dirty (a CPU never dirties a read-only PTE): only
                     // invalid_mkclean_vma, not the PTE's state, can keep mkclean away from it.
-                    let p = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .private, fd: fd)
-                    _ = try await t.load32(p + 2 * PAGE_SIZE)
+                    let p = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .private, fd: fd)
+                    _ = try t.load32(p + 2 * PAGE_SIZE)
                     let slot = t.mm.pageTables.lookup(p + 2 * PAGE_SIZE)!
                     slot.write(slot.read().mkdirty())
                 }
-                await barrier.arrive()
+                barrier.arrive()
             }
         }
         k.spawnProcess("checker") { _ in
-            await barrier.arrive {
-                #expect(await k.mappingWrprotectRange(f.mapping, pgoff: PgOff(3), pfn: f.pfns[3], nrPages: 1) == 0)
+            barrier.arrive {
+                #expect(k.mappingWrprotectRange(f.mapping, pgoff: PgOff(3), pfn: f.pfns[3], nrPages: 1) == 0)
                 // The write-protect backend of mapping_dirty_helpers leaves DIRTY set; mkclean counts those too.
-                #expect(await k.wpSharedMappingRange(f.mapping, firstIndex: PgOff(2), nr: 1) == 2)
+                #expect(k.wpSharedMappingRange(f.mapping, firstIndex: PgOff(2), nr: 1) == 2)
                 #expect(f.sharedPTEs().filter { $0.pgoff == 2 }.map(\.pte.state) == ["RO+D", "RO+D"])
-                #expect(await k.mappingWrprotectRange(f.mapping, pgoff: PgOff(2), pfn: f.pfns[2], nrPages: 1) == 2)
+                #expect(k.mappingWrprotectRange(f.mapping, pgoff: PgOff(2), pfn: f.pfns[2], nrPages: 1) == 2)
                 #expect(f.sharedPTEs().filter { $0.pgoff == 2 }.map(\.pte.state) == ["RO", "RO"])
                 let forged = f.fileVMAs().filter { !$0.flags.contains(.shared) }
                     .map { $0.mm.pte(at: $0.start + 2 * PAGE_SIZE) }
                 #expect(forged.map(\.state) == ["RO+D"])
                 // A PFN the offset does not map matches nothing.
-                #expect(await k.mappingWrprotectRange(f.mapping, pgoff: PgOff(2), pfn: f.pfns[9], nrPages: 1) == 0)
+                #expect(k.mappingWrprotectRange(f.mapping, pgoff: PgOff(2), pfn: f.pfns[9], nrPages: 1) == 0)
             }
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(barrier.actionsRun == 1)
     }
 
     @Test("concurrent writers and a write-protecting worker: every page_mkwrite is cleaned once or still dirty",
           arguments: [UInt64(11), 12, 13, 14])
-    @EmuActor func cleaningIsConservedUnderRandomInterleavings(seed: UInt64) async {
+    @EmuActor func cleaningIsConservedUnderRandomInterleavings(seed: UInt64) {
         var config = MMConfig()
         config.storeBudget = 1  // every store reaches a preemption point
         let f = RmapFixture(policy: .random(seed: seed, switchRatio: Ratio(1, 2)), config: config)
@@ -255,26 +255,26 @@ struct RmapTests {
         let barrier = RmapBarrier(k, parties: 4)
         for i in 0 ..< 3 {
             k.spawnProcess("w\(i)") { t in
-                let fd = try await t.open(f.inode)
-                let a = try await t.mmap(length: 8 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd,
+                let fd = try t.open(f.inode)
+                let a = try t.mmap(length: 8 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd,
                                          offset: i * PAGE_SIZE)
-                for n in 0 ..< 120 { try await t.store32(a + (4 - i) * PAGE_SIZE + 4 * (n % 8), UInt32(n)) }
+                for n in 0 ..< 120 { try t.store32(a + (4 - i) * PAGE_SIZE + 4 * (n % 8), UInt32(n)) }
                 state.writersDone += 1
-                await barrier.arrive()
+                barrier.arrive()
             }
         }
         k.spawnProcess("worker") { _ in
             while state.writersDone < 3 {
-                state.cleaned += await k.mappingWrprotectRange(f.mapping, pgoff: PgOff(4), pfn: f.pfns[4], nrPages: 1)
+                state.cleaned += k.mappingWrprotectRange(f.mapping, pgoff: PgOff(4), pfn: f.pfns[4], nrPages: 1)
                 state.passes += 1
-                await k.sched.sleep(until: k.now + .ns(300))
+                k.sched.sleep(until: k.now + .ns(300))
             }
-            await barrier.arrive {
+            barrier.arrive {
                 state.stillDirty = f.filePTEs().filter { $0.pgoff == 4 && ($0.pte.isWrite || $0.pte.isDirty) }.count
                 state.mkwrites = k.stats.pageMkwriteCalls
             }
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(k.processes.allSatisfy { $0.exitStatus == .exited })
         // Each mkwrite made one RW+dirty PTE of pgoff 4 (the only page written), which the worker then cleaned
         // exactly once, or which is still dirty at the end.
@@ -286,52 +286,52 @@ struct RmapTests {
     }
 
     @Test("folio_mkclean finds nothing without page->mapping/index (the vmalloc page case), and works with them")
-    @EmuActor func folioMkcleanNeedsMappingAndIndex() async {
+    @EmuActor func folioMkcleanNeedsMappingAndIndex() {
         let f = RmapFixture()
         let k = f.k
         let pfn = f.pfns[3]
         let barrier = RmapBarrier(k, parties: 4)
         for i in 0 ..< 3 {
             k.spawnProcess("p\(i)") { t in
-                let fd = try await t.open(f.inode)
-                let a = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
-                try await t.store32(a + 3 * PAGE_SIZE, UInt32(i))
-                await barrier.arrive()
+                let fd = try t.open(f.inode)
+                let a = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+                try t.store32(a + 3 * PAGE_SIZE, UInt32(i))
+                barrier.arrive()
             }
         }
         k.spawnProcess("checker") { _ in
-            await barrier.arrive {
+            barrier.arrive {
                 let ptes = { f.filePTEs().filter { $0.pgoff == 3 }.map(\.pte) }
                 #expect(ptes().count == 3)
                 #expect(k.phys.frames[pfn.rawValue].mapcount == 3)
-                await k.phys.lockPage(pfn)
-                #expect(await k.folioMkclean(pfn) == 0)
+                k.phys.lockPage(pfn)
+                #expect(k.folioMkclean(pfn) == 0)
                 #expect(ptes().allSatisfy { $0.isWrite && $0.isDirty })
                 // A wrong index: the walk looks where pgoff 2 is mapped, finds other PFNs, cleans nothing.
                 k.phys.frames[pfn.rawValue].mapping = PageMapping(id: f.mapping.id, tag: .file)
                 k.phys.frames[pfn.rawValue].index = PgOff(2)
-                #expect(await k.folioMkclean(pfn) == 0)
+                #expect(k.folioMkclean(pfn) == 0)
                 #expect(ptes().allSatisfy { $0.isWrite && $0.isDirty })
                 // What fb_defio's fault handler did before 6.15: page->mapping = file mapping, page->index = pgoff.
                 k.phys.frames[pfn.rawValue].index = PgOff(3)
-                #expect(await k.folioMkclean(pfn) == 3)
+                #expect(k.folioMkclean(pfn) == 3)
                 #expect(ptes().allSatisfy { !$0.isWrite && !$0.isDirty })
-                await k.phys.unlockPage(pfn)
+                k.phys.unlockPage(pfn)
                 // Mapped by nobody: nothing to do even with mapping and index.
                 let unmapped = f.pfns[9]
                 k.phys.frames[unmapped.rawValue].mapping = PageMapping(id: f.mapping.id, tag: .file)
                 k.phys.frames[unmapped.rawValue].index = PgOff(9)
-                await k.phys.lockPage(unmapped)
-                #expect(await k.folioMkclean(unmapped) == 0)
-                await k.phys.unlockPage(unmapped)
+                k.phys.lockPage(unmapped)
+                #expect(k.folioMkclean(unmapped) == 0)
+                k.phys.unlockPage(unmapped)
             }
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(barrier.actionsRun == 1)
     }
 
     @Test("__rmap_walk_file offers every overlapping VMA in i_mmap order at vma_address; rmap_one and done stop it")
-    @EmuActor func walkOrderAddressesAndStops() async {
+    @EmuActor func walkOrderAddressesAndStops() {
         let f = RmapFixture()
         let k = f.k
         // pgoff     0 1 2 3 4 5 6 7
@@ -341,135 +341,135 @@ struct RmapTests {
         //   V4        d d               offset 1, at 0x5300_0000 (shared) — ends before the query
         //   query         [3 . . . 6]
         k.spawnProcess("p") { t in
-            let fd = try await t.open(f.inode)
-            _ = try await t.mmap(.page(0x50000), length: 4 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            let fd = try t.open(f.inode)
+            _ = try t.mmap(.page(0x50000), length: 4 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                  fd: fd, offset: 2 * PAGE_SIZE)
-            _ = try await t.mmap(.page(0x51000), length: 8 * PAGE_SIZE, prot: .readWrite, flags: [.private, .fixed],
+            _ = try t.mmap(.page(0x51000), length: 8 * PAGE_SIZE, prot: .readWrite, flags: [.private, .fixed],
                                  fd: fd)
-            _ = try await t.mmap(.page(0x52000), length: 2 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            _ = try t.mmap(.page(0x52000), length: 2 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                  fd: fd, offset: 5 * PAGE_SIZE)
-            _ = try await t.mmap(.page(0x53000), length: 2 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            _ = try t.mmap(.page(0x53000), length: 2 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                  fd: fd, offset: 1 * PAGE_SIZE)
             let v1 = t.mm.vmaLookup(.page(0x50000))!.id, v2 = t.mm.vmaLookup(.page(0x51000))!.id
             let v3 = t.mm.vmaLookup(.page(0x52000))!.id
             var all = RecordingControl()
-            await k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 4, &all, locked: false)
+            k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 4, &all, locked: false)
             // Ascending vm_pgoff: V2 (0), V1 (2), V3 (5). The range starts inside V2 and V1 and before V3.
             #expect(all.visits.map(\.vma) == [v2, v1, v3])
             #expect(all.visits.map(\.address) == [.page(0x51003), .page(0x50001), .page(0x52000)])
             var filtered = RecordingControl()
             filtered.skipPrivate = true
-            await k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 4, &filtered, locked: false)
+            k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 4, &filtered, locked: false)
             #expect(filtered.visits.map(\.vma) == [v1, v3])
             var stopped = RecordingControl()
             stopped.stopAfter = 2
-            await k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 4, &stopped, locked: false)
+            k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 4, &stopped, locked: false)
             #expect(stopped.visits.map(\.vma) == [v2, v1])
             var done = RecordingControl()
             done.doneAfter = 1
-            await k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 4, &done, locked: false)
+            k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 4, &done, locked: false)
             #expect(done.visits.map(\.vma) == [v2])
             // The caller may hold i_mmap_rwsem already.
-            await f.mapping.iMmapRwsem.downRead()
+            f.mapping.iMmapRwsem.downRead()
             var locked = RecordingControl()
-            await k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(7), nrPages: 1, &locked, locked: true)
+            k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(7), nrPages: 1, &locked, locked: true)
             #expect(locked.visits.map(\.vma) == [v2])
             #expect(f.mapping.iMmapRwsem.isLocked)
-            await f.mapping.iMmapRwsem.upRead()
+            f.mapping.iMmapRwsem.upRead()
             #expect(!f.mapping.iMmapRwsem.isLocked)
             // An empty range finds nothing.
             var none = RecordingControl()
-            await k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 0, &none, locked: false)
+            k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(3), nrPages: 0, &none, locked: false)
             #expect(none.visits.isEmpty)
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(k.processes[0].exitStatus == .exited)
     }
 
     @Test("try_lock: a walk that finds i_mmap_rwsem write-held reports contention; a plain walk waits for it")
-    @EmuActor func tryLockReportsContention() async {
+    @EmuActor func tryLockReportsContention() {
         let f = RmapFixture()
         let k = f.k
         let q = WaitQueue("try-lock-test", scheduler: k.sched)
         let log = LockLog()
         k.spawnProcess("holder") { t in
-            let fd = try await t.open(f.inode)
-            let a = try await t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
-            try await t.store32(a, 1)
-            await f.mapping.iMmapRwsem.downWrite()
+            let fd = try t.open(f.inode)
+            let a = try t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+            try t.store32(a, 1)
+            f.mapping.iMmapRwsem.downWrite()
             log.holding = true
             log.lines.append("write-locked")
             q.wakeAll()
-            await q.wait(until: { log.contendedSeen })
+            q.wait(until: { log.contendedSeen })
             log.lines.append("unlocking")
-            await f.mapping.iMmapRwsem.upWrite()
+            f.mapping.iMmapRwsem.upWrite()
         }
         k.spawnProcess("walker") { _ in
-            await q.wait(until: { log.holding })
+            q.wait(until: { log.holding })
             var trying = RecordingControl()
             trying.tryLock = true
-            await k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(0), nrPages: 1, &trying, locked: false)
+            k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(0), nrPages: 1, &trying, locked: false)
             #expect(trying.contended)
             #expect(trying.visits.isEmpty)
             log.lines.append("contended")
             log.contendedSeen = true
             q.wakeAll()
             var waiting = RecordingControl()
-            await k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(0), nrPages: 1, &waiting, locked: false)
+            k.__rmapWalkFile(nil, f.mapping, pgoffStart: PgOff(0), nrPages: 1, &waiting, locked: false)
             #expect(!waiting.contended)
             #expect(waiting.visits.count == 1)
             log.lines.append("walked")
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(log.lines == ["write-locked", "contended", "unlocking", "walked"])
     }
 
     @Test("rmap_walk_file takes mapping and index from the folio; a folio disagreeing with the range is warned about")
-    @EmuActor func rmapWalkFileUsesTheFolio() async {
+    @EmuActor func rmapWalkFileUsesTheFolio() {
         let f = RmapFixture()
         let k = f.k
         k.spawnProcess("p") { t in
-            let fd = try await t.open(f.inode)
-            _ = try await t.mmap(.page(0x60000), length: 2 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            let fd = try t.open(f.inode)
+            _ = try t.mmap(.page(0x60000), length: 2 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                  fd: fd, offset: 4 * PAGE_SIZE)
             let pfn = f.pfns[5]
-            await k.phys.lockPage(pfn)
+            k.phys.lockPage(pfn)
             var noMapping = RecordingControl()
-            await k.rmapWalkFile(folio: pfn, &noMapping)
+            k.rmapWalkFile(folio: pfn, &noMapping)
             #expect(noMapping.visits.isEmpty)
             k.phys.frames[pfn.rawValue].mapping = PageMapping(id: f.mapping.id, tag: .file)
             k.phys.frames[pfn.rawValue].index = PgOff(5)
             var walk = RecordingControl()
-            await k.rmapWalkFile(folio: pfn, &walk)
+            k.rmapWalkFile(folio: pfn, &walk)
             #expect(walk.visits.map(\.address) == [.page(0x60001)])
             #expect(k.sched.reports.isEmpty)
             var mismatch = RecordingControl()
-            await k.__rmapWalkFile(pfn, f.mapping, pgoffStart: PgOff(4), nrPages: 2, &mismatch, locked: false)
+            k.__rmapWalkFile(pfn, f.mapping, pgoffStart: PgOff(4), nrPages: 2, &mismatch, locked: false)
             #expect(mismatch.visits.count == 1)
             #expect(k.sched.reports.count == 2)
             #expect(k.sched.reports.allSatisfy { $0.contains("WARNING: __rmap_walk_file") })
-            await k.phys.unlockPage(pfn)
+            k.phys.unlockPage(pfn)
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(k.processes[0].exitStatus == .exited)
     }
 
     @Test("page_vma_mapped_walk matches by PFN across PTE tables, holding the PTL per match, with or without SYNC")
-    @EmuActor func pageVMAMappedWalkMatchesByPFN() async {
+    @EmuActor func pageVMAMappedWalkMatchesByPFN() {
         let f = RmapFixture()
         let k = f.k
         // Six pages at 0x201f_d000: pgoff 0…2 in one PTE table, 3…5 in the next. Pages 1, 3 and 5 are mapped.
         k.spawnProcess("p") { t in
-            let fd = try await t.open(f.inode)
-            let s = try await t.mmap(.page(0x201FD), length: 6 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            let fd = try t.open(f.inode)
+            let s = try t.mmap(.page(0x201FD), length: 6 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                      fd: fd)
-            for p in [1, 3, 5] { try await t.store32(s + p * PAGE_SIZE, 1) }
+            for p in [1, 3, 5] { try t.store32(s + p * PAGE_SIZE, 1) }
             let vma = t.mm.vmaLookup(s)!
             for flags in [PVMWFlags.sync, []] {
                 var pvmw = PageVMAMappedWalk(pfn: f.pfns[0], nrPages: 6, pgoff: PgOff(0), vma: vma, address: s,
                                              flags: flags)
                 var matches: [VirtAddr] = []
-                while await k.pageVMAMappedWalk(&pvmw) {
+                while k.pageVMAMappedWalk(&pvmw) {
                     matches.append(pvmw.address)
                     #expect(pvmw.ptl === k.phys.ptl(pvmw.slot!.table))
                     #expect(pvmw.ptl!.isLocked)
@@ -480,50 +480,50 @@ struct RmapTests {
                 var sub = PageVMAMappedWalk(pfn: f.pfns[2], nrPages: 2, pgoff: PgOff(2), vma: vma,
                                             address: s + 2 * PAGE_SIZE, flags: flags)
                 var subMatches: [VirtAddr] = []
-                while await k.pageVMAMappedWalk(&sub) { subMatches.append(sub.address) }
+                while k.pageVMAMappedWalk(&sub) { subMatches.append(sub.address) }
                 #expect(subMatches == [s + 3 * PAGE_SIZE])
                 // pfns[0…1] looked for where pgoff 2…3 are mapped: page 3 maps a higher PFN, page 2 nothing.
                 var wrong = PageVMAMappedWalk(pfn: f.pfns[0], nrPages: 2, pgoff: PgOff(2), vma: vma,
                                               address: s + 2 * PAGE_SIZE, flags: flags)
-                #expect(await k.pageVMAMappedWalk(&wrong) == false)
+                #expect(k.pageVMAMappedWalk(&wrong) == false)
                 // One page: only the PTE at the start address is looked at.
                 var one = PageVMAMappedWalk(pfn: f.pfns[3], nrPages: 1, pgoff: PgOff(3), vma: vma,
                                             address: s + 2 * PAGE_SIZE, flags: flags)
-                #expect(await k.pageVMAMappedWalk(&one) == false)
+                #expect(k.pageVMAMappedWalk(&one) == false)
             }
             // An empty slot in an existing table: SYNC takes (and drops) the PTL to look; without it, no lock at all.
             for (flags, points) in [(PVMWFlags.sync, 2), ([], 0)] {
                 var empty = PageVMAMappedWalk(pfn: f.pfns[0], nrPages: 1, pgoff: PgOff(0), vma: vma, address: s,
                                               flags: flags)
                 let before = k.sched.preemptionPoints
-                #expect(await k.pageVMAMappedWalk(&empty) == false)
+                #expect(k.pageVMAMappedWalk(&empty) == false)
                 #expect(k.sched.preemptionPoints - before == points)
             }
             // Ending a walk early releases the lock: page_vma_mapped_walk_done().
             var early = PageVMAMappedWalk(pfn: f.pfns[0], nrPages: 6, pgoff: PgOff(0), vma: vma, address: s,
                                           flags: .sync)
-            #expect(await k.pageVMAMappedWalk(&early))
+            #expect(k.pageVMAMappedWalk(&early))
             let ptl = early.ptl!
-            await k.pageVMAMappedWalkDone(&early)
+            k.pageVMAMappedWalkDone(&early)
             #expect(!ptl.isLocked)
             #expect(k.phys.ptl(vma.mm.pageTables.lookup(s)!.table).isLocked == false)
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(k.processes[0].exitStatus == .exited)
     }
 
     @Test("page_vma_mapped_walk steps over absent PUD and PMD entries to the next boundary of their level")
-    @EmuActor func pageVMAMappedWalkStepsOverHoles() async {
+    @EmuActor func pageVMAMappedWalkStepsOverHoles() {
         let f = RmapFixture(pages: 1024, ramPages: 2048)
         let k = f.k
         // 4 MiB from 4 KiB below the 1 GiB line: pgoff 0 sits in the first PUD (absent: never touched), pgoff
         // 1…512 in the next PUD's first PMD (absent too), 513…1023 in its second PMD. Only pgoff 1023 is mapped.
         let start = VirtAddr(UInt64(1) << 30) + (-PAGE_SIZE)
         k.spawnProcess("p") { t in
-            let fd = try await t.open(f.inode)
-            let s = try await t.mmap(start, length: 1024 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
+            let fd = try t.open(f.inode)
+            let s = try t.mmap(start, length: 1024 * PAGE_SIZE, prot: .readWrite, flags: [.shared, .fixed],
                                      fd: fd)
-            try await t.store32(s + 1023 * PAGE_SIZE, 1)
+            try t.store32(s + 1023 * PAGE_SIZE, 1)
             let pt = t.mm.pageTables
             guard case .hole(let pud) = pt.pteTable(s), case .hole(let pmd) = pt.pteTable(s + PAGE_SIZE),
                   case .table = pt.pteTable(s + 1023 * PAGE_SIZE) else {
@@ -535,17 +535,17 @@ struct RmapTests {
             var pvmw = PageVMAMappedWalk(pfn: f.pfns[0], nrPages: 1024, pgoff: PgOff(0), vma: vma, address: s,
                                          flags: .sync)
             var matches: [VirtAddr] = []
-            while await k.pageVMAMappedWalk(&pvmw) { matches.append(pvmw.address) }
+            while k.pageVMAMappedWalk(&pvmw) { matches.append(pvmw.address) }
             #expect(matches == [s + 1023 * PAGE_SIZE])
-            #expect(await k.mappingWrprotectRange(f.mapping, pgoff: PgOff(0), pfn: f.pfns[0], nrPages: 1024) == 1)
+            #expect(k.mappingWrprotectRange(f.mapping, pgoff: PgOff(0), pfn: f.pfns[0], nrPages: 1024) == 1)
             #expect(!t.mm.pte(at: s + 1023 * PAGE_SIZE).isWrite)
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(k.processes[0].exitStatus == .exited)
     }
 
     @Test("pfn_mkclean_range cleans the given shared VMA only; a private VMA is refused")
-    @EmuActor func pfnMkcleanRangeCleansOneVMA() async {
+    @EmuActor func pfnMkcleanRangeCleansOneVMA() {
         let f = RmapFixture()
         let k = f.k
         let barrier = RmapBarrier(k, parties: 3)
@@ -553,26 +553,26 @@ struct RmapTests {
         var privates: [VMArea] = []
         for i in 0 ..< 2 {
             k.spawnProcess("p\(i)") { t in
-                let fd = try await t.open(f.inode)
-                let a = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
-                for p in 0 ..< 4 { try await t.store32(a + p * PAGE_SIZE, 1) }
-                let p = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .private, fd: fd)
-                _ = try await t.load32(p + PAGE_SIZE)
+                let fd = try t.open(f.inode)
+                let a = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+                for p in 0 ..< 4 { try t.store32(a + p * PAGE_SIZE, 1) }
+                let p = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .private, fd: fd)
+                _ = try t.load32(p + PAGE_SIZE)
                 shared.append(t.mm.vmaLookup(a)!)
                 privates.append(t.mm.vmaLookup(p)!)
-                await barrier.arrive()
+                barrier.arrive()
             }
         }
         k.spawnProcess("checker") { _ in
-            await barrier.arrive {
-                #expect(await k.pfnMkcleanRange(f.pfns[1], nrPages: 2, pgoff: PgOff(1), privates[0]) == 0)
-                #expect(await k.pfnMkcleanRange(f.pfns[1], nrPages: 2, pgoff: PgOff(1), shared[0]) == 2)
+            barrier.arrive {
+                #expect(k.pfnMkcleanRange(f.pfns[1], nrPages: 2, pgoff: PgOff(1), privates[0]) == 0)
+                #expect(k.pfnMkcleanRange(f.pfns[1], nrPages: 2, pgoff: PgOff(1), shared[0]) == 2)
                 #expect(f.filePTEs().filter { $0.vma == shared[0].id }.map(\.pte.isWrite) == [true, false, false, true])
                 #expect(f.filePTEs().filter { $0.vma == shared[1].id }.allSatisfy { $0.pte.isWrite && $0.pte.isDirty })
                 #expect(f.filePTEs().filter { $0.vma == privates[0].id }.map(\.pte.state) == ["RO"])
             }
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(barrier.actionsRun == 1)
     }
 }

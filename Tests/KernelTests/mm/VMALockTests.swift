@@ -8,11 +8,11 @@ import Testing
 /// device with an fb_defio-like ->page_mkwrite; "RO PTE" = read first, so a write takes the write-protect path.
 @Suite struct VMALockTests {
     /// A process with one 16-page shared mapping whose page 3 (and 12) has a read-only PTE, and the PTL of its table.
-    @EmuActor func mapAndRead(_ t: UserTask, _ dev: TestDevice, pages: Int = 16) async throws -> (VirtAddr, KLock) {
-        let fd = try await t.open(dev.inode)
-        let a = try await t.mmap(length: pages * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
-        _ = try await t.load8(a + 3 * PAGE_SIZE)
-        if pages > 12 { _ = try await t.load8(a + 12 * PAGE_SIZE) }
+    @EmuActor func mapAndRead(_ t: UserTask, _ dev: TestDevice, pages: Int = 16) throws -> (VirtAddr, KLock) {
+        let fd = try t.open(dev.inode)
+        let a = try t.mmap(length: pages * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+        _ = try t.load8(a + 3 * PAGE_SIZE)
+        if pages > 12 { _ = try t.load8(a + 12 * PAGE_SIZE) }
         let slot = t.mm.pageTables.lookup(a + 3 * PAGE_SIZE)!
         return (a, t.kernel.phys.ptl(slot.table))
     }
@@ -29,7 +29,7 @@ import Testing
     ///     needs ->page_mkwrite: RETRY,     |   wakes: V := READ, unlock        |
     ///     vma_end_read; mmap_read_lock     |                                   |
     ///     → SIGSEGV (SEGV_ACCERR)          |                                   |
-    @Test @EmuActor func mprotectWaitsForAFaultHoldingTheVMA() async throws {
+    @Test @EmuActor func mprotectWaitsForAFaultHoldingTheVMA() throws {
         let k = testKernel()
         k.events.keep = true
         let dev = TestDevice(k)
@@ -37,31 +37,31 @@ import Testing
         let ids = Box<[String: Int]>([:])
         let base = Box<VirtAddr>(VirtAddr(0))
         k.spawnProcess("P") { t in
-            let (a, ptl) = try await mapAndRead(t, dev)
+            let (a, ptl) = try mapAndRead(t, dev)
             base.value = a
             let vma = t.mm.vmaLookup(a)!
-            await ptl.lock()
-            let f = await t.clone("F") { f in
-                await k.sched.sleep(until: .us(100))
-                do { try await f.store8(a + 3 * PAGE_SIZE, 1) } catch { seen.value.append("F: \(error)") }
+            ptl.lock()
+            let f = t.clone("F") { f in
+                k.sched.sleep(until: .us(100))
+                do { try f.store8(a + 3 * PAGE_SIZE, 1) } catch { seen.value.append("F: \(error)") }
             }
-            let w = await t.clone("W") { w in
-                await k.sched.sleep(until: .us(200))
-                try await w.mprotect(a, length: 16 * PAGE_SIZE, prot: .read)
+            let w = t.clone("W") { w in
+                k.sched.sleep(until: .us(200))
+                try w.mprotect(a, length: 16 * PAGE_SIZE, prot: .read)
                 seen.value.append("W: done")
             }
             ids.value = ["F": f.schedID, "W": w.schedID]
-            await k.sched.sleep(until: .us(500))
+            k.sched.sleep(until: .us(500))
             seen.value.append("W \(k.sched.state(of: w.schedID)), F \(k.sched.state(of: f.schedID))")
             seen.value.append("V writable \(vma.flags.contains(.write)), readers \(vma.vmLockReaders == [f.schedID])")
             #expect(vma.vmRefcnt == VMArea.excludeReadersFlag + 2, "attached + F's read lock + W's flag")
-            await k.sched.sleep(until: .ms(1))
-            await ptl.unlock()
-            await k.sched.sleep(until: .ms(2))
+            k.sched.sleep(until: .ms(1))
+            ptl.unlock()
+            k.sched.sleep(until: .ms(2))
             #expect(t.mm.vmas.allSatisfy { !$0.isWriteLocked && $0.vmRefcnt == 1 }, "the epoch ended")
             #expect(t.mm.pte(at: a + 3 * PAGE_SIZE).state == "RO", "never made writable")
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(Array(seen.value.prefix(2)) == ["W blocked, F blocked", "V writable true, readers true"])
         #expect(Set(seen.value.dropFirst(2))
             == ["W: done", "F: SIGSEGV (SEGV_ACCERR) at \(base.value + 3 * PAGE_SIZE)"])
@@ -94,7 +94,7 @@ import Testing
     ///       waits for W               |                             |                             | t=1ms releases
     ///                                 | RETRY, vma_end_read         |   high := READ, unlock      |
     ///     SIGSEGV after W's mprotect  | SIGSEGV                     |                             |
-    @Test @EmuActor func aFaultOnAWriteLockedVMAFallsBackAndWaitsForTheWholeSyscall() async throws {
+    @Test @EmuActor func aFaultOnAWriteLockedVMAFallsBackAndWaitsForTheWholeSyscall() throws {
         let k = testKernel()
         k.events.keep = true
         let dev = TestDevice(k)
@@ -102,38 +102,38 @@ import Testing
         let ids = Box<[String: Int]>([:])
         let lowBase = Box<VirtAddr>(VirtAddr(0))
         k.spawnProcess("P") { t in
-            let fd = try await t.open(dev.inode)
-            let high = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
-            let low = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd,
+            let fd = try t.open(dev.inode)
+            let high = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+            let low = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd,
                                        offset: 8 * PAGE_SIZE)
             #expect(low + 4 * PAGE_SIZE == high, "adjacent, low first in address order")
             lowBase.value = low
-            _ = try await t.load8(low)
-            _ = try await t.load8(high)
+            _ = try t.load8(low)
+            _ = try t.load8(high)
             let ptl = k.phys.ptl(t.mm.pageTables.lookup(high)!.table)
-            await ptl.lock()
-            let f2 = await t.clone("F2") { f in
-                await k.sched.sleep(until: .us(100))
-                do { try await f.store8(high, 2) } catch { seen.value.append("F2: \(error)") }
+            ptl.lock()
+            let f2 = t.clone("F2") { f in
+                k.sched.sleep(until: .us(100))
+                do { try f.store8(high, 2) } catch { seen.value.append("F2: \(error)") }
             }
-            let w = await t.clone("W") { w in
-                await k.sched.sleep(until: .us(200))
-                try await w.mprotect(low, length: 8 * PAGE_SIZE, prot: .read)
+            let w = t.clone("W") { w in
+                k.sched.sleep(until: .us(200))
+                try w.mprotect(low, length: 8 * PAGE_SIZE, prot: .read)
             }
-            let f1 = await t.clone("F1") { f in
-                await k.sched.sleep(until: .us(300))
-                do { try await f.store8(low, 1) } catch { seen.value.append("F1: \(error)") }
+            let f1 = t.clone("F1") { f in
+                k.sched.sleep(until: .us(300))
+                do { try f.store8(low, 1) } catch { seen.value.append("F1: \(error)") }
             }
             ids.value = ["F1": f1.schedID, "F2": f2.schedID, "W": w.schedID]
-            await k.sched.sleep(until: .us(500))
+            k.sched.sleep(until: .us(500))
             let lowVMA = t.mm.vmaLookup(low)!, highVMA = t.mm.vmaLookup(high)!
             seen.value.append("low READ \(!lowVMA.flags.contains(.write)) locked \(lowVMA.isWriteLocked), "
                 + "high READ \(!highVMA.flags.contains(.write)), aborts \(k.stats.vmaLockAborts), "
                 + "F1 \(k.sched.state(of: f1.schedID)), W \(k.sched.state(of: w.schedID))")
-            await k.sched.sleep(until: .ms(1))
-            await ptl.unlock()
+            k.sched.sleep(until: .ms(1))
+            ptl.unlock()
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(seen.value.first == "low READ true locked true, high READ false, aborts 1, F1 blocked, W blocked")
         #expect(seen.value.dropFirst().sorted().map { String($0.prefix(23)) }
             == ["F1: SIGSEGV (SEGV_ACCER", "F2: SIGSEGV (SEGV_ACCER"])
@@ -159,32 +159,32 @@ import Testing
     ///                                    |   vma_start_write(V) waits for F | t=.5ms V is [a, a+16p)
     ///     RETRY, vma_end_read            |   split, detach, zap             | t=1ms releases
     ///     mmap_read_lock → SEGV_MAPERR   |                                  |
-    @Test @EmuActor func aSplitWaitsForAFaultHoldingTheVMA() async throws {
+    @Test @EmuActor func aSplitWaitsForAFaultHoldingTheVMA() throws {
         let k = testKernel()
         let dev = TestDevice(k)
         let seen = Box<[String]>([])
         let base = Box<VirtAddr>(VirtAddr(0))
         k.spawnProcess("P") { t in
-            let (a, ptl) = try await mapAndRead(t, dev)
+            let (a, ptl) = try mapAndRead(t, dev)
             base.value = a
             let vma = t.mm.vmaLookup(a)!
-            await ptl.lock()
-            let f = await t.clone("F") { f in
-                await k.sched.sleep(until: .us(100))
-                do { try await f.store8(a + 12 * PAGE_SIZE, 1) } catch { seen.value.append("F: \(error)") }
+            ptl.lock()
+            let f = t.clone("F") { f in
+                k.sched.sleep(until: .us(100))
+                do { try f.store8(a + 12 * PAGE_SIZE, 1) } catch { seen.value.append("F: \(error)") }
             }
-            let w = await t.clone("W") { w in
-                await k.sched.sleep(until: .us(200))
-                try await w.munmap(a + 8 * PAGE_SIZE, length: 8 * PAGE_SIZE)
+            let w = t.clone("W") { w in
+                k.sched.sleep(until: .us(200))
+                try w.munmap(a + 8 * PAGE_SIZE, length: 8 * PAGE_SIZE)
                 seen.value.append("W: unmapped")
             }
-            await k.sched.sleep(until: .us(500))
+            k.sched.sleep(until: .us(500))
             seen.value.append("V [\(vma.start - a), \(vma.end - a)) pages \(vma.pageCount), W \(k.sched.state(of: w.schedID)), "
                 + "F \(k.sched.state(of: f.schedID)), \(t.mm.vmas.count) VMA")
-            await k.sched.sleep(until: .ms(1))
-            await ptl.unlock()
+            k.sched.sleep(until: .ms(1))
+            ptl.unlock()
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(seen.value.first == "V [0, 65536) pages 16, W blocked, F blocked, 1 VMA")
         #expect(Set(seen.value.dropFirst())
             == ["W: unmapped", "F: SIGSEGV (SEGV_MAPERR) at \(base.value + 12 * PAGE_SIZE)"])
@@ -195,14 +195,14 @@ import Testing
     /// fork write-locks every VMA of the parent before copying it (dup_mmap): a thread of the parent that faults
     /// meanwhile cannot hold the VMA, falls back to mmap_lock and waits until the fork is done. Here fork blocks on
     /// i_mmap_rwsem (held by H for read, as an rmap walk would) while linking the child's copy of the first VMA.
-    @Test @EmuActor func forkWriteLocksEveryParentVMA() async throws {
+    @Test @EmuActor func forkWriteLocksEveryParentVMA() throws {
         let k = testKernel()
         let dev = TestDevice(k)
         let parentMM = Box<MM?>(nil)
         let atOpen = Box<[[Bool]]>([])
         let original = dev.inode.fops.mmap!
         dev.inode.fops.mmap = { file, vma in
-            let err = await original(file, vma)
+            let err = original(file, vma)
             var ops = vma.ops!
             let inner = ops.open
             ops.open = { v in
@@ -216,24 +216,24 @@ import Testing
         let seen = Box<[String]>([])
         k.spawnProcess("P") { t in
             parentMM.value = t.mm
-            let fd = try await t.open(dev.inode)
-            _ = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+            let fd = try t.open(dev.inode)
+            _ = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
             // Placed below the first: the lowest VMA, the first that dup_mmap write-locks and copies.
-            let low = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd,
+            let low = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd,
                                        offset: 8 * PAGE_SIZE)
             let mapping = dev.inode.mapping
-            await t.clone("H") { _ in
-                await mapping.iMmapRwsem.downRead()
-                await k.sched.sleep(until: .ms(1))
-                await mapping.iMmapRwsem.upRead()
+            t.clone("H") { _ in
+                mapping.iMmapRwsem.downRead()
+                k.sched.sleep(until: .ms(1))
+                mapping.iMmapRwsem.upRead()
             }
-            let f = await t.clone("F") { f in
-                await k.sched.sleep(until: .us(200))
-                try await f.store8(low + PAGE_SIZE, 7)
+            let f = t.clone("F") { f in
+                k.sched.sleep(until: .us(200))
+                try f.store8(low + PAGE_SIZE, 7)
                 seen.value.append("F: stored after the fork, aborts \(k.stats.vmaLockAborts)")
             }
-            await k.sched.sleep(until: .us(100))
-            let child = try await t.fork("child") { _ in }
+            k.sched.sleep(until: .us(100))
+            let child = try t.fork("child") { _ in }
             seen.value.append("P: forked \(child.name)")
             #expect(t.mm.vmas.allSatisfy { !$0.isWriteLocked }, "mmap_write_unlock ended the epoch")
             #expect(k.sched.state(of: f.schedID) != .done, "F still waits for mmap_lock")
@@ -245,7 +245,7 @@ import Testing
                 + "low VMA write-locked \(p.vmas[0].isWriteLocked), high \(p.vmas[1].isWriteLocked), "
                 + "aborts \(k.stats.vmaLockAborts)")
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         #expect(probe.value == ["at .5ms: mmap_lock write true, low VMA write-locked true, high false, aborts 1"])
         #expect(atOpen.value == [[true, false], [true, true]])
         #expect(seen.value == ["P: forked child", "F: stored after the fork, aborts 1"])
@@ -256,35 +256,35 @@ import Testing
 
     /// The lock itself: a VMA stamped in the current epoch refuses readers, the unlock of mmap_lock ends the stamp,
     /// and a detached VMA answers "look again".
-    @Test @EmuActor func sequenceNumbersAndReferenceCount() async throws {
+    @Test @EmuActor func sequenceNumbersAndReferenceCount() throws {
         let k = testKernel()
         let dev = TestDevice(k)
         let seen = Box<[String]>([])
         k.spawnProcess("P") { t in
-            let fd = try await t.open(dev.inode)
-            let a = try await t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
+            let fd = try t.open(dev.inode)
+            let a = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)
             let mm = t.mm, vma = mm.vmaLookup(a)!
             seen.value.append("seq \(mm.mmLockSeq) refcnt \(vma.vmRefcnt) stamped \(vma.vmLockSeq)")
             #expect(k.vmaStartRead(mm, vma) == .locked)
             #expect(vma.vmRefcnt == 2)
-            await k.vmaEndRead(vma)
-            await k.mmapWriteLock(mm)
+            k.vmaEndRead(vma)
+            k.mmapWriteLock(mm)
             seen.value.append("write-locked mm: seq \(mm.mmLockSeq)")
             #expect(k.vmaStartRead(mm, vma) == .locked, "not stamped yet: readers still get in")
-            await k.vmaEndRead(vma)
-            await k.vmaStartWrite(vma)
+            k.vmaEndRead(vma)
+            k.vmaStartWrite(vma)
             #expect(vma.isWriteLocked && vma.vmLockSeq == mm.mmLockSeq)
             #expect(k.vmaStartRead(mm, vma) == .failed)
-            await k.vmaStartWrite(vma)  // again: free
-            await k.mmapWriteUnlock(mm)
+            k.vmaStartWrite(vma)  // again: free
+            k.mmapWriteUnlock(mm)
             seen.value.append("unlocked: seq \(mm.mmLockSeq), stamped \(vma.vmLockSeq)")
             #expect(k.vmaStartRead(mm, vma) == .locked)
-            await k.vmaEndRead(vma)
-            try await t.munmap(a, length: 4 * PAGE_SIZE)
+            k.vmaEndRead(vma)
+            try t.munmap(a, length: 4 * PAGE_SIZE)
             #expect(vma.vmRefcnt == 0)
             #expect(k.vmaStartRead(mm, vma) == .detached)
         }
-        #expect(await k.sched.run() == .completed)
+        #expect(k.sched.run() == .completed)
         // mmap took and released mmap_lock once (seq 0 → 1 → 2) and stamped the new VMA with 1.
         #expect(seen.value == ["seq 2 refcnt 1 stamped 1", "write-locked mm: seq 3", "unlocked: seq 4, stamped 3"])
     }

@@ -60,7 +60,7 @@
                 self.record("fault", vmf.pgoff)
                 guard vmf.pgoff.rawValue < self.pages else { return .sigbus }
                 if self.pfnMap {
-                    return await self.k.vmfInsertMixed(vmf.vma, vmf.address, self.pfn(vmf.pgoff.rawValue))
+                    return self.k.vmfInsertMixed(vmf.vma, vmf.address, self.pfn(vmf.pgoff.rawValue))
                 }
                 let p = self.pfn(vmf.pgoff.rawValue)
                 self.k.phys.getPage(p)
@@ -71,7 +71,7 @@
         case .none:
             break
         case .lockedLikeFBDefio:
-            ops.pageMkwrite = { [unowned self] vmf in await self.lockLikeFBDefio(&vmf) }
+            ops.pageMkwrite = { [unowned self] vmf in self.lockLikeFBDefio(&vmf) }
         case .returnZero:
             ops.pageMkwrite = { [unowned self] vmf in
                 self.record("mkwrite", vmf.pgoff)
@@ -79,8 +79,8 @@
             }
         case .sleepThenLock(let delay):
             ops.pageMkwrite = { [unowned self] vmf in
-                await self.k.sched.sleep(until: self.k.now + delay)
-                return await self.lockLikeFBDefio(&vmf)
+                self.k.sched.sleep(until: self.k.now + delay)
+                return self.lockLikeFBDefio(&vmf)
             }
         }
         if pfnMkwrite {
@@ -93,10 +93,10 @@
         return ops
     }
 
-    private func lockLikeFBDefio(_ vmf: inout VMFault) async -> VMFaultResult {
+    private func lockLikeFBDefio(_ vmf: inout VMFault) -> VMFaultResult {
         record("mkwrite", vmf.pgoff)
         fileUpdateTime(k, vmf.vma.file!)
-        await k.phys.lockPage(vmf.page!)
+        k.phys.lockPage(vmf.page!)
         return .locked
     }
 }

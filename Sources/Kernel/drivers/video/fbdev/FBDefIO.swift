@@ -23,10 +23,10 @@ public struct FBDeferredIO {
     public var getPage: (@EmuActor (FBInfo, Int) -> PFN?)?
     /// The driver's callback: the pages written since the last batch, in list order. It runs in the worker with the
     /// defio mutex held and must not keep the array. Kernel: ->deferred_io
-    public var deferredIO: @EmuActor (FBInfo, [FBDeferredIOPageref]) async -> Void
+    public var deferredIO: @EmuActor (FBInfo, [FBDeferredIOPageref]) -> Void
 
     public init(delay: Jiffies, sortPagereflist: Bool = false, getPage: (@EmuActor (FBInfo, Int) -> PFN?)? = nil,
-                deferredIO: @escaping @EmuActor (FBInfo, [FBDeferredIOPageref]) async -> Void) {
+                deferredIO: @escaping @EmuActor (FBInfo, [FBDeferredIOPageref]) -> Void) {
         self.delay = delay
         self.sortPagereflist = sortPagereflist
         self.getPage = getPage
@@ -271,11 +271,11 @@ public struct PagerefList: Sendable, Equatable {
     }
     let state = FBDeferredIOState(info: info, npagerefs: (info.fix.smemLen + PAGE_SIZE - 1) / PAGE_SIZE)
     info.deferredWork = DelayedWork("fb_deferred_io_work", on: info.kernel.systemWorkqueue) { [unowned info] in
-        await fbDeferredIOWork(info)
+        fbDeferredIOWork(info)
     }
     if info.fbdefio!.delay.rawValue == 0 { info.fbdefio!.delay = Jiffies(info.kernel.sched.tickRate.hz) }
     info.fbdefioState = state
-    info.fbops.mmap = { info, vma in await fbDeferredIOMmap(info, vma) }
+    info.fbops.mmap = { info, vma in fbDeferredIOMmap(info, vma) }
     return nil
 }
 
@@ -299,7 +299,7 @@ public struct PagerefList: Sendable, Equatable {
 }
 
 /// Called from fb_release with fb_info->lock held. Kernel: fb_deferred_io_release() → fb_deferred_io_lastclose()
-@EmuActor func fbDeferredIORelease(_ info: FBInfo) async {
+@EmuActor func fbDeferredIORelease(_ info: FBInfo) {
     guard let state = info.fbdefioState else { return }
     switch info.variant.release {
     case .nothing:
@@ -307,19 +307,19 @@ public struct PagerefList: Sendable, Equatable {
     case .everyClose:
         // 6.2: what was meant for the last close runs at every close (bug D).
         state.openCount -= 1
-        await fbDeferredIOLastclose(info)
+        fbDeferredIOLastclose(info)
     case .lastclose:
         state.openCount -= 1
-        if state.openCount == 0 { await fbDeferredIOLastclose(info) }
+        if state.openCount == 0 { fbDeferredIOLastclose(info) }
     }
 }
 
 /// Kernel: fb_deferred_io_lastclose()
-@EmuActor func fbDeferredIOLastclose(_ info: FBInfo) async {
+@EmuActor func fbDeferredIOLastclose(_ info: FBInfo) {
     guard let work = info.deferredWork else { return }
     switch info.variant.lastclose {
-    case .flush: await work.flush()
-    case .cancel: await work.cancelSync()
+    case .flush: work.flush()
+    case .cancel: work.cancelSync()
     }
     fbDeferredIOClearMappings(info, info.variant.lastcloseClearsMapping)
 }
@@ -344,8 +344,8 @@ public struct PagerefList: Sendable, Equatable {
 /// Device removal: flush, then cut the state loose so that every later fault or mkwrite gets SIGBUS (2026), or —
 /// before 2026 — free fb_info under the VMAs that still point at it (bug G).
 /// Kernel: fb_deferred_io_cleanup()
-@EmuActor public func fbDeferredIOCleanup(_ info: FBInfo) async {
-    await fbDeferredIOLastclose(info)
+@EmuActor public func fbDeferredIOCleanup(_ info: FBInfo) {
+    fbDeferredIOLastclose(info)
     guard let state = info.fbdefioState else { return }
     if !info.variant.stateOutlivesInfo {
         // The pre-2026 cleanup also stripped every page's mapping and freed the pagerefs; then the driver's
@@ -356,26 +356,26 @@ public struct PagerefList: Sendable, Equatable {
         return
     }
     info.fbdefioState = nil
-    await state.lock.lock()
+    state.lock.lock()
     state.info = nil
-    await state.lock.unlock()
+    state.lock.unlock()
     state.put(info.kernel)
 }
 
 /// Kernel: fb_deferred_io_fsync() — also reached by msync(MS_SYNC): run pending work now and wait for it.
-@EmuActor public func fbDeferredIOFsync(_ info: FBInfo, _ file: KFile) async -> Errno? {
+@EmuActor public func fbDeferredIOFsync(_ info: FBInfo, _ file: KFile) -> Errno? {
     guard info.fbdefio != nil, let work = info.deferredWork else { return nil }
     info.defioStats.fsyncs += 1
-    await file.inode.iRwsem.downWrite()
-    await work.flush()
-    await file.inode.iRwsem.upWrite()
+    file.inode.iRwsem.downWrite()
+    work.flush()
+    file.inode.iRwsem.upWrite()
     return nil
 }
 
 // MARK: - mmap and the VMA operations
 
 /// The driver's fb_mmap for deferred I/O. Kernel: fb_deferred_io_mmap()
-@EmuActor public func fbDeferredIOMmap(_ info: FBInfo, _ vma: VMArea) async -> Errno? {
+@EmuActor public func fbDeferredIOMmap(_ info: FBInfo, _ vma: VMArea) -> Errno? {
     guard let state = info.fbdefioState else { return .EINVAL }
     info.moduleRefs += 1
     vma.ops = fbDeferredIOVMOps
@@ -400,8 +400,8 @@ public struct PagerefList: Sendable, Equatable {
         state.info?.moduleRefs -= 1
         state.put(vma.mm.kernel)
     },
-    fault: { vmf in await fbDeferredIOFault(&vmf) },
-    pageMkwrite: { vmf in await fbDeferredIOMkwrite(&vmf) })
+    fault: { vmf in fbDeferredIOFault(&vmf) },
+    pageMkwrite: { vmf in fbDeferredIOMkwrite(&vmf) })
 
 /// The page behind a byte offset: the driver's hook, else vmalloc, else contiguous memory.
 /// Kernel: fb_deferred_io_get_page()
@@ -430,19 +430,19 @@ public struct PagerefList: Sendable, Equatable {
 }
 
 /// ->fault: find the framebuffer page (any access to a page with no PTE). Kernel: fb_deferred_io_fault()
-@EmuActor func fbDeferredIOFault(_ vmf: inout VMFault) async -> VMFaultResult {
+@EmuActor func fbDeferredIOFault(_ vmf: inout VMFault) -> VMFaultResult {
     guard let state = vmf.vma.privateData as? FBDeferredIOState else { return .sigbus }
     if fbDeferredIOUseAfterFree(state, vmf, "fb_deferred_io_fault") { return .sigbus }
     let variant = state.info?.variant ?? .upstream
     let locks = variant.faultTakesMutex
-    if locks { await state.lock.lock() }
+    if locks { state.lock.lock() }
     guard let info = state.info else {
-        if locks { await state.lock.unlock() }
+        if locks { state.lock.unlock() }
         return .sigbus
     }
     let offset = vmf.pgoff.byteOffset
     guard offset < info.fix.smemLen, let page = fbDeferredIOGetPage(info, offset) else {
-        if locks { await state.lock.unlock() }
+        if locks { state.lock.unlock() }
         return .sigbus
     }
     if vmf.vma.file == nil { info.kernel.warn("no mapping available (fault on a VMA without a file)") }
@@ -456,14 +456,14 @@ public struct PagerefList: Sendable, Equatable {
         info.kernel.phys.frames[page.rawValue].mapping = PageMapping(id: vmf.vma.file!.mapping.id, tag: .file)
         info.kernel.phys.frames[page.rawValue].index = vmf.pgoff
     }
-    if locks { await state.lock.unlock() }
+    if locks { state.lock.unlock() }
     vmf.page = page
     return .zero
 }
 
 /// ->page_mkwrite. Kernel: fb_deferred_io_mkwrite() → fb_deferred_io_page_mkwrite()
 @inline(__always)
-@EmuActor func fbDeferredIOMkwrite(_ vmf: inout VMFault) async -> VMFaultResult {
+@EmuActor func fbDeferredIOMkwrite(_ vmf: inout VMFault) -> VMFaultResult {
     guard let state = vmf.vma.privateData as? FBDeferredIOState else { return .sigbus }
     if fbDeferredIOUseAfterFree(state, vmf, "fb_deferred_io_mkwrite") { return .sigbus }
     let offset: Int
@@ -475,7 +475,7 @@ public struct PagerefList: Sendable, Equatable {
     if let file = vmf.vma.file { fileUpdateTime(vmf.vma.mm.kernel, file) }
     let inFlight = vmf.pgoff.rawValue < state.npagerefs ? vmf.pgoff.rawValue : nil
     if let i = inFlight { state.mkwritesInFlight[i] += 1 }
-    let ret = await fbDeferredIOTrackPage(state, offset, vmf.page!)
+    let ret = fbDeferredIOTrackPage(state, offset, vmf.page!)
     if let i = inFlight { state.mkwritesInFlight[i] -= 1 }
     return ret
 }
@@ -484,23 +484,23 @@ public struct PagerefList: Sendable, Equatable {
 /// locked (VM_FAULT_LOCKED), so that — in kernels whose worker takes the page lock — the write-protect step cannot
 /// run before the PTE is writable and dirty. Kernel: fb_deferred_io_track_page()
 @inline(__always)
-@EmuActor func fbDeferredIOTrackPage(_ state: FBDeferredIOState, _ offset: Int, _ page: PFN) async -> VMFaultResult {
-    await state.lock.lock()
+@EmuActor func fbDeferredIOTrackPage(_ state: FBDeferredIOState, _ offset: Int, _ page: PFN) -> VMFaultResult {
+    state.lock.lock()
     guard let info = state.info else {
-        await state.lock.unlock()
+        state.lock.unlock()
         return .sigbus
     }
     info.defioStats.mkwrites += 1
     guard let pageref = fbDeferredIOPagerefGet(info, state, offset, page) else {
-        await state.lock.unlock()
+        state.lock.unlock()
         info.kernel.warnOnOnce("fb_deferred_io_track_page: !pageref",
                                "fb_deferred_io_track_page: no pageref (reported as VM_FAULT_OOM)")
         return .oom
     }
     let locked = info.variant.mkwriteLocksPage
     // The page stays locked until the fault path has made its PTE writable and dirty.
-    if locked { await info.kernel.phys.lockPage(pageref.page) }
-    await state.lock.unlock()
+    if locked { info.kernel.phys.lockPage(pageref.page) }
+    state.lock.unlock()
     info.deferredWork!.schedule(info.fbdefio!.delay)
     return locked ? .locked : .zero
 }
@@ -556,7 +556,7 @@ public struct PagerefList: Sendable, Equatable {
 
 /// Write-protects every listed page in every process mapping it, hands the list to the driver, clears it.
 /// Kernel: fb_deferred_io_work()
-@EmuActor func fbDeferredIOWork(_ info: FBInfo) async {
+@EmuActor func fbDeferredIOWork(_ info: FBInfo) {
     let kernel = info.kernel
     guard let state = info.fbdefioState else {
         // Work scheduled between cleanup's flush and its clearing of the state (bug N): the worker reads a NULL
@@ -565,13 +565,13 @@ public struct PagerefList: Sendable, Equatable {
             + "(work queued after the device's cleanup)")
         return
     }
-    await state.lock.lock()
+    state.lock.lock()
     let (nodes, looped) = state.list.walk()
     if looped {
         // list_for_each_entry() would never come back to the head: the worker spins with the mutex held.
         kernel.softLockup("fb_deferred_io_work: the page list loops at node \(nodes.last ?? -1) "
             + "(a listed node was re-initialised)")
-        await state.lock.unlock()
+        state.lock.unlock()
         return
     }
     // Protect first, then let the driver read: a store after the copy must fault again (§2.8).
@@ -581,36 +581,36 @@ public struct PagerefList: Sendable, Equatable {
         if kernel.phys.frames[page.rawValue].refcount == 0 {
             kernel.oops("use-after-free in fb_deferred_io_work: page \(page) of pgoff \(pgoff) was freed while "
                 + "listed (pages processed after close)")
-            await state.lock.unlock()
+            state.lock.unlock()
             return
         }
         let lockPage = info.variant.workerLocksPage
-        if lockPage { await kernel.phys.lockPage(page) }
+        if lockPage { kernel.phys.lockPage(page) }
         let cleaned: Int
         switch info.variant.protect {
         case .pageMkclean:
-            cleaned = await kernel.folioMkclean(page)
+            cleaned = kernel.folioMkclean(page)
         case .mappingWrprotectRange:
-            cleaned = await kernel.mappingWrprotectRange(state.mapping, pgoff: PgOff(pgoff), pfn: page, nrPages: 1)
+            cleaned = kernel.mappingWrprotectRange(state.mapping, pgoff: PgOff(pgoff), pfn: page, nrPages: 1)
         }
         info.defioStats.ptesWrprotected += cleaned
         kernel.event(.defioProtect(pgoff: pgoff, ptes: cleaned))
-        if lockPage { await kernel.phys.unlockPage(page) }
+        if lockPage { kernel.phys.unlockPage(page) }
         if cleaned == 0 && info.variant.workerKeepsUncleanedPages { kept.insert(pgoff) }
     }
-    await kernel.sched.preempt(.workerBeforeCallback)
+    kernel.sched.preempt(.workerBeforeCallback)
     let delivered = nodes.filter { !kept.contains($0) }
     let list = delivered.map(state.pageref)
     info.defioStats.batches += 1
     if list.isEmpty { info.defioStats.emptyBatches += 1 }
     info.defioStats.pagesDelivered += list.count
     kernel.event(.defioBatch(batch: info.defioStats.batches, pages: list))
-    await info.fbdefio!.deferredIO(info, list)
+    info.fbdefio!.deferredIO(info, list)
     for pgoff in delivered {
         if let corruption = state.list.delInit(pgoff) { kernel.listCorruption(corruption) }
     }
     // 49bbd815 puts the kept pages back for the next run without scheduling one: they go out with the next
     // batch somebody else starts.
     kernel.event(.defioListClear(pages: delivered.count, batch: info.defioStats.batches))
-    await state.lock.unlock()
+    state.lock.unlock()
 }

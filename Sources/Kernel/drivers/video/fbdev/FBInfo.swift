@@ -30,13 +30,13 @@ public struct FBInfoFlags: OptionSet, Sendable, Hashable {
 /// A driver's framebuffer operations. Kernel: `struct fb_ops` (fb_open, fb_release, fb_mmap).
 public struct FBOps {
     public var name: String
-    public var open: (@EmuActor (FBInfo) async -> Errno?)?
-    public var release: (@EmuActor (FBInfo) async -> Void)?
+    public var open: (@EmuActor (FBInfo) -> Errno?)?
+    public var release: (@EmuActor (FBInfo) -> Void)?
     /// fb_defio drivers point this at `fbDeferredIOMmap`. Kernel: fb_ops.fb_mmap
-    public var mmap: (@EmuActor (FBInfo, VMArea) async -> Errno?)?
-    public init(name: String, open: (@EmuActor (FBInfo) async -> Errno?)? = nil,
-                release: (@EmuActor (FBInfo) async -> Void)? = nil,
-                mmap: (@EmuActor (FBInfo, VMArea) async -> Errno?)? = nil) {
+    public var mmap: (@EmuActor (FBInfo, VMArea) -> Errno?)?
+    public init(name: String, open: (@EmuActor (FBInfo) -> Errno?)? = nil,
+                release: (@EmuActor (FBInfo) -> Void)? = nil,
+                mmap: (@EmuActor (FBInfo, VMArea) -> Errno?)? = nil) {
         self.name = name
         self.open = open
         self.release = release
@@ -142,44 +142,44 @@ public struct FBDefIOStats: Sendable, Equatable {
     var fbFileOperations: FileOperations {
         FileOperations(
             name: "fb",
-            open: { [unowned self] inode, file in await self.fbOpen(inode, file) },
-            release: { [unowned self] inode, file in await self.fbRelease(inode, file) },
-            mmap: { [unowned self] file, vma in await self.fbMmap(file, vma) },
-            fsync: { [unowned self] file in await fbDeferredIOFsync(self, file) })
+            open: { [unowned self] inode, file in self.fbOpen(inode, file) },
+            release: { [unowned self] inode, file in self.fbRelease(inode, file) },
+            mmap: { [unowned self] file, vma in self.fbMmap(file, vma) },
+            fsync: { [unowned self] file in fbDeferredIOFsync(self, file) })
     }
 
     /// Kernel: fb_open() — the driver's open, then (even if that failed: bug M) the defio open.
-    func fbOpen(_ inode: Inode, _ file: KFile) async -> Errno? {
-        await lock.lock()
+    func fbOpen(_ inode: Inode, _ file: KFile) -> Errno? {
+        lock.lock()
         var result: Errno? = nil
-        if let open = fbops.open { result = await open(self) }
+        if let open = fbops.open { result = open(self) }
         if fbdefio != nil { fbDeferredIOOpen(self, inode, file) }
         file.privateData = self
-        await lock.unlock()
+        lock.unlock()
         return result
     }
 
     /// Kernel: fb_release()
-    func fbRelease(_ inode: Inode, _ file: KFile) async {
-        await lock.lock()
-        if fbdefio != nil { await fbDeferredIORelease(self) }
-        if let release = fbops.release { await release(self) }
-        await lock.unlock()
+    func fbRelease(_ inode: Inode, _ file: KFile) {
+        lock.lock()
+        if fbdefio != nil { fbDeferredIORelease(self) }
+        if let release = fbops.release { release(self) }
+        lock.unlock()
     }
 
     /// Kernel: fb_mmap() — a defio driver must supply fb_mmap since 2022; without it the mmap fails with ENODEV.
-    func fbMmap(_ file: KFile, _ vma: VMArea) async -> Errno? {
-        await mmLock.lock()
+    func fbMmap(_ file: KFile, _ vma: VMArea) -> Errno? {
+        mmLock.lock()
         let result: Errno?
         if let mmap = fbops.mmap {
-            result = await mmap(self, vma)
+            result = mmap(self, vma)
         } else {
             if fbdefio != nil {
                 kernel.warnOnOnce("fb_mmap: !fbops->fb_mmap", "fbdev mmap not set up for deferred I/O")
             }
             result = .ENODEV
         }
-        await mmLock.unlock()
+        mmLock.unlock()
         return result
     }
 }
