@@ -23,14 +23,14 @@ import Testing
         try Test.cancel("skipped: ffmpeg is missing")
     }
 
-    @Test(.timeLimit(.minutes(6))) func ffmpegInTheLiveWindowShowsThePanelImage() throws {
+    @Test(.timeLimit(.minutes(6))) func ffmpegInTheLiveWindowShowsThePanelImage() async throws {
         let tools = try XvfbTests.tools()
         let ffmpeg = try Self.ffmpeg()
         let dir = try tempDirectory("xvfb-exec")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // final.png is written when ffmpeg has ended and its last close flushed, just before the last frame goes to
         // the window (which --hold keeps open).
-        let live = try XvfbTests.liveWindow(
+        let live = try await XvfbTests.liveWindow(
             tools, ["exec", "--panel", "ili9341-spi32"], pngOut: dir,
             program: [ffmpeg, "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
                       "-t", "2", "-pix_fmt", "rgb565le", "-f", "fbdev", "/dev/fb0"])
@@ -41,9 +41,9 @@ import Testing
         // The test pattern is on the glass: many colours, not a blank panel.
         #expect(Set(live.expected.pixels).count > 16)
         live.child.signal(SIGTERM)
-        #expect(live.child.waitForExit(timeout: 20) == 0, "stderr: \(live.child.stderr)")
+        #expect(await live.child.waitForExit(timeout: 20) == 0, "stderr: \(live.child.stderr)")
         #expect(live.child.stdout.contains("checker: panel == framebuffer memory"), "\(live.child.stdout)")
         #expect(live.child.stdout.contains("ffmpeg (host pid"), "\(live.child.stdout)")
-        live.server.stop()
+        await live.server.stop()
     }
 }

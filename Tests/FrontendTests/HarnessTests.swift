@@ -10,14 +10,14 @@ import Testing
     /// Also when the program was started with SIGINT and SIGTERM blocked (as posix_spawn from a thread that blocks
     /// them leaves it): the window unblocks them for SDL.
     @Test(arguments: [SIGTERM, SIGINT], [false, true])
-    func signalEndsTheWindowCleanly(_ sig: Int32, startedBlocked: Bool) throws {
+    func signalEndsTheWindowCleanly(_ sig: Int32, startedBlocked: Bool) async throws {
         let child = try Child(Self.harness, ["--size", "64x32", "--scale", "2", "--hold"],
                               environment: ["SDL_VIDEODRIVER": "dummy"], blockQuitSignals: startedBlocked)
         defer { child.stop() }
-        let ready = child.waitForLine("ready ", timeout: 15)
+        let ready = await child.waitForLine("ready ", timeout: 15)
         #expect(ready?.hasSuffix(" w=128 h=64 hud=off") == true, "stdout: \(child.stdout) stderr: \(child.stderr)")
         child.signal(sig)
-        let status = child.waitForExit(timeout: 10)
+        let status = await child.waitForExit(timeout: 10)
         #expect(status == 0, "stdout: \(child.stdout) stderr: \(child.stderr)")
         let summary = child.stdout.split(separator: "\n").first { $0.hasPrefix("summary ") }.map(String.init) ?? ""
         #expect(summary.contains("video=dummy renderer=software window=128x64"), "\(summary)")
@@ -26,11 +26,11 @@ import Testing
     }
 
     /// No display and no SDL_VIDEODRIVER: SDL quietly picks a headless driver; the window says so on stderr.
-    @Test func unaskedHeadlessDriverIsReported() throws {
+    @Test func unaskedHeadlessDriverIsReported() async throws {
         let child = try Child(Self.harness, ["--size", "32x16", "--animate", "2"],
                               environment: ["SDL_VIDEODRIVER": nil, "DISPLAY": nil, "WAYLAND_DISPLAY": nil])
         defer { child.stop() }
-        let status = child.waitForExit(timeout: 20)
+        let status = await child.waitForExit(timeout: 20)
         if status == 0 {
             let summary = child.stdout.split(separator: "\n").first { $0.hasPrefix("summary ") } ?? ""
             #expect(summary.contains("video=offscreen") || summary.contains("video=dummy"), "\(summary)")
@@ -42,11 +42,11 @@ import Testing
         }
     }
 
-    @Test func askedForDummyThereIsNoWarning() throws {
+    @Test func askedForDummyThereIsNoWarning() async throws {
         let child = try Child(Self.harness, ["--size", "32x16", "--animate", "2"],
                               environment: ["SDL_VIDEODRIVER": "dummy", "DISPLAY": nil, "WAYLAND_DISPLAY": nil])
         defer { child.stop() }
-        #expect(child.waitForExit(timeout: 20) == 0, "\(child.stderr)")
+        #expect(await child.waitForExit(timeout: 20) == 0, "\(child.stderr)")
         #expect(child.stderr.contains("display: SDL video driver 'dummy'"), "\(child.stderr)")
         #expect(!child.stderr.contains("warning"), "\(child.stderr)")
         #expect(child.stdout.contains("stop=finished"), "\(child.stdout)")
@@ -54,14 +54,14 @@ import Testing
 
     /// The harness's capture of the window equals the panel image it writes (after an animation that only ever
     /// sent the moving box's rectangles).
-    @Test func captureOfTheAnimatedFeedEqualsTheCard() throws {
+    @Test func captureOfTheAnimatedFeedEqualsTheCard() async throws {
         let dir = try tempDirectory("harness")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let child = try Child(Self.harness, ["--size", "100x60", "--scale", "2", "--animate", "30",
                                              "--capture", dir + "/window.png", "--panel-png", dir + "/panel.png"],
                               environment: ["SDL_VIDEODRIVER": "dummy"])
         defer { child.stop() }
-        #expect(child.waitForExit(timeout: 20) == 0, "\(child.stderr)")
+        #expect(await child.waitForExit(timeout: 20) == 0, "\(child.stderr)")
         let panel = try PNGDecoder.read(dir + "/panel.png")
         let window = try PNGDecoder.read(dir + "/window.png")
         #expect(panel == TestCard.image(width: 100, height: 60))

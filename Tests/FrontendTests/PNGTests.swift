@@ -127,7 +127,7 @@ import Testing
         #expect(try PNGDecoder.decode(png16).pixels == [0xFF12_569A])
     }
 
-    @Test func writeAndReadAFile() throws {
+    @Test func writeAndReadAFile() async throws {
         let dir = try tempDirectory("png")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/card.png"
@@ -137,7 +137,7 @@ import Testing
         #expect(throws: PNGError.self) { try card.writePNG(dir + "/no/such/dir/x.png") }
         // ImageMagick's reader is a second opinion when it is installed (the Xvfb test installs it).
         if let identify = which("identify") {
-            let r = try runCommand(identify, ["-format", "%m %w %h %z %[channels]", path])
+            let r = try await runCommand(identify, ["-format", "%m %w %h %z %[channels]", path])
             #expect(r.status == 0, "\(r.output)")
             #expect(r.output.hasPrefix("PNG 33 21 8 srgb"), "\(r.output)")
         }

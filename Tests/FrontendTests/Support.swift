@@ -127,9 +127,9 @@ final class Child {
     var outputComplete: Bool { closedPipes.get == 2 }
 
     /// Waits (without holding a thread) until `done()` or `timeout` seconds passed; returns `done()`.
-    private func poll(timeout: Double, _ done: () -> Bool) -> Bool {
+    private func poll(timeout: Double, _ done: () -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        while !done() && Date() < deadline { try? Task.sleep(for: .milliseconds(10)) }
+        while !done() && Date() < deadline { try? await Task.sleep(for: .milliseconds(10)) }
         return done()
     }
 
@@ -138,8 +138,8 @@ final class Child {
     }
 
     /// The first stdout line starting with `prefix`, waiting up to `timeout` seconds (less if the child ends).
-    func waitForLine(_ prefix: String, timeout: Double) -> String? {
-        _ = poll(timeout: timeout) { firstLine(prefix) != nil || outputComplete }
+    func waitForLine(_ prefix: String, timeout: Double) async -> String? {
+        _ = await poll(timeout: timeout) { firstLine(prefix) != nil || outputComplete }
         return firstLine(prefix)
     }
 
@@ -147,13 +147,13 @@ final class Child {
 
     /// The exit status once the child ended and its output was read, or nil if it did not end within `timeout`
     /// seconds (it is then killed).
-    func waitForExit(timeout: Double) -> Int32? {
-        guard poll(timeout: timeout, { !process.isRunning }) else {
+    func waitForExit(timeout: Double) async -> Int32? {
+        guard await poll(timeout: timeout, { !process.isRunning }) else {
             stop()
             return nil
         }
         process.waitUntilExit()
-        _ = poll(timeout: 5) { outputComplete }
+        _ = await poll(timeout: 5) { outputComplete }
         return process.terminationStatus
     }
 
@@ -181,9 +181,9 @@ private struct UncheckedHandle: @unchecked Sendable {
 /// Runs a command to completion: status (nil on timeout) and combined output.
 @discardableResult
 func runCommand(_ executable: String, _ arguments: [String], environment: [String: String?] = [:],
-                timeout: Double = 60) throws -> (status: Int32?, output: String) {
+                timeout: Double = 60) async throws -> (status: Int32?, output: String) {
     let child = try Child(executable, arguments, environment: environment)
-    let status = child.waitForExit(timeout: timeout)
+    let status = await child.waitForExit(timeout: timeout)
     return (status, child.stdout + child.stderr)
 }
 

@@ -65,10 +65,10 @@ final class XvfbServer {
         self.display = display
     }
 
-    static func start(_ xvfb: String) throws -> XvfbServer {
+    static func start(_ xvfb: String) async throws -> XvfbServer {
         let child = try Child(xvfb, ["-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"])
         // Xvfb writes the display number once it accepts connections.
-        guard let n = child.waitForLine("", timeout: 15).flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
+        guard let n = await child.waitForLine("", timeout: 15).flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
         else {
             child.stop()
             throw XvfbFailure(message: "Xvfb did not start: \(child.stderr.suffix(500))")
@@ -77,9 +77,9 @@ final class XvfbServer {
     }
 
     /// SIGTERM (Xvfb removes its socket and lock file), SIGKILL if it does not end within 5 s.
-    func stop() {
+    func stop() async {
         child.signal(SIGTERM)
-        _ = child.waitForExit(timeout: 5)
+        _ = await child.waitForExit(timeout: 5)
     }
 }
 
@@ -101,8 +101,8 @@ struct XvfbFailure: Error, CustomStringConvertible {
     }
 
     /// A screenshot of the whole X screen, decoded.
-    static func screenshot(_ tools: XTools.Paths, display: String, to path: String) throws -> ARGBImage {
-        let r = try runCommand("/bin/sh", ["-c", "'\(tools.xwd)' -root -silent -display \(display) "
+    static func screenshot(_ tools: XTools.Paths, display: String, to path: String) async throws -> ARGBImage {
+        let r = try await runCommand("/bin/sh", ["-c", "'\(tools.xwd)' -root -silent -display \(display) "
                                                 + "| '\(tools.convert)' xwd:- -depth 8 'PNG24:\(path)'"], timeout: 30)
         guard r.status == 0 else { throw XvfbFailure(message: "screenshot failed: \(r.output)") }
         return try PNGDecoder.read(path)
@@ -122,20 +122,20 @@ struct XvfbFailure: Error, CustomStringConvertible {
                 box.count == 4 ? PixelRect(x: box[0], y: box[1], width: box[2], height: box[3]) : nil)
     }
 
-    @Test(.timeLimit(.minutes(6))) func liveWindowShowsThePanelImage() throws {
+    @Test(.timeLimit(.minutes(6))) func liveWindowShowsThePanelImage() async throws {
         let tools = try Self.tools()
         let dir = try tempDirectory("xvfb")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let artifacts = ProcessInfo.processInfo.environment["FBDEFIO_TEST_ARTIFACTS"]
-        let server = try XvfbServer.start(tools.xvfb)
-        do { try showsThePanelImage(on: server, tools: tools, dir: dir, artifacts: artifacts) } catch {
-            server.stop()
+        let server = try await XvfbServer.start(tools.xvfb)
+        do { try await showsThePanelImage(on: server, tools: tools, dir: dir, artifacts: artifacts) } catch {
+            await server.stop()
             throw error
         }
-        server.stop()
+        await server.stop()
     }
 
-    func showsThePanelImage(on server: XvfbServer, tools: XTools.Paths, dir: String, artifacts: String?) throws {
+    func showsThePanelImage(on server: XvfbServer, tools: XTools.Paths, dir: String, artifacts: String?) async throws {
         let (w, h, s) = Self.panel
         let expected = TestCard.image(width: w, height: h).scaled(by: s)
 
@@ -144,18 +144,18 @@ struct XvfbFailure: Error, CustomStringConvertible {
                                   ["--size", "\(w)x\(h)", "--scale", "\(s)", "--hold"] + (hud ? ["--hud"] : []),
                                   environment: ["DISPLAY": server.display, "SDL_VIDEODRIVER": "x11"])
             defer { child.stop() }
-            let line = child.waitForLine("ready ", timeout: 20)
+            let line = await child.waitForLine("ready ", timeout: 20)
             let ready = try #require(line.flatMap(Self.parseReady), "no ready line; stderr: \(child.stderr)")
             #expect(ready.window.width == w * s && ready.window.height == h * s)
             #expect((ready.hud != nil) == hud)
 
             // The X server may show the presented picture a moment later; look again a few times before failing.
             // With the HUD on, wait for the flash over the last batch to fade (300 ms) first.
-            if hud { try Task.sleep(for: .milliseconds(500)) }
+            if hud { try await Task.sleep(for: .milliseconds(500)) }
             var window = ARGBImage(width: 0, height: 0, pixels: [])
             var outsideHUD = Int.max, insideHUD = 0
             for attempt in 0 ..< 15 {
-                let shot = try Self.screenshot(tools, display: server.display, to: "\(dir)/shot-\(hud)-\(attempt).png")
+                let shot = try await Self.screenshot(tools, display: server.display, to: "\(dir)/shot-\(hud)-\(attempt).png")
                 #expect(shot.width == 800 && shot.height == 600)
                 guard ready.window.x >= 0, ready.window.y >= 0, ready.window.x + ready.window.width <= shot.width,
                       ready.window.y + ready.window.height <= shot.height
@@ -173,7 +173,7 @@ struct XvfbFailure: Error, CustomStringConvertible {
                     }
                 }
                 if outsideHUD == 0 && (!hud || insideHUD > 1000) { break }
-                try Task.sleep(for: .milliseconds(200))
+                try await Task.sleep(for: .milliseconds(200))
             }
             if let artifacts {
                 try? FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
@@ -189,7 +189,7 @@ struct XvfbFailure: Error, CustomStringConvertible {
 
             // SIGTERM: SDL_QUIT, the feed is told to stop, the window waits for it and exits with a summary.
             child.signal(SIGTERM)
-            #expect(child.waitForExit(timeout: 10) == 0, "stderr: \(child.stderr)")
+            #expect(await child.waitForExit(timeout: 10) == 0, "stderr: \(child.stderr)")
             let summary = child.stdout.split(separator: "\n").first { $0.hasPrefix("summary ") } ?? ""
             #expect(summary.contains("video=x11"), "\(summary)")
             #expect(summary.hasSuffix("stop=quit-event"), "\(summary)")
@@ -199,20 +199,20 @@ struct XvfbFailure: Error, CustomStringConvertible {
     /// The real program end to end: `fbdefio-emu` runs the cursor demo in a live window on Xvfb, holds its final
     /// picture, and a screenshot of the (centred) window must equal the final panel image it wrote with --png-out,
     /// scaled ×2, pixel for pixel. SIGTERM then ends it with its summary and a passing checker.
-    @Test(.timeLimit(.minutes(6))) func theEmulatorsWindowShowsItsFinalPanelImage() throws {
+    @Test(.timeLimit(.minutes(6))) func theEmulatorsWindowShowsItsFinalPanelImage() async throws {
         let tools = try Self.tools()
         let dir = try tempDirectory("xvfb-emu")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // final.png is written when the run has ended, just before the last frame goes to the window.
-        let live = try Self.liveWindow(tools, ["--workload", "cursor", "--frames", "25"], pngOut: dir)
+        let live = try await Self.liveWindow(tools, ["--workload", "cursor", "--frames", "25"], pngOut: dir)
         defer { live.child.stop() }
         #expect(live.expected.width == 640 && live.expected.height == 480)
         #expect(live.mismatches == 0,
                 "the window differs from the panel image in \(live.mismatches) pixels, first \(live.firstMismatch)")
         live.child.signal(SIGTERM)
-        #expect(live.child.waitForExit(timeout: 20) == 0, "stderr: \(live.child.stderr)")
+        #expect(await live.child.waitForExit(timeout: 20) == 0, "stderr: \(live.child.stderr)")
         #expect(live.child.stdout.contains("checker: panel == framebuffer == reference"), "\(live.child.stdout)")
-        live.server.stop()
+        await live.server.stop()
     }
 
     /// A live `fbdefio-emu` window on a fresh Xvfb server and the final panel image it wrote.
@@ -230,8 +230,8 @@ struct XvfbFailure: Error, CustomStringConvertible {
     /// server, waits for its final.png (up to a minute), then screenshots the window until it equals that image ×2
     /// (up to 5 s). The caller ends the child and stops the server.
     static func liveWindow(_ tools: XTools.Paths, _ arguments: [String], pngOut: String, program: [String] = [])
-        throws -> LiveWindow {
-        let server = try XvfbServer.start(tools.xvfb)
+        async throws -> LiveWindow {
+        let server = try await XvfbServer.start(tools.xvfb)
         let child: Child
         do {
             child = try Child(builtProduct("fbdefio-emu"),
@@ -239,12 +239,12 @@ struct XvfbFailure: Error, CustomStringConvertible {
                                   + (program.isEmpty ? [] : ["--"] + program),
                               environment: ["DISPLAY": server.display, "SDL_VIDEODRIVER": "x11"])
         } catch {
-            server.stop()
+            await server.stop()
             throw error
         }
         var waited = 0
         while !FileManager.default.fileExists(atPath: "\(pngOut)/final.png") && waited < 600 {
-            try Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(100))
             waited += 1
         }
         let expected = try PNGDecoder.read("\(pngOut)/final.png").scaled(by: 2)
@@ -253,8 +253,8 @@ struct XvfbFailure: Error, CustomStringConvertible {
         var mismatches = Int.max
         var first = ""
         for attempt in 0 ..< 20 {
-            try Task.sleep(for: .milliseconds(250))
-            let shot = try screenshot(tools, display: server.display, to: "\(pngOut)/shot-\(attempt).png")
+            try await Task.sleep(for: .milliseconds(250))
+            let shot = try await screenshot(tools, display: server.display, to: "\(pngOut)/shot-\(attempt).png")
             let crop = shot.cropped(to: window)
             mismatches = crop.rgbMismatches(expected)
             first = String(describing: crop.firstRGBMismatch(expected))

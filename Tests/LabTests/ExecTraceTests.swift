@@ -4,7 +4,7 @@ import Kernel
 import Testing
 
 /// The replay format's written-data lines (`mode`, `at`, `put`) and what `exec --record` builds from them.
-@Suite struct ExecTraceTests {
+@Suite @EmuActor struct ExecTraceTests {
     @Test func modeAtAndPutParse() throws {
         let text = "size 155648\nmode 320 240 16 640\nat 1500\nproc 0 put 0x10 a0b1\nflush\nat 0\n"
         let t = try ReplayTrace(parsing: Array(text.utf8))
