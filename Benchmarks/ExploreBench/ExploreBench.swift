@@ -8,13 +8,13 @@ import Lab
 
 /// Runs `count` schedules of `wp-race` on the emulator thread. The variant is the fix of bug H so that no schedule
 /// stops the exploration early: every iteration does the same amount of work.
-@EmuActor func exploreWPRace(_ count: Int, policy: ExplorePolicy) -> Int {
+@EmuActor func exploreWPRace(_ count: Int, policy: ExplorePolicy) async -> Int {
     var o = ExploreOptions()
     o.variant = try! Variants.select("upstream+worker-page-lock")
     o.scenarios = ["wp-race"]
     o.schedules = count
     o.policy = policy
-    return Explorer.explore(o).schedules
+    return await Explorer.explore(o).schedules
 }
 
 let benchmarks: @Sendable () -> Void = {
@@ -29,7 +29,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("explore wp-race, \(policy.rawValue) (schedules)") { benchmark in
             let count = benchmark.scaledIterations.count
             let start = ContinuousClock.now
-            let done = exploreWPRace(count, policy: policy)
+            let done = await exploreWPRace(count, policy: policy)
             let elapsed = ContinuousClock.now - start
             precondition(done == count, "a schedule of the fixed variant violated")
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -36,19 +36,19 @@ import Kernel
     }
 
     /// Builds (once) the machine for `mappers` processes mapping the tracked page and `others` that do not.
-    static func prepare(mappers: Int, others: Int) throws {
+    static func prepare(mappers: Int, others: Int) async throws {
         if machines["\(mappers)/\(others)"] != nil { return }
         let m = WrprotectMachine(processes: mappers + others)
         for i in 0 ..< others {
             // Single pages everywhere but the tracked one.
             var pgoff = i % (devicePages - 1)
             if pgoff >= trackedPgoff { pgoff += 1 }
-            let (t, a) = try m.mapOnePage(name: "other\(i)", pgoff: pgoff)
-            try t.store32(a, 1)
+            let (t, a) = try await m.mapOnePage(name: "other\(i)", pgoff: pgoff)
+            try await t.store32(a, 1)
         }
         for i in 0 ..< mappers {
-            let (t, a) = try m.mapOnePage(name: "mapper\(i)", pgoff: trackedPgoff)
-            try t.store32(a, 1)
+            let (t, a) = try await m.mapOnePage(name: "mapper\(i)", pgoff: trackedPgoff)
+            try await t.store32(a, 1)
             m.mappers.append((t, a))
         }
         machines["\(mappers)/\(others)"] = m
@@ -58,18 +58,18 @@ import Kernel
 
     static func discard(mappers: Int, others: Int) { machines["\(mappers)/\(others)"] = nil }
 
-    private func mapOnePage(name: String, pgoff: Int) throws -> (UserTask, VirtAddr) {
+    private func mapOnePage(name: String, pgoff: Int) async throws -> (UserTask, VirtAddr) {
         let t = k.spawnProcess(name) { _ in }!
-        let fd = try t.open(inode)
-        let a = try t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd, offset: pgoff * PAGE_SIZE)
+        let fd = try await t.open(inode)
+        let a = try await t.mmap(length: PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd, offset: pgoff * PAGE_SIZE)
         return (t, a)
     }
 
     /// Every mapper stores to the tracked page again: a write-protect fault through ->page_mkwrite makes its PTE
     /// RW+dirty once more (and refills its TLB).
-    func redirty() throws {
+    func redirty() async throws {
         generation &+= 1
-        for (t, a) in mappers { try t.store32(a, generation) }
+        for (t, a) in mappers { try await t.store32(a, generation) }
     }
 
     struct Sample {
@@ -80,11 +80,11 @@ import Kernel
     }
 
     /// One mapping_wrprotect_range() call on the tracked page, timed on the emulator thread.
-    func wrprotectOnce() -> Sample {
+    func wrprotectOnce() async -> Sample {
         let visits = k.stats.rmapWalkVMAs
         let virtualStart = k.now
         let start = ContinuousClock.now
-        let cleaned = k.mappingWrprotectRange(inode.mapping, pgoff: PgOff(Self.trackedPgoff), pfn: trackedPFN,
+        let cleaned = await k.mappingWrprotectRange(inode.mapping, pgoff: PgOff(Self.trackedPgoff), pfn: trackedPFN,
                                                     nrPages: 1)
         let wall = ContinuousClock.now - start
         let ns = Int(wall.components.seconds) * 1_000_000_000 + Int(wall.components.attoseconds / 1_000_000_000)
@@ -112,15 +112,15 @@ let benchmarks: @Sendable () -> Void = {
                 maxDuration: .seconds(3),
                 maxIterations: mappers >= 4096 ? 60 : 300),
             closure: { benchmark in
-                let machine = WrprotectMachine.machine(mappers: mappers, others: others)
+                let machine = await WrprotectMachine.machine(mappers: mappers, others: others)
                 do {
-                    try machine.redirty()
+                    try await machine.redirty()
                 } catch {
                     benchmark.error("re-dirtying failed: \(error)")
                     return
                 }
                 benchmark.startMeasurement()
-                let sample = machine.wrprotectOnce()
+                let sample = await machine.wrprotectOnce()
                 benchmark.stopMeasurement()
                 if sample.cleaned != mappers || sample.visited != mappers {
                     benchmark.error("cleaned \(sample.cleaned) and visited \(sample.visited), expected \(mappers)")
@@ -131,8 +131,8 @@ let benchmarks: @Sendable () -> Void = {
                 benchmark.measurement(cleaned, sample.cleaned)
                 benchmark.measurement(visited, sample.visited)
             },
-            setup: { try WrprotectMachine.prepare(mappers: mappers, others: others) },
-            teardown: { WrprotectMachine.discard(mappers: mappers, others: others) })
+            setup: { try await WrprotectMachine.prepare(mappers: mappers, others: others) },
+            teardown: { await WrprotectMachine.discard(mappers: mappers, others: others) })
     }
     // The host's baseline (the benchmark table's row 6): mprotect(PROT_READ) of one page at a time over 256
     // present, writable, dirty pages of a MAP_SHARED memfd mapping (HostMM.h); one PTE per call.

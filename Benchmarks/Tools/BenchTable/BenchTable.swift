@@ -72,19 +72,19 @@ struct TableRow {
         exit(2)
     }
 
-    static func main() {
+    static func main() async {
         let o = parse(Array(CommandLine.arguments.dropFirst()))
         func wanted(_ n: String) -> Bool { o.only.map { $0.contains(n) } ?? true }
         print("fbdefio-emu benchmark table: best of \(o.rounds) rounds (replay: \(o.replayRounds)), emulator and host "
             + "baseline alternating in one process, \(onlineCPUs()) online CPUs\n")
         var rows: [TableRow] = []
         var failed = false
-        func run(_ number: String, _ title: String, _ body: () throws -> TableRow) {
+        func run(_ number: String, _ title: String, _ body: () async throws -> TableRow) async {
             guard wanted(number) else { return }
             printProgress("row \(number): \(title)")
             let start = nowNanoseconds()
             do {
-                rows.append(try body())
+                rows.append(try await body())
             } catch {
                 failed = true
                 rows.append(TableRow(number: number, what: title, emulator: "error", baseline: "", ratio: nil,
@@ -92,31 +92,31 @@ struct TableRow {
             }
             printProgress("  \(formatDuration(nanoseconds: Double(nowNanoseconds() - start)))")
         }
-        run("1", "plasma 1080p32, 4 procs, ideal panel, end to end") { try plasmaRow(o) }
-        run("2", "replay, 16 procs, 8 MiB, wp faults") { try replayRow(o) }
+        await run("1", "plasma 1080p32, 4 procs, ideal panel, end to end") { try await plasmaRow(o) }
+        await run("2", "replay, 16 procs, 8 MiB, wp faults") { try await replayRow(o) }
         if wanted("3") || wanted("4") || wanted("5") {
             do {
-                rows += try microRows(o).filter { wanted(String($0.number.prefix(1))) }
+                rows += try await microRows(o).filter { wanted(String($0.number.prefix(1))) }
             } catch {
                 failed = true
                 rows.append(TableRow(number: "3-5", what: "store32, span, fault", emulator: "error", baseline: "",
                                      ratio: nil, target: "", met: nil, notes: ["\(error)"]))
             }
         }
-        run("6", "mappingWrprotectRange per PTE") { try wrprotectRow(o) }
-        run("7", "explorer, wp-race") { try exploreRow(o) }
+        await run("6", "mappingWrprotectRange per PTE") { try await wrprotectRow(o) }
+        await run("7", "explorer, wp-race") { try await exploreRow(o) }
         print(render(rows))
         if failed { exit(1) }
     }
 
     // MARK: - Rows
 
-    static func plasmaRow(_ o: Options) throws -> TableRow {
+    static func plasmaRow(_ o: Options) async throws -> TableRow {
         var emulator = Best(), baseline = Best()
         var first: PlasmaRow.EmulatorRun?
         var baselineHash: UInt64 = 0
         for _ in 0 ..< o.rounds {
-            let e = try PlasmaRow.emulator(frames: o.plasmaFrames)
+            let e = try await PlasmaRow.emulator(frames: o.plasmaFrames)
             if first == nil { first = e }
             emulator.add(e.nanoseconds)
             let b = try PlasmaRow.baseline(frames: o.plasmaFrames)
@@ -144,7 +144,7 @@ struct TableRow {
                         ratio: ratio, target: "≤ 1.5×", met: ratio <= 1.5, notes: notes)
     }
 
-    static func replayRow(_ o: Options) throws -> TableRow {
+    static func replayRow(_ o: Options) async throws -> TableRow {
         let lines = ReplayRow.lines()
         let trace: ReplayTrace
         do { trace = try ReplayTrace(parsing: Array(ReplayRow.text(lines).utf8)) } catch {
@@ -154,7 +154,7 @@ struct TableRow {
         var eFaults = 0, hFaults = 0
         var samePanel = true
         for _ in 0 ..< o.replayRounds {
-            let e = try ReplayRow.emulator(trace)
+            let e = try await ReplayRow.emulator(trace)
             let h = try ReplayRow.host(lines)
             eFaults = e.faults
             hFaults = h.faults
@@ -180,13 +180,13 @@ struct TableRow {
                         ratio: ratio, target: "≤ 0.1×", met: ratio <= 0.1, notes: [note])
     }
 
-    static func microRows(_ o: Options) throws -> [TableRow] {
+    static func microRows(_ o: Options) async throws -> [TableRow] {
         printProgress("rows 3-5: store32, span, fault round trip")
         let start = nowNanoseconds()
         var e = MicroResults()
         var h = MicroRows.HostResults()
         for _ in 0 ..< o.rounds {
-            let em = try MicroRows.emulator(rounds: 3)
+            let em = try await MicroRows.emulator(rounds: 3)
             e.store32.merge(em.store32)
             e.span.merge(em.span)
             e.fault.merge(em.fault)
@@ -210,7 +210,7 @@ struct TableRow {
                      baseline: "\(formatDuration(nanoseconds: h.store32.value))/store (C loop)",
                      ratio: store, target: "≤ 2×", met: store <= 2,
                      notes: ["3: \(grouped(MicroRows.storeReps * MicroRows.storeWords)) stores a round over 64 KiB "
-                         + "(16 pages, all in the soft TLB): `try task.store32(va + i * 4, v)` from this module, "
+                         + "(16 pages, all in the soft TLB): `try await task.store32(va + i * 4, v)` from this module, "
                          + "as Workloads calls it (a call into Kernel); it includes the slow path every "
                          + "\(MMConfig().storeBudget) stores (the store budget). Baseline: a plain, "
                          + "not vectorised C loop of 32-bit stores over a 64 KiB buffer."]),
@@ -241,10 +241,10 @@ struct TableRow {
         ]
     }
 
-    static func wrprotectRow(_ o: Options) throws -> TableRow {
+    static func wrprotectRow(_ o: Options) async throws -> TableRow {
         var emulator = Best(), host = Best()
         for _ in 0 ..< o.rounds {
-            emulator.merge(try WrprotectRow.emulator(rounds: 1))
+            emulator.merge(try await WrprotectRow.emulator(rounds: 1))
             host.merge(try WrprotectRow.host(rounds: 3))
         }
         let ratio = emulator.value / host.value
@@ -259,9 +259,9 @@ struct TableRow {
                             + "present, dirty pages of a MAP_SHARED memfd mapping (one PTE per call)."])
     }
 
-    static func exploreRow(_ o: Options) throws -> TableRow {
+    static func exploreRow(_ o: Options) async throws -> TableRow {
         var best = 0.0
-        for _ in 0 ..< o.rounds { best = max(best, try ExploreRow.emulator(schedules: o.exploreSchedules)) }
+        for _ in 0 ..< o.rounds { best = max(best, try await ExploreRow.emulator(schedules: o.exploreSchedules)) }
         return TableRow(number: "7", what: "explorer, wp-race (bug H), one thread",
                         emulator: "\(grouped(Int(best.rounded()))) schedules/s", baseline: "—", ratio: nil,
                         target: "≥ 5,000/s", met: best >= 5_000,
