@@ -3,8 +3,9 @@
 // Module layering (DESIGN.md §4): fbdefio-emu → Lab → {Workloads, Panels} → Kernel.
 import PackageDescription
 
-/// Every Swift target runs nonisolated async code on its caller's executor (SE-0461), so kernel code
-/// called from emulator tasks never leaves the emulator thread (research/scheduler.md §3.2, pitfall 2).
+/// Every Swift target runs nonisolated async code on its caller's executor (SE-0461), so the async code left around
+/// the synchronous kernel (the commands' and the tests' helpers) never leaves the emulator thread on its own
+/// (research/scheduler.md §3.2, pitfall 2).
 ///
 /// Release builds drop the dynamic exclusivity checks (`swift_beginAccess` through a TLS lookup on Linux), which cost
 /// about a fifth of the explorer's and the demo's time; debug builds, which the tests use, keep them.

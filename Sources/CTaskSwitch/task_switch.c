@@ -16,9 +16,19 @@ extern void swift_task_enterThreadLocalContext(char *state);
 extern void swift_task_exitThreadLocalContext(char *state);
 
 // Saves the callee-saved registers on the current stack, stores the stack pointer at *save, loads `next` and pops
-// the registers saved there. A fresh stack is prepared with a frame that pops into fbd_task_start.
+// the registers saved there. A fresh stack is prepared with a frame that pops into fbd_task_start, which calls
+// fbd_task_run(entry, arg).
 void fbd_swap_stacks(void **save, void *next);
 void fbd_task_start(void);
+
+typedef void (*fbd_entry)(void *, fbd_final_switch *);
+
+__attribute__((noreturn, used)) static void fbd_task_run(fbd_entry entry, void *arg) {
+    fbd_final_switch last = {0};
+    entry(arg, &last);
+    fbd_switch_to(last.from, last.to);
+    __builtin_trap();
+}
 
 #if defined(__x86_64__)
 __asm__(
@@ -51,14 +61,15 @@ __asm__(
     ".globl fbd_task_start\n"
     ".type fbd_task_start,@function\n"
     "fbd_task_start:\n"
-    "    movq %r13, %rdi\n"
-    "    callq *%r12\n"
+    "    movq %r12, %rdi\n"
+    "    movq %r13, %rsi\n"
+    "    callq fbd_task_run\n"
     "    ud2\n"
     ".size fbd_task_start, .-fbd_task_start\n");
 
 enum { SAVED_WORDS = 8 };  // control words, r15, r14, r13, r12, rbx, rbp, return address
 
-static void prepare_frame(uintptr_t *top, void (*entry)(void *), void *arg, void **sp) {
+static void prepare_frame(uintptr_t *top, fbd_entry entry, void *arg, void **sp) {
     // After the final `ret` the stack pointer is `top`, 16-byte aligned, as a call expects it before the call.
     uintptr_t *frame = top - SAVED_WORDS;
     uint32_t mxcsr;
@@ -116,12 +127,13 @@ __asm__(
     ".globl fbd_task_start\n"
     ".type fbd_task_start,%function\n"
     "fbd_task_start:\n"
-    "    mov x0, x20\n"
-    "    blr x19\n"
+    "    mov x0, x19\n"
+    "    mov x1, x20\n"
+    "    bl fbd_task_run\n"
     "    brk #0\n"
     ".size fbd_task_start, .-fbd_task_start\n");
 
-static void prepare_frame(uintptr_t *top, void (*entry)(void *), void *arg, void **sp) {
+static void prepare_frame(uintptr_t *top, fbd_entry entry, void *arg, void **sp) {
     uintptr_t *frame = top - 22;  // 176 bytes
     memset(frame, 0, 176);
     uint64_t fpcr;
@@ -160,7 +172,7 @@ void fbd_stack_unmap(fbd_stack *stack) {
     stack->base = NULL;
 }
 
-void fbd_stack_prepare(fbd_stack *stack, void (*entry)(void *), void *arg) {
+void fbd_stack_prepare(fbd_stack *stack, fbd_entry entry, void *arg) {
     uintptr_t top = ((uintptr_t)stack->base + stack->size) & ~(uintptr_t)15;
     prepare_frame((uintptr_t *)top, entry, arg, &stack->sp);
     stack->access_state[0] = stack->access_state[1] = NULL;

@@ -5,8 +5,8 @@ import Kernel
 /// Something a workload draws on: a framebuffer-shaped surface with a clip rectangle (the region the drawing
 /// process owns). Every operation clips to the screen *and* to `clip`; nothing outside that is ever read or written.
 ///
-/// Colours are `0xRRGGBB`; the canvas encodes them in its `format`. The operations are `async throws` because a
-/// mapped canvas's stores can fault (and be preempted) like any user store, and a fault can kill the process.
+/// Colours are `0xRRGGBB`; the canvas encodes them in its `format`. The operations throw because a mapped canvas's
+/// stores can fault (and be preempted) like any user store, and a fault can kill the process.
 ///
 /// Kernel analogue: the drawing half of `struct fb_ops` — `fb_fillrect`, `fb_copyarea`, `fb_imageblit` — which
 /// fbcon calls for text and scrolling (drivers/video/fbdev/core/sysfillrect.c, syscopyarea.c, sysimgblt.c).

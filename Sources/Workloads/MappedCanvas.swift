@@ -49,13 +49,12 @@ import Kernel
 
     @inline(__always) private func address(x: Int, y: Int) -> VirtAddr { origin + layout.offset(x: x, y: y) }
 
-    /// One pixel through the inlined store fast path: a synchronous TLB hit, and an awaited store only on a miss.
+    /// One pixel through the inlined store: a TLB hit is a few instructions here, a miss calls into the kernel.
     @inline(__always) private func storePixel(_ va: VirtAddr, _ value: UInt32) throws(UserFault) {
         if layout.format.bitsPerPixel == 32 {
-            if !task.tryStore32(va, value) { try task.store32(va, value) }
+            try task.store32(va, value)
         } else {
-            let half = UInt16(truncatingIfNeeded: value)
-            if !task.tryStore16(va, half) { try task.store16(va, half) }
+            try task.store16(va, UInt16(truncatingIfNeeded: value))
         }
     }
 
@@ -95,8 +94,8 @@ import Kernel
         }
     }
 
-    /// `format.encodeRow` out of line: in a synchronous function the loop's pointers and count stay in registers
-    /// (inside the async caller they are reloaded from its context every pixel), so it vectorises.
+    /// `format.encodeRow` out of line: in a function of its own the loop's pointers and count stay in registers
+    /// (inside the caller, whose stores can reach any memory, they are reloaded every pixel), so it vectorises.
     @inline(never)
     private static func encode(_ format: PixelFormat, _ pixels: UnsafePointer<UInt32>, count: Int,
                                into dst: UnsafeMutableRawPointer) {

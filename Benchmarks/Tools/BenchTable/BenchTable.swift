@@ -210,7 +210,7 @@ struct TableRow {
                      baseline: "\(formatDuration(nanoseconds: h.store32.value))/store (C loop)",
                      ratio: store, target: "≤ 2×", met: store <= 2,
                      notes: ["3: \(grouped(MicroRows.storeReps * MicroRows.storeWords)) stores a round over 64 KiB "
-                         + "(16 pages, all in the soft TLB): `try await task.store32(va + i * 4, v)` from this module, "
+                         + "(16 pages, all in the soft TLB): `try task.store32(va + i * 4, v)` from this module, "
                          + "as Workloads calls it (a call into Kernel); it includes the slow path every "
                          + "\(MMConfig().storeBudget) stores (the store budget). Baseline: a plain, "
                          + "not vectorised C loop of 32-bit stores over a 64 KiB buffer."]),

@@ -85,8 +85,8 @@ enum MicroRows {
             try t.fsync(fd)
         }
 
-        // 3. store32 on a TLB hit, as MappedCanvas.plot and narrow fills call it: `va + i * 4`, then `tryStore32`
-        // (the synchronous hit), awaiting `store32` only when it misses.
+        // 3. store32 on a TLB hit, as MappedCanvas.plot and narrow fills call it: `va + i * 4`, then `store32`
+        // (inlined: the hit is a few instructions here, a miss calls into the kernel).
         for p in 0 ..< storePages { try t.store32(base + p * PAGE_SIZE, 0) }  // fault in, fill the TLB
         for _ in 0 ..< rounds {
             let faultsBefore = kernel.stats.faults
@@ -95,7 +95,7 @@ enum MicroRows {
                 let v = UInt32(truncatingIfNeeded: rep) &* 0x9E37_79B9
                 for i in 0 ..< storeWords {
                     let va = base + i * 4, value = v &+ UInt32(truncatingIfNeeded: i)
-                    if !t.tryStore32(va, value) { try t.store32(va, value) }
+                    try t.store32(va, value)
                 }
             }
             let elapsed = nowNanoseconds() - start

@@ -18,9 +18,16 @@ typedef struct fbd_stack {
 int fbd_stack_map(fbd_stack *stack, size_t size);
 void fbd_stack_unmap(fbd_stack *stack);
 
-/// Prepares `stack` so that the first switch to it calls `entry(arg)` on it. `entry` must never return: a task ends
-/// by switching away for good.
-void fbd_stack_prepare(fbd_stack *stack, void (*entry)(void *), void *arg);
+/// Where a task that has ended switches to, for good: filled in by its entry function.
+typedef struct fbd_final_switch {
+    fbd_stack *from;
+    fbd_stack *to;
+} fbd_final_switch;
+
+/// Prepares `stack` so that the first switch to it calls `entry(arg, &final)` on it. When `entry` returns, every
+/// frame of the task is gone (nothing it held stays referenced from a stack that never runs again), and the task's
+/// last switch is made from `final.from` to `final.to`, never to return.
+void fbd_stack_prepare(fbd_stack *stack, void (*entry)(void *, fbd_final_switch *), void *arg);
 
 /// Saves the callee-saved registers and stack pointer of the running context in `from` and continues `to` where it
 /// last switched away (or at its entry). Returns when something switches back to `from`.

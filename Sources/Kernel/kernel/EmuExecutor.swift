@@ -6,9 +6,10 @@ import Synchronization
 /// The one thread every piece of emulator code runs on: a serial executor on a dedicated pthread, FIFO for the jobs
 /// of each origin (its own thread, or any other).
 ///
-/// Every fake process, the workqueue worker and the kernel model run as Swift tasks on this executor. Tasks
-/// switch only at the scheduler's preemption points (`Scheduler.preempt`), so which task runs is decided by the
-/// seeded policy, never by this executor: it only ever has one runnable job per machine at a time.
+/// A machine runs inside one job here: `Scheduler.run` is an ordinary call, and every fake process and workqueue
+/// worker is an emulated task on a stack of its own that the scheduler switches to at its preemption points, so
+/// which task runs is decided by the seeded policy, never by this executor. The jobs are those of the Swift tasks
+/// around the machines (a command's body, a test).
 ///
 /// - Note: Determinism rests on one invariant (research/scheduler.md §3.2, pitfall 6): after a machine has
 ///   booted, every job enqueued here comes from this thread. `foreignEnqueues` counts the ones that did not;
@@ -18,8 +19,8 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
 
     private let condition = NSCondition()
     private var queue = Deque<UnownedJob>()  // Protected by `condition`.
-    /// Jobs enqueued by the emulator thread itself (every job once a machine runs): only that thread touches it, so
-    /// they need neither the lock nor a wake-up.
+    /// Jobs enqueued by the emulator thread itself: only that thread touches it, so they need neither the lock nor
+    /// a wake-up.
     private var local = Deque<UnownedJob>()
     private let foreignPending = Atomic<Int>(0)
     private var thread: pthread_t?
@@ -74,8 +75,8 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
         if started.load(ordering: .relaxed) { return }
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
-        // Deep async call chains in the fault engine live in task frames, not on this stack, but keep room
-        // for synchronous recursion (page-table walks, interval-tree queries).
+        // Emulated tasks run on stacks of their own (TaskStack); this one holds the code around a run (setting a
+        // machine up, the checks after it), which can recurse too (page-table walks, interval-tree queries).
         pthread_attr_setstacksize(&attributes, 8 << 20)
         let box = Unmanaged.passRetained(self)
         var handle = pthread_t()

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT — the deterministic scheduler of an SMP machine (kernel analogue: kernel/sched/).
 
+import CTaskSwitch
+
 /// The scheduler of one emulated machine: its CPUs, the task states, the per-CPU virtual clocks, the timers, and the
 /// switch mechanism.
 ///
@@ -35,6 +37,8 @@
         /// Switched out inside the scheduler, and continued by a switch to it (false for a task that has not
         /// started, is on a CPU, has ended, or stopped for good in a deadlock).
         var parked = false
+        /// Stuck in a deadlock when its run ended: its stack was given back, it never runs again.
+        var abandoned = false
         init(id: Int, name: String, daemon: Bool, cpu: Int, body: @escaping @EmuActor () -> Void) {
             self.id = id
             self.name = name
@@ -135,7 +139,7 @@
 
     // MARK: - Tasks
 
-    /// Creates a task that starts parked and first runs when its CPU picks it. A task without a `cpu` is placed
+    /// Creates a task that first runs, on a stack of its own, when its CPU picks it. A task without a `cpu` is placed
     /// round robin (daemons on CPU 0).
     @discardableResult
     public func spawn(_ name: String, daemon: Bool = false, cpu: Int? = nil,
@@ -164,30 +168,49 @@
     /// The clock of a CPU (the live clock for the executing one).
     public func clock(of cpu: Int) -> VirtualTime { cpu == executingCPU && !betweenTasks ? now : cpus[cpu].clock }
 
-    /// Where a task's stack starts: runs the current task's body, then ends the task.
-    private static let taskEntry: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
+    /// Where a task's stack starts: runs the current task's body, ends the task, and says where its last switch
+    /// goes. The switch itself is made by the caller (CTaskSwitch) once these frames have returned, so that nothing
+    /// they held stays referenced from a stack that never runs again.
+    private static let taskEntry: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<fbd_final_switch>?)
+        -> Void = { raw, last in
         let sched = Unmanaged<Scheduler>.fromOpaque(raw!).takeUnretainedValue()
         // Only the scheduler switches to a task stack, from code isolated to the emulator's actor, on its thread:
         // the new stack is on that thread too. A synchronous isolated function has the plain function's layout.
-        let start: @EmuActor () -> Void = { sched.startCurrent() }
+        nonisolated(unsafe) let last = last!
+        let start: @EmuActor () -> Void = { sched.runCurrent(endingWith: last) }
         unsafeBitCast(start, to: (() -> Void).self)()
     }
 
-    private func startCurrent() {
+    private func runCurrent(endingWith last: UnsafeMutablePointer<fbd_final_switch>) {
         retiring = nil
         let id = current
+        runBody(of: id)
+        let (from, to) = exit(id)
+        last.pointee = fbd_final_switch(from: from, to: to)
+    }
+
+    private func runBody(of id: Int) {
         let body = entries[id].body!
         entries[id].body = nil
         body()
-        exit(id)
     }
 
-    private func exit(_ id: Int) {
+    /// Ends the running task and picks what runs next: returns the task's last switch, from its stack (which the
+    /// next context releases) to the next task, or to the code in `run`/`shutdown` when nothing can run.
+    private func exit(_ id: Int) -> (UnsafeMutablePointer<fbd_stack>, UnsafeMutablePointer<fbd_stack>) {
         precondition(current == id, "task \(id) ended while not on the CPU")
         entries[id].state = .done
         removeRunnable(id)
-        if isShuttingDown { retire(id, switchingTo: driver) }
-        switchAway(from: id, .taskExit)
+        let own = entries[id].stack!
+        retiring = own
+        entries[id].stack = nil
+        if isShuttingDown { return (own.context, driver.context) }
+        guard let next = selectNext(from: id, .taskExit) else {
+            finishRun(id)
+            return (own.context, driver.context)
+        }
+        current = next
+        return (own.context, target(next))
     }
 
     /// Set while `shutdown` winds down the daemons of a finished run.
@@ -195,16 +218,29 @@
 
     /// After a run: lets every daemon task parked in an idle wait (the workqueue worker waiting for work) return
     /// and end, so that nothing keeps the machine alive. Call it only once the run is over; tasks left blocked in
-    /// a deadlock stay parked.
+    /// a deadlock stay blocked.
     public func shutdown() {
         precondition(!isRunning, "shutdown during a run")
         isShuttingDown = true
-        for e in entries where e.daemon && e.state == .blocked && !e.uninterruptible && e.parked {
+        for e in entries where isIdleDaemon(e) {
             current = e.id
-            continueTask(e.id, from: driver)
+            continueTask(e.id, from: driver.context)
             retiring = nil
         }
         current = -1
+    }
+
+    /// A daemon parked in an interruptible wait: `shutdown` continues it.
+    private func isIdleDaemon(_ e: Entry) -> Bool { e.daemon && e.state == .blocked && !e.uninterruptible && e.parked }
+
+    /// After a deadlock, the tasks stuck in it can never run again (nothing can wake them): their stacks go back to
+    /// the pool. What their frames held is never released, as a deadlocked kernel never releases it either.
+    private func abandonStuckTasks() {
+        for e in entries where e.state != .done && e.stack != nil && !isIdleDaemon(e) {
+            e.stack = nil
+            e.parked = false
+            e.abandoned = true
+        }
     }
 
     // MARK: - Running
@@ -219,8 +255,9 @@
             return outcome!
         }
         current = first
-        continueTask(first, from: driver)
+        continueTask(first, from: driver.context)
         retiring = nil
+        if case .deadlock = outcome { abandonStuckTasks() }
         return outcome!
     }
 
@@ -531,11 +568,12 @@
 
     private func switchAway(from me: Int, _ point: PreemptionPoint) {
         guard let next = selectNext(from: me, point) else {
+            // Nothing can run: the run is over. Only `shutdown` continues this task, if it is an idle daemon.
             finishRun(me)
-            if entries[me].state == .done { retire(me, switchingTo: driver) }
-            // Deadlocked: this task never runs again (it stays switched out, not parked).
-            entries[me].stack!.switchTo(driver)
-            preconditionFailure("task \(me) continued after the run ended in a deadlock")
+            entries[me].parked = true
+            fbd_switch_to(entries[me].stack!.context, driver.context)
+            retiring = nil
+            return
         }
         if next == me { return }  // A timer fired during the warp and woke this very task.
         resumeTask(next, parking: me)
@@ -569,41 +607,34 @@
         if target != me { resumeTask(target, parking: me) }
     }
 
+    /// Parks the running task and switches to `next`; returns when something switches back.
     @inline(never) private func resumeTask(_ next: Int, parking me: Int) {
         current = next
-        let stack = entries[me].stack!
-        if entries[me].state == .done {
-            retiring = stack
-            entries[me].stack = nil
-        } else {
-            entries[me].parked = true
-        }
-        continueTask(next, from: stack)
+        entries[me].parked = true
+        // The context's address, not the stack object: a frame that may never run again (a task stuck in a
+        // deadlock) must not hold a reference that keeps its stack from going back to the pool.
+        continueTask(next, from: entries[me].stack!.context)
         retiring = nil
     }
 
-    /// Switches from `from` to task `id`: where it parked, or to its first instruction.
-    private func continueTask(_ id: Int, from: TaskStack) {
+    /// Switches from the context `from` to task `id`; returns when something switches back to `from`.
+    @inline(__always) private func continueTask(_ id: Int, from: UnsafeMutablePointer<fbd_stack>) {
+        fbd_switch_to(from, target(id))
+    }
+
+    /// Where a switch to task `id` goes: where it parked, or, the first time, to its entry on a fresh stack.
+    private func target(_ id: Int) -> UnsafeMutablePointer<fbd_stack> {
         let e = entries[id]
         if let stack = e.stack {
             precondition(e.parked, "switch to task \(id), which is not parked")
             e.parked = false
-            from.switchTo(stack)
-            return
+            return stack.context
         }
+        precondition(!e.abandoned, "switch to task \(id), which was stuck in a deadlock")
         let stack = TaskStack.task()
         e.stack = stack
         stack.prepare(entry: Scheduler.taskEntry, argument: Unmanaged.passUnretained(self).toOpaque())
-        from.switchTo(stack)
-    }
-
-    /// Ends a task for good: its stack is released by the context that runs next.
-    private func retire(_ id: Int, switchingTo next: TaskStack) -> Never {
-        let stack = entries[id].stack!
-        retiring = stack
-        entries[id].stack = nil
-        stack.switchTo(next)
-        preconditionFailure("task \(id) continued after it ended")
+        return stack.context
     }
 
     private func finishRun(_ last: Int?) {

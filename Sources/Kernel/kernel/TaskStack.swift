@@ -38,6 +38,7 @@ final class TaskStack {
         let c = UnsafeMutablePointer<fbd_stack>.allocate(capacity: 1)
         c.initialize(to: fbd_stack())
         let rc = fbd_stack_map(c, size)
+        if rc == 0 { mappedCount.withLock { $0 += 1 } }
         guard rc == 0 else {
             let reason = String(cString: strerror(rc))
             FileHandle.standardError.write(Data("fbdefio-emu: cannot map a stack for an emulated task: \(reason)\n".utf8))
@@ -46,14 +47,11 @@ final class TaskStack {
         return TaskStack(context: c)
     }
 
-    /// Points the stack at its first call: `entry(argument)` the first time a switch reaches it.
-    func prepare(entry: @convention(c) (UnsafeMutableRawPointer?) -> Void, argument: UnsafeMutableRawPointer) {
+    /// Points the stack at its first call: `entry(argument, &last)` the first time a switch reaches it, then the
+    /// switch `entry` left in `last`.
+    func prepare(entry: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<fbd_final_switch>?) -> Void,
+                 argument: UnsafeMutableRawPointer) {
         fbd_stack_prepare(context, entry, argument)
-    }
-
-    /// Saves the running context here and continues `next`; returns when something switches back here.
-    @inline(__always) func switchTo(_ next: TaskStack) {
-        fbd_switch_to(context, next.context)
     }
 
     deinit {
@@ -61,7 +59,6 @@ final class TaskStack {
             context.deallocate()
             return
         }
-        // A stack whose task is parked for good (a deadlock) is reused all the same: nothing will switch to it.
         let kept = TaskStack.pool.withLock { free -> Bool in
             guard free.count < 64 else { return false }
             free.append(Pointer(pointer: context))
@@ -70,8 +67,13 @@ final class TaskStack {
         if !kept {
             fbd_stack_unmap(context)
             context.deallocate()
+            TaskStack.mappedCount.withLock { $0 -= 1 }
         }
     }
+
+    /// Task stacks mapped in this process, in use or pooled for reuse.
+    static var mapped: Int { mappedCount.withLock { $0 } }
+    private static let mappedCount = Mutex(0)
 
     private struct Pointer: @unchecked Sendable { let pointer: UnsafeMutablePointer<fbd_stack> }
     private static let pool = Mutex<[Pointer]>([])

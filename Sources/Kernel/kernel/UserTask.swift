@@ -72,37 +72,26 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 
     /// Stores a 32-bit pixel (little endian). A store that straddles two pages is done byte by byte.
     @inlinable @inline(__always) public func store32(_ va: VirtAddr, _ value: UInt32) throws(UserFault) {
-        if _fastPath(tryStore32(va, value)) { return }
-        try storeSlow(va, UInt64(value), width: 4)
-    }
-
-    /// The TLB hit of `store32`, as a synchronous step: stores and returns true on a hit of a writable entry within
-    /// the task's budget; returns false, storing nothing, when the store needs the slow path (then call `store32`).
-    /// A loop that stores through it awaits only on a miss: an awaited call costs an executor hop even when it does
-    /// not suspend.
-    @inlinable @inline(__always) public func tryStore32(_ va: VirtAddr, _ value: UInt32) -> Bool {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
-        guard _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 4) else { return false }
-        budget &-= 1
-        e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt32.self)
-        return true
+        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 4) {
+            budget &-= 1
+            e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt32.self)
+            return
+        }
+        try storeSlow(va, UInt64(value), width: 4)
     }
 
     /// Stores a 16-bit pixel (little endian).
     @inlinable @inline(__always) public func store16(_ va: VirtAddr, _ value: UInt16) throws(UserFault) {
-        if _fastPath(tryStore16(va, value)) { return }
-        try storeSlow(va, UInt64(value), width: 2)
-    }
-
-    /// The TLB hit of `store16` (see `tryStore32`).
-    @inlinable @inline(__always) public func tryStore16(_ va: VirtAddr, _ value: UInt16) -> Bool {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
-        guard _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 2) else { return false }
-        budget &-= 1
-        e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt16.self)
-        return true
+        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 2) {
+            budget &-= 1
+            e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt16.self)
+            return
+        }
+        try storeSlow(va, UInt64(value), width: 2)
     }
 
     /// Loads one byte.
@@ -150,7 +139,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A bulk access of [va, va + count), one page piece at a time in ascending order: each piece is translated
-    /// (synchronously on a TLB hit), handed to `access` with its offset into the access, and its copy charged;
+    /// (without a walk on a TLB hit), handed to `access` with its offset into the access, and its copy charged;
     /// between two pieces a passed tick may preempt and other CPUs catch up.
     @inline(__always)
     private func forEachPage(_ va: VirtAddr, count: Int, write: Bool,
@@ -179,9 +168,8 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// `translate`'s outcome when it needs no suspension — the budget is not used up and this CPU's TLB holds an
-    /// entry that allows the access — done synchronously (a loop of awaited calls hops executors at every one); nil
-    /// when `translate` must run.
+    /// `translate`'s outcome when it needs neither a walk nor a preemption point — the budget is not used up and this
+    /// CPU's TLB holds an entry that allows the access; nil when `translate` must run.
     private func tlbHit(_ va: VirtAddr, write: Bool) -> UnsafeMutableRawPointer? {
         guard budget > 0, let e = tlb.lookup(va), !write || e.writable else { return nil }
         chargeUsedBudget()

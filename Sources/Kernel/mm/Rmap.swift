@@ -168,7 +168,7 @@ public struct PageMkcleanState: RmapWalkControl {
 }
 
 extension IntervalTree {
-    /// The first node overlapping `[first, last]`, for walks that must suspend between nodes (the tree must not
+    /// The first node overlapping `[first, last]`, for walks that may switch tasks between nodes (the tree must not
     /// change until the walk ends; i_mmap_rwsem guarantees that for i_mmap). An empty query (`last < first`) finds
     /// nothing. Kernel: vma_interval_tree_iter_first() — mm/interval_tree.c
     func iterFirst(first: Int, last: Int) -> Handle? {
