@@ -7,11 +7,16 @@ import PackageDescription
 /// the synchronous kernel (the commands' and the tests' helpers) never leaves the emulator thread on its own
 /// (research/scheduler.md §3.2, pitfall 2).
 ///
-/// Release builds drop the dynamic exclusivity checks (`swift_beginAccess` through a TLS lookup on Linux), which cost
-/// about a fifth of the explorer's and the demo's time; debug builds, which the tests use, keep them.
+/// Release builds drop two kinds of run-time check, which debug builds (the tests) keep: the dynamic exclusivity
+/// checks (`swift_beginAccess` through a TLS lookup on Linux, about a fifth of the explorer's and the demo's time once),
+/// and the dynamic actor-isolation checks (SE-0423) that Swift 6 puts at the entry of every emulator-isolated closure
+/// handed to a function that takes a plain closure (`withUTF8`, `contains(where:)`, an event subscriber):
+/// `swift_task_isCurrentExecutor` at each call, several per fault. All emulator code runs on one thread by
+/// construction (`EmuExecutor`), which the debug builds' checks keep verifying.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked", "-Xfrontend", "-disable-dynamic-actor-isolation"],
+                 .when(configuration: .release)),
 ]
 
 let package = Package(
