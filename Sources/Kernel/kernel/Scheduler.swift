@@ -76,7 +76,14 @@ import CTaskSwitch
     public let cpuCount: Int
     private var cpus: [CPU]
     /// The CPU whose task is executing.
-    public private(set) var executingCPU = 0
+    public private(set) var executingCPU = 0 {
+        didSet { othersKnown = false }
+    }
+    /// While a task executes, the earliest of the other CPUs that have a runnable task on them, and its clock (nil:
+    /// none), so that a preemption point on an SMP machine need not look at every CPU. The other CPUs stand still
+    /// while one executes: only a wake-up (`makeRunnable`) or a change of the executing CPU alters it.
+    private var othersEarliest: (cpu: Int, clock: VirtualTime)?
+    private var othersKnown = false
     /// Where the next non-daemon task is placed (round robin over the CPUs).
     private var nextPlacement = 0
     /// True inside `selectNext`, while no task executes: every CPU's clock is then in `cpus`.
@@ -439,6 +446,7 @@ import CTaskSwitch
     /// Queues a runnable task on its CPU. An idle CPU takes it at once, from the time of the wake-up (a timer's
     /// deadline, or the waker's clock); inside `selectNext` the picking is left to it.
     private func makeRunnable(_ id: Int) {
+        othersKnown = false
         let c = entries[id].cpu
         // A spinning waiter still has its CPU: it goes on from when the lock was handed to it.
         let idle = cpus[c].curr == id || cpus[c].runQueue.isEmpty
@@ -504,6 +512,18 @@ import CTaskSwitch
 
     /// The CPU with a task whose clock is the earliest (`preferred` on a tie, then the lowest number).
     private func earliestBusyCPU(preferring preferred: Int) -> Int {
+        if preferred == executingCPU && !betweenTasks {
+            if !othersKnown {
+                othersEarliest = nil
+                for j in cpus.indices where j != preferred && isBusy(j) {
+                    let c = cpus[j].clock
+                    if othersEarliest == nil || c < othersEarliest!.clock { othersEarliest = (j, c) }
+                }
+                othersKnown = true
+            }
+            guard let other = othersEarliest else { return preferred }
+            return isBusy(preferred) && !(other.clock < now) ? preferred : other.cpu
+        }
         var best = preferred
         var bestClock = isBusy(preferred) ? clock(of: preferred) : nil
         for j in cpus.indices where j != preferred && isBusy(j) {
