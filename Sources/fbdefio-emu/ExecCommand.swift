@@ -66,7 +66,7 @@ struct ExecCLI: ParsableCommand {
 
     @OptionGroup var display: DisplayFlags
 
-    @Option(help: "The preload library (default: libfbdefio-preload.so next to this executable, or $FBDEFIO_PRELOAD).")
+    @Option(help: "The preload library (default: $FBDEFIO_PRELOAD, or libfbdefio-preload.so next to this executable or in ../lib/fbdefio-emu).")
     var preload: String?
 
     @Option(help: "Write the program's requests as the emulated kernel saw them (open, mmap, fault page=P batch=B, fsync, close) to FILE.")
@@ -131,15 +131,20 @@ struct ExecCLI: ParsableCommand {
         return nil
     }
 
-    /// libfbdefio-preload.so: the flag, $FBDEFIO_PRELOAD, or next to this executable (where `swift build` puts it).
+    /// Where an installed binary's preload library is, relative to the directory of the executable.
+    static let installedPreloadDirectory = "../lib/fbdefio-emu"
+
+    /// libfbdefio-preload.so: the flag, $FBDEFIO_PRELOAD, next to this executable (where `swift build` puts it), or
+    /// in ../lib/fbdefio-emu from it (where `make install` puts it).
     static func preloadLibrary(_ flag: String?) -> String? {
         if let flag { return flag }
         if let env = ProcessInfo.processInfo.environment["FBDEFIO_PRELOAD"], !env.isEmpty { return env }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
-        let candidate = URL(fileURLWithPath: exe).deletingLastPathComponent()
-            .appendingPathComponent("libfbdefio-preload.so").path
-        return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+        let dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        return [dir, dir.appendingPathComponent(installedPreloadDirectory)]
+            .map { $0.appendingPathComponent("libfbdefio-preload.so").standardizedFileURL.path }
+            .first { FileManager.default.fileExists(atPath: $0) }
     }
 
     func execOptions() throws -> ExecOptions {
@@ -155,8 +160,8 @@ struct ExecCLI: ParsableCommand {
         if framebuffer.sortPagereflist { o.sortPagereflist = true }
         o.argv = program
         guard let lib = Self.preloadLibrary(preload) else {
-            throw ValidationError("exec: libfbdefio-preload.so not found next to the executable (build it with "
-                + "'swift build', or pass --preload PATH)")
+            throw ValidationError("exec: libfbdefio-preload.so not found next to the executable nor in "
+                + "\(Self.installedPreloadDirectory) from it (build it with 'swift build', or pass --preload PATH)")
         }
         o.preload = URL(fileURLWithPath: lib).standardizedFileURL.path
         o.environment = ProcessInfo.processInfo.environment
