@@ -5,7 +5,7 @@ ARGS     ?=
 APT_PKGS := pkg-config libsdl2-dev zlib1g-dev
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test bench clean screenshots install install-files uninstall
+.PHONY: all deps build run test bench bench-build clean screenshots install install-files uninstall
 
 all: build
 
@@ -42,6 +42,11 @@ bench: deps
 	cd Benchmarks && $(SWIFT) build -c release --product BenchTable
 	cd Benchmarks && "$$($(SWIFT) build -c release --show-bin-path)/BenchTable" $(BENCH_ARGS)
 	@if [ -n "$(DETAIL)" ]; then cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress; fi
+
+# Compiles every benchmark target without running any, so that CI sees when they stop building. A debug build: it
+# covers the ordo-one suites as well as BenchTable, and takes less time than the release build of `make bench`.
+bench-build: deps
+	cd Benchmarks && $(SWIFT) build
 
 # The README's screenshots of `fbdefio-emu step` and of a --walkthrough page (Assets/screenshots/; needs tmux and
 # chromium).
