@@ -46,8 +46,8 @@ struct ExecCLI: ParsableCommand {
     @Option(help: "Wall seconds after which the program is sent SIGTERM (default: until it exits).")
     var duration: Double?
 
-    @Option(help: "Run demo workload processes beside the program (\(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))), drawing bands in the rows below --program-rows.")
-    var workload: String?
+    @Option(help: "Run demo workload processes beside the program (see 'fbdefio-emu workloads'), drawing bands in the rows below --program-rows.")
+    var workload: WorkloadKind?
 
     @Option(help: "With --workload: processes drawing (the rows below the program are split into N bands), 1-16.")
     var procs: Int = 1
@@ -91,9 +91,6 @@ struct ExecCLI: ParsableCommand {
         }
         if let duration, !(duration > 0 && duration <= 86_400) {
             throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 86400]")
-        }
-        if let workload, WorkloadKind(rawValue: workload) == nil {
-            throw ValidationError("--workload: unknown workload '\(workload)'; one of \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
         guard (1 ... 1000).contains(fps) else { throw ValidationError("--fps: '\(fps)' is not in 1...1000") }
@@ -150,7 +147,7 @@ struct ExecCLI: ParsableCommand {
     func execOptions() throws -> ExecOptions {
         var o = ExecOptions()
         o.machine = try machine.machineOptions()
-        o.panel = framebuffer.panel
+        o.panel = framebuffer.panel.name
         if let (w, h) = framebuffer.size {
             o.width = w
             o.height = h
@@ -171,7 +168,7 @@ struct ExecCLI: ParsableCommand {
         o.duration = duration
         o.keepEvents = events != nil
         o.keepTrace = trace != nil
-        o.workload = workload
+        o.workload = workload?.rawValue
         o.procs = procs
         o.programRows = programRows
         o.frameInterval = VirtualTime(picoseconds: 1_000_000_000_000 / Int64(fps))

@@ -32,7 +32,8 @@ struct FBDefioEmu: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
-                let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "bad arguments"
+                let full = fullMessage(for: error)
+                let message = namedChoiceError(full) ?? full.split(separator: "\n").first.map(String.init) ?? "bad arguments"
                 FileHandle.standardError.write(Data("fbdefio-emu: \(message)\n".utf8))
                 FileHandle.standardError.write(Data("Run 'fbdefio-emu --help' for the flags.\n".utf8))
                 Foundation.exit(2)

@@ -24,8 +24,8 @@ struct Run: ParsableCommand {
     @Flag(help: "No window: run, check, print the summary.")
     var headless = false
 
-    @Option(help: "Workload: \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var workload: String = "console"
+    @Option(help: "The demo program the processes draw (see 'fbdefio-emu workloads').")
+    var workload: WorkloadKind = .console
 
     @OptionGroup var framebuffer: FramebufferFlags
 
@@ -62,9 +62,6 @@ struct Run: ParsableCommand {
     var heatmap: String?
 
     func validate() throws {
-        guard WorkloadKind(rawValue: workload) != nil else {
-            throw ValidationError("--workload: unknown workload '\(workload)'; one of \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
         if let frames, frames < 1 || frames > 1_000_000 { throw ValidationError("--frames: '\(frames)' is not in 1...1000000") }
         if let duration, !(duration > 0 && duration <= 3600) { throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 3600]") }
@@ -83,8 +80,8 @@ struct Run: ParsableCommand {
         o.bpp = framebuffer.bpp ?? profile.defaultFramebufferBPP
         o.delay = framebuffer.delay
         if framebuffer.sortPagereflist { o.sortPagereflist = true }
-        o.panel = framebuffer.panel
-        o.workload = workload
+        o.panel = framebuffer.panel.name
+        o.workload = workload.rawValue
         o.procs = procs
         o.frameInterval = VirtualTime(picoseconds: 1_000_000_000_000 / Int64(fps))
         if let duration {
@@ -129,7 +126,7 @@ struct Run: ParsableCommand {
         var window: SDLOutcome?
         if options.live {
             let profile = framebuffer.profile
-            let windowOptions = display.windowOptions(title: "fbdefio-emu — \(workload) on \(profile.name)",
+            let windowOptions = display.windowOptions(title: "fbdefio-emu — \(workload.rawValue) on \(profile.name)",
                                                       width: options.width)
             do {
                 window = try runSDLWindow(mailbox, options: windowOptions)
