@@ -23,8 +23,9 @@ struct ExecCLI: ParsableCommand {
             how long the program was stalled in faults, and names the tracking mechanism (--tracking: userfaultfd \
             write-protect where the host allows it, else mprotect + SIGSEGV). Exit status: 0 when the program \
             exited 0 (or was stopped on request) and the panel equals the framebuffer memory; 1 otherwise; 2 for \
-            bad flags or a program that cannot be started. --record FILE writes a trace that 'fbdefio-emu replay' \
-            runs again deterministically, on any panel.
+            bad flags or a program that cannot be started; 3 when the machine cannot be set up (the preload \
+            library or the workloads' assets not found, the host's memory file or the window refused). --record \
+            FILE writes a trace that 'fbdefio-emu replay' runs again deterministically, on any panel.
 
             Example: fbdefio-emu exec --panel ili9341-spi32 -- ffmpeg -re -f lavfi \
             -i testsrc=size=320x240:rate=25 -t 5 -pix_fmt rgb565le -f fbdev /dev/fb0
@@ -58,7 +59,7 @@ struct ExecCLI: ParsableCommand {
     @Option(help: "With --workload: workload frames per second of virtual time.")
     var fps: Int = 50
 
-    @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
+    @Option(help: "Folder holding the workloads' assets (default: $FBDEFIO_ASSETS, or found from the executable's path).")
     var assets: String?
 
     @Option(help: "Record what the program did as a replay trace to FILE ('fbdefio-emu replay FILE' runs it again).")
@@ -115,6 +116,7 @@ struct ExecCLI: ParsableCommand {
         if let path = preload, !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("--preload: no such file '\(path)'")
         }
+        try checkAssetsFlag(assets)
     }
 
     /// The program as PATH lookup would find it (what posix_spawnp will run), or nil.
@@ -157,7 +159,7 @@ struct ExecCLI: ParsableCommand {
         if framebuffer.sortPagereflist { o.sortPagereflist = true }
         o.argv = program
         guard let lib = Self.preloadLibrary(preload) else {
-            throw ValidationError("exec: libfbdefio-preload.so not found next to the executable nor in "
+            throw SetupFailure("exec: libfbdefio-preload.so not found next to the executable nor in "
                 + "\(Self.installedPreloadDirectory) from it (build it with 'swift build', or pass --preload PATH)")
         }
         o.preload = URL(fileURLWithPath: lib).standardizedFileURL.path
@@ -209,17 +211,18 @@ struct ExecCLI: ParsableCommand {
             } catch {
                 mailbox.requestStop()
                 _ = handle.wait()
-                FileHandle.standardError.write(Data("fbdefio-emu: \(error)\n".utf8))
-                throw ExitCode(1)
+                throw SetupFailure("\(error)")
             }
         }
         let result = handle.wait()
         stopper?.cancel()
         let report: ExecReport
         switch result {
-        case .failure(let error): throw ValidationError(error.description)
+        case .failure(let error): throw error.commandError
         case .success(let r): report = r
         }
+        // Nothing ran: the summary would only repeat the error.
+        if report.setupFailed { throw SetupFailure(report.errors.joined(separator: "; ")) }
         print(report.summary)
         if let window { print(window.summary) }
         if let e = snapshots?.firstError { FileHandle.standardError.write(Data("fbdefio-emu: --png-out: \(e)\n".utf8)) }

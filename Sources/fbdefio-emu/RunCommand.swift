@@ -43,7 +43,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup var display: DisplayFlags
 
-    @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
+    @Option(help: "Folder holding the workloads' assets (default: $FBDEFIO_ASSETS, or found from the executable's path).")
     var assets: String?
 
     @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
@@ -70,6 +70,7 @@ struct Run: ParsableCommand {
         try display.check(headless: headless)
         let h = framebuffer.size?.height ?? framebuffer.profile.height
         guard h >= procs else { throw ValidationError("--procs: \(procs) bands do not fit in \(h) rows") }
+        try checkAssetsFlag(assets)
     }
 
     func demoOptions() throws -> DemoOptions {
@@ -133,8 +134,7 @@ struct Run: ParsableCommand {
             } catch {
                 mailbox.requestStop()
                 _ = handle.wait()
-                FileHandle.standardError.write(Data("fbdefio-emu: \(error)\n".utf8))
-                throw ExitCode(1)
+                throw SetupFailure("\(error)")
             }
         }
         let result = handle.wait()
@@ -142,7 +142,7 @@ struct Run: ParsableCommand {
         stopper?.cancel()
         switch result {
         case .failure(let error):
-            throw ValidationError(error.description)
+            throw error.commandError
         case .success(let report):
             print(report.summary)
             if let window { print(window.summary) }
@@ -176,6 +176,14 @@ extension Run {
                 throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
             }
         }
+    }
+}
+
+/// A folder the user named that holds no assets is bad input (status 2), unlike assets that cannot be found (3).
+func checkAssetsFlag(_ path: String?) throws {
+    guard let path else { return }
+    do { _ = try Assets.locate(explicit: path) } catch {
+        throw ValidationError("--assets: '\(path)' is not an assets folder (no \(Assets.markerFile) in it)")
     }
 }
 

@@ -101,6 +101,9 @@ struct StepCommand: ParsableCommand {
         }
         if let scenario { return .scenario(Scenario.named(scenario)!, v, seed: seed) }
         if let schedule { return .schedule(try loadSchedule(schedule, flag: "--schedule")) }
+        // The run's workloads need the assets. Checked here, where their absence can be told apart from the
+        // session's other errors (bad input, status 2): a machine that cannot be set up exits with 3.
+        do { _ = try Assets.load() } catch { throw SetupFailure(error.message) }
         let profile = panel
         var o = DemoOptions()
         o.machine.seed = seed

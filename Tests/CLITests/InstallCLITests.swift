@@ -7,13 +7,14 @@ enum Host {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// Runs `exe ARGS` in `directory`, with the environment less `unset`.
-    static func run(_ exe: URL, _ args: [String], in directory: URL, unset: [String] = []) throws -> CLI.Result {
+    /// Runs `exe ARGS` in `directory`, with the environment less `unset` and with `set`.
+    static func run(_ exe: URL, _ args: [String], in directory: URL, unset: [String] = [],
+                    set: [String: String] = [:]) throws -> CLI.Result {
         let p = Process()
         p.executableURL = exe
         p.arguments = args
         p.currentDirectoryURL = directory
-        var env = ProcessInfo.processInfo.environment
+        var env = ProcessInfo.processInfo.environment.merging(set) { $1 }
         for k in unset { env[k] = nil }
         p.environment = env
         let out = Pipe(), err = Pipe()
@@ -69,6 +70,13 @@ enum Host {
         let exec = try Host.run(exe, ["exec", "--headless", "--tracking", "mprotect", "--", probe], in: elsewhere,
                                 unset: ["FBDEFIO_PRELOAD"])
         #expect(exec.status == 0, "\(exec.stdout)\(exec.stderr)")
+        // Found in PATH, as an installed binary is: explore's child processes are this binary all the same.
+        let path = prefix.appendingPathComponent("bin").path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+        let explore = try Host.run(URL(fileURLWithPath: "/usr/bin/env"),
+                                   ["fbdefio-emu", "explore", "--variant", "upstream+worker-page-lock", "--schedules",
+                                    "100", "--jobs", "2"], in: elsewhere, set: ["PATH": path])
+        #expect(explore.status == 0, "\(explore.stdout)\(explore.stderr)")
+        #expect(explore.stdout.contains("no violation in 100 schedules"))
 
         let uninstall = try Host.make(["uninstall", "PREFIX=\(prefix.path)"])
         #expect(uninstall.status == 0, "\(uninstall.stderr)")
