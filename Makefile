@@ -5,7 +5,7 @@ ARGS     ?=
 APT_PKGS := pkg-config libsdl2-dev zlib1g-dev
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test bench clean screenshots
+.PHONY: all deps build run test bench bench-build clean screenshots install install-files uninstall
 
 all: build
 
@@ -43,10 +43,40 @@ bench: deps
 	cd Benchmarks && "$$($(SWIFT) build -c release --show-bin-path)/BenchTable" $(BENCH_ARGS)
 	@if [ -n "$(DETAIL)" ]; then cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress; fi
 
+# Compiles every benchmark target without running any, so that CI sees when they stop building. A debug build: it
+# covers the ordo-one suites as well as BenchTable, and takes less time than the release build of `make bench`.
+bench-build: deps
+	cd Benchmarks && $(SWIFT) build
+
 # The README's screenshots of `fbdefio-emu step` and of a --walkthrough page (Assets/screenshots/; needs tmux and
 # chromium).
 screenshots: deps
 	tools/screenshots.sh
+
+# `make install [PREFIX=/usr/local] [DESTDIR=…]`: the release binary as $(PREFIX)/bin/fbdefio-emu, the assets the
+# workloads load (fonts, the cursor's picture) in $(PREFIX)/share/fbdefio-emu and exec's preload library in
+# $(PREFIX)/lib/fbdefio-emu, which is where the binary looks for them, relative to its own path. install-files copies
+# what the build folder BIN holds without building (the CLI tests install a debug build with it).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR   = $(DESTDIR)$(PREFIX)/bin
+LIBDIR   = $(DESTDIR)$(PREFIX)/lib/fbdefio-emu
+DATADIR  = $(DESTDIR)$(PREFIX)/share/fbdefio-emu
+
+install: build
+	@$(MAKE) --no-print-directory install-files BIN="$$($(SWIFT) build -c release --show-bin-path)"
+
+install-files:
+	@test -n "$(BIN)" -a -x "$(BIN)/fbdefio-emu" || { echo "make: no fbdefio-emu in BIN='$(BIN)'" >&2; exit 1; }
+	install -d "$(BINDIR)" "$(LIBDIR)" "$(DATADIR)/fonts" "$(DATADIR)/images"
+	install -m 755 "$(BIN)/fbdefio-emu" "$(BINDIR)/fbdefio-emu"
+	install -m 644 "$(BIN)/libfbdefio-preload.so" "$(LIBDIR)/libfbdefio-preload.so"
+	install -m 644 Assets/fonts/*.psf Assets/fonts/LICENSE-* "$(DATADIR)/fonts/"
+	install -m 644 Assets/images/*.ppm "$(DATADIR)/images/"
+
+uninstall:
+	rm -f "$(BINDIR)/fbdefio-emu"
+	rm -rf "$(LIBDIR)" "$(DATADIR)"
 
 clean:
 	rm -rf .build

@@ -17,10 +17,11 @@ public struct AssetError: Error, Sendable, Equatable, CustomStringConvertible {
 /// loaded on any thread). `Assets.load()` finds the folder like this, first match wins:
 /// 1. an explicit path (a CLI flag), which must be the `Assets` folder itself;
 /// 2. the environment variable `FBDEFIO_ASSETS`, likewise;
-/// 3. a folder named `Assets` holding `fonts/Lat15-Terminus16.psf`, in the directory of the running executable
-///    (symlinks resolved) or any directory above it — so `.build/debug/fbdefio-emu` and the test bundle find the
-///    package's own `Assets/`;
-/// 4. the same search upward from the current directory.
+/// 3. `../share/fbdefio-emu` from the directory of the running executable (symlinks resolved), where `make install`
+///    puts them beside `$PREFIX/bin/fbdefio-emu`;
+/// 4. a folder named `Assets` holding `fonts/Lat15-Terminus16.psf`, in the directory of the running executable
+///    or any directory above it — so `.build/debug/fbdefio-emu` and the test bundle find the package's own `Assets/`;
+/// 5. the same search upward from the current directory.
 public struct Assets: Sendable {
     /// The environment variable that names the assets folder.
     public static let environmentVariable = "FBDEFIO_ASSETS"
@@ -30,6 +31,8 @@ public struct Assets: Sendable {
     public static let backdropFile = "images/landscape.ppm"
     /// The file whose presence marks a folder as the assets folder.
     public static var markerFile: String { consoleFontFiles[0] }
+    /// Where an installed binary's assets are, relative to the directory of the executable.
+    public static let installedRelativePath = "../share/fbdefio-emu"
 
     /// Where the assets were loaded from (nil for assets built in memory).
     public let directory: String?
@@ -70,8 +73,8 @@ public struct Assets: Sendable {
         return Assets(consoleFonts: fonts, backdrop: image, directory: dir)
     }
 
-    /// The assets folder: `explicit`, else `$FBDEFIO_ASSETS`, else the first `Assets` folder above the executable
-    /// or the current directory.
+    /// The assets folder: `explicit`, else `$FBDEFIO_ASSETS`, else the installed assets beside the executable, else
+    /// the first `Assets` folder above the executable or the current directory.
     public static func locate(explicit: String? = nil) throws(AssetError) -> String {
         if let explicit {
             guard isAssetsFolder(explicit) else {
@@ -86,7 +89,13 @@ public struct Assets: Sendable {
             return env
         }
         var starts: [String] = []
-        if let exe = executableDirectory() { starts.append(exe) }
+        var installed: String?
+        if let exe = executableDirectory() {
+            let path = URL(fileURLWithPath: exe).appendingPathComponent(installedRelativePath).standardizedFileURL.path
+            if isAssetsFolder(path) { return path }
+            installed = path
+            starts.append(exe)
+        }
         starts.append(FileManager.default.currentDirectoryPath)
         for start in starts {
             var dir = URL(fileURLWithPath: start).standardizedFileURL
@@ -98,7 +107,8 @@ public struct Assets: Sendable {
                 dir = parent
             }
         }
-        throw AssetError("assets: no Assets folder with \(markerFile) above \(starts.joined(separator: " or ")); "
+        let places = (installed.map { [$0] } ?? []) + ["an Assets folder above " + starts.joined(separator: " or ")]
+        throw AssetError("assets: no \(markerFile) in \(places.joined(separator: " nor in ")); "
             + "set \(environmentVariable) to the path of the Assets folder")
     }
 

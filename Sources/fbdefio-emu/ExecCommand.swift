@@ -23,8 +23,9 @@ struct ExecCLI: ParsableCommand {
             how long the program was stalled in faults, and names the tracking mechanism (--tracking: userfaultfd \
             write-protect where the host allows it, else mprotect + SIGSEGV). Exit status: 0 when the program \
             exited 0 (or was stopped on request) and the panel equals the framebuffer memory; 1 otherwise; 2 for \
-            bad flags or a program that cannot be started. --record FILE writes a trace that 'fbdefio-emu replay' \
-            runs again deterministically, on any panel.
+            bad flags or a program that cannot be started; 3 when the machine cannot be set up (the preload \
+            library or the workloads' assets not found, the host's memory file or the window refused). --record \
+            FILE writes a trace that 'fbdefio-emu replay' runs again deterministically, on any panel.
 
             Example: fbdefio-emu exec --panel ili9341-spi32 -- ffmpeg -re -f lavfi \
             -i testsrc=size=320x240:rate=25 -t 5 -pix_fmt rgb565le -f fbdev /dev/fb0
@@ -46,8 +47,8 @@ struct ExecCLI: ParsableCommand {
     @Option(help: "Wall seconds after which the program is sent SIGTERM (default: until it exits).")
     var duration: Double?
 
-    @Option(help: "Run demo workload processes beside the program (\(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))), drawing bands in the rows below --program-rows.")
-    var workload: String?
+    @Option(help: "Run demo workload processes beside the program (see 'fbdefio-emu workloads'), drawing bands in the rows below --program-rows.")
+    var workload: WorkloadKind?
 
     @Option(help: "With --workload: processes drawing (the rows below the program are split into N bands), 1-16.")
     var procs: Int = 1
@@ -58,7 +59,7 @@ struct ExecCLI: ParsableCommand {
     @Option(help: "With --workload: workload frames per second of virtual time.")
     var fps: Int = 50
 
-    @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
+    @Option(help: "Folder holding the workloads' assets (default: $FBDEFIO_ASSETS, or found from the executable's path).")
     var assets: String?
 
     @Option(help: "Record what the program did as a replay trace to FILE ('fbdefio-emu replay FILE' runs it again).")
@@ -66,7 +67,7 @@ struct ExecCLI: ParsableCommand {
 
     @OptionGroup var display: DisplayFlags
 
-    @Option(help: "The preload library (default: libfbdefio-preload.so next to this executable, or $FBDEFIO_PRELOAD).")
+    @Option(help: "The preload library (default: $FBDEFIO_PRELOAD, or libfbdefio-preload.so next to this executable or in ../lib/fbdefio-emu).")
     var preload: String?
 
     @Option(help: "Write the program's requests as the emulated kernel saw them (open, mmap, fault page=P batch=B, fsync, close) to FILE.")
@@ -92,9 +93,6 @@ struct ExecCLI: ParsableCommand {
         if let duration, !(duration > 0 && duration <= 86_400) {
             throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 86400]")
         }
-        if let workload, WorkloadKind(rawValue: workload) == nil {
-            throw ValidationError("--workload: unknown workload '\(workload)'; one of \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
         guard (1 ... 1000).contains(fps) else { throw ValidationError("--fps: '\(fps)' is not in 1...1000") }
         if workload == nil && (programRows != nil || procs != 1) {
@@ -118,6 +116,7 @@ struct ExecCLI: ParsableCommand {
         if let path = preload, !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("--preload: no such file '\(path)'")
         }
+        try checkAssetsFlag(assets)
     }
 
     /// The program as PATH lookup would find it (what posix_spawnp will run), or nil.
@@ -131,21 +130,26 @@ struct ExecCLI: ParsableCommand {
         return nil
     }
 
-    /// libfbdefio-preload.so: the flag, $FBDEFIO_PRELOAD, or next to this executable (where `swift build` puts it).
+    /// Where an installed binary's preload library is, relative to the directory of the executable.
+    static let installedPreloadDirectory = "../lib/fbdefio-emu"
+
+    /// libfbdefio-preload.so: the flag, $FBDEFIO_PRELOAD, next to this executable (where `swift build` puts it), or
+    /// in ../lib/fbdefio-emu from it (where `make install` puts it).
     static func preloadLibrary(_ flag: String?) -> String? {
         if let flag { return flag }
         if let env = ProcessInfo.processInfo.environment["FBDEFIO_PRELOAD"], !env.isEmpty { return env }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
-        let candidate = URL(fileURLWithPath: exe).deletingLastPathComponent()
-            .appendingPathComponent("libfbdefio-preload.so").path
-        return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+        let dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        return [dir, dir.appendingPathComponent(installedPreloadDirectory)]
+            .map { $0.appendingPathComponent("libfbdefio-preload.so").standardizedFileURL.path }
+            .first { FileManager.default.fileExists(atPath: $0) }
     }
 
     func execOptions() throws -> ExecOptions {
         var o = ExecOptions()
         o.machine = try machine.machineOptions()
-        o.panel = framebuffer.panel
+        o.panel = framebuffer.panel.name
         if let (w, h) = framebuffer.size {
             o.width = w
             o.height = h
@@ -155,8 +159,8 @@ struct ExecCLI: ParsableCommand {
         if framebuffer.sortPagereflist { o.sortPagereflist = true }
         o.argv = program
         guard let lib = Self.preloadLibrary(preload) else {
-            throw ValidationError("exec: libfbdefio-preload.so not found next to the executable (build it with "
-                + "'swift build', or pass --preload PATH)")
+            throw SetupFailure("exec: libfbdefio-preload.so not found next to the executable nor in "
+                + "\(Self.installedPreloadDirectory) from it (build it with 'swift build', or pass --preload PATH)")
         }
         o.preload = URL(fileURLWithPath: lib).standardizedFileURL.path
         o.environment = ProcessInfo.processInfo.environment
@@ -166,7 +170,7 @@ struct ExecCLI: ParsableCommand {
         o.duration = duration
         o.keepEvents = events != nil
         o.keepTrace = trace != nil
-        o.workload = workload
+        o.workload = workload?.rawValue
         o.procs = procs
         o.programRows = programRows
         o.frameInterval = VirtualTime(picoseconds: 1_000_000_000_000 / Int64(fps))
@@ -207,17 +211,18 @@ struct ExecCLI: ParsableCommand {
             } catch {
                 mailbox.requestStop()
                 _ = handle.wait()
-                FileHandle.standardError.write(Data("fbdefio-emu: \(error)\n".utf8))
-                throw ExitCode(1)
+                throw SetupFailure("\(error)")
             }
         }
         let result = handle.wait()
         stopper?.cancel()
         let report: ExecReport
         switch result {
-        case .failure(let error): throw ValidationError(error.description)
+        case .failure(let error): throw error.commandError
         case .success(let r): report = r
         }
+        // Nothing ran: the summary would only repeat the error.
+        if report.setupFailed { throw SetupFailure(report.errors.joined(separator: "; ")) }
         print(report.summary)
         if let window { print(window.summary) }
         if let e = snapshots?.firstError { FileHandle.standardError.write(Data("fbdefio-emu: --png-out: \(e)\n".utf8)) }

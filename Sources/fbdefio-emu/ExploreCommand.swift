@@ -161,7 +161,9 @@ struct Explore: ParsableCommand {
     func exploreInChildren(_ o: ExploreOptions, jobs: Int, progress: ProgressLine?) throws -> Explorer.Summary {
         let counts = ChildCounts(jobs)
         let total = o.shardSchedules
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        // This very binary: argv[0] is a bare name when it was found in PATH (an installed one).
+        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]).standardizedFileURL
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fbdefio-explore-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -195,7 +197,10 @@ struct Explore: ParsableCommand {
             } else {
                 p.standardError = FileHandle.nullDevice
             }
-            try p.run()
+            do { try p.run() } catch {
+                for (child, _, _) in children { child.terminate() }
+                throw SetupFailure("explore: cannot start a child process (\(exe.path)): \(error.localizedDescription)")
+            }
             children.append((p, pipe, file))
         }
         var summary = Explorer.Summary()

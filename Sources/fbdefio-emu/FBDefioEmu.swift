@@ -16,7 +16,9 @@ struct FBDefioEmu: ParsableCommand {
             Fake user processes map a device into their own page tables and software TLB; their stores are trapped \
             by emulated write-protect faults along the kernel's fault paths (handle_mm_fault, do_wp_page, \
             page_mkwrite). Everything runs in virtual time under a seeded scheduler: the same seed and flags give \
-            the same trace, byte for byte.
+            the same trace, byte for byte. Exit status: 0 success, 1 a check failed or a violation was found, 2 bad \
+            usage or bad input, 3 the machine could not be set up (assets missing, out of memory, a host facility \
+            missing).
             """,
         subcommands: [Run.self, ExecCLI.self, PanelsCommand.self, WorkloadsCommand.self, Boot.self, ReplayCLI.self,
                       HeatmapCLI.self, VariantsCommand.self, ScenariosCommand.self, Explore.self, ReplaySchedule.self,
@@ -24,20 +26,44 @@ struct FBDefioEmu: ParsableCommand {
         defaultSubcommand: Run.self)
 
     /// Synchronous on purpose: the process main thread stays free for the SDL loop (research/scheduler.md §6).
-    /// Bad flag values exit with status 2 and a one-line message naming the flag.
+    /// Every command exits with 0 on success, 1 when a check failed or a violation was found (`ExitCode(1)`), 2 for
+    /// bad usage or bad input (a `ValidationError`: one line naming the flag), 3 when the machine could not be set up
+    /// (a `SetupFailure`: assets missing, out of memory, a host facility missing).
     static func main() {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let failure as SetupFailure {
+            FileHandle.standardError.write(Data("fbdefio-emu: \(failure.message)\n".utf8))
+            Foundation.exit(3)
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
-                let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "bad arguments"
+                let full = fullMessage(for: error)
+                let message = namedChoiceError(full) ?? full.split(separator: "\n").first.map(String.init) ?? "bad arguments"
                 FileHandle.standardError.write(Data("fbdefio-emu: \(message)\n".utf8))
                 FileHandle.standardError.write(Data("Run 'fbdefio-emu --help' for the flags.\n".utf8))
                 Foundation.exit(2)
             }
             exit(withError: error)
+        }
+    }
+}
+
+/// The machine could not be set up: the workloads' assets are missing, the emulated RAM is too small, or the host
+/// lacks something the command needs. Not the user's input, so no usage hint: `main` prints the one-line message and
+/// exits with status 3.
+struct SetupFailure: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+extension Machine.SetupError {
+    /// Unknown names are bad input (status 2); missing assets and memory are a machine that could not be set up (3).
+    var commandError: any Error {
+        switch self {
+        case .unknownPanel, .unknownWorkload: ValidationError(description)
+        case .outOfMemory, .assets: SetupFailure(description)
         }
     }
 }

@@ -6,7 +6,7 @@ import Panels
 /// Which panel, the framebuffer's mode, and fb_defio's delay and page-list order.
 struct FramebufferFlags: ParsableArguments {
     @Option(help: "Panel profile (see 'fbdefio-emu panels').")
-    var panel: String = "ili9341-spi32"
+    var panel: PanelProfile = PanelProfile.named("ili9341-spi32")!
 
     @Option(help: "Framebuffer size WxH (default: the panel's resolution).")
     var resolution: String?
@@ -24,9 +24,6 @@ struct FramebufferFlags: ParsableArguments {
     var sortPagereflist = false
 
     func validate() throws {
-        guard PanelProfile.named(panel) != nil else {
-            throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
-        }
         if let resolution, Self.parseResolution(resolution) == nil {
             throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
         }
@@ -47,8 +44,8 @@ struct FramebufferFlags: ParsableArguments {
         return (w, h)
     }
 
-    /// The panel's profile (known once validated).
-    var profile: PanelProfile { PanelProfile.named(panel)! }
+    /// The panel's profile.
+    var profile: PanelProfile { panel }
 
     /// `--resolution`, or nil for the panel's own.
     var size: (width: Int, height: Int)? { resolution.flatMap(Self.parseResolution) }

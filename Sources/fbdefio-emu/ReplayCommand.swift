@@ -43,7 +43,7 @@ struct ReplayCLI: ParsableCommand {
     var delayMs: Int64?
 
     @Option(help: "Also hand every batch to this panel's driver (see 'fbdefio-emu panels'): its bus time passes, the summary reports its updates.")
-    var panel: String?
+    var panel: PanelProfile?
 
     @Option(help: "With --panel: write the panel's final image as a PNG to FILE.")
     var png: String?
@@ -72,9 +72,6 @@ struct ReplayCLI: ParsableCommand {
         if let delayMs, !(0 ... 60_000).contains(delayMs) {
             throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000")
         }
-        if let panel, PanelProfile.named(panel) == nil {
-            throw ValidationError("--panel: unknown panel '\(panel)'; one of \(PanelProfile.all.map(\.name).joined(separator: ", "))")
-        }
         if png != nil && panel == nil { throw ValidationError("--png: only with --panel") }
     }
 
@@ -101,7 +98,7 @@ struct ReplayCLI: ParsableCommand {
         options.hz = hz
         options.cpus = cpus
         options.delayMilliseconds = delayMs ?? 50
-        options.panel = panel
+        options.panel = panel?.name
         options.panelDelay = panel != nil && delayMs == nil
         if displayCRC { options.displayChecksum = { crc32($0) } }
         options.keepEvents = events != nil

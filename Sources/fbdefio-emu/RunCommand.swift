@@ -24,8 +24,8 @@ struct Run: ParsableCommand {
     @Flag(help: "No window: run, check, print the summary.")
     var headless = false
 
-    @Option(help: "Workload: \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var workload: String = "console"
+    @Option(help: "The demo program the processes draw (see 'fbdefio-emu workloads').")
+    var workload: WorkloadKind = .console
 
     @OptionGroup var framebuffer: FramebufferFlags
 
@@ -43,7 +43,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup var display: DisplayFlags
 
-    @Option(help: "Folder holding the workloads' assets (default: next to the executable, or $FBDEFIO_ASSETS).")
+    @Option(help: "Folder holding the workloads' assets (default: $FBDEFIO_ASSETS, or found from the executable's path).")
     var assets: String?
 
     @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
@@ -62,9 +62,6 @@ struct Run: ParsableCommand {
     var heatmap: String?
 
     func validate() throws {
-        guard WorkloadKind(rawValue: workload) != nil else {
-            throw ValidationError("--workload: unknown workload '\(workload)'; one of \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
         if let frames, frames < 1 || frames > 1_000_000 { throw ValidationError("--frames: '\(frames)' is not in 1...1000000") }
         if let duration, !(duration > 0 && duration <= 3600) { throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 3600]") }
@@ -73,6 +70,7 @@ struct Run: ParsableCommand {
         try display.check(headless: headless)
         let h = framebuffer.size?.height ?? framebuffer.profile.height
         guard h >= procs else { throw ValidationError("--procs: \(procs) bands do not fit in \(h) rows") }
+        try checkAssetsFlag(assets)
     }
 
     func demoOptions() throws -> DemoOptions {
@@ -83,8 +81,8 @@ struct Run: ParsableCommand {
         o.bpp = framebuffer.bpp ?? profile.defaultFramebufferBPP
         o.delay = framebuffer.delay
         if framebuffer.sortPagereflist { o.sortPagereflist = true }
-        o.panel = framebuffer.panel
-        o.workload = workload
+        o.panel = framebuffer.panel.name
+        o.workload = workload.rawValue
         o.procs = procs
         o.frameInterval = VirtualTime(picoseconds: 1_000_000_000_000 / Int64(fps))
         if let duration {
@@ -129,15 +127,14 @@ struct Run: ParsableCommand {
         var window: SDLOutcome?
         if options.live {
             let profile = framebuffer.profile
-            let windowOptions = display.windowOptions(title: "fbdefio-emu — \(workload) on \(profile.name)",
+            let windowOptions = display.windowOptions(title: "fbdefio-emu — \(workload.rawValue) on \(profile.name)",
                                                       width: options.width)
             do {
                 window = try runSDLWindow(mailbox, options: windowOptions)
             } catch {
                 mailbox.requestStop()
                 _ = handle.wait()
-                FileHandle.standardError.write(Data("fbdefio-emu: \(error)\n".utf8))
-                throw ExitCode(1)
+                throw SetupFailure("\(error)")
             }
         }
         let result = handle.wait()
@@ -145,7 +142,7 @@ struct Run: ParsableCommand {
         stopper?.cancel()
         switch result {
         case .failure(let error):
-            throw ValidationError(error.description)
+            throw error.commandError
         case .success(let report):
             print(report.summary)
             if let window { print(window.summary) }
@@ -179,6 +176,14 @@ extension Run {
                 throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
             }
         }
+    }
+}
+
+/// A folder the user named that holds no assets is bad input (status 2), unlike assets that cannot be found (3).
+func checkAssetsFlag(_ path: String?) throws {
+    guard let path else { return }
+    do { _ = try Assets.locate(explicit: path) } catch {
+        throw ValidationError("--assets: '\(path)' is not an assets folder (no \(Assets.markerFile) in it)")
     }
 }
 

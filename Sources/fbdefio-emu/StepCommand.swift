@@ -46,10 +46,10 @@ struct StepCommand: ParsableCommand {
     var delayMs: Int64?
 
     @Option(help: "Run: workload.")
-    var workload: String = "console"
+    var workload: WorkloadKind = .console
 
     @Option(help: "Run: panel profile.")
-    var panel: String = "ili9341-spi32"
+    var panel: PanelProfile = PanelProfile.named("ili9341-spi32")!
 
     @Option(help: "Run: framebuffer size WxH (default: the panel's).")
     var resolution: String?
@@ -79,8 +79,6 @@ struct StepCommand: ParsableCommand {
         if let cpus, !(1 ... 64).contains(cpus) { throw ValidationError("--cpus: '\(cpus)' is not between 1 and 64") }
         if let hz, !TickRate.allowed.contains(hz) { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
         if let delayMs, !(0 ... 60_000).contains(delayMs) { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
-        guard PanelProfile.named(panel) != nil else { throw ValidationError("--panel: unknown panel '\(panel)'") }
-        guard WorkloadKind(rawValue: workload) != nil else { throw ValidationError("--workload: unknown workload '\(workload)'") }
         if let resolution, FramebufferFlags.parseResolution(resolution) == nil {
             throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
         }
@@ -103,7 +101,10 @@ struct StepCommand: ParsableCommand {
         }
         if let scenario { return .scenario(Scenario.named(scenario)!, v, seed: seed) }
         if let schedule { return .schedule(try loadSchedule(schedule, flag: "--schedule")) }
-        let profile = PanelProfile.named(panel)!
+        // The run's workloads need the assets. Checked here, where their absence can be told apart from the
+        // session's other errors (bad input, status 2): a machine that cannot be set up exits with 3.
+        do { _ = try Assets.load() } catch { throw SetupFailure(error.message) }
+        let profile = panel
         var o = DemoOptions()
         o.machine.seed = seed
         o.machine.variant = v
@@ -112,8 +113,8 @@ struct StepCommand: ParsableCommand {
         (o.width, o.height) = resolution.flatMap(FramebufferFlags.parseResolution) ?? (profile.width, profile.height)
         o.bpp = bpp ?? profile.defaultFramebufferBPP
         if let delayMs { o.delay = .milliseconds(delayMs) }
-        o.panel = panel
-        o.workload = workload
+        o.panel = panel.name
+        o.workload = workload.rawValue
         o.procs = procs
         o.frames = frames
         return .demo(o)

@@ -76,6 +76,8 @@ public struct ExecReport: Sendable {
     public var summary: String
     /// How the program ended; nil if it could not be started.
     public var exit: ExecExit?
+    /// The machine could not be set up (the host's memory file, the workloads' assets): nothing ran.
+    public var setupFailed: Bool
     public var openedFramebuffer: Bool
     /// Problems to report and exit non-zero for (a mode the machine cannot provide, a failed emulated access, a
     /// checker violation, the program not opening the framebuffer).
@@ -290,7 +292,8 @@ public struct ExecReport: Sendable {
         // The arena goes back to private memory before the machine (and its RAM) is gone.
         if let host { for page in sharedPages { host.unshare(page: page) } }
         sharedPages = []
-        return ExecReport(summary: summary, exit: host?.exit, openedFramebuffer: opened, errors: errors,
+        return ExecReport(summary: summary, exit: host?.exit, setupFailed: setupError != nil,
+                          openedFramebuffer: opened, errors: errors,
                           checkerPassed: mismatches == 0 && checkers.first == nil,
                           stoppedOnRequest: stopRequestedAt != nil, log: log, trace: trace,
                           stats: stats, events: recorder.jsonLines, chromeTrace: recorder.chromeTrace(),
