@@ -89,7 +89,7 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
         #expect(s.switchHash == live.switchHash)
     }
 
-    @Test @EmuActor func aNoSwitchPreemptionPointNeverSuspends() {
+    @Test @EmuActor func aNoSwitchPreemptionPointSwitchesNothing() {
         let s = Scheduler(policy: .random(seed: 3, switchRatio: Ratio(1, 1)))
         let log = Log()
         s.spawn("alone") {
