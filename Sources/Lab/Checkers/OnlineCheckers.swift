@@ -45,13 +45,19 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     private var stopped = false
     /// Told once, at the first violation.
     public var onViolation: ((Violation) -> Void)?
-    /// mm id → pgoff → the batch (and event) in which a `page_mkwrite` of that process made the page writable.
-    private var granted: [Int: [Int: (batch: Int, seq: Int)]] = [:]
+    /// mm id → for each device page, the batch (and event) in which a `page_mkwrite` of that process made it
+    /// writable (nil: not since the process's last zap). An array by pgoff: a check is one lookup per fault.
+    private var granted: [Int: [Grant?]] = [:]
+    private struct Grant {
+        var batch: Int
+        var seq: Int
+    }
     /// Events seen, and the event at which each task's current fault began: a `page_mkwrite` is a second one only if
     /// its fault began after the PTE was made writable (threads of one address space that fault on the same PTE at
     /// once each call `->page_mkwrite`, as in the kernel).
     private var seq = 0
-    private var faultBegan: [Int: Int] = [:]
+    /// By scheduler task id (0: no fault seen).
+    private var faultBegan: [Int] = []
     /// Pages of the current worker pass whose write-protect changed nothing (kept back by 49bbd815).
     private var uncleaned: Set<Int> = []
     /// Checks run (a measure of the checkers' cost).
@@ -97,7 +103,10 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         seq += 1
         switch e.payload {
         case .fault:
-            faultBegan[e.task] = seq
+            if e.task >= 0 {
+                if e.task >= faultBegan.count { faultBegan += Array(repeating: 0, count: e.task + 1 - faultBegan.count) }
+                faultBegan[e.task] = seq
+            }
         case .pteSet(let address, let pte, _):
             checkNewPTE(e.task, address, pte)
         case .mkwrite(let pgoff, _):
@@ -137,11 +146,17 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         guard pte.isWrite, let s = state, s.info != nil, let t = task(schedID) else { return }
         guard let pgoff = devicePage(t.mm, address) else { return }
         checks += 1
-        granted[t.mm.id, default: [:]][pgoff] = (batch, seq)
+        Self.record(Grant(batch: batch, seq: seq), page: pgoff, pages: max(s.npagerefs, pgoff + 1),
+                    in: &granted[t.mm.id, default: []])
         if !tracked(s, pgoff) {
             report(.dirtyTracking, "\(t.name) made its PTE of page \(pgoff) writable while the page is not listed: "
                 + "its stores from now on are never delivered (the update is lost here)", page: pgoff, pid: t.pid)
         }
+    }
+
+    private static func record(_ g: Grant, page: Int, pages: Int, in list: inout [Grant?]) {
+        if list.count < pages { list.append(contentsOf: repeatElement(nil, count: pages - list.count)) }
+        list[page] = g
     }
 
     private func forget(mm: MM) {
@@ -151,7 +166,9 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     private func checkMkwrite(_ schedID: Int, _ pgoff: Int) {
         guard let t = task(schedID) else { return }
         checks += 1
-        if let g = granted[t.mm.id]?[pgoff], g.batch == batch, g.seq < faultBegan[schedID] ?? 0 {
+        let began = schedID >= 0 && schedID < faultBegan.count ? faultBegan[schedID] : 0
+        if let list = granted[t.mm.id], pgoff >= 0, pgoff < list.count, let g = list[pgoff], g.batch == batch,
+           g.seq < began {
             report(.faultAccounting, "a second page_mkwrite of page \(pgoff) by \(t.name) in batch \(batch): its "
                 + "PTE was already made writable in this batch", page: pgoff, pid: t.pid)
         }
@@ -225,3 +242,4 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
