@@ -53,7 +53,7 @@ public struct DemoReport: Sendable {
     public var checkerPassed: Bool
     public var checkerReport: String
     public var finalFrame: Frame
-    /// FNV-1a of the final panel image (a golden per workload and seed).
+    /// `frameHash` of the final panel image (a golden per workload and seed).
     public var frameHash: UInt64
     public var eventHash: UInt64
     public var outcome: RunOutcome
@@ -232,7 +232,7 @@ public struct DemoReport: Sendable {
         let ok = check.passed && outcome == .completed && checkers.first == nil
             && kernel.processes.allSatisfy { $0.exitStatus == .exited }
         return DemoReport(summary: summary, checkerPassed: ok, checkerReport: check.report, finalFrame: final,
-                          frameHash: fnv1a(final.pixels), eventHash: kernel.events.hash, outcome: outcome,
+                          frameHash: frameHash(final.pixels), eventHash: kernel.events.hash, outcome: outcome,
                           schedule: kernel.sched.schedule, stats: stats, events: recorder.jsonLines,
                           trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage,
                           framesDrawn: framesDrawn, faults: kernel.stats.faults)
@@ -315,9 +315,18 @@ public struct DemoReport: Sendable {
     }
 }
 
-/// FNV-1a 64 over pixels (little-endian bytes).
-public func fnv1a(_ pixels: [UInt32]) -> UInt64 {
-    var h = FNV1a()
-    for p in pixels { h.mix(UInt64(p), byteCount: 4) }
-    return h.value
+/// The frame hash: the fingerprint of the pixels two to a word (the first of a pair in the low half), then of their
+/// count.
+public func frameHash(_ pixels: [UInt32]) -> UInt64 {
+    var f = Fingerprint()
+    pixels.withUnsafeBufferPointer { p in
+        var i = 0
+        while i + 1 < p.count {
+            f.mix(UInt64(p[i]) | UInt64(p[i + 1]) << 32)
+            i += 2
+        }
+        if i < p.count { f.mix(UInt64(p[i])) }
+    }
+    f.mix(UInt64(pixels.count))
+    return f.value
 }

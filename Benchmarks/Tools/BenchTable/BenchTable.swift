@@ -134,7 +134,7 @@ struct TableRow {
         ]
         if !e.passed { notes.append("1: the emulator's run did NOT pass its checker:\n\(e.summary)") }
         let same = e.frameHash == baselineHash
-        notes.append("1: final image FNV-1a: emulator \(hex(e.frameHash)), C \(hex(baselineHash)) — "
+        notes.append("1: final image hash (Lab.frameHash): emulator \(hex(e.frameHash)), C \(hex(baselineHash)) — "
             + (same ? "identical" : "DIFFERENT (the C plasma does not draw what the emulator drew)"))
         guard same && e.passed else { throw BenchFailure(notes.joined(separator: "\n")) }
         let ratio = emulator.value / baseline.value

@@ -70,7 +70,7 @@ enum PlasmaRow {
 
     struct BaselineRun {
         var nanoseconds: Double
-        /// FNV-1a of the panel buffer as the emulator's panel holds it (XRGB8888 shown opaque: 0xFF in the top byte).
+        /// The frame hash of the panel buffer as the emulator's panel holds it (XRGB8888 shown opaque: 0xFF in the top byte).
         var frameHash: UInt64
     }
 
@@ -90,6 +90,6 @@ enum PlasmaRow {
         }
         let elapsed = nowNanoseconds() - start
         guard rc == 0 else { throw BenchFailure("plasma_c_render failed") }
-        return BaselineRun(nanoseconds: Double(elapsed), frameHash: fnv1a(panel.map { 0xFF00_0000 | $0 }))
+        return BaselineRun(nanoseconds: Double(elapsed), frameHash: frameHash(panel.map { 0xFF00_0000 | $0 }))
     }
 }
