@@ -321,16 +321,25 @@ public struct ReplayResult: Sendable {
     }
 }
 
-/// How many of `count` bytes differ between `a` and `b`, 8 at a time. In the XOR of two words a byte is zero where
-/// they agree; the classic has-zero-byte mask marks each such byte with its top bit.
-private func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Int {
-    let low7 = UInt64(0x7F7F_7F7F_7F7F_7F7F)
+/// How many of `count` bytes differ between `a` and `b`: 16 lanes at a time, each lane counting its own differences
+/// (a mask lane is all ones where the bytes differ, so subtracting the mask adds one), emptied into the total before a
+/// lane can overflow; then the tail byte by byte.
+func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Int {
     var changed = 0, i = 0
-    while i &+ 8 <= count {
-        let x = a.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-        changed &+= 8 &- (~(((x & low7) &+ low7) | x | low7)).nonzeroBitCount
-        i &+= 8
+    var lanes = SIMD16<UInt8>(), rounds = 0
+    while i &+ 16 <= count {
+        let x = a.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+        let y = b.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+        lanes &-= unsafeBitCast(x .!= y, to: SIMD16<UInt8>.self)
+        i &+= 16
+        rounds &+= 1
+        if rounds == 255 {
+            changed &+= Int(SIMD16<UInt16>(truncatingIfNeeded: lanes).wrappedSum())
+            lanes = SIMD16<UInt8>()
+            rounds = 0
+        }
     }
+    changed &+= Int(SIMD16<UInt16>(truncatingIfNeeded: lanes).wrappedSum())
     while i < count {
         if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { changed &+= 1 }
         i &+= 1
