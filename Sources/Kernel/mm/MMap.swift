@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT — mapping system calls (kernel: mm/mmap.c, mm/vma.c, mm/mprotect.c, kernel/fork.c
-// dup_mmap, mm/memory.c zap_pte_range / copy_page_range).
+// dup_mmap, mm/memory.c copy_page_range).
 
 @EmuActor extension EmuKernel {
     // MARK: - mmap
@@ -200,42 +200,6 @@
         vma.mm.insertVMA(upper)
     }
 
-    /// Clears every PTE in [start, end) of `vma`, dropping the page references the PTEs held (dirty PTEs mark their
-    /// page dirty), then flushes the TLB for the range once. Kernel: zap_pte_range() with an mmu_gather
-    func zapPTERange(_ vma: VMArea, _ start: VirtAddr, _ end: VirtAddr) {
-        var zapped = 0
-        var address = start
-        var held: (table: PFN, lock: KLock)? = nil
-        while address < end {
-            if let slot = vma.mm.pageTables.lookup(address) {
-                if held?.table != slot.table {
-                    // One PTL per page table, as zap_pte_range() takes it per PMD.
-                    if let h = held { h.lock.unlock() }
-                    let l = phys.ptl(slot.table)
-                    l.lock()
-                    held = (slot.table, l)
-                }
-                let pte = slot.read()
-                if !pte.isNone {
-                    slot.write(.none)
-                    zapped += 1
-                    if let page = vmNormalPage(vma, pte) {
-                        // A file page learns of the write through its mapping; an anonymous one needs no flag.
-                        if pte.isDirty && !phys.frames[page.rawValue].mapping.isAnon { folioMarkDirty(page) }
-                        phys.frames[page.rawValue].mapcount -= 1
-                        phys.putPage(page)
-                    }
-                    event(.pteZap(address: address, pte: pte, mm: vma.mm.id))
-                }
-            }
-            address = address + PAGE_SIZE
-        }
-        if let h = held { h.lock.unlock() }
-        stats.ptesZapped += zapped
-        sched.charge(VirtualTime(picoseconds: costs.pteUpdate.picoseconds * Int64(zapped)))
-        if zapped > 0 { flushTLBRange(vma.mm, start, end) }
-    }
-
     // MARK: - mprotect
 
     /// Changes the protection of [address, address+length). Kernel: do_mprotect_pkey() + mprotect_fixup() +
@@ -374,7 +338,9 @@
             removeVMA(vma)
         }
         mmapWriteUnlockNoPreempt(mm)
-        for tlb in mm.tlbs { tlb.flushAll() }
+        // Not a counted flush: no CPU runs this address space any more and its ASID dies with it, so no IPI
+        // is sent. Kernel: the fullmm tlb_finish_mmu() of exit_mmap() (arm64's tlb_flush() skips it outright)
+        for tlb in mm.tlbs { tlb.invalidateAll() }
         mm.pageTables.freeAll()
         event(.exit(mm: mm.id))
     }
