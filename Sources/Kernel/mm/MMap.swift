@@ -280,13 +280,21 @@
     /// another thread of the parent cannot change its PTEs while they are copied (it waits for mmap_lock). Shared
     /// file VMAs are copied without their PTEs (the child faults them in); private mappings with anonymous pages
     /// and PFN maps copy PTEs, write-protecting COW pages in both.
-    /// Kernel: dup_mmap() + copy_page_range() — mm/mmap.c (kernel/fork.c before 6.14), mm/memory.c
+    ///
+    /// Out of memory midway (the child's PGD or a page-table page for a copied PTE), the child is unwound
+    /// completely and nil returned: every VMA copied so far is zapped, taken out of `i_mmap`, closed and drops its
+    /// file reference, and the child's page tables are freed. The parent's PTEs write-protected up to that point
+    /// stay so (a later write fault reuses the page) and its TLB is flushed all the same.
+    /// Kernel: dup_mmap() + copy_page_range() — mm/mmap.c (kernel/fork.c before 6.14), mm/memory.c; the failure
+    /// path: dup_mmap()'s teardown of the copied VMAs (unmap_region(), tear_down_vmas()) and dup_mm()'s mmput() →
+    /// exit_mmap()
     public func dupMM(_ parent: MM) -> MM? {
         mmapWriteLock(parent)
         defer { mmapWriteUnlockNoPreempt(parent) }
         guard let child = MM(kernel: self) else { return nil }
         var wrprotected = false
-        for vma in parent.vmas {
+        var outOfMemory = false
+        copying: for vma in parent.vmas {
             vmaStartWrite(vma)
             if vma.flags.contains(.dontCopy) { continue }
             sched.charge(costs.vmaUpdate)
@@ -308,7 +316,10 @@
             var address = vma.start
             while address < vma.end {
                 if let src = parent.pageTables.lookup(address), case let pte = src.read(), !pte.isNone {
-                    guard let dst = child.pageTables.allocate(address) else { return nil }
+                    guard let dst = child.pageTables.allocate(address) else {
+                        outOfMemory = true
+                        break copying
+                    }
                     var entry = pte
                     if vma.isCOWMapping && pte.isWrite {
                         entry = pte.wrprotected()
@@ -326,6 +337,10 @@
             }
         }
         if wrprotected { flushTLBMM(parent) }
+        if outOfMemory {
+            exitMMap(child)
+            return nil
+        }
         event(.fork(parent: parent.id, child: child.id))
         return child
     }
