@@ -264,8 +264,8 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
                 }
             }
             // A real CPU drops its own stale entry before raising the fault (no other CPU hears of it), so this
-            // is not a counted flush. Kernel: none — the CPU invalidates the faulting address itself on a #PF
-            // (Intel SDM 4.10.4.1), which is why x86 defines flush_tlb_fix_spurious_fault() empty
+            // is not a counted flush. Kernel: none — the CPU invalidates the faulting address itself when it raises
+            // a #PF, which is why x86 defines flush_tlb_fix_spurious_fault() empty
             tlb.invalidatePage(va)
             attempts += 1
             if attempts > kernel.config.livelockAttempts {
