@@ -74,7 +74,7 @@ import Testing
             try t.store8(a, 1)
             let slot = t.mm.pageTables.lookup(a)!
             slot.write(slot.read().wrprotected())
-            t.tlb.flushPage(a)
+            t.tlb.invalidatePage(a)
             try t.store8(a, 2)
         }
         _ = m.run()

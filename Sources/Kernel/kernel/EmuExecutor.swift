@@ -26,7 +26,6 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
     private var thread: pthread_t?
     private let started = Atomic<Bool>(false)
     private let threadID = Atomic<UInt>(0)
-    private let enqueueCount = Atomic<Int>(0)
     private let foreignEnqueueCount = Atomic<Int>(0)
     private let name: String
 
@@ -34,8 +33,6 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
         self.name = name
     }
 
-    /// Jobs enqueued so far, from any thread.
-    public var enqueues: Int { enqueueCount.load(ordering: .relaxed) }
     /// Jobs enqueued from a thread other than the emulator thread.
     public var foreignEnqueues: Int { foreignEnqueueCount.load(ordering: .relaxed) }
 
@@ -47,7 +44,6 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
     public func enqueue(_ job: consuming ExecutorJob) {
         startIfNeeded()
         let unownedJob = UnownedJob(job)
-        enqueueCount.wrappingAdd(1, ordering: .relaxed)
         if isCurrentThread {
             local.append(unownedJob)
             return

@@ -245,17 +245,6 @@ public struct KernelEvent: Sendable, Equatable {
         default: return ""
         }
     }
-
-    /// One fixed-column line: time (ns), task, kind, two operands in hex, free text.
-    public var line: String {
-        let t = String(time.nanoseconds)
-        let pad = String(repeating: " ", count: max(0, 12 - t.count))
-        let k = kind.rawValue + String(repeating: " ", count: max(0, 12 - kind.rawValue.count))
-        let (a, b) = operands
-        let text = note
-        return "\(pad)\(t) T\(task) \(k) \(String(a, radix: 16)) \(String(b, radix: 16))"
-            + (text.isEmpty ? "" : " " + text)
-    }
 }
 
 /// A 64-bit fingerprint of a stream of 64-bit words: per word one xor, one multiply by an odd constant and one
@@ -397,6 +386,12 @@ public struct OnceWarning: Sendable, Equatable {
     public func listCorruption(_ text: String) { fail(.listCorruption(text)) }
     /// Kernel: the soft-lockup watchdog — kernel/watchdog.c
     public func softLockup(_ text: String) { fail(.softLockup(text)) }
+
+    /// A kernel warning that does not stop the machine, reported every time (`warnOnOnce` for the once-only
+    /// kind). Kernel: WARN_ON() / dev_warn() / pr_warn(), and VM_BUG_ON turned into a warning
+    public func warn(_ text: String) {
+        sched.report("WARNING: \(text)")
+    }
 
     /// A warning printed once per site: the first hit of `site` becomes a report of the run, every later hit only
     /// raises the site's count. `site` names the kernel function and condition (one flag per call site, as the

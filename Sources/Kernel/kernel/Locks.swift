@@ -93,14 +93,10 @@ import DequeModule
     public func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
         precondition(isLocked && owner == sched.current, "\(name) not held by T\(sched.current)", file: file, line: line)
     }
-
-    public var waiterCount: Int { waiters.count }
 }
 
 /// Kernel name for the sleeping lock. Kernel: `struct mutex`.
 public typealias KMutex = KLock
-/// Kernel name for the page-table lock flavour. Kernel: `spinlock_t`.
-public typealias SpinLock = KLock
 
 /// A reader-writer semaphore with FIFO fairness: a reader queues behind a waiting writer.
 /// Kernel: `struct rw_semaphore` — kernel/locking/rwsem.c (mmap_lock, i_mmap_rwsem, the per-VMA lock).

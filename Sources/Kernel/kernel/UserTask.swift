@@ -263,8 +263,10 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
                     return bytes
                 }
             }
-            // A real CPU drops its own stale entry before raising the fault (no other CPU hears of it).
-            tlb.flushPage(va)
+            // A real CPU drops its own stale entry before raising the fault (no other CPU hears of it), so this
+            // is not a counted flush. Kernel: none — the CPU invalidates the faulting address itself when it raises
+            // a #PF, which is why x86 defines flush_tlb_fix_spurious_fault() empty
+            tlb.invalidatePage(va)
             attempts += 1
             if attempts > kernel.config.livelockAttempts {
                 let f = kernel.signal(.livelock(va, attempts: attempts - 1))

@@ -14,8 +14,6 @@ import DequeModule
     public private(set) var workerIDs: [Int] = []
     /// The worker of CPU 0.
     public var workerID: Int { workerIDs[0] }
-    /// Work functions run so far.
-    public private(set) var executed = 0
 
     public init(_ name: String, kernel: EmuKernel) {
         self.name = name
@@ -54,7 +52,6 @@ import DequeModule
             work.running = true
             work.runningOn = cpu
             let seq = work.queueSeq
-            executed += 1
             work.function()
             work.running = false
             work.doneSeq = seq

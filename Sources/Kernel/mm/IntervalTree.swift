@@ -188,6 +188,24 @@ public struct IntervalTree<Element> {
         return nil
     }
 
+    // MARK: Walking with handles
+
+    /// The first node overlapping `[first, last]`, for walks that may switch tasks between nodes (the tree must not
+    /// change until the walk ends; i_mmap_rwsem guarantees that for i_mmap). An empty query (`last < first`) finds
+    /// nothing. Kernel: vma_interval_tree_iter_first() — mm/interval_tree.c
+    func iterFirst(first: Int, last: Int) -> Handle? {
+        guard first <= last else { return nil }
+        let n = core.firstOverlap(first: first, last: last)
+        return n < 0 ? nil : handle(n)
+    }
+
+    /// The next node after `h` overlapping `[first, last]`. Kernel: vma_interval_tree_iter_next()
+    func iterNext(after h: Handle, first: Int, last: Int) -> Handle? {
+        precondition(contains(h), "i_mmap changed under a walk that holds a handle into it")
+        let n = core.nextOverlap(after: h.index, first: first, last: last)
+        return n < 0 ? nil : handle(n)
+    }
+
     // MARK: Internals
 
     @inline(__always)

@@ -35,7 +35,8 @@ public struct VMFaultResult: OptionSet, Hashable, Sendable, CustomStringConverti
     }
 }
 
-/// Flags describing a fault. Kernel: `enum fault_flag` (FAULT_FLAG_*) in include/linux/mm_types.h
+/// Flags describing a fault, the ones the model uses, with the kernel's bit values.
+/// Kernel: `enum fault_flag` (FAULT_FLAG_*) in include/linux/mm_types.h
 public struct FaultFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -47,8 +48,6 @@ public struct FaultFlags: OptionSet, Hashable, Sendable {
     public static let tried = FaultFlags(rawValue: 1 << 5)
     public static let user = FaultFlags(rawValue: 1 << 6)
     public static let remote = FaultFlags(rawValue: 1 << 7)
-    public static let instruction = FaultFlags(rawValue: 1 << 8)
-    public static let interruptible = FaultFlags(rawValue: 1 << 9)
     public static let unshare = FaultFlags(rawValue: 1 << 10)
     public static let origPTEValid = FaultFlags(rawValue: 1 << 11)
     public static let vmaLock = FaultFlags(rawValue: 1 << 12)
@@ -90,8 +89,6 @@ public struct VMFault {
     public let vma: VMArea
     /// The faulting address, page aligned. Kernel: vmf->address
     public let address: VirtAddr
-    /// The address the access really touched.
-    public let realAddress: VirtAddr
     /// Kernel: vmf->pgoff = vm_pgoff + (address - vm_start) / PAGE_SIZE
     public let pgoff: PgOff
     public var flags: FaultFlags
@@ -107,7 +104,6 @@ public struct VMFault {
 
     @EmuActor init(vma: VMArea, address: VirtAddr, flags: FaultFlags) {
         self.vma = vma
-        realAddress = address
         self.address = address.pageAligned
         pgoff = vma.linearPageIndex(address)
         self.flags = flags
@@ -359,6 +355,9 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     public let tlbs: [SoftTLB]
     /// The CPUs that have run this address space: where a flush must reach. Kernel: mm_cpumask()
     public internal(set) var cpuMask: UInt64 = 0
+    /// Deferred TLB flushes announced and not yet done on this address space (`incTLBFlushPending`), for
+    /// mm_tlb_flush_nested(). Kernel: mm->tlb_flush_pending
+    public internal(set) var tlbFlushPending = 0
     /// Kernel: mm->mmap_lock (take it for write with `mmapWriteLock`, which also opens a VMA-lock epoch)
     public let mmapLock: KRWSemaphore
     /// The write-epoch counter of the per-VMA locks: odd while mmap_lock is held for write, bumped again by

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT — mapping system calls (kernel: mm/mmap.c, mm/vma.c, mm/mprotect.c, kernel/fork.c
-// dup_mmap, mm/memory.c zap_pte_range / copy_page_range).
+// dup_mmap, mm/memory.c copy_page_range).
 
 @EmuActor extension EmuKernel {
     // MARK: - mmap
@@ -200,42 +200,6 @@
         vma.mm.insertVMA(upper)
     }
 
-    /// Clears every PTE in [start, end) of `vma`, dropping the page references the PTEs held (dirty PTEs mark their
-    /// page dirty), then flushes the TLB for the range once. Kernel: zap_pte_range() with an mmu_gather
-    func zapPTERange(_ vma: VMArea, _ start: VirtAddr, _ end: VirtAddr) {
-        var zapped = 0
-        var address = start
-        var held: (table: PFN, lock: KLock)? = nil
-        while address < end {
-            if let slot = vma.mm.pageTables.lookup(address) {
-                if held?.table != slot.table {
-                    // One PTL per page table, as zap_pte_range() takes it per PMD.
-                    if let h = held { h.lock.unlock() }
-                    let l = phys.ptl(slot.table)
-                    l.lock()
-                    held = (slot.table, l)
-                }
-                let pte = slot.read()
-                if !pte.isNone {
-                    slot.write(.none)
-                    zapped += 1
-                    if let page = vmNormalPage(vma, pte) {
-                        // A file page learns of the write through its mapping; an anonymous one needs no flag.
-                        if pte.isDirty && !phys.frames[page.rawValue].mapping.isAnon { folioMarkDirty(page) }
-                        phys.frames[page.rawValue].mapcount -= 1
-                        phys.putPage(page)
-                    }
-                    event(.pteZap(address: address, pte: pte, mm: vma.mm.id))
-                }
-            }
-            address = address + PAGE_SIZE
-        }
-        if let h = held { h.lock.unlock() }
-        stats.ptesZapped += zapped
-        sched.charge(VirtualTime(picoseconds: costs.pteUpdate.picoseconds * Int64(zapped)))
-        if zapped > 0 { flushTLBRange(vma.mm, start, end) }
-    }
-
     // MARK: - mprotect
 
     /// Changes the protection of [address, address+length). Kernel: do_mprotect_pkey() + mprotect_fixup() +
@@ -316,13 +280,21 @@
     /// another thread of the parent cannot change its PTEs while they are copied (it waits for mmap_lock). Shared
     /// file VMAs are copied without their PTEs (the child faults them in); private mappings with anonymous pages
     /// and PFN maps copy PTEs, write-protecting COW pages in both.
-    /// Kernel: dup_mmap() + copy_page_range() — mm/mmap.c (kernel/fork.c before 6.14), mm/memory.c
+    ///
+    /// Out of memory midway (the child's PGD or a page-table page for a copied PTE), the child is unwound
+    /// completely and nil returned: every VMA copied so far is zapped, taken out of `i_mmap`, closed and drops its
+    /// file reference, and the child's page tables are freed. The parent's PTEs write-protected up to that point
+    /// stay so (a later write fault reuses the page) and its TLB is flushed all the same.
+    /// Kernel: dup_mmap() + copy_page_range() — mm/mmap.c (kernel/fork.c before 6.14), mm/memory.c; the failure
+    /// path: dup_mmap()'s teardown of the copied VMAs (unmap_region(), tear_down_vmas()) and dup_mm()'s mmput() →
+    /// exit_mmap()
     public func dupMM(_ parent: MM) -> MM? {
         mmapWriteLock(parent)
         defer { mmapWriteUnlockNoPreempt(parent) }
         guard let child = MM(kernel: self) else { return nil }
         var wrprotected = false
-        for vma in parent.vmas {
+        var outOfMemory = false
+        copying: for vma in parent.vmas {
             vmaStartWrite(vma)
             if vma.flags.contains(.dontCopy) { continue }
             sched.charge(costs.vmaUpdate)
@@ -344,7 +316,10 @@
             var address = vma.start
             while address < vma.end {
                 if let src = parent.pageTables.lookup(address), case let pte = src.read(), !pte.isNone {
-                    guard let dst = child.pageTables.allocate(address) else { return nil }
+                    guard let dst = child.pageTables.allocate(address) else {
+                        outOfMemory = true
+                        break copying
+                    }
                     var entry = pte
                     if vma.isCOWMapping && pte.isWrite {
                         entry = pte.wrprotected()
@@ -362,6 +337,10 @@
             }
         }
         if wrprotected { flushTLBMM(parent) }
+        if outOfMemory {
+            exitMMap(child)
+            return nil
+        }
         event(.fork(parent: parent.id, child: child.id))
         return child
     }
@@ -374,7 +353,9 @@
             removeVMA(vma)
         }
         mmapWriteUnlockNoPreempt(mm)
-        for tlb in mm.tlbs { tlb.flushAll() }
+        // Not a counted flush: no CPU runs this address space any more and its ASID dies with it, so no IPI
+        // is sent. Kernel: the fullmm tlb_finish_mmu() of exit_mmap() (arm64's tlb_flush() skips it outright)
+        for tlb in mm.tlbs { tlb.invalidateAll() }
         mm.pageTables.freeAll()
         event(.exit(mm: mm.id))
     }

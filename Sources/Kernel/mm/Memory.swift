@@ -1,4 +1,6 @@
-// SPDX-License-Identifier: MIT — the fault engine (kernel: mm/memory.c, arch/x86/mm/fault.c).
+// SPDX-License-Identifier: MIT — the fault engine's entry, handle_mm_fault(), anonymous faults, PFN inserts and
+// zapping (kernel: mm/memory.c, arch/x86/mm/fault.c); FileFault.swift has do_fault(), WriteProtectFault.swift
+// do_wp_page().
 //
 // Lock order on these paths (kernel-spec.md §2.13): per-VMA lock or mmap_lock (read) → driver locks inside the
 // hooks → page lock → PTL. Every function states what it enters and leaves with. Preemption points sit wherever the
@@ -254,194 +256,7 @@
         event(.pteSet(address: address, pte: entry, mm: vma.mm.id))
     }
 
-    // MARK: - Missing PTE: file memory (do_fault)
-
-    /// Kernel: do_fault() — mm/memory.c
-    func doFault(_ vmf: inout VMFault) -> VMFaultResult {
-        let vma = vmf.vma
-        guard vma.ops?.fault != nil else {
-            // No ->fault: SIGBUS unless somebody installed the PTE meanwhile.
-            let slot = vma.mm.pageTables.lookup(vmf.address)!
-            mapLock(&vmf, slot)
-            let ret: VMFaultResult = slot.read().isNone ? .sigbus : .nopage
-            unmapUnlock(&vmf)
-            return ret
-        }
-        if !vmf.flags.contains(.write) { return doReadFault(&vmf) }
-        if !vma.flags.contains(.shared) { return doCOWFault(&vmf) }
-        return doSharedFault(&vmf)
-    }
-
-    /// Without fault-around (`map_pages`), a hook may only be called under mmap_lock: under the VMA lock, release
-    /// it and ask for a retry. Kernel: vmf_can_call_fault() — mm/memory.c
-    @inline(__always)
-    func vmfCanCallFault(_ vmf: inout VMFault) -> VMFaultResult {
-        guard vmf.flags.contains(.vmaLock) else { return .zero }
-        vmaEndRead(vmf.vma)
-        return .retry
-    }
-
-    /// Releases whichever lock the fault holds. Kernel: release_fault_lock() — include/linux/mm.h
-    @inline(__always)
-    func releaseFaultLock(_ vmf: VMFault) {
-        if vmf.flags.contains(.vmaLock) {
-            vmaEndRead(vmf.vma)
-        } else {
-            vmf.vma.mm.mmapLock.upRead()  // mmap_read_unlock()
-        }
-    }
-
-    /// Drops the fault's lock before something that may sleep for I/O, but only on a first attempt that may be
-    /// retried (FAULT_FLAG_ALLOW_RETRY without TRIED or RETRY_NOWAIT). Returns whether it did; the file stays pinned
-    /// by the VMA. Kernel: maybe_unlock_mmap_for_io() — mm/internal.h
-    func maybeUnlockMmapForIO(_ vmf: VMFault) -> Bool {
-        let f = vmf.flags
-        guard f.contains(.allowRetry), !f.contains(.tried), !f.contains(.retryNowait) else { return false }
-        releaseFaultLock(vmf)
-        return true
-    }
-
-    /// Calls ->fault and returns with the page locked and referenced.
-    /// Kernel: __do_fault() — mm/memory.c
-    func __doFault(_ vmf: inout VMFault) -> VMFaultResult {
-        stats.faultHookCalls += 1
-        sched.charge(costs.hookCall)
-        let ret = vmf.vma.ops!.fault!(&vmf)
-        event(.faultHook(pgoff: vmf.pgoff, result: ret))
-        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry, .doneCOW])) { return ret }
-        guard let page = vmf.page else {
-            warn("->fault returned \(ret) without a page")
-            return .sigbus
-        }
-        if !ret.contains(.locked) {
-            phys.lockPage(page)
-        } else if !phys.isLocked(page) {
-            warn("->fault returned LOCKED but \(page) is not locked")  // VM_BUG_ON_PAGE without DEBUG_VM
-        }
-        return ret
-    }
-
-    /// Kernel: do_read_fault() — mm/memory.c. The PTE installed is read-only (vm_page_prot).
-    func doReadFault(_ vmf: inout VMFault) -> VMFaultResult {
-        stats.readFaults += 1
-        var ret = vmfCanCallFault(&vmf)
-        if !ret.isEmpty { return ret }
-        ret = __doFault(&vmf)
-        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { return ret }
-        let page = vmf.page!
-        ret.formUnion(finishFault(&vmf))
-        phys.unlockPage(page)
-        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { phys.putPage(page) }
-        return ret
-    }
-
-    /// A write to a private file mapping: the page is copied and the copy mapped; ->page_mkwrite is never called
-    /// and the file never sees the write. Kernel: do_cow_fault() — mm/memory.c
-    func doCOWFault(_ vmf: inout VMFault) -> VMFaultResult {
-        stats.cowFaults += 1
-        var ret = vmfCanCallFault(&vmf)
-        if !ret.isEmpty { return ret }
-        if vmf.vma.anonVMA == nil { vmf.vma.anonVMA = AnonVMA(phys: phys) }
-        guard let cow = phys.allocPage(zeroed: false) else { return .oom }
-        vmf.cowPage = cow
-        ret = __doFault(&vmf)
-        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry, .doneCOW])) {
-            phys.putPage(cow)
-            return ret
-        }
-        let page = vmf.page!
-        phys.address(of: cow).copyMemory(from: phys.address(of: page), byteCount: PAGE_SIZE)
-        sched.charge(costs.copy(PAGE_SIZE))
-        setAnonRmap(cow, vmf.vma, vmf.pgoff)
-        event(.cowCopy(from: page.rawValue, to: cow.rawValue))
-        ret.formUnion(finishFault(&vmf))
-        phys.unlockPage(page)
-        phys.putPage(page)
-        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { phys.putPage(cow) }
-        return ret
-    }
-
-    /// A write to a shared file mapping with no PTE yet: ->fault, then ->page_mkwrite, then a writable dirty PTE.
-    /// Kernel: do_shared_fault() — mm/memory.c
-    @inline(__always)
-    func doSharedFault(_ vmf: inout VMFault) -> VMFaultResult {
-        stats.sharedFaults += 1
-        var ret = vmfCanCallFault(&vmf)
-        if !ret.isEmpty { return ret }
-        ret = __doFault(&vmf)
-        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) { return ret }
-        let page = vmf.page!
-        if let mkwrite = vmf.vma.ops?.pageMkwrite {
-            // The page is unlocked while the driver runs; do_page_mkwrite returns with it locked again.
-            phys.unlockPage(page)
-            let tmp = doPageMkwrite(&vmf, page, mkwrite)
-            if tmp.isEmpty || !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
-                phys.putPage(page)
-                return tmp
-            }
-            sched.preempt(.afterMkwrite)
-        }
-        ret.formUnion(finishFault(&vmf))
-        if !ret.isDisjoint(with: VMFaultResult.error.union([.nopage, .retry])) {
-            phys.unlockPage(page)
-            phys.putPage(page)
-            return ret
-        }
-        ret.formUnion(faultDirtySharedPage(&vmf))
-        return ret
-    }
-
-    /// Installs the PTE for a page found by ->fault (or its COW copy) unless the PTE changed meanwhile.
-    /// Enters with the page locked; the page's reference passes to the PTE.
-    /// Kernel: finish_fault() + set_pte_range() — mm/memory.c
-    func finishFault(_ vmf: inout VMFault) -> VMFaultResult {
-        sched.preempt(.beforeFinishFault)
-        let vma = vmf.vma
-        let write = vmf.flags.contains(.write)
-        let cow = write && !vma.flags.contains(.shared)
-        let page = cow ? vmf.cowPage! : vmf.page!
-        guard let slot = vma.mm.pageTables.allocate(vmf.address) else { return .oom }
-        mapLock(&vmf, slot)
-        // vmf_pte_changed()
-        let current = slot.read()
-        let changed = vmf.flags.contains(.origPTEValid) ? current != vmf.origPTE : !current.isNone
-        if changed {
-            stats.pteChangedBailouts += 1
-            unmapUnlock(&vmf)
-            return .nopage
-        }
-        var entry = PTE(pfn: page, prot: vma.pageProt).mkyoung()
-        if write {
-            entry = entry.mkdirty()
-            if vma.flags.contains(.write) { entry = entry.mkwrite() }  // maybe_mkwrite()
-        }
-        phys.frames[page.rawValue].mapcount += 1  // folio_add_file_rmap_ptes() / folio_add_new_anon_rmap()
-        setPTE(vma, vmf.address, slot, entry)
-        unmapUnlock(&vmf)
-        return .zero
-    }
-
-    // MARK: - Write-protect faults
-
-    /// The PTE is present and read-only and the access writes. Enters with the PTL held; returns with it released.
-    /// Kernel: do_wp_page() — mm/memory.c
-    @inline(__always)
-    func doWPPage(_ vmf: inout VMFault) -> VMFaultResult {
-        stats.wpFaults += 1
-        let vma = vmf.vma
-        vmf.page = vmNormalPage(vma, vmf.origPTE)
-        if !vma.flags.isDisjoint(with: [.shared, .mayShare]) {
-            guard let page = vmf.page else { return wpPFNShared(&vmf) }
-            return wpPageShared(&vmf, page)
-        }
-        if let page = vmf.page, phys.frames[page.rawValue].mapping.isAnon,
-           phys.frames[page.rawValue].flags.contains(.anonExclusive) || phys.frames[page.rawValue].refcount == 1 {
-            stats.wpAnonReuse += 1
-            wpPageReuse(&vmf)
-            return .zero
-        }
-        return wpPageCopy(&vmf)
-    }
+    // MARK: - vm_normal_page
 
     /// The page behind a PTE, or nil for special (PFN-map, zero page) entries. Kernel: vm_normal_page()
     public func vmNormalPage(_ vma: VMArea, _ pte: PTE) -> PFN? {
@@ -451,288 +266,66 @@
         return pfn
     }
 
-    /// Makes the faulting PTE young, dirty and (if the VMA allows) writable. Enters with the PTL held; releases it.
-    /// Kernel: wp_page_reuse() — mm/memory.c
-    func wpPageReuse(_ vmf: inout VMFault) {
-        var entry = vmf.origPTE.mkyoung().mkdirty()
-        if vmf.vma.flags.contains(.write) { entry = entry.mkwrite() }
-        if entry != vmf.origPTE { setPTE(vmf.vma, vmf.address, vmf.slot!, entry) }  // ptep_set_access_flags()
-        unmapUnlock(&vmf)
-    }
-
-    /// A write to a read-only PTE of a shared mapping with a normal page: notify the driver, then upgrade.
-    /// Enters with the PTL held; returns with it released.
-    /// Kernel: wp_page_shared() — mm/memory.c
-    @inline(__always)
-    func wpPageShared(_ vmf: inout VMFault, _ page: PFN) -> VMFaultResult {
-        stats.wpPageShared += 1
-        phys.getPage(page)
-        if let mkwrite = vmf.vma.ops?.pageMkwrite {
-            unmapUnlock(&vmf)
-            sched.preempt(.beforeMkwrite)
-            var tmp = vmfCanCallFault(&vmf)
-            if !tmp.isEmpty {
-                phys.putPage(page)
-                return tmp
-            }
-            tmp = doPageMkwrite(&vmf, page, mkwrite)
-            if tmp.isEmpty || !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
-                phys.putPage(page)
-                return tmp
-            }
-            sched.preempt(.afterMkwrite)
-            tmp = finishMkwriteFault(&vmf)
-            if !tmp.isDisjoint(with: VMFaultResult.error.union(.nopage)) {
-                phys.unlockPage(page)
-                phys.putPage(page)
-                return tmp
-            }
-        } else {
-            wpPageReuse(&vmf)
-            phys.lockPage(page)
-        }
-        let ret = faultDirtySharedPage(&vmf)
-        phys.putPage(page)
-        return ret
-    }
-
-    /// A write to a read-only special (PFN-map) PTE of a shared mapping. Without ->pfn_mkwrite the PTE is made
-    /// writable silently (the 2015 DAX mtime bug, scenario 26). Enters with the PTL held; returns with it released.
-    /// Kernel: wp_pfn_shared() — mm/memory.c
-    @inline(__always)
-    func wpPFNShared(_ vmf: inout VMFault) -> VMFaultResult {
-        stats.wpPFNShared += 1
-        guard let hook = vmf.vma.ops?.pfnMkwrite else {
-            wpPageReuse(&vmf)
-            return .zero
-        }
-        unmapUnlock(&vmf)
-        sched.preempt(.beforeMkwrite)
-        var ret = vmfCanCallFault(&vmf)
-        if !ret.isEmpty { return ret }
-        vmf.flags.insert(.mkwrite)
-        stats.pfnMkwriteCalls += 1
-        sched.charge(costs.hookCall)
-        ret = hook(&vmf)
-        event(.pfnMkwrite(pgoff: vmf.pgoff, result: ret))
-        if !ret.isDisjoint(with: VMFaultResult.error.union(.nopage)) { return ret }
-        sched.preempt(.afterMkwrite)
-        return finishMkwriteFault(&vmf)
-    }
-
-    /// A write to a read-only PTE of a private mapping whose page cannot be reused: copy it.
-    /// Enters with the PTL held; returns with it released. Kernel: wp_page_copy() — mm/memory.c
-    func wpPageCopy(_ vmf: inout VMFault) -> VMFaultResult {
-        stats.wpPageCopy += 1
-        let vma = vmf.vma
-        let old = vmf.page
-        if let old { phys.getPage(old) }
-        unmapUnlock(&vmf)
-        if vma.anonVMA == nil { vma.anonVMA = AnonVMA(phys: phys) }
-        guard let new = phys.allocPage(zeroed: old == nil) else {
-            if let old { phys.putPage(old) }
-            return .oom
-        }
-        if let old {
-            phys.address(of: new).copyMemory(from: phys.address(of: old), byteCount: PAGE_SIZE)
-            sched.charge(costs.copy(PAGE_SIZE))
-        }
-        setAnonRmap(new, vma, vmf.pgoff)
-        let slot = vma.mm.pageTables.lookup(vmf.address)!
-        mapLock(&vmf, slot)
-        if slot.read() == vmf.origPTE {
-            if !vmf.origPTE.isSpecial, let oldPage = vmNormalPage(vma, vmf.origPTE) {
-                phys.frames[oldPage.rawValue].mapcount -= 1  // folio_remove_rmap_pte()
-                phys.putPage(oldPage)                          // the reference the old PTE held
-            }
-            var entry = PTE(pfn: new, prot: vma.pageProt).mkyoung().mkdirty()
-            if vma.flags.contains(.write) { entry = entry.mkwrite() }
-            slot.write(.none)  // ptep_clear_flush()
-            flushTLBPage(vma.mm, vmf.address)
-            phys.frames[new.rawValue].mapcount += 1
-            setPTE(vma, vmf.address, slot, entry)
-            event(.cowCopy(from: old?.rawValue ?? -1, to: new.rawValue))
-        } else {
-            stats.pteChangedBailouts += 1
-            phys.putPage(new)
-        }
-        unmapUnlock(&vmf)
-        if let old { phys.putPage(old) }
-        return .zero
-    }
-
-    /// Calls ->page_mkwrite and returns with the page locked unless the result is 0 (retry) or an error.
-    /// Kernel: do_page_mkwrite() — mm/memory.c
-    @inline(__always)
-    func doPageMkwrite(_ vmf: inout VMFault, _ page: PFN,
-                       _ hook: @EmuActor (inout VMFault) -> VMFaultResult) -> VMFaultResult {
-        let saved = vmf.flags
-        vmf.flags = [.write, .mkwrite]
-        stats.pageMkwriteCalls += 1
-        sched.charge(costs.hookCall)
-        var ret = hook(&vmf)
-        vmf.flags = saved
-        event(.mkwrite(pgoff: vmf.pgoff, result: ret))
-        if !ret.isDisjoint(with: VMFaultResult.error.union(.nopage)) { return ret }
-        if !ret.contains(.locked) {
-            phys.lockPage(page)
-            if phys.frames[page.rawValue].mapping.isNone {
-                // Truncated (or never in a page cache): let the access fault again.
-                phys.unlockPage(page)
-                stats.mkwriteRetries += 1
-                return .zero
-            }
-            ret.insert(.locked)
-        } else if !phys.isLocked(page) {
-            warn("->page_mkwrite returned LOCKED but \(page) is not locked")  // VM_BUG_ON_PAGE without DEBUG_VM
-        }
-        return ret
-    }
-
-    /// Retakes the PTL after a hook ran and upgrades the PTE unless it changed (pte_same). Returns with the PTL
-    /// released. Kernel: finish_mkwrite_fault() — mm/memory.c
-    @inline(__always)
-    func finishMkwriteFault(_ vmf: inout VMFault) -> VMFaultResult {
-        guard let slot = vmf.vma.mm.pageTables.lookup(vmf.address) else { return .nopage }
-        mapLock(&vmf, slot)
-        if slot.read() != vmf.origPTE {
-            stats.pteChangedBailouts += 1
-            unmapUnlock(&vmf)
-            return .nopage
-        }
-        wpPageReuse(&vmf)
-        return .zero
-    }
-
-    /// Marks the page dirty through its mapping, unlocks it, and updates the file times when no ->page_mkwrite
-    /// did so. Then, if the page belongs to a mapping (`page->mapping`: fb_defio's ->fault set it up to 6.14, not
-    /// since) and was just dirtied or the VMA has ->page_mkwrite, the dirtier is throttled — and on a first attempt
-    /// the fault's lock is dropped for that, so the fault ends here: COMPLETED since 5.19, RETRY before
-    /// (`config.faultDirtySharedPageUnlock`). A page with no mapping (fb_defio since 6.15) returns 0 with the lock
-    /// still held. Throttling itself is a no-op here (device memory has no writeback). Enters with the page locked.
-    /// Kernel: fault_dirty_shared_page() — mm/memory.c (the same code in 6.12 and in the 2026 tree)
-    @inline(__always)
-    func faultDirtySharedPage(_ vmf: inout VMFault) -> VMFaultResult {
-        let page = vmf.page!
-        let pageMkwrite = vmf.vma.ops?.pageMkwrite != nil
-        let dirtied = folioMarkDirty(page)
-        // folio_raw_mapping(): read before the unlock, after which truncation could clear it.
-        let mapping = phys.fileMapping(of: page)
-        phys.unlockPage(page)
-        if !pageMkwrite, let file = vmf.vma.file { fileUpdateTime(self, file) }
-        guard dirtied || pageMkwrite, mapping != nil else { return .zero }
-        switch config.faultDirtySharedPageUnlock {
-        case .never:
-            return .zero  // balance_dirty_pages_ratelimited() under the lock
-        case .completed, .retry:
-            guard maybeUnlockMmapForIO(vmf) else { return .zero }
-            // balance_dirty_pages_ratelimited(mapping) runs here, unlocked: nothing to wait for on device memory.
-            return config.faultDirtySharedPageUnlock == .completed ? .completed : .retry
-        }
-    }
-
     // MARK: - PFN maps
-
-    /// Inserts a special PTE for `pfn` (no struct-page reference). Kernel: vmf_insert_pfn() — mm/memory.c
-    public func vmfInsertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
-        precondition(vma.flags.contains(.pfnMap) != vma.flags.contains(.mixedMap), "exactly one of PFNMAP/MIXEDMAP")
-        precondition(!(vma.flags.contains(.pfnMap) && vma.isCOWMapping), "a PFNMAP must not be a COW mapping")
-        return insertPFN(vma, address, pfn, mkwrite: false)
-    }
 
     /// Kernel: vmf_insert_mixed() — mm/memory.c (x86 has special PTEs, so this is insert_pfn too).
     public func vmfInsertMixed(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
         precondition(vma.flags.contains(.mixedMap), "vmf_insert_mixed needs VM_MIXEDMAP")
-        return insertPFN(vma, address, pfn, mkwrite: false)
+        return insertPFN(vma, address, pfn)
     }
 
-    /// Kernel: vmf_insert_mixed_mkwrite() — used from ->pfn_mkwrite to make the entry writable.
-    public func vmfInsertMixedMkwrite(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
-        precondition(vma.flags.contains(.mixedMap), "vmf_insert_mixed_mkwrite needs VM_MIXEDMAP")
-        return insertPFN(vma, address, pfn, mkwrite: true)
-    }
-
-    /// Kernel: insert_pfn() — mm/memory.c
-    func insertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN, mkwrite: Bool) -> VMFaultResult {
+    /// Inserts a special PTE for `pfn` (no struct-page reference); an entry already there is left alone.
+    /// Kernel: insert_pfn() with mkwrite false — mm/memory.c
+    func insertPFN(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
         guard vma.contains(address) else { return .sigbus }
         guard let slot = vma.mm.pageTables.allocate(address.pageAligned) else { return .oom }
         let ptl = phys.ptl(slot.table)
         ptl.lock()
-        let current = slot.read()
-        if !current.isNone {
-            if mkwrite {
-                if current.pfn != pfn {
-                    if current.pfn != phys.zeroPage {
-                        warnOnOnce("insert_pfn: !is_zero_pfn(pte_pfn(entry))",
-                                   "insert_pfn: \(address) already maps \(current.pfn), not \(pfn)")
-                    }
-                } else {
-                    var entry = current.mkyoung().mkdirty()
-                    if vma.flags.contains(.write) { entry = entry.mkwrite() }
-                    if entry != current { setPTE(vma, address.pageAligned, slot, entry) }
-                }
-            }
+        if !slot.read().isNone {
             ptl.unlock()
             return .nopage
         }
-        var entry = PTE(pfn: pfn, prot: vma.pageProt).mkspecial()
-        if mkwrite {
-            entry = entry.mkyoung().mkdirty()
-            if vma.flags.contains(.write) { entry = entry.mkwrite() }
-        }
         stats.pfnInserts += 1
-        setPTE(vma, address.pageAligned, slot, entry)
+        setPTE(vma, address.pageAligned, slot, PTE(pfn: pfn, prot: vma.pageProt).mkspecial())
         ptl.unlock()
         return .nopage
     }
 
-    // MARK: - TLB
+    // MARK: - Zapping
 
-    /// Kernel: flush_tlb_page() → flush_tlb_mm_range() — arch/x86/mm/tlb.c
-    public func flushTLBPage(_ mm: MM, _ address: VirtAddr) {
-        stats.tlbFlushPage += 1
-        sched.charge(costs.tlbFlushPage)
-        shootDown(mm) { $0.flushPage(address) }
-        event(.tlbFlush(address: address, pages: 1, mm: mm.id))
-    }
-
-    /// Kernel: flush_tlb_range() → flush_tlb_mm_range()
-    public func flushTLBRange(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) {
-        stats.tlbFlushRange += 1
-        let pages = Int64((end - start) >> PAGE_SHIFT)
-        sched.charge(costs.tlbFlushRange + VirtualTime(picoseconds: costs.tlbFlushRangePerPage.picoseconds * pages))
-        shootDown(mm) { $0.flushRange(start, end) }
-        event(.tlbFlush(address: start, pages: Int(pages), mm: mm.id))
-    }
-
-    /// Kernel: flush_tlb_mm()
-    public func flushTLBMM(_ mm: MM) {
-        stats.tlbFlushAll += 1
-        sched.charge(costs.tlbFlushRange)
-        shootDown(mm) { $0.flushAll() }
-    }
-
-    /// Applies a flush to the TLB of every CPU that has run `mm`: this CPU's directly, every other one's by an IPI
-    /// whose round trip the flushing CPU waits for (charged here). Kernel: native_flush_tlb_multi() /
-    /// flush_tlb_func() — arch/x86/mm/tlb.c
-    private func shootDown(_ mm: MM, _ flush: (SoftTLB) -> Void) {
-        let me = sched.executingCPU
-        var remote = 0
-        for cpu in 0 ..< mm.tlbs.count where mm.cpuMask & (1 << UInt64(cpu)) != 0 || cpu == me {
-            flush(mm.tlbs[cpu])
-            if cpu != me { remote += 1 }
+    /// Clears every PTE in [start, end) of `vma`, dropping the page references the PTEs held (dirty PTEs mark their
+    /// page dirty), then flushes the TLB for the range once. Kernel: zap_pte_range() with an mmu_gather
+    func zapPTERange(_ vma: VMArea, _ start: VirtAddr, _ end: VirtAddr) {
+        var zapped = 0
+        var address = start
+        var held: (table: PFN, lock: KLock)? = nil
+        while address < end {
+            if let slot = vma.mm.pageTables.lookup(address) {
+                if held?.table != slot.table {
+                    // One PTL per page table, as zap_pte_range() takes it per PMD.
+                    if let h = held { h.lock.unlock() }
+                    let l = phys.ptl(slot.table)
+                    l.lock()
+                    held = (slot.table, l)
+                }
+                let pte = slot.read()
+                if !pte.isNone {
+                    slot.write(.none)
+                    zapped += 1
+                    if let page = vmNormalPage(vma, pte) {
+                        // A file page learns of the write through its mapping; an anonymous one needs no flag.
+                        if pte.isDirty && !phys.frames[page.rawValue].mapping.isAnon { folioMarkDirty(page) }
+                        phys.frames[page.rawValue].mapcount -= 1
+                        phys.putPage(page)
+                    }
+                    event(.pteZap(address: address, pte: pte, mm: vma.mm.id))
+                }
+            }
+            address = address + PAGE_SIZE
         }
-        guard remote > 0 else { return }
-        stats.tlbShootdowns += 1
-        stats.tlbShootdownIPIs += remote
-        sched.charge(costs.tlbShootdown + VirtualTime(picoseconds: costs.tlbShootdownPerCPU.picoseconds
-            &* Int64(remote - 1)))
-        event(.tlbShootdown(mm: mm.id, cpus: remote))
-    }
-
-    /// A kernel warning that does not stop the machine, reported every time (`warnOnOnce` for the once-only
-    /// kind). Kernel: WARN_ON() / dev_warn() / pr_warn(), and VM_BUG_ON turned into a warning
-    public func warn(_ text: String) {
-        sched.report("WARNING: \(text)")
+        if let h = held { h.lock.unlock() }
+        stats.ptesZapped += zapped
+        sched.charge(VirtualTime(picoseconds: costs.pteUpdate.picoseconds * Int64(zapped)))
+        if zapped > 0 { flushTLBRange(vma.mm, start, end) }
     }
 }

@@ -40,7 +40,6 @@ public struct PTE: Hashable, Sendable, CustomStringConvertible {
     public func mkclean() -> PTE { PTE(raw: raw & ~Self.dirtyBit) }       // pte_mkclean()
     public func mkdirty() -> PTE { PTE(raw: raw | Self.dirtyBit) }        // pte_mkdirty()
     public func mkyoung() -> PTE { PTE(raw: raw | Self.accessed) }        // pte_mkyoung()
-    public func mkold() -> PTE { PTE(raw: raw & ~Self.accessed) }         // pte_mkold()
     public func mkspecial() -> PTE { PTE(raw: raw | Self.specialBit) }    // pte_mkspecial()
     /// Kernel: pte_modify() — keep PFN and the accessed/dirty/special bits, take the rest from `prot`.
     public func modify(_ prot: PageProt) -> PTE {
@@ -64,7 +63,6 @@ public struct PTE: Hashable, Sendable, CustomStringConvertible {
 public struct PageProt: Hashable, Sendable {
     public var bits: UInt64
     public init(bits: UInt64) { self.bits = bits }
-    public var allowsWrite: Bool { bits & PTE.rw != 0 }
     /// Kernel: vm_get_page_prot() for x86-64 (no NX modelling). PROT_NONE becomes a PROTNONE entry.
     public static func from(_ flags: VMFlags) -> PageProt {
         if !flags.contains(.read) && !flags.contains(.write) && !flags.contains(.exec) {
@@ -87,6 +85,14 @@ public struct PTESlot {
     @inline(__always) public func write(_ pte: PTE) { pointer.pointee = pte.raw }
 }
 
+/// What a walk down the page tables found for an address.
+enum PTETableLookup {
+    /// The PTE table (a page-table page) that holds the entry.
+    case table(PFN)
+    /// An upper level has no entry; `size` is the span that entry would cover (PGDIR_SIZE, PUD_SIZE or PMD_SIZE).
+    case hole(size: Int)
+}
+
 /// The 4-level page tables of one address space (PGD → PUD → PMD → PTE; P4D folded), stored in physical pages.
 /// Kernel: `mm->pgd`, pgd_offset()/pud_offset()/pmd_offset()/pte_offset_map(), __pte_alloc().
 @EmuActor public final class PageTables {
@@ -103,6 +109,9 @@ public struct PTESlot {
     }
 
     static let levelShifts = [39, 30, 21]  // PGD, PUD, PMD index shifts; the PTE index uses 12.
+    /// The span of one entry at each level walked: PGDIR_SIZE (512 GiB), PUD_SIZE (1 GiB), PMD_SIZE (2 MiB).
+    /// Kernel: PGDIR_SIZE / PUD_SIZE / PMD_SIZE — arch/x86/include/asm/pgtable_64_types.h (4-level paging)
+    static let levelSizes = [1 << 39, 1 << 30, 1 << 21]
 
     @inline(__always) func entry(_ table: PFN, _ index: Int) -> UnsafeMutablePointer<UInt64> {
         (phys.address(of: table) + index * 8).assumingMemoryBound(to: UInt64.self)
@@ -136,15 +145,22 @@ public struct PTESlot {
         return PTESlot(table: table, index: i, pointer: entry(table, i))
     }
 
-    /// True if the PMD entry covering `addr` has no PTE table. Kernel: pmd_none()
-    public func pmdNone(_ addr: VirtAddr) -> Bool {
+    /// Descends PGD → PUD → PMD for `addr` without allocating, reporting the first missing level.
+    /// Kernel: the pgd_offset()/pud_offset()/pmd_offset() descent of page_vma_mapped_walk() — mm/page_vma_mapped.c
+    func pteTable(_ addr: VirtAddr) -> PTETableLookup {
         var table = pgd
-        for shift in Self.levelShifts {
+        for (level, shift) in Self.levelShifts.enumerated() {
             let e = entry(table, Int((addr.rawValue >> UInt64(shift)) & 511)).pointee
-            guard e & PTE.present != 0 else { return true }
+            guard e & PTE.present != 0 else { return .hole(size: Self.levelSizes[level]) }
             table = PTE(raw: e).pfn
         }
-        return false
+        return .table(table)
+    }
+
+    /// The slot of `addr` in the PTE table `table`. Kernel: pte_offset_map() — mm/pgtable-generic.c
+    func slot(in table: PFN, _ addr: VirtAddr) -> PTESlot {
+        let i = Int((addr.rawValue >> UInt64(PAGE_SHIFT)) & 511)
+        return PTESlot(table: table, index: i, pointer: entry(table, i))
     }
 
     /// Frees every page-table page (at exit, after all PTEs were zapped). Kernel: free_pgtables() + pgd_free()

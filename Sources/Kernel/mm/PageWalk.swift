@@ -111,39 +111,7 @@ extension MMWalkOps {
     public mutating func postVMA(_ walk: inout MMWalk) {}
 }
 
-/// Outstanding deferred TLB flushes per address space, for mm_tlb_flush_nested(). It belongs in `MM`; it lives here,
-/// keyed by the MM's identity, until MM grows the field. An entry exists only while its count is non-zero, and
-/// whoever raised it holds the MM, so an identity is never reused while it has an entry.
-/// Kernel: `mm->tlb_flush_pending` — include/linux/mm_types.h
-@EmuActor enum TLBFlushPendingTable {
-    static var counts: [ObjectIdentifier: Int] = [:]
-}
-
-extension MM {
-    /// Deferred TLB flushes announced and not yet done on this address space. Kernel: `mm->tlb_flush_pending`
-    public var tlbFlushPending: Int { TLBFlushPendingTable.counts[ObjectIdentifier(self)] ?? 0 }
-}
-
 @EmuActor extension EmuKernel {
-    // MARK: - Deferred TLB flush bookkeeping
-
-    /// Announces that PTEs of `mm` are being changed with the TLB flush deferred. Kernel: inc_tlb_flush_pending()
-    public func incTLBFlushPending(_ mm: MM) {
-        TLBFlushPendingTable.counts[ObjectIdentifier(mm), default: 0] += 1
-    }
-
-    /// The deferred flush announced by `incTLBFlushPending` is done. Kernel: dec_tlb_flush_pending()
-    public func decTLBFlushPending(_ mm: MM) {
-        let key = ObjectIdentifier(mm)
-        guard let n = TLBFlushPendingTable.counts[key], n > 0 else {
-            preconditionFailure("dec_tlb_flush_pending on mm\(mm.id) with nothing pending")
-        }
-        TLBFlushPendingTable.counts[key] = n == 1 ? nil : n - 1
-    }
-
-    /// Another batched flush is in progress on `mm` besides the caller's own. Kernel: mm_tlb_flush_nested()
-    public func mmTLBFlushNested(_ mm: MM) -> Bool { mm.tlbFlushPending > 1 }
-
     // MARK: - walk_page_mapping
 
     /// Walks the page tables of every VMA (of every process) that maps a page of `[firstIndex, firstIndex + nr)` of

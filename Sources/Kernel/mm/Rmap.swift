@@ -167,56 +167,6 @@ public struct PageMkcleanState: RmapWalkControl {
     return address
 }
 
-extension IntervalTree {
-    /// The first node overlapping `[first, last]`, for walks that may switch tasks between nodes (the tree must not
-    /// change until the walk ends; i_mmap_rwsem guarantees that for i_mmap). An empty query (`last < first`) finds
-    /// nothing. Kernel: vma_interval_tree_iter_first() — mm/interval_tree.c
-    func iterFirst(first: Int, last: Int) -> Handle? {
-        guard first <= last else { return nil }
-        let n = core.firstOverlap(first: first, last: last)
-        return n < 0 ? nil : Handle(index: n, generation: core.nodes[Int(n)].generation)
-    }
-
-    /// The next node after `h` overlapping `[first, last]`. Kernel: vma_interval_tree_iter_next()
-    func iterNext(after h: Handle, first: Int, last: Int) -> Handle? {
-        precondition(contains(h), "i_mmap changed under a walk that holds a handle into it")
-        let n = core.nextOverlap(after: h.index, first: first, last: last)
-        return n < 0 ? nil : Handle(index: n, generation: core.nodes[Int(n)].generation)
-    }
-}
-
-/// What a walk down the page tables found for an address.
-enum PTETableLookup {
-    /// The PTE table (a page-table page) that holds the entry.
-    case table(PFN)
-    /// An upper level has no entry; `size` is the span that entry would cover (PGDIR_SIZE, PUD_SIZE or PMD_SIZE).
-    case hole(size: Int)
-}
-
-extension PageTables {
-    /// The span of one entry at each level walked: PGDIR_SIZE (512 GiB), PUD_SIZE (1 GiB), PMD_SIZE (2 MiB).
-    /// Kernel: PGDIR_SIZE / PUD_SIZE / PMD_SIZE — arch/x86/include/asm/pgtable_64_types.h (4-level paging)
-    static let levelSizes = [1 << 39, 1 << 30, 1 << 21]
-
-    /// Descends PGD → PUD → PMD for `addr` without allocating, reporting the first missing level.
-    /// Kernel: the pgd_offset()/pud_offset()/pmd_offset() descent of page_vma_mapped_walk() — mm/page_vma_mapped.c
-    func pteTable(_ addr: VirtAddr) -> PTETableLookup {
-        var table = pgd
-        for (level, shift) in Self.levelShifts.enumerated() {
-            let e = entry(table, Int((addr.rawValue >> UInt64(shift)) & 511)).pointee
-            guard e & PTE.present != 0 else { return .hole(size: Self.levelSizes[level]) }
-            table = PTE(raw: e).pfn
-        }
-        return .table(table)
-    }
-
-    /// The slot of `addr` in the PTE table `table`. Kernel: pte_offset_map() — mm/pgtable-generic.c
-    func slot(in table: PFN, _ addr: VirtAddr) -> PTESlot {
-        let i = Int((addr.rawValue >> UInt64(PAGE_SHIFT)) & 511)
-        return PTESlot(table: table, index: i, pointer: entry(table, i))
-    }
-}
-
 @EmuActor extension EmuKernel {
     // MARK: - The file rmap walk
 

@@ -1,4 +1,5 @@
-// SPDX-License-Identifier: MIT — a software TLB per address space (kernel: arch/x86/mm/tlb.c, flush_tlb_*).
+// SPDX-License-Identifier: MIT — a software TLB per address space and the kernel's flushes of it (kernel:
+// arch/x86/mm/tlb.c flush_tlb_*, include/linux/mm_types.h tlb_flush_pending).
 
 /// One cached translation: a virtual page to the bytes of its physical page, with the permission the PTE granted
 /// when it was loaded.
@@ -14,8 +15,9 @@ public struct TLBEntry: Sendable {
 
 /// A direct-mapped software TLB. Stores that hit a writable entry never leave the inlined fast path; everything
 /// else walks the page tables (a refill) and may fault. Entries are only ever *removed* by the kernel's flushes,
-/// exactly as a real TLB: a PTE downgrade that forgets to flush leaves a stale writable entry behind.
-/// Kernel: the CPU TLB plus flush_tlb_page()/flush_tlb_range()/flush_tlb_mm().
+/// exactly as a real TLB: a PTE downgrade that forgets to flush leaves a stale writable entry behind. Its
+/// `invalidate…` methods are the CPU's instructions; the kernel's counted flushes that use them follow.
+/// Kernel: one CPU's TLB (the entries of one ASID)
 @EmuActor public final class SoftTLB {
     /// Slots (a power of two). Computed properties, not stored ones: another module reading a stored `static let`
     /// goes through its lazy initialiser (`swift_once`) on every access, which the store fast path cannot afford.
@@ -23,12 +25,6 @@ public struct TLBEntry: Sendable {
     @inlinable static var mask: UInt64 { UInt64(size - 1) }
     /// Raw slots, so the store fast path reads one entry with no ARC or exclusivity checks.
     public nonisolated(unsafe) let slots: UnsafeMutablePointer<TLBEntry>
-    public private(set) var refills = 0
-    public private(set) var pageFlushes = 0
-    public private(set) var rangeFlushes = 0
-    public private(set) var fullFlushes = 0
-    /// Entries invalidated by flushes (a measure of how much each flush threw away).
-    public private(set) var invalidated = 0
 
     public init() {
         slots = .allocate(capacity: Self.size)
@@ -46,37 +42,33 @@ public struct TLBEntry: Sendable {
     }
 
     func fill(_ addr: VirtAddr, pfn: PFN, bytes: UnsafeMutableRawPointer, writable: Bool) {
-        refills += 1
         slots[slot(for: addr.vpn)] = TLBEntry(vpn: addr.vpn, pfn: pfn, writable: writable, bytes: bytes)
     }
 
-    /// Drops the entry of one page. Kernel: flush_tlb_page()
-    public func flushPage(_ addr: VirtAddr) {
-        pageFlushes += 1
+    /// Drops the entry of one page on this CPU only; the kernel's flush is `EmuKernel.flushTLBPage`.
+    /// Kernel: INVLPG — flush_tlb_one_user() (arch/x86/mm/tlb.c)
+    public func invalidatePage(_ addr: VirtAddr) {
         let i = slot(for: addr.vpn)
         if slots[i].vpn == addr.vpn {
             slots[i] = TLBEntry()
-            invalidated += 1
         }
     }
 
-    /// Drops every entry in [start, end). Kernel: flush_tlb_range()
-    public func flushRange(_ start: VirtAddr, _ end: VirtAddr) {
-        rangeFlushes += 1
+    /// Drops every entry in [start, end) on this CPU only; the kernel's flush is `EmuKernel.flushTLBRange`.
+    /// Kernel: the per-page INVLPG loop of flush_tlb_func()
+    public func invalidateRange(_ start: VirtAddr, _ end: VirtAddr) {
         for i in 0 ..< Self.size where slots[i].vpn != TLBEntry.invalidVPN {
             if slots[i].vpn >= start.vpn && slots[i].vpn < end.pageAligned.vpn + (end.isPageAligned ? 0 : 1) {
                 slots[i] = TLBEntry()
-                invalidated += 1
             }
         }
     }
 
-    /// Drops everything. Kernel: flush_tlb_mm()
-    public func flushAll() {
-        fullFlushes += 1
+    /// Drops every entry of this address space on this CPU only; the kernel's flush is `EmuKernel.flushTLBMM`.
+    /// Kernel: flush_tlb_local() (a CR3 reload of the ASID)
+    public func invalidateAll() {
         for i in 0 ..< Self.size where slots[i].vpn != TLBEntry.invalidVPN {
             slots[i] = TLBEntry()
-            invalidated += 1
         }
     }
 
@@ -84,4 +76,68 @@ public struct TLBEntry: Sendable {
     public var validEntries: [TLBEntry] {
         (0 ..< Self.size).map { slots[$0] }.filter { $0.vpn != TLBEntry.invalidVPN }
     }
+}
+
+@EmuActor extension EmuKernel {
+    // MARK: - flush_tlb_*
+
+    /// Kernel: flush_tlb_page() → flush_tlb_mm_range() — arch/x86/mm/tlb.c
+    public func flushTLBPage(_ mm: MM, _ address: VirtAddr) {
+        stats.tlbFlushPage += 1
+        sched.charge(costs.tlbFlushPage)
+        shootDown(mm) { $0.invalidatePage(address) }
+        event(.tlbFlush(address: address, pages: 1, mm: mm.id))
+    }
+
+    /// Kernel: flush_tlb_range() → flush_tlb_mm_range()
+    public func flushTLBRange(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) {
+        stats.tlbFlushRange += 1
+        let pages = Int64((end - start) >> PAGE_SHIFT)
+        sched.charge(costs.tlbFlushRange + VirtualTime(picoseconds: costs.tlbFlushRangePerPage.picoseconds * pages))
+        shootDown(mm) { $0.invalidateRange(start, end) }
+        event(.tlbFlush(address: start, pages: Int(pages), mm: mm.id))
+    }
+
+    /// Kernel: flush_tlb_mm()
+    public func flushTLBMM(_ mm: MM) {
+        stats.tlbFlushAll += 1
+        sched.charge(costs.tlbFlushRange)
+        shootDown(mm) { $0.invalidateAll() }
+    }
+
+    /// Applies a flush to the TLB of every CPU that has run `mm`: this CPU's directly, every other one's by an IPI
+    /// whose round trip the flushing CPU waits for (charged here). Kernel: native_flush_tlb_multi() /
+    /// flush_tlb_func() — arch/x86/mm/tlb.c
+    private func shootDown(_ mm: MM, _ flush: (SoftTLB) -> Void) {
+        let me = sched.executingCPU
+        var remote = 0
+        for cpu in 0 ..< mm.tlbs.count where mm.cpuMask & (1 << UInt64(cpu)) != 0 || cpu == me {
+            flush(mm.tlbs[cpu])
+            if cpu != me { remote += 1 }
+        }
+        guard remote > 0 else { return }
+        stats.tlbShootdowns += 1
+        stats.tlbShootdownIPIs += remote
+        sched.charge(costs.tlbShootdown + VirtualTime(picoseconds: costs.tlbShootdownPerCPU.picoseconds
+            &* Int64(remote - 1)))
+        event(.tlbShootdown(mm: mm.id, cpus: remote))
+    }
+
+    // MARK: - Deferred TLB flush bookkeeping
+
+    /// Announces that PTEs of `mm` are being changed with the TLB flush deferred. Kernel: inc_tlb_flush_pending()
+    public func incTLBFlushPending(_ mm: MM) {
+        mm.tlbFlushPending += 1
+    }
+
+    /// The deferred flush announced by `incTLBFlushPending` is done. Kernel: dec_tlb_flush_pending()
+    public func decTLBFlushPending(_ mm: MM) {
+        guard mm.tlbFlushPending > 0 else {
+            preconditionFailure("dec_tlb_flush_pending on mm\(mm.id) with nothing pending")
+        }
+        mm.tlbFlushPending -= 1
+    }
+
+    /// Another batched flush is in progress on `mm` besides the caller's own. Kernel: mm_tlb_flush_nested()
+    public func mmTLBFlushNested(_ mm: MM) -> Bool { mm.tlbFlushPending > 1 }
 }
