@@ -77,8 +77,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Kernel"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PanelsTests", dependencies: ["Panels", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "LabTests", dependencies: ["Lab"], exclude: ["Goldens"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkloadsTests", dependencies: ["Workloads", "TestSupport"], exclude: ["Goldens"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LabTests", dependencies: ["Lab", "TestSupport"], exclude: ["Goldens"], swiftSettings: swiftSettings),
         // Drives the SDL window from its own main thread, for the tests that need a real process (Xvfb, signals).
         .executableTarget(name: "sdl-harness", dependencies: ["Frontend", "Lab"], swiftSettings: swiftSettings),
         .testTarget(

@@ -2,6 +2,7 @@ import Kernel
 @testable import Lab
 import Panels
 import Testing
+import TestSupport
 import Workloads
 
 /// Every workload through the headless machine: the lost-update checker passes (panel == framebuffer == reference
@@ -9,11 +10,9 @@ import Workloads
 /// (`upstream+worker-page-lock`): on plain `upstream` the online checkers can catch the kernel's own race, which
 /// `upstreamDemoCatchesBugH` shows.
 @Suite struct MachineTests {
-    /// FNV-1a 64 of the final panel image: ILI9341 at 32 MHz, 320x240 RGB565, 3 processes, 12 frames, seed 1.
-    static let goldens: [String: UInt64] = [
-        "console": 0x1A91_851F_6CA8_564D, "sprites": 0xB2C6_01C4_933A_0A0A, "plasma": 0xA847_22EA_903D_D9B0,
-        "life": 0xDA13_90A0_F250_4256, "cursor": 0x3FAD_AA9A_D01C_CDF2,
-    ]
+    /// One line per run: the `run` command's flags (the command that shows the same run), then the FNV-1a 64 of
+    /// the final panel image and the event hash. ILI9341 at 32 MHz, 320x240 RGB565, 3 processes, 12 frames, seed 1.
+    static let goldens = GoldenLines("hashes.txt", besides: #filePath)
 
     @EmuActor func run(_ workload: String, panel: String = "ili9341-spi32", seed: UInt64 = 1, frames: Int = 12,
                        procs: Int = 3, bpp: Int? = nil, policy: PolicyChoice = .random,
@@ -36,12 +35,44 @@ import Workloads
         return try m.run()
     }
 
-    @Test(arguments: WorkloadKind.allCases.map(\.rawValue))
-    @EmuActor func everyWorkloadPassesTheCheckerHeadless(workload: String) throws {
-        let r = try run(workload)
+    /// The run of a golden line's flags: `--headless` and the few flags of `run` these lines use.
+    @EmuActor func run(flags: String) throws -> DemoReport {
+        var value: [String: String] = [:]
+        var words = flags.split(separator: " ").map(String.init)[...]
+        #expect(words.popFirst() == "--headless")
+        while let flag = words.popFirst() {
+            let known = ["--workload", "--panel", "--seed", "--frames", "--procs", "--cpus", "--variant"]
+            guard known.contains(flag), let v = words.popFirst() else {
+                throw GoldenFlagError(flags: flags, flag: flag)
+            }
+            value[flag] = v
+        }
+        guard let workload = value["--workload"] else { throw GoldenFlagError(flags: flags, flag: "--workload") }
+        return try run(workload, panel: value["--panel"] ?? "ili9341-spi32",
+                       seed: value["--seed"].flatMap { UInt64($0) } ?? 1,
+                       frames: value["--frames"].flatMap { Int($0) } ?? 12,
+                       procs: value["--procs"].flatMap { Int($0) } ?? 3,
+                       variant: value["--variant"] ?? "upstream+worker-page-lock",
+                       cpus: value["--cpus"].flatMap { Int($0) } ?? 4)
+    }
+
+    struct GoldenFlagError: Error { let flags: String, flag: String }
+
+    @Test func everyWorkloadHasAGoldenRun() {
+        let workloads = Self.goldens.keys.map { flags in
+            let words = flags.split(separator: " ")
+            return words.firstIndex(of: "--workload").map { String(words[$0 + 1]) }
+        }
+        #expect(Set(workloads) == Set(WorkloadKind.allCases.map(\.rawValue)))
+    }
+
+    @Test(arguments: goldens.keys)
+    @EmuActor func everyWorkloadPassesTheCheckerHeadless(flags: String) throws {
+        let r = try run(flags: flags)
         #expect(r.checkerPassed, "\(r.checkerReport)\n\(r.summary)")
-        #expect(r.frameHash == Self.goldens[workload], "golden for \(workload): got \(hex(r.frameHash))")
-        let again = try run(workload)
+        let got = "frame \(hex(r.frameHash)) event \(hex(r.eventHash))"
+        #expect(got == Self.goldens.expected(flags, recording: got), "golden of \(flags)")
+        let again = try run(flags: flags)
         #expect(again.frameHash == r.frameHash)
         #expect(again.eventHash == r.eventHash)
     }
