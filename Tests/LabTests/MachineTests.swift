@@ -35,25 +35,25 @@ import Workloads
         return try m.run()
     }
 
-    /// The run of a golden line's flags: `--headless` and the few flags of `run` these lines use.
+    /// The run of a golden line's flags: `--headless` and every one of the few flags of `run` these lines use (all
+    /// of them given, so that the line alone is the command that shows the same run).
     @EmuActor func run(flags: String) throws -> DemoReport {
+        let names = ["--workload", "--panel", "--seed", "--frames", "--procs", "--cpus", "--variant"]
         var value: [String: String] = [:]
         var words = flags.split(separator: " ").map(String.init)[...]
         #expect(words.popFirst() == "--headless")
         while let flag = words.popFirst() {
-            let known = ["--workload", "--panel", "--seed", "--frames", "--procs", "--cpus", "--variant"]
-            guard known.contains(flag), let v = words.popFirst() else {
-                throw GoldenFlagError(flags: flags, flag: flag)
-            }
+            guard names.contains(flag), let v = words.popFirst() else { throw GoldenFlagError(flags: flags, flag: flag) }
             value[flag] = v
         }
-        guard let workload = value["--workload"] else { throw GoldenFlagError(flags: flags, flag: "--workload") }
-        return try run(workload, panel: value["--panel"] ?? "ili9341-spi32",
-                       seed: value["--seed"].flatMap { UInt64($0) } ?? 1,
-                       frames: value["--frames"].flatMap { Int($0) } ?? 12,
-                       procs: value["--procs"].flatMap { Int($0) } ?? 3,
-                       variant: value["--variant"] ?? "upstream+worker-page-lock",
-                       cpus: value["--cpus"].flatMap { Int($0) } ?? 4)
+        if let missing = names.first(where: { value[$0] == nil }) { throw GoldenFlagError(flags: flags, flag: missing) }
+        func number<T: FixedWidthInteger>(_ flag: String) throws -> T {
+            guard let n = T(value[flag]!) else { throw GoldenFlagError(flags: flags, flag: flag) }
+            return n
+        }
+        return try run(value["--workload"]!, panel: value["--panel"]!, seed: number("--seed"),
+                       frames: number("--frames"), procs: number("--procs"), variant: value["--variant"]!,
+                       cpus: number("--cpus"))
     }
 
     struct GoldenFlagError: Error { let flags: String, flag: String }
