@@ -5,7 +5,7 @@ ARGS     ?=
 APT_PKGS := pkg-config libsdl2-dev zlib1g-dev
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test bench bench-build clean screenshots install install-files uninstall
+.PHONY: all deps build run test golden bench bench-build clean screenshots install install-files uninstall
 
 all: build
 
@@ -33,6 +33,15 @@ run: build
 
 test: deps
 	$(SWIFT) test --disable-xctest
+
+# Re-records every golden file from the current build: the replay traces' outputs (Tests/LabTests/Goldens/*.out),
+# the step golden (two-procs-one-page.step), the machine runs' hashes (Tests/LabTests/Goldens/hashes.txt) and the
+# workloads' reference renderings (Tests/WorkloadsTests/Goldens/renderings.txt). The tests that check a golden write
+# it instead under RECORD_SNAPSHOTS=1; the diff printed at the end is what changed, and each change must be deliberate.
+GOLDEN_TESTS := ReplayGoldenTests|MachineTests/everyWorkloadPassesTheChecker|WorkloadTests/golden|StepCLITests/printMatchesTheGolden
+golden: deps
+	RECORD_SNAPSHOTS=1 $(SWIFT) test --disable-xctest --filter '$(GOLDEN_TESTS)'
+	@git diff --stat -- Tests/LabTests/Goldens Tests/WorkloadsTests/Goldens
 
 # Benchmarks live in their own package so `make test` does not build them. `make bench` prints the ratio table
 # (BenchTable: every emulator measurement against a host baseline of the same run; pass flags with

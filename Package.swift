@@ -72,15 +72,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel"], swiftSettings: swiftSettings),
-        .testTarget(name: "PanelsTests", dependencies: ["Panels"], swiftSettings: swiftSettings),
-        .testTarget(name: "WorkloadsTests", dependencies: ["Workloads"], swiftSettings: swiftSettings),
-        .testTarget(name: "LabTests", dependencies: ["Lab"], exclude: ["Goldens"], swiftSettings: swiftSettings),
+        // What several test targets share (result boxes, finding or installing the host programs some tests run).
+        // A plain target that only test targets depend on; nothing in Sources/ imports it.
+        .target(name: "TestSupport", dependencies: ["Kernel"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "PanelsTests", dependencies: ["Panels", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkloadsTests", dependencies: ["Workloads", "TestSupport"], exclude: ["Goldens"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LabTests", dependencies: ["Lab", "TestSupport"], exclude: ["Goldens"], swiftSettings: swiftSettings),
         // Drives the SDL window from its own main thread, for the tests that need a real process (Xvfb, signals).
         .executableTarget(name: "sdl-harness", dependencies: ["Frontend", "Lab"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "FrontendTests", dependencies: ["Frontend", "Lab", "CSDL2", "CZlib", "sdl-harness"],
+            name: "FrontendTests", dependencies: ["Frontend", "Lab", "CSDL2", "CZlib", "sdl-harness", "TestSupport"],
             swiftSettings: swiftSettings),
-        .testTarget(name: "CLITests", dependencies: ["fbdefio-emu", "fbexec-probe"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["fbdefio-emu", "fbexec-probe", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,36 +1,6 @@
-// SPDX-License-Identifier: MIT — what every machine the Lab boots is made of: the scheduler, the clock, the costs
-// and the kernel variant, and a framebuffer with deferred I/O set up the way the variant says.
+// SPDX-License-Identifier: MIT — what every machine the Lab boots is made of: its options, the costs and the
+// livelock bound, and a framebuffer with deferred I/O set up the way the variant says.
 import Kernel
-
-/// Which scheduling policy a run uses.
-public enum PolicyChoice: String, CaseIterable, Sendable {
-    case random, rr
-}
-
-/// Options shared by every machine the CLI boots.
-public struct MachineOptions: Sendable {
-    public var seed: UInt64 = 1
-    public var policy: PolicyChoice = .random
-    /// Probability of a switch at a preemption point (random policy).
-    public var switchRatio = Ratio(1, 4)
-    /// Time slice (round-robin policy), in microseconds.
-    public var quantumMicros: Int64 = 100
-    public var hz: Int64 = 250
-    /// CPUs of the machine (`--cpus`); processes are placed on them round robin.
-    public var cpus = 4
-    public var perVMALocks = true
-    public var replay: Schedule?
-    /// The kernel version and bugs the machine runs (`--variant`).
-    public var variant = Variants.upstream
-    public init() {}
-
-    public var schedPolicy: SchedPolicy {
-        switch policy {
-        case .random: .random(seed: seed, switchRatio: switchRatio)
-        case .rr: .roundRobin(quantum: .us(quantumMicros), seed: seed)
-        }
-    }
-}
 
 /// One machine's make-up, shared by the demo (`Machine`), trace replay (`Replay`), the boot demo and the explorer's
 /// scenarios: the run's options, the cost table, and how many faults without progress make a livelock.

@@ -73,14 +73,7 @@ struct ExecCLI: ParsableCommand {
     @Option(help: "Write the program's requests as the emulated kernel saw them (open, mmap, fault page=P batch=B, fsync, close) to FILE.")
     var log: String?
 
-    @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
-    var events: String?
-
-    @Option(help: "Write counters and the store→panel latency histogram as JSON to FILE.")
-    var stats: String?
-
-    @Option(help: "Write a Chrome trace-event JSON (opens in Perfetto) to FILE.")
-    var trace: String?
+    @OptionGroup var observe: ObservabilityFlags
 
     @Argument(parsing: .postTerminator, help: "The program and its arguments, after '--'.")
     var program: [String] = []
@@ -168,8 +161,8 @@ struct ExecCLI: ParsableCommand {
         o.tracking = tracking
         o.faultThreads = faultThreads
         o.duration = duration
-        o.keepEvents = events != nil
-        o.keepTrace = trace != nil
+        o.keepEvents = observe.events != nil
+        o.keepTrace = observe.trace != nil
         o.workload = workload?.rawValue
         o.procs = procs
         o.programRows = programRows
@@ -228,9 +221,7 @@ struct ExecCLI: ParsableCommand {
         if let e = snapshots?.firstError { FileHandle.standardError.write(Data("fbdefio-emu: --png-out: \(e)\n".utf8)) }
         if let record, let text = report.trace { try writeOutput(text, to: record, flag: "--record") }
         if let log { try writeOutput(report.log.map { $0 + "\n" }.joined(), to: log, flag: "--log") }
-        if let events { try writeOutput(report.events.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
-        if let stats { try writeOutput(report.stats.json, to: stats, flag: "--stats") }
-        if let trace, let json = report.chromeTrace { try writeOutput(json, to: trace, flag: "--trace") }
+        try observe.write(events: report.events, stats: report.stats.json, trace: report.chromeTrace)
         if report.exit == nil {
             // The program could not be started at all: an input error.
             for e in report.errors { FileHandle.standardError.write(Data("fbdefio-emu: \(e)\n".utf8)) }

@@ -48,14 +48,7 @@ struct ReplayCLI: ParsableCommand {
     @Option(help: "With --panel: write the panel's final image as a PNG to FILE.")
     var png: String?
 
-    @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
-    var events: String?
-
-    @Option(help: "Write counters and the store→panel latency histogram as JSON to FILE.")
-    var stats: String?
-
-    @Option(name: .customLong("trace"), help: "Write a Chrome trace-event JSON (opens in Perfetto) to FILE.")
-    var traceOut: String?
+    @OptionGroup var observe: ObservabilityFlags
 
     @Option(help: "Write a PNG of per-page page_mkwrite counts over the screen layout to FILE.")
     var heatmap: String?
@@ -101,17 +94,15 @@ struct ReplayCLI: ParsableCommand {
         options.panel = panel?.name
         options.panelDelay = panel != nil && delayMs == nil
         if displayCRC { options.displayChecksum = { crc32($0) } }
-        options.keepEvents = events != nil
-        options.keepTrace = traceOut != nil
+        options.keepEvents = observe.events != nil
+        options.keepTrace = observe.trace != nil
         options.variant = try parseVariant(variant)
         let opts = options
         let result = runOnEmulator { Replay(parsed, options: opts).run() }
         var out = result.lines.joined(separator: "\n")
         if !out.isEmpty { out += "\n" }
         FileHandle.standardOutput.write(Data(out.utf8))
-        if let events { try writeOutput(result.events.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
-        if let stats { try writeOutput(result.stats.json, to: stats, flag: "--stats") }
-        if let traceOut, let json = result.trace { try writeOutput(json, to: traceOut, flag: "--trace") }
+        try observe.write(events: result.events, stats: result.stats.json, trace: result.trace)
         if let heatmap {
             let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
             do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
@@ -135,28 +126,3 @@ struct ReplayCLI: ParsableCommand {
 
 }
 
-struct HeatmapCLI: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "heatmap",
-        abstract: "Replay an access trace silently and draw its per-page page_mkwrite counts over the screen as a PNG.")
-
-    @Argument(help: "The trace file, or - for stdin.")
-    var trace: String
-
-    @Option(name: [.short, .customLong("output")], help: "The PNG to write.")
-    var output: String = "heatmap.png"
-
-    func run() throws {
-        let parsed = try ReplayCLI.load(trace)
-        let result = runOnEmulator { Replay(parsed).run() }
-        let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
-        do { try PNGEncoder.write(output, width: image.width, height: image.height, argb: image.pixels) } catch {
-            throw ValidationError("--output: cannot write '\(output)': \(error)")
-        }
-        let total = result.mkwritesPerPage.reduce(0, +)
-        let touched = result.mkwritesPerPage.filter { $0 > 0 }.count
-        print("heatmap: \(output) (\(image.width)x\(image.height)), \(total) page_mkwrite on \(touched) pages, "
-            + "most \(result.mkwritesPerPage.max() ?? 0) on one page")
-        if !result.errors.isEmpty { throw ExitCode(1) }
-    }
-}

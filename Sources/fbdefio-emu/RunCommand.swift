@@ -46,17 +46,10 @@ struct Run: ParsableCommand {
     @Option(help: "Folder holding the workloads' assets (default: $FBDEFIO_ASSETS, or found from the executable's path).")
     var assets: String?
 
-    @Option(help: "Write every kernel event of the run as JSON lines to FILE.")
-    var events: String?
+    @OptionGroup var observe: ObservabilityFlags
 
     @Option(help: "Write a self-contained HTML walkthrough of the run (a second, headless pass of the same seed and flags) to FILE.")
     var walkthrough: String?
-
-    @Option(help: "Write counters and the store→panel latency histogram as JSON to FILE.")
-    var stats: String?
-
-    @Option(help: "Write a Chrome trace-event JSON (opens in Perfetto) to FILE.")
-    var trace: String?
 
     @Option(help: "Write a PNG of per-page page_mkwrite counts over the screen to FILE.")
     var heatmap: String?
@@ -92,8 +85,8 @@ struct Run: ParsableCommand {
         }
         o.live = !headless
         o.assetsPath = assets
-        o.keepEvents = events != nil
-        o.keepTrace = trace != nil
+        o.keepEvents = observe.events != nil
+        o.keepTrace = observe.trace != nil
         return o
     }
 
@@ -165,9 +158,7 @@ struct Run: ParsableCommand {
 extension Run {
     /// Writes the --events, --stats, --trace and --heatmap files of a finished run.
     func writeObservability(_ report: DemoReport, _ options: DemoOptions) throws {
-        if let events { try writeOutput(report.events.map { $0 + "\n" }.joined(), to: events, flag: "--events") }
-        if let stats { try writeOutput(report.stats.json, to: stats, flag: "--stats") }
-        if let trace, let json = report.trace { try writeOutput(json, to: trace, flag: "--trace") }
+        try observe.write(events: report.events, stats: report.stats.json, trace: report.trace)
         if let heatmap {
             let layout = Heatmap.Layout(width: options.width, height: options.height, bytesPerPixel: options.bpp / 8,
                                         lineLength: options.width * options.bpp / 8)
@@ -176,14 +167,6 @@ extension Run {
                 throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
             }
         }
-    }
-}
-
-/// A folder the user named that holds no assets is bad input (status 2), unlike assets that cannot be found (3).
-func checkAssetsFlag(_ path: String?) throws {
-    guard let path else { return }
-    do { _ = try Assets.locate(explicit: path) } catch {
-        throw ValidationError("--assets: '\(path)' is not an assets folder (no \(Assets.markerFile) in it)")
     }
 }
 
@@ -201,92 +184,3 @@ func checkAssetsFlag(_ path: String?) throws {
     }
 }
 
-/// A one-line progress report on standard error, redrawn at most five times a second of wall time.
-final class ProgressLine: @unchecked Sendable {
-    private let lock = NSLock()
-    private var last = ContinuousClock.now - .seconds(1)
-
-    func update(_ done: Int, _ total: Int?, _ now: VirtualTime) {
-        show("frame \(done)\(total.map { " of \($0)" } ?? ""), virtual time \(now)", force: done == total)
-    }
-
-    /// Redraws the line with `text`, at most five times a second unless `force`.
-    func show(_ text: String, force: Bool = false) {
-        lock.lock()
-        defer { lock.unlock() }
-        let wall = ContinuousClock.now
-        guard wall - last >= .milliseconds(200) || force else { return }
-        last = wall
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
-    }
-
-    func clear() { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-}
-
-/// Writes PNG snapshots from the emulator thread, at the deterministic points the machine chooses.
-final class PNGSnapshots: @unchecked Sendable {
-    let directory: String
-    private let lock = NSLock()
-    private var count = 0
-    private var error: String?
-    init(directory: String) { self.directory = directory }
-
-    func write(_ frame: Frame) {
-        lock.lock()
-        defer { lock.unlock() }
-        let name = frame.dirty.isEmpty ? String(format: "update-%05d.png", count) : "final.png"
-        count += 1
-        do {
-            try PNGEncoder.write("\(directory)/\(name)", width: frame.width, height: frame.height, argb: frame.pixels)
-        } catch {
-            if self.error == nil { self.error = "cannot write \(directory)/\(name): \(error)" }
-        }
-    }
-
-    var firstError: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return error
-    }
-}
-
-/// Turns SIGINT/SIGTERM into a stop request, so that a run ends cleanly with its summary.
-final class StopOnSignals: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    init(_ mailbox: FrameMailbox) {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { mailbox.requestStop() }
-            source.resume()
-            sources.append(source)
-        }
-    }
-    func cancel() { sources.forEach { $0.cancel() } }
-}
-
-struct PanelsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "panels", abstract: "List the panel profiles (the display devices behind deferred_io).")
-
-    @Option(help: "Timer ticks per second used to show the drivers' delays.")
-    var hz: Int64 = 250
-
-    func validate() throws {
-        guard TickRate.allowed.contains(hz) else { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
-    }
-
-    func run() throws {
-        print(PanelProfile.table(tickRate: TickRate(hz: hz)))
-    }
-}
-
-struct WorkloadsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "workloads", abstract: "List the demo workloads.")
-
-    func run() throws {
-        for kind in WorkloadKind.allCases {
-            print("\(kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind.summary)")
-        }
-    }
-}

@@ -1,57 +1,17 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Programs the exec tests run that `make test` may have to install: found in PATH, or installed with apt-get
 /// when running as root; otherwise the test is skipped and says why.
 enum ExecTools {
-    static func which(_ tool: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    static let lock = NSLock()
-
-    /// The tool's path, installing `package` with apt-get when it is missing and we are root; nil with the reason.
-    static func locateOrInstall(_ tool: String, package: String) -> (path: String?, reason: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        func which(_ tool: String) -> String? {
-            tool.hasPrefix("/") ? (FileManager.default.isExecutableFile(atPath: tool) ? tool : nil) : Self.which(tool)
-        }
-        if let p = which(tool) { return (p, "") }
-        guard getuid() == 0, let apt = which("apt-get") else {
-            return (nil, "\(tool) is missing and this is not root with apt-get: apt-get install \(package)")
-        }
-        print("ExecCLITests: installing \(package) with apt-get")
-        let args = ["install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120", package]
-        var status = run(apt, args)
-        if status != 0 {
-            _ = run(apt, ["update", "-q", "-o", "DPkg::Lock::Timeout=120"])
-            status = run(apt, args)
-        }
-        if let p = which(tool) { return (p, "") }
-        return (nil, "apt-get install \(package) did not provide \(tool) (status \(status))")
-    }
-
-    private static func run(_ exe: String, _ args: [String]) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(["DEBIAN_FRONTEND": "noninteractive"]) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
-
     static func require(_ tool: String, package: String) throws -> String {
-        let (path, reason) = locateOrInstall(tool, package: package)
-        guard let path else {
-            print("ExecCLITests: skipped: \(reason)")
-            try Test.cancel("skipped: \(reason)")
+        switch locateOrInstall(tool, package: package, for: "ExecCLITests") {
+        case .success(let path): return path
+        case .failure(let why):
+            print("ExecCLITests: skipped: \(why.reason)")
+            try Test.cancel("skipped: \(why.reason)")
         }
-        return path
     }
 
     /// A Qt 5 widgets example from Debian's qtbase5-examples.

@@ -4,6 +4,7 @@
 // Set FBDEFIO_TEST_ARTIFACTS=DIR to keep the pane captures, the page and its screenshot.
 import Foundation
 import Testing
+import TestSupport
 
 /// A program run to its end with a time limit (SIGKILL past it). posix_spawn and waitpid, not Foundation's Process:
 /// a tmux client that forks its server and exits must be reaped at once, and the child gets an empty signal mask
@@ -55,46 +56,18 @@ func runTool(_ exe: String, _ args: [String], timeout: Double = 60, environment:
             (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
 
-func findTool(_ name: String) -> String? {
-    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-        let path = "\(dir)/\(name)"
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    return nil
-}
-
-/// `name` on PATH, or installed from Debian's `package` with apt-get when this is root; else why not.
-func toolOrInstall(_ name: String, package: String) -> Result<String, SkipReason> {
-    if let path = findTool(name) { return .success(path) }
-    guard getuid() == 0, let apt = findTool("apt-get") else {
-        return .failure(SkipReason(text: "\(name) is missing and cannot be installed here (not root or no apt-get): "
-            + "apt-get install \(package)"))
-    }
-    print("StepCLITests: installing \(package) with apt-get")
-    let env = ["DEBIAN_FRONTEND": "noninteractive"]
-    let args = ["install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120", package]
-    var r = try? runTool(apt, args, timeout: 600, environment: env)
-    if r?.status != 0 {
-        _ = try? runTool(apt, ["update", "-q", "-o", "DPkg::Lock::Timeout=120"], timeout: 300, environment: env)
-        r = try? runTool(apt, args, timeout: 600, environment: env)
-    }
-    if let path = findTool(name) { return .success(path) }
-    let tail = (r.map { $0.out + $0.err } ?? "apt-get did not run").split(separator: "\n").suffix(2).joined(separator: " | ")
-    return .failure(SkipReason(text: "apt-get install \(package) did not give \(name): \(tail)"))
-}
-
 struct SkipReason: Error { let text: String }
 
 enum StepTools {
-    static let tmux = toolOrInstall("tmux", package: "tmux")
-    static let chromium = toolOrInstall("chromium", package: "chromium")
+    static let tmux = locateOrInstall("tmux", package: "tmux", for: "StepCLITests")
+    static let chromium = locateOrInstall("chromium", package: "chromium", for: "StepCLITests")
 
-    static func require(_ r: Result<String, SkipReason>, _ test: String) throws -> String {
+    static func require(_ r: Result<String, ToolUnavailable>, _ test: String) throws -> String {
         switch r {
         case .success(let path): return path
         case .failure(let why):
-            print("StepCLITests.\(test): skipped: \(why.text)")
-            try Test.cancel("skipped: \(why.text)")
+            print("StepCLITests.\(test): skipped: \(why.reason)")
+            try Test.cancel("skipped: \(why.reason)")
         }
     }
 }
@@ -310,7 +283,7 @@ final class TmuxPane {
         #expect(!html.contains("<script src"), "the page loads a script")
         // Network off: in a network namespace of its own when unshare can make one, and through a dead proxy.
         var exe = chromium, prefix: [String] = []
-        if let unshare = findTool("unshare"), (try? runTool(unshare, ["-n", "true"], timeout: 10).status) == 0 {
+        if let unshare = which("unshare"), (try? runTool(unshare, ["-n", "true"], timeout: 10).status) == 0 {
             exe = unshare
             prefix = ["-n", chromium]
         }

@@ -5,22 +5,18 @@ import Foundation
 import Frontend
 import Lab
 import Testing
+import TestSupport
 
 @Suite struct ExecXvfbTests {
+    static let ffmpegPath = locateOrInstall("ffmpeg", package: "ffmpeg", for: "ExecXvfbTests")
+
     static func ffmpeg() throws -> String {
-        if let path = which("ffmpeg") { return path }
-        if getuid() == 0, let apt = which("apt-get") {
-            print("ExecXvfbTests: installing ffmpeg with apt-get")
-            let args = ["install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120", "ffmpeg"]
-            let env: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
-            if (try? runCommandBlocking(apt, args, environment: env))?.status != 0 {
-                _ = try? runCommandBlocking(apt, ["update", "-q"], environment: env)
-                _ = try? runCommandBlocking(apt, args, environment: env)
-            }
-            if let path = which("ffmpeg") { return path }
+        switch ffmpegPath {
+        case .success(let path): return path
+        case .failure(let why):
+            print("ExecXvfbTests: skipped: \(why.reason)")
+            try Test.cancel("skipped: \(why.reason)")
         }
-        print("ExecXvfbTests: skipped: ffmpeg is missing and cannot be installed (apt-get install ffmpeg)")
-        try Test.cancel("skipped: ffmpeg is missing")
     }
 
     @Test(.timeLimit(.minutes(6))) func ffmpegInTheLiveWindowShowsThePanelImage() async throws {

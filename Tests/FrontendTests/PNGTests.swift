@@ -2,7 +2,9 @@
 import CZlib
 import Foundation
 @testable import Frontend
+import Kernel
 import Testing
+import TestSupport
 
 @Suite struct CRC32Tests {
     @Test func knownVectors() {
@@ -14,7 +16,7 @@ import Testing
     }
 
     @Test func continuingEqualsWhole() {
-        var rng = TestRNG(state: 7)
+        var rng = SplitMix64(seed: 7)
         let bytes = (0 ..< 5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         for cut in [0, 1, 999, 4999, 5000] {
             #expect(crc32(bytes[cut...], continuing: crc32(bytes[..<cut])) == crc32(bytes))
@@ -22,7 +24,7 @@ import Testing
     }
 
     @Test func agreesWithZlib() {
-        var rng = TestRNG(state: 11)
+        var rng = SplitMix64(seed: 11)
         for n in [1, 3, 64, 4096, 100_003] {
             let bytes = (0 ..< n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let z = bytes.withUnsafeBufferPointer { CZlib.crc32(0, $0.baseAddress, uInt($0.count)) }
@@ -40,7 +42,7 @@ import Testing
 
     @Test(arguments: sizes.indices) func roundTripRandom(_ i: Int) throws {
         let (w, h) = Self.sizes[i]
-        var rng = TestRNG(state: UInt64(1000 + i))
+        var rng = SplitMix64(seed: UInt64(1000 + i))
         let image = rng.image(width: w, height: h)
         let decoded = try PNGDecoder.decode(try image.pngData())
         // RGB8 keeps every colour bit; alpha is dropped and reads back as opaque.
@@ -53,7 +55,7 @@ import Testing
     }
 
     @Test func layoutIsRGB8FilterUpZlibLevel6() throws {
-        var rng = TestRNG(state: 3)
+        var rng = SplitMix64(seed: 3)
         let image = rng.image(width: 13, height: 6)
         let png = try image.pngData()
         #expect(Array(png[0 ..< 8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
@@ -99,7 +101,7 @@ import Testing
 
     /// The decoder handles what other encoders write: every filter type, grey, grey+alpha, palette, RGBA, 16 bit.
     @Test(arguments: [0, 1, 2, 3, 4]) func decoderUndoesEveryFilter(_ filter: Int) throws {
-        var rng = TestRNG(state: UInt64(50 + filter))
+        var rng = SplitMix64(seed: UInt64(50 + filter))
         let image = rng.image(width: 11, height: 7)
         for colourType: UInt8 in [2, 6] {
             let png = ReferencePNG.encode(image, colourType: colourType, filter: UInt8(filter))
@@ -109,7 +111,7 @@ import Testing
     }
 
     @Test func decoderReadsGreyPaletteAnd16Bit() throws {
-        var rng = TestRNG(state: 77)
+        var rng = SplitMix64(seed: 77)
         let grey = (0 ..< 20).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let greyPNG = ReferencePNG.raw(width: 5, height: 4, colourType: 0, depth: 8, rows: stride(from: 0, to: 20, by: 5)
             .map { Array(grey[$0 ..< $0 + 5]) })

@@ -6,6 +6,7 @@ import Foundation
 @testable import Frontend
 import Lab
 import Testing
+import TestSupport
 
 /// SDL is process-global state: these tests run one at a time.
 @Suite(.serialized) struct SDLDummyTests {
@@ -21,7 +22,7 @@ import Testing
 
     /// `runSDLWindow` with a watchdog: a test that would hang gets two quit requests after 20 s and fails.
     func run(_ mailbox: FrameMailbox, _ options: SDLWindowOptions) throws -> SDLOutcome {
-        let done = Box(false), fired = Box(false)
+        let done = LockedBox(false), fired = LockedBox(false)
         Thread.detachNewThread {
             let deadline = Date().addingTimeInterval(20)
             while !done.get && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
@@ -61,7 +62,7 @@ import Testing
         let mailbox = FrameMailbox()
         mailbox.publish(frame(0, card, dirty: [fullRect(96, 40)]))
         mailbox.finish()
-        let lines = Box([String]())
+        let lines = LockedBox([String]())
         var o = Self.options(scale: 3)
         o.log = { line in lines.update { $0.append(line) } }
         let out = try run(mailbox, o)
@@ -148,7 +149,7 @@ import Testing
         m1.finish()
         var o1 = Self.options(scale: 2, hud: true)
         o1.captureIncludesHUD = true
-        let reported = Box<PixelRect?>(nil)
+        let reported = LockedBox<PixelRect?>(nil)
         o1.onPresent = { info in reported.set(info.hud) }
         let withHUD = try #require(try run(m1, o1).finalImage)
         // The box is the HUD picture at 1x or 2x, 6 pixels from the corner.
@@ -174,7 +175,7 @@ import Testing
         m2.publish(frame(0, card, dirty: [fullRect(200, 150)], pages: pages, hud: stats))
         var o2 = Self.options(scale: 2, hud: true)
         o2.captureIncludesHUD = true
-        let sawHUD = Box(false)
+        let sawHUD = LockedBox(false)
         o2.onPresent = { info in
             if info.hudVisible { sawHUD.set(true) }
             once("h") { Self.push(key: SDLK_h) }

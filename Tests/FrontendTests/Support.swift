@@ -1,20 +1,14 @@
 // SPDX-License-Identifier: MIT — helpers for the front-end tests: child processes, tool lookup, frames.
 import Foundation
 import Frontend
+import Kernel
 import Lab
 import Synchronization
 import Testing
+import TestSupport
 
-/// A deterministic pseudo-random generator for test images (SplitMix64).
-struct TestRNG {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    /// A test image of seeded pixel values.
     mutating func image(width: Int, height: Int) -> ARGBImage {
         ARGBImage(width: width, height: height, pixels: (0 ..< width * height).map { _ in
             UInt32(truncatingIfNeeded: next())
@@ -39,29 +33,10 @@ final class Once: Sendable {
     }
 }
 
-/// A value written on one thread and read on another.
-final class Box<T: Sendable>: Sendable {
-    private let value: Mutex<T>
-    init(_ v: T) { value = Mutex(v) }
-    var get: T { value.withLock { $0 } }
-    func set(_ v: T) { value.withLock { $0 = v } }
-    func update(_ body: (inout T) -> Void) { value.withLock { body(&$0) } }
-}
-
 /// The built executables sit next to the test bundle in the build folder.
 func builtProduct(_ name: String) -> String {
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name).path
-}
-
-/// The full path of `tool` on PATH, if any.
-func which(_ tool: String) -> String? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    for dir in path.split(separator: ":") {
-        let candidate = "\(dir)/\(tool)"
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    return nil
 }
 
 func tempDirectory(_ tag: String) throws -> String {
@@ -78,9 +53,9 @@ func tempDirectory(_ tag: String) throws -> String {
 /// `blockQuitSignals` asks for SIGINT and SIGTERM to be blocked (to test a program that must cope with that).
 final class Child {
     let process: Process
-    private let out = Box("")
-    private let err = Box("")
-    private let closedPipes = Box(0)
+    private let out = LockedBox("")
+    private let err = LockedBox("")
+    private let closedPipes = LockedBox(0)
 
     /// `environment` entries replace the inherited ones; a nil value removes the variable.
     init(_ executable: String, _ arguments: [String], environment: [String: String?] = [:],
@@ -108,7 +83,7 @@ final class Child {
         Self.drain(e.fileHandleForReading, into: err, closed: closedPipes)
     }
 
-    private static func drain(_ handle: FileHandle, into sink: Box<String>, closed: Box<Int>) {
+    private static func drain(_ handle: FileHandle, into sink: LockedBox<String>, closed: LockedBox<Int>) {
         let h = UncheckedHandle(handle: handle)
         Thread.detachNewThread {
             while true {

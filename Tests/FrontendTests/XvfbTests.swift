@@ -6,6 +6,7 @@ import Foundation
 import Frontend
 import Lab
 import Testing
+import TestSupport
 
 /// The X tools the test needs, found or installed once per test run.
 enum XTools {
@@ -18,11 +19,8 @@ enum XTools {
     }
 
     /// The tools, or why they are not available.
-    static let available: Result<Paths, Unavailable> = locateOrInstall()
-
-    struct Unavailable: Error {
-        let reason: String
-    }
+    static let available: Result<Paths, ToolUnavailable> =
+        locateOrInstall("Xvfb, xwd or ImageMagick", packages: packages, for: "XvfbTests") { locate() }
 
     static func locate() -> Paths? {
         guard let xvfb = which("Xvfb"), let xwd = which("xwd"), let convert = which("convert"),
@@ -30,28 +28,6 @@ enum XTools {
               version.status == 0, version.output.contains("ImageMagick")
         else { return nil }
         return Paths(xvfb: xvfb, xwd: xwd, convert: convert)
-    }
-
-    static func locateOrInstall() -> Result<Paths, Unavailable> {
-        if let paths = locate() { return .success(paths) }
-        let install = "apt-get install -y --no-install-recommends " + packages.joined(separator: " ")
-        guard getuid() == 0 else {
-            return .failure(Unavailable(reason: "Xvfb, xwd or ImageMagick is missing and this is not root: `\(install)`"))
-        }
-        guard let aptGet = which("apt-get") else {
-            return .failure(Unavailable(reason: "Xvfb, xwd or ImageMagick is missing and there is no apt-get"))
-        }
-        print("XvfbTests: installing \(packages.joined(separator: " ")) with apt-get")
-        let env: [String: String?] = ["DEBIAN_FRONTEND": "noninteractive"]
-        let args = ["install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120"] + packages
-        var result = try? runCommandBlocking(aptGet, args, environment: env)
-        if result?.status != 0 {  // stale package lists: refresh once and retry
-            _ = try? runCommandBlocking(aptGet, ["update", "-q", "-o", "DPkg::Lock::Timeout=120"], environment: env)
-            result = try? runCommandBlocking(aptGet, args, environment: env)
-        }
-        if let paths = locate() { return .success(paths) }
-        let tail = result?.output.split(separator: "\n").suffix(3).joined(separator: " | ") ?? "could not run apt-get"
-        return .failure(Unavailable(reason: "`\(install)` did not provide the tools: \(tail)"))
     }
 }
 

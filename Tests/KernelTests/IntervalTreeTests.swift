@@ -6,21 +6,6 @@ import Testing
 struct IntervalTreeTests {
     typealias Tree = IntervalTree<Int>
 
-    /// The tests' own deterministic generator (SplitMix64), nested so it cannot clash with other declarations.
-    struct Rng {
-        var state: UInt64
-        init(_ seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        /// Uniform enough in `0..<n` for tests (n > 0).
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     /// One oracle entry: what the tree should hold, in the order the tree should hold it.
     struct Entry {
         var first: Int
@@ -35,7 +20,7 @@ struct IntervalTreeTests {
     }
 
     /// Compares every observable of `tree` with `oracle`; returns the first mismatch.
-    static func compare(_ tree: Tree, _ oracle: [Entry], _ rng: inout Rng) -> String? {
+    static func compare(_ tree: Tree, _ oracle: [Entry], _ rng: inout SplitMix64) -> String? {
         if let bad = tree.checkInvariants() { return "invariant: \(bad)" }
         if tree.count != oracle.count { return "count \(tree.count) != \(oracle.count)" }
         if tree.isEmpty != oracle.isEmpty { return "isEmpty mismatch" }
@@ -70,7 +55,7 @@ struct IntervalTreeTests {
     @Test("random insert / insert-after / remove against a naive oracle",
           arguments: [1, 2, 3, 0x5EED, 0xFBDE_F10] as [UInt64])
     func modelBased(seed: UInt64) {
-        var rng = Rng(seed)
+        var rng = SplitMix64(seed: seed)
         var tree = Tree()
         var oracle: [Entry] = []
         var removed: [Tree.Handle] = []
@@ -364,7 +349,7 @@ struct IntervalTreeTests {
     @Test("determinism: the same operations give the same shape and the same visiting order")
     func determinism() {
         func build() -> (Tree, [Int]) {
-            var rng = Rng(77)
+            var rng = SplitMix64(seed: 77)
             var t = Tree()
             var live: [Tree.Handle] = []
             for i in 0..<600 {

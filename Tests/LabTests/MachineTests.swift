@@ -2,6 +2,7 @@ import Kernel
 @testable import Lab
 import Panels
 import Testing
+import TestSupport
 import Workloads
 
 /// Every workload through the headless machine: the lost-update checker passes (panel == framebuffer == reference
@@ -9,11 +10,9 @@ import Workloads
 /// (`upstream+worker-page-lock`): on plain `upstream` the online checkers can catch the kernel's own race, which
 /// `upstreamDemoCatchesBugH` shows.
 @Suite struct MachineTests {
-    /// `frameHash` of the final panel image: ILI9341 at 32 MHz, 320x240 RGB565, 3 processes, 12 frames, seed 1.
-    static let goldens: [String: UInt64] = [
-        "console": 0xE720_75DF_4C0A_B7E4, "sprites": 0x0411_234C_4585_ECFD, "plasma": 0x928B_0611_C3EC_3A7B,
-        "life": 0x33D4_1A76_C698_C8FF, "cursor": 0x2C13_6A46_46A8_022E,
-    ]
+    /// One line per run: the `run` command's flags (the command that shows the same run), then the `frameHash` of
+    /// the final panel image and the event hash. ILI9341 at 32 MHz, 320x240 RGB565, 3 processes, 12 frames, seed 1.
+    static let goldens = GoldenLines("hashes.txt", besides: #filePath)
 
     @EmuActor func run(_ workload: String, panel: String = "ili9341-spi32", seed: UInt64 = 1, frames: Int = 12,
                        procs: Int = 3, bpp: Int? = nil, policy: PolicyChoice = .random,
@@ -36,12 +35,44 @@ import Workloads
         return try m.run()
     }
 
-    @Test(arguments: WorkloadKind.allCases.map(\.rawValue))
-    @EmuActor func everyWorkloadPassesTheCheckerHeadless(workload: String) throws {
-        let r = try run(workload)
+    /// The run of a golden line's flags: `--headless` and every one of the few flags of `run` these lines use (all
+    /// of them given, so that the line alone is the command that shows the same run).
+    @EmuActor func run(flags: String) throws -> DemoReport {
+        let names = ["--workload", "--panel", "--seed", "--frames", "--procs", "--cpus", "--variant"]
+        var value: [String: String] = [:]
+        var words = flags.split(separator: " ").map(String.init)[...]
+        #expect(words.popFirst() == "--headless")
+        while let flag = words.popFirst() {
+            guard names.contains(flag), let v = words.popFirst() else { throw GoldenFlagError(flags: flags, flag: flag) }
+            value[flag] = v
+        }
+        if let missing = names.first(where: { value[$0] == nil }) { throw GoldenFlagError(flags: flags, flag: missing) }
+        func number<T: FixedWidthInteger>(_ flag: String) throws -> T {
+            guard let n = T(value[flag]!) else { throw GoldenFlagError(flags: flags, flag: flag) }
+            return n
+        }
+        return try run(value["--workload"]!, panel: value["--panel"]!, seed: number("--seed"),
+                       frames: number("--frames"), procs: number("--procs"), variant: value["--variant"]!,
+                       cpus: number("--cpus"))
+    }
+
+    struct GoldenFlagError: Error { let flags: String, flag: String }
+
+    @Test func everyWorkloadHasAGoldenRun() {
+        let workloads = Self.goldens.keys.map { flags in
+            let words = flags.split(separator: " ")
+            return words.firstIndex(of: "--workload").map { String(words[$0 + 1]) }
+        }
+        #expect(Set(workloads) == Set(WorkloadKind.allCases.map(\.rawValue)))
+    }
+
+    @Test(arguments: goldens.keys)
+    @EmuActor func everyWorkloadPassesTheCheckerHeadless(flags: String) throws {
+        let r = try run(flags: flags)
         #expect(r.checkerPassed, "\(r.checkerReport)\n\(r.summary)")
-        #expect(r.frameHash == Self.goldens[workload], "golden for \(workload): got \(hex(r.frameHash))")
-        let again = try run(workload)
+        let got = "frame \(hex(r.frameHash)) event \(hex(r.eventHash))"
+        #expect(got == Self.goldens.expected(flags, recording: got), "golden of \(flags)")
+        let again = try run(flags: flags)
         #expect(again.frameHash == r.frameHash)
         #expect(again.eventHash == r.eventHash)
     }

@@ -1,6 +1,7 @@
 import Testing
 import Kernel
 @testable import Panels
+import TestSupport
 
 /// DRM fbdev emulation: one bounding box per cycle (scenario 24), the clamp of the last page (scenario 25) and the
 /// 2023 out-of-bounds clip when the clamp is switched off (bug J).

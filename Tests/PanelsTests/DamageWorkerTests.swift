@@ -1,6 +1,7 @@
 import Testing
 import Kernel
 @testable import Panels
+import TestSupport
 
 /// DRM fbdev emulation's damage worker: when it calls the dirty hook (after the next vblank since 6.19, where the
 /// CRTC has vblanks), what a MIPI DBI panel sends (the clip as copied before the first transfer), and which locks it

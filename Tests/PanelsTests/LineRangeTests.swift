@@ -1,6 +1,7 @@
 import Testing
 import Kernel
 @testable import Panels
+import TestSupport
 
 /// fbtft's line-range arithmetic and byte counts, worked by hand for an ILI9341 at 32 MHz, 320×240, 16 bpp:
 /// line_length 640, smem_len 38 pages, so a page covers rows `offset / 640 … (offset + 4095) / 640`; set_addr_win

@@ -1,6 +1,7 @@
 import Testing
 import Kernel
 @testable import Panels
+import TestSupport
 
 /// DESIGN.md §7, no lost update: after the last fsync (and the driver's own pending work), the glass shows the
 /// framebuffer, converted pixel by pixel — for every profile, through a real machine: a process maps /dev/fb0,

@@ -1,6 +1,7 @@
 import Testing
 import Kernel
 @testable import Panels
+import TestSupport
 
 /// udlfb's shadow diff on a 320×240, 16 bpp DisplayLink framebuffer (2048 pixels per page): bytes follow the
 /// changed pixels, not the pages; an unchanged page costs only the compare.

@@ -1,6 +1,7 @@
 import Testing
 import Kernel
 @testable import Panels
+import TestSupport
 
 /// The slow panels: the SSD1306 on I2C (whole screen each time), the e-paper (waveforms, runs of pages), and what
 /// their bus time means for writers: a write to a clean page during the transfer waits for it (scenario 14).

@@ -1,12 +1,7 @@
 import Testing
 import Kernel
 @testable import Panels
-
-/// Shared results of the tasks of one test machine.
-@EmuActor final class Box<T> {
-    var value: T
-    init(_ value: T) { self.value = value }
-}
+import TestSupport
 
 /// One machine: a kernel, a framebuffer and a panel driver installed as its deferred-I/O callback, with every
 /// update the panel reports collected in order.

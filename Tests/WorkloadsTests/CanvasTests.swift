@@ -3,6 +3,7 @@
 import Kernel
 import Testing
 @testable import Workloads
+import TestSupport
 
 /// A naive model of a canvas: one encoded value per pixel, and clipping by testing every pixel.
 struct PixelModel {
@@ -293,12 +294,6 @@ extension PixelModel {
         self.init(layout: layout, clip: clip, fill: fill)
         self.values = values
     }
-}
-
-/// Results shared between a test and the processes of its machine.
-@EmuActor final class Box<T> {
-    var value: T
-    init(_ value: T) { self.value = value }
 }
 
 /// A canvas that only forwards to a PlainCanvas: a workload drawing on it cannot tell it is plain, so it draws every

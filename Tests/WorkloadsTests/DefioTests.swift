@@ -2,6 +2,7 @@
 import Kernel
 import Testing
 @testable import Workloads
+import TestSupport
 
 @Suite struct DefioTests {
     /// DESIGN.md §7 in miniature: three processes draw console, cursor and life in the bands of

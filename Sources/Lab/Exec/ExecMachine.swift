@@ -18,88 +18,6 @@ import Kernel
 import Panels
 import Workloads
 
-/// Everything that defines an exec run.
-public struct ExecOptions: Sendable {
-    public var machine = MachineOptions()
-    public var panel = "ili9341-spi32"
-    /// nil: the panel's resolution and framebuffer depth.
-    public var width: Int?
-    public var height: Int?
-    public var bpp: Int?
-    public var delay = DelayChoice.panelDefault
-    public var sortPagereflist: Bool?
-    /// The program and its arguments.
-    public var argv: [String] = []
-    /// libfbdefio-preload.so.
-    public var preload = ""
-    /// The program's environment (LD_PRELOAD and the socket variable are added).
-    public var environment: [String: String] = [:]
-    /// Threads of the fake process that run the program's write faults concurrently (`--fault-threads`); 0: the
-    /// thread that reads the program runs them, one at a time.
-    public var faultThreads = 0
-    /// How the program's writes are trapped (`--tracking`).
-    public var tracking = ExecTracking.auto
-    /// Build the replay trace of what the program did (`--record`).
-    public var record = false
-    /// Wall seconds after which the program is asked to stop (SIGTERM); nil: until it exits.
-    public var duration: Double?
-    public var keepEvents = false
-    public var keepTrace = false
-    /// Demo workload processes beside the program (`--workload`), drawing `procs` bands in the rows below
-    /// `programRows`; nil: none.
-    public var workload: String?
-    public var procs = 1
-    /// Rows at the top left to the program; nil: half the screen with a workload, all of it without.
-    public var programRows: Int?
-    /// Virtual time between two workload frames.
-    public var frameInterval = VirtualTime.ms(20)
-    public var assetsPath: String?
-    public init() {}
-
-    /// The rows the workloads' bands start at.
-    public func workloadTop(height: Int) -> Int { programRows ?? (workload == nil ? height : height / 2) }
-}
-
-/// How the program's first writes reach the emulated kernel.
-public enum ExecTracking: String, Sendable, CaseIterable {
-    /// userfaultfd write-protect where the host allows it, else mprotect + SIGSEGV.
-    case auto
-    /// userfaultfd write-protect: the program's thread waits in the host kernel; the emulator reads the fault from
-    /// the descriptor the library passed over the socket and lifts the protection itself.
-    case uffd
-    /// A read-only mapping; the library's SIGSEGV handler asks the emulator and unprotects the page.
-    case mprotect
-}
-
-/// What an exec run produced.
-public struct ExecReport: Sendable {
-    public var summary: String
-    /// How the program ended; nil if it could not be started.
-    public var exit: ExecExit?
-    /// The machine could not be set up (the host's memory file, the workloads' assets): nothing ran.
-    public var setupFailed: Bool
-    public var openedFramebuffer: Bool
-    /// Problems to report and exit non-zero for (a mode the machine cannot provide, a failed emulated access, a
-    /// checker violation, the program not opening the framebuffer).
-    public var errors: [String]
-    /// Panel == framebuffer memory at the end, and no online checker fired.
-    public var checkerPassed: Bool
-    /// The emulator asked the program to stop (`--duration`, Ctrl-C, the window closed): how it then ended is
-    /// reported, not held against it.
-    public var stoppedOnRequest: Bool
-    /// One line per request of the program that reached the emulated kernel, in order (the tests' oracle):
-    /// `open`, `mmap offset=… length=…`, `fault page=P batch=B`, `fsync`, `close`, `munmap`, and `exit` when
-    /// the program has ended (what it left mapped and open is then unmapped and closed).
-    public var log: [String]
-    /// The replay trace (`--record`).
-    public var trace: String?
-    public var stats: RunStats
-    public var events: [String]
-    public var chromeTrace: String?
-    public var finalFrame: Frame
-    public var mechanism: String
-}
-
 /// One exec machine. Create, `run()`, read the report.
 @EmuActor public final class ExecMachine {
     public let options: ExecOptions
@@ -115,7 +33,7 @@ public struct ExecReport: Sendable {
     let snapshotEvery: Int
 
     /// A mapping of the program's, mirrored in the fake process.
-    private struct Region {
+    struct Region {
         var va: VirtAddr
         var offset: Int
         var length: Int
@@ -128,41 +46,41 @@ public struct ExecReport: Sendable {
         /// emulator thread is the only one that changes the program's protections.
         var open: Set<Int> = []
     }
-    private var regions: [Region] = []
-    private var handles: Set<Int> = []
-    private var host: ExecHost?
-    private var task: UserTask?
-    private var log: [String] = []
-    private var errors: [String] = []
-    private var opened = false
-    private var programFaults = 0
-    private var programStall: UInt64 = 0
-    private var lastStallBefore: UInt64 = 0
-    private var sawBye = false
+    var regions: [Region] = []
+    var handles: Set<Int> = []
+    var host: ExecHost?
+    var task: UserTask?
+    var log: [String] = []
+    var errors: [String] = []
+    var opened = false
+    var programFaults = 0
+    var programStall: UInt64 = 0
+    var lastStallBefore: UInt64 = 0
+    var sawBye = false
     /// Wall time the emulator spent answering faults (receipt → reply), summed.
-    private var handlingNanos: UInt64 = 0
-    private var protectCalls = 0
-    private var pagesReprotected = 0
-    private var updates = 0
-    private var firstUpdate: VirtualTime?
-    private var lastUpdate: VirtualTime?
-    private var frameIndex = 0
-    private var pendingDirty: [PixelRect] = []
-    private var firstWrite: [VirtualTime?]
-    private var latency = LatencyHistogram()
-    private var traceRecorder: ExecTraceRecorder?
-    private var stopRequestedAt: UInt64?
-    private var sharedPages: [UnsafeMutableRawPointer] = []
+    var handlingNanos: UInt64 = 0
+    var protectCalls = 0
+    var pagesReprotected = 0
+    var updates = 0
+    var firstUpdate: VirtualTime?
+    var lastUpdate: VirtualTime?
+    var frameIndex = 0
+    var pendingDirty: [PixelRect] = []
+    var firstWrite: [VirtualTime?]
+    var latency = LatencyHistogram()
+    var traceRecorder: ExecTraceRecorder?
+    var stopRequestedAt: UInt64?
+    var sharedPages: [UnsafeMutableRawPointer] = []
     /// Ask the library for userfaultfd tracking (decided from `options.tracking` and the host).
-    private let wantUserfaultfd: Bool
+    let wantUserfaultfd: Bool
     /// Wall time the program's threads waited in userfaultfd faults, from the emulator reading the fault to
     /// lifting the protection (the host kernel's delivery not included).
-    private var userfaultNanos: UInt64 = 0
-    private var userfaults = 0
-    private var setupError: String?
-    private var programEnded = false
-    private var framesPerBand: [Int] = []
-    private var workloadReport: String?
+    var userfaultNanos: UInt64 = 0
+    var userfaults = 0
+    var setupError: String?
+    var programEnded = false
+    var framesPerBand: [Int] = []
+    var workloadReport: String?
 
     public init(_ options: ExecOptions, mailbox: FrameMailbox? = nil, snapshotEvery: Int = 0,
                 snapshot: (@Sendable (Frame) -> Void)? = nil) throws(Machine.SetupError) {
@@ -301,86 +219,6 @@ public struct ExecReport: Sendable {
     }
 
     static func baseName(_ path: String) -> String { String(path.split(separator: "/").last ?? Substring(path)) }
-
-    // MARK: - Demo workloads beside the program
-
-    private var workloadBands: [Rect] {
-        let top = options.workloadTop(height: height)
-        guard options.workload != nil, top < height else { return [] }
-        return Rect.bands(width: width, height: height - top, count: min(options.procs, height - top))
-            .map { $0.offsetBy(dx: 0, dy: top) }
-    }
-
-    private var layout: FramebufferLayout {
-        FramebufferLayout(width: width, height: height, format: Workloads.PixelFormat(bitsPerPixel: bpp)!,
-                          lineLength: info.fix.lineLength)
-    }
-
-    /// One process per band, as `run` has them (each maps the whole framebuffer), drawing until the program ends;
-    /// then each fsyncs, so the run ends quiescent.
-    private func startWorkloads() {
-        guard let name = options.workload, let kind = WorkloadKind(rawValue: name) else {
-            setupError = "--workload: unknown workload '\(options.workload ?? "")'"
-            return
-        }
-        let assets: Assets
-        do { assets = try Assets.load(from: options.assetsPath) } catch {
-            setupError = error.message
-            return
-        }
-        let bands = workloadBands
-        framesPerBand = Array(repeating: 0, count: bands.count)
-        let layout = self.layout
-        for (i, band) in bands.enumerated() {
-            let workload = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
-                                     screenWidth: width, screenHeight: height, assets: assets)
-            kernel.spawnProcess("\(name)\(i)") { [unowned self] t in
-                let fd = try t.open(self.info.node)
-                let base = try t.mmap(length: self.info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
-                let canvas = MappedCanvas(task: t, origin: base, layout: layout, clip: band)
-                let start = self.kernel.now
-                var n = 0
-                while !self.programEnded && self.setupError == nil {
-                    try workload.drawFrame(n, on: canvas)
-                    n += 1
-                    self.framesPerBand[i] = n
-                    let next = start + VirtualTime(picoseconds: self.options.frameInterval.picoseconds * Int64(n))
-                    self.kernel.sched.sleep(until: next)
-                }
-                try t.fsync(fd)
-            }
-        }
-    }
-
-    /// The workloads' bands of the framebuffer must equal the same frames drawn straight into a plain buffer.
-    private func checkWorkloads() {
-        guard let name = options.workload, let kind = WorkloadKind(rawValue: name),
-              let assets = try? Assets.load(from: options.assetsPath) else { return }
-        let reference = PlainCanvas(layout: layout)
-        let bands = workloadBands
-        var frames: [Int] = []
-        for (i, band) in bands.enumerated() {
-            let w = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
-                              screenWidth: width, screenHeight: height, assets: assets)
-            reference.clip = band
-            let done = framesPerBand[i]
-            frames.append(done)
-            for k in 0 ..< done { try? w.drawFrame(k, on: reference) }
-        }
-        let fb = info.readScreen(), ref = reference.bytes
-        let ll = info.fix.lineLength, rowBytes = width * bpp / 8
-        var differ = 0
-        for band in bands {
-            for y in band.y ..< band.y + band.height {
-                let row = y * ll ..< y * ll + rowBytes
-                if fb[row] != ref[row] { differ += 1 }
-            }
-        }
-        workloadReport = "workloads: \(bands.count) \(name) band(s) in rows \(bands.first?.y ?? height)..<\(height), "
-            + "frames \(frames); " + (differ == 0 ? "framebuffer == reference rendering in their rows"
-                : "WRONG FRAMEBUFFER: \(differ) rows differ from the reference rendering")
-        if differ > 0 { errors.append(workloadReport!) }
-    }
 
     // MARK: - The fake process standing for the program
 
@@ -752,77 +590,5 @@ public struct ExecReport: Sendable {
                          workload: options.argv.first.map(Self.baseName) ?? "exec")
         return Frame(index: frameIndex, width: width, height: height, pixels: panel.image, dirty: dirty,
                      lastBatchPages: [], hud: h)
-    }
-
-    // MARK: - Summary
-
-    private var traceHeader: String {
-        "recorded by fbdefio-emu exec: \(options.argv.joined(separator: " "))\n"
-            + "on \(profile.name), \(width)x\(height) \(bpp)bpp, HZ=\(kernel.sched.tickRate.hz), delay "
-            + "\(info.fbdefio!.delay.rawValue) jiffies, variant \(options.machine.variant)"
-    }
-
-    private func summaryText(outcome: RunOutcome, check: String) -> String {
-        let k = kernel, d = info.defioStats, s = panel.stats
-        let tick = k.sched.tickRate
-        let delay = info.fbdefio!.delay
-        let name = options.argv.first.map(Self.baseName) ?? "program"
-        var lines: [String] = []
-        lines.append("fbdefio-emu exec: \(options.argv.joined(separator: " "))")
-        lines.append("machine: \(profile.name) — \(width)x\(height) \(bpp)bpp, line_length \(info.fix.lineLength), "
-            + "smem_len \(info.fix.smemLen) (\(info.fix.smemLen >> PAGE_SHIFT) pages), variant "
-            + "\(options.machine.variant), HZ=\(tick.hz), delay \(delay.rawValue) jiffies = "
-            + "\(tick.jiffiesToMsecs(delay)) ms, seed \(options.machine.seed)")
-        lines.append("tracking: \(mechanism)")
-        let exit = host?.exit.map(\.description) ?? "not started"
-        let stopped = stopRequestedAt.map { " after it was asked to stop at \(Summary.fmt(Double($0) / 1e9)) s" } ?? ""
-        lines.append("program: \(name) (host pid \(host?.pid ?? -1)) \(exit)\(stopped); "
-            + (opened ? "opened the framebuffer, \(regions.count) mapping(s)" : "never opened the framebuffer"))
-        let seconds = Double(k.now.picoseconds) / 1e12
-        lines.append("outcome: \(outcome); virtual time \(k.now) (paced against the wall clock)")
-        let faultsSeen = log.filter { $0.hasPrefix("fault ") }.count
-        if userfaults > 0 {
-            lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
-                + "(page_mkwrite \(d.mkwrites), \(d.alreadyListed) already listed); \(userfaults) through the "
-                + "userfaultfd, where the program waited \(Summary.fmt(Double(userfaultNanos) / 1e6)) ms from the "
-                + "emulator reading the fault to waking it ("
-                + "\(Summary.fmt(Double(userfaultNanos) / Double(userfaults) / 1000)) µs a fault; the host kernel's "
-                + "delivery not included)")
-        }
-        let stall = sawBye ? programStall : lastStallBefore
-        let perFault = programFaults > 0 ? Double(stall) / Double(programFaults) / 1000
-            : (faultsSeen > 0 ? Double(stall) / Double(faultsSeen) / 1000 : 0)
-        if userfaults < faultsSeen || faultsSeen == 0 {
-            lines.append("faults: \(faultsSeen) write faults of the program reached the emulated kernel "
-            + "(page_mkwrite \(d.mkwrites), \(d.alreadyListed) already listed); the program was stalled "
-            + "\(Summary.fmt(Double(stall) / 1e6)) ms in them (\(Summary.fmt(perFault)) µs a fault"
-            + (sawBye ? "" : ", up to its last fault: it did not exit through exit()")
-            + "), the emulator's part \(Summary.fmt(Double(handlingNanos) / 1e6)) ms")
-        }
-        lines.append("re-protection: \(pagesReprotected) pages made read-only in the program again"
-            + (userfaults > 0 ? " (UFFDIO_WRITEPROTECT from the emulator)" : ", in \(protectCalls) round trips to the "
-                + "library's helper thread (one per batch with pages to protect)"))
-        lines.append("batches: \(d.batches) (\(d.emptyBatches) empty), pages \(d.pagesDelivered), fsyncs \(d.fsyncs)")
-        let shown: String
-        if let a = firstUpdate, let b = lastUpdate, updates > 1, b > a {
-            let span = Double((b - a).picoseconds) / 1e12
-            shown = "\(Summary.fmt(Double(updates - 1) / span)) updates/s shown between the first and the last"
-        } else {
-            shown = "\(updates) update(s)"
-        }
-        let fullFrames = Double(s.busBytes) / Double(max(width * height * bpp / 8, 1))
-        let amplification = s.changedBytes > 0 ? Double(s.busBytes) / Double(s.changedBytes) : 0
-        lines.append("panel: \(s.updates) updates, \(shown); \(Summary.fmt(fullFrames)) framebuffers of bus traffic "
-            + "(\(Summary.fmt(seconds > 0 ? fullFrames / seconds : 0))/s); \(s.busBytes) bytes sent vs "
-            + "\(s.changedBytes) changed (write amplification \(Summary.fmt(amplification))x), bus busy \(s.busBusy); "
-            + "the bus allows \(Summary.fmt(s.sustainableFPS)) full frames/s")
-        lines.append(latency.summary)
-        for r in k.sched.reports.prefix(10) { lines.append("report: \(r)") }
-        for w in k.onceWarningCounts { lines.append("report: \(w)") }
-        lines.append(check)
-        if let workloadReport { lines.append(workloadReport) }
-        if let v = checkers.first { lines.append(v.description) }
-        for e in errors { lines.append("error: \(e)") }
-        return lines.joined(separator: "\n")
     }
 }

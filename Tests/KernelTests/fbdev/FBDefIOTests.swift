@@ -1,5 +1,6 @@
 import Testing
 @testable import Kernel
+import TestSupport
 
 /// A framebuffer of 16 pages (1024×16 at 32 bpp: one page per scanline) with fb_defio and a driver callback that
 /// records what it receives and when, and optionally takes `busTime` (it sleeps holding the defio mutex, as a

@@ -1,5 +1,6 @@
 import Testing
 @testable import Kernel
+import TestSupport
 
 /// The machine's CPUs: per-CPU clocks and run queues, per-CPU TLBs with shootdowns, interruptible long work.
 @Suite struct SMPTests {

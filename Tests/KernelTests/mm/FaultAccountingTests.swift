@@ -1,5 +1,6 @@
 import Testing
 @testable import Kernel
+import TestSupport
 
 /// What the fault path counts and reports, as mm/memory.c does: PGFAULT for every handle_mm_fault that is not to be
 /// retried (failed ones included), the spurious-fault TLB flush skipped on a retried fault, PG_dirty set by

@@ -1,5 +1,6 @@
 import Testing
 @testable import Kernel
+import TestSupport
 
 /// The fault-path scenarios of kernel-spec.md §8 that need only memory.c and a driver's hooks (the fb_defio side of
 /// them comes with the fb_defio model). Unless stated: 16 pages, one MAP_SHARED read/write mapping at offset 0, a

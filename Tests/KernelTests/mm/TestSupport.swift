@@ -13,9 +13,3 @@ typealias TestDevice = ScratchDevice
     config.wrprotectFlushesTLB = wrprotectFlushesTLB
     return EmuKernel(policy: policy, cpus: cpus, ramPages: ramPages, config: config)
 }
-
-/// Shared results of the tasks of one test machine.
-@EmuActor final class Box<T> {
-    var value: T
-    init(_ value: T) { self.value = value }
-}

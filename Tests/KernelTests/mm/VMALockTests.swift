@@ -1,5 +1,6 @@
 import Testing
 @testable import Kernel
+import TestSupport
 
 /// The per-VMA lock against the writers of a VMA (mprotect, munmap and its split, fork, mmap): a fault that finds the
 /// VMA write-locked falls back to mmap_lock and waits there for the whole syscall; a fault that already holds the VMA
@@ -7,6 +8,14 @@ import Testing
 /// i_mmap_rwsem) held by a helper thread H, so it runs the same way under any policy. Shared mappings of a scratch
 /// device with an fb_defio-like ->page_mkwrite; "RO PTE" = read first, so a write takes the write-protect path.
 @Suite struct VMALockTests {
+    /// The machine of each test: a kernel (keeping its event log when asked), a scratch device, and the lines the
+    /// tasks record of what they saw.
+    @EmuActor func machine(keepEvents: Bool = false) -> (k: EmuKernel, dev: TestDevice, seen: Box<[String]>) {
+        let k = testKernel()
+        if keepEvents { k.events.keep = true }
+        return (k, TestDevice(k), Box<[String]>([]))
+    }
+
     /// A process with one 16-page shared mapping whose page 3 (and 12) has a read-only PTE, and the PTL of its table.
     @EmuActor func mapAndRead(_ t: UserTask, _ dev: TestDevice, pages: Int = 16) throws -> (VirtAddr, KLock) {
         let fd = try t.open(dev.inode)
@@ -30,10 +39,7 @@ import Testing
     ///     vma_end_read; mmap_read_lock     |                                   |
     ///     → SIGSEGV (SEGV_ACCERR)          |                                   |
     @Test @EmuActor func mprotectWaitsForAFaultHoldingTheVMA() throws {
-        let k = testKernel()
-        k.events.keep = true
-        let dev = TestDevice(k)
-        let seen = Box<[String]>([])
+        let (k, dev, seen) = machine(keepEvents: true)
         let ids = Box<[String: Int]>([:])
         let base = Box<VirtAddr>(VirtAddr(0))
         k.spawnProcess("P") { t in
@@ -95,10 +101,7 @@ import Testing
     ///                                 | RETRY, vma_end_read         |   high := READ, unlock      |
     ///     SIGSEGV after W's mprotect  | SIGSEGV                     |                             |
     @Test @EmuActor func aFaultOnAWriteLockedVMAFallsBackAndWaitsForTheWholeSyscall() throws {
-        let k = testKernel()
-        k.events.keep = true
-        let dev = TestDevice(k)
-        let seen = Box<[String]>([])
+        let (k, dev, seen) = machine(keepEvents: true)
         let ids = Box<[String: Int]>([:])
         let lowBase = Box<VirtAddr>(VirtAddr(0))
         k.spawnProcess("P") { t in
@@ -160,9 +163,7 @@ import Testing
     ///     RETRY, vma_end_read            |   split, detach, zap             | t=1ms releases
     ///     mmap_read_lock → SEGV_MAPERR   |                                  |
     @Test @EmuActor func aSplitWaitsForAFaultHoldingTheVMA() throws {
-        let k = testKernel()
-        let dev = TestDevice(k)
-        let seen = Box<[String]>([])
+        let (k, dev, seen) = machine()
         let base = Box<VirtAddr>(VirtAddr(0))
         k.spawnProcess("P") { t in
             let (a, ptl) = try mapAndRead(t, dev)
@@ -196,8 +197,7 @@ import Testing
     /// meanwhile cannot hold the VMA, falls back to mmap_lock and waits until the fork is done. Here fork blocks on
     /// i_mmap_rwsem (held by H for read, as an rmap walk would) while linking the child's copy of the first VMA.
     @Test @EmuActor func forkWriteLocksEveryParentVMA() throws {
-        let k = testKernel()
-        let dev = TestDevice(k)
+        let (k, dev, seen) = machine()
         let parentMM = Box<MM?>(nil)
         let atOpen = Box<[[Bool]]>([])
         let original = dev.inode.fops.mmap!
@@ -213,7 +213,6 @@ import Testing
             vma.ops = ops
             return err
         }
-        let seen = Box<[String]>([])
         k.spawnProcess("P") { t in
             parentMM.value = t.mm
             let fd = try t.open(dev.inode)
@@ -257,9 +256,7 @@ import Testing
     /// The lock itself: a VMA stamped in the current epoch refuses readers, the unlock of mmap_lock ends the stamp,
     /// and a detached VMA answers "look again".
     @Test @EmuActor func sequenceNumbersAndReferenceCount() throws {
-        let k = testKernel()
-        let dev = TestDevice(k)
-        let seen = Box<[String]>([])
+        let (k, dev, seen) = machine()
         k.spawnProcess("P") { t in
             let fd = try t.open(dev.inode)
             let a = try t.mmap(length: 4 * PAGE_SIZE, prot: .readWrite, flags: .shared, fd: fd)

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT — the demo workloads an exec run draws beside the program, in the rows below its
+// own, and their check against the reference rendering.
+import Kernel
+import Workloads
+
+extension ExecMachine {
+    private var workloadBands: [Rect] {
+        let top = options.workloadTop(height: height)
+        guard options.workload != nil, top < height else { return [] }
+        return Rect.bands(width: width, height: height - top, count: min(options.procs, height - top))
+            .map { $0.offsetBy(dx: 0, dy: top) }
+    }
+
+    private var layout: FramebufferLayout {
+        FramebufferLayout(width: width, height: height, format: Workloads.PixelFormat(bitsPerPixel: bpp)!,
+                          lineLength: info.fix.lineLength)
+    }
+
+    /// One process per band, as `run` has them (each maps the whole framebuffer), drawing until the program ends;
+    /// then each fsyncs, so the run ends quiescent.
+    func startWorkloads() {
+        guard let name = options.workload, let kind = WorkloadKind(rawValue: name) else {
+            setupError = "--workload: unknown workload '\(options.workload ?? "")'"
+            return
+        }
+        let assets: Assets
+        do { assets = try Assets.load(from: options.assetsPath) } catch {
+            setupError = error.message
+            return
+        }
+        let bands = workloadBands
+        framesPerBand = Array(repeating: 0, count: bands.count)
+        let layout = self.layout
+        for (i, band) in bands.enumerated() {
+            let workload = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
+                                     screenWidth: width, screenHeight: height, assets: assets)
+            kernel.spawnProcess("\(name)\(i)") { [unowned self] t in
+                let fd = try t.open(self.info.node)
+                let base = try t.mmap(length: self.info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
+                let canvas = MappedCanvas(task: t, origin: base, layout: layout, clip: band)
+                let start = self.kernel.now
+                var n = 0
+                while !self.programEnded && self.setupError == nil {
+                    try workload.drawFrame(n, on: canvas)
+                    n += 1
+                    self.framesPerBand[i] = n
+                    let next = start + VirtualTime(picoseconds: self.options.frameInterval.picoseconds * Int64(n))
+                    self.kernel.sched.sleep(until: next)
+                }
+                try t.fsync(fd)
+            }
+        }
+    }
+
+    /// The workloads' bands of the framebuffer must equal the same frames drawn straight into a plain buffer.
+    func checkWorkloads() {
+        guard let name = options.workload, let kind = WorkloadKind(rawValue: name),
+              let assets = try? Assets.load(from: options.assetsPath) else { return }
+        let reference = PlainCanvas(layout: layout)
+        let bands = workloadBands
+        var frames: [Int] = []
+        for (i, band) in bands.enumerated() {
+            let w = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
+                              screenWidth: width, screenHeight: height, assets: assets)
+            reference.clip = band
+            let done = framesPerBand[i]
+            frames.append(done)
+            for k in 0 ..< done { try? w.drawFrame(k, on: reference) }
+        }
+        let fb = info.readScreen(), ref = reference.bytes
+        let ll = info.fix.lineLength, rowBytes = width * bpp / 8
+        var differ = 0
+        for band in bands {
+            for y in band.y ..< band.y + band.height {
+                let row = y * ll ..< y * ll + rowBytes
+                if fb[row] != ref[row] { differ += 1 }
+            }
+        }
+        workloadReport = "workloads: \(bands.count) \(name) band(s) in rows \(bands.first?.y ?? height)..<\(height), "
+            + "frames \(frames); " + (differ == 0 ? "framebuffer == reference rendering in their rows"
+                : "WRONG FRAMEBUFFER: \(differ) rows differ from the reference rendering")
+        if differ > 0 { errors.append(workloadReport!) }
+    }
+}
