@@ -1,5 +1,6 @@
 import Testing
 @testable import Kernel
+import TestSupport
 
 /// fork(2) running out of RAM at every page-table allocation of the child, one run per failure point. The file
 /// VMAs come first in address order, so most failure points find some of them copied (opened, in i_mmap, holding
