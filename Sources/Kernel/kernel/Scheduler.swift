@@ -16,57 +16,6 @@ import CTaskSwitch
 @EmuActor public final class Scheduler {
     public enum TaskState: Equatable, Sendable { case runnable, blocked, sleeping, done }
 
-    final class Entry {
-        let id: Int
-        let name: String
-        let daemon: Bool
-        /// The CPU this task runs on (tasks do not migrate).
-        let cpu: Int
-        var state: TaskState = .runnable
-        var waitReason = ""
-        /// When the task last blocked, and whether the wait counts for the hung-task detector (TASK_UNINTERRUPTIBLE).
-        var blockedSince = VirtualTime.zero
-        var uninterruptible = false
-        var hungReported = false
-        /// Blocked on a spinlock of an SMP machine: the task keeps its CPU while it waits.
-        var spinning = false
-        /// What the task runs, until it first runs.
-        var body: (@EmuActor () -> Void)?
-        /// The stack it runs on, from its first run to its end.
-        var stack: TaskStack?
-        /// Switched out inside the scheduler, and continued by a switch to it (false for a task that has not
-        /// started, is on a CPU, has ended, or stopped for good in a deadlock).
-        var parked = false
-        /// Stuck in a deadlock when its run ended: its stack was given back, it never runs again.
-        var abandoned = false
-        init(id: Int, name: String, daemon: Bool, cpu: Int, body: @escaping @EmuActor () -> Void) {
-            self.id = id
-            self.name = name
-            self.daemon = daemon
-            self.cpu = cpu
-            self.body = body
-        }
-    }
-
-    /// One emulated CPU. Kernel: `struct rq` — kernel/sched/sched.h
-    struct CPU {
-        /// This CPU's clock. For the executing CPU the live value is `now`.
-        var clock = VirtualTime.zero
-        /// The task on this CPU (executing, or picked and parked until this CPU's clock is the earliest); -1 if idle.
-        var curr = -1
-        /// The task that ran here last: the policy's "current" when this CPU picks after its task blocked.
-        var last = -1
-        /// Runnable tasks placed on this CPU, ascending ids (the one on it included).
-        var runQueue: [Int] = []
-        var sliceStart = VirtualTime.zero
-    }
-
-    struct Timer {
-        let deadline: VirtualTime
-        let seq: Int
-        let action: @EmuActor () -> Void
-    }
-
     /// The executing CPU's clock. Advanced by `charge` (work) and by warps to the next timer when nobody can run.
     public private(set) var now = VirtualTime.zero
     public let tickRate: TickRate
@@ -171,7 +120,6 @@ import CTaskSwitch
     public func state(of id: Int) -> TaskState { entries[id].state }
     /// The CPU a task runs on.
     public func cpu(of id: Int) -> Int { entries[id].cpu }
-    public var taskCount: Int { entries.count }
     /// The clock of a CPU (the live clock for the executing one).
     public func clock(of cpu: Int) -> VirtualTime { cpu == executingCPU && !betweenTasks ? now : cpus[cpu].clock }
 
@@ -412,8 +360,6 @@ import CTaskSwitch
         timers.remove(at: i)
         return true
     }
-
-    public var pendingTimers: Int { timers.count }
 
     /// Fires, in deadline order, every timer no CPU can still run ahead of. A timer's wake-ups happen at its
     /// deadline: an idle CPU it wakes starts from there, which can make that CPU the earliest, so the bound is
