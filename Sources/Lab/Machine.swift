@@ -63,8 +63,9 @@ public struct DemoReport: Sendable {
     /// JSON lines of every kernel event (with `keepEvents`), and the Chrome trace (with `keepTrace`).
     public var events: [String]
     public var trace: String?
-    /// `page_mkwrite` calls per framebuffer page (the heatmap).
+    /// `page_mkwrite` calls per framebuffer page, and the framebuffer's layout they are drawn over (the heatmap).
     public var mkwritesPerPage: [Int]
+    public var layout: FramebufferLayout
     /// Frames the furthest process drew, and the write faults of the run (for the host-speed line).
     public var framesDrawn: Int
     public var faults: Int
@@ -93,8 +94,8 @@ public struct DemoReport: Sendable {
     let snapshotEvery: Int
     let pacer: WallClockPacer?
     private var frameIndex = 0
-    private var pendingDirty: [PixelRect] = []
-    private var lastBatch: [PixelRect] = []
+    private var pendingDirty: [Rect] = []
+    private var lastBatch: [Rect] = []
     private var updates = 0
     private var stopDrawing = false
     /// Told each time the furthest process finishes a frame (frames done, frames planned, virtual time).
@@ -170,26 +171,22 @@ public struct DemoReport: Sendable {
         do { assets = try Assets.load(from: options.assetsPath) } catch { throw .assets(error.message) }
         let kind = WorkloadKind(rawValue: options.workload)!
         let bands = self.bands
-        let lineLength = info.fix.lineLength
-        let layout = FramebufferLayout(width: options.width, height: options.height,
-                                       format: Workloads.PixelFormat(bitsPerPixel: options.bpp)!, lineLength: lineLength)
+        let layout = info.layout
         let screen = (options.width, options.height)
         for (i, band) in bands.enumerated() {
             let seed = SplitMix64.derive(options.machine.seed, "workload", i)
             let workload = kind.make(seed: seed, clip: band, screenWidth: screen.0, screenHeight: screen.1,
                                      assets: assets)
-            // Band byte range → the pages a process maps when it maps only its own band.
-            let firstByte = band.y * lineLength, endByte = (band.y + band.height) * lineLength
-            let firstPage = firstByte >> PAGE_SHIFT, endPage = pageAlign(endByte) >> PAGE_SHIFT
+            // The pages a process maps when it maps only its own band.
+            let bandPages = layout.pageRange(of: band)
             let forkedChild = bands.count >= 2 && i == bands.count - 1
             if forkedChild { continue }  // Drawn by a child of process 0.
             let mapsWhole = i == 0
             kernel.spawnProcess("draw\(i)") { [unowned self] t in
                 let fd = try t.open(self.info.node)
-                let pages = mapsWhole ? self.info.fix.smemLen >> PAGE_SHIFT : endPage - firstPage
-                let offset = mapsWhole ? 0 : firstPage << PAGE_SHIFT
-                let base = try t.mmap(length: pages << PAGE_SHIFT, prot: .readWrite, flags: .shared, fd: fd,
-                                            offset: offset)
+                let length = mapsWhole ? self.info.fix.smemLen : bandPages.count
+                let offset = mapsWhole ? 0 : bandPages.lowerBound
+                let base = try t.mmap(length: length, prot: .readWrite, flags: .shared, fd: fd, offset: offset)
                 let origin = base + (-offset)
                 if mapsWhole, bands.count >= 2 {
                     let last = bands.count - 1
@@ -217,7 +214,7 @@ public struct DemoReport: Sendable {
             for n in 0 ..< framesPerBand[i, default: 0] { try? w.drawFrame(n, on: reference) }
         }
         let check = LostUpdateChecker.check(info: info, panel: panel, reference: reference)
-        let final = makeFrame(dirty: [PixelRect(x: 0, y: 0, width: options.width, height: options.height)])
+        let final = makeFrame(dirty: [layout.screen])
         snapshot?(final)
         mailbox?.publish(final)
         mailbox?.finish()
@@ -234,7 +231,7 @@ public struct DemoReport: Sendable {
         return DemoReport(summary: summary, checkerPassed: ok, checkerReport: check.report, finalFrame: final,
                           frameHash: fnv1a(final.pixels), eventHash: kernel.events.hash, outcome: outcome,
                           schedule: kernel.sched.schedule, stats: stats, events: recorder.jsonLines,
-                          trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage,
+                          trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage, layout: layout,
                           framesDrawn: framesDrawn, faults: kernel.stats.faults)
     }
 
@@ -270,7 +267,8 @@ public struct DemoReport: Sendable {
         recorder.callback(pages: update.pages.map(\.rawValue).sorted(), bytesSent: update.busBytes,
                           bytesChanged: 0, bus: update.start ..< max(update.end, update.start))
         pendingDirty.append(contentsOf: update.rects)
-        lastBatch = update.pages.flatMap { screenRects(ofPage: $0.rawValue) }
+        let layout = info.layout
+        lastBatch = update.pages.flatMap { layout.screenRects(ofPage: $0.rawValue) }
         pacer?.pace(to: kernel.now)
         if let mailbox {
             mailbox.publish(makeFrame(dirty: pendingDirty))
@@ -279,32 +277,7 @@ public struct DemoReport: Sendable {
         if let snapshot, snapshotEvery > 0, updates % snapshotEvery == 0 { snapshot(makeFrame(dirty: [])) }
     }
 
-    /// The screen area of framebuffer page `pgoff`: up to three rectangles (the rest of its first row, its full
-    /// rows, the start of its last row), clipped to the visible screen.
-    func screenRects(ofPage pgoff: Int) -> [PixelRect] {
-        let ll = info.fix.lineLength, bytesPP = options.bpp / 8, w = options.width
-        let start = pgoff << PAGE_SHIFT, end = min(start + PAGE_SIZE, options.height * ll)
-        guard start < end else { return [] }
-        let firstRow = start / ll, firstCol = (start % ll) / bytesPP
-        let lastRow = (end - 1) / ll, lastCol = min(((end - 1) % ll) / bytesPP, w - 1)
-        if firstRow == lastRow {
-            return firstCol <= lastCol ? [PixelRect(x: firstCol, y: firstRow, width: lastCol - firstCol + 1, height: 1)] : []
-        }
-        var rects: [PixelRect] = []
-        var fullFrom = firstRow, fullTo = lastRow  // inclusive rows drawn full width
-        if firstCol > 0 {
-            if firstCol < w { rects.append(PixelRect(x: firstCol, y: firstRow, width: w - firstCol, height: 1)) }
-            fullFrom += 1
-        }
-        if lastCol < w - 1 {
-            rects.append(PixelRect(x: 0, y: lastRow, width: lastCol + 1, height: 1))
-            fullTo -= 1
-        }
-        if fullTo >= fullFrom { rects.append(PixelRect(x: 0, y: fullFrom, width: w, height: fullTo - fullFrom + 1)) }
-        return rects
-    }
-
-    func makeFrame(dirty: [PixelRect]) -> Frame {
+    func makeFrame(dirty: [Rect]) -> Frame {
         frameIndex += 1
         return Frame(index: frameIndex, width: options.width, height: options.height, pixels: panel.image,
                      dirty: dirty, lastBatchPages: lastBatch, hud: hudStats)

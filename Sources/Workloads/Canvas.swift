@@ -46,6 +46,49 @@ extension Canvas {
     public var drawable: Rect? { clip.intersection(layout.screen) }
 }
 
+/// The row loops of the canvases: the format is decided once per row, so each loop is a plain store loop.
+extension FramebufferLayout {
+    /// Encodes `count` colours from `pixels` into `dst` (little endian, `count * bytesPerPixel` bytes).
+    @inline(__always) func encodeRow(_ pixels: UnsafePointer<UInt32>, count: Int, into dst: UnsafeMutableRawPointer) {
+        if bytesPerPixel == 4 {
+            for i in 0 ..< count {
+                dst.storeBytes(of: (pixels[i] & 0x00FF_FFFF).littleEndian, toByteOffset: i << 2, as: UInt32.self)
+            }
+        } else {
+            for i in 0 ..< count {
+                dst.storeBytes(of: UInt16(truncatingIfNeeded: PixelFormat.encodeRGB565(pixels[i])).littleEndian,
+                               toByteOffset: i << 1, as: UInt16.self)
+            }
+        }
+    }
+
+    /// Fills `count` pixels at `dst` with the already-encoded `value`.
+    @inline(__always) func fillRow(_ value: UInt32, count: Int, into dst: UnsafeMutableRawPointer) {
+        if bytesPerPixel == 4 {
+            for i in 0 ..< count { dst.storeBytes(of: value.littleEndian, toByteOffset: i << 2, as: UInt32.self) }
+        } else {
+            let v = UInt16(truncatingIfNeeded: value).littleEndian
+            for i in 0 ..< count { dst.storeBytes(of: v, toByteOffset: i << 1, as: UInt16.self) }
+        }
+    }
+
+    /// The framebuffer value stored at `src` (little endian).
+    @inline(__always) func load(_ src: UnsafeRawPointer) -> UInt32 {
+        if bytesPerPixel == 4 { return UInt32(littleEndian: src.loadUnaligned(as: UInt32.self)) }
+        return UInt32(UInt16(littleEndian: src.loadUnaligned(as: UInt16.self)))
+    }
+
+    /// The framebuffer value of colour `rgb`: `format.encode(rgb:)`, with the format decided by the depth.
+    @inline(__always) func encode(rgb: UInt32) -> UInt32 {
+        bytesPerPixel == 4 ? rgb & 0x00FF_FFFF : PixelFormat.encodeRGB565(rgb)
+    }
+
+    /// The colour a framebuffer value shows: `format.decode(_:)`, with the format decided by the depth.
+    @inline(__always) func decode(_ value: UInt32) -> UInt32 {
+        bytesPerPixel == 4 ? value & 0x00FF_FFFF : PixelFormat.decodeRGB565(value)
+    }
+}
+
 /// Clipping shared by every canvas, so that a plain and a mapped canvas touch exactly the same pixels.
 enum Clipping {
     /// The visible part of a `width` × `height` block placed at (`x`, `y`), and where it starts in the block.
@@ -124,18 +167,18 @@ enum Clipping {
     public func plot(x: Int, y: Int, rgb: UInt32) throws {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return }
-        let off = layout.offset(x: x, y: y), value = layout.format.encode(rgb: rgb)
-        storage.withUnsafeMutableBytes { layout.format.fillRow(value, count: 1, into: $0.baseAddress! + off) }
+        let off = layout.offset(x: x, y: y), value = layout.encode(rgb: rgb)
+        storage.withUnsafeMutableBytes { layout.fillRow(value, count: 1, into: $0.baseAddress! + off) }
     }
 
     /// Fills a rectangle with one colour.
     public func fill(_ rect: Rect, rgb: UInt32) throws {
         drawDeferred()
         guard let area = drawable, let r = rect.intersection(area) else { return }
-        let value = layout.format.encode(rgb: rgb)
+        let value = layout.encode(rgb: rgb)
         storage.withUnsafeMutableBytes { buf in
             for row in r.y ..< r.maxY {
-                layout.format.fillRow(value, count: r.width, into: buf.baseAddress! + layout.offset(x: r.x, y: row))
+                layout.fillRow(value, count: r.width, into: buf.baseAddress! + layout.offset(x: r.x, y: row))
             }
         }
     }
@@ -154,7 +197,7 @@ enum Clipping {
         guard let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
         storage.withUnsafeMutableBytes { buf in
             for row in 0 ..< c.dst.height {
-                layout.format.encodeRow(pixels.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
+                layout.encodeRow(pixels.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
                                         into: buf.baseAddress! + layout.offset(x: c.dst.x, y: c.dst.y + row))
             }
         }
@@ -164,7 +207,7 @@ enum Clipping {
     public func copy(from source: Rect, toX: Int, toY: Int) throws {
         drawDeferred()
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
-        let rowBytes = c.src.width * layout.format.bytesPerPixel
+        let rowBytes = c.src.width * layout.bytesPerPixel
         storage.withUnsafeMutableBytes { buf in
             let base = buf.baseAddress!
             let downward = c.dst.y > c.src.y
@@ -182,6 +225,6 @@ enum Clipping {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let off = layout.offset(x: x, y: y)
-        return storage.withUnsafeBytes { layout.format.decode(layout.format.load($0.baseAddress! + off)) }
+        return storage.withUnsafeBytes { layout.decode(layout.load($0.baseAddress! + off)) }
     }
 }

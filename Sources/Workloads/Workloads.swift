@@ -30,6 +30,21 @@ extension Workload {
     }
 }
 
+extension Rect {
+    /// Splits a `width` × `height` screen into `count` full-width horizontal bands of (nearly) equal height, top to
+    /// bottom: the clips of `count` processes that share the screen. Bands may be empty when `count > height`.
+    public static func bands(width: Int, height: Int, count: Int) -> [Rect] {
+        precondition(count > 0, "at least one band")
+        var out: [Rect] = []
+        out.reserveCapacity(count)
+        for i in 0 ..< count {
+            let top = height * i / count, bottom = height * (i + 1) / count
+            out.append(Rect(x: 0, y: top, width: width, height: bottom - top))
+        }
+        return out
+    }
+}
+
 /// The workloads the emulator ships, by name. Kernel analogue: none (the menu of demo programs).
 public enum WorkloadKind: String, CaseIterable, Sendable {
     /// fbcon-like text console: glyph blits, scrolling by copyarea, a blinking cursor.

@@ -113,7 +113,7 @@ struct ReplayCLI: ParsableCommand {
         if let stats { try writeOutput(result.stats.json, to: stats, flag: "--stats") }
         if let traceOut, let json = result.trace { try writeOutput(json, to: traceOut, flag: "--trace") }
         if let heatmap {
-            let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
+            let image = Heatmap.image(counts: result.mkwritesPerPage, layout: result.layout)
             do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
                 throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
             }
@@ -149,7 +149,7 @@ struct HeatmapCLI: ParsableCommand {
     func run() throws {
         let parsed = try ReplayCLI.load(trace)
         let result = runOnEmulator { Replay(parsed).run() }
-        let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
+        let image = Heatmap.image(counts: result.mkwritesPerPage, layout: result.layout)
         do { try PNGEncoder.write(output, width: image.width, height: image.height, argb: image.pixels) } catch {
             throw ValidationError("--output: cannot write '\(output)': \(error)")
         }

@@ -169,9 +169,7 @@ extension Run {
         if let stats { try writeOutput(report.stats.json, to: stats, flag: "--stats") }
         if let trace, let json = report.trace { try writeOutput(json, to: trace, flag: "--trace") }
         if let heatmap {
-            let layout = Heatmap.Layout(width: options.width, height: options.height, bytesPerPixel: options.bpp / 8,
-                                        lineLength: options.width * options.bpp / 8)
-            let image = Heatmap.image(counts: report.mkwritesPerPage, layout: layout)
+            let image = Heatmap.image(counts: report.mkwritesPerPage, layout: report.layout)
             do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
                 throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
             }

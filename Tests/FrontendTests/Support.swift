@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT — helpers for the front-end tests: child processes, tool lookup, frames.
 import Foundation
 import Frontend
+import Kernel
 import Lab
 import Synchronization
 import Testing
@@ -22,9 +23,9 @@ struct TestRNG {
     }
 }
 
-func fullRect(_ w: Int, _ h: Int) -> PixelRect { PixelRect(x: 0, y: 0, width: w, height: h) }
+func fullRect(_ w: Int, _ h: Int) -> Rect { Rect(x: 0, y: 0, width: w, height: h) }
 
-func frame(_ index: Int, _ image: ARGBImage, dirty: [PixelRect], pages: [PixelRect] = [],
+func frame(_ index: Int, _ image: ARGBImage, dirty: [Rect], pages: [Rect] = [],
            hud: HUDStats = HUDStats()) -> Frame {
     Frame(index: index, width: image.width, height: image.height, pixels: image.pixels, dirty: dirty,
           lastBatchPages: pages, hud: hud)

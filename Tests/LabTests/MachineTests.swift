@@ -73,25 +73,6 @@ import Workloads
         #expect(b.checkerPassed, "\(b.checkerReport)")
     }
 
-    @Test @EmuActor func pageRectanglesCoverExactlyThePage() throws {
-        var o = DemoOptions()
-        o.width = 320
-        o.height = 240
-        o.bpp = 16
-        o.panel = "ideal"
-        let m = try Machine(o)
-        // 640-byte lines, 2 bytes a pixel: page 0 = rows 0-5 and 128 px of row 6; page 1 = the other 192 px of row 6,
-        // rows 7-11 and 256 px of row 12.
-        #expect(m.screenRects(ofPage: 0) == [PixelRect(x: 0, y: 6, width: 128, height: 1),
-                                             PixelRect(x: 0, y: 0, width: 320, height: 6)])
-        #expect(m.screenRects(ofPage: 1) == [PixelRect(x: 128, y: 6, width: 192, height: 1),
-                                             PixelRect(x: 0, y: 12, width: 256, height: 1),
-                                             PixelRect(x: 0, y: 7, width: 320, height: 5)])
-        var pixels = 0
-        for p in 0 ..< (240 * 640 / 4096) { pixels += m.screenRects(ofPage: p).reduce(0) { $0 + $1.width * $1.height } }
-        #expect(pixels == 37 * 2048)
-    }
-
     /// A stop request (window closed, Ctrl-C) catches the processes at different frames: the run still ends
     /// quiescent and the checker compares each band with the frames its process really drew.
     @Test @EmuActor func stoppingMidRunStillPassesTheChecker() throws {
@@ -117,8 +98,7 @@ import Workloads
         o.panel = panel
         (o.width, o.height, o.bpp) = (64, 48, bpp)
         let m = try Machine(o)
-        let layout = FramebufferLayout(width: 64, height: 48, format: Workloads.PixelFormat(bitsPerPixel: bpp)!,
-                                       lineLength: m.info.fix.lineLength)
+        let layout = m.info.layout
         let reference = PlainCanvas(layout: layout)
         let clean = LostUpdateChecker.check(info: m.info, panel: m.panel, reference: reference)
         #expect(clean.passed, "\(clean.report)")

@@ -17,7 +17,7 @@ import Testing
     ///     rows  92..<120  C: whole width, maps just its rows (too short for two console lines: no copy scroll)
     static func sharedScreen(_ format: PixelFormat) -> (FramebufferLayout, [Band]) {
         let layout = FramebufferLayout(width: 176, height: 120, format: format,
-                                       lineLength: 176 * format.bytesPerPixel + 24)
+                                       lineLength: 176 * format.bitsPerPixel / 8 + 24)
         let bands = [
             Band(clip: Rect(x: 0, y: 0, width: 176, height: 40), seed: 11, mapping: .whole),
             Band(clip: Rect(x: 12, y: 44, width: 150, height: 44), seed: 12, mapping: .rows),
@@ -49,7 +49,7 @@ import Testing
         // And every clip was drawn in (some byte of it differs from the sentinel).
         for b in bands {
             let o = layout.offset(x: b.clip.x, y: b.clip.y)
-            #expect(run.bytes[o ..< o + b.clip.width * format.bytesPerPixel].contains { $0 != Self.sentinel })
+            #expect(run.bytes[o ..< o + b.clip.width * format.bitsPerPixel / 8].contains { $0 != Self.sentinel })
         }
     }
 

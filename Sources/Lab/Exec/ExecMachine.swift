@@ -147,7 +147,7 @@ public struct ExecReport: Sendable {
     private var firstUpdate: VirtualTime?
     private var lastUpdate: VirtualTime?
     private var frameIndex = 0
-    private var pendingDirty: [PixelRect] = []
+    private var pendingDirty: [Rect] = []
     private var firstWrite: [VirtualTime?]
     private var latency = LatencyHistogram()
     private var traceRecorder: ExecTraceRecorder?
@@ -275,7 +275,7 @@ public struct ExecReport: Sendable {
         if host?.exit != nil && !opened {
             errors.append("the program never opened the framebuffer (/dev/fb0): nothing was tracked")
         }
-        let final = makeFrame(dirty: [PixelRect(x: 0, y: 0, width: width, height: height)])
+        let final = makeFrame(dirty: [info.layout.screen])
         snapshot?(final)
         mailbox?.publish(final)
         mailbox?.finish()
@@ -311,11 +311,6 @@ public struct ExecReport: Sendable {
             .map { $0.offsetBy(dx: 0, dy: top) }
     }
 
-    private var layout: FramebufferLayout {
-        FramebufferLayout(width: width, height: height, format: Workloads.PixelFormat(bitsPerPixel: bpp)!,
-                          lineLength: info.fix.lineLength)
-    }
-
     /// One process per band, as `run` has them (each maps the whole framebuffer), drawing until the program ends;
     /// then each fsyncs, so the run ends quiescent.
     private func startWorkloads() {
@@ -330,7 +325,7 @@ public struct ExecReport: Sendable {
         }
         let bands = workloadBands
         framesPerBand = Array(repeating: 0, count: bands.count)
-        let layout = self.layout
+        let layout = info.layout
         for (i, band) in bands.enumerated() {
             let workload = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
                                      screenWidth: width, screenHeight: height, assets: assets)
@@ -356,6 +351,7 @@ public struct ExecReport: Sendable {
     private func checkWorkloads() {
         guard let name = options.workload, let kind = WorkloadKind(rawValue: name),
               let assets = try? Assets.load(from: options.assetsPath) else { return }
+        let layout = info.layout
         let reference = PlainCanvas(layout: layout)
         let bands = workloadBands
         var frames: [Int] = []
@@ -368,11 +364,11 @@ public struct ExecReport: Sendable {
             for k in 0 ..< done { try? w.drawFrame(k, on: reference) }
         }
         let fb = info.readScreen(), ref = reference.bytes
-        let ll = info.fix.lineLength, rowBytes = width * bpp / 8
+        let rowBytes = layout.width * layout.bytesPerPixel
         var differ = 0
         for band in bands {
-            for y in band.y ..< band.y + band.height {
-                let row = y * ll ..< y * ll + rowBytes
+            for y in band.y ..< band.maxY {
+                let row = layout.offset(x: 0, y: y) ..< layout.offset(x: 0, y: y) + rowBytes
                 if fb[row] != ref[row] { differ += 1 }
             }
         }
@@ -746,7 +742,7 @@ public struct ExecReport: Sendable {
         if let snapshot, snapshotEvery > 0, updates % snapshotEvery == 0 { snapshot(makeFrame(dirty: [])) }
     }
 
-    func makeFrame(dirty: [PixelRect]) -> Frame {
+    func makeFrame(dirty: [Rect]) -> Frame {
         frameIndex += 1
         let h = HUDStats(kernel: kernel, info: info, panel: panel, profile: profile,
                          workload: options.argv.first.map(Self.baseName) ?? "exec")
