@@ -225,7 +225,7 @@ public struct DemoReport: Sendable {
                              variant: options.machine.variant.name)
         stats.violation = checkers.first?.description
         let summary = Summary.text(machine: self, outcome: outcome, frames: framesDrawn, check: check)
-            + "\n" + stats.latency.summary
+            + "\n" + stats.latency.summary + drawFailures.map { "\n" + $0 }.joined()
         let ok = check.passed && outcome == .completed && checkers.first == nil
             && kernel.processes.allSatisfy { $0.exitStatus == .exited }
         return DemoReport(summary: summary, checkerPassed: ok, checkerReport: check.report, finalFrame: final,
@@ -235,6 +235,8 @@ public struct DemoReport: Sendable {
                           framesDrawn: framesDrawn, faults: kernel.stats.faults)
     }
 
+    /// What ended a drawing process other than a fault (a workload's failure), one line each.
+    private var drawFailures: [String] = []
     /// Frames the furthest process drew, and frames each band's process drew.
     private var drawnFrames = 0
     private var framesPerBand: [Int: Int] = [:]
@@ -246,7 +248,7 @@ public struct DemoReport: Sendable {
         while options.frames.map({ n < $0 }) ?? true {
             if mailbox?.stopRequested == true { stopDrawing = true }
             if stopDrawing { break }
-            try workload.drawFrame(n, on: canvas)
+            try drawFrameInProcess(workload, n, on: canvas, process: t.name) { drawFailures.append($0) }
             n += 1
             framesPerBand[band] = n
             if n > drawnFrames {
@@ -285,6 +287,21 @@ public struct DemoReport: Sendable {
 
     var hudStats: HUDStats {
         HUDStats(kernel: kernel, info: info, panel: panel, profile: profile, workload: options.workload)
+    }
+}
+
+/// Draws frame `n` of `workload` in the body of process `process`: a fault reaches the kernel as what the process is
+/// killed by (its `UserFault`); any other failure is handed to `report` and ends the process with EINVAL — a
+/// workload's failure is reported with the run, never a trap.
+@EmuActor func drawFrameInProcess(_ workload: any Workload, _ n: Int, on canvas: MappedCanvas, process: String,
+                                  report: (String) -> Void) throws {
+    do {
+        try workload.drawFrame(n, on: canvas)
+    } catch .fault(let f) {
+        throw f
+    } catch {
+        report("\(process): \(error)")
+        throw Errno.EINVAL
     }
 }
 

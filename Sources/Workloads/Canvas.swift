@@ -6,7 +6,7 @@ import Kernel
 /// process owns). Every operation clips to the screen *and* to `clip`; nothing outside that is ever read or written.
 ///
 /// Colours are `0xRRGGBB`; the canvas encodes them in its `format`. The operations throw because a mapped canvas's
-/// stores can fault (and be preempted) like any user store, and a fault can kill the process.
+/// stores can fault (and be preempted) like any user store, and a fault can kill the process (`DrawError.fault`).
 ///
 /// Kernel analogue: the drawing half of `struct fb_ops` — `fb_fillrect`, `fb_copyarea`, `fb_imageblit` — which
 /// fbcon calls for text and scrolling (drivers/video/fbdev/core/sysfillrect.c, syscopyarea.c, sysimgblt.c).
@@ -17,20 +17,40 @@ import Kernel
     var clip: Rect { get }
 
     /// Sets one pixel.
-    func plot(x: Int, y: Int, rgb: UInt32) throws
+    func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError)
     /// Fills a rectangle with one colour. Kernel analogue: `fb_fillrect` with `ROP_COPY`.
-    func fill(_ rect: Rect, rgb: UInt32) throws
+    func fill(_ rect: Rect, rgb: UInt32) throws(DrawError)
     /// Draws a `width` × `height` block of colours (row-major, `pixels.count == width * height`) with its top-left
     /// corner at (`x`, `y`). Kernel analogue: `fb_imageblit` of a true-colour image.
-    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws
+    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError)
     /// Copies the pixels of `source` so that its top-left corner lands at (`toX`, `toY`), reading them back from
     /// the framebuffer. Overlap-safe (rows are taken in the direction that never reads an overwritten row, and
     /// each row is read whole before it is written). Both the source and the destination are clipped: only pixels
     /// whose source *and* destination are inside the clip move. Kernel analogue: `fb_copyarea` (fbcon's `bmove`,
     /// used to scroll).
-    func copy(from source: Rect, toX: Int, toY: Int) throws
+    func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError)
     /// The colour of one pixel (decoded, so RGB565 comes back widened), or nil outside the clip.
-    func readPixel(x: Int, y: Int) throws -> UInt32?
+    func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32?
+}
+
+/// Why drawing failed: what a drawing process dies of, which the machine running it reports. Never a trap: a
+/// workload that asks for something impossible fails its process, not the emulator.
+public enum DrawError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A store or load of the drawing process faulted and the kernel kills it (SIGSEGV, SIGBUS, an OOM or livelock
+    /// kill): the process's `UserFault`.
+    case fault(UserFault)
+    /// `blit` was handed `count` colours for a `width` × `height` block.
+    case pixelCount(width: Int, height: Int, count: Int)
+    /// `workload` was asked for frame `got` while frame `expected` was next (frames come in order).
+    case frameOutOfOrder(workload: String, expected: Int, got: Int)
+
+    public var description: String {
+        switch self {
+        case .fault(let f): "\(f)"
+        case .pixelCount(let w, let h, let n): "blit: \(n) colours for a \(w)x\(h) block"
+        case .frameOutOfOrder(let w, let e, let g): "\(w): frame \(g) asked for, frame \(e) is next"
+        }
+    }
 }
 
 extension Canvas {
@@ -164,7 +184,7 @@ enum Clipping {
     }
 
     /// Sets one pixel.
-    public func plot(x: Int, y: Int, rgb: UInt32) throws {
+    public func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return }
         let off = layout.offset(x: x, y: y), value = layout.encode(rgb: rgb)
@@ -172,7 +192,7 @@ enum Clipping {
     }
 
     /// Fills a rectangle with one colour.
-    public func fill(_ rect: Rect, rgb: UInt32) throws {
+    public func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, let r = rect.intersection(area) else { return }
         let value = layout.encode(rgb: rgb)
@@ -184,8 +204,10 @@ enum Clipping {
     }
 
     /// Draws a block of colours.
-    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws {
-        precondition(width >= 0 && height >= 0 && pixels.count == width * height, "blit: pixels is not width*height")
+    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
+        guard width >= 0 && height >= 0 && pixels.count == width * height else {
+            throw .pixelCount(width: width, height: height, count: pixels.count)
+        }
         drawDeferred()
         guard let area = drawable else { return }
         pixels.withUnsafeBufferPointer { blitRows(area: area, x: x, y: y, width: width, height: height, pixels: $0) }
@@ -204,7 +226,7 @@ enum Clipping {
     }
 
     /// Copies a rectangle within the clip (overlap-safe).
-    public func copy(from source: Rect, toX: Int, toY: Int) throws {
+    public func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
         let rowBytes = c.src.width * layout.bytesPerPixel
@@ -221,7 +243,7 @@ enum Clipping {
     }
 
     /// The colour of one pixel, or nil outside the clip.
-    public func readPixel(x: Int, y: Int) throws -> UInt32? {
+    public func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let off = layout.offset(x: x, y: y)

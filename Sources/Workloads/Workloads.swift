@@ -20,12 +20,12 @@ import Kernel
     /// A workload for `clip` of a `screenWidth` × `screenHeight` screen, seeded by `seed`.
     init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets)
     /// Draws frame `n` (frames must come in order 0, 1, 2, …).
-    func drawFrame(_ n: Int, on canvas: some Canvas) throws
+    func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError)
 }
 
 extension Workload {
     /// Draws frames `frames` in order: the whole run of a process, or its reference rendering on a `PlainCanvas`.
-    public func drawFrames(_ frames: Range<Int>, on canvas: some Canvas) throws {
+    public func drawFrames(_ frames: Range<Int>, on canvas: some Canvas) throws(DrawError) {
         for n in frames { try drawFrame(n, on: canvas) }
     }
 }

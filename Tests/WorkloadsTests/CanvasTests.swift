@@ -308,13 +308,13 @@ extension PixelModel {
     init(_ inner: PlainCanvas) { self.inner = inner }
     var layout: FramebufferLayout { inner.layout }
     var clip: Rect { inner.clip }
-    func plot(x: Int, y: Int, rgb: UInt32) throws { try inner.plot(x: x, y: y, rgb: rgb) }
-    func fill(_ rect: Rect, rgb: UInt32) throws { try inner.fill(rect, rgb: rgb) }
-    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws {
+    func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) { try inner.plot(x: x, y: y, rgb: rgb) }
+    func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) { try inner.fill(rect, rgb: rgb) }
+    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
         try inner.blit(x: x, y: y, width: width, height: height, pixels: pixels)
     }
-    func copy(from source: Rect, toX: Int, toY: Int) throws {
+    func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
         try inner.copy(from: source, toX: toX, toY: toY)
     }
-    func readPixel(x: Int, y: Int) throws -> UInt32? { try inner.readPixel(x: x, y: y) }
+    func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? { try inner.readPixel(x: x, y: y) }
 }

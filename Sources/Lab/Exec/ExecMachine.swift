@@ -336,7 +336,7 @@ public struct ExecReport: Sendable {
                 let start = self.kernel.now
                 var n = 0
                 while !self.programEnded && self.setupError == nil {
-                    try workload.drawFrame(n, on: canvas)
+                    try drawFrameInProcess(workload, n, on: canvas, process: t.name) { self.errors.append($0) }
                     n += 1
                     self.framesPerBand[i] = n
                     let next = start + VirtualTime(picoseconds: self.options.frameInterval.picoseconds * Int64(n))
