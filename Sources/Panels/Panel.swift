@@ -96,8 +96,8 @@ import Kernel
     }
 
     /// Calls `body(i, glass value)` for each of the `count` framebuffer pixels at `raw`, in order; the value is
-    /// always `format.displayed(fbPixel:fbFormat:)`. XRGB8888 glass behind an XRGB8888 framebuffer (the ideal
-    /// panel) gets its own loop, a mask.
+    /// always `format.displayed(fbPixel:fbFormat:)`. Glass in the framebuffer's own format gets a loop of its own:
+    /// a mask for XRGB8888 (the ideal panel), the decode alone for RGB565 (whose encode undoes its decode).
     @inline(__always)
     static func forEachDisplayed(_ raw: UnsafeRawPointer, count: Int, fbFormat: PixelFormat, format: PixelFormat,
                                  _ body: (Int, UInt32) -> Void) {
@@ -110,6 +110,8 @@ import Kernel
         switch (fbFormat, format) {
         case (.xrgb8888, .xrgb8888):
             for i in 0 ..< count { body(i, 0xFF00_0000 | fb32(i) & 0x00FF_FFFF) }
+        case (.rgb565, .rgb565):
+            for i in 0 ..< count { body(i, 0xFF00_0000 | PixelFormat.decodeRGB565(fb16(i))) }
         case (.rgb565, _):
             for i in 0 ..< count { body(i, format.displayed(fbPixel: fb16(i), fbFormat: .rgb565)) }
         default:

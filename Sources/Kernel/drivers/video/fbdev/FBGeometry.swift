@@ -201,10 +201,10 @@ public struct FramebufferLayout: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The whole visible screen.
-    public var screen: Rect { Rect(x: 0, y: 0, width: width, height: height) }
+    @inlinable public var screen: Rect { Rect(x: 0, y: 0, width: width, height: height) }
 
     /// Bytes the visible rows occupy: `lineLength * height`. Kernel: `fix.smem_len` (before page rounding)
-    public var byteCount: Int { lineLength * height }
+    @inlinable public var byteCount: Int { lineLength * height }
 
     /// Byte offset of pixel (`x`, `y`).
     @inlinable @inline(__always) public func offset(x: Int, y: Int) -> Int { y * lineLength + x * bytesPerPixel }
