@@ -124,3 +124,29 @@ import Workloads
             + "WRONG FRAMEBUFFER: 3 pixels differ from the reference rendering; first at (5,2)")
     }
 }
+
+/// A workload's failure in a drawing process: reported, and the process ends with EINVAL; the run goes on.
+@Suite struct DrawFailureTests {
+    @Test @EmuActor func aWorkloadFailureIsReportedAndEndsOnlyItsProcess() throws {
+        let assets = try Assets.load()
+        let k = EmuKernel(policy: .roundRobin(), tickRate: TickRate(hz: 250), ramPages: 2048)
+        let info = try #require(FBInfo(kernel: k, xres: 64, yres: 48, bitsPerPixel: 16))
+        let driver = makePanelDriver(PanelProfile.named("ideal")!, for: info)
+        #expect(driver.install() == nil)
+        let layout = info.layout
+        var reports: [String] = []
+        let bad = try #require(k.spawnProcess("draw0") { t in
+            let fd = try t.open(info.node)
+            let base = try t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
+            let canvas = MappedCanvas(task: t, origin: base, layout: layout, clip: layout.screen)
+            let w = WorkloadKind.sprites.make(seed: 1, clip: layout.screen, screenWidth: 64, screenHeight: 48,
+                                              assets: assets)
+            try drawFrameInProcess(w, 1, on: canvas, process: t.name) { reports.append($0) }
+        })
+        let good = try #require(k.spawnProcess("draw1") { _ in })
+        #expect(k.sched.run() == .completed)
+        #expect(bad.exitStatus == .failed(.EINVAL))
+        #expect(good.exitStatus == .exited)
+        #expect(reports == ["draw0: sprites: frame 1 asked for, frame 0 is next"])
+    }
+}
