@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT — a plain 0xAARRGGBB picture: panel images, window read-backs, decoded PNGs.
+import Kernel
 import Lab
 
 /// A picture in 0xAARRGGBB pixels, row-major, no padding. The format of `Frame.pixels`.
@@ -48,7 +49,7 @@ public struct ARGBImage: Sendable, Equatable {
     }
 
     /// The part of the image inside `rect` (which must lie inside the image).
-    public func cropped(to rect: PixelRect) -> ARGBImage {
+    public func cropped(to rect: Rect) -> ARGBImage {
         precondition(rect.x >= 0 && rect.y >= 0 && rect.width >= 0 && rect.height >= 0
                      && rect.x + rect.width <= width && rect.y + rect.height <= height,
                      "crop \(rect) outside \(width)x\(height)")
@@ -61,7 +62,7 @@ public struct ARGBImage: Sendable, Equatable {
     }
 
     /// Copies `rect` of `source` (same size as `self`) into `self`.
-    public mutating func copy(_ rect: PixelRect, from source: ARGBImage) {
+    public mutating func copy(_ rect: Rect, from source: ARGBImage) {
         precondition(source.width == width && source.height == height, "copy between different sizes")
         let x0 = max(0, rect.x), y0 = max(0, rect.y)
         let x1 = min(width, rect.x + rect.width), y1 = min(height, rect.y + rect.height)

@@ -2,6 +2,7 @@
 // Runs on the process main thread (research/scheduler.md §6); frames come from the emulator through FrameMailbox.
 import CSDL2
 import Foundation
+import Kernel
 import Lab
 
 /// How the live window is set up.
@@ -47,10 +48,10 @@ public struct SDLPresentInfo: Sendable {
     /// Presents so far (including redraws for the HUD and its flash).
     public var presents: Int
     /// The window on the screen, in screen pixels (position as SDL reports it).
-    public var window: PixelRect
+    public var window: Rect
     public var hudVisible: Bool
     /// Where the HUD box is drawn in the window, if it is visible.
-    public var hud: PixelRect?
+    public var hud: Rect?
 }
 
 /// Why the window loop ended.
@@ -188,11 +189,11 @@ private final class SDLWindowSession {
     var hudUpdatedAt: UInt64 = 0
     var hudRefreshForced = false
     var hudLines: [HUD.Line] = []
-    var flashRects: [PixelRect] = []
+    var flashRects: [Rect] = []
     var flashStart: UInt64 = 0
     /// The last present showed some of the flash (so one more present must clear it once it has faded).
     var flashOnScreen = false
-    var hudRect: PixelRect?
+    var hudRect: Rect?
     var shownTimes: [UInt64] = []
 
     var stopReason: SDLStopReason?
@@ -309,10 +310,10 @@ private final class SDLWindowSession {
                      "frame \(frame.index): \(frame.pixels.count) pixels for \(frame.width)x\(frame.height)")
         if window == nil {
             try openWindow(width: frame.width, height: frame.height)
-            upload(frame, rects: [PixelRect(x: 0, y: 0, width: frame.width, height: frame.height)])
+            upload(frame, rects: [Rect(x: 0, y: 0, width: frame.width, height: frame.height)])
         } else if let c = current, c.width != frame.width || c.height != frame.height {
             try resize(width: frame.width, height: frame.height)
-            upload(frame, rects: [PixelRect(x: 0, y: 0, width: frame.width, height: frame.height)])
+            upload(frame, rects: [Rect(x: 0, y: 0, width: frame.width, height: frame.height)])
         } else {
             upload(frame, rects: frame.dirty)
         }
@@ -331,15 +332,15 @@ private final class SDLWindowSession {
 
     /// Copies `rects` of the frame's panel image into the texture: pixels start at the rectangle's first pixel,
     /// pitch is the whole panel row (research/stack.md §2).
-    func upload(_ frame: Frame, rects: [PixelRect]) {
+    func upload(_ frame: Frame, rects: [Rect]) {
         guard let texture = panelTexture else { return }
-        var seen = Set<PixelRect>()
+        var seen = Set<Rect>()
         frame.pixels.withUnsafeBytes { buf in
             for r in rects {
                 let x0 = max(0, r.x), y0 = max(0, r.y)
                 let x1 = min(frame.width, r.x + r.width), y1 = min(frame.height, r.y + r.height)
                 guard x0 < x1, y0 < y1 else { continue }
-                let clipped = PixelRect(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+                let clipped = Rect(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
                 guard seen.insert(clipped).inserted else { continue }
                 var rect = SDL_Rect(x: Int32(x0), y: Int32(y0), w: Int32(x1 - x0), h: Int32(y1 - y0))
                 _ = SDL_UpdateTexture(texture, &rect, buf.baseAddress! + (y0 * frame.width + x0) * 4,
@@ -403,7 +404,7 @@ private final class SDLWindowSession {
                 return
             }
         }
-        upload(frame, rects: [PixelRect(x: 0, y: 0, width: frame.width, height: frame.height)])
+        upload(frame, rects: [Rect(x: 0, y: 0, width: frame.width, height: frame.height)])
         hudStale = true
         needsPresent = true
     }
@@ -428,7 +429,7 @@ private final class SDLWindowSession {
             SDL_GetWindowPosition(window, &x, &y)
             onPresent(SDLPresentInfo(
                 frameIndex: current?.index ?? -1, framesShown: framesShown, presents: presents,
-                window: PixelRect(x: Int(x), y: Int(y), width: windowSize.width, height: windowSize.height),
+                window: Rect(x: Int(x), y: Int(y), width: windowSize.width, height: windowSize.height),
                 hudVisible: hudVisible, hud: hudVisible ? hudRect : nil))
         }
     }
@@ -477,7 +478,7 @@ private final class SDLWindowSession {
             ? 2 : 1
         var dst = SDL_Rect(x: 6, y: 6, w: Int32(hudTextureSize.width * size), h: Int32(hudTextureSize.height * size))
         SDL_RenderCopy(renderer, tex, nil, &dst)
-        hudRect = PixelRect(x: 6, y: 6, width: Int(dst.w), height: Int(dst.h))
+        hudRect = Rect(x: 6, y: 6, width: Int(dst.w), height: Int(dst.h))
     }
 
     func refreshHUDTexture() {

@@ -19,8 +19,8 @@ public struct CheckResult: Sendable {
 @EmuActor public enum LostUpdateChecker {
     public static func check(info: FBInfo, panel: any PanelDriver, reference: PlainCanvas) -> CheckResult {
         let fb = info.readScreen()
-        let ll = info.fix.lineLength, bpp = info.variable.bitsPerPixel / 8
-        let w = info.variable.xres, h = info.variable.yres
+        let layout = info.layout
+        let ll = layout.lineLength, bpp = layout.bytesPerPixel, w = layout.width, h = layout.height
         let image = panel.image
         let glass = panel.panel
         let ref = reference.bytes

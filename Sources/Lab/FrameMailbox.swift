@@ -3,13 +3,6 @@ import Kernel
 import Panels
 import Synchronization
 
-/// A rectangle in panel pixels: the panel driver's own rectangle type.
-public typealias PixelRect = PanelRect
-
-extension PanelRect {
-    public var isEmpty: Bool { width <= 0 || height <= 0 }
-}
-
 /// Live numbers for the HUD and the summary, computed on the emulator thread (rates per second of virtual time).
 public struct HUDStats: Sendable, Equatable {
     public var panel = ""
@@ -52,12 +45,12 @@ public struct Frame: Sendable {
     /// The panel image, 0xAARRGGBB, row-major.
     public var pixels: [UInt32]
     /// Rectangles the driver sent since the previous frame that was taken (only these need redrawing).
-    public var dirty: [PixelRect]
+    public var dirty: [Rect]
     /// The screen area of each page of the most recent batch (for the HUD's flash overlay).
-    public var lastBatchPages: [PixelRect]
+    public var lastBatchPages: [Rect]
     public var hud: HUDStats
-    public init(index: Int, width: Int, height: Int, pixels: [UInt32], dirty: [PixelRect],
-                lastBatchPages: [PixelRect], hud: HUDStats) {
+    public init(index: Int, width: Int, height: Int, pixels: [UInt32], dirty: [Rect],
+                lastBatchPages: [Rect], hud: HUDStats) {
         self.index = index
         self.width = width
         self.height = height

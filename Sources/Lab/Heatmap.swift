@@ -3,22 +3,10 @@ import Kernel
 
 /// Draws a count per framebuffer page where that page's bytes sit on the screen.
 public enum Heatmap {
-    /// Where framebuffer bytes land on the screen.
-    public struct Layout: Sendable, Equatable {
-        public var width: Int
-        public var height: Int
-        public var bytesPerPixel: Int
-        public var lineLength: Int
-        public init(width: Int, height: Int, bytesPerPixel: Int, lineLength: Int) {
-            self.width = width
-            self.height = height
-            self.bytesPerPixel = bytesPerPixel
-            self.lineLength = lineLength
-        }
-        /// The replay machine: 1024 pixels of 4 bytes a line, one page a line.
-        public static func replay(size: Int) -> Layout {
-            Layout(width: 1024, height: pageAlign(size) >> PAGE_SHIFT, bytesPerPixel: 4, lineLength: PAGE_SIZE)
-        }
+    /// A screen of one page a row (1024 XRGB8888 pixels), `pages` rows (at least one): the replay machine's
+    /// framebuffer when its trace names no mode, and the view of a scenario's pages.
+    public static func pagePerRow(pages: Int) -> FramebufferLayout {
+        FramebufferLayout(width: PAGE_SIZE / 4, height: max(pages, 1), format: .xrgb8888)
     }
 
     public struct Image: Sendable, Equatable {
@@ -33,7 +21,7 @@ public enum Heatmap {
 
     /// Black where a page never counted; else a ramp from blue (one) through red to yellow (the maximum), on a
     /// square-root scale.
-    public static func image(counts: [Int], layout l: Layout) -> Image {
+    public static func image(counts: [Int], layout l: FramebufferLayout) -> Image {
         let scale = max(1, (max(l.width, l.height) + maxSide - 1) / maxSide)
         let w = max(1, l.width / scale), h = max(1, l.height / scale)
         let top = counts.max() ?? 0

@@ -63,8 +63,9 @@ public struct DemoReport: Sendable {
     /// JSON lines of every kernel event (with `keepEvents`), and the Chrome trace (with `keepTrace`).
     public var events: [String]
     public var trace: String?
-    /// `page_mkwrite` calls per framebuffer page (the heatmap).
+    /// `page_mkwrite` calls per framebuffer page, and the framebuffer's layout they are drawn over (the heatmap).
     public var mkwritesPerPage: [Int]
+    public var layout: FramebufferLayout
     /// Frames the furthest process drew, and the write faults of the run (for the host-speed line).
     public var framesDrawn: Int
     public var faults: Int
@@ -93,8 +94,8 @@ public struct DemoReport: Sendable {
     let snapshotEvery: Int
     let pacer: WallClockPacer?
     private var frameIndex = 0
-    private var pendingDirty: [PixelRect] = []
-    private var lastBatch: [PixelRect] = []
+    private var pendingDirty: [Rect] = []
+    private var lastBatch: [Rect] = []
     private var updates = 0
     private var stopDrawing = false
     /// Told each time the furthest process finishes a frame (frames done, frames planned, virtual time).
@@ -170,26 +171,22 @@ public struct DemoReport: Sendable {
         do { assets = try Assets.load(from: options.assetsPath) } catch { throw .assets(error.message) }
         let kind = WorkloadKind(rawValue: options.workload)!
         let bands = self.bands
-        let lineLength = info.fix.lineLength
-        let layout = FramebufferLayout(width: options.width, height: options.height,
-                                       format: Workloads.PixelFormat(bitsPerPixel: options.bpp)!, lineLength: lineLength)
+        let layout = info.layout
         let screen = (options.width, options.height)
         for (i, band) in bands.enumerated() {
             let seed = SplitMix64.derive(options.machine.seed, "workload", i)
             let workload = kind.make(seed: seed, clip: band, screenWidth: screen.0, screenHeight: screen.1,
                                      assets: assets)
-            // Band byte range → the pages a process maps when it maps only its own band.
-            let firstByte = band.y * lineLength, endByte = (band.y + band.height) * lineLength
-            let firstPage = firstByte >> PAGE_SHIFT, endPage = pageAlign(endByte) >> PAGE_SHIFT
+            // The pages a process maps when it maps only its own band.
+            let bandPages = layout.pageRange(of: band)
             let forkedChild = bands.count >= 2 && i == bands.count - 1
             if forkedChild { continue }  // Drawn by a child of process 0.
             let mapsWhole = i == 0
             kernel.spawnProcess("draw\(i)") { [unowned self] t in
                 let fd = try t.open(self.info.node)
-                let pages = mapsWhole ? self.info.fix.smemLen >> PAGE_SHIFT : endPage - firstPage
-                let offset = mapsWhole ? 0 : firstPage << PAGE_SHIFT
-                let base = try t.mmap(length: pages << PAGE_SHIFT, prot: .readWrite, flags: .shared, fd: fd,
-                                            offset: offset)
+                let length = mapsWhole ? self.info.fix.smemLen : bandPages.count
+                let offset = mapsWhole ? 0 : bandPages.lowerBound
+                let base = try t.mmap(length: length, prot: .readWrite, flags: .shared, fd: fd, offset: offset)
                 let origin = base + (-offset)
                 if mapsWhole, bands.count >= 2 {
                     let last = bands.count - 1
@@ -217,7 +214,7 @@ public struct DemoReport: Sendable {
             for n in 0 ..< framesPerBand[i, default: 0] { try? w.drawFrame(n, on: reference) }
         }
         let check = LostUpdateChecker.check(info: info, panel: panel, reference: reference)
-        let final = makeFrame(dirty: [PixelRect(x: 0, y: 0, width: options.width, height: options.height)])
+        let final = makeFrame(dirty: [layout.screen])
         snapshot?(final)
         mailbox?.publish(final)
         mailbox?.finish()
@@ -228,16 +225,18 @@ public struct DemoReport: Sendable {
                              variant: options.machine.variant.name)
         stats.violation = checkers.first?.description
         let summary = Summary.text(machine: self, outcome: outcome, frames: framesDrawn, check: check)
-            + "\n" + stats.latency.summary
+            + "\n" + stats.latency.summary + drawFailures.map { "\n" + $0 }.joined()
         let ok = check.passed && outcome == .completed && checkers.first == nil
             && kernel.processes.allSatisfy { $0.exitStatus == .exited }
         return DemoReport(summary: summary, checkerPassed: ok, checkerReport: check.report, finalFrame: final,
                           frameHash: frameHash(final.pixels), eventHash: kernel.events.hash, outcome: outcome,
                           schedule: kernel.sched.schedule, stats: stats, events: recorder.jsonLines,
-                          trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage,
+                          trace: recorder.chromeTrace(), mkwritesPerPage: mkwritesPerPage, layout: layout,
                           framesDrawn: framesDrawn, faults: kernel.stats.faults)
     }
 
+    /// What ended a drawing process other than a fault (a workload's failure), one line each.
+    private var drawFailures: [String] = []
     /// Frames the furthest process drew, and frames each band's process drew.
     private var drawnFrames = 0
     private var framesPerBand: [Int: Int] = [:]
@@ -249,7 +248,7 @@ public struct DemoReport: Sendable {
         while options.frames.map({ n < $0 }) ?? true {
             if mailbox?.stopRequested == true { stopDrawing = true }
             if stopDrawing { break }
-            try workload.drawFrame(n, on: canvas)
+            try drawFrameInProcess(workload, n, on: canvas, process: t.name) { drawFailures.append($0) }
             n += 1
             framesPerBand[band] = n
             if n > drawnFrames {
@@ -270,7 +269,8 @@ public struct DemoReport: Sendable {
         recorder.callback(pages: update.pages.map(\.rawValue).sorted(), bytesSent: update.busBytes,
                           bytesChanged: 0, bus: update.start ..< max(update.end, update.start))
         pendingDirty.append(contentsOf: update.rects)
-        lastBatch = update.pages.flatMap { screenRects(ofPage: $0.rawValue) }
+        let layout = info.layout
+        lastBatch = update.pages.flatMap { layout.screenRects(ofPage: $0.rawValue) }
         pacer?.pace(to: kernel.now)
         if let mailbox {
             mailbox.publish(makeFrame(dirty: pendingDirty))
@@ -279,32 +279,7 @@ public struct DemoReport: Sendable {
         if let snapshot, snapshotEvery > 0, updates % snapshotEvery == 0 { snapshot(makeFrame(dirty: [])) }
     }
 
-    /// The screen area of framebuffer page `pgoff`: up to three rectangles (the rest of its first row, its full
-    /// rows, the start of its last row), clipped to the visible screen.
-    func screenRects(ofPage pgoff: Int) -> [PixelRect] {
-        let ll = info.fix.lineLength, bytesPP = options.bpp / 8, w = options.width
-        let start = pgoff << PAGE_SHIFT, end = min(start + PAGE_SIZE, options.height * ll)
-        guard start < end else { return [] }
-        let firstRow = start / ll, firstCol = (start % ll) / bytesPP
-        let lastRow = (end - 1) / ll, lastCol = min(((end - 1) % ll) / bytesPP, w - 1)
-        if firstRow == lastRow {
-            return firstCol <= lastCol ? [PixelRect(x: firstCol, y: firstRow, width: lastCol - firstCol + 1, height: 1)] : []
-        }
-        var rects: [PixelRect] = []
-        var fullFrom = firstRow, fullTo = lastRow  // inclusive rows drawn full width
-        if firstCol > 0 {
-            if firstCol < w { rects.append(PixelRect(x: firstCol, y: firstRow, width: w - firstCol, height: 1)) }
-            fullFrom += 1
-        }
-        if lastCol < w - 1 {
-            rects.append(PixelRect(x: 0, y: lastRow, width: lastCol + 1, height: 1))
-            fullTo -= 1
-        }
-        if fullTo >= fullFrom { rects.append(PixelRect(x: 0, y: fullFrom, width: w, height: fullTo - fullFrom + 1)) }
-        return rects
-    }
-
-    func makeFrame(dirty: [PixelRect]) -> Frame {
+    func makeFrame(dirty: [Rect]) -> Frame {
         frameIndex += 1
         return Frame(index: frameIndex, width: options.width, height: options.height, pixels: panel.image,
                      dirty: dirty, lastBatchPages: lastBatch, hud: hudStats)
@@ -312,6 +287,21 @@ public struct DemoReport: Sendable {
 
     var hudStats: HUDStats {
         HUDStats(kernel: kernel, info: info, panel: panel, profile: profile, workload: options.workload)
+    }
+}
+
+/// Draws frame `n` of `workload` in the body of process `process`: a fault reaches the kernel as what the process is
+/// killed by (its `UserFault`); any other failure is handed to `report` and ends the process with EINVAL — a
+/// workload's failure is reported with the run, never a trap.
+@EmuActor func drawFrameInProcess(_ workload: any Workload, _ n: Int, on canvas: MappedCanvas, process: String,
+                                  report: (String) -> Void) throws {
+    do {
+        try workload.drawFrame(n, on: canvas)
+    } catch .fault(let f) {
+        throw f
+    } catch {
+        report("\(process): \(error)")
+        throw Errno.EINVAL
     }
 }
 

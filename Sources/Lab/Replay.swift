@@ -48,8 +48,9 @@ public struct ReplayResult: Sendable {
     /// Chrome trace-event JSON (with `keepTrace`).
     public var trace: String?
     public var stats: RunStats
-    /// Per-page `page_mkwrite` counts (for the heatmap).
+    /// Per-page `page_mkwrite` counts, and the framebuffer's layout they are drawn over (the heatmap).
     public var mkwritesPerPage: [Int]
+    public var layout: FramebufferLayout
     /// The panel's final bytes (`size` of them).
     public var panel: [UInt8]
     public var outcome: RunOutcome
@@ -216,7 +217,7 @@ public struct ReplayResult: Sendable {
             summary += "\n" + Self.panelLine(driver, updates: panelUpdates)
         }
         return ReplayResult(lines: out, events: recorder.jsonLines, trace: recorder.chromeTrace(), stats: stats,
-                            mkwritesPerPage: mkwritesPerPage, panel: panel, outcome: outcome, errors: errors,
+                            mkwritesPerPage: mkwritesPerPage, layout: info.layout, panel: panel, outcome: outcome, errors: errors,
                             summary: summary, panelImage: panelDriver?.image,
                             panelSize: panelDriver.map { ($0.width, $0.height) })
     }

@@ -29,7 +29,7 @@ extension PanelProfile {
     /// `hyperv: fb_defio delay HZ/20 = 12 jiffies (48 ms) at HZ=250, at most 20 batches/s`.
     /// Kernel: fbtft_register_framebuffer()'s dev_info for fbtft; otherwise none (derived from the delay).
     public func rateLine(xres: Int, yres: Int, bitsPerPixel: Int, tickRate: TickRate) -> String {
-        if driver == .fbtft, case .fbtftFPS(let fps) = delay {
+        if driver is FBTFTDeferredIO.Type, case .fbtftFPS(let fps) = delay {
             return fbtftLogLine(xres: xres, yres: yres, smemLen: xres * yres * bitsPerPixel / 8,
                                 txbufLen: maxTransferBytes, fps: fps, tickRate: tickRate, spiHz: bus.bitsPerSecond)
         }

@@ -2,11 +2,12 @@
 // transfer on the virtual clock, and the bookkeeping of updates.
 import Kernel
 
-/// One update being built by a driver: what it sent so far and what changed on the glass.
-@EmuActor final class UpdateBuilder {
+/// One update being built by a driver: what it sent so far and what changed on the glass. Public only as a type (a
+/// DRM dirty hook is handed one); its members are the drivers' own.
+@EmuActor public final class UpdateBuilder {
     let start: VirtualTime
     var pages: [PgOff]
-    var rects: [PanelRect] = []
+    var rects: [Rect] = []
     var busBytes = 0
     var transfers = 0
     var busTime = VirtualTime.zero
@@ -47,7 +48,8 @@ import Kernel
     private(set) var busFreeAt = VirtualTime.zero
     private var sequence = 0
     private var scratch: [UInt8] = []
-    /// Bytes per framebuffer pixel (2 or 4).
+    /// The framebuffer's pixel format (RGB565 or XRGB8888) and the bytes one pixel takes (2 or 4).
+    let fbFormat: PixelFormat
     let fbBytesPerPixel: Int
 
     init(profile: PanelProfile, info: FBInfo) {
@@ -56,13 +58,11 @@ import Kernel
         let glass = profile.glassSize(xres: info.variable.xres, yres: info.variable.yres)
         width = glass.width
         height = glass.height
-        fbBytesPerPixel = info.variable.bitsPerPixel / 8
+        let layout = info.layout
+        fbFormat = layout.format
+        fbBytesPerPixel = layout.bytesPerPixel
         image = Array(repeating: profile.format.blank, count: glass.width * glass.height)
-        stats = PanelStats(
-            sustainableFPS: profile.sustainableFPS(xres: info.variable.xres, yres: info.variable.yres,
-                                                   bitsPerPixel: info.variable.bitsPerPixel,
-                                                   lineLength: info.fix.lineLength),
-            busBytesPerSecond: profile.bus.bytesPerSecond)
+        stats = PanelStats(sustainableFPS: profile.sustainableFPS(layout), busBytesPerSecond: profile.bus.bytesPerSecond)
         // Probe: real drivers push the whole screen once when they register (fbtft_register_framebuffer,
         // dlfb_ops_set_par, broadsheet_init); the glass starts out showing the framebuffer, untimed.
         image = framebufferImage()
@@ -76,7 +76,7 @@ import Kernel
 
     /// The framebuffer pixel value converted to what this panel shows.
     public func displayed(fbPixel: UInt32) -> UInt32 {
-        profile.format.displayed(fbPixel: fbPixel, fbBitsPerPixel: info.variable.bitsPerPixel)
+        profile.format.displayed(fbPixel: fbPixel, fbFormat: fbFormat)
     }
 
     /// Converts `count` framebuffer pixels at `raw` (little endian, the framebuffer's depth) to glass values.
@@ -90,16 +90,16 @@ import Kernel
     /// Converts `count` framebuffer pixels at `raw` (little endian, the framebuffer's depth) into `out`: what the
     /// glass shows for them, as 0xAARRGGBB. The panel format is decided once, not per pixel.
     public func convert(_ raw: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<UInt32>) {
-        Self.forEachDisplayed(raw, count: count, fbBitsPerPixel: info.variable.bitsPerPixel, format: profile.format) {
+        Self.forEachDisplayed(raw, count: count, fbFormat: fbFormat, format: profile.format) {
             out[$0] = $1
         }
     }
 
     /// Calls `body(i, glass value)` for each of the `count` framebuffer pixels at `raw`, in order; the value is
-    /// always `format.displayed(fbPixel:fbBitsPerPixel:)`. XRGB8888 glass behind a 32 bpp framebuffer (the ideal
-    /// panel) gets its own loop, a mask.
+    /// always `format.displayed(fbPixel:fbFormat:)`. Glass in the framebuffer's own format gets a loop of its own:
+    /// a mask for XRGB8888 (the ideal panel), the decode alone for RGB565 (whose encode undoes its decode).
     @inline(__always)
-    static func forEachDisplayed(_ raw: UnsafeRawPointer, count: Int, fbBitsPerPixel bpp: Int, format: PixelFormat,
+    static func forEachDisplayed(_ raw: UnsafeRawPointer, count: Int, fbFormat: PixelFormat, format: PixelFormat,
                                  _ body: (Int, UInt32) -> Void) {
         @inline(__always) func fb32(_ i: Int) -> UInt32 {
             UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i &<< 2, as: UInt32.self))
@@ -107,13 +107,15 @@ import Kernel
         @inline(__always) func fb16(_ i: Int) -> UInt32 {
             UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i &<< 1, as: UInt16.self)))
         }
-        switch (bpp, format) {
-        case (32, .xrgb8888):
+        switch (fbFormat, format) {
+        case (.xrgb8888, .xrgb8888):
             for i in 0 ..< count { body(i, 0xFF00_0000 | fb32(i) & 0x00FF_FFFF) }
-        case (16, _):
-            for i in 0 ..< count { body(i, format.displayed(fbPixel: fb16(i), fbBitsPerPixel: 16)) }
+        case (.rgb565, .rgb565):
+            for i in 0 ..< count { body(i, 0xFF00_0000 | PixelFormat.decodeRGB565(fb16(i))) }
+        case (.rgb565, _):
+            for i in 0 ..< count { body(i, format.displayed(fbPixel: fb16(i), fbFormat: .rgb565)) }
         default:
-            for i in 0 ..< count { body(i, format.displayed(fbPixel: fb32(i), fbBitsPerPixel: 32)) }
+            for i in 0 ..< count { body(i, format.displayed(fbPixel: fb32(i), fbFormat: .xrgb8888)) }
         }
     }
 
@@ -168,12 +170,12 @@ import Kernel
         let first = max(x, 0), last = min(x + count, width)
         guard first < last else { return }
         let src = raw + (first - x) * fbBytesPerPixel
-        let bpp = info.variable.bitsPerPixel, format = profile.format
+        let fbFormat = self.fbFormat, format = profile.format
         let base = y * width + first
         if controllerRAM != nil {
             controllerRAM!.withUnsafeMutableBufferPointer { ram in
                 let dst = ram.baseAddress! + base
-                Self.forEachDisplayed(src, count: last - first, fbBitsPerPixel: bpp, format: format) { dst[$0] = $1 }
+                Self.forEachDisplayed(src, count: last - first, fbFormat: fbFormat, format: format) { dst[$0] = $1 }
             }
             return
         }
@@ -181,7 +183,7 @@ import Kernel
         image.withUnsafeMutableBufferPointer { img in
             let dst = img.baseAddress! + base
             // Stored unconditionally (an unchanged pixel gets its own value again), so the loop has no branch.
-            Self.forEachDisplayed(src, count: last - first, fbBitsPerPixel: bpp, format: format) { i, v in
+            Self.forEachDisplayed(src, count: last - first, fbFormat: fbFormat, format: format) { i, v in
                 changed &+= dst[i] != v ? 1 : 0
                 dst[i] = v
             }
@@ -265,12 +267,12 @@ import Kernel
 
     /// Runs an e-paper waveform: the driver waits on the busy line for its duration, then the glass shows the
     /// controller RAM over `region` (the whole glass for a full refresh).
-    func runWaveform(_ kind: EPaperRefresh, over region: PanelRect, for update: UpdateBuilder) {
+    func runWaveform(_ kind: EPaperRefresh, over region: Rect, for update: UpdateBuilder) {
         guard case .ePaper(let partial, let full, _) = profile.refresh, let ram = controllerRAM else {
             preconditionFailure("\(profile.name) has no e-paper waveform")
         }
         sched.sleep(until: sched.now + (kind == .full ? full : partial))
-        let area = kind == .full ? PanelRect(x: 0, y: 0, width: width, height: height) : region
+        let area = kind == .full ? Rect(x: 0, y: 0, width: width, height: height) : region
         let y0 = max(area.y, 0), y1 = min(area.maxY, height)
         let x0 = max(area.x, 0), x1 = min(area.maxX, width)
         var changed = 0
@@ -329,7 +331,7 @@ import Kernel
     /// time) and land in the controller when its transfer ends — unless `snapshot` holds the window's rows as the
     /// driver copied them before the first transfer (MIPI DBI): then the chunks carry those, and writes made to the
     /// framebuffer meanwhile are not sent. Rows of `rect` at or past yres are sent as padding.
-    func streamWindow(_ rect: PanelRect, rowBytes: Int, wireBits: Int, chunk: Int, snapshot: [[UInt32]]? = nil,
+    func streamWindow(_ rect: Rect, rowBytes: Int, wireBits: Int, chunk: Int, snapshot: [[UInt32]]? = nil,
                       for update: UpdateBuilder) {
         let total = rect.height * rowBytes
         let pixelsPerRow = min(rect.width, rowBytes * 8 / wireBits)
@@ -370,55 +372,28 @@ import Kernel
 // MARK: - Full-frame cost (what the bus allows)
 
 extension PanelProfile {
-    /// Time of one full-frame update of a `xres × yres` framebuffer through this profile's driver and bus: the
-    /// figure a driver writer sizes a panel by (udlfb: worst case, every pixel changed and no runs; e-paper: with
-    /// the full waveform).
-    public func fullFrameTime(xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int) -> VirtualTime {
-        let fbBpp = bitsPerPixel / 8
-        let smemLen = pageAlign(yres * lineLength)
-        func chunks(_ total: Int, _ size: Int) -> VirtualTime {
-            var t = VirtualTime.zero
-            var sent = 0
-            while sent < total {
-                let n = min(size, total - sent)
-                t = t + bus.time(bytes: n, transfers: 1)
-                sent += n
-            }
-            return t
-        }
-        switch driver {
-        case .synthvid:
-            let pages = smemLen / PAGE_SIZE
-            return VirtualTime(picoseconds: bus.time(bytes: PAGE_SIZE, transfers: 0).picoseconds * Int64(pages))
-                + bus.time(bytes: commandBytes, transfers: commandTransfers)
-        case .fbtft:
-            let rowBytes = bitsPerPixel == 16 ? lineLength : xres * 2
-            return bus.time(bytes: commandBytes, transfers: commandTransfers) + chunks(yres * rowBytes, maxTransferBytes)
-        case .drmFBHelper(.mipiDBI):
-            return bus.time(bytes: commandBytes, transfers: commandTransfers) + chunks(yres * xres * 2, maxTransferBytes)
-        case .drmFBHelper(.firmwareBlit):
-            return VirtualTime(picoseconds: bus.time(bytes: xres * 4, transfers: 0).picoseconds * Int64(yres))
-                + bus.time(bytes: 0, transfers: commandTransfers)
-        case .udlfb:
-            let pixelsPerPage = PAGE_SIZE / fbBpp
-            let commands = (pixelsPerPage + 255) / 256
-            let perPage = commands * 7 + pixelsPerPage * 2
-            let total = (smemLen / PAGE_SIZE) * perPage + 1
-            let urbs = (total + maxTransferBytes - 1) / maxTransferBytes
-            return bus.time(bytes: total, transfers: urbs)
-        case .ssd1307fb:
-            return bus.time(bytes: 1 + xres * ((yres + 7) / 8), transfers: 1)
-        case .broadsheetfb:
-            var t = bus.time(bytes: commandBytes, transfers: commandTransfers)
-                + chunks(yres * ((xres * format.bitsPerPixel + 7) / 8), maxTransferBytes)
-            if case .ePaper(_, let full, _) = refresh { t = t + full }
-            return t
-        }
-    }
+    /// Time of one full-frame update of a framebuffer of `layout` through this profile's driver and bus: the figure
+    /// a driver writer sizes a panel by (udlfb: worst case, every pixel changed and no runs; e-paper: with the full
+    /// waveform).
+    public func fullFrameTime(_ layout: FramebufferLayout) -> VirtualTime { driver.fullFrameTime(self, layout) }
 
     /// Full-frame updates per second the bus allows (infinite when the update costs nothing).
-    public func sustainableFPS(xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int) -> Double {
-        let t = fullFrameTime(xres: xres, yres: yres, bitsPerPixel: bitsPerPixel, lineLength: lineLength)
+    public func sustainableFPS(_ layout: FramebufferLayout) -> Double {
+        let t = fullFrameTime(layout)
         return t.picoseconds == 0 ? .infinity : 1e12 / Double(t.picoseconds)
+    }
+}
+
+extension Bus {
+    /// Time for `total` bytes sent in transfers of at most `chunk` bytes, one after the other.
+    func time(bytes total: Int, inChunksOf chunk: Int) -> VirtualTime {
+        var t = VirtualTime.zero
+        var sent = 0
+        while sent < total {
+            let n = min(chunk, total - sent)
+            t = t + time(bytes: n, transfers: 1)
+            sent += n
+        }
+        return t
     }
 }

@@ -2,25 +2,6 @@
 // installs as `info.fbdefio.deferredIO`, what one update reports, and the factory.
 import Kernel
 
-/// A rectangle in framebuffer pixel coordinates (half-open: `x ..< x + width`, `y ..< y + height`).
-/// Kernel analogue: the rectangles drivers send (`struct drm_rect` as x/y/w/h, SYNTHVID_DIRT's rect).
-public struct PanelRect: Sendable, Equatable, Hashable, CustomStringConvertible {
-    public var x: Int
-    public var y: Int
-    public var width: Int
-    public var height: Int
-    public init(x: Int, y: Int, width: Int, height: Int) {
-        self.x = x
-        self.y = y
-        self.width = width
-        self.height = height
-    }
-    public var maxX: Int { x + width }
-    public var maxY: Int { y + height }
-    public var area: Int { width > 0 && height > 0 ? width * height : 0 }
-    public var description: String { "\(width)x\(height)+\(x)+\(y)" }
-}
-
 /// Something a driver did that a real kernel would log or crash on. Recorded on the update and in the panel's
 /// stats, and reported through `EmuKernel.warn` so a run's report shows it; the emulator itself never crashes.
 /// Kernel analogue: the dev_warn()/WARN/oops each case names.
@@ -69,7 +50,7 @@ public struct PanelUpdate: Sendable, Equatable {
     /// The pages the deferred-I/O callback(s) behind this update received, in list order.
     public var pages: [PgOff]
     /// The rectangles the driver sent, in framebuffer pixel coordinates, as the driver computed them.
-    public var rects: [PanelRect]
+    public var rects: [Rect]
     /// Payload bytes on the bus (commands included) and the transfers they took.
     public var busBytes: Int
     public var transfers: Int
@@ -143,19 +124,56 @@ public struct PanelOptions: Sendable, Equatable {
 
 /// A display driver behind fb_defio: its `deferred_io` callback, the panel it feeds, and what it has done.
 ///
+/// A driver is one type, in one file of `drivers/`: the instance is the driver's state on one panel, and the static
+/// members are what the panel table and the profiles need to know of it without one — its name, its callback
+/// style, the kernel function it follows and what a full frame costs through it. Registered in
+/// `PanelDrivers.all`; a profile names the type as its `driver`.
+///
 /// Install with `install()` (or put `fbDeferredIO()` into `info.fbdefio` and call `fbDeferredIOInit`). The callback
 /// runs in the fb_defio worker with the defio mutex held, so the bus time a driver sleeps there is time every writer
 /// that faults waits — except for DRM fbdev emulation, whose callback only records damage and leaves the bus to its
 /// damage worker. Kernel analogue: a driver's `struct fb_deferred_io` and its `deferred_io` function.
-@EmuActor public protocol PanelDriver: AnyObject {
+@EmuActor public protocol PanelDriver: AnyObject, SendableMetatype {
+    /// The driver as the panel table names it (`fbtft`, `hyperv_fb`, …); unique among `PanelDrivers.all`.
+    nonisolated static var name: String { get }
+    /// How the callback turns the page list into bus traffic.
+    nonisolated static var style: CallbackStyle { get }
+    /// The kernel function `deferredIO` follows, with its file.
+    nonisolated static var kernelFunction: String { get }
+    /// Time of one full-frame update of a framebuffer of `layout` through this driver and `profile`'s bus: the
+    /// figure a driver writer sizes a panel by (the worst case where the driver's cost depends on the pixels).
+    nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime
+    /// The driver's probe on `panel`. Kernel analogue: the driver's probe function.
+    init(_ panel: Panel, options: PanelOptions)
+
     /// The glass, its bus and its counters.
     var panel: Panel { get }
-    /// The `deferred_io` callback. Kernel: the driver function named by `profile.driver.kernelFunction`.
+    /// The `deferred_io` callback. Kernel: the driver function named by `kernelFunction`.
     func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref])
     /// Waits until every update the driver has accepted has reached the glass: the DRM damage worker's pending
     /// run, USB URBs still in flight. Returns at once for drivers that finish inside the callback, and when called
     /// outside a running task. Kernel analogue: flush_work() on the damage worker / waiting for URB completion.
     func flush()
+}
+
+/// Every panel driver the emulator has. A new driver is its file in `drivers/` and one line here.
+/// Kernel analogue: the drivers built into the kernel (each registered with spi_register_driver(),
+/// platform_driver_register(), usb_register(), …).
+public enum PanelDrivers {
+    public static let all: [any PanelDriver.Type] = [
+        SynthvidDeferredIO.self,
+        FBTFTDeferredIO.self,
+        DRMFBHelperDeferredIO<MIPIDBIDirty>.self,
+        DRMFBHelperDeferredIO<FirmwareBlitDirty>.self,
+        DLFBDpyDeferredIO.self,
+        SSD1307FBDeferredIO.self,
+        BroadsheetFBDpyDeferredIO.self,
+    ]
+
+    /// Whether `driver` is in `all`.
+    public static func isRegistered(_ driver: any PanelDriver.Type) -> Bool {
+        all.contains { ObjectIdentifier($0) == ObjectIdentifier(driver) }
+    }
 }
 
 @EmuActor extension PanelDriver {
@@ -196,16 +214,9 @@ public struct PanelOptions: Sendable, Equatable {
 
 /// Creates the driver a profile names, for a framebuffer. The panel starts out showing the framebuffer as it is
 /// now (the full update real drivers push at probe time, not timed).
-/// Kernel analogue: the driver's probe function.
+/// Kernel analogue: the driver core binding the device to its registered driver and calling the driver's probe.
 @EmuActor public func makePanelDriver(_ profile: PanelProfile, for info: FBInfo,
                                       options: PanelOptions = PanelOptions()) -> any PanelDriver {
-    let panel = Panel(profile: profile, info: info)
-    switch profile.driver {
-    case .synthvid: return SynthvidDeferredIO(panel)
-    case .fbtft: return FBTFTDeferredIO(panel)
-    case .drmFBHelper: return DRMFBHelperDeferredIO(panel, variant: options.drm)
-    case .udlfb: return DLFBDpyDeferredIO(panel)
-    case .ssd1307fb: return SSD1307FBDeferredIO(panel)
-    case .broadsheetfb: return BroadsheetFBDpyDeferredIO(panel)
-    }
+    precondition(PanelDrivers.isRegistered(profile.driver), "\(profile.driver.name) is not in PanelDrivers.all")
+    return profile.driver.init(Panel(profile: profile, info: info), options: options)
 }

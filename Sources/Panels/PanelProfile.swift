@@ -3,31 +3,11 @@
 // inputs, "(assumed)" an order of magnitude chosen here where no source gives one.
 import Kernel
 
-/// What one pixel of the panel's glass can show, and how it travels on the wire.
+/// What a panel's glass makes of the pixels it is sent. The glass has a `PixelFormat` too — RGB565 or XRGB8888
+/// colour, 1 bpp mono, grey levels — which the driver converts the framebuffer's pixels to.
 /// Kernel analogue: the DRM fourcc / fbdev bitfields of the panel side (DRM_FORMAT_RGB565, XRGB8888, R1).
-public enum PixelFormat: Sendable, Equatable, CustomStringConvertible {
-    /// 16-bit 5:6:5 colour (ILI9341-class controllers, DisplayLink in udlfb's 16 bpp mode).
-    case rgb565
-    /// 24-bit colour in a 32-bit word (firmware framebuffers, hypervisor VRAM).
-    case xrgb8888
-    /// One bit per pixel, lit or dark (SSD1306 OLED).
-    case mono
-    /// `levels` shades of grey from black to white (e-paper); 2 is black and white.
-    case grey(levels: Int)
-
-    /// Bits one pixel takes on the wire.
-    public var bitsPerPixel: Int {
-        switch self {
-        case .rgb565: 16
-        case .xrgb8888: 32
-        case .mono: 1
-        case .grey(let levels):
-            // ceil(log2(levels)), counted: 2 → 1 bit, 4 → 2, 16 → 4.
-            (Int.bitWidth - (levels - 1).leadingZeroBitCount)
-        }
-    }
-
-    /// What a pixel shows before anything was ever sent: dark for emissive glass, white for e-paper.
+extension PixelFormat {
+    /// What a pixel of this glass shows before anything was ever sent: dark for emissive glass, white for e-paper.
     public var blank: UInt32 {
         switch self {
         case .grey: 0xFFFF_FFFF
@@ -35,50 +15,11 @@ public enum PixelFormat: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The framebuffer pixel value `value` (as stored in memory at `fbBitsPerPixel`: 16 = RGB565, 32 = XRGB8888)
-    /// converted to what this glass shows, as 0xAARRGGBB.
-    public func displayed(fbPixel value: UInt32, fbBitsPerPixel: Int) -> UInt32 {
-        var r: UInt32, g: UInt32, b: UInt32
-        if fbBitsPerPixel == 16 {
-            let r5 = (value >> 11) & 0x1F, g6 = (value >> 5) & 0x3F, b5 = value & 0x1F
-            r = r5 << 3 | r5 >> 2
-            g = g6 << 2 | g6 >> 4
-            b = b5 << 3 | b5 >> 2
-        } else {
-            r = (value >> 16) & 0xFF
-            g = (value >> 8) & 0xFF
-            b = value & 0xFF
-        }
-        switch self {
-        case .xrgb8888:
-            return 0xFF00_0000 | r << 16 | g << 8 | b
-        case .rgb565:
-            // Truncate to 5:6:5 (what drm_fb_xrgb8888_to_rgb565 sends), then widen as the glass shows it.
-            let r5 = r >> 3, g6 = g >> 2, b5 = b >> 3
-            r = r5 << 3 | r5 >> 2
-            g = g6 << 2 | g6 >> 4
-            b = b5 << 3 | b5 >> 2
-            return 0xFF00_0000 | r << 16 | g << 8 | b
-        case .mono:
-            return Self.luma(r, g, b) >= 128 ? 0xFFFF_FFFF : 0xFF00_0000
-        case .grey(let levels):
-            let top = UInt32(levels - 1)
-            let level = (Self.luma(r, g, b) * top + 127) / 255
-            let v = level * 255 / top
-            return 0xFF00_0000 | v << 16 | v << 8 | v
-        }
-    }
-
-    /// Integer BT.601 luma, 0…255.
-    @inline(__always) static func luma(_ r: UInt32, _ g: UInt32, _ b: UInt32) -> UInt32 { (77 * r + 150 * g + 29 * b) >> 8 }
-
-    public var description: String {
-        switch self {
-        case .rgb565: "RGB565"
-        case .xrgb8888: "XRGB8888"
-        case .mono: "mono 1 bpp"
-        case .grey(let levels): "grey \(levels) levels"
-        }
+    /// The framebuffer pixel `value` (as stored in memory in `fbFormat`, RGB565 or XRGB8888) converted to what this
+    /// glass shows, as 0xAARRGGBB: decoded, encoded in the glass's format (what drm_fb_xrgb8888_to_rgb565 and the
+    /// mono and grey conversions send), and decoded again as the glass shows it.
+    @inline(__always) public func displayed(fbPixel value: UInt32, fbFormat: PixelFormat) -> UInt32 {
+        0xFF00_0000 | decode(encode(rgb: fbFormat.decode(value)))
     }
 }
 
@@ -192,65 +133,6 @@ public enum CallbackStyle: String, Sendable, CaseIterable {
     case pageRuns = "page-runs"
 }
 
-/// Where the DRM damage worker sends a clip (the framebuffer's `dirty` hook).
-/// Kernel: `drm_framebuffer_funcs.dirty` of simpledrm (drm_atomic_helper_dirtyfb) and of MIPI DBI drivers.
-public enum DRMDirtyTarget: String, Sendable {
-    /// simpledrm: blit the clip into the firmware framebuffer (a CPU copy).
-    case firmwareBlit = "firmware-blit"
-    /// A MIPI DBI panel on SPI (panel-mipi-dbi, mi0283qt): window commands, then the clip's pixels.
-    case mipiDBI = "mipi-dbi"
-}
-
-/// Which real driver's `deferred_io` callback a profile runs. Kernel: see `kernelFunction`.
-public enum DriverModel: Sendable, Equatable, CustomStringConvertible {
-    /// hyperv_fb `synthvid_deferred_io` (with a separate VRAM copy, as 5.6–6.x did).
-    case synthvid
-    /// fbtft `fbtft_deferred_io` → `fbtft_update_display`.
-    case fbtft
-    /// `drm_fb_helper_deferred_io` → damage worker → the framebuffer's dirty hook.
-    case drmFBHelper(DRMDirtyTarget)
-    /// udlfb `dlfb_dpy_deferred_io` → `dlfb_render_hline`.
-    case udlfb
-    /// ssd1307fb `ssd1307fb_deferred_io` → `ssd1307fb_update_display`.
-    case ssd1307fb
-    /// broadsheetfb `broadsheetfb_dpy_deferred_io`.
-    case broadsheetfb
-
-    public var style: CallbackStyle {
-        switch self {
-        case .synthvid: .perPage
-        case .fbtft: .lineRange
-        case .drmFBHelper: .boundingBox
-        case .udlfb: .shadowDiff
-        case .ssd1307fb: .fullScreen
-        case .broadsheetfb: .pageRuns
-        }
-    }
-
-    /// The kernel function this model follows.
-    public var kernelFunction: String {
-        switch self {
-        case .synthvid: "synthvid_deferred_io() — drivers/video/fbdev/hyperv_fb.c"
-        case .fbtft: "fbtft_deferred_io() — drivers/staging/fbtft/fbtft-core.c"
-        case .drmFBHelper: "drm_fb_helper_deferred_io() — drivers/gpu/drm/drm_fb_helper.c"
-        case .udlfb: "dlfb_dpy_deferred_io() — drivers/video/fbdev/udlfb.c"
-        case .ssd1307fb: "ssd1307fb_deferred_io() — drivers/video/fbdev/ssd1307fb.c"
-        case .broadsheetfb: "broadsheetfb_dpy_deferred_io() — drivers/video/fbdev/broadsheetfb.c"
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .synthvid: "hyperv_fb"
-        case .fbtft: "fbtft"
-        case .drmFBHelper(let target): "drm-fbdev (\(target.rawValue))"
-        case .udlfb: "udlfb"
-        case .ssd1307fb: "ssd1307fb"
-        case .broadsheetfb: "broadsheetfb"
-        }
-    }
-}
-
 /// The fb_defio delay as the real driver computes it. Kernel: each driver's `fbdefio->delay`.
 public enum DefIODelay: Sendable, Equatable, CustomStringConvertible {
     /// `HZ / n` in C integer division (DRM, xen-fbfront, hyperv_fb: HZ/20; broadsheetfb: HZ/4; ssd1307fb:
@@ -315,7 +197,8 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
     /// The largest single transfer: fbtft's tx buffer, a MIPI DBI SPI chunk, a USB URB, spidev's buffer.
     public let maxTransferBytes: Int
     public let refresh: RefreshModel
-    public let driver: DriverModel
+    /// The driver that feeds the panel (registered in `PanelDrivers.all`).
+    public let driver: any PanelDriver.Type
     public let delay: DefIODelay
     /// `fbdefio->sort_pagereflist` of the real driver.
     public let sortPagereflist: Bool
@@ -332,9 +215,20 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
     public var id: String { name }
     public var style: CallbackStyle { driver.style }
 
+    /// Equal when every field is; drivers by identity.
+    public static func == (a: PanelProfile, b: PanelProfile) -> Bool {
+        a.name == b.name && a.summary == b.summary && a.width == b.width && a.height == b.height
+            && a.modeSettable == b.modeSettable && a.format == b.format && a.bus == b.bus
+            && a.commandBytes == b.commandBytes && a.commandTransfers == b.commandTransfers
+            && a.maxTransferBytes == b.maxTransferBytes && a.refresh == b.refresh
+            && ObjectIdentifier(a.driver) == ObjectIdentifier(b.driver) && a.delay == b.delay
+            && a.sortPagereflist == b.sortPagereflist && a.defaultFramebufferBPP == b.defaultFramebufferBPP
+            && a.encodePerPixel == b.encodePerPixel && a.vblank == b.vblank
+    }
+
     public init(name: String, summary: String, width: Int, height: Int, modeSettable: Bool,
                 format: PixelFormat, bus: Bus, commandBytes: Int, commandTransfers: Int, maxTransferBytes: Int,
-                refresh: RefreshModel, driver: DriverModel, delay: DefIODelay, sortPagereflist: Bool,
+                refresh: RefreshModel, driver: any PanelDriver.Type, delay: DefIODelay, sortPagereflist: Bool,
                 defaultFramebufferBPP: Int, encodePerPixel: VirtualTime = .zero, vblank: VirtualTime? = nil) {
         precondition(defaultFramebufferBPP == 16 || defaultFramebufferBPP == 32)
         precondition(maxTransferBytes > 0)
@@ -387,8 +281,8 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
 
     /// Full-frame updates per second at the native resolution and default depth.
     public var nativeSustainableFPS: Double {
-        sustainableFPS(xres: width, yres: height, bitsPerPixel: defaultFramebufferBPP,
-                       lineLength: width * defaultFramebufferBPP / 8)
+        sustainableFPS(FramebufferLayout(width: width, height: height,
+                                         format: PixelFormat(bitsPerPixel: defaultFramebufferBPP)!))
     }
 
     /// The profile table of `fbdefio-emu panels`: one fixed-width line per profile, in `all` order, then a legend.
@@ -399,7 +293,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             let j = p.delay.effectiveJiffies(at: tickRate)
             rows.append([
                 p.name, "\(p.width)x\(p.height)\(p.modeSettable ? "*" : "")", p.format.description, p.bus.description,
-                p.style.rawValue, p.driver.description,
+                p.style.rawValue, p.driver.name,
                 "\(p.delay) = \(j.rawValue)j (\(tickRate.jiffiesToMsecs(j)) ms)", PanelStats.format(p.nativeSustainableFPS),
             ])
         }
@@ -433,7 +327,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             width: 320, height: 240, modeSettable: false, format: .rgb565,
             bus: .spi(hz: hz, perTransfer: .us(20)),
             commandBytes: 11, commandTransfers: 5, maxTransferBytes: fbIli9341TxbufLen,
-            refresh: .continuous, driver: .fbtft, delay: .fbtftFPS(20), sortPagereflist: true,
+            refresh: .continuous, driver: FBTFTDeferredIO.self, delay: .fbtftFPS(20), sortPagereflist: true,
             defaultFramebufferBPP: 16)
     }
 
@@ -451,7 +345,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             summary: "unlimited per-page panel: zero bus time (reference for the others)",
             width: 320, height: 240, modeSettable: true, format: .xrgb8888, bus: .none,
             commandBytes: 0, commandTransfers: 0, maxTransferBytes: PAGE_SIZE, refresh: .continuous,
-            driver: .synthvid, delay: .hzDividedBy(20), sortPagereflist: false, defaultFramebufferBPP: 32),
+            driver: SynthvidDeferredIO.self, delay: .hzDividedBy(20), sortPagereflist: false, defaultFramebufferBPP: 32),
         // 10 MHz: the ILI9341 datasheet's write cycle (100 ns) — peers.md §3.2.
         ili9341(mhzName: "10", hz: 10_000_000, source: "datasheet write cycle"),
         // 32 MHz: 153,600 B per frame ⇒ ≈38 ms on the wire (kernel-spec.md §7) — peers.md §3.2 "26.0 fps".
@@ -469,7 +363,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             width: 320, height: 240, modeSettable: false, format: .rgb565,
             bus: .spi(hz: 32_000_000, perTransfer: .us(20)),
             commandBytes: 11, commandTransfers: 5, maxTransferBytes: 65_534, refresh: .continuous,
-            driver: .drmFBHelper(.mipiDBI), delay: .hzDividedBy(20), sortPagereflist: false,
+            driver: DRMFBHelperDeferredIO<MIPIDBIDirty>.self, delay: .hzDividedBy(20), sortPagereflist: false,
             defaultFramebufferBPP: 16),
         // SSD1306 128×64 mono OLED on I2C fast mode (400 kHz, 9 clocks per byte): 1 KiB per full update ≈ 23 ms
         // (peers.md §3.2; kernel-spec.md §7 "≈25 ms"). ssd1307fb: HZ/refreshrate with REFRESHRATE 1 (peers.md
@@ -481,7 +375,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             width: 128, height: 64, modeSettable: false, format: .mono,
             bus: .i2c(hz: 400_000, perTransfer: .us(10)),
             commandBytes: 12, commandTransfers: 6, maxTransferBytes: 1 + 128 * 8, refresh: .continuous,
-            driver: .ssd1307fb, delay: .hzDividedBy(1), sortPagereflist: false, defaultFramebufferBPP: 16),
+            driver: SSD1307FBDeferredIO.self, delay: .hzDividedBy(1), sortPagereflist: false, defaultFramebufferBPP: 16),
         // Waveshare 2.13" e-paper 250×122 black/white: partial refresh 0.3 s, full 2 s (peers.md §3.3, Waveshare
         // wiki). A full refresh every 5 partials: e-readers flash "every 5-10 page turns" (thoughts.gohu.org,
         // "Fixing Waveshare e-paper display partial updates", 2025). SPI at 4 MHz (Waveshare's epdconfig.py,
@@ -495,7 +389,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             bus: .spi(hz: 4_000_000, perTransfer: .us(20)),
             commandBytes: 17, commandTransfers: 12, maxTransferBytes: PAGE_SIZE,
             refresh: .ePaper(partial: .ms(300), full: .ms(2000), fullEvery: 5),
-            driver: .broadsheetfb, delay: .hzDividedBy(4), sortPagereflist: true, defaultFramebufferBPP: 16),
+            driver: BroadsheetFBDpyDeferredIO.self, delay: .hzDividedBy(4), sortPagereflist: true, defaultFramebufferBPP: 16),
         // DisplayLink on USB 2.0 through udlfb: 16 bpp only, shadow framebuffer on, RLX commands (7-byte header,
         // ≤ 256 pixels), URBs of 16 × 4096 − 512 = 65,024 B, 4 in flight (kernel-spec.md §7; peers.md §3.4).
         // Bulk payload rate: 13 × 512 B per 125 µs microframe = 53.248 MB/s of the 480 Mb/s signalling (derived
@@ -508,7 +402,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             width: 1024, height: 768, modeSettable: true, format: .rgb565,
             bus: Bus(kind: .usb2, bitsPerSecond: 425_984_000, perTransfer: .us(125)),
             commandBytes: 0, commandTransfers: 0, maxTransferBytes: 16 * PAGE_SIZE - 512, refresh: .continuous,
-            driver: .udlfb, delay: .udlfb, sortPagereflist: true, defaultFramebufferBPP: 16,
+            driver: DLFBDpyDeferredIO.self, delay: .udlfb, sortPagereflist: true, defaultFramebufferBPP: 16,
             encodePerPixel: .ns(2)),
         // Hyper-V synthetic video: HZ/20 (peers.md §3.1); per listed page a 4 KiB memcpy into the VRAM the host
         // scans, then one SYNTHVID_DIRT message for the bounding rows (kernel-spec.md §7). Default mode 1152×864
@@ -520,7 +414,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             width: 1152, height: 864, modeSettable: true, format: .xrgb8888,
             bus: Bus(kind: .memory, bitsPerSecond: 88_000_000_000, perTransfer: .us(5)),
             commandBytes: 36, commandTransfers: 1, maxTransferBytes: PAGE_SIZE, refresh: .continuous,
-            driver: .synthvid, delay: .hzDividedBy(20), sortPagereflist: false, defaultFramebufferBPP: 32),
+            driver: SynthvidDeferredIO.self, delay: .hzDividedBy(20), sortPagereflist: false, defaultFramebufferBPP: 32),
         // simpledrm behind DRM fbdev emulation: HZ/20, unsorted, one bounding box per cycle (kernel-spec.md §7,
         // scenario 24); the damage worker blits the clip rows into the firmware framebuffer at ≈11 GB/s
         // (BASELINES.md, cold memcpy); the atomic commit of the dirty hook 2 µs (assumed). 1024×768 firmware mode.
@@ -531,7 +425,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             width: 1024, height: 768, modeSettable: true, format: .xrgb8888,
             bus: Bus(kind: .memory, bitsPerSecond: 88_000_000_000, perTransfer: .us(2)),
             commandBytes: 0, commandTransfers: 1, maxTransferBytes: PAGE_SIZE, refresh: .continuous,
-            driver: .drmFBHelper(.firmwareBlit), delay: .hzDividedBy(20), sortPagereflist: false,
+            driver: DRMFBHelperDeferredIO<FirmwareBlitDirty>.self, delay: .hzDividedBy(20), sortPagereflist: false,
             defaultFramebufferBPP: 32),
     ]
 }

@@ -6,7 +6,7 @@ import Kernel
 /// process owns). Every operation clips to the screen *and* to `clip`; nothing outside that is ever read or written.
 ///
 /// Colours are `0xRRGGBB`; the canvas encodes them in its `format`. The operations throw because a mapped canvas's
-/// stores can fault (and be preempted) like any user store, and a fault can kill the process.
+/// stores can fault (and be preempted) like any user store, and a fault can kill the process (`DrawError.fault`).
 ///
 /// Kernel analogue: the drawing half of `struct fb_ops` — `fb_fillrect`, `fb_copyarea`, `fb_imageblit` — which
 /// fbcon calls for text and scrolling (drivers/video/fbdev/core/sysfillrect.c, syscopyarea.c, sysimgblt.c).
@@ -17,20 +17,40 @@ import Kernel
     var clip: Rect { get }
 
     /// Sets one pixel.
-    func plot(x: Int, y: Int, rgb: UInt32) throws
+    func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError)
     /// Fills a rectangle with one colour. Kernel analogue: `fb_fillrect` with `ROP_COPY`.
-    func fill(_ rect: Rect, rgb: UInt32) throws
+    func fill(_ rect: Rect, rgb: UInt32) throws(DrawError)
     /// Draws a `width` × `height` block of colours (row-major, `pixels.count == width * height`) with its top-left
     /// corner at (`x`, `y`). Kernel analogue: `fb_imageblit` of a true-colour image.
-    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws
+    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError)
     /// Copies the pixels of `source` so that its top-left corner lands at (`toX`, `toY`), reading them back from
     /// the framebuffer. Overlap-safe (rows are taken in the direction that never reads an overwritten row, and
     /// each row is read whole before it is written). Both the source and the destination are clipped: only pixels
     /// whose source *and* destination are inside the clip move. Kernel analogue: `fb_copyarea` (fbcon's `bmove`,
     /// used to scroll).
-    func copy(from source: Rect, toX: Int, toY: Int) throws
+    func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError)
     /// The colour of one pixel (decoded, so RGB565 comes back widened), or nil outside the clip.
-    func readPixel(x: Int, y: Int) throws -> UInt32?
+    func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32?
+}
+
+/// Why drawing failed: what a drawing process dies of, which the machine running it reports. Never a trap: a
+/// workload that asks for something impossible fails its process, not the emulator.
+public enum DrawError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A store or load of the drawing process faulted and the kernel kills it (SIGSEGV, SIGBUS, an OOM or livelock
+    /// kill): the process's `UserFault`.
+    case fault(UserFault)
+    /// `blit` was handed `count` colours for a `width` × `height` block.
+    case pixelCount(width: Int, height: Int, count: Int)
+    /// `workload` was asked for frame `got` while frame `expected` was next (frames come in order).
+    case frameOutOfOrder(workload: String, expected: Int, got: Int)
+
+    public var description: String {
+        switch self {
+        case .fault(let f): "\(f)"
+        case .pixelCount(let w, let h, let n): "blit: \(n) colours for a \(w)x\(h) block"
+        case .frameOutOfOrder(let w, let e, let g): "\(w): frame \(g) asked for, frame \(e) is next"
+        }
+    }
 }
 
 extension Canvas {
@@ -44,6 +64,49 @@ extension Canvas {
     public var lineLength: Int { layout.lineLength }
     /// The pixels drawing may touch: `clip` ∩ the screen, or nil when that is empty.
     public var drawable: Rect? { clip.intersection(layout.screen) }
+}
+
+/// The row loops of the canvases: the format is decided once per row, so each loop is a plain store loop.
+extension FramebufferLayout {
+    /// Encodes `count` colours from `pixels` into `dst` (little endian, `count * bytesPerPixel` bytes).
+    @inline(__always) func encodeRow(_ pixels: UnsafePointer<UInt32>, count: Int, into dst: UnsafeMutableRawPointer) {
+        if bytesPerPixel == 4 {
+            for i in 0 ..< count {
+                dst.storeBytes(of: (pixels[i] & 0x00FF_FFFF).littleEndian, toByteOffset: i << 2, as: UInt32.self)
+            }
+        } else {
+            for i in 0 ..< count {
+                dst.storeBytes(of: UInt16(truncatingIfNeeded: PixelFormat.encodeRGB565(pixels[i])).littleEndian,
+                               toByteOffset: i << 1, as: UInt16.self)
+            }
+        }
+    }
+
+    /// Fills `count` pixels at `dst` with the already-encoded `value`.
+    @inline(__always) func fillRow(_ value: UInt32, count: Int, into dst: UnsafeMutableRawPointer) {
+        if bytesPerPixel == 4 {
+            for i in 0 ..< count { dst.storeBytes(of: value.littleEndian, toByteOffset: i << 2, as: UInt32.self) }
+        } else {
+            let v = UInt16(truncatingIfNeeded: value).littleEndian
+            for i in 0 ..< count { dst.storeBytes(of: v, toByteOffset: i << 1, as: UInt16.self) }
+        }
+    }
+
+    /// The framebuffer value stored at `src` (little endian).
+    @inline(__always) func load(_ src: UnsafeRawPointer) -> UInt32 {
+        if bytesPerPixel == 4 { return UInt32(littleEndian: src.loadUnaligned(as: UInt32.self)) }
+        return UInt32(UInt16(littleEndian: src.loadUnaligned(as: UInt16.self)))
+    }
+
+    /// The framebuffer value of colour `rgb`: `format.encode(rgb:)`, with the format decided by the depth.
+    @inline(__always) func encode(rgb: UInt32) -> UInt32 {
+        bytesPerPixel == 4 ? rgb & 0x00FF_FFFF : PixelFormat.encodeRGB565(rgb)
+    }
+
+    /// The colour a framebuffer value shows: `format.decode(_:)`, with the format decided by the depth.
+    @inline(__always) func decode(_ value: UInt32) -> UInt32 {
+        bytesPerPixel == 4 ? value & 0x00FF_FFFF : PixelFormat.decodeRGB565(value)
+    }
 }
 
 /// Clipping shared by every canvas, so that a plain and a mapped canvas touch exactly the same pixels.
@@ -121,28 +184,30 @@ enum Clipping {
     }
 
     /// Sets one pixel.
-    public func plot(x: Int, y: Int, rgb: UInt32) throws {
+    public func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return }
-        let off = layout.offset(x: x, y: y), value = layout.format.encode(rgb: rgb)
-        storage.withUnsafeMutableBytes { layout.format.fillRow(value, count: 1, into: $0.baseAddress! + off) }
+        let off = layout.offset(x: x, y: y), value = layout.encode(rgb: rgb)
+        storage.withUnsafeMutableBytes { layout.fillRow(value, count: 1, into: $0.baseAddress! + off) }
     }
 
     /// Fills a rectangle with one colour.
-    public func fill(_ rect: Rect, rgb: UInt32) throws {
+    public func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, let r = rect.intersection(area) else { return }
-        let value = layout.format.encode(rgb: rgb)
+        let value = layout.encode(rgb: rgb)
         storage.withUnsafeMutableBytes { buf in
             for row in r.y ..< r.maxY {
-                layout.format.fillRow(value, count: r.width, into: buf.baseAddress! + layout.offset(x: r.x, y: row))
+                layout.fillRow(value, count: r.width, into: buf.baseAddress! + layout.offset(x: r.x, y: row))
             }
         }
     }
 
     /// Draws a block of colours.
-    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws {
-        precondition(width >= 0 && height >= 0 && pixels.count == width * height, "blit: pixels is not width*height")
+    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
+        guard width >= 0 && height >= 0 && pixels.count == width * height else {
+            throw .pixelCount(width: width, height: height, count: pixels.count)
+        }
         drawDeferred()
         guard let area = drawable else { return }
         pixels.withUnsafeBufferPointer { blitRows(area: area, x: x, y: y, width: width, height: height, pixels: $0) }
@@ -154,17 +219,17 @@ enum Clipping {
         guard let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
         storage.withUnsafeMutableBytes { buf in
             for row in 0 ..< c.dst.height {
-                layout.format.encodeRow(pixels.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
+                layout.encodeRow(pixels.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
                                         into: buf.baseAddress! + layout.offset(x: c.dst.x, y: c.dst.y + row))
             }
         }
     }
 
     /// Copies a rectangle within the clip (overlap-safe).
-    public func copy(from source: Rect, toX: Int, toY: Int) throws {
+    public func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
-        let rowBytes = c.src.width * layout.format.bytesPerPixel
+        let rowBytes = c.src.width * layout.bytesPerPixel
         storage.withUnsafeMutableBytes { buf in
             let base = buf.baseAddress!
             let downward = c.dst.y > c.src.y
@@ -178,10 +243,10 @@ enum Clipping {
     }
 
     /// The colour of one pixel, or nil outside the clip.
-    public func readPixel(x: Int, y: Int) throws -> UInt32? {
+    public func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let off = layout.offset(x: x, y: y)
-        return storage.withUnsafeBytes { layout.format.decode(layout.format.load($0.baseAddress! + off)) }
+        return storage.withUnsafeBytes { layout.decode(layout.load($0.baseAddress! + off)) }
     }
 }

@@ -66,8 +66,8 @@ import Kernel
 
     /// Erases the cursor, types this frame's share of the session (scrolling as needed), and draws the cursor if
     /// it is in the visible half of its blink.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
-        precondition(n == nextFrame, "console: frames must be drawn in order (expected \(nextFrame), got \(n))")
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+        guard n == nextFrame else { throw .frameOutOfOrder(workload: "console", expected: nextFrame, got: n) }
         nextFrame += 1
         if n == 0 {
             try canvas.fill(clip, rgb: Self.background)  // fbcon's clear_margins and first clear
@@ -123,7 +123,7 @@ import Kernel
     }
 
     /// Puts one character at the cursor, wrapping first if a wrap is pending. Kernel: `vc_con_write_normal`.
-    private func put(_ glyph: Int, _ rgb: UInt32, on canvas: some Canvas) throws {
+    private func put(_ glyph: Int, _ rgb: UInt32, on canvas: some Canvas) throws(DrawError) {
         if col == cols { try newline(on: canvas) }
         if run.isEmpty { runStart = col }
         run.append((glyph, rgb))
@@ -132,7 +132,7 @@ import Kernel
     }
 
     /// Moves to the start of the next line, scrolling the text area up by one when on the last row.
-    private func newline(on canvas: some Canvas) throws {
+    private func newline(on canvas: some Canvas) throws(DrawError) {
         try flushRun(on: canvas)
         col = 0
         if row + 1 < rows {
@@ -152,7 +152,7 @@ import Kernel
     }
 
     /// Blits the characters written on the current row since the last flush, as one image. Kernel: `bit_putcs`.
-    private func flushRun(on canvas: some Canvas) throws {
+    private func flushRun(on canvas: some Canvas) throws(DrawError) {
         guard !run.isEmpty else { return }
         let w = run.count * font.width
         var pixels = [UInt32](repeating: Self.background, count: w * font.height)
@@ -166,7 +166,7 @@ import Kernel
     }
 
     /// Draws one cell from the screen buffer (erasing a cursor drawn over it).
-    private func redrawCell(col c: Int, row r: Int, on canvas: some Canvas) throws {
+    private func redrawCell(col c: Int, row r: Int, on canvas: some Canvas) throws(DrawError) {
         let cell = cells[r * cols + c]
         var pixels = [UInt32](repeating: Self.background, count: font.width * font.height)
         font.render(glyph: cell.glyph, fg: cell.rgb, bg: Self.background, into: &pixels, stride: font.width, x: 0,
@@ -177,7 +177,7 @@ import Kernel
 
     /// The underline cursor: the bottom scanline(s) of the cell. Kernel: `bit_cursor` with `CUR_UNDERLINE`
     /// (1 line for fonts under 10 pixels high, else 2).
-    private func drawCursor(on canvas: some Canvas) throws {
+    private func drawCursor(on canvas: some Canvas) throws(DrawError) {
         let lines = font.height < 10 ? 1 : 2
         let x = clip.x + min(col, cols - 1) * font.width, y = clip.y + (row + 1) * font.height - lines
         try canvas.fill(Rect(x: x, y: y, width: font.width, height: lines), rgb: ConsoleScript.grey)

@@ -98,8 +98,8 @@ import Kernel
     }
 
     /// Frame 0 draws the picture over the clip; every frame restores the old cursor box and draws the arrow.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
-        precondition(n == nextFrame, "cursor: frames must be drawn in order (expected \(nextFrame), got \(n))")
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+        guard n == nextFrame else { throw .frameOutOfOrder(workload: "cursor", expected: nextFrame, got: n) }
         nextFrame += 1
         guard clip.width > 0, clip.height > 0 else { return }
         if n == 0 {
@@ -113,7 +113,7 @@ import Kernel
     }
 
     /// Redraws the picture inside `rect` (clipped to the clip and the screen), row by row.
-    private func restore(_ rect: Rect, on canvas: some Canvas) throws {
+    private func restore(_ rect: Rect, on canvas: some Canvas) throws(DrawError) {
         let screen = Rect(x: 0, y: 0, width: sourceX.count, height: sourceY.count)
         guard let r = rect.intersection(clip)?.intersection(screen) else { return }
         var line = [UInt32](repeating: 0, count: r.width)

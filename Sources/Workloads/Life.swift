@@ -48,8 +48,8 @@ import Kernel
     }
 
     /// Frame 0 draws the whole grid; later frames step one generation and redraw the cells that changed.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
-        precondition(n == nextFrame, "life: frames must be drawn in order (expected \(nextFrame), got \(n))")
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+        guard n == nextFrame else { throw .frameOutOfOrder(workload: "life", expected: nextFrame, got: n) }
         nextFrame += 1
         if n == 0 {
             try drawAll(on: canvas)
@@ -105,7 +105,7 @@ import Kernel
     }
 
     /// The whole clip, row by row: margins and grid lines, dead and live cells.
-    private func drawAll(on canvas: some Canvas) throws {
+    private func drawAll(on canvas: some Canvas) throws(DrawError) {
         let w = clip.width
         guard w > 0, clip.height > 0 else { return }
         var line = [UInt32](repeating: Self.gridLine, count: w)

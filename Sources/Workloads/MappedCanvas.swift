@@ -51,7 +51,7 @@ import Kernel
 
     /// One pixel through the inlined store: a TLB hit is a few instructions here, a miss calls into the kernel.
     @inline(__always) private func storePixel(_ va: VirtAddr, _ value: UInt32) throws(UserFault) {
-        if layout.format.bitsPerPixel == 32 {
+        if layout.bytesPerPixel == 4 {
             try task.store32(va, value)
         } else {
             try task.store16(va, UInt16(truncatingIfNeeded: value))
@@ -59,69 +59,81 @@ import Kernel
     }
 
     /// Sets one pixel (one store).
-    public func plot(x: Int, y: Int, rgb: UInt32) throws {
+    public func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) {
         guard let area = drawable, area.contains(x: x, y: y) else { return }
-        try storePixel(address(x: x, y: y), layout.format.encode(rgb: rgb))
+        do throws(UserFault) {
+            try storePixel(address(x: x, y: y), layout.encode(rgb: rgb))
+        } catch { throw .fault(error) }
     }
 
     /// Fills a rectangle: per-pixel stores when narrow, else one span store per row.
-    public func fill(_ rect: Rect, rgb: UInt32) throws {
+    public func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) {
         guard let area = drawable, let r = rect.intersection(area) else { return }
-        let value = layout.format.encode(rgb: rgb), bpp = layout.format.bytesPerPixel
-        if r.width < Self.spanThreshold {
-            for row in r.y ..< r.maxY {
-                let va = address(x: r.x, y: row)
-                for i in 0 ..< r.width { try storePixel(va + i * bpp, value) }
+        let value = layout.encode(rgb: rgb), bpp = layout.bytesPerPixel
+        do throws(UserFault) {
+            if r.width < Self.spanThreshold {
+                for row in r.y ..< r.maxY {
+                    let va = address(x: r.x, y: row)
+                    for i in 0 ..< r.width { try storePixel(va + i * bpp, value) }
+                }
+                return
             }
-            return
-        }
-        layout.format.fillRow(value, count: r.width, into: scratch.baseAddress!)
-        let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< r.width * bpp])
-        for row in r.y ..< r.maxY { try task.storeBytes(address(x: r.x, y: row), span) }
+            layout.fillRow(value, count: r.width, into: scratch.baseAddress!)
+            let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< r.width * bpp])
+            for row in r.y ..< r.maxY { try task.storeBytes(address(x: r.x, y: row), span) }
+        } catch { throw .fault(error) }
     }
 
     /// Draws a block of colours, one span store per visible row.
-    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws {
-        precondition(width >= 0 && height >= 0 && pixels.count == width * height, "blit: pixels is not width*height")
-        guard let area = drawable, let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
-        let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< c.dst.width * layout.format.bytesPerPixel])
-        for row in 0 ..< c.dst.height {
-            pixels.withUnsafeBufferPointer { src in
-                Self.encode(layout.format, src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
-                            into: scratch.baseAddress!)
-            }
-            try task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
+    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
+        guard width >= 0 && height >= 0 && pixels.count == width * height else {
+            throw .pixelCount(width: width, height: height, count: pixels.count)
         }
+        guard let area = drawable, let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
+        let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< c.dst.width * layout.bytesPerPixel])
+        do throws(UserFault) {
+            for row in 0 ..< c.dst.height {
+                pixels.withUnsafeBufferPointer { src in
+                    Self.encode(layout, src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
+                                into: scratch.baseAddress!)
+                }
+                try task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
+            }
+        } catch { throw .fault(error) }
     }
 
-    /// `format.encodeRow` out of line: in a function of its own the loop's pointers and count stay in registers
+    /// `layout.encodeRow` out of line: in a function of its own the loop's pointers and count stay in registers
     /// (inside the caller, whose stores can reach any memory, they are reloaded every pixel), so it vectorises.
     @inline(never)
-    private static func encode(_ format: PixelFormat, _ pixels: UnsafePointer<UInt32>, count: Int,
+    private static func encode(_ layout: FramebufferLayout, _ pixels: UnsafePointer<UInt32>, count: Int,
                                into dst: UnsafeMutableRawPointer) {
-        format.encodeRow(pixels, count: count, into: dst)
+        layout.encodeRow(pixels, count: count, into: dst)
     }
 
     /// Copies a rectangle within the clip: each row is loaded whole, then stored (overlap-safe).
-    public func copy(from source: Rect, toX: Int, toY: Int) throws {
+    public func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
-        let rowBytes = c.src.width * layout.format.bytesPerPixel
+        let rowBytes = c.src.width * layout.bytesPerPixel
         let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< rowBytes])
         let downward = c.dst.y > c.src.y
-        for i in 0 ..< c.src.height {
-            let row = downward ? c.src.height - 1 - i : i
-            let line = try task.loadBytes(address(x: c.src.x, y: c.src.y + row), count: rowBytes)
-            line.withUnsafeBytes { scratch.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: rowBytes) }
-            try task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
-        }
+        do throws(UserFault) {
+            for i in 0 ..< c.src.height {
+                let row = downward ? c.src.height - 1 - i : i
+                let line = try task.loadBytes(address(x: c.src.x, y: c.src.y + row), count: rowBytes)
+                line.withUnsafeBytes { scratch.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: rowBytes) }
+                try task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
+            }
+        } catch { throw .fault(error) }
     }
 
     /// The colour of one pixel (loads only that pixel's bytes), or nil outside the clip.
-    public func readPixel(x: Int, y: Int) throws -> UInt32? {
+    public func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? {
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let va = address(x: x, y: y)
-        if layout.format.bitsPerPixel == 32 { return layout.format.decode(try task.load32(va)) }
-        let lo = UInt32(try task.load8(va)), hi = UInt32(try task.load8(va + 1))
-        return layout.format.decode(hi << 8 | lo)
+        do throws(UserFault) {
+            if layout.bytesPerPixel == 4 { return layout.decode(try task.load32(va)) }
+            let lo = UInt32(try task.load8(va)), hi = UInt32(try task.load8(va + 1))
+            return layout.decode(hi << 8 | lo)
+        } catch { throw .fault(error) }
     }
 }

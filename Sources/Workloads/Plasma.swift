@@ -69,8 +69,8 @@ import Kernel
     /// Computes and blits every row of the clip for time `n`. On a `PlainCanvas` (the reference rendering) the frame
     /// is handed over as a deferred overwrite: a frame depends on `n` alone, reads nothing and sets every pixel of
     /// the clip, so only the last one before the canvas is looked at needs drawing.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
-        precondition(n == nextFrame, "plasma: frames must be drawn in order (expected \(nextFrame), got \(n))")
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+        guard n == nextFrame else { throw .frameOutOfOrder(workload: "plasma", expected: nextFrame, got: n) }
         nextFrame += 1
         let w = clip.width
         guard w > 0, clip.height > 0 else { return }

@@ -76,8 +76,8 @@ import Kernel
     }
 
     /// Frame 0 paints the background; every frame erases the sprites, moves them, and draws them again.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws {
-        precondition(n == nextFrame, "sprites: frames must be drawn in order (expected \(nextFrame), got \(n))")
+    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+        guard n == nextFrame else { throw .frameOutOfOrder(workload: "sprites", expected: nextFrame, got: n) }
         nextFrame += 1
         if n == 0 {
             try canvas.fill(clip, rgb: Self.background)
@@ -104,7 +104,7 @@ import Kernel
 
     /// Draws a sprite row by row: its interior span in the fill colour, the pixels next to the outside in the
     /// outline colour (a pixel is interior when its four neighbours are all inside the shape).
-    private func draw(_ s: Sprite, on canvas: some Canvas) throws {
+    private func draw(_ s: Sprite, on canvas: some Canvas) throws(DrawError) {
         let c = s.size / 2, ox = clip.x + s.x, oy = clip.y + s.y
         for r in 0 ..< s.size {
             let half = s.halves[r]

@@ -20,13 +20,28 @@ import Kernel
     /// A workload for `clip` of a `screenWidth` × `screenHeight` screen, seeded by `seed`.
     init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets)
     /// Draws frame `n` (frames must come in order 0, 1, 2, …).
-    func drawFrame(_ n: Int, on canvas: some Canvas) throws
+    func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError)
 }
 
 extension Workload {
     /// Draws frames `frames` in order: the whole run of a process, or its reference rendering on a `PlainCanvas`.
-    public func drawFrames(_ frames: Range<Int>, on canvas: some Canvas) throws {
+    public func drawFrames(_ frames: Range<Int>, on canvas: some Canvas) throws(DrawError) {
         for n in frames { try drawFrame(n, on: canvas) }
+    }
+}
+
+extension Rect {
+    /// Splits a `width` × `height` screen into `count` full-width horizontal bands of (nearly) equal height, top to
+    /// bottom: the clips of `count` processes that share the screen. Bands may be empty when `count > height`.
+    public static func bands(width: Int, height: Int, count: Int) -> [Rect] {
+        precondition(count > 0, "at least one band")
+        var out: [Rect] = []
+        out.reserveCapacity(count)
+        for i in 0 ..< count {
+            let top = height * i / count, bottom = height * (i + 1) / count
+            out.append(Rect(x: 0, y: top, width: width, height: bottom - top))
+        }
+        return out
     }
 }
 

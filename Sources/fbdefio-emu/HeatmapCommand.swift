@@ -19,7 +19,7 @@ struct HeatmapCLI: ParsableCommand {
     func run() throws {
         let parsed = try ReplayCLI.load(trace)
         let result = runOnEmulator { Replay(parsed).run() }
-        let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
+        let image = Heatmap.image(counts: result.mkwritesPerPage, layout: result.layout)
         do { try PNGEncoder.write(output, width: image.width, height: image.height, argb: image.pixels) } catch {
             throw ValidationError("--output: cannot write '\(output)': \(error)")
         }

@@ -104,7 +104,7 @@ struct ReplayCLI: ParsableCommand {
         FileHandle.standardOutput.write(Data(out.utf8))
         try observe.write(events: result.events, stats: result.stats.json, trace: result.trace)
         if let heatmap {
-            let image = Heatmap.image(counts: result.mkwritesPerPage, layout: .replay(size: parsed.size))
+            let image = Heatmap.image(counts: result.mkwritesPerPage, layout: result.layout)
             do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
                 throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
             }

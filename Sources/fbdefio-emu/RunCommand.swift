@@ -160,9 +160,7 @@ extension Run {
     func writeObservability(_ report: DemoReport, _ options: DemoOptions) throws {
         try observe.write(events: report.events, stats: report.stats.json, trace: report.trace)
         if let heatmap {
-            let layout = Heatmap.Layout(width: options.width, height: options.height, bytesPerPixel: options.bpp / 8,
-                                        lineLength: options.width * options.bpp / 8)
-            let image = Heatmap.image(counts: report.mkwritesPerPage, layout: layout)
+            let image = Heatmap.image(counts: report.mkwritesPerPage, layout: report.layout)
             do { try PNGEncoder.write(heatmap, width: image.width, height: image.height, argb: image.pixels) } catch {
                 throw ValidationError("--heatmap: cannot write '\(heatmap)': \(error)")
             }

@@ -4,6 +4,7 @@
 // window shows and how it reacts to signals. Prints "ready …" once the final card is on screen, "summary …" at exit.
 import Foundation
 import Frontend
+import Kernel
 import Lab
 import Synchronization
 
@@ -79,19 +80,19 @@ struct Feed: Sendable {
 
     var finalIndex: Int { args.animate }
 
-    func box(_ i: Int) -> PixelRect {
+    func box(_ i: Int) -> Rect {
         let side = max(4, min(args.width, args.height) / 4)
         let span = max(1, args.width - side)
         let x = (i * 7) % span
-        return PixelRect(x: x, y: (args.height - side) / 2, width: side, height: side)
+        return Rect(x: x, y: (args.height - side) / 2, width: side, height: side)
     }
 
     /// The screen area of each 4 KiB page (32 bpp) that holds a row of `rect`.
-    func pages(_ rect: PixelRect) -> [PixelRect] {
+    func pages(_ rect: Rect) -> [Rect] {
         let rowsPerPage = max(1, 1024 / args.width)
         let first = rect.y / rowsPerPage, last = (rect.y + rect.height - 1) / rowsPerPage
         return (first ... last).map { p in
-            PixelRect(x: 0, y: p * rowsPerPage, width: args.width, height: min(rowsPerPage, args.height - p * rowsPerPage))
+            Rect(x: 0, y: p * rowsPerPage, width: args.width, height: min(rowsPerPage, args.height - p * rowsPerPage))
         }
     }
 
@@ -112,14 +113,14 @@ struct Feed: Sendable {
 
     func run(_ mailbox: FrameMailbox) {
         var sent = 0, changed = 0
-        var previous: PixelRect?
+        var previous: Rect?
         for i in 0 ..< args.animate {
             var img = card
             let b = box(i)
             for y in b.y ..< b.y + b.height {
                 for x in b.x ..< b.x + b.width { img[x, y] = 0xFF20_C040 }
             }
-            let dirty = i == 0 ? [PixelRect(x: 0, y: 0, width: args.width, height: args.height)]
+            let dirty = i == 0 ? [Rect(x: 0, y: 0, width: args.width, height: args.height)]
                 : [previous!, b]
             let batch = dirty.flatMap(pages)
             sent += batch.count * 4096
@@ -129,7 +130,7 @@ struct Feed: Sendable {
             previous = b
             Thread.sleep(forTimeInterval: 0.008)
         }
-        let dirty = previous.map { [$0] } ?? [PixelRect(x: 0, y: 0, width: args.width, height: args.height)]
+        let dirty = previous.map { [$0] } ?? [Rect(x: 0, y: 0, width: args.width, height: args.height)]
         mailbox.publish(Frame(index: finalIndex, width: args.width, height: args.height, pixels: card.pixels,
                               dirty: dirty, lastBatchPages: dirty.flatMap(pages),
                               hud: stats(finalIndex, sent: sent + 4096, changed: changed)))

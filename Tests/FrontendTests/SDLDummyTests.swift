@@ -4,6 +4,7 @@
 import CSDL2
 import Foundation
 @testable import Frontend
+import Kernel
 import Lab
 import Testing
 import TestSupport
@@ -84,7 +85,7 @@ import TestSupport
     @Test func onlyDirtyRectanglesAreUploaded() throws {
         let a = TestCard.image(width: 64, height: 48)
         var b = a
-        let sent = PixelRect(x: 5, y: 6, width: 20, height: 10), unsent = PixelRect(x: 40, y: 30, width: 12, height: 9)
+        let sent = Rect(x: 5, y: 6, width: 20, height: 10), unsent = Rect(x: 40, y: 30, width: 12, height: 9)
         for y in 0 ..< 48 {
             for x in 0 ..< 64 {
                 if x >= sent.x && x < sent.x + sent.width && y >= sent.y && y < sent.y + sent.height { b[x, y] = 0xFFFF_0000 }
@@ -124,7 +125,7 @@ import TestSupport
                 var img = base
                 for i in 1 ... 5 {  // five frames before the window looks again: each paints its own column
                     for y in 0 ..< 30 { img[i * 5, y] = 0xFF12_3456 }
-                    mailbox.publish(frame(i, img, dirty: [PixelRect(x: i * 5, y: 0, width: 1, height: 30)]))
+                    mailbox.publish(frame(i, img, dirty: [Rect(x: i * 5, y: 0, width: 1, height: 30)]))
                 }
                 mailbox.finish()
             }
@@ -141,7 +142,7 @@ import TestSupport
         let card = TestCard.image(width: 200, height: 150)
         var stats = HUDStats()
         stats.panel = "test 200x150"
-        let pages = [PixelRect(x: 0, y: 100, width: 200, height: 20)]
+        let pages = [Rect(x: 0, y: 100, width: 200, height: 20)]
 
         // With the HUD, captured as displayed.
         let m1 = FrameMailbox()
@@ -149,7 +150,7 @@ import TestSupport
         m1.finish()
         var o1 = Self.options(scale: 2, hud: true)
         o1.captureIncludesHUD = true
-        let reported = LockedBox<PixelRect?>(nil)
+        let reported = LockedBox<Rect?>(nil)
         o1.onPresent = { info in reported.set(info.hud) }
         let withHUD = try #require(try run(m1, o1).finalImage)
         // The box is the HUD picture at 1x or 2x, 6 pixels from the corner.

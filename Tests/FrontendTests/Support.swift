@@ -16,9 +16,9 @@ extension SplitMix64 {
     }
 }
 
-func fullRect(_ w: Int, _ h: Int) -> PixelRect { PixelRect(x: 0, y: 0, width: w, height: h) }
+func fullRect(_ w: Int, _ h: Int) -> Rect { Rect(x: 0, y: 0, width: w, height: h) }
 
-func frame(_ index: Int, _ image: ARGBImage, dirty: [PixelRect], pages: [PixelRect] = [],
+func frame(_ index: Int, _ image: ARGBImage, dirty: [Rect], pages: [Rect] = [],
            hud: HUDStats = HUDStats()) -> Frame {
     Frame(index: index, width: image.width, height: image.height, pixels: image.pixels, dirty: dirty,
           lastBatchPages: pages, hud: hud)

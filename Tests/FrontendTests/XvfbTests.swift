@@ -4,6 +4,7 @@
 // Set FBDEFIO_TEST_ARTIFACTS=DIR to keep the screenshots.
 import Foundation
 import Frontend
+import Kernel
 import Lab
 import Testing
 import TestSupport
@@ -85,7 +86,7 @@ struct XvfbFailure: Error, CustomStringConvertible {
     }
 
     /// "ready x=.. y=.. w=.. h=.. hud=..." → the window and the HUD box (nil if off).
-    static func parseReady(_ line: String) -> (window: PixelRect, hud: PixelRect?)? {
+    static func parseReady(_ line: String) -> (window: Rect, hud: Rect?)? {
         var f: [String: String] = [:]
         for part in line.split(separator: " ").dropFirst() {
             let kv = part.split(separator: "=", maxSplits: 1)
@@ -94,8 +95,8 @@ struct XvfbFailure: Error, CustomStringConvertible {
         guard let x = f["x"].flatMap(Int.init), let y = f["y"].flatMap(Int.init), let w = f["w"].flatMap(Int.init),
               let h = f["h"].flatMap(Int.init), let hud = f["hud"] else { return nil }
         let box = hud.split(separator: ",").compactMap { Int($0) }
-        return (PixelRect(x: x, y: y, width: w, height: h),
-                box.count == 4 ? PixelRect(x: box[0], y: box[1], width: box[2], height: box[3]) : nil)
+        return (Rect(x: x, y: y, width: w, height: h),
+                box.count == 4 ? Rect(x: box[0], y: box[1], width: box[2], height: box[3]) : nil)
     }
 
     @Test(.timeLimit(.minutes(6))) func liveWindowShowsThePanelImage() async throws {
@@ -224,7 +225,7 @@ struct XvfbFailure: Error, CustomStringConvertible {
             waited += 1
         }
         let expected = try PNGDecoder.read("\(pngOut)/final.png").scaled(by: 2)
-        let window = PixelRect(x: (800 - expected.width) / 2, y: (600 - expected.height) / 2,
+        let window = Rect(x: (800 - expected.width) / 2, y: (600 - expected.height) / 2,
                                width: expected.width, height: expected.height)
         var mismatches = Int.max
         var first = ""

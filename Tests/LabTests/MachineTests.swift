@@ -104,25 +104,6 @@ import Workloads
         #expect(b.checkerPassed, "\(b.checkerReport)")
     }
 
-    @Test @EmuActor func pageRectanglesCoverExactlyThePage() throws {
-        var o = DemoOptions()
-        o.width = 320
-        o.height = 240
-        o.bpp = 16
-        o.panel = "ideal"
-        let m = try Machine(o)
-        // 640-byte lines, 2 bytes a pixel: page 0 = rows 0-5 and 128 px of row 6; page 1 = the other 192 px of row 6,
-        // rows 7-11 and 256 px of row 12.
-        #expect(m.screenRects(ofPage: 0) == [PixelRect(x: 0, y: 6, width: 128, height: 1),
-                                             PixelRect(x: 0, y: 0, width: 320, height: 6)])
-        #expect(m.screenRects(ofPage: 1) == [PixelRect(x: 128, y: 6, width: 192, height: 1),
-                                             PixelRect(x: 0, y: 12, width: 256, height: 1),
-                                             PixelRect(x: 0, y: 7, width: 320, height: 5)])
-        var pixels = 0
-        for p in 0 ..< (240 * 640 / 4096) { pixels += m.screenRects(ofPage: p).reduce(0) { $0 + $1.width * $1.height } }
-        #expect(pixels == 37 * 2048)
-    }
-
     /// A stop request (window closed, Ctrl-C) catches the processes at different frames: the run still ends
     /// quiescent and the checker compares each band with the frames its process really drew.
     @Test @EmuActor func stoppingMidRunStillPassesTheChecker() throws {
@@ -148,8 +129,7 @@ import Workloads
         o.panel = panel
         (o.width, o.height, o.bpp) = (64, 48, bpp)
         let m = try Machine(o)
-        let layout = FramebufferLayout(width: 64, height: 48, format: Workloads.PixelFormat(bitsPerPixel: bpp)!,
-                                       lineLength: m.info.fix.lineLength)
+        let layout = m.info.layout
         let reference = PlainCanvas(layout: layout)
         let clean = LostUpdateChecker.check(info: m.info, panel: m.panel, reference: reference)
         #expect(clean.passed, "\(clean.report)")
@@ -173,5 +153,31 @@ import Workloads
         #expect(r.report == "LOST UPDATE: 3 pixels of the panel differ from the framebuffer; first at (5,2): panel "
             + "0x\(String(blank, radix: 16)), framebuffer shows 0x\(String(shown, radix: 16))\n"
             + "WRONG FRAMEBUFFER: 3 pixels differ from the reference rendering; first at (5,2)")
+    }
+}
+
+/// A workload's failure in a drawing process: reported, and the process ends with EINVAL; the run goes on.
+@Suite struct DrawFailureTests {
+    @Test @EmuActor func aWorkloadFailureIsReportedAndEndsOnlyItsProcess() throws {
+        let assets = try Assets.load()
+        let k = EmuKernel(policy: .roundRobin(), tickRate: TickRate(hz: 250), ramPages: 2048)
+        let info = try #require(FBInfo(kernel: k, xres: 64, yres: 48, bitsPerPixel: 16))
+        let driver = makePanelDriver(PanelProfile.named("ideal")!, for: info)
+        #expect(driver.install() == nil)
+        let layout = info.layout
+        var reports: [String] = []
+        let bad = try #require(k.spawnProcess("draw0") { t in
+            let fd = try t.open(info.node)
+            let base = try t.mmap(length: info.fix.smemLen, prot: .readWrite, flags: .shared, fd: fd)
+            let canvas = MappedCanvas(task: t, origin: base, layout: layout, clip: layout.screen)
+            let w = WorkloadKind.sprites.make(seed: 1, clip: layout.screen, screenWidth: 64, screenHeight: 48,
+                                              assets: assets)
+            try drawFrameInProcess(w, 1, on: canvas, process: t.name) { reports.append($0) }
+        })
+        let good = try #require(k.spawnProcess("draw1") { _ in })
+        #expect(k.sched.run() == .completed)
+        #expect(bad.exitStatus == .failed(.EINVAL))
+        #expect(good.exitStatus == .exited)
+        #expect(reports == ["draw0: sprites: frame 1 asked for, frame 0 is next"])
     }
 }

@@ -177,7 +177,7 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
     @Test @EmuActor func theHeatmapDrawsFaultCountsWherePagesSit() throws {
         let r = try replay("size 12288\nproc 0 write 0 1\nflush\nproc 0 write 0 1\nproc 0 write 8192 1\n", crc: false)
         #expect(r.mkwritesPerPage == [2, 0, 1])
-        let img = Heatmap.image(counts: r.mkwritesPerPage, layout: .replay(size: 12288))
+        let img = Heatmap.image(counts: r.mkwritesPerPage, layout: r.layout)
         #expect(img.width == 1024 && img.height == 3)
         #expect(img.pixels[0] == 0xFFFF_FF00)         // the most: yellow
         #expect(img.pixels[1024] == 0xFF00_0000)      // never: black

@@ -11,7 +11,7 @@ import TestSupport
     @Test func memoryRangeToClip() {
         func clip(_ off: Int, _ len: Int, ll: Int, xres: Int, yres: Int, bpp: Int = 32,
                   _ variant: DRMFBHelperVariant = DRMFBHelperVariant()) -> DRMRect {
-            DRMFBHelperDeferredIO.drmFBHelperMemoryRangeToClip(off: off, len: len, lineLength: ll, xres: xres,
+            drmFBHelperMemoryRangeToClip(off: off, len: len, lineLength: ll, xres: xres,
                                                                 yres: yres, bitsPerPixel: bpp, variant: variant)
         }
         #expect(clip(0, 16 * PAGE_SIZE, ll: 4096, xres: 1024, yres: 32) == DRMRect(x1: 0, y1: 0, x2: 1024, y2: 16))
@@ -52,7 +52,7 @@ import TestSupport
         #expect(shown.value)
         let u = try #require(rig.updates.value.last)
         #expect(u.pages == [PgOff(0), PgOff(15)])
-        #expect(u.rects == [PanelRect(x: 0, y: 0, width: 1024, height: 16)])
+        #expect(u.rects == [Rect(x: 0, y: 0, width: 1024, height: 16)])
         #expect(u.busBytes == 16 * 4096)
         #expect(u.changedPixels == 2)
         #expect(rig.updates.value.count == 1)
@@ -75,11 +75,11 @@ import TestSupport
         }
         #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
-        #expect(u.first?.rects == [PanelRect(x: 1024, y: 0, width: 1024, height: 1)])
+        #expect(u.first?.rects == [Rect(x: 1024, y: 0, width: 1024, height: 1)])
         #expect(u.first?.busBytes == 1024 * 4)
         if fixed {
-            #expect(u.map(\.rects) == [[PanelRect(x: 1024, y: 0, width: 1024, height: 1)],
-                                       [PanelRect(x: 2048, y: 0, width: 1024, height: 1)]])
+            #expect(u.map(\.rects) == [[Rect(x: 1024, y: 0, width: 1024, height: 1)],
+                                       [Rect(x: 2048, y: 0, width: 1024, height: 1)]])
             #expect(driver.image == driver.expectedImage())
             #expect(driver.stats.diagnostics == 0)
         } else {
@@ -112,11 +112,11 @@ import TestSupport
         let u = try #require(rig.updates.value.last)
         #expect(driver.image == driver.expectedImage())
         if clamped {
-            #expect(u.rects == [PanelRect(x: 0, y: 236, width: 320, height: 4)])
+            #expect(u.rects == [Rect(x: 0, y: 236, width: 320, height: 4)])
             #expect(u.diagnostics.isEmpty)
             #expect(rig.k.sched.reports.isEmpty)
         } else {
-            #expect(u.rects == [PanelRect(x: 0, y: 236, width: 320, height: 8)])
+            #expect(u.rects == [Rect(x: 0, y: 236, width: 320, height: 8)])
             #expect(u.diagnostics == [.damageClipPastYres(clip: DRMRect(x1: 0, y1: 236, x2: 320, y2: 244), yres: 240,
                                                           bytesPastEnd: 4 * 640)])
             #expect(rig.k.sched.reports.contains { $0.contains("WARNING") && $0.contains("out of bounds") })
@@ -138,7 +138,7 @@ import TestSupport
         }
         #expect(rig.k.sched.run() == .completed)
         let u = try #require(rig.updates.value.last)
-        #expect(u.rects == [PanelRect(x: 0, y: 0, width: 320, height: 103)])
+        #expect(u.rects == [Rect(x: 0, y: 0, width: 320, height: 103)])
         #expect(u.busBytes == 103 * 320 * 2 + 11)
         #expect(u.transfers == 5 + 2)
         #expect(driver.image == driver.expectedImage())

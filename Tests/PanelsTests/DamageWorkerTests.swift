@@ -26,10 +26,10 @@ import TestSupport
     /// The vblank counter has to move on: the next vblank is strictly later, even from a vblank instant.
     @Test func nextVblankIsStrictlyLater() {
         let p = Self.frame
-        #expect(DRMFBHelperDeferredIO.nextVblank(after: .zero, period: p) == p)
-        #expect(DRMFBHelperDeferredIO.nextVblank(after: p - VirtualTime(picoseconds: 1), period: p) == p)
-        #expect(DRMFBHelperDeferredIO.nextVblank(after: p, period: p) == p + p)
-        #expect(DRMFBHelperDeferredIO.nextVblank(after: .ms(40), period: p) == VirtualTime(picoseconds: 3 * p.picoseconds))
+        #expect(drmNextVblank(after: .zero, period: p) == p)
+        #expect(drmNextVblank(after: p - VirtualTime(picoseconds: 1), period: p) == p)
+        #expect(drmNextVblank(after: p, period: p) == p + p)
+        #expect(drmNextVblank(after: .ms(40), period: p) == VirtualTime(picoseconds: 3 * p.picoseconds))
     }
 
     /// 6.19's drm_fb_helper_fb_dirty: the damage worker, queued by the callback, sleeps until the next vblank and
@@ -43,7 +43,7 @@ import TestSupport
         let base = PanelProfile.named("mipi-dbi-spi32")!
         #expect(base.vblank == nil && PanelProfile.named("simpledrm")!.vblank == nil)
         let rig = makeRig(crtcHasVblank ? base.withVBlank(Self.frame) : base, options: options)
-        let drm = try #require(rig.driver as? DRMFBHelperDeferredIO)
+        let drm = try #require(rig.driver as? DRMFBHelperDeferredIO<MIPIDBIDirty>)
         let callbacks = Self.recordCallbacks(rig)
         rig.spawnWriter { t, fd, base in
             rig.k.sched.sleep(until: .ms(5))
@@ -57,7 +57,7 @@ import TestSupport
         #expect(rig.updates.value.count == 1)
         #expect(drm.image == drm.expectedImage())
         if wait && crtcHasVblank {
-            let vblank = DRMFBHelperDeferredIO.nextVblank(after: batch, period: Self.frame)
+            let vblank = drmNextVblank(after: batch, period: Self.frame)
             #expect(u.start == vblank)
             #expect(drm.lastVblank == vblank && drm.vblankWaits == 1)
             #expect(u.start > batch && u.start <= batch + Self.frame)
@@ -78,7 +78,7 @@ import TestSupport
         var options = PanelOptions()
         options.drm.waitForVblank = wait
         let rig = makeRig(PanelProfile.named("mipi-dbi-spi32")!.withVBlank(Self.frame), options: options)
-        let drm = try #require(rig.driver as? DRMFBHelperDeferredIO)
+        let drm = try #require(rig.driver as? DRMFBHelperDeferredIO<MIPIDBIDirty>)
         let callbacks = Self.recordCallbacks(rig)
         let info = rig.info
         rig.spawnWriter { t, fd, base in
@@ -98,12 +98,12 @@ import TestSupport
         #expect(drm.image == drm.expectedImage())
         let u = rig.updates.value
         if wait {
-            #expect(u.map(\.rects) == [[PanelRect(x: 0, y: 19, width: 320, height: 182)]])
+            #expect(u.map(\.rects) == [[Rect(x: 0, y: 19, width: 320, height: 182)]])
             // The second run the write queued waited for the next vblank and found nothing left.
             #expect(drm.vblankWaits == 2)
         } else {
-            #expect(u.map(\.rects) == [[PanelRect(x: 0, y: 19, width: 320, height: 7)],
-                                       [PanelRect(x: 0, y: 200, width: 320, height: 1)]])
+            #expect(u.map(\.rects) == [[Rect(x: 0, y: 19, width: 320, height: 7)],
+                                       [Rect(x: 0, y: 200, width: 320, height: 1)]])
         }
     }
 
@@ -114,7 +114,7 @@ import TestSupport
     /// this batch), so the next batch's damage pass carries it.
     @Test @EmuActor func writeDuringTheTransferComesWithTheNextPass() throws {
         let rig = makeRig(PanelProfile.named("mipi-dbi-spi32")!)
-        let drm = try #require(rig.driver as? DRMFBHelperDeferredIO)
+        let drm = try #require(rig.driver as? DRMFBHelperDeferredIO<MIPIDBIDirty>)
         let lastRow = 239 * 320
         let seen = Box<[UInt32]>([])
         let written = Box(VirtualTime.zero)
@@ -135,12 +135,12 @@ import TestSupport
         #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
         try #require(u.count == 2)
-        #expect(u[0].rects == [PanelRect(x: 0, y: 0, width: 320, height: 240)])
+        #expect(u[0].rects == [Rect(x: 0, y: 0, width: 320, height: 240)])
         #expect(u[0].transfers == 5 + 3)  // 153,600 B in chunks of 65,534
         #expect(u[0].start < written.value && written.value < u[0].end)
         #expect(seen.value[0] == 0xFF00_0000)  // the update that was on the wire: the old, black pixel
         #expect(u[1].pages == [PgOff(37)])
-        #expect(u[1].rects == [PanelRect(x: 0, y: 236, width: 320, height: 4)])
+        #expect(u[1].rects == [Rect(x: 0, y: 236, width: 320, height: 4)])
         #expect(seen.value[1] == 0xFFFF_FFFF)
         #expect(drm.image == drm.expectedImage())
     }
@@ -163,7 +163,7 @@ import TestSupport
             while driver.stats.transfers < driver.profile.commandTransfers + 1 { rig.k.sched.sleep(until: rig.k.now + .us(50)) }
             sample.value.locked = state.lock.isLocked
             sample.value.owner = state.lock.owner
-            sample.value.damageRunning = (driver as? DRMFBHelperDeferredIO)?.damageWork.isRunning
+            sample.value.damageRunning = (driver as? DRMFBHelperDeferredIO<MIPIDBIDirty>)?.damageWork.isRunning
             let start = rig.k.now
             try t.store16(base + 200 * 640, 0xFFFF)  // a page outside A's batch: a fresh write fault
             sample.value.faultTook = rig.k.now - start  // never negative: time only moves on
@@ -172,7 +172,7 @@ import TestSupport
         #expect(rig.k.sched.run() == .completed)
         #expect(driver.image == driver.expectedImage())
         let first = try #require(rig.updates.value.first)
-        if let drm = driver as? DRMFBHelperDeferredIO {
+        if let drm = driver as? DRMFBHelperDeferredIO<MIPIDBIDirty> {
             #expect(sample.value.damageRunning == true)
             #expect(!sample.value.locked)
             #expect(sample.value.owner != drm.damageWorkqueue.workerID)

@@ -37,8 +37,8 @@ import TestSupport
         try #require(u.count == 4)
         #expect(u.map(\.pages) == [[PgOff(3)], [PgOff(3)], [PgOff(0), PgOff(15)], [PgOff(37)]])
         #expect(u.map(\.rects) == [
-            [PanelRect(x: 0, y: 0, width: 320, height: 26)], [PanelRect(x: 0, y: 19, width: 320, height: 7)],
-            [PanelRect(x: 0, y: 0, width: 320, height: 103)], [PanelRect(x: 0, y: 236, width: 320, height: 4)],
+            [Rect(x: 0, y: 0, width: 320, height: 26)], [Rect(x: 0, y: 19, width: 320, height: 7)],
+            [Rect(x: 0, y: 0, width: 320, height: 103)], [Rect(x: 0, y: 236, width: 320, height: 4)],
         ])
         // rows × 640 + 11 command bytes.
         #expect(u.map(\.busBytes) == [26 * 640 + 11, 7 * 640 + 11, 103 * 640 + 11, 4 * 640 + 11])
@@ -77,7 +77,7 @@ import TestSupport
     /// Every fbtft profile, full frame: `yres × line_length` bytes go out in ceil(bytes / txbuflen) spi_syncs after
     /// set_addr_win's 5 — for fb_ili9341's 16 KiB buffer and a 320×240 RGB565 frame, 10 (not the 38 a 4 KiB buffer
     /// would take) — and the bus time is the commands plus each chunk's bytes and per-transfer cost.
-    @Test(arguments: PanelProfile.all.filter { $0.driver == .fbtft }.map(\.name))
+    @Test(arguments: PanelProfile.all.filter { $0.driver is FBTFTDeferredIO.Type }.map(\.name))
     @EmuActor func fullFrameGoesOutInTxbufSizedChunks(panel: String) throws {
         let profile = try #require(PanelProfile.named(panel))
         #expect(profile.maxTransferBytes == PanelProfile.fbIli9341TxbufLen)
@@ -90,7 +90,7 @@ import TestSupport
         #expect(rig.k.sched.run() == .completed)
         #expect(driver.image == driver.expectedImage())
         let u = try #require(rig.updates.value.last)
-        #expect(u.rects == [PanelRect(x: 0, y: 0, width: info.variable.xres, height: info.variable.yres)])
+        #expect(u.rects == [Rect(x: 0, y: 0, width: info.variable.xres, height: info.variable.yres)])
         let frameBytes = info.variable.yres * info.fix.lineLength
         let txbuf = profile.maxTransferBytes
         let chunks = (frameBytes + txbuf - 1) / txbuf
@@ -100,8 +100,7 @@ import TestSupport
         var expected = profile.bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
         for i in 0 ..< chunks { expected = expected + profile.bus.time(bytes: min(txbuf, frameBytes - i * txbuf), transfers: 1) }
         #expect(u.busTime == expected)
-        #expect(profile.fullFrameTime(xres: info.variable.xres, yres: info.variable.yres, bitsPerPixel: 16,
-                                      lineLength: info.fix.lineLength) == expected)
+        #expect(profile.fullFrameTime(info.layout) == expected)
     }
 
     /// Scenario 20: write() copies into the screen buffer without faults; fbtft's own dirty-line window (set by
@@ -125,7 +124,7 @@ import TestSupport
         #expect(fbtft.stats.emptyUpdates == 1)
         #expect(fbtft.stats.callbacks == 1)
         #expect(rig.updates.value.map(\.pages) == [[]])
-        #expect(rig.updates.value.map(\.rects) == [[PanelRect(x: 0, y: 0, width: 320, height: 240)]])
+        #expect(rig.updates.value.map(\.rects) == [[Rect(x: 0, y: 0, width: 320, height: 240)]])
         #expect(rig.updates.value[0].diagnostics.isEmpty)
         // The window is clean again: start = yres − 1, end = 0.
         #expect(fbtft.dirtyLinesStart == 239 && fbtft.dirtyLinesEnd == 0)
@@ -142,8 +141,8 @@ import TestSupport
         }
         #expect(rig.k.sched.run() == .completed)
         let u = rig.updates.value
-        #expect(u.map(\.rects) == [[PanelRect(x: 0, y: 0, width: 320, height: 1)],
-                                   [PanelRect(x: 0, y: 0, width: 320, height: 240)]])
+        #expect(u.map(\.rects) == [[Rect(x: 0, y: 0, width: 320, height: 1)],
+                                   [Rect(x: 0, y: 0, width: 320, height: 240)]])
         #expect(u[0].diagnostics.isEmpty)
         #expect(u[1].diagnostics == [.fbtftStartAfterEnd(start: 239, end: 0)])
         #expect(rig.k.sched.reports.contains { $0.contains("start_line=239 is larger than end_line=0") })

@@ -57,7 +57,7 @@ import TestSupport
         #expect(rig.updates.value.last?.busBytes == 320 * 240 * 2 + 11)
         let first = rig.screen(0, 4)
         let raw = UInt32(first[0]) | UInt32(first[1]) << 8 | UInt32(first[2]) << 16 | UInt32(first[3]) << 24
-        #expect(driver.image[0] == PixelFormat.rgb565.displayed(fbPixel: raw, fbBitsPerPixel: 32))
+        #expect(driver.image[0] == PixelFormat.rgb565.displayed(fbPixel: raw, fbFormat: .xrgb8888))
         #expect(driver.image[0] & 0x0007_0307 == (driver.image[0] >> 5) & 0x0007_0307)
     }
 }

@@ -75,18 +75,18 @@ import Kernel
 
     @Test func pixelsAreConvertedToWhatTheGlassShows() {
         // RGB565 glass: XRGB8888 is truncated to 5:6:5 and widened back.
-        #expect(PixelFormat.rgb565.displayed(fbPixel: 0x00FF_8040, fbBitsPerPixel: 32) == 0xFFFF_8242)
-        #expect(PixelFormat.rgb565.displayed(fbPixel: 0xF800, fbBitsPerPixel: 16) == 0xFFFF_0000)
-        #expect(PixelFormat.rgb565.displayed(fbPixel: 0x07E0, fbBitsPerPixel: 16) == 0xFF00_FF00)
-        #expect(PixelFormat.rgb565.displayed(fbPixel: 0x001F, fbBitsPerPixel: 16) == 0xFF00_00FF)
+        #expect(PixelFormat.rgb565.displayed(fbPixel: 0x00FF_8040, fbFormat: .xrgb8888) == 0xFFFF_8242)
+        #expect(PixelFormat.rgb565.displayed(fbPixel: 0xF800, fbFormat: .rgb565) == 0xFFFF_0000)
+        #expect(PixelFormat.rgb565.displayed(fbPixel: 0x07E0, fbFormat: .rgb565) == 0xFF00_FF00)
+        #expect(PixelFormat.rgb565.displayed(fbPixel: 0x001F, fbFormat: .rgb565) == 0xFF00_00FF)
         // True colour glass shows a 16 bpp framebuffer widened.
-        #expect(PixelFormat.xrgb8888.displayed(fbPixel: 0x8410, fbBitsPerPixel: 16) == 0xFF84_8284)
-        #expect(PixelFormat.xrgb8888.displayed(fbPixel: 0xAB12_3456, fbBitsPerPixel: 32) == 0xFF12_3456)
+        #expect(PixelFormat.xrgb8888.displayed(fbPixel: 0x8410, fbFormat: .rgb565) == 0xFF84_8284)
+        #expect(PixelFormat.xrgb8888.displayed(fbPixel: 0xAB12_3456, fbFormat: .xrgb8888) == 0xFF12_3456)
         // Mono and e-paper grey threshold the luma.
-        #expect(PixelFormat.mono.displayed(fbPixel: 0x0080_8080, fbBitsPerPixel: 32) == 0xFFFF_FFFF)
-        #expect(PixelFormat.mono.displayed(fbPixel: 0x007F_7F7F, fbBitsPerPixel: 32) == 0xFF00_0000)
-        #expect(PixelFormat.grey(levels: 2).displayed(fbPixel: 0x0080_8080, fbBitsPerPixel: 32) == 0xFFFF_FFFF)
-        #expect(PixelFormat.grey(levels: 4).displayed(fbPixel: 0x0080_8080, fbBitsPerPixel: 32) == 0xFFAA_AAAA)
+        #expect(PixelFormat.mono.displayed(fbPixel: 0x0080_8080, fbFormat: .xrgb8888) == 0xFFFF_FFFF)
+        #expect(PixelFormat.mono.displayed(fbPixel: 0x007F_7F7F, fbFormat: .xrgb8888) == 0xFF00_0000)
+        #expect(PixelFormat.grey(levels: 2).displayed(fbPixel: 0x0080_8080, fbFormat: .xrgb8888) == 0xFFFF_FFFF)
+        #expect(PixelFormat.grey(levels: 4).displayed(fbPixel: 0x0080_8080, fbFormat: .xrgb8888) == 0xFFAA_AAAA)
         #expect(PixelFormat.grey(levels: 2).bitsPerPixel == 1)
         #expect(PixelFormat.grey(levels: 16).bitsPerPixel == 4)
     }
@@ -96,10 +96,10 @@ import Kernel
     @Test func ili9341FullFrameAt32MHz() {
         let p = PanelProfile.named("ili9341-spi32")!
         #expect(p.bus.time(bytes: 153_600, transfers: 0) == .us(38_400))
-        let frame = p.fullFrameTime(xres: 320, yres: 240, bitsPerPixel: 16, lineLength: 640)
+        let frame = p.fullFrameTime(FramebufferLayout(width: 320, height: 240, format: .rgb565))
         #expect(frame == VirtualTime(picoseconds: 38_702_750_000))
         #expect(frame == .us(38_400) + p.bus.time(bytes: 11, transfers: 0) + VirtualTime.us(20 * 15))
-        let fps = p.sustainableFPS(xres: 320, yres: 240, bitsPerPixel: 16, lineLength: 640)
+        let fps = p.sustainableFPS(FramebufferLayout(width: 320, height: 240, format: .rgb565))
         #expect(fps > 25.8 && fps < 25.9)
     }
 
@@ -107,7 +107,7 @@ import Kernel
     @Test func ssd1306FrameAt400kHz() {
         let p = PanelProfile.named("ssd1306-i2c")!
         #expect(p.bus.time(bytes: 1024, transfers: 0) == .us(23_040))
-        let frame = p.fullFrameTime(xres: 128, yres: 64, bitsPerPixel: 16, lineLength: 256)
+        let frame = p.fullFrameTime(FramebufferLayout(width: 128, height: 64, format: .rgb565))
         // (1025 × 9 + 11) bits / 400 kHz = 23.09 ms, + 10 µs per message.
         #expect(frame == .us(23_100))
     }
@@ -116,9 +116,8 @@ import Kernel
     @Test func sustainableRatesOrderAsTheBusesDo() {
         func fps(_ name: String) -> Double {
             let p = PanelProfile.named(name)!
-            let bpp = p.defaultFramebufferBPP
-            return p.sustainableFPS(xres: p.width, yres: p.height, bitsPerPixel: bpp,
-                                    lineLength: p.width * bpp / 8)
+            let format = PixelFormat(bitsPerPixel: p.defaultFramebufferBPP)!
+            return p.sustainableFPS(FramebufferLayout(width: p.width, height: p.height, format: format))
         }
         #expect(fps("ideal") == .infinity)
         #expect(fps("ili9341-spi10") > 8.0 && fps("ili9341-spi10") < 8.2)

@@ -21,8 +21,8 @@ import TestSupport
         let u = rig.updates.value
         try #require(u.count == 2)
         #expect(u.map(\.pages) == [[PgOff(2)], [PgOff(0)]])
-        #expect(u.map(\.rects) == [[PanelRect(x: 0, y: 0, width: 128, height: 64)],
-                                   [PanelRect(x: 0, y: 0, width: 128, height: 64)]])
+        #expect(u.map(\.rects) == [[Rect(x: 0, y: 0, width: 128, height: 64)],
+                                   [Rect(x: 0, y: 0, width: 128, height: 64)]])
         // Two range commands (3 messages of 2 bytes each), then 0x40 + 128 × 8 bytes of pixels.
         #expect(u.map(\.busBytes) == [12 + 1025, 1025])
         #expect(u.map(\.transfers) == [7, 1])
@@ -66,12 +66,12 @@ import TestSupport
         #expect(u.map(\.refresh) == [.partial, .partial, .partial, .partial, .partial, .full, .full, .partial,
                                      .partial])
         // Page 0: run of 9 rows (ceil(4096 / 500)), sent as rows 0…9 inclusive.
-        #expect(u[0].rects == [PanelRect(x: 0, y: 0, width: 250, height: 10)])
+        #expect(u[0].rects == [Rect(x: 0, y: 0, width: 250, height: 10)])
         #expect(u[0].busBytes == 17 + 10 * 32)
         #expect(u[0].transfers == 12 + 1)
-        #expect(u[6].rects == [PanelRect(x: 0, y: 0, width: 250, height: 122)])
-        #expect(u[7].rects == [PanelRect(x: 0, y: 0, width: 250, height: 10)])
-        #expect(u[8].rects == [PanelRect(x: 0, y: 40, width: 250, height: 10)])
+        #expect(u[6].rects == [Rect(x: 0, y: 0, width: 250, height: 122)])
+        #expect(u[7].rects == [Rect(x: 0, y: 0, width: 250, height: 10)])
+        #expect(u[8].rects == [Rect(x: 0, y: 40, width: 250, height: 10)])
         for update in u {
             let waveform: VirtualTime = update.refresh == .full ? .ms(2000) : .ms(300)
             #expect(update.end - update.start >= waveform + update.busTime)
@@ -101,8 +101,8 @@ import TestSupport
         }
         #expect(rig.k.sched.run() == .completed)
         let full = try #require(rig.updates.value.first)
-        #expect(full.rects == [PanelRect(x: 0, y: 0, width: 320, height: 240)])
-        #expect(full.busTime == profile.fullFrameTime(xres: 320, yres: 240, bitsPerPixel: 16, lineLength: 640))
+        #expect(full.rects == [Rect(x: 0, y: 0, width: 320, height: 240)])
+        #expect(full.busTime == profile.fullFrameTime(FramebufferLayout(width: 320, height: 240, format: .rgb565)))
         #expect(full.busTime == VirtualTime(picoseconds: 38_702_750_000))
         #expect(full.start < times.value.start && times.value.start < full.end)
         #expect(times.value.done >= full.end)
@@ -131,7 +131,7 @@ import TestSupport
         }
         #expect(rig.k.sched.run() == .completed)
         let full = try #require(rig.updates.value.first)
-        #expect(full.rects == [PanelRect(x: 0, y: 0, width: 320, height: 240)])
+        #expect(full.rects == [Rect(x: 0, y: 0, width: 320, height: 240)])
         #expect(full.start < times.value.start && times.value.start < full.end)
         #expect(times.value.done - times.value.start < .ms(1))
         #expect(rig.driver.image == rig.driver.expectedImage())

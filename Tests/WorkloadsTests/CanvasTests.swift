@@ -57,7 +57,7 @@ struct PixelModel {
     /// The framebuffer bytes the model stands for (line padding keeps its fill byte).
     var bytes: [UInt8] {
         var out = [UInt8](repeating: padding, count: layout.byteCount)
-        let bpp = layout.format.bytesPerPixel
+        let bpp = layout.bytesPerPixel
         for y in 0 ..< layout.height {
             for x in 0 ..< layout.width {
                 let v = values[y * layout.width + x], o = layout.offset(x: x, y: y)
@@ -123,7 +123,7 @@ enum CanvasOp {
 
     /// A 6×4 canvas with padded lines whose pixels all differ.
     @EmuActor func patterned(_ format: PixelFormat, clip: Rect) throws -> (PlainCanvas, PixelModel) {
-        let layout = FramebufferLayout(width: 6, height: 4, format: format, lineLength: 6 * format.bytesPerPixel + 5)
+        let layout = FramebufferLayout(width: 6, height: 4, format: format, lineLength: 6 * format.bitsPerPixel / 8 + 5)
         let canvas = PlainCanvas(layout: layout, clip: layout.screen, filling: 0xA5)
         var model = PixelModel(layout: layout, clip: layout.screen, fill: 0xA5)
         let pattern = (0 ..< 24).map { UInt32($0) * 0x0A_1B2C + 0x10_2030 }
@@ -186,7 +186,7 @@ enum CanvasOp {
     /// misaligned and some straddle a page boundary (the stores' byte-by-byte slow path).
     @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func mappedCanvasMatchesPlainCanvas(
         format: PixelFormat) throws {
-        let layout = FramebufferLayout(width: 64, height: 80, format: format, lineLength: 64 * format.bytesPerPixel + 6)
+        let layout = FramebufferLayout(width: 64, height: 80, format: format, lineLength: 64 * format.bitsPerPixel / 8 + 6)
         let clip = Rect(x: 5, y: 40, width: 50, height: 20)
         #expect(layout.pageRange(of: clip).lowerBound > 0)
         var rng = SplitMix64(seed: 42 + UInt64(format.bitsPerPixel))
@@ -226,7 +226,7 @@ enum CanvasOp {
     /// random canvas operations and clip changes. A run of frames with nothing between them keeps one drawing.
     @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func deferredOverwritesMatchDrawingEveryFrame(
         format: PixelFormat) throws {
-        let layout = FramebufferLayout(width: 96, height: 64, format: format, lineLength: 96 * format.bytesPerPixel + 6)
+        let layout = FramebufferLayout(width: 96, height: 64, format: format, lineLength: 96 * format.bitsPerPixel / 8 + 6)
         let assets = try sharedAssets.get()
         let clips = [Rect(x: -8, y: 0, width: 120, height: 40), Rect(x: 20, y: 30, width: 50, height: 34)]
         func plasmas() -> [PlasmaWorkload] {
@@ -303,13 +303,13 @@ extension PixelModel {
     init(_ inner: PlainCanvas) { self.inner = inner }
     var layout: FramebufferLayout { inner.layout }
     var clip: Rect { inner.clip }
-    func plot(x: Int, y: Int, rgb: UInt32) throws { try inner.plot(x: x, y: y, rgb: rgb) }
-    func fill(_ rect: Rect, rgb: UInt32) throws { try inner.fill(rect, rgb: rgb) }
-    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws {
+    func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) { try inner.plot(x: x, y: y, rgb: rgb) }
+    func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) { try inner.fill(rect, rgb: rgb) }
+    func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
         try inner.blit(x: x, y: y, width: width, height: height, pixels: pixels)
     }
-    func copy(from source: Rect, toX: Int, toY: Int) throws {
+    func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
         try inner.copy(from: source, toX: toX, toY: toY)
     }
-    func readPixel(x: Int, y: Int) throws -> UInt32? { try inner.readPixel(x: x, y: y) }
+    func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? { try inner.readPixel(x: x, y: y) }
 }

@@ -89,7 +89,7 @@ struct EmulatedRun {
 
 /// Byte offsets of `layout` that belong to no pixel of any of `clips` (line padding included).
 func offsetsOutside(_ clips: [Rect], layout: FramebufferLayout) -> [Int] {
-    let bpp = layout.format.bytesPerPixel
+    let bpp = layout.bytesPerPixel
     var out: [Int] = []
     for o in 0 ..< layout.byteCount {
         let y = o / layout.lineLength, xb = o % layout.lineLength

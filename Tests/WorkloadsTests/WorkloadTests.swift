@@ -18,7 +18,7 @@ import TestSupport
     ///     rows  92..<120  C: whole width, maps just its rows (too short for two console lines: no copy scroll)
     static func sharedScreen(_ format: PixelFormat) -> (FramebufferLayout, [Band]) {
         let layout = FramebufferLayout(width: 176, height: 120, format: format,
-                                       lineLength: 176 * format.bytesPerPixel + 24)
+                                       lineLength: 176 * format.bitsPerPixel / 8 + 24)
         let bands = [
             Band(clip: Rect(x: 0, y: 0, width: 176, height: 40), seed: 11, mapping: .whole),
             Band(clip: Rect(x: 12, y: 44, width: 150, height: 44), seed: 12, mapping: .rows),
@@ -50,7 +50,7 @@ import TestSupport
         // And every clip was drawn in (some byte of it differs from the sentinel).
         for b in bands {
             let o = layout.offset(x: b.clip.x, y: b.clip.y)
-            #expect(run.bytes[o ..< o + b.clip.width * format.bytesPerPixel].contains { $0 != Self.sentinel })
+            #expect(run.bytes[o ..< o + b.clip.width * format.bitsPerPixel / 8].contains { $0 != Self.sentinel })
         }
     }
 
@@ -191,5 +191,61 @@ import TestSupport
         let lines = WorkloadKind.allCases.map { "\($0.name): \($0.summary)" }
         #expect(lines.count == 5 && lines.allSatisfy { !$0.isEmpty })
         #expect(WorkloadKind(rawValue: "plasma") == .plasma && WorkloadKind(rawValue: "nope") == nil)
+    }
+}
+
+/// A workload's failures are typed errors its process dies of, never a trap.
+@Suite struct DrawErrorTests {
+    /// Every workload refuses a frame out of order, naming itself and the frame it expected; the one it expected
+    /// still draws afterwards.
+    @Test @EmuActor func framesOutOfOrderAreRefused() throws {
+        let layout = FramebufferLayout(width: 64, height: 48, format: .rgb565)
+        let assets = try sharedAssets.get()
+        for kind in WorkloadKind.allCases {
+            let canvas = PlainCanvas(layout: layout)
+            let w = kind.make(seed: 1, clip: layout.screen, screenWidth: 64, screenHeight: 48, assets: assets)
+            #expect(throws: DrawError.frameOutOfOrder(workload: kind.name, expected: 0, got: 1)) {
+                try w.drawFrame(1, on: canvas)
+            }
+            try w.drawFrame(0, on: canvas)
+            #expect(throws: DrawError.frameOutOfOrder(workload: kind.name, expected: 1, got: 0)) {
+                try w.drawFrame(0, on: canvas)
+            }
+            try w.drawFrame(1, on: canvas)
+        }
+    }
+
+    /// A blit whose colours do not fill its block draws nothing and says so.
+    @Test @EmuActor func blitWithTheWrongPixelCountIsRefused() {
+        let canvas = PlainCanvas(layout: FramebufferLayout(width: 8, height: 8, format: .xrgb8888))
+        let before = canvas.bytes
+        #expect(throws: DrawError.pixelCount(width: 2, height: 2, count: 3)) {
+            try canvas.blit(x: 0, y: 0, width: 2, height: 2, pixels: [1, 2, 3])
+        }
+        #expect(canvas.bytes == before)
+    }
+
+    /// A mapped canvas's store that faults is the process's `UserFault`: drawing outside the mapping kills the
+    /// process with SIGSEGV, which the kernel records.
+    @Test @EmuActor func aFaultingStoreIsTheProcessFault() throws {
+        let k = EmuKernel(policy: .roundRobin(), tickRate: TickRate(hz: 250), ramPages: 1024)
+        let layout = FramebufferLayout(width: 64, height: 48, format: .rgb565)
+        let caught = Box<DrawError?>(nil)
+        let t = try #require(k.spawnProcess("draw") { t in
+            let canvas = MappedCanvas(task: t, origin: VirtAddr(0x4000_0000), layout: layout, clip: layout.screen)
+            do throws(DrawError) { try canvas.plot(x: 1, y: 1, rgb: 0xFFFFFF) } catch {
+                caught.value = error
+                if case .fault(let f) = error { throw f }
+            }
+        })
+        #expect(k.sched.run() == .completed)
+        guard case .fault(.sigsegv(_, .mapErr)) = caught.value else {
+            Issue.record("expected a SIGSEGV, got \(String(describing: caught.value))")
+            return
+        }
+        guard case .killed(.sigsegv) = t.exitStatus else {
+            Issue.record("the process should be killed by the SIGSEGV, is \(String(describing: t.exitStatus))")
+            return
+        }
     }
 }

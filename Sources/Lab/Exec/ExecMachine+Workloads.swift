@@ -11,11 +11,6 @@ extension ExecMachine {
             .map { $0.offsetBy(dx: 0, dy: top) }
     }
 
-    private var layout: FramebufferLayout {
-        FramebufferLayout(width: width, height: height, format: Workloads.PixelFormat(bitsPerPixel: bpp)!,
-                          lineLength: info.fix.lineLength)
-    }
-
     /// One process per band, as `run` has them (each maps the whole framebuffer), drawing until the program ends;
     /// then each fsyncs, so the run ends quiescent.
     func startWorkloads() {
@@ -30,7 +25,7 @@ extension ExecMachine {
         }
         let bands = workloadBands
         framesPerBand = Array(repeating: 0, count: bands.count)
-        let layout = self.layout
+        let layout = info.layout
         for (i, band) in bands.enumerated() {
             let workload = kind.make(seed: SplitMix64.derive(options.machine.seed, "workload", i), clip: band,
                                      screenWidth: width, screenHeight: height, assets: assets)
@@ -41,7 +36,7 @@ extension ExecMachine {
                 let start = self.kernel.now
                 var n = 0
                 while !self.programEnded && self.setupError == nil {
-                    try workload.drawFrame(n, on: canvas)
+                    try drawFrameInProcess(workload, n, on: canvas, process: t.name) { self.errors.append($0) }
                     n += 1
                     self.framesPerBand[i] = n
                     let next = start + VirtualTime(picoseconds: self.options.frameInterval.picoseconds * Int64(n))
@@ -56,6 +51,7 @@ extension ExecMachine {
     func checkWorkloads() {
         guard let name = options.workload, let kind = WorkloadKind(rawValue: name),
               let assets = try? Assets.load(from: options.assetsPath) else { return }
+        let layout = info.layout
         let reference = PlainCanvas(layout: layout)
         let bands = workloadBands
         var frames: [Int] = []
@@ -68,11 +64,11 @@ extension ExecMachine {
             for k in 0 ..< done { try? w.drawFrame(k, on: reference) }
         }
         let fb = info.readScreen(), ref = reference.bytes
-        let ll = info.fix.lineLength, rowBytes = width * bpp / 8
+        let rowBytes = layout.width * layout.bytesPerPixel
         var differ = 0
         for band in bands {
-            for y in band.y ..< band.y + band.height {
-                let row = y * ll ..< y * ll + rowBytes
+            for y in band.y ..< band.maxY {
+                let row = layout.offset(x: 0, y: y) ..< layout.offset(x: 0, y: y) + rowBytes
                 if fb[row] != ref[row] { differ += 1 }
             }
         }

@@ -65,7 +65,7 @@ import Workloads
     var firstUpdate: VirtualTime?
     var lastUpdate: VirtualTime?
     var frameIndex = 0
-    var pendingDirty: [PixelRect] = []
+    var pendingDirty: [Rect] = []
     var firstWrite: [VirtualTime?]
     var latency = LatencyHistogram()
     var traceRecorder: ExecTraceRecorder?
@@ -193,7 +193,7 @@ import Workloads
         if host?.exit != nil && !opened {
             errors.append("the program never opened the framebuffer (/dev/fb0): nothing was tracked")
         }
-        let final = makeFrame(dirty: [PixelRect(x: 0, y: 0, width: width, height: height)])
+        let final = makeFrame(dirty: [info.layout.screen])
         snapshot?(final)
         mailbox?.publish(final)
         mailbox?.finish()
@@ -584,7 +584,7 @@ import Workloads
         if let snapshot, snapshotEvery > 0, updates % snapshotEvery == 0 { snapshot(makeFrame(dirty: [])) }
     }
 
-    func makeFrame(dirty: [PixelRect]) -> Frame {
+    func makeFrame(dirty: [Rect]) -> Frame {
         frameIndex += 1
         let h = HUDStats(kernel: kernel, info: info, panel: panel, profile: profile,
                          workload: options.argv.first.map(Self.baseName) ?? "exec")

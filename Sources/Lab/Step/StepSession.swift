@@ -42,7 +42,7 @@ public struct StepRun: Sendable {
     public var diagram: String
     /// page_mkwrite per framebuffer page, and where the pages sit on the screen.
     public var mkwritesPerPage: [Int]
-    public var layout: Heatmap.Layout
+    public var layout: FramebufferLayout
     /// Store→panel latency, when the machine measures it (replay and run).
     public var latency: LatencyHistogram?
     /// Process errors, scheduler reports: what the run itself printed.
@@ -85,7 +85,7 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
             let v = r.checkers.first
             return .success(finish(source, o, hash: r.kernel.events.hash, violation: v,
                                    diagram: v == nil ? "" : twoColumns(o.events, until: v),
-                                   layout: .replay(size: trace.size), latency: result.stats.latency,
+                                   layout: result.layout, latency: result.stats.latency,
                                    reports: result.errors))
         case .scenario(let scenario, let variant, let seed):
             var o = ExploreOptions()
@@ -107,12 +107,10 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
             let report: DemoReport
             do { report = try m.run() } catch { return .failure(.setup(error.description)) }
             let o = observer!
-            let layout = Heatmap.Layout(width: options.width, height: options.height, bytesPerPixel: options.bpp / 8,
-                                        lineLength: m.info.fix.lineLength)
             let v = m.checkers.first
             return .success(finish(source, o, hash: report.eventHash, violation: v,
                                    diagram: v == nil ? "" : twoColumns(o.events, until: v),
-                                   layout: layout, latency: report.stats.latency,
+                                   layout: report.layout, latency: report.stats.latency,
                                    reports: report.checkerPassed ? [] : [report.checkerReport]))
         }
     }
@@ -120,12 +118,12 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
     private static func scenarioRun(_ source: StepSource, _ o: StepObserver, _ r: ScenarioRun) -> StepRun {
         let pages = o.mkwritesPerPage.count
         return finish(source, o, hash: r.eventHash, violation: r.violation, diagram: r.violation == nil ? "" : r.diagram,
-                      layout: Heatmap.Layout(width: 1024, height: pages, bytesPerPixel: 4, lineLength: PAGE_SIZE),
+                      layout: Heatmap.pagePerRow(pages: pages),
                       latency: nil, reports: r.reports)
     }
 
     private static func finish(_ source: StepSource, _ o: StepObserver, hash: UInt64, violation: Violation?,
-                               diagram: String, layout: Heatmap.Layout, latency: LatencyHistogram?,
+                               diagram: String, layout: FramebufferLayout, latency: LatencyHistogram?,
                                reports: [String]) -> StepRun {
         StepRun(title: source.title, events: o.events, states: o.states, eventHash: hash, violation: violation,
                 violationEvent: o.violationEvent, diagram: diagram, mkwritesPerPage: o.mkwritesPerPage, layout: layout,

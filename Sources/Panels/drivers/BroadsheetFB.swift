@@ -20,7 +20,22 @@ import Kernel
     /// Partial refreshes since the last full one.
     public private(set) var partialsSinceFull = 0
 
-    init(_ panel: Panel) { self.panel = panel }
+    public nonisolated static var name: String { "broadsheetfb" }
+    public nonisolated static var style: CallbackStyle { .pageRuns }
+    public nonisolated static var kernelFunction: String {
+        "broadsheetfb_dpy_deferred_io() — drivers/video/fbdev/broadsheetfb.c"
+    }
+
+    /// The window commands, every row at the glass's depth, and the full waveform.
+    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+        let rowBytes = (layout.width * profile.format.bitsPerPixel + 7) / 8
+        var t = profile.bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
+            + profile.bus.time(bytes: layout.height * rowBytes, inChunksOf: profile.maxTransferBytes)
+        if case .ePaper(_, let full, _) = profile.refresh { t = t + full }
+        return t
+    }
+
+    public init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
 
     /// Kernel: broadsheetfb_dpy_deferred_io()
     public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
@@ -56,14 +71,14 @@ import Kernel
     /// Updates rows `y1 ... y2` (inclusive; clamped to the screen). Kernel: broadsheetfb_dpy_update_pages()
     func broadsheetfbDpyUpdatePages(_ info: FBInfo, y1: Int, y2: Int, pages: [PgOff]) {
         let last = min(y2, info.variable.yres - 1)
-        let rect = PanelRect(x: 0, y: y1, width: info.variable.xres, height: last - y1 + 1)
+        let rect = Rect(x: 0, y: y1, width: info.variable.xres, height: last - y1 + 1)
         let kind: EPaperRefresh = partialsSinceFull >= fullEvery ? .full : .partial
         send(info, rect, kind, pages: pages)
     }
 
     /// Sends the whole screen with the full waveform. Kernel: broadsheetfb_dpy_update()
     func broadsheetfbDpyUpdate(_ info: FBInfo, pages: [PgOff]) {
-        send(info, PanelRect(x: 0, y: 0, width: info.variable.xres, height: info.variable.yres), .full,
+        send(info, Rect(x: 0, y: 0, width: info.variable.xres, height: info.variable.yres), .full,
                    pages: pages)
     }
 
@@ -73,7 +88,7 @@ import Kernel
     }
 
     /// Opens the RAM window, writes the rows, waits for the waveform.
-    private func send(_ info: FBInfo, _ rect: PanelRect, _ kind: EPaperRefresh, pages: [PgOff]) {
+    private func send(_ info: FBInfo, _ rect: Rect, _ kind: EPaperRefresh, pages: [PgOff]) {
         let update = panel.beginUpdate(pages: pages)
         update.rects.append(rect)
         panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,

@@ -19,7 +19,7 @@ public struct DRMRect: Sendable, Equatable, Hashable, CustomStringConvertible {
     public static let reset = DRMRect(x1: Int(UInt32.max), y1: Int(UInt32.max), x2: 0, y2: 0)
     /// Kernel: drm_rect_visible()
     public var isVisible: Bool { x1 < x2 && y1 < y2 }
-    public var rect: PanelRect { PanelRect(x: x1, y: y1, width: x2 - x1, height: y2 - y1) }
+    public var rect: Rect { Rect(x: x1, y: y1, width: x2 - x1, height: y2 - y1) }
     public var description: String { "(\(x1),\(y1))-(\(x2),\(y2))" }
 }
 
@@ -39,6 +39,84 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     /// (`PanelProfile.vblank`). Off: the kernels before 6.19 take the clip at once.
     public var waitForVblank = true
     public init() {}
+}
+
+/// The framebuffer's `dirty` hook of the DRM driver under the fbdev emulation: where the damage worker sends a clip.
+/// One type per hook, so that each DRM driver is a `PanelDriver` of its own, `DRMFBHelperDeferredIO<Hook>`.
+/// Kernel: `drm_framebuffer_funcs.dirty` of simpledrm (drm_atomic_helper_dirtyfb) and of MIPI DBI drivers.
+public protocol DRMDirtyHook: SendableMetatype {
+    /// The hook as the panel table names it (`firmware-blit`, `mipi-dbi`).
+    static var name: String { get }
+    /// Time of the hook's flush of the whole screen of `layout`.
+    static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime
+    /// Sends `visible` (the part of the damage clip inside the screen) to the panel.
+    @EmuActor static func fbDirty(_ helper: DRMFBHelperDeferredIO<Self>, _ visible: Rect, for update: UpdateBuilder)
+}
+
+/// simpledrm: the atomic commit of the dirty hook, then a CPU blit of each clip row into the firmware framebuffer.
+/// Kernel: drm_atomic_helper_dirtyfb() → simpledrm's plane update → drm_fb_blit() — drivers/gpu/drm/sysfb/simpledrm.c
+public enum FirmwareBlitDirty: DRMDirtyHook {
+    public static var name: String { "firmware-blit" }
+
+    /// Every row of the screen blitted, after the commit.
+    public static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+        VirtualTime(picoseconds: profile.bus.time(bytes: layout.width * 4, transfers: 0).picoseconds
+                        * Int64(layout.height))
+            + profile.bus.time(bytes: 0, transfers: profile.commandTransfers)
+    }
+
+    @EmuActor public static func fbDirty(_ helper: DRMFBHelperDeferredIO<Self>, _ visible: Rect,
+                                         for update: UpdateBuilder) {
+        let panel = helper.panel
+        panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers, for: update)
+        guard visible.area > 0 else { return }
+        for y in visible.y ..< visible.maxY {
+            let row = panel.readFramebuffer(row: y, x: visible.x, count: visible.width)
+            panel.transfer(bytes: visible.width * 4, transfers: 0, for: update)
+            panel.store(row: y, x: visible.x, row, into: update)
+        }
+    }
+}
+
+/// A MIPI DBI panel on SPI (panel-mipi-dbi, mi0283qt) behind fbdev-dma. Every pixel is copied before the first
+/// transfer, twice: the damage blit takes the clip rows out of the fbdev shadow buffer (the vmalloc'ed buffer
+/// fb_defio tracks) into the GEM buffer, and mipi_dbi_buf_copy converts the whole clip into `tx_buf` (sized for a
+/// full frame) — byte-swapped RGB565, as an SPI controller without 16-bit words needs (swap_bytes; the only case that
+/// skips this copy is a full-frame RGB565 update on a controller with 16-bit words, and it still sends the GEM
+/// buffer, not the shadow). Then set_window_address (0x2A, 0x2B), 0x2C, and the tx buffer in chunks of the
+/// controller's largest transfer. So a write to the framebuffer during the transfer is not in what is sent: it
+/// faults (the fb_defio worker write-protected every listed page before the callback), and the next batch's damage
+/// pass carries it.
+/// Kernel: drm_fbdev_dma_helper_fb_dirty() → drm_fbdev_dma_damage_blit() — drivers/gpu/drm/drm_fbdev_dma.c;
+/// drm_atomic_helper_dirtyfb() → mipi_dbi_fb_dirty() → mipi_dbi_buf_copy(), mipi_dbi_set_window_address(),
+/// mipi_dbi_command_buf() → mipi_dbi_spi_transfer() — drivers/gpu/drm/drm_mipi_dbi.c
+public enum MIPIDBIDirty: DRMDirtyHook {
+    public static var name: String { "mipi-dbi" }
+
+    /// The window commands, then the whole screen as RGB565 in the controller's chunks.
+    public static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+        profile.bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
+            + profile.bus.time(bytes: layout.height * layout.width * 2, inChunksOf: profile.maxTransferBytes)
+    }
+
+    @EmuActor public static func fbDirty(_ helper: DRMFBHelperDeferredIO<Self>, _ visible: Rect,
+                                         for update: UpdateBuilder) {
+        let panel = helper.panel
+        var snapshot: [[UInt32]] = []
+        if visible.area > 0 {
+            snapshot = (visible.y ..< visible.maxY).map {
+                panel.readFramebuffer(row: $0, x: visible.x, count: visible.width)
+            }
+            let costs = panel.info.kernel.costs
+            panel.chargeCPU(costs.copy(visible.area * panel.fbBytesPerPixel))  // drm_fbdev_dma_damage_blit
+            panel.chargeCPU(costs.copy(visible.area * 2))  // mipi_dbi_buf_copy into tx_buf
+        }
+        panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers, for: update)
+        if visible.area > 0 {
+            panel.streamWindow(visible, rowBytes: visible.width * 2, wireBits: 16,
+                               chunk: panel.profile.maxTransferBytes, snapshot: snapshot, for: update)
+        }
+    }
 }
 
 /// DRM fbdev emulation's deferred I/O. The callback reduces the page list to one byte range
@@ -63,7 +141,18 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
 ///
 /// Kernel: drm_fb_helper_deferred_io() + drm_fb_helper_memory_range_to_clip() + drm_fb_helper_damage() +
 /// drm_fb_helper_damage_work() — drivers/gpu/drm/drm_fb_helper.c
-@EmuActor public final class DRMFBHelperDeferredIO: PanelDriver {
+@EmuActor public final class DRMFBHelperDeferredIO<Hook: DRMDirtyHook>: PanelDriver {
+    public nonisolated static var name: String { "drm-fbdev (\(Hook.name))" }
+    public nonisolated static var style: CallbackStyle { .boundingBox }
+    public nonisolated static var kernelFunction: String {
+        "drm_fb_helper_deferred_io() — drivers/gpu/drm/drm_fb_helper.c"
+    }
+
+    /// The dirty hook's flush of the whole screen (the damage worker's clip is then the screen).
+    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+        Hook.fullFrameTime(profile, layout)
+    }
+
     public let panel: Panel
     public let variant: DRMFBHelperVariant
     /// The damage not yet flushed. Protected by helper->damage_lock. Kernel: helper->damage_clip
@@ -77,9 +166,9 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     public private(set) var vblankWaits = 0
     public private(set) var lastVblank: VirtualTime?
 
-    init(_ panel: Panel, variant: DRMFBHelperVariant) {
+    public init(_ panel: Panel, options: PanelOptions) {
         self.panel = panel
-        self.variant = variant
+        variant = options.drm
         damageWorkqueue = Workqueue("events/damage", kernel: panel.info.kernel)
         damageWork = DelayedWork("drm_fb_helper_damage_work", on: damageWorkqueue) { [unowned self] in
             self.drmFBHelperDamageWork()
@@ -97,7 +186,7 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
         guard minOff < maxOff else { return }
         // As only pages are tracked, the range may reach past the screen: keep it within the screen buffer.
         maxOff = min(maxOff, screenSize(info))
-        let clip = Self.drmFBHelperMemoryRangeToClip(
+        let clip = drmFBHelperMemoryRangeToClip(
             off: minOff, len: maxOff - minOff, lineLength: info.fix.lineLength, xres: info.variable.xres,
             yres: info.variable.yres, bitsPerPixel: info.variable.bitsPerPixel, variant: variant)
         damagePages += pagerefs.map(\.pgoff)
@@ -107,29 +196,6 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     /// `info->screen_size`: height × pitch since the 2023 fix; the page-rounded buffer size before it.
     func screenSize(_ info: FBInfo) -> Int {
         variant.clampDamageToYres ? info.variable.yres * info.fix.lineLength : info.fix.smemLen
-    }
-
-    /// Converts a byte range of the framebuffer into a clip of scanlines and, within one scanline, pixels.
-    /// Kernel: drm_fb_helper_memory_range_to_clip()
-    nonisolated public static func drmFBHelperMemoryRangeToClip(off: Int, len: Int, lineLength: Int, xres: Int, yres: Int,
-                                                     bitsPerPixel: Int, variant: DRMFBHelperVariant) -> DRMRect {
-        let end = off + len
-        var x1 = 0, x2 = xres
-        var y1 = off / lineLength
-        var y2 = (end + lineLength - 1) / lineLength
-        if variant.clampDamageToYres {
-            // Not beyond the bottom of the display area.
-            y1 = min(y1, yres)
-            y2 = min(y2, yres)
-        }
-        if y2 - y1 == 1 {
-            // A single scanline: only the pixels written need an update.
-            let bitOff = (off % lineLength) * 8
-            let bitEnd = variant.singleScanlineEndFromLength ? bitOff + len * 8 : (end % lineLength) * 8
-            x1 = bitOff / bitsPerPixel
-            x2 = (bitEnd + bitsPerPixel - 1) / bitsPerPixel
-        }
-        return DRMRect(x1: x1, y1: y1, x2: x2, y2: y2)
     }
 
     /// Unions a clip into the pending damage and schedules the damage worker. Kernel: drm_fb_helper_damage()
@@ -145,15 +211,9 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     /// goes straight to the damage worker, bypassing fb_defio (scenario 20). Kernel: drm_fb_helper_damage_range()
     public func drmFBHelperDamageRange(off: Int, len: Int) {
         let info = panel.info
-        drmFBHelperDamage(Self.drmFBHelperMemoryRangeToClip(
+        drmFBHelperDamage(drmFBHelperMemoryRangeToClip(
             off: off, len: len, lineLength: info.fix.lineLength, xres: info.variable.xres,
             yres: info.variable.yres, bitsPerPixel: info.variable.bitsPerPixel, variant: variant))
-    }
-
-    /// The next vblank strictly after `now` on a CRTC whose vblank k comes at k × `period`: the vblank counter
-    /// has to move on, so a worker that wakes exactly at a vblank waits for the one after.
-    nonisolated static func nextVblank(after now: VirtualTime, period: VirtualTime) -> VirtualTime {
-        VirtualTime(picoseconds: (now.picoseconds / period.picoseconds + 1) * period.picoseconds)
     }
 
     /// Waits for the next vblank of the fbdev's CRTC, if it has vblanks at all: without drm_vblank_init,
@@ -165,7 +225,7 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
     func drmClientModesetWaitForVblank() -> Bool {
         guard let period = panel.profile.vblank else { return false }
         let sched = panel.info.kernel.sched
-        let vblank = Self.nextVblank(after: sched.now, period: period)
+        let vblank = drmNextVblank(after: sched.now, period: period)
         sched.sleep(until: vblank)
         vblankWaits += 1
         lastVblank = vblank
@@ -198,56 +258,9 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
         // What the emulator may copy: the visible part of the clip.
         let x1 = min(clip.x1, info.variable.xres), x2 = min(clip.x2, info.variable.xres)
         let y1 = min(clip.y1, yres), y2 = min(clip.y2, yres)
-        let visible = PanelRect(x: x1, y: y1, width: x2 - x1, height: y2 - y1)
-        guard case .drmFBHelper(let target) = panel.profile.driver else {
-            preconditionFailure("DRMFBHelperDeferredIO on a non-DRM profile")
-        }
-        switch target {
-        case .firmwareBlit:
-            // The atomic commit of the dirty hook, then the blit of each clip row (simpledrm, drm_fb_blit).
-            panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
-                                 for: update)
-            if visible.area > 0 {
-                for y in visible.y ..< visible.maxY {
-                    let row = panel.readFramebuffer(row: y, x: visible.x, count: visible.width)
-                    panel.transfer(bytes: visible.width * 4, transfers: 0, for: update)
-                    panel.store(row: y, x: visible.x, row, into: update)
-                }
-            }
-        case .mipiDBI:
-            mipiDBIFbDirty(visible, for: update)
-        }
+        let visible = Rect(x: x1, y: y1, width: x2 - x1, height: y2 - y1)
+        Hook.fbDirty(self, visible, for: update)
         panel.finish(update)
-    }
-
-    /// The dirty hook of a MIPI DBI panel behind fbdev-dma. Every pixel is copied before the first transfer, twice:
-    /// the damage blit takes the clip rows out of the fbdev shadow buffer (the vmalloc'ed buffer fb_defio tracks)
-    /// into the GEM buffer, and mipi_dbi_buf_copy converts the whole clip into `tx_buf` (sized for a full frame) —
-    /// byte-swapped RGB565, as an SPI controller without 16-bit words needs (swap_bytes; the only case that skips
-    /// this copy is a full-frame RGB565 update on a controller with 16-bit words, and it still sends the GEM
-    /// buffer, not the shadow). Then set_window_address (0x2A, 0x2B), 0x2C, and the tx buffer in chunks of the
-    /// controller's largest transfer. So a write to the framebuffer during the transfer is not in what is sent: it
-    /// faults (the fb_defio worker write-protected every listed page before the callback), and the next batch's
-    /// damage pass carries it.
-    /// Kernel: drm_fbdev_dma_helper_fb_dirty() → drm_fbdev_dma_damage_blit() — drivers/gpu/drm/drm_fbdev_dma.c;
-    /// drm_atomic_helper_dirtyfb() → mipi_dbi_fb_dirty() → mipi_dbi_buf_copy(), mipi_dbi_set_window_address(),
-    /// mipi_dbi_command_buf() → mipi_dbi_spi_transfer() — drivers/gpu/drm/drm_mipi_dbi.c
-    func mipiDBIFbDirty(_ visible: PanelRect, for update: UpdateBuilder) {
-        var snapshot: [[UInt32]] = []
-        if visible.area > 0 {
-            snapshot = (visible.y ..< visible.maxY).map {
-                panel.readFramebuffer(row: $0, x: visible.x, count: visible.width)
-            }
-            let costs = panel.info.kernel.costs
-            panel.chargeCPU(costs.copy(visible.area * panel.fbBytesPerPixel))  // drm_fbdev_dma_damage_blit
-            panel.chargeCPU(costs.copy(visible.area * 2))  // mipi_dbi_buf_copy into tx_buf
-        }
-        panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
-                             for: update)
-        if visible.area > 0 {
-            panel.streamWindow(visible, rowBytes: visible.width * 2, wireBits: 16,
-                                     chunk: panel.profile.maxTransferBytes, snapshot: snapshot, for: update)
-        }
     }
 
     /// Waits for the damage worker to finish what is queued. Kernel analogue: flush_work(&helper->damage_work)
@@ -255,4 +268,33 @@ public struct DRMFBHelperVariant: Sendable, Equatable {
         guard panel.info.kernel.sched.current >= 0 else { return }
         damageWork.flush()
     }
+}
+
+/// Converts a byte range of the framebuffer into a clip of scanlines and, within one scanline, pixels.
+/// Kernel: drm_fb_helper_memory_range_to_clip()
+public func drmFBHelperMemoryRangeToClip(off: Int, len: Int, lineLength: Int, xres: Int, yres: Int,
+                                         bitsPerPixel: Int, variant: DRMFBHelperVariant) -> DRMRect {
+    let end = off + len
+    var x1 = 0, x2 = xres
+    var y1 = off / lineLength
+    var y2 = (end + lineLength - 1) / lineLength
+    if variant.clampDamageToYres {
+        // Not beyond the bottom of the display area.
+        y1 = min(y1, yres)
+        y2 = min(y2, yres)
+    }
+    if y2 - y1 == 1 {
+        // A single scanline: only the pixels written need an update.
+        let bitOff = (off % lineLength) * 8
+        let bitEnd = variant.singleScanlineEndFromLength ? bitOff + len * 8 : (end % lineLength) * 8
+        x1 = bitOff / bitsPerPixel
+        x2 = (bitEnd + bitsPerPixel - 1) / bitsPerPixel
+    }
+    return DRMRect(x1: x1, y1: y1, x2: x2, y2: y2)
+}
+
+/// The next vblank strictly after `now` on a CRTC whose vblank k comes at k × `period`: the vblank counter
+/// has to move on, so a worker that wakes exactly at a vblank waits for the one after.
+func drmNextVblank(after now: VirtualTime, period: VirtualTime) -> VirtualTime {
+    VirtualTime(picoseconds: (now.picoseconds / period.picoseconds + 1) * period.picoseconds)
 }

@@ -42,7 +42,18 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
     public private(set) var dirtyLinesStart = 0
     public private(set) var dirtyLinesEnd = 0
 
-    init(_ panel: Panel) { self.panel = panel }
+    public nonisolated static var name: String { "fbtft" }
+    public nonisolated static var style: CallbackStyle { .lineRange }
+    public nonisolated static var kernelFunction: String { "fbtft_deferred_io() — drivers/staging/fbtft/fbtft-core.c" }
+
+    /// The window commands, then every row through the tx buffer.
+    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+        let rowBytes = layout.format == .rgb565 ? layout.lineLength : layout.width * 2
+        return profile.bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
+            + profile.bus.time(bytes: layout.height * rowBytes, inChunksOf: profile.maxTransferBytes)
+    }
+
+    public init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
 
     /// Kernel: fbtft_deferred_io()
     public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
@@ -79,13 +90,13 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
             end = yres - 1
         }
         let rows = end - start + 1
-        update.rects.append(PanelRect(x: 0, y: start, width: xres, height: rows))
+        update.rects.append(Rect(x: 0, y: start, width: xres, height: rows))
         // set_addr_win(par, 0, start, xres - 1, end)
         panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
                              for: update)
         // write_vmem(par, start * line_length, rows * line_length)
         let rowBytes = info.variable.bitsPerPixel == 16 ? info.fix.lineLength : xres * 2
-        panel.streamWindow(PanelRect(x: 0, y: start, width: xres, height: rows), rowBytes: rowBytes,
+        panel.streamWindow(Rect(x: 0, y: start, width: xres, height: rows), rowBytes: rowBytes,
                                  wireBits: 16, chunk: panel.profile.maxTransferBytes, for: update)
     }
 

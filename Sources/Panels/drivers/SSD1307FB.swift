@@ -16,7 +16,17 @@ import Kernel
     private var colRange = (start: 0, end: 0)
     private var pageRange = (start: 0, end: 0)
 
-    init(_ panel: Panel) { self.panel = panel }
+    public nonisolated static var name: String { "ssd1307fb" }
+    public nonisolated static var style: CallbackStyle { .fullScreen }
+    public nonisolated static var kernelFunction: String { "ssd1307fb_deferred_io() — drivers/video/fbdev/ssd1307fb.c" }
+
+    /// One data message of the whole screen in the controller's page format (the range commands are sent only
+    /// when the range changes, so not in the steady state).
+    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+        profile.bus.time(bytes: 1 + layout.width * ((layout.height + 7) / 8), transfers: 1)
+    }
+
+    public init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
 
     /// Kernel: ssd1307fb_deferred_io()
     public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
@@ -30,7 +40,7 @@ import Kernel
     func ssd1307fbUpdateRect(_ info: FBInfo, x: Int, y: Int, width: Int, height: Int,
                              for update: UpdateBuilder) {
         let pages = (y % 8 + height + 7) / 8
-        update.rects.append(PanelRect(x: x, y: y, width: width, height: height))
+        update.rects.append(Rect(x: x, y: y, width: width, height: height))
         // ssd1307fb_set_col_range / ssd1307fb_set_page_range: 3 command messages each when the range changes.
         let rangeBytes = panel.profile.commandBytes / 2, rangeTransfers = panel.profile.commandTransfers / 2
         let col = (start: x, end: x + width - 1)

@@ -17,7 +17,19 @@ import Kernel
     /// The VRAM the host displays from: what was copied so far. Kernel: par->mmio_vp
     private var vram: [UInt8]
 
-    init(_ panel: Panel) {
+    public nonisolated static var name: String { "hyperv_fb" }
+    public nonisolated static var style: CallbackStyle { .perPage }
+    public nonisolated static var kernelFunction: String { "synthvid_deferred_io() — drivers/video/fbdev/hyperv_fb.c" }
+
+    /// Every page of the screen buffer copied, then one SYNTHVID_DIRT message.
+    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+        let bus = profile.bus
+        let pages = pageAlign(layout.byteCount) / PAGE_SIZE
+        return VirtualTime(picoseconds: bus.time(bytes: PAGE_SIZE, transfers: 0).picoseconds * Int64(pages))
+            + bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
+    }
+
+    public init(_ panel: Panel, options: PanelOptions) {
         self.panel = panel
         let info = panel.info
         vram = info.readScreen()  // Probe: the whole screen was copied once.
@@ -59,7 +71,7 @@ import Kernel
         let ry1 = y1 > y2 ? 0 : y1
         let rx2 = (x2 < x1 || x2 > xres) ? xres : x2
         let ry2 = (y2 < y1 || y2 > yres) ? yres : y2
-        let rect = PanelRect(x: rx1, y: ry1, width: rx2 - rx1, height: ry2 - ry1)
+        let rect = Rect(x: rx1, y: ry1, width: rx2 - rx1, height: ry2 - ry1)
         update.rects.append(rect)
         panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers,
                              for: update)

@@ -44,9 +44,9 @@ public struct DLFBMetrics: Sendable, Equatable {
     /// Kernel: WRITES_IN_FLIGHT
     public static let writesInFlight = 4
     /// Kernel: MIN_RLX_CMD_BYTES = RLX_HEADER_BYTES (7) + MIN_RLX_PIX_BYTES (4)
-    static let minRLXCommandBytes = 11
-    static let rlxHeaderBytes = 7
-    static let maxCommandPixels = 256
+    nonisolated static let minRLXCommandBytes = 11
+    nonisolated static let rlxHeaderBytes = 7
+    nonisolated static let maxCommandPixels = 256
 
     /// An URB being filled: bytes used and the pixel spans its commands carry.
     struct URB {
@@ -54,7 +54,21 @@ public struct DLFBMetrics: Sendable, Equatable {
         var spans: [(pixel: Int, values: [UInt32])] = []
     }
 
-    init(_ panel: Panel) {
+    public nonisolated static var name: String { "udlfb" }
+    public nonisolated static var style: CallbackStyle { .shadowDiff }
+    public nonisolated static var kernelFunction: String { "dlfb_dpy_deferred_io() — drivers/video/fbdev/udlfb.c" }
+
+    /// The worst case: every pixel of every page changed and no runs, in full URBs.
+    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+        let pixelsPerPage = PAGE_SIZE / layout.bytesPerPixel
+        let commands = (pixelsPerPage + maxCommandPixels - 1) / maxCommandPixels
+        let perPage = commands * rlxHeaderBytes + pixelsPerPage * 2
+        let total = (pageAlign(layout.byteCount) / PAGE_SIZE) * perPage + 1
+        let urbs = (total + profile.maxTransferBytes - 1) / profile.maxTransferBytes
+        return profile.bus.time(bytes: total, transfers: urbs)
+    }
+
+    public init(_ panel: Panel, options: PanelOptions) {
         self.panel = panel
         backing = []
         backing = readPixels(panel.info, from: 0, count: panel.info.fix.smemLen / panel.fbBytesPerPixel)

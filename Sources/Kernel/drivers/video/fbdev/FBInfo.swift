@@ -108,6 +108,12 @@ public struct FBDefIOStats: Sendable, Equatable {
     /// The first device node (`/dev/fb0`).
     public var node: Inode { nodes[0] }
 
+    /// Size, pixel format and line length of the visible screen, from the screeninfo as it is now.
+    public var layout: FramebufferLayout {
+        FramebufferLayout(width: variable.xres, height: variable.yres,
+                          format: PixelFormat(bitsPerPixel: variable.bitsPerPixel)!, lineLength: fix.lineLength)
+    }
+
     /// Creates another device node (another inode, another address_space) for the same framebuffer, as a
     /// `mknod` in a container would (kernel-spec.md bug I).
     public func makeDeviceNode(_ name: String) -> Inode {
