@@ -15,10 +15,19 @@ struct CLI {
         var stderr: String
     }
 
-    static func run(_ args: [String], stdin: String? = nil) throws -> Result {
+    /// Runs `executable ARGS` (the built binary unless told otherwise), in `directory` if given, with the
+    /// environment less `unset` and with `environment`, feeding it `stdin` if given.
+    static func run(_ args: [String], stdin: String? = nil, executable: URL? = nil,
+                    environment: [String: String] = [:], unset: [String] = [], directory: URL? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = binary
+        p.executableURL = executable ?? binary
         p.arguments = args
+        if let directory { p.currentDirectoryURL = directory }
+        if !environment.isEmpty || !unset.isEmpty {
+            var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            for k in unset { env[k] = nil }
+            p.environment = env
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -10,23 +10,7 @@ enum Host {
     /// Runs `exe ARGS` in `directory`, with the environment less `unset` and with `set`.
     static func run(_ exe: URL, _ args: [String], in directory: URL, unset: [String] = [],
                     set: [String: String] = [:]) throws -> CLI.Result {
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        p.currentDirectoryURL = directory
-        var env = ProcessInfo.processInfo.environment.merging(set) { $1 }
-        for k in unset { env[k] = nil }
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                          stderr: String(decoding: e, as: UTF8.self))
+        try CLI.run(args, executable: exe, environment: set, unset: unset, directory: directory)
     }
 
     /// `make ARGS` in the package's root.
