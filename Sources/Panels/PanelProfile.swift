@@ -252,15 +252,6 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
         self.vblank = vblank
     }
 
-    /// The same panel with another fb_defio delay (for example fbtft's `fps=` module parameter).
-    public func withDelay(_ delay: DefIODelay) -> PanelProfile {
-        PanelProfile(name: name, summary: summary, width: width, height: height,
-                     modeSettable: modeSettable, format: format, bus: bus, commandBytes: commandBytes,
-                     commandTransfers: commandTransfers, maxTransferBytes: maxTransferBytes, refresh: refresh,
-                     driver: driver, delay: delay, sortPagereflist: sortPagereflist,
-                     defaultFramebufferBPP: defaultFramebufferBPP, encodePerPixel: encodePerPixel, vblank: vblank)
-    }
-
     /// The same panel behind a CRTC with (or, for nil, without) vblanks of period `vblank`: what a driver that
     /// sets up vblank interrupts or a DRM vblank timer would have.
     public func withVBlank(_ vblank: VirtualTime?) -> PanelProfile {
