@@ -38,12 +38,12 @@ final class TaskStack {
         let c = UnsafeMutablePointer<fbd_stack>.allocate(capacity: 1)
         c.initialize(to: fbd_stack())
         let rc = fbd_stack_map(c, size)
-        if rc == 0 { mappedCount.withLock { $0 += 1 } }
         guard rc == 0 else {
             let reason = String(cString: strerror(rc))
             FileHandle.standardError.write(Data("fbdefio-emu: cannot map a stack for an emulated task: \(reason)\n".utf8))
             exit(3)
         }
+        mappedCount.withLock { $0 += 1 }
         return TaskStack(context: c)
     }
 
