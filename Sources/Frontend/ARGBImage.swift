@@ -3,12 +3,12 @@ import Kernel
 import Lab
 
 /// A picture in 0xAARRGGBB pixels, row-major, no padding. The format of `Frame.pixels`.
-public struct ARGBImage: Sendable, Equatable {
-    public var width: Int
-    public var height: Int
-    public var pixels: [UInt32]
+package struct ARGBImage: Sendable, Equatable {
+    package var width: Int
+    package var height: Int
+    package var pixels: [UInt32]
 
-    public init(width: Int, height: Int, pixels: [UInt32]) {
+    package init(width: Int, height: Int, pixels: [UInt32]) {
         precondition(width >= 0 && height >= 0 && pixels.count == width * height,
                      "ARGBImage: \(pixels.count) pixels for \(width)x\(height)")
         self.width = width
@@ -16,23 +16,23 @@ public struct ARGBImage: Sendable, Equatable {
         self.pixels = pixels
     }
 
-    public init(width: Int, height: Int, fill: UInt32) {
+    package init(width: Int, height: Int, fill: UInt32) {
         self.init(width: width, height: height, pixels: [UInt32](repeating: fill, count: width * height))
     }
 
     /// The panel image a frame carries.
-    public init(_ frame: Frame) {
+    package init(_ frame: Frame) {
         self.init(width: frame.width, height: frame.height, pixels: frame.pixels)
     }
 
-    public subscript(x: Int, y: Int) -> UInt32 {
+    package subscript(x: Int, y: Int) -> UInt32 {
         get { pixels[y * width + x] }
         set { pixels[y * width + x] = newValue }
     }
 
     /// Each pixel repeated `factor` times across and down (what a window at integer scale shows with
     /// nearest-neighbour filtering).
-    public func scaled(by factor: Int) -> ARGBImage {
+    package func scaled(by factor: Int) -> ARGBImage {
         precondition(factor >= 1, "scale factor must be >= 1")
         if factor == 1 { return self }
         let w = width * factor, h = height * factor
@@ -49,7 +49,7 @@ public struct ARGBImage: Sendable, Equatable {
     }
 
     /// The part of the image inside `rect` (which must lie inside the image).
-    public func cropped(to rect: Rect) -> ARGBImage {
+    package func cropped(to rect: Rect) -> ARGBImage {
         precondition(rect.x >= 0 && rect.y >= 0 && rect.width >= 0 && rect.height >= 0
                      && rect.x + rect.width <= width && rect.y + rect.height <= height,
                      "crop \(rect) outside \(width)x\(height)")
@@ -62,7 +62,7 @@ public struct ARGBImage: Sendable, Equatable {
     }
 
     /// Copies `rect` of `source` (same size as `self`) into `self`.
-    public mutating func copy(_ rect: Rect, from source: ARGBImage) {
+    package mutating func copy(_ rect: Rect, from source: ARGBImage) {
         precondition(source.width == width && source.height == height, "copy between different sizes")
         let x0 = max(0, rect.x), y0 = max(0, rect.y)
         let x1 = min(width, rect.x + rect.width), y1 = min(height, rect.y + rect.height)
@@ -75,7 +75,7 @@ public struct ARGBImage: Sendable, Equatable {
 
     /// How many pixels differ in colour from `other` (alpha ignored: a window has none).
     /// `Int.max` if the sizes differ.
-    public func rgbMismatches(_ other: ARGBImage) -> Int {
+    package func rgbMismatches(_ other: ARGBImage) -> Int {
         guard width == other.width, height == other.height else { return Int.max }
         var n = 0
         for i in pixels.indices where (pixels[i] ^ other.pixels[i]) & 0x00FF_FFFF != 0 { n += 1 }
@@ -83,7 +83,7 @@ public struct ARGBImage: Sendable, Equatable {
     }
 
     /// The first pixel (x, y) whose colour differs from `other`, for test messages.
-    public func firstRGBMismatch(_ other: ARGBImage) -> (x: Int, y: Int, mine: UInt32, theirs: UInt32)? {
+    package func firstRGBMismatch(_ other: ARGBImage) -> (x: Int, y: Int, mine: UInt32, theirs: UInt32)? {
         guard width == other.width, height == other.height else { return nil }
         for i in pixels.indices where (pixels[i] ^ other.pixels[i]) & 0x00FF_FFFF != 0 {
             return (i % width, i / width, pixels[i], other.pixels[i])
@@ -92,11 +92,11 @@ public struct ARGBImage: Sendable, Equatable {
     }
 
     /// PNG bytes (RGB8; alpha is dropped). See `PNGEncoder`.
-    public func pngData() throws -> [UInt8] {
+    package func pngData() throws -> [UInt8] {
         try PNGEncoder.encode(width: width, height: height, argb: pixels)
     }
 
-    public func writePNG(_ path: String) throws {
+    package func writePNG(_ path: String) throws {
         try PNGEncoder.write(path, width: width, height: height, argb: pixels)
     }
 }

@@ -11,7 +11,7 @@ private let crc32Table: [UInt32] = (0 ..< 256).map { n in
 /// CRC-32/IEEE of `bytes` (init 0xFFFFFFFF, reflected, final xor 0xFFFFFFFF), as in PNG, zlib's `crc32()`, gzip.
 /// Pass a previous result as `continuing` to checksum data that arrives in pieces:
 /// `crc32(b, continuing: crc32(a)) == crc32(a + b)`. `crc32("123456789".utf8) == 0xCBF43926`.
-public func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+package func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
     var c = ~previous
     crc32Table.withUnsafeBufferPointer { t in
         for i in 0 ..< bytes.count {
@@ -23,7 +23,7 @@ public func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 =
 
 /// CRC-32/IEEE of a byte sequence (see the raw-buffer overload). For panel pixels:
 /// `pixels.withUnsafeBytes { crc32($0) }` checksums their in-memory (little-endian) bytes.
-public func crc32<Bytes: Sequence<UInt8>>(_ bytes: Bytes, continuing previous: UInt32 = 0) -> UInt32 {
+package func crc32<Bytes: Sequence<UInt8>>(_ bytes: Bytes, continuing previous: UInt32 = 0) -> UInt32 {
     if let r = bytes.withContiguousStorageIfAvailable({ crc32(UnsafeRawBufferPointer($0), continuing: previous) }) {
         return r
     }

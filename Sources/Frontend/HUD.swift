@@ -2,14 +2,14 @@
 import Lab
 
 /// What the window knows that the emulator does not: how many frames reached the screen.
-public struct DisplayStats: Sendable, Equatable {
+package struct DisplayStats: Sendable, Equatable {
     /// Frames taken from the mailbox and drawn.
-    public var framesShown = 0
+    package var framesShown = 0
     /// Frames the emulator published that were replaced in the mailbox before the window took them.
-    public var framesDropped = 0
+    package var framesDropped = 0
     /// Frames shown per second of wall time, over the last second or so.
-    public var shownPerSecond = 0.0
-    public init(framesShown: Int = 0, framesDropped: Int = 0, shownPerSecond: Double = 0) {
+    package var shownPerSecond = 0.0
+    package init(framesShown: Int = 0, framesDropped: Int = 0, shownPerSecond: Double = 0) {
         self.framesShown = framesShown
         self.framesDropped = framesDropped
         self.shownPerSecond = shownPerSecond

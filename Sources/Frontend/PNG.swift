@@ -3,7 +3,7 @@
 import CZlib
 import Foundation
 
-public enum PNGError: Error, Equatable, CustomStringConvertible {
+package enum PNGError: Error, Equatable, CustomStringConvertible {
     case invalidSize(width: Int, height: Int, pixels: Int)
     case zlib(function: String, code: Int32)
     case io(path: String, reason: String)
@@ -13,7 +13,7 @@ public enum PNGError: Error, Equatable, CustomStringConvertible {
     case unsupported(String)
     case corrupt(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .invalidSize(w, h, n): "PNG: \(n) pixels do not make a \(w)x\(h) image"
         case let .zlib(f, code): "PNG: zlib \(f) failed (\(code))"
@@ -32,10 +32,10 @@ private let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0
 /// Writes panel images as PNG: 8-bit RGB (alpha dropped), every scanline with filter type 2 (Up), one IDAT
 /// compressed by zlib `compress2` at level 6. research/stack.md §4: Up + level 6 is the best size/time trade-off
 /// for panel pictures (a 640x480 frame: 2.8 ms, 4.3 kB). The bytes depend only on the pixels (and the zlib build).
-public enum PNGEncoder {
-    public static let compressionLevel: Int32 = 6
+package enum PNGEncoder {
+    package static let compressionLevel: Int32 = 6
 
-    public static func encode(width: Int, height: Int, argb: [UInt32]) throws -> [UInt8] {
+    package static func encode(width: Int, height: Int, argb: [UInt32]) throws -> [UInt8] {
         // PNG allows up to 2^31-1 per side; keep the filtered buffer's size well inside Int32 for zlib's uLong math.
         guard width > 0, height > 0, width <= 1 << 20, height <= 1 << 20, argb.count == width * height,
               (1 + width * 3) * height < Int(Int32.max)
@@ -90,7 +90,7 @@ public enum PNGEncoder {
     }
 
     /// Encodes and writes atomically (a reader never sees half a file).
-    public static func write(_ path: String, width: Int, height: Int, argb: [UInt32]) throws {
+    package static func write(_ path: String, width: Int, height: Int, argb: [UInt32]) throws {
         let bytes = try encode(width: width, height: height, argb: argb)
         do { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw PNGError.io(path: path, reason: error.localizedDescription)
@@ -98,7 +98,7 @@ public enum PNGEncoder {
     }
 
     /// Encodes and writes `image` (for a frame: `ARGBImage(frame)`).
-    public static func write(_ path: String, image: ARGBImage) throws {
+    package static func write(_ path: String, image: ARGBImage) throws {
         try write(path, width: image.width, height: image.height, argb: image.pixels)
     }
 
@@ -118,14 +118,14 @@ public enum PNGEncoder {
 
 /// Reads non-interlaced PNGs of bit depth 8 (all colour types) or 16 (grey, RGB, with alpha; the high byte is
 /// kept): enough for our own files and for ImageMagick screenshots. Every chunk CRC is checked.
-public enum PNGDecoder {
-    public struct Chunk: Sendable, Equatable {
-        public var type: String
-        public var data: [UInt8]
+package enum PNGDecoder {
+    package struct Chunk: Sendable, Equatable {
+        package var type: String
+        package var data: [UInt8]
     }
 
     /// The chunks of a PNG file in order, CRCs verified.
-    public static func chunks(_ bytes: [UInt8]) throws -> [Chunk] {
+    package static func chunks(_ bytes: [UInt8]) throws -> [Chunk] {
         guard bytes.count >= 8, Array(bytes[0 ..< 8]) == pngSignature else { throw PNGError.notPNG }
         var chunks: [Chunk] = []
         var i = 8
@@ -144,7 +144,7 @@ public enum PNGDecoder {
         return chunks
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> ARGBImage {
+    package static func decode(_ bytes: [UInt8]) throws -> ARGBImage {
         let chunks = try chunks(bytes)
         guard let ihdr = chunks.first, ihdr.type == "IHDR", ihdr.data.count == 13 else {
             throw PNGError.corrupt("first chunk is not IHDR")
@@ -247,7 +247,7 @@ public enum PNGDecoder {
         return ARGBImage(width: width, height: height, pixels: pixels)
     }
 
-    public static func read(_ path: String) throws -> ARGBImage {
+    package static func read(_ path: String) throws -> ARGBImage {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PNGError.io(path: path, reason: "cannot read the file")
         }

@@ -6,33 +6,33 @@ import Kernel
 import Lab
 
 /// How the live window is set up.
-public struct SDLWindowOptions: Sendable {
-    public static let scaleRange = 1 ... 8
+package struct SDLWindowOptions: Sendable {
+    package static let scaleRange = 1 ... 8
 
-    public var title: String
+    package var title: String
     /// Window pixels per panel pixel (nearest neighbour): small panels such as 128x64 need 4 or more.
-    public var scale: Int
-    public var hudInitiallyOn: Bool
+    package var scale: Int
+    package var hudInitiallyOn: Bool
     /// SDL video driver to use ("x11", "wayland", "dummy", …), set as a hint; nil: SDL_VIDEODRIVER or SDL's choice.
-    public var videoDriver: String?
+    package var videoDriver: String?
     /// SDL render driver ("software", "opengl", …), set as a hint; nil: SDL_RENDER_DRIVER or SDL's choice.
-    public var renderDriver: String?
+    package var renderDriver: String?
     /// Upper bound on presents per second (the loop sleeps in between; frames published faster are merged).
-    public var maxPresentsPerSecond = 60
+    package var maxPresentsPerSecond = 60
     /// Keep the window open after the emulator finished, until the user closes it (q, Escape, close, Ctrl-C).
-    public var stayOpenAfterFinish = false
+    package var stayOpenAfterFinish = false
     /// Read the window back (`SDL_RenderReadPixels`) after the last frame, into `SDLOutcome.finalImage`.
-    public var captureFinalImage = false
+    package var captureFinalImage = false
     /// Capture the window as displayed, with the HUD if it is on (default: the panel image alone).
-    public var captureIncludesHUD = false
+    package var captureIncludesHUD = false
     /// Called on the window's thread after every present.
-    public var onPresent: (@Sendable (SDLPresentInfo) -> Void)?
+    package var onPresent: (@Sendable (SDLPresentInfo) -> Void)?
     /// Where the one-line log messages (driver names, warnings) go; standard error by default.
-    public var log: @Sendable (String) -> Void = { line in
+    package var log: @Sendable (String) -> Void = { line in
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
-    public init(title: String = "fbdefio-emu", scale: Int = 1, hudInitiallyOn: Bool = false) {
+    package init(title: String = "fbdefio-emu", scale: Int = 1, hudInitiallyOn: Bool = false) {
         self.title = title
         self.scale = scale
         self.hudInitiallyOn = hudInitiallyOn
@@ -40,22 +40,22 @@ public struct SDLWindowOptions: Sendable {
 }
 
 /// Passed to `SDLWindowOptions.onPresent`.
-public struct SDLPresentInfo: Sendable {
+package struct SDLPresentInfo: Sendable {
     /// `Frame.index` of the newest frame drawn.
-    public var frameIndex: Int
+    package var frameIndex: Int
     /// Frames taken from the mailbox and drawn so far.
-    public var framesShown: Int
+    package var framesShown: Int
     /// Presents so far (including redraws for the HUD and its flash).
-    public var presents: Int
+    package var presents: Int
     /// The window on the screen, in screen pixels (position as SDL reports it).
-    public var window: Rect
-    public var hudVisible: Bool
+    package var window: Rect
+    package var hudVisible: Bool
     /// Where the HUD box is drawn in the window, if it is visible.
-    public var hud: Rect?
+    package var hud: Rect?
 }
 
 /// Why the window loop ended.
-public enum SDLStopReason: String, Sendable {
+package enum SDLStopReason: String, Sendable {
     /// The emulator finished on its own.
     case emulatorFinished = "finished"
     /// The window's close button.
@@ -67,25 +67,25 @@ public enum SDLStopReason: String, Sendable {
 }
 
 /// What the window loop did.
-public struct SDLOutcome: Sendable {
-    public var stopReason: SDLStopReason
+package struct SDLOutcome: Sendable {
+    package var stopReason: SDLStopReason
     /// False only when the user asked twice and the loop gave up waiting for the emulator to finish.
-    public var emulatorFinished: Bool
-    public var framesShown: Int
-    public var framesPublished: Int
+    package var emulatorFinished: Bool
+    package var framesShown: Int
+    package var framesPublished: Int
     /// Published frames replaced in the mailbox before the window took them (their damage was still drawn).
-    public var framesDropped: Int
-    public var presents: Int
-    public var videoDriver: String
-    public var renderer: String
+    package var framesDropped: Int
+    package var presents: Int
+    package var videoDriver: String
+    package var renderer: String
     /// Window size in pixels (0x0 if no frame ever arrived).
-    public var windowWidth: Int
-    public var windowHeight: Int
+    package var windowWidth: Int
+    package var windowHeight: Int
     /// The window read back after the last frame, if `captureFinalImage` was set and a frame was shown.
-    public var finalImage: ARGBImage?
+    package var finalImage: ARGBImage?
 
     /// One line for the run's summary.
-    public var summary: String {
+    package var summary: String {
         "display: video=\(videoDriver) renderer=\(renderer) window=\(windowWidth)x\(windowHeight) "
             + "shown=\(framesShown) published=\(framesPublished) dropped=\(framesDropped) presents=\(presents) "
             + "stop=\(stopReason.rawValue)\(emulatorFinished ? "" : " (emulator still running)")"
@@ -93,13 +93,13 @@ public struct SDLOutcome: Sendable {
 }
 
 /// The window could not be opened; `description` is one line, meant to be printed as is before exiting non-zero.
-public struct SDLFrontendError: Error, CustomStringConvertible {
-    public let description: String
+package struct SDLFrontendError: Error, CustomStringConvertible {
+    package let description: String
 }
 
 /// Shows the frames of `mailbox` in a window until the emulator finishes. Must run on the process main thread.
 /// Equivalent to `runSDLWindow(mailbox, options: SDLWindowOptions(title:scale:hudInitiallyOn:))`.
-public func runSDLWindow(_ mailbox: FrameMailbox, title: String, scale: Int, hudInitiallyOn: Bool) throws
+package func runSDLWindow(_ mailbox: FrameMailbox, title: String, scale: Int, hudInitiallyOn: Bool) throws
     -> SDLOutcome
 {
     try runSDLWindow(mailbox, options: SDLWindowOptions(title: title, scale: scale, hudInitiallyOn: hudInitiallyOn))
@@ -115,7 +115,7 @@ public func runSDLWindow(_ mailbox: FrameMailbox, title: String, scale: Int, hud
 ///   The HUD is drawn over the window only; it never touches the panel texture.
 /// * Throws `SDLFrontendError` (after `mailbox.requestStop()`) when SDL video, the window or the renderer cannot be
 ///   created. Logs the video driver and renderer; warns when SDL fell back to `offscreen`/`dummy` unasked.
-public func runSDLWindow(_ mailbox: FrameMailbox, options: SDLWindowOptions) throws -> SDLOutcome {
+package func runSDLWindow(_ mailbox: FrameMailbox, options: SDLWindowOptions) throws -> SDLOutcome {
     guard SDLWindowOptions.scaleRange.contains(options.scale) else {
         mailbox.requestStop()
         throw SDLFrontendError(description: "window scale \(options.scale) is not in 1...8")

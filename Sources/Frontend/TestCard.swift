@@ -2,12 +2,12 @@
 
 /// A picture whose every pixel is easy to get wrong: colour bars, a grey ramp, a one-pixel checkerboard (shows
 /// any blurring or off-by-one scaling), a two-axis gradient and a one-pixel red border (shows any offset or crop).
-public enum TestCard {
-    public static let bars: [UInt32] = [
+package enum TestCard {
+    package static let bars: [UInt32] = [
         0xFFFF_FFFF, 0xFFFF_FF00, 0xFF00_FFFF, 0xFF00_FF00, 0xFFFF_00FF, 0xFFFF_0000, 0xFF00_00FF, 0xFF00_0000,
     ]
 
-    public static func image(width: Int, height: Int) -> ARGBImage {
+    package static func image(width: Int, height: Int) -> ARGBImage {
         precondition(width > 0 && height > 0, "test card needs a non-empty size")
         var img = ARGBImage(width: width, height: height, fill: 0xFF00_0000)
         let barsEnd = height * 3 / 5, rampEnd = height * 4 / 5
