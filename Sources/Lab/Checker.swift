@@ -17,7 +17,7 @@ public struct CheckResult: Sendable {
 /// At quiescence (writers done, last fsync returned) the panel must show the framebuffer, and the framebuffer must
 /// equal the same workload drawn straight into a plain buffer. Any difference is a lost (or wrong) update.
 @EmuActor public enum LostUpdateChecker {
-    public static func check(info: FBInfo, panel: any PanelDriver, reference: PlainCanvas) -> CheckResult {
+    package static func check(info: FBInfo, panel: any PanelDriver, reference: PlainCanvas) -> CheckResult {
         let fb = info.readScreen()
         let layout = info.layout
         let ll = layout.lineLength, bpp = layout.bytesPerPixel, w = layout.width, h = layout.height

@@ -2,13 +2,13 @@
 import Foundation
 
 /// Why the assets could not be found or loaded: one line saying what was looked for where.
-public struct AssetError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct AssetError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message, without a program-name prefix.
-    public let message: String
+    package let message: String
     /// An error with this message.
-    public init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
     /// The message.
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// The loaded runtime inputs of the workloads: the console fonts (PSF) and the backdrop picture (PPM).
@@ -22,27 +22,27 @@ public struct AssetError: Error, Sendable, Equatable, CustomStringConvertible {
 /// 4. a folder named `Assets` holding `fonts/Lat15-Terminus16.psf`, in the directory of the running executable
 ///    or any directory above it — so `.build/debug/fbdefio-emu` and the test bundle find the package's own `Assets/`;
 /// 5. the same search upward from the current directory.
-public struct Assets: Sendable {
+package struct Assets: Sendable {
     /// The environment variable that names the assets folder.
-    public static let environmentVariable = "FBDEFIO_ASSETS"
+    package static let environmentVariable = "FBDEFIO_ASSETS"
     /// The console fonts, smallest first, relative to the assets folder.
-    public static let consoleFontFiles = ["fonts/Lat15-Terminus16.psf", "fonts/Lat15-Terminus32x16.psf"]
+    package static let consoleFontFiles = ["fonts/Lat15-Terminus16.psf", "fonts/Lat15-Terminus32x16.psf"]
     /// The backdrop of the `cursor` workload, relative to the assets folder.
-    public static let backdropFile = "images/landscape.ppm"
+    package static let backdropFile = "images/landscape.ppm"
     /// The file whose presence marks a folder as the assets folder.
-    public static var markerFile: String { consoleFontFiles[0] }
+    package static var markerFile: String { consoleFontFiles[0] }
     /// Where an installed binary's assets are, relative to the directory of the executable.
-    public static let installedRelativePath = "../share/fbdefio-emu"
+    package static let installedRelativePath = "../share/fbdefio-emu"
 
     /// Where the assets were loaded from (nil for assets built in memory).
-    public let directory: String?
+    package let directory: String?
     /// Console fonts, by increasing glyph size; at least one.
-    public let consoleFonts: [PSFFont]
+    package let consoleFonts: [PSFFont]
     /// The still picture the `cursor` workload moves over.
-    public let backdrop: PPMImage
+    package let backdrop: PPMImage
 
     /// Assets built in memory (tests, or a caller with its own files). `consoleFonts` must not be empty.
-    public init(consoleFonts: [PSFFont], backdrop: PPMImage, directory: String? = nil) {
+    package init(consoleFonts: [PSFFont], backdrop: PPMImage, directory: String? = nil) {
         precondition(!consoleFonts.isEmpty, "at least one console font")
         self.consoleFonts = consoleFonts.sorted { ($0.width * $0.height, $0.width) < ($1.width * $1.height, $1.width) }
         self.backdrop = backdrop
@@ -50,7 +50,7 @@ public struct Assets: Sendable {
     }
 
     /// Finds the assets folder (see the type's documentation) and loads every file in it.
-    public static func load(from explicit: String? = nil) throws(AssetError) -> Assets {
+    package static func load(from explicit: String? = nil) throws(AssetError) -> Assets {
         let dir = try locate(explicit: explicit)
         var fonts: [PSFFont] = []
         for file in consoleFontFiles {
@@ -75,7 +75,7 @@ public struct Assets: Sendable {
 
     /// The assets folder: `explicit`, else `$FBDEFIO_ASSETS`, else the installed assets beside the executable, else
     /// the first `Assets` folder above the executable or the current directory.
-    public static func locate(explicit: String? = nil) throws(AssetError) -> String {
+    package static func locate(explicit: String? = nil) throws(AssetError) -> String {
         if let explicit {
             guard isAssetsFolder(explicit) else {
                 throw AssetError("assets: '\(explicit)' is not an assets folder (no \(markerFile) in it)")

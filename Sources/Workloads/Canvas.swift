@@ -10,7 +10,7 @@ import Kernel
 ///
 /// Kernel analogue: the drawing half of `struct fb_ops` — `fb_fillrect`, `fb_copyarea`, `fb_imageblit` — which
 /// fbcon calls for text and scrolling (drivers/video/fbdev/core/sysfillrect.c, syscopyarea.c, sysimgblt.c).
-@EmuActor public protocol Canvas: AnyObject {
+@EmuActor package protocol Canvas: AnyObject {
     /// Size, pixel format and line length of the framebuffer.
     var layout: FramebufferLayout { get }
     /// The region this canvas may touch (further clipped to the screen).
@@ -35,7 +35,7 @@ import Kernel
 
 /// Why drawing failed: what a drawing process dies of, which the machine running it reports. Never a trap: a
 /// workload that asks for something impossible fails its process, not the emulator.
-public enum DrawError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum DrawError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A store or load of the drawing process faulted and the kernel kills it (SIGSEGV, SIGBUS, an OOM or livelock
     /// kill): the process's `UserFault`.
     case fault(UserFault)
@@ -44,7 +44,7 @@ public enum DrawError: Error, Equatable, Sendable, CustomStringConvertible {
     /// `workload` was asked for frame `got` while frame `expected` was next (frames come in order).
     case frameOutOfOrder(workload: String, expected: Int, got: Int)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .fault(let f): "\(f)"
         case .pixelCount(let w, let h, let n): "blit: \(n) colours for a \(w)x\(h) block"
@@ -55,15 +55,15 @@ public enum DrawError: Error, Equatable, Sendable, CustomStringConvertible {
 
 extension Canvas {
     /// Visible width in pixels.
-    public var width: Int { layout.width }
+    package var width: Int { layout.width }
     /// Visible height in pixels.
-    public var height: Int { layout.height }
+    package var height: Int { layout.height }
     /// Pixel format.
-    public var format: PixelFormat { layout.format }
+    package var format: PixelFormat { layout.format }
     /// Bytes per framebuffer line.
-    public var lineLength: Int { layout.lineLength }
+    package var lineLength: Int { layout.lineLength }
     /// The pixels drawing may touch: `clip` ∩ the screen, or nil when that is empty.
-    public var drawable: Rect? { clip.intersection(layout.screen) }
+    package var drawable: Rect? { clip.intersection(layout.screen) }
 }
 
 /// The row loops of the canvases: the format is decided once per row, so each loop is a plain store loop.
@@ -137,13 +137,13 @@ enum Clipping {
 /// `deferOverwrite(of:by:_:)`: a frame is drawn only when something looks at the canvas (`bytes`, `readPixel`) or
 /// draws on it otherwise, and a frame that the same workload's next one overwrites before that is never drawn. The
 /// bytes are the same as drawing every frame; a reference rendering of a long run costs one frame per band.
-@EmuActor public final class PlainCanvas: Canvas {
+@EmuActor package final class PlainCanvas: Canvas {
     /// Size, format and line length.
-    public let layout: FramebufferLayout
+    package let layout: FramebufferLayout
     /// The region drawing may touch; defaults to the whole screen.
-    public var clip: Rect
+    package var clip: Rect
     /// The framebuffer bytes: `layout.byteCount` of them (any deferred drawing is done first).
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         drawDeferred()
         return storage
     }
@@ -152,7 +152,7 @@ enum Clipping {
     private var deferred: [(owner: ObjectIdentifier, region: Rect, draw: @EmuActor () -> Void)] = []
 
     /// A canvas whose every byte is `byte` (0: black), clipped to `clip` (nil: the whole screen).
-    public init(layout: FramebufferLayout, clip: Rect? = nil, filling byte: UInt8 = 0) {
+    package init(layout: FramebufferLayout, clip: Rect? = nil, filling byte: UInt8 = 0) {
         self.layout = layout
         self.clip = clip ?? layout.screen
         storage = [UInt8](repeating: byte, count: layout.byteCount)
@@ -184,7 +184,7 @@ enum Clipping {
     }
 
     /// Sets one pixel.
-    public func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) {
+    package func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return }
         let off = layout.offset(x: x, y: y), value = layout.encode(rgb: rgb)
@@ -192,7 +192,7 @@ enum Clipping {
     }
 
     /// Fills a rectangle with one colour.
-    public func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) {
+    package func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, let r = rect.intersection(area) else { return }
         let value = layout.encode(rgb: rgb)
@@ -204,7 +204,7 @@ enum Clipping {
     }
 
     /// Draws a block of colours.
-    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
+    package func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
         guard width >= 0 && height >= 0 && pixels.count == width * height else {
             throw .pixelCount(width: width, height: height, count: pixels.count)
         }
@@ -226,7 +226,7 @@ enum Clipping {
     }
 
     /// Copies a rectangle within the clip (overlap-safe).
-    public func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
+    package func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
         drawDeferred()
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
         let rowBytes = c.src.width * layout.bytesPerPixel
@@ -243,7 +243,7 @@ enum Clipping {
     }
 
     /// The colour of one pixel, or nil outside the clip.
-    public func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? {
+    package func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? {
         drawDeferred()
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let off = layout.offset(x: x, y: y)

@@ -8,15 +8,15 @@ import Kernel
 /// seeded boot log and shell session (`ConsoleScript`): kernel messages a line or so per frame, commands a few
 /// characters per frame. Write pattern: small blits near the cursor, plus a copy of the whole clip (read back and
 /// rewritten) on every scroll.
-@EmuActor public final class ConsoleWorkload: Workload {
+@EmuActor package final class ConsoleWorkload: Workload {
     /// "console".
-    public nonisolated static let name = "console"
+    package nonisolated static let name = "console"
     /// One line for listings.
-    public nonisolated static let summary =
+    package nonisolated static let summary =
         "fbcon-like text console: PSF glyph blits, scrolling by copyarea, a blinking cursor (reads back on scroll)"
 
     /// The region drawn in.
-    public let clip: Rect
+    package let clip: Rect
     /// The font in use (chosen by clip size, as fbcon's `get_default_font`).
     let font: PSFFont
     /// Text area in character cells.
@@ -44,7 +44,7 @@ import Kernel
     private var nextFrame = 0
 
     /// A console filling the clip with the font that suits it; the session it types comes from `seed`.
-    public init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
+    package init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
         self.clip = clip
         self.seed = seed
         rng = SplitMix64(seed: SplitMix64.derive(seed, Self.name))
@@ -66,7 +66,7 @@ import Kernel
 
     /// Erases the cursor, types this frame's share of the session (scrolling as needed), and draws the cursor if
     /// it is in the visible half of its blink.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+    package func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
         guard n == nextFrame else { throw .frameOutOfOrder(workload: "console", expected: nextFrame, got: n) }
         nextFrame += 1
         if n == 0 {

@@ -7,11 +7,11 @@ import Kernel
 ///
 /// The picture is scaled to cover the whole *screen* (nearest neighbour, centre-cropped to the screen's aspect), and
 /// each clip shows its part of it, so bands drawn by several processes form one picture.
-@EmuActor public final class CursorWorkload: Workload {
+@EmuActor package final class CursorWorkload: Workload {
     /// "cursor".
-    public nonisolated static let name = "cursor"
+    package nonisolated static let name = "cursor"
     /// One line for listings.
-    public nonisolated static let summary =
+    package nonisolated static let summary =
         "a 12x19 arrow gliding over a still picture, restoring what it covered (a few pages per frame)"
 
     /// The arrow: `X` outline (black), `o` fill (white), space transparent. Hotspot at the top-left pixel.
@@ -39,7 +39,7 @@ import Kernel
     static let outline: UInt32 = 0x00_0000, fillColour: UInt32 = 0xFF_FFFF
 
     /// The region drawn in.
-    public let clip: Rect
+    package let clip: Rect
     private let image: PPMImage
     /// Source column of each screen column and source row of each screen row (nearest neighbour).
     private let sourceX: [Int], sourceY: [Int]
@@ -52,7 +52,7 @@ import Kernel
     private var nextFrame = 0
 
     /// A cursor on the backdrop, its path seeded by `seed`.
-    public init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
+    package init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
         self.clip = clip
         image = assets.backdrop
         var rng = SplitMix64(seed: SplitMix64.derive(seed, Self.name))
@@ -98,7 +98,7 @@ import Kernel
     }
 
     /// Frame 0 draws the picture over the clip; every frame restores the old cursor box and draws the arrow.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+    package func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
         guard n == nextFrame else { throw .frameOutOfOrder(workload: "cursor", expected: nextFrame, got: n) }
         nextFrame += 1
         guard clip.width > 0, clip.height > 0 else { return }

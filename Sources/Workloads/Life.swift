@@ -5,15 +5,15 @@ import Kernel
 /// start. A cell keeps the colour of the generation it was born in, so only births and deaths are redrawn: after the
 /// first frame, each frame is a scatter of small cell-sized fills. When the colony settles (few changes) or every
 /// 64 generations, a seeded random patch is dropped in to keep it going.
-@EmuActor public final class LifeWorkload: Workload {
+@EmuActor package final class LifeWorkload: Workload {
     /// "life".
-    public nonisolated static let name = "life"
+    package nonisolated static let name = "life"
     /// One line for listings.
-    public nonisolated static let summary =
+    package nonisolated static let summary =
         "Conway's game of life, redrawing only cells that changed (sparse cell-sized fills)"
 
     /// The region drawn in.
-    public let clip: Rect
+    package let clip: Rect
     static let gridLine: UInt32 = 0x0B_1016
     static let dead: UInt32 = 0x18_222D
     static let births: [UInt32] = [0xFF_D166, 0xF4_A261, 0xE7_6F51, 0xEF_476F, 0xC7_7DFF, 0x4C_C9F0, 0x06_D6A0,
@@ -33,7 +33,7 @@ import Kernel
     private var nextFrame = 0
 
     /// A grid filling the clip, a third of it alive at random (from `seed`).
-    public init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
+    package init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
         self.clip = clip
         rng = SplitMix64(seed: SplitMix64.derive(seed, Self.name))
         cellSize = max(4, screenWidth / 240)
@@ -48,7 +48,7 @@ import Kernel
     }
 
     /// Frame 0 draws the whole grid; later frames step one generation and redraw the cells that changed.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+    package func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
         guard n == nextFrame else { throw .frameOutOfOrder(workload: "life", expected: nextFrame, got: n) }
         nextFrame += 1
         if n == 0 {

@@ -9,15 +9,15 @@ import Kernel
 /// Single pixels and narrow spans use the inlined per-pixel stores (`store16`/`store32`); rows use `storeBytes`
 /// (one translation per page, like `rep movsb`). Only bytes of pixels inside the clip are ever loaded or stored, so
 /// a process whose mapping covers only the rows of its clip never touches an address outside it.
-@EmuActor public final class MappedCanvas: Canvas {
+@EmuActor package final class MappedCanvas: Canvas {
     /// The process whose MMU the stores go through.
-    public let task: UserTask
+    package let task: UserTask
     /// Virtual address of framebuffer byte 0 in `task`'s address space (it need not be mapped itself).
-    public let origin: VirtAddr
+    package let origin: VirtAddr
     /// Size, format and line length.
-    public let layout: FramebufferLayout
+    package let layout: FramebufferLayout
     /// The region this process owns.
-    public let clip: Rect
+    package let clip: Rect
     /// One line of encoded pixels, reused by every row operation (no allocation per row).
     nonisolated(unsafe) private let scratch: UnsafeMutableRawBufferPointer
 
@@ -25,7 +25,7 @@ import Kernel
     static let spanThreshold = 4
 
     /// A canvas drawing through `task` into the framebuffer whose byte 0 is at `origin`.
-    public init(task: UserTask, origin: VirtAddr, layout: FramebufferLayout, clip: Rect) {
+    package init(task: UserTask, origin: VirtAddr, layout: FramebufferLayout, clip: Rect) {
         self.task = task
         self.origin = origin
         self.layout = layout
@@ -38,7 +38,7 @@ import Kernel
     /// Maps the page-rounded rows of `clip` of the framebuffer file `fd` into `task` (MAP_SHARED, read/write) and
     /// returns a canvas for them: the mapping a process drawing only in its band needs.
     /// Kernel analogue: `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, off)` on /dev/fbN.
-    public static func map(task: UserTask, fd: Int, layout: FramebufferLayout, clip: Rect)
+    package static func map(task: UserTask, fd: Int, layout: FramebufferLayout, clip: Rect)
         throws(Errno) -> MappedCanvas {
         let range = layout.pageRange(of: clip)
         guard !range.isEmpty else { throw .EINVAL }
@@ -59,7 +59,7 @@ import Kernel
     }
 
     /// Sets one pixel (one store).
-    public func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) {
+    package func plot(x: Int, y: Int, rgb: UInt32) throws(DrawError) {
         guard let area = drawable, area.contains(x: x, y: y) else { return }
         do throws(UserFault) {
             try storePixel(address(x: x, y: y), layout.encode(rgb: rgb))
@@ -67,7 +67,7 @@ import Kernel
     }
 
     /// Fills a rectangle: per-pixel stores when narrow, else one span store per row.
-    public func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) {
+    package func fill(_ rect: Rect, rgb: UInt32) throws(DrawError) {
         guard let area = drawable, let r = rect.intersection(area) else { return }
         let value = layout.encode(rgb: rgb), bpp = layout.bytesPerPixel
         do throws(UserFault) {
@@ -85,7 +85,7 @@ import Kernel
     }
 
     /// Draws a block of colours, one span store per visible row.
-    public func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
+    package func blit(x: Int, y: Int, width: Int, height: Int, pixels: [UInt32]) throws(DrawError) {
         guard width >= 0 && height >= 0 && pixels.count == width * height else {
             throw .pixelCount(width: width, height: height, count: pixels.count)
         }
@@ -111,7 +111,7 @@ import Kernel
     }
 
     /// Copies a rectangle within the clip: each row is loaded whole, then stored (overlap-safe).
-    public func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
+    package func copy(from source: Rect, toX: Int, toY: Int) throws(DrawError) {
         guard let area = drawable, let c = Clipping.copy(area, from: source, toX: toX, toY: toY) else { return }
         let rowBytes = c.src.width * layout.bytesPerPixel
         let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< rowBytes])
@@ -127,7 +127,7 @@ import Kernel
     }
 
     /// The colour of one pixel (loads only that pixel's bytes), or nil outside the clip.
-    public func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? {
+    package func readPixel(x: Int, y: Int) throws(DrawError) -> UInt32? {
         guard let area = drawable, area.contains(x: x, y: y) else { return nil }
         let va = address(x: x, y: y)
         do throws(UserFault) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT — binary PPM (P6) images, the still pictures of the workloads (netpbm's ppm(5)).
 
 /// Why a PPM image could not be read. The description is one line.
-public enum PPMError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum PPMError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Not a binary PPM (no "P6").
     case notP6
     /// A header field is missing, not a number, or out of range (`what`).
@@ -10,7 +10,7 @@ public enum PPMError: Error, Sendable, Equatable, CustomStringConvertible {
     case truncated(expected: Int, found: Int)
 
     /// One line.
-    public var description: String {
+    package var description: String {
         switch self {
         case .notP6: "not a binary PPM image (no P6 magic)"
         case .badHeader(let what): "bad PPM header: \(what)"
@@ -23,19 +23,19 @@ public enum PPMError: Error, Sendable, Equatable, CustomStringConvertible {
 ///
 /// Kernel analogue: none (the kernel's boot logo is a `struct linux_logo`, drivers/video/logo/, built from PPM
 /// files the same way at build time).
-public struct PPMImage: Sendable, Hashable {
+package struct PPMImage: Sendable, Hashable {
     /// Width in pixels.
-    public let width: Int
+    package let width: Int
     /// Height in pixels.
-    public let height: Int
+    package let height: Int
     /// Colours, row-major, `width * height` of them.
-    public let pixels: [UInt32]
+    package let pixels: [UInt32]
 
     /// Largest side accepted, so a hostile header cannot ask for an absurd allocation.
     static let maxSide = 16384
 
     /// An image from its colours (row-major; `pixels.count == width * height`).
-    public init(width: Int, height: Int, pixels: [UInt32]) {
+    package init(width: Int, height: Int, pixels: [UInt32]) {
         precondition(width > 0 && height > 0 && pixels.count == width * height, "pixels is not width*height")
         self.width = width
         self.height = height
@@ -43,7 +43,7 @@ public struct PPMImage: Sendable, Hashable {
     }
 
     /// Parses a binary PPM ("P6", maxval 1…255, `#` comments in the header). Never traps on bad input.
-    public init(parsing data: [UInt8]) throws(PPMError) {
+    package init(parsing data: [UInt8]) throws(PPMError) {
         guard data.count >= 2, data[0] == UInt8(ascii: "P"), data[1] == UInt8(ascii: "6") else { throw .notP6 }
         var at = 2
         func field(_ name: String) throws(PPMError) -> Int {

@@ -2,7 +2,7 @@
 // (kernel: struct font_desc, include/linux/font.h; the file format is kbd's src/psf.h, the reader setfont uses).
 
 /// Why a PSF font could not be read. The description is one line naming the problem.
-public enum PSFError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum PSFError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The data ends before a part the header promises (`what`).
     case truncated(String)
     /// The first bytes are neither PSF1's 36 04 nor PSF2's 72 b5 4a 86.
@@ -15,7 +15,7 @@ public enum PSFError: Error, Sendable, Equatable, CustomStringConvertible {
     case badUnicodeTable(offset: Int)
 
     /// One line.
-    public var description: String {
+    package var description: String {
         switch self {
         case .truncated(let what): "PSF font truncated: \(what)"
         case .badMagic: "not a PSF font (no PSF1 or PSF2 magic; a .psf.gz must be decompressed first)"
@@ -31,9 +31,9 @@ public enum PSFError: Error, Sendable, Equatable, CustomStringConvertible {
 ///
 /// Kernel: `struct font_desc` (include/linux/font.h) holds the same bitmap layout (`width`, `height`, `data`);
 /// the PSF container is user space's (kbd: src/psf.h, `PSF1_MAGIC`, `PSF2_MAGIC`, `PSF2_HAS_UNICODE_TABLE`).
-public struct PSFFont: Sendable, Hashable {
+package struct PSFFont: Sendable, Hashable {
     /// Which container the font came in.
-    public enum Version: Sendable, Hashable {
+    package enum Version: Sendable, Hashable {
         /// PSF version 1: 8 pixels wide, 256 or 512 glyphs, UCS-2 Unicode table.
         case psf1
         /// PSF version 2: any size, any count, UTF-8 Unicode table.
@@ -41,19 +41,19 @@ public struct PSFFont: Sendable, Hashable {
     }
 
     /// PSF1 or PSF2.
-    public let version: Version
+    package let version: Version
     /// Glyph width in pixels (always 8 for PSF1).
-    public let width: Int
+    package let width: Int
     /// Glyph height in pixels.
-    public let height: Int
+    package let height: Int
     /// Number of glyphs (256 or 512 for PSF1).
-    public let glyphCount: Int
+    package let glyphCount: Int
     /// Bytes per glyph row: `(width + 7) / 8`.
-    public let bytesPerRow: Int
+    package let bytesPerRow: Int
     /// Bytes per glyph: `height * bytesPerRow`. Kernel analogue: `charcount`-independent `font->charsize`.
-    public var bytesPerGlyph: Int { height * bytesPerRow }
+    package var bytesPerGlyph: Int { height * bytesPerRow }
     /// Whether the file carried a Unicode table.
-    public var hasUnicodeTable: Bool { !unicodeMap.isEmpty }
+    package var hasUnicodeTable: Bool { !unicodeMap.isEmpty }
     /// All glyph bitmaps, glyph after glyph.
     let bitmaps: [UInt8]
     /// Unicode scalar → glyph index, from the table (single code points only; sequences are skipped).
@@ -69,7 +69,7 @@ public struct PSFFont: Sendable, Hashable {
     static let maxWidth = 64, maxHeight = 128, maxGlyphs = 65536
 
     /// Parses a PSF1 or PSF2 file (not gzip-compressed). Throws `PSFError` for anything malformed; never traps.
-    public init(parsing data: [UInt8]) throws(PSFError) {
+    package init(parsing data: [UInt8]) throws(PSFError) {
         if data.count >= 2 && data[0] == Self.psf1Magic[0] && data[1] == Self.psf1Magic[1] {
             try self.init(psf1: data)
         } else if data.count >= 4 && Self.le32(data, 0) == Self.psf2Magic {
@@ -195,7 +195,7 @@ public struct PSFFont: Sendable, Hashable {
 
     /// The glyph that shows `scalar`: from the Unicode table when there is one (else the code point itself when it
     /// is a valid index), falling back to the glyph of "?" and then to glyph 0.
-    public func glyphIndex(for scalar: Unicode.Scalar) -> Int {
+    package func glyphIndex(for scalar: Unicode.Scalar) -> Int {
         if hasUnicodeTable {
             if let g = unicodeMap[scalar.value] { return g }
             return unicodeMap[0x3F] ?? 0
@@ -205,7 +205,7 @@ public struct PSFFont: Sendable, Hashable {
     }
 
     /// Whether pixel (`x`, `y`) of glyph `glyph` is set (foreground).
-    @inline(__always) public func isSet(glyph: Int, x: Int, y: Int) -> Bool {
+    @inline(__always) package func isSet(glyph: Int, x: Int, y: Int) -> Bool {
         precondition(glyph >= 0 && glyph < glyphCount && x >= 0 && x < width && y >= 0 && y < height)
         let byte = bitmaps[glyph * bytesPerGlyph + y * bytesPerRow + x >> 3]
         return byte & (0x80 >> UInt8(x & 7)) != 0

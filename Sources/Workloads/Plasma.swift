@@ -6,14 +6,14 @@ import Kernel
 /// The pattern is laid out in *screen* coordinates (scaled to a 320-pixel-wide design), so processes drawing
 /// neighbouring bands with the same seed draw one seamless picture. Write pattern: every page of the clip, every
 /// frame, row after row (the worst case for deferred I/O).
-@EmuActor public final class PlasmaWorkload: Workload {
+@EmuActor package final class PlasmaWorkload: Workload {
     /// "plasma".
-    public nonisolated static let name = "plasma"
+    package nonisolated static let name = "plasma"
     /// One line for listings.
-    public nonisolated static let summary = "full-clip sine plasma every frame (every page rewritten, row by row)"
+    package nonisolated static let summary = "full-clip sine plasma every frame (every page rewritten, row by row)"
 
     /// The region drawn in.
-    public let clip: Rect
+    package let clip: Rect
     /// Spatial frequencies (Q16 table steps per screen pixel) and speeds (Q16 table steps per frame).
     private let fx: Int, fy: Int, fdx: Int, fdy: Int, fw: Int, fwarp: Int
     private let sx: Int, sy: Int, sd: Int, sw: Int, swarp: Int
@@ -25,7 +25,7 @@ import Kernel
     private var nextFrame = 0
 
     /// A plasma whose frequencies, speeds and palette come from `seed`.
-    public init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
+    package init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
         self.clip = clip
         var rng = SplitMix64(seed: SplitMix64.derive(seed, Self.name))
         // Frequencies are designed for a 320-pixel-wide screen; scale so a larger screen shows the same picture.
@@ -69,7 +69,7 @@ import Kernel
     /// Computes and blits every row of the clip for time `n`. On a `PlainCanvas` (the reference rendering) the frame
     /// is handed over as a deferred overwrite: a frame depends on `n` alone, reads nothing and sets every pixel of
     /// the clip, so only the last one before the canvas is looked at needs drawing.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+    package func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
         guard n == nextFrame else { throw .frameOutOfOrder(workload: "plasma", expected: nextFrame, got: n) }
         nextFrame += 1
         let w = clip.width

@@ -4,15 +4,15 @@ import Kernel
 /// Several filled shapes (boxes, discs, diamonds, triangles) with a 1-pixel outline, bouncing off the clip's edges
 /// over a plain background. Each frame erases every sprite's old box with the background, then draws every sprite
 /// at its new place: scattered rectangular writes whose pages move with the sprites.
-@EmuActor public final class SpritesWorkload: Workload {
+@EmuActor package final class SpritesWorkload: Workload {
     /// "sprites".
-    public nonisolated static let name = "sprites"
+    package nonisolated static let name = "sprites"
     /// One line for listings.
-    public nonisolated static let summary =
+    package nonisolated static let summary =
         "bouncing outlined shapes erased and redrawn each frame (scattered small rectangles that move)"
 
     /// The region drawn in.
-    public let clip: Rect
+    package let clip: Rect
     /// The plain background.
     static let background: UInt32 = 0x1B_2838
     static let palette: [UInt32] = [0xE7_4C3C, 0xF1_C40F, 0x2E_CC71, 0x34_98DB, 0x9B_59B6, 0xE6_7E22, 0x1A_BC9C,
@@ -37,7 +37,7 @@ import Kernel
     private var nextFrame = 0
 
     /// Sprites sized and paced for the clip, placed and coloured by `seed`.
-    public init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
+    package init(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int, assets: Assets) {
         self.clip = clip
         var rng = SplitMix64(seed: SplitMix64.derive(seed, Self.name))
         let w = max(clip.width, 0), h = max(clip.height, 0), small = min(w, h)
@@ -76,7 +76,7 @@ import Kernel
     }
 
     /// Frame 0 paints the background; every frame erases the sprites, moves them, and draws them again.
-    public func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
+    package func drawFrame(_ n: Int, on canvas: some Canvas) throws(DrawError) {
         guard n == nextFrame else { throw .frameOutOfOrder(workload: "sprites", expected: nextFrame, got: n) }
         nextFrame += 1
         if n == 0 {

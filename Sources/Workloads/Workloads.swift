@@ -10,7 +10,7 @@ import Kernel
 /// `PlainCanvas` reproduces exactly the bytes it drew through the emulated MMU (DESIGN.md §7's reference rendering).
 /// A workload whose frames each overwrite their whole region without reading it may defer them on a `PlainCanvas`
 /// (`PlainCanvas.deferOverwrite`), so that a replay draws only the frames that still show.
-@EmuActor public protocol Workload: AnyObject {
+@EmuActor package protocol Workload: AnyObject {
     /// Short name, as the CLI spells it (`console`, `sprites`, …).
     nonisolated static var name: String { get }
     /// One line saying what it draws and which write pattern that gives.
@@ -25,7 +25,7 @@ import Kernel
 
 extension Workload {
     /// Draws frames `frames` in order: the whole run of a process, or its reference rendering on a `PlainCanvas`.
-    public func drawFrames(_ frames: Range<Int>, on canvas: some Canvas) throws(DrawError) {
+    package func drawFrames(_ frames: Range<Int>, on canvas: some Canvas) throws(DrawError) {
         for n in frames { try drawFrame(n, on: canvas) }
     }
 }
@@ -33,7 +33,7 @@ extension Workload {
 extension Rect {
     /// Splits a `width` × `height` screen into `count` full-width horizontal bands of (nearly) equal height, top to
     /// bottom: the clips of `count` processes that share the screen. Bands may be empty when `count > height`.
-    public static func bands(width: Int, height: Int, count: Int) -> [Rect] {
+    package static func bands(width: Int, height: Int, count: Int) -> [Rect] {
         precondition(count > 0, "at least one band")
         var out: [Rect] = []
         out.reserveCapacity(count)
@@ -46,7 +46,7 @@ extension Rect {
 }
 
 /// The workloads the emulator ships, by name. Kernel analogue: none (the menu of demo programs).
-public enum WorkloadKind: String, CaseIterable, Sendable {
+package enum WorkloadKind: String, CaseIterable, Sendable {
     /// fbcon-like text console: glyph blits, scrolling by copyarea, a blinking cursor.
     case console
     /// Bouncing outlined shapes over a plain background.
@@ -59,7 +59,7 @@ public enum WorkloadKind: String, CaseIterable, Sendable {
     case cursor
 
     /// The Swift type implementing the workload.
-    public var type: any Workload.Type {
+    package var type: any Workload.Type {
         switch self {
         case .console: ConsoleWorkload.self
         case .sprites: SpritesWorkload.self
@@ -70,12 +70,12 @@ public enum WorkloadKind: String, CaseIterable, Sendable {
     }
 
     /// The CLI name (same as `rawValue`).
-    public var name: String { type.name }
+    package var name: String { type.name }
     /// One-line description for listings.
-    public var summary: String { type.summary }
+    package var summary: String { type.summary }
 
     /// A new instance of the workload (see `Workload.init`).
-    @EmuActor public func make(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int,
+    @EmuActor package func make(seed: UInt64, clip: Rect, screenWidth: Int, screenHeight: Int,
                                assets: Assets) -> any Workload {
         type.init(seed: seed, clip: clip, screenWidth: screenWidth, screenHeight: screenHeight, assets: assets)
     }
