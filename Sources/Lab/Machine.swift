@@ -86,8 +86,8 @@ public struct DemoReport: Sendable {
     public let options: DemoOptions
     public let kernel: EmuKernel
     public let info: FBInfo
-    public let panel: any PanelDriver
-    public let profile: PanelProfile
+    package let panel: any PanelDriver
+    package let profile: PanelProfile
     let mailbox: FrameMailbox?
     /// Called at deterministic points (every `snapshotEvery` panel updates, and at the end) with a frame.
     let snapshot: (@Sendable (Frame) -> Void)?

@@ -94,7 +94,7 @@ public struct ReplayResult: Sendable {
     /// The online checkers; a violation makes the replay fail like a process error.
     public let checkers: OnlineCheckers
     /// The `--panel`'s driver.
-    public let panelDriver: (any PanelDriver)?
+    package let panelDriver: (any PanelDriver)?
     private var panelUpdates: [VirtualTime] = []
 
 

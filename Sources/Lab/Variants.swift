@@ -27,7 +27,7 @@ public struct VariantEnvironment: Sendable, Equatable {
 public struct VariantSwitches: Sendable, Equatable {
     public var defio = FBDefIOVariant()
     public var mm = MMVariant()
-    public var panel = PanelOptions()
+    package var panel = PanelOptions()
     public var environment = VariantEnvironment()
     public init() {}
 

@@ -4,7 +4,7 @@ import Kernel
 /// The frame rate a driver logs for a delay: `HZ / delay` in integer division, after fb_deferred_io_init has turned
 /// a zero delay into HZ. fbtft asks for `fps`, stores `HZ / fps` and prints `HZ / delay`: fps=30 at HZ=250 is a delay
 /// of 8 jiffies, logged as fps=31. Kernel: the `HZ / fb_info->fbdefio->delay` of fbtft_register_framebuffer()
-public func loggedFPS(delay: Jiffies, tickRate: TickRate) -> Int64 {
+package func loggedFPS(delay: Jiffies, tickRate: TickRate) -> Int64 {
     let effective = delay.rawValue == 0 ? tickRate.hz : delay.rawValue
     return tickRate.hz / effective
 }
@@ -14,7 +14,7 @@ public func loggedFPS(delay: Jiffies, tickRate: TickRate) -> Int64 {
 /// `smemLen` is fbtft's own `width × height × bpp / 8` (not page-rounded); `txbufLen` the driver's transmit buffer
 /// (`fbtftTxbufLen`; fb_ili9341's by default), named only from 1 KiB up; `fps` the requested rate.
 /// Kernel: fbtft_register_framebuffer() — drivers/staging/fbtft/fbtft-core.c (dev_info)
-public func fbtftLogLine(driverName: String = "fb_ili9341", xres: Int, yres: Int, smemLen: Int,
+package func fbtftLogLine(driverName: String = "fb_ili9341", xres: Int, yres: Int, smemLen: Int,
                          txbufLen: Int = PanelProfile.fbIli9341TxbufLen, fps: Int64, tickRate: TickRate,
                          spiHz: Int64) -> String {
     let delay = DefIODelay.fbtftFPS(fps).jiffies(at: tickRate)
@@ -28,7 +28,7 @@ extension PanelProfile {
     /// the delay their driver computes and the batch rate it allows, e.g.
     /// `hyperv: fb_defio delay HZ/20 = 12 jiffies (48 ms) at HZ=250, at most 20 batches/s`.
     /// Kernel: fbtft_register_framebuffer()'s dev_info for fbtft; otherwise none (derived from the delay).
-    public func rateLine(xres: Int, yres: Int, bitsPerPixel: Int, tickRate: TickRate) -> String {
+    package func rateLine(xres: Int, yres: Int, bitsPerPixel: Int, tickRate: TickRate) -> String {
         if driver is FBTFTDeferredIO.Type, case .fbtftFPS(let fps) = delay {
             return fbtftLogLine(xres: xres, yres: yres, smemLen: xres * yres * bitsPerPixel / 8,
                                 txbufLen: maxTransferBytes, fps: fps, tickRate: tickRate, spiHz: bus.bitsPerSecond)

@@ -4,7 +4,7 @@ import Kernel
 
 /// One update being built by a driver: what it sent so far and what changed on the glass. Public only as a type (a
 /// DRM dirty hook is handed one); its members are the drivers' own.
-@EmuActor public final class UpdateBuilder {
+@EmuActor package final class UpdateBuilder {
     let start: VirtualTime
     var pages: [PgOff]
     var rects: [Rect] = []
@@ -28,22 +28,22 @@ import Kernel
 /// 0xAARRGGBB after conversion to the panel's format. For e-paper the controller RAM is separate and reaches the
 /// glass only when a waveform runs; for every other panel a store shows at once.
 /// Kernel analogue: none (the hardware on the other side of the driver).
-@EmuActor public final class Panel {
-    public let profile: PanelProfile
-    public unowned let info: FBInfo
-    public let width: Int
-    public let height: Int
+@EmuActor package final class Panel {
+    package let profile: PanelProfile
+    package unowned let info: FBInfo
+    package let width: Int
+    package let height: Int
     /// What the glass shows: 0xAARRGGBB, row-major, `width × height`.
-    public private(set) var image: [UInt32]
+    package private(set) var image: [UInt32]
     /// E-paper only: the controller RAM, shown by the next refresh over it.
-    public private(set) var controllerRAM: [UInt32]?
-    public internal(set) var stats: PanelStats
+    package private(set) var controllerRAM: [UInt32]?
+    package internal(set) var stats: PanelStats
     /// Called after every update with what was sent.
-    public var onUpdate: (@EmuActor (PanelUpdate) -> Void)?
+    package var onUpdate: (@EmuActor (PanelUpdate) -> Void)?
     /// The most recent update.
-    public private(set) var lastUpdate: PanelUpdate?
+    package private(set) var lastUpdate: PanelUpdate?
     /// Every diagnostic so far, in order.
-    public private(set) var diagnostics: [PanelDiagnostic] = []
+    package private(set) var diagnostics: [PanelDiagnostic] = []
     /// When an asynchronous bus (USB) finishes what was queued on it.
     private(set) var busFreeAt = VirtualTime.zero
     private var sequence = 0
@@ -75,7 +75,7 @@ import Kernel
     // MARK: - Pixels
 
     /// The framebuffer pixel value converted to what this panel shows.
-    public func displayed(fbPixel: UInt32) -> UInt32 {
+    package func displayed(fbPixel: UInt32) -> UInt32 {
         profile.format.displayed(fbPixel: fbPixel, fbFormat: fbFormat)
     }
 
@@ -89,7 +89,7 @@ import Kernel
 
     /// Converts `count` framebuffer pixels at `raw` (little endian, the framebuffer's depth) into `out`: what the
     /// glass shows for them, as 0xAARRGGBB. The panel format is decided once, not per pixel.
-    public func convert(_ raw: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<UInt32>) {
+    package func convert(_ raw: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<UInt32>) {
         Self.forEachDisplayed(raw, count: count, fbFormat: fbFormat, format: profile.format) {
             out[$0] = $1
         }
@@ -375,10 +375,10 @@ extension PanelProfile {
     /// Time of one full-frame update of a framebuffer of `layout` through this profile's driver and bus: the figure
     /// a driver writer sizes a panel by (udlfb: worst case, every pixel changed and no runs; e-paper: with the full
     /// waveform).
-    public func fullFrameTime(_ layout: FramebufferLayout) -> VirtualTime { driver.fullFrameTime(self, layout) }
+    package func fullFrameTime(_ layout: FramebufferLayout) -> VirtualTime { driver.fullFrameTime(self, layout) }
 
     /// Full-frame updates per second the bus allows (infinite when the update costs nothing).
-    public func sustainableFPS(_ layout: FramebufferLayout) -> Double {
+    package func sustainableFPS(_ layout: FramebufferLayout) -> Double {
         let t = fullFrameTime(layout)
         return t.picoseconds == 0 ? .infinity : 1e12 / Double(t.picoseconds)
     }

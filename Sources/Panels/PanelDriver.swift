@@ -5,7 +5,7 @@ import Kernel
 /// Something a driver did that a real kernel would log or crash on. Recorded on the update and in the panel's
 /// stats, and reported through `EmuKernel.warn` so a run's report shows it; the emulator itself never crashes.
 /// Kernel analogue: the dev_warn()/WARN/oops each case names.
-public enum PanelDiagnostic: Sendable, Equatable, CustomStringConvertible {
+package enum PanelDiagnostic: Sendable, Equatable, CustomStringConvertible {
     /// Bug J (kernel-spec.md §9, `drm_damage_past_yres_2023`): the damage clip reaches `clip.y2 − yres` rows below
     /// the visible area, so the damage blit would copy `bytesPastEnd` bytes past the end of the visible buffer —
     /// an out-of-bounds access (an oops in the damage worker on 6.4-era kernels). The emulator copies only the
@@ -22,7 +22,7 @@ public enum PanelDiagnostic: Sendable, Equatable, CustomStringConvertible {
     /// Kernel: fbtft_update_display() — dev_warn
     case fbtftLinePastEnd(start: Int, end: Int, max: Int)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .damageClipPastYres(let clip, let yres, let bytes):
             "drm_fb_helper: damage clip \(clip) reaches past yres=\(yres): blit \(bytes) bytes out of bounds"
@@ -39,62 +39,62 @@ public enum PanelDiagnostic: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What one update sent to the panel. Kernel analogue: none (what a logic analyser on the bus would record).
-public struct PanelUpdate: Sendable, Equatable {
+package struct PanelUpdate: Sendable, Equatable {
     /// 1, 2, 3… per panel.
-    public var sequence: Int
+    package var sequence: Int
     /// When the driver started this update (callback entry; for DRM, when the damage worker takes the clip —
     /// after its vblank wait, if any).
-    public var start: VirtualTime
+    package var start: VirtualTime
     /// When the last byte reached the panel (and, for e-paper, when the waveform ended).
-    public var end: VirtualTime
+    package var end: VirtualTime
     /// The pages the deferred-I/O callback(s) behind this update received, in list order.
-    public var pages: [PgOff]
+    package var pages: [PgOff]
     /// The rectangles the driver sent, in framebuffer pixel coordinates, as the driver computed them.
-    public var rects: [Rect]
+    package var rects: [Rect]
     /// Payload bytes on the bus (commands included) and the transfers they took.
-    public var busBytes: Int
-    public var transfers: Int
+    package var busBytes: Int
+    package var transfers: Int
     /// Time the bus was busy for this update (waveform time not included).
-    public var busTime: VirtualTime
+    package var busTime: VirtualTime
     /// Glass pixels whose shown value changed, and the same in bytes of the panel's native format.
-    public var changedPixels: Int
-    public var changedBytes: Int
+    package var changedPixels: Int
+    package var changedBytes: Int
     /// The e-paper waveform this update ran, if any.
-    public var refresh: EPaperRefresh?
-    public var diagnostics: [PanelDiagnostic]
+    package var refresh: EPaperRefresh?
+    package var diagnostics: [PanelDiagnostic]
 }
 
 /// Totals of one panel. Kernel analogue: udlfb's metrics_* sysfs files, generalised.
-public struct PanelStats: Sendable, Equatable {
+package struct PanelStats: Sendable, Equatable {
     /// `deferred_io` calls, and of those the ones with an empty page list (scenario 20).
-    public var callbacks = 0
-    public var emptyUpdates = 0
+    package var callbacks = 0
+    package var emptyUpdates = 0
     /// Pagerefs received over all calls.
-    public var pages = 0
+    package var pages = 0
     /// Updates that reached the panel.
-    public var updates = 0
-    public var busBytes = 0
-    public var transfers = 0
-    public var changedPixels = 0
-    public var changedBytes = 0
+    package var updates = 0
+    package var busBytes = 0
+    package var transfers = 0
+    package var changedPixels = 0
+    package var changedBytes = 0
     /// Total time the bus was busy.
-    public var busBusy = VirtualTime.zero
-    public var partialRefreshes = 0
-    public var fullRefreshes = 0
-    public var diagnostics = 0
+    package var busBusy = VirtualTime.zero
+    package var partialRefreshes = 0
+    package var fullRefreshes = 0
+    package var diagnostics = 0
     /// Full-frame updates per second the bus (and, for e-paper, the full waveform) allows at this geometry: the
     /// number a driver writer sizes a panel by. Infinite for the ideal panel.
-    public var sustainableFPS: Double
+    package var sustainableFPS: Double
     /// Payload bytes per second of the bus; nil when unlimited.
-    public var busBytesPerSecond: Int64?
+    package var busBytesPerSecond: Int64?
 
-    public init(sustainableFPS: Double, busBytesPerSecond: Int64?) {
+    package init(sustainableFPS: Double, busBytesPerSecond: Int64?) {
         self.sustainableFPS = sustainableFPS
         self.busBytesPerSecond = busBytesPerSecond
     }
 
     /// name=value pairs in a fixed order, for summaries and golden files.
-    public var fields: [(String, String)] {
+    package var fields: [(String, String)] {
         [
             ("callbacks", "\(callbacks)"), ("empty_updates", "\(emptyUpdates)"), ("pages", "\(pages)"),
             ("updates", "\(updates)"), ("bus_bytes", "\(busBytes)"), ("transfers", "\(transfers)"),
@@ -107,7 +107,7 @@ public struct PanelStats: Sendable, Equatable {
     }
 
     /// Two decimals, "inf" for the ideal panel.
-    public static func format(_ fps: Double) -> String {
+    package static func format(_ fps: Double) -> String {
         guard fps.isFinite else { return "inf" }
         let centi = Int64((fps * 100).rounded())
         return "\(centi / 100).\(String(centi % 100).leftPadded(2))"
@@ -116,10 +116,10 @@ public struct PanelStats: Sendable, Equatable {
 
 /// Switches of historical driver behaviour (kernel-spec.md §9). The defaults are the newest kernel's.
 /// Kernel analogue: none (emulator variants, like `FBDefIOVariant`).
-public struct PanelOptions: Sendable, Equatable {
+package struct PanelOptions: Sendable, Equatable {
     /// DRM fbdev emulation's damage clipping.
-    public var drm = DRMFBHelperVariant()
-    public init() {}
+    package var drm = DRMFBHelperVariant()
+    package init() {}
 }
 
 /// A display driver behind fb_defio: its `deferred_io` callback, the panel it feeds, and what it has done.
@@ -133,7 +133,7 @@ public struct PanelOptions: Sendable, Equatable {
 /// runs in the fb_defio worker with the defio mutex held, so the bus time a driver sleeps there is time every writer
 /// that faults waits — except for DRM fbdev emulation, whose callback only records damage and leaves the bus to its
 /// damage worker. Kernel analogue: a driver's `struct fb_deferred_io` and its `deferred_io` function.
-@EmuActor public protocol PanelDriver: AnyObject, SendableMetatype {
+@EmuActor package protocol PanelDriver: AnyObject, SendableMetatype {
     /// The driver as the panel table names it (`fbtft`, `hyperv_fb`, …); unique among `PanelDrivers.all`.
     nonisolated static var name: String { get }
     /// How the callback turns the page list into bus traffic.
@@ -159,8 +159,8 @@ public struct PanelOptions: Sendable, Equatable {
 /// Every panel driver the emulator has. A new driver is its file in `drivers/` and one line here.
 /// Kernel analogue: the drivers built into the kernel (each registered with spi_register_driver(),
 /// platform_driver_register(), usb_register(), …).
-public enum PanelDrivers {
-    public static let all: [any PanelDriver.Type] = [
+package enum PanelDrivers {
+    package static let all: [any PanelDriver.Type] = [
         SynthvidDeferredIO.self,
         FBTFTDeferredIO.self,
         DRMFBHelperDeferredIO<MIPIDBIDirty>.self,
@@ -171,34 +171,34 @@ public enum PanelDrivers {
     ]
 
     /// Whether `driver` is in `all`.
-    public static func isRegistered(_ driver: any PanelDriver.Type) -> Bool {
+    package static func isRegistered(_ driver: any PanelDriver.Type) -> Bool {
         all.contains { ObjectIdentifier($0) == ObjectIdentifier(driver) }
     }
 }
 
 @EmuActor extension PanelDriver {
-    public var profile: PanelProfile { panel.profile }
+    package var profile: PanelProfile { panel.profile }
     /// What the glass shows now: 0xAARRGGBB, `width × height`, row-major.
-    public var image: [UInt32] { panel.image }
-    public var width: Int { panel.width }
-    public var height: Int { panel.height }
-    public var stats: PanelStats { panel.stats }
+    package var image: [UInt32] { panel.image }
+    package var width: Int { panel.width }
+    package var height: Int { panel.height }
+    package var stats: PanelStats { panel.stats }
     /// Called after every update with what was sent.
-    public var onUpdate: (@EmuActor (PanelUpdate) -> Void)? {
+    package var onUpdate: (@EmuActor (PanelUpdate) -> Void)? {
         get { panel.onUpdate }
         set { panel.onUpdate = newValue }
     }
 
     /// The framebuffer pixel value (as stored in memory at the info's bpp) converted to what this panel shows.
-    public func displayed(fbPixel: UInt32) -> UInt32 { panel.displayed(fbPixel: fbPixel) }
+    package func displayed(fbPixel: UInt32) -> UInt32 { panel.displayed(fbPixel: fbPixel) }
 
     /// What the glass must show once every write has been delivered: the framebuffer memory now, converted pixel
     /// by pixel (the lost-update invariant compares `image` with this at quiescence).
-    public func expectedImage() -> [UInt32] { panel.framebufferImage() }
+    package func expectedImage() -> [UInt32] { panel.framebufferImage() }
 
     /// The driver's `struct fb_deferred_io`: the delay its real driver computes at this machine's HZ, its sort flag,
     /// and this driver's callback. Kernel: the driver's static `fb_deferred_io` / its probe code.
-    public func fbDeferredIO() -> FBDeferredIO {
+    package func fbDeferredIO() -> FBDeferredIO {
         let rate = panel.info.kernel.sched.tickRate
         return FBDeferredIO(delay: profile.delay.jiffies(at: rate), sortPagereflist: profile.sortPagereflist,
                             deferredIO: { info, pagerefs in self.deferredIO(info, pagerefs) })
@@ -206,7 +206,7 @@ public enum PanelDrivers {
 
     /// Points `info.fbdefio` at this driver and calls `fbDeferredIOInit`. Kernel: the driver's probe —
     /// `info->fbdefio = …; fb_deferred_io_init(info)`.
-    public func install() -> Errno? {
+    package func install() -> Errno? {
         panel.info.fbdefio = fbDeferredIO()
         return fbDeferredIOInit(panel.info)
     }
@@ -215,7 +215,7 @@ public enum PanelDrivers {
 /// Creates the driver a profile names, for a framebuffer. The panel starts out showing the framebuffer as it is
 /// now (the full update real drivers push at probe time, not timed).
 /// Kernel analogue: the driver core binding the device to its registered driver and calling the driver's probe.
-@EmuActor public func makePanelDriver(_ profile: PanelProfile, for info: FBInfo,
+@EmuActor package func makePanelDriver(_ profile: PanelProfile, for info: FBInfo,
                                       options: PanelOptions = PanelOptions()) -> any PanelDriver {
     precondition(PanelDrivers.isRegistered(profile.driver), "\(profile.driver.name) is not in PanelDrivers.all")
     return profile.driver.init(Panel(profile: profile, info: info), options: options)

@@ -8,7 +8,7 @@ import Kernel
 /// Kernel analogue: the DRM fourcc / fbdev bitfields of the panel side (DRM_FORMAT_RGB565, XRGB8888, R1).
 extension PixelFormat {
     /// What a pixel of this glass shows before anything was ever sent: dark for emissive glass, white for e-paper.
-    public var blank: UInt32 {
+    package var blank: UInt32 {
         switch self {
         case .grey: 0xFFFF_FFFF
         default: 0xFF00_0000
@@ -18,15 +18,15 @@ extension PixelFormat {
     /// The framebuffer pixel `value` (as stored in memory in `fbFormat`, RGB565 or XRGB8888) converted to what this
     /// glass shows, as 0xAARRGGBB: decoded, encoded in the glass's format (what drm_fb_xrgb8888_to_rgb565 and the
     /// mono and grey conversions send), and decoded again as the glass shows it.
-    @inline(__always) public func displayed(fbPixel value: UInt32, fbFormat: PixelFormat) -> UInt32 {
+    @inline(__always) package func displayed(fbPixel value: UInt32, fbFormat: PixelFormat) -> UInt32 {
         0xFF00_0000 | decode(encode(rgb: fbFormat.decode(value)))
     }
 }
 
 /// The link between the driver and the panel, and what one transfer on it costs in virtual time.
 /// Kernel analogue: none (a cost model of spi_sync(), i2c_transfer(), usb_submit_urb(), memcpy_toio()).
-public struct Bus: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable {
+package struct Bus: Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: String, Sendable {
         /// SPI: 8 clocks per byte; spi_sync() sleeps while DMA or the controller's interrupt moves the data.
         case spi
         /// I2C: 9 clocks per byte (8 data + ACK), plus start, address byte and stop per message.
@@ -38,17 +38,17 @@ public struct Bus: Sendable, Equatable, CustomStringConvertible {
         /// No cost at all (the `ideal` panel).
         case none
     }
-    public let kind: Kind
+    package let kind: Kind
     /// Bits per second: the clock for SPI and I2C, the payload rate for USB bulk, 8 × the copy bandwidth for memory.
-    public let bitsPerSecond: Int64
+    package let bitsPerSecond: Int64
     /// Bit times per payload byte.
-    public let bitsPerByte: Int
+    package let bitsPerByte: Int
     /// Extra bit times per transfer (I2C: start, address byte with its ACK, stop).
-    public let framingBitsPerTransfer: Int
+    package let framingBitsPerTransfer: Int
     /// Fixed software and controller cost of one transfer (spi_sync set-up, i2c_transfer, URB round trip, message).
-    public let perTransfer: VirtualTime
+    package let perTransfer: VirtualTime
 
-    public init(kind: Kind, bitsPerSecond: Int64, bitsPerByte: Int = 8, framingBitsPerTransfer: Int = 0,
+    package init(kind: Kind, bitsPerSecond: Int64, bitsPerByte: Int = 8, framingBitsPerTransfer: Int = 0,
                 perTransfer: VirtualTime = .zero) {
         precondition(kind == .none || bitsPerSecond > 0, "a bus needs a rate")
         self.kind = kind
@@ -58,22 +58,22 @@ public struct Bus: Sendable, Equatable, CustomStringConvertible {
         self.perTransfer = perTransfer
     }
 
-    public static func spi(hz: Int64, perTransfer: VirtualTime) -> Bus {
+    package static func spi(hz: Int64, perTransfer: VirtualTime) -> Bus {
         Bus(kind: .spi, bitsPerSecond: hz, perTransfer: perTransfer)
     }
-    public static func i2c(hz: Int64, perTransfer: VirtualTime) -> Bus {
+    package static func i2c(hz: Int64, perTransfer: VirtualTime) -> Bus {
         Bus(kind: .i2c, bitsPerSecond: hz, bitsPerByte: 9, framingBitsPerTransfer: 11, perTransfer: perTransfer)
     }
-    public static let none = Bus(kind: .none, bitsPerSecond: 0)
+    package static let none = Bus(kind: .none, bitsPerSecond: 0)
 
     /// Whether the CPU does the transfer itself (charged) rather than sleeping while a controller does it.
-    public var occupiesCPU: Bool { kind == .memory }
+    package var occupiesCPU: Bool { kind == .memory }
 
     /// Payload bytes per second the bus can carry; nil when unlimited.
-    public var bytesPerSecond: Int64? { kind == .none ? nil : bitsPerSecond / Int64(bitsPerByte) }
+    package var bytesPerSecond: Int64? { kind == .none ? nil : bitsPerSecond / Int64(bitsPerByte) }
 
     /// Time for `bytes` payload bytes in `transfers` transfers, rounded up to the next picosecond.
-    public func time(bytes: Int, transfers: Int) -> VirtualTime {
+    package func time(bytes: Int, transfers: Int) -> VirtualTime {
         guard kind != .none else { return .zero }
         let bits = Int64(bytes) * Int64(bitsPerByte) + Int64(transfers) * Int64(framingBitsPerTransfer)
         let wide = bits.multipliedFullWidth(by: 1_000_000_000_000)
@@ -82,7 +82,7 @@ public struct Bus: Sendable, Equatable, CustomStringConvertible {
         return VirtualTime(picoseconds: wire + Int64(transfers) * perTransfer.picoseconds)
     }
 
-    public var description: String {
+    package var description: String {
         switch kind {
         case .spi: "SPI \(Self.hertz(bitsPerSecond))"
         case .i2c: "I2C \(Self.hertz(bitsPerSecond))"
@@ -103,7 +103,7 @@ public struct Bus: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// How the glass takes up what the controller received. Kernel analogue: none (panel physics).
-public enum RefreshModel: Sendable, Equatable {
+package enum RefreshModel: Sendable, Equatable {
     /// The glass shows the controller's RAM continuously (LCD, OLED, monitors).
     case continuous
     /// E-paper: the glass changes only when a waveform runs over it (the driver waits for the panel's busy line);
@@ -112,13 +112,13 @@ public enum RefreshModel: Sendable, Equatable {
 }
 
 /// One e-paper waveform. Kernel analogue: broadsheetfb's update modes (area vs. full, BS_CMD_UPD_*).
-public enum EPaperRefresh: String, Sendable, Equatable {
+package enum EPaperRefresh: String, Sendable, Equatable {
     case partial, full
 }
 
 /// The driver callback styles of kernel-spec.md §7: how a driver turns the page list into bus traffic.
 /// Kernel analogue: the families of `fb_deferred_io.deferred_io` implementations.
-public enum CallbackStyle: String, Sendable, CaseIterable {
+package enum CallbackStyle: String, Sendable, CaseIterable {
     /// Copy each listed page, then one dirty rectangle of the bounding rows (xen-fbfront, hyperv_fb).
     case perPage = "per-page"
     /// A window of whole rows covering every listed page (fbtft).
@@ -134,7 +134,7 @@ public enum CallbackStyle: String, Sendable, CaseIterable {
 }
 
 /// The fb_defio delay as the real driver computes it. Kernel: each driver's `fbdefio->delay`.
-public enum DefIODelay: Sendable, Equatable, CustomStringConvertible {
+package enum DefIODelay: Sendable, Equatable, CustomStringConvertible {
     /// `HZ / n` in C integer division (DRM, xen-fbfront, hyperv_fb: HZ/20; broadsheetfb: HZ/4; ssd1307fb:
     /// HZ/refreshrate).
     case hzDividedBy(Int64)
@@ -146,7 +146,7 @@ public enum DefIODelay: Sendable, Equatable, CustomStringConvertible {
     case udlfb
 
     /// The delay the driver stores in `fbdefio->delay` at this tick rate (may be 0).
-    public func jiffies(at rate: TickRate) -> Jiffies {
+    package func jiffies(at rate: TickRate) -> Jiffies {
         switch self {
         case .hzDividedBy(let n), .fbtftFPS(let n): Jiffies(rate.hz / n)
         case .msecs(let ms): rate.msecsToJiffies(ms)
@@ -156,12 +156,12 @@ public enum DefIODelay: Sendable, Equatable, CustomStringConvertible {
 
     /// What `fb_deferred_io_init` leaves in `fbdefio->delay`: 0 becomes HZ (one second).
     /// Kernel: fb_deferred_io_init() — drivers/video/fbdev/core/fb_defio.c
-    public func effectiveJiffies(at rate: TickRate) -> Jiffies {
+    package func effectiveJiffies(at rate: TickRate) -> Jiffies {
         let j = jiffies(at: rate)
         return j.rawValue == 0 ? Jiffies(rate.hz) : j
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .hzDividedBy(let n): n == 1 ? "HZ" : "HZ/\(n)"
         case .fbtftFPS(let fps): "HZ/fps (fps=\(fps))"
@@ -178,45 +178,45 @@ public enum DefIODelay: Sendable, Equatable, CustomStringConvertible {
 /// mode, and a fixed panel shows the top-left `min(xres, width) × min(yres, height)` part — pixels
 /// outside it are sent (and cost bus time) but never shown.
 /// Kernel analogue: a driver's probe-time description of its panel (fbtft_display, a DRM panel's mode and bus).
-public struct PanelProfile: Sendable, Equatable, Identifiable {
+package struct PanelProfile: Sendable, Equatable, Identifiable {
     /// The command-line id, e.g. `ili9341-spi32`.
-    public let name: String
-    public let summary: String
+    package let name: String
+    package let summary: String
     /// The native resolution (the glass), in pixels.
-    public let width: Int
-    public let height: Int
+    package let width: Int
+    package let height: Int
     /// The glass follows the framebuffer's mode instead of cropping it.
-    public let modeSettable: Bool
-    public let format: PixelFormat
-    public let bus: Bus
+    package let modeSettable: Bool
+    package let format: PixelFormat
+    package let bus: Bus
     /// Command bytes (and the transfers they take) to open one update window (fbtft's set_addr_win, MIPI DCS
     /// 0x2A/0x2B/0x2C, an e-paper controller's RAM window and update commands; for SSD1306 the column and page
     /// range commands).
-    public let commandBytes: Int
-    public let commandTransfers: Int
+    package let commandBytes: Int
+    package let commandTransfers: Int
     /// The largest single transfer: fbtft's tx buffer, a MIPI DBI SPI chunk, a USB URB, spidev's buffer.
-    public let maxTransferBytes: Int
-    public let refresh: RefreshModel
+    package let maxTransferBytes: Int
+    package let refresh: RefreshModel
     /// The driver that feeds the panel (registered in `PanelDrivers.all`).
-    public let driver: any PanelDriver.Type
-    public let delay: DefIODelay
+    package let driver: any PanelDriver.Type
+    package let delay: DefIODelay
     /// `fbdefio->sort_pagereflist` of the real driver.
-    public let sortPagereflist: Bool
+    package let sortPagereflist: Bool
     /// The depth a framebuffer for this panel is normally created with (16 = RGB565, 32 = XRGB8888).
-    public let defaultFramebufferBPP: Int
+    package let defaultFramebufferBPP: Int
     /// CPU time per pixel the driver spends encoding (udlfb's RLX compression); zero for drivers that only copy.
-    public let encodePerPixel: VirtualTime
+    package let encodePerPixel: VirtualTime
     /// DRM drivers: the frame duration of the CRTC's vblank — a hardware interrupt or a DRM vblank timer at the
     /// mode's refresh — with vblank k at k × `vblank` from boot. nil when the driver never calls drm_vblank_init
     /// (simpledrm, the MIPI DBI drivers): drm_crtc_vblank_get() fails and nothing waits for a vblank.
     /// Kernel: drm_vblank_crtc.framedur_ns — drivers/gpu/drm/drm_vblank.c
-    public let vblank: VirtualTime?
+    package let vblank: VirtualTime?
 
-    public var id: String { name }
-    public var style: CallbackStyle { driver.style }
+    package var id: String { name }
+    package var style: CallbackStyle { driver.style }
 
     /// Equal when every field is; drivers by identity.
-    public static func == (a: PanelProfile, b: PanelProfile) -> Bool {
+    package static func == (a: PanelProfile, b: PanelProfile) -> Bool {
         a.name == b.name && a.summary == b.summary && a.width == b.width && a.height == b.height
             && a.modeSettable == b.modeSettable && a.format == b.format && a.bus == b.bus
             && a.commandBytes == b.commandBytes && a.commandTransfers == b.commandTransfers
@@ -226,7 +226,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
             && a.encodePerPixel == b.encodePerPixel && a.vblank == b.vblank
     }
 
-    public init(name: String, summary: String, width: Int, height: Int, modeSettable: Bool,
+    package init(name: String, summary: String, width: Int, height: Int, modeSettable: Bool,
                 format: PixelFormat, bus: Bus, commandBytes: Int, commandTransfers: Int, maxTransferBytes: Int,
                 refresh: RefreshModel, driver: any PanelDriver.Type, delay: DefIODelay, sortPagereflist: Bool,
                 defaultFramebufferBPP: Int, encodePerPixel: VirtualTime = .zero, vblank: VirtualTime? = nil) {
@@ -254,7 +254,7 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
 
     /// The same panel behind a CRTC with (or, for nil, without) vblanks of period `vblank`: what a driver that
     /// sets up vblank interrupts or a DRM vblank timer would have.
-    public func withVBlank(_ vblank: VirtualTime?) -> PanelProfile {
+    package func withVBlank(_ vblank: VirtualTime?) -> PanelProfile {
         PanelProfile(name: name, summary: summary, width: width, height: height,
                      modeSettable: modeSettable, format: format, bus: bus, commandBytes: commandBytes,
                      commandTransfers: commandTransfers, maxTransferBytes: maxTransferBytes, refresh: refresh,
@@ -263,21 +263,21 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
     }
 
     /// The glass size for a framebuffer of `xres × yres`.
-    public func glassSize(xres: Int, yres: Int) -> (width: Int, height: Int) {
+    package func glassSize(xres: Int, yres: Int) -> (width: Int, height: Int) {
         modeSettable ? (xres, yres) : (min(xres, width), min(yres, height))
     }
 
-    public static func named(_ name: String) -> PanelProfile? { all.first { $0.name == name } }
-    public static var names: [String] { all.map(\.name) }
+    package static func named(_ name: String) -> PanelProfile? { all.first { $0.name == name } }
+    package static var names: [String] { all.map(\.name) }
 
     /// Full-frame updates per second at the native resolution and default depth.
-    public var nativeSustainableFPS: Double {
+    package var nativeSustainableFPS: Double {
         sustainableFPS(FramebufferLayout(width: width, height: height,
                                          format: PixelFormat(bitsPerPixel: defaultFramebufferBPP)!))
     }
 
     /// The profile table of `fbdefio-emu panels`: one fixed-width line per profile, in `all` order, then a legend.
-    public static func table(tickRate: TickRate) -> String {
+    package static func table(tickRate: TickRate) -> String {
         let header = ["PANEL", "RESOLUTION", "FORMAT", "BUS", "STYLE", "DRIVER", "DELAY", "MAX FPS"]
         var rows: [[String]] = [header]
         for p in all {
@@ -325,11 +325,11 @@ public struct PanelProfile: Sendable, Equatable, Identifiable {
     /// fb_ili9341's transmit buffer: its `fbtft_display` asks for `TXBUFLEN` = 4 × PAGE_SIZE, and its 240×320 × 16
     /// bpp framebuffer (153,600 bytes) is larger, so fbtft keeps the request.
     /// Kernel: `TXBUFLEN` — drivers/staging/fbtft/fb_ili9341.c
-    public static let fbIli9341TxbufLen = fbtftTxbufLen(displayTxbufLen: 4 * PAGE_SIZE, vmemSize: 240 * 320 * 2,
+    package static let fbIli9341TxbufLen = fbtftTxbufLen(displayTxbufLen: 4 * PAGE_SIZE, vmemSize: 240 * 320 * 2,
                                                        bitsPerPixel: 16)
 
     /// Every profile, in a fixed order (the CLI lists them so).
-    public static let all: [PanelProfile] = [
+    package static let all: [PanelProfile] = [
         // An unlimited panel: xen/hyperv-style per-page copy with no cost at all, and the delay those drivers use.
         PanelProfile(
             name: "ideal",

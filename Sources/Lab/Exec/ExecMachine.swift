@@ -23,8 +23,8 @@ import Workloads
     public let options: ExecOptions
     public let kernel: EmuKernel
     public let info: FBInfo
-    public let panel: any PanelDriver
-    public let profile: PanelProfile
+    package let panel: any PanelDriver
+    package let profile: PanelProfile
     public let checkers: OnlineCheckers
     public let recorder: EventRecorder
     public let width: Int, height: Int, bpp: Int

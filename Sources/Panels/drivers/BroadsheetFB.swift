@@ -15,19 +15,19 @@ import Kernel
 /// Waveshare controller addresses single rows). Quirk kept: an empty list still sends row 0 as a partial update.
 /// The run's rows end where the last row of the run ends, so the driver writes one row more than the pages cover.
 /// Kernel: broadsheetfb_dpy_deferred_io() + broadsheetfb_dpy_update_pages() + broadsheetfb_dpy_update()
-@EmuActor public final class BroadsheetFBDpyDeferredIO: PanelDriver {
-    public let panel: Panel
+@EmuActor package final class BroadsheetFBDpyDeferredIO: PanelDriver {
+    package let panel: Panel
     /// Partial refreshes since the last full one.
-    public private(set) var partialsSinceFull = 0
+    package private(set) var partialsSinceFull = 0
 
-    public nonisolated static var name: String { "broadsheetfb" }
-    public nonisolated static var style: CallbackStyle { .pageRuns }
-    public nonisolated static var kernelFunction: String {
+    package nonisolated static var name: String { "broadsheetfb" }
+    package nonisolated static var style: CallbackStyle { .pageRuns }
+    package nonisolated static var kernelFunction: String {
         "broadsheetfb_dpy_deferred_io() — drivers/video/fbdev/broadsheetfb.c"
     }
 
     /// The window commands, every row at the glass's depth, and the full waveform.
-    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+    package nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
         let rowBytes = (layout.width * profile.format.bitsPerPixel + 7) / 8
         var t = profile.bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
             + profile.bus.time(bytes: layout.height * rowBytes, inChunksOf: profile.maxTransferBytes)
@@ -35,10 +35,10 @@ import Kernel
         return t
     }
 
-    public init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
+    package init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
 
     /// Kernel: broadsheetfb_dpy_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
+    package func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let lineLength = info.fix.lineLength, yres = info.variable.yres
         // Height increment per page, fixed.
@@ -101,5 +101,5 @@ import Kernel
         panel.finish(update)
     }
 
-    public func flush() {}
+    package func flush() {}
 }

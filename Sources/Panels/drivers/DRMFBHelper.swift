@@ -4,47 +4,47 @@
 import Kernel
 
 /// A rectangle as x1, y1 (inclusive) and x2, y2 (exclusive). Kernel: `struct drm_rect` — include/drm/drm_rect.h
-public struct DRMRect: Sendable, Equatable, Hashable, CustomStringConvertible {
-    public var x1: Int
-    public var y1: Int
-    public var x2: Int
-    public var y2: Int
-    public init(x1: Int, y1: Int, x2: Int, y2: Int) {
+package struct DRMRect: Sendable, Equatable, Hashable, CustomStringConvertible {
+    package var x1: Int
+    package var y1: Int
+    package var x2: Int
+    package var y2: Int
+    package init(x1: Int, y1: Int, x2: Int, y2: Int) {
         self.x1 = x1
         self.y1 = y1
         self.x2 = x2
         self.y2 = y2
     }
     /// The empty clip the damage worker resets to (x1 = y1 = ~0, x2 = y2 = 0).
-    public static let reset = DRMRect(x1: Int(UInt32.max), y1: Int(UInt32.max), x2: 0, y2: 0)
+    package static let reset = DRMRect(x1: Int(UInt32.max), y1: Int(UInt32.max), x2: 0, y2: 0)
     /// Kernel: drm_rect_visible()
-    public var isVisible: Bool { x1 < x2 && y1 < y2 }
-    public var rect: Rect { Rect(x: x1, y: y1, width: x2 - x1, height: y2 - y1) }
-    public var description: String { "(\(x1),\(y1))-(\(x2),\(y2))" }
+    package var isVisible: Bool { x1 < x2 && y1 < y2 }
+    package var rect: Rect { Rect(x: x1, y: y1, width: x2 - x1, height: y2 - y1) }
+    package var description: String { "(\(x1),\(y1))-(\(x2),\(y2))" }
 }
 
 /// Switches of DRM fbdev emulation's damage clipping (kernel-spec.md §9). The defaults are the newest kernel's.
 /// Kernel analogue: none (emulator variants).
-public struct DRMFBHelperVariant: Sendable, Equatable {
+package struct DRMFBHelperVariant: Sendable, Equatable {
     /// The 2023 fixes (Sui Jingfeng; fbdev-generic's screen_size = height × pitch): the damaged range is kept
     /// within the visible rows and the clip clamped to yres. Off: bug J, `drm_damage_past_yres_2023` — a write to
     /// the page-rounded tail makes a clip past yres and an out-of-bounds blit.
-    public var clampDamageToYres = true
+    package var clampDamageToYres = true
     /// The 2025 fix (Francesco Lavra): a single-scanline clip ends at `bit_off + len × 8`. Off: it ends at
     /// `(end % line_length) × 8`, so a range ending exactly at a line end gives x2 = 0 and the damage is dropped.
-    public var singleScanlineEndFromLength = true
+    package var singleScanlineEndFromLength = true
     /// 6.19 (d8c4bddcd8bc, "drm/fb-helper: Synchronize dirty worker with vblank", T. Zimmermann): the damage worker
     /// first waits for the next vblank of the fbdev's CRTC, then takes the clip — damage arriving meanwhile joins
     /// the same flush, so flushes are rate-limited to the refresh. Only where the CRTC has vblanks
     /// (`PanelProfile.vblank`). Off: the kernels before 6.19 take the clip at once.
-    public var waitForVblank = true
-    public init() {}
+    package var waitForVblank = true
+    package init() {}
 }
 
 /// The framebuffer's `dirty` hook of the DRM driver under the fbdev emulation: where the damage worker sends a clip.
 /// One type per hook, so that each DRM driver is a `PanelDriver` of its own, `DRMFBHelperDeferredIO<Hook>`.
 /// Kernel: `drm_framebuffer_funcs.dirty` of simpledrm (drm_atomic_helper_dirtyfb) and of MIPI DBI drivers.
-public protocol DRMDirtyHook: SendableMetatype {
+package protocol DRMDirtyHook: SendableMetatype {
     /// The hook as the panel table names it (`firmware-blit`, `mipi-dbi`).
     static var name: String { get }
     /// Time of the hook's flush of the whole screen of `layout`.
@@ -55,17 +55,17 @@ public protocol DRMDirtyHook: SendableMetatype {
 
 /// simpledrm: the atomic commit of the dirty hook, then a CPU blit of each clip row into the firmware framebuffer.
 /// Kernel: drm_atomic_helper_dirtyfb() → simpledrm's plane update → drm_fb_blit() — drivers/gpu/drm/sysfb/simpledrm.c
-public enum FirmwareBlitDirty: DRMDirtyHook {
-    public static var name: String { "firmware-blit" }
+package enum FirmwareBlitDirty: DRMDirtyHook {
+    package static var name: String { "firmware-blit" }
 
     /// Every row of the screen blitted, after the commit.
-    public static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+    package static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
         VirtualTime(picoseconds: profile.bus.time(bytes: layout.width * 4, transfers: 0).picoseconds
                         * Int64(layout.height))
             + profile.bus.time(bytes: 0, transfers: profile.commandTransfers)
     }
 
-    @EmuActor public static func fbDirty(_ helper: DRMFBHelperDeferredIO<Self>, _ visible: Rect,
+    @EmuActor package static func fbDirty(_ helper: DRMFBHelperDeferredIO<Self>, _ visible: Rect,
                                          for update: UpdateBuilder) {
         let panel = helper.panel
         panel.transfer(bytes: panel.profile.commandBytes, transfers: panel.profile.commandTransfers, for: update)
@@ -90,16 +90,16 @@ public enum FirmwareBlitDirty: DRMDirtyHook {
 /// Kernel: drm_fbdev_dma_helper_fb_dirty() → drm_fbdev_dma_damage_blit() — drivers/gpu/drm/drm_fbdev_dma.c;
 /// drm_atomic_helper_dirtyfb() → mipi_dbi_fb_dirty() → mipi_dbi_buf_copy(), mipi_dbi_set_window_address(),
 /// mipi_dbi_command_buf() → mipi_dbi_spi_transfer() — drivers/gpu/drm/drm_mipi_dbi.c
-public enum MIPIDBIDirty: DRMDirtyHook {
-    public static var name: String { "mipi-dbi" }
+package enum MIPIDBIDirty: DRMDirtyHook {
+    package static var name: String { "mipi-dbi" }
 
     /// The window commands, then the whole screen as RGB565 in the controller's chunks.
-    public static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+    package static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
         profile.bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
             + profile.bus.time(bytes: layout.height * layout.width * 2, inChunksOf: profile.maxTransferBytes)
     }
 
-    @EmuActor public static func fbDirty(_ helper: DRMFBHelperDeferredIO<Self>, _ visible: Rect,
+    @EmuActor package static func fbDirty(_ helper: DRMFBHelperDeferredIO<Self>, _ visible: Rect,
                                          for update: UpdateBuilder) {
         let panel = helper.panel
         var snapshot: [[UInt32]] = []
@@ -141,32 +141,32 @@ public enum MIPIDBIDirty: DRMDirtyHook {
 ///
 /// Kernel: drm_fb_helper_deferred_io() + drm_fb_helper_memory_range_to_clip() + drm_fb_helper_damage() +
 /// drm_fb_helper_damage_work() — drivers/gpu/drm/drm_fb_helper.c
-@EmuActor public final class DRMFBHelperDeferredIO<Hook: DRMDirtyHook>: PanelDriver {
-    public nonisolated static var name: String { "drm-fbdev (\(Hook.name))" }
-    public nonisolated static var style: CallbackStyle { .boundingBox }
-    public nonisolated static var kernelFunction: String {
+@EmuActor package final class DRMFBHelperDeferredIO<Hook: DRMDirtyHook>: PanelDriver {
+    package nonisolated static var name: String { "drm-fbdev (\(Hook.name))" }
+    package nonisolated static var style: CallbackStyle { .boundingBox }
+    package nonisolated static var kernelFunction: String {
         "drm_fb_helper_deferred_io() — drivers/gpu/drm/drm_fb_helper.c"
     }
 
     /// The dirty hook's flush of the whole screen (the damage worker's clip is then the screen).
-    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+    package nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
         Hook.fullFrameTime(profile, layout)
     }
 
-    public let panel: Panel
-    public let variant: DRMFBHelperVariant
+    package let panel: Panel
+    package let variant: DRMFBHelperVariant
     /// The damage not yet flushed. Protected by helper->damage_lock. Kernel: helper->damage_clip
-    public private(set) var damageClip = DRMRect.reset
+    package private(set) var damageClip = DRMRect.reset
     /// The pages behind `damageClip`, in the order the callbacks received them.
     private var damagePages: [PgOff] = []
     /// The worker the damage work runs on, and the work. Kernel: helper->damage_work on system_wq
-    public let damageWorkqueue: Workqueue
-    public private(set) var damageWork: DelayedWork!
+    package let damageWorkqueue: Workqueue
+    package private(set) var damageWork: DelayedWork!
     /// Vblank waits the damage worker slept through, and the vblank it last woke at.
-    public private(set) var vblankWaits = 0
-    public private(set) var lastVblank: VirtualTime?
+    package private(set) var vblankWaits = 0
+    package private(set) var lastVblank: VirtualTime?
 
-    public init(_ panel: Panel, options: PanelOptions) {
+    package init(_ panel: Panel, options: PanelOptions) {
         self.panel = panel
         variant = options.drm
         damageWorkqueue = Workqueue("events/damage", kernel: panel.info.kernel)
@@ -176,7 +176,7 @@ public enum MIPIDBIDirty: DRMDirtyHook {
     }
 
     /// Kernel: drm_fb_helper_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
+    package func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         var minOff = Int.max, maxOff = 0
         for ref in pagerefs {
@@ -209,7 +209,7 @@ public enum MIPIDBIDirty: DRMDirtyHook {
 
     /// Damage from the `write()` path (fb_sys_write into the screen buffer, no page faults): the written byte range
     /// goes straight to the damage worker, bypassing fb_defio (scenario 20). Kernel: drm_fb_helper_damage_range()
-    public func drmFBHelperDamageRange(off: Int, len: Int) {
+    package func drmFBHelperDamageRange(off: Int, len: Int) {
         let info = panel.info
         drmFBHelperDamage(drmFBHelperMemoryRangeToClip(
             off: off, len: len, lineLength: info.fix.lineLength, xres: info.variable.xres,
@@ -264,7 +264,7 @@ public enum MIPIDBIDirty: DRMDirtyHook {
     }
 
     /// Waits for the damage worker to finish what is queued. Kernel analogue: flush_work(&helper->damage_work)
-    public func flush() {
+    package func flush() {
         guard panel.info.kernel.sched.current >= 0 else { return }
         damageWork.flush()
     }
@@ -272,7 +272,7 @@ public enum MIPIDBIDirty: DRMDirtyHook {
 
 /// Converts a byte range of the framebuffer into a clip of scanlines and, within one scanline, pixels.
 /// Kernel: drm_fb_helper_memory_range_to_clip()
-public func drmFBHelperMemoryRangeToClip(off: Int, len: Int, lineLength: Int, xres: Int, yres: Int,
+package func drmFBHelperMemoryRangeToClip(off: Int, len: Int, lineLength: Int, xres: Int, yres: Int,
                                          bitsPerPixel: Int, variant: DRMFBHelperVariant) -> DRMRect {
     let end = off + len
     var x1 = 0, x2 = xres

@@ -11,7 +11,7 @@ import Kernel
 /// one transfer.
 /// Kernel: fbtft_framebuffer_alloc() ("Transmit buffer") + fbtft_write_vmem16_bus8() —
 /// drivers/staging/fbtft/fbtft-core.c, fbtft-bus.c
-public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int) -> Int {
+package func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int) -> Int {
     var len = displayTxbufLen
     if len == -1 { len = vmemSize + 2 }  // room for a start byte
     if len >= vmemSize + 2 { len = 0 }
@@ -35,28 +35,28 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
 /// starts at row 0; an empty list with nothing from `fbtft_mkdirty` finds start > end and becomes a full update.
 /// A 32 bpp framebuffer (which real fbtft does not offer) is converted and sent as RGB565: `rows × xres × 2` bytes.
 /// Kernel: fbtft_deferred_io() + fbtft_update_display() + fbtft_set_addr_win() + fbtft_write_vmem16_bus8()
-@EmuActor public final class FBTFTDeferredIO: PanelDriver {
-    public let panel: Panel
+@EmuActor package final class FBTFTDeferredIO: PanelDriver {
+    package let panel: Panel
     /// The pending dirty-line window, inclusive. Protected by par->dirty_lock (a spinlock nothing sleeps under).
     /// Kernel: par->dirty_lines_start / par->dirty_lines_end
-    public private(set) var dirtyLinesStart = 0
-    public private(set) var dirtyLinesEnd = 0
+    package private(set) var dirtyLinesStart = 0
+    package private(set) var dirtyLinesEnd = 0
 
-    public nonisolated static var name: String { "fbtft" }
-    public nonisolated static var style: CallbackStyle { .lineRange }
-    public nonisolated static var kernelFunction: String { "fbtft_deferred_io() — drivers/staging/fbtft/fbtft-core.c" }
+    package nonisolated static var name: String { "fbtft" }
+    package nonisolated static var style: CallbackStyle { .lineRange }
+    package nonisolated static var kernelFunction: String { "fbtft_deferred_io() — drivers/staging/fbtft/fbtft-core.c" }
 
     /// The window commands, then every row through the tx buffer.
-    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+    package nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
         let rowBytes = layout.format == .rgb565 ? layout.lineLength : layout.width * 2
         return profile.bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
             + profile.bus.time(bytes: layout.height * rowBytes, inChunksOf: profile.maxTransferBytes)
     }
 
-    public init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
+    package init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
 
     /// Kernel: fbtft_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
+    package func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let yres = info.variable.yres, lineLength = info.fix.lineLength
         var start = dirtyLinesStart, end = dirtyLinesEnd
@@ -102,7 +102,7 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
 
     /// Widens the dirty-line window and schedules the deferred work (a no-op if it is already pending). `y == -1`
     /// means the whole screen. Called by `write()` and the drawing ops. Kernel: fbtft_mkdirty()
-    public func fbtftMkdirty(y: Int, height: Int) {
+    package func fbtftMkdirty(y: Int, height: Int) {
         var y = y, height = height
         if y == -1 {
             y = 0
@@ -117,7 +117,7 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
     /// nothing), then mark the whole screen dirty. Returns the bytes written (clamped to smem_len).
     /// Kernel: fbtft_fb_write() → fb_sys_write() + fbtft_mkdirty(info, -1, 0)
     @discardableResult
-    public func fbtftFbWrite(offset: Int, _ bytes: [UInt8]) -> Int {
+    package func fbtftFbWrite(offset: Int, _ bytes: [UInt8]) -> Int {
         let info = panel.info
         guard offset >= 0, offset < info.fix.smemLen else { return 0 }
         let count = min(bytes.count, info.fix.smemLen - offset)
@@ -130,5 +130,5 @@ public func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: Int
         return count
     }
 
-    public func flush() {}
+    package func flush() {}
 }

@@ -9,27 +9,27 @@ import Kernel
 /// I2C message behind the 0x40 data control byte. The real driver's framebuffer is 1 bpp; here a 16 or 32 bpp
 /// framebuffer is thresholded to lit/dark pixels as the packing reads it.
 /// Kernel: ssd1307fb_deferred_io() → ssd1307fb_update_display() → ssd1307fb_update_rect()
-@EmuActor public final class SSD1307FBDeferredIO: PanelDriver {
-    public let panel: Panel
+@EmuActor package final class SSD1307FBDeferredIO: PanelDriver {
+    package let panel: Panel
     /// The address ranges last sent (zeroed `par` at probe: any first update sends both).
     /// Kernel: par->col_start, col_end, page_start, page_end
     private var colRange = (start: 0, end: 0)
     private var pageRange = (start: 0, end: 0)
 
-    public nonisolated static var name: String { "ssd1307fb" }
-    public nonisolated static var style: CallbackStyle { .fullScreen }
-    public nonisolated static var kernelFunction: String { "ssd1307fb_deferred_io() — drivers/video/fbdev/ssd1307fb.c" }
+    package nonisolated static var name: String { "ssd1307fb" }
+    package nonisolated static var style: CallbackStyle { .fullScreen }
+    package nonisolated static var kernelFunction: String { "ssd1307fb_deferred_io() — drivers/video/fbdev/ssd1307fb.c" }
 
     /// One data message of the whole screen in the controller's page format (the range commands are sent only
     /// when the range changes, so not in the steady state).
-    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+    package nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
         profile.bus.time(bytes: 1 + layout.width * ((layout.height + 7) / 8), transfers: 1)
     }
 
-    public init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
+    package init(_ panel: Panel, options: PanelOptions) { self.panel = panel }
 
     /// Kernel: ssd1307fb_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
+    package func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let update = panel.beginUpdate(pages: pagerefs.map(\.pgoff))
         ssd1307fbUpdateRect(info, x: 0, y: 0, width: panel.width, height: panel.height, for: update)
@@ -61,5 +61,5 @@ import Kernel
         for (i, pixels) in rows.enumerated() { panel.store(row: y + i, x: x, pixels, into: update) }
     }
 
-    public func flush() {}
+    package func flush() {}
 }

@@ -12,31 +12,31 @@ import Kernel
 /// The `ideal` profile runs this driver with a bus of no cost. (The 2025 driver dropped the copy; the pages are
 /// then scanned in place, as xen-fbfront's are.)
 /// Kernel: synthvid_deferred_io() + hvfb_docopy() + synthvid_update() — drivers/video/fbdev/hyperv_fb.c
-@EmuActor public final class SynthvidDeferredIO: PanelDriver {
-    public let panel: Panel
+@EmuActor package final class SynthvidDeferredIO: PanelDriver {
+    package let panel: Panel
     /// The VRAM the host displays from: what was copied so far. Kernel: par->mmio_vp
     private var vram: [UInt8]
 
-    public nonisolated static var name: String { "hyperv_fb" }
-    public nonisolated static var style: CallbackStyle { .perPage }
-    public nonisolated static var kernelFunction: String { "synthvid_deferred_io() — drivers/video/fbdev/hyperv_fb.c" }
+    package nonisolated static var name: String { "hyperv_fb" }
+    package nonisolated static var style: CallbackStyle { .perPage }
+    package nonisolated static var kernelFunction: String { "synthvid_deferred_io() — drivers/video/fbdev/hyperv_fb.c" }
 
     /// Every page of the screen buffer copied, then one SYNTHVID_DIRT message.
-    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+    package nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
         let bus = profile.bus
         let pages = pageAlign(layout.byteCount) / PAGE_SIZE
         return VirtualTime(picoseconds: bus.time(bytes: PAGE_SIZE, transfers: 0).picoseconds * Int64(pages))
             + bus.time(bytes: profile.commandBytes, transfers: profile.commandTransfers)
     }
 
-    public init(_ panel: Panel, options: PanelOptions) {
+    package init(_ panel: Panel, options: PanelOptions) {
         self.panel = panel
         let info = panel.info
         vram = info.readScreen()  // Probe: the whole screen was copied once.
     }
 
     /// Kernel: synthvid_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
+    package func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let update = panel.beginUpdate(pages: pagerefs.map(\.pgoff))
         let lineLength = info.fix.lineLength
@@ -86,5 +86,5 @@ import Kernel
         }
     }
 
-    public func flush() {}
+    package func flush() {}
 }

@@ -4,18 +4,18 @@ import Kernel
 
 /// udlfb's metrics, as its sysfs files show them. Kernel: dlfb_data.bytes_rendered / bytes_identical / bytes_sent
 /// (metrics_bytes_*).
-public struct DLFBMetrics: Sendable, Equatable {
+package struct DLFBMetrics: Sendable, Equatable {
     /// PAGE_SIZE per page handed to the callback.
-    public var bytesRendered = 0
+    package var bytesRendered = 0
     /// The kernel's mixed unit, kept: bytes for the identical words trimmed off a page's ends, plus one per
     /// identical pixel skipped inside it.
-    public var bytesIdentical = 0
+    package var bytesIdentical = 0
     /// URB bytes submitted.
-    public var bytesSent = 0
+    package var bytesSent = 0
     /// RLX commands emitted and URBs submitted.
-    public var commands = 0
-    public var urbs = 0
-    public init() {}
+    package var commands = 0
+    package var urbs = 0
+    package init() {}
 }
 
 /// udlfb's deferred I/O: per listed page (sorted), compare the page with the backing (shadow) copy of what the
@@ -33,16 +33,16 @@ public struct DLFBMetrics: Sendable, Equatable {
 /// framebuffer is compared as 32-bit pixels and converted. dlfb_get_urb's one-second timeout ("lost pixels") never
 /// fires here: the emulated bus completes every URB in far less.
 /// Kernel: dlfb_dpy_deferred_io() + dlfb_render_hline() + dlfb_trim_hline() + dlfb_compress_hline()
-@EmuActor public final class DLFBDpyDeferredIO: PanelDriver {
-    public let panel: Panel
-    public private(set) var metrics = DLFBMetrics()
+@EmuActor package final class DLFBDpyDeferredIO: PanelDriver {
+    package let panel: Panel
+    package private(set) var metrics = DLFBMetrics()
     /// The pixels the device has, as framebuffer values (set when a command encodes them).
     /// Kernel: dlfb->backing_buffer
     private var backing: [UInt32]
     /// Completion times of submitted URBs, oldest first. Kernel: dlfb->urbs.limit_sem + the URB list
     private var inFlight: [VirtualTime] = []
     /// Kernel: WRITES_IN_FLIGHT
-    public static let writesInFlight = 4
+    package static let writesInFlight = 4
     /// Kernel: MIN_RLX_CMD_BYTES = RLX_HEADER_BYTES (7) + MIN_RLX_PIX_BYTES (4)
     nonisolated static let minRLXCommandBytes = 11
     nonisolated static let rlxHeaderBytes = 7
@@ -54,12 +54,12 @@ public struct DLFBMetrics: Sendable, Equatable {
         var spans: [(pixel: Int, values: [UInt32])] = []
     }
 
-    public nonisolated static var name: String { "udlfb" }
-    public nonisolated static var style: CallbackStyle { .shadowDiff }
-    public nonisolated static var kernelFunction: String { "dlfb_dpy_deferred_io() — drivers/video/fbdev/udlfb.c" }
+    package nonisolated static var name: String { "udlfb" }
+    package nonisolated static var style: CallbackStyle { .shadowDiff }
+    package nonisolated static var kernelFunction: String { "dlfb_dpy_deferred_io() — drivers/video/fbdev/udlfb.c" }
 
     /// The worst case: every pixel of every page changed and no runs, in full URBs.
-    public nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
+    package nonisolated static func fullFrameTime(_ profile: PanelProfile, _ layout: FramebufferLayout) -> VirtualTime {
         let pixelsPerPage = PAGE_SIZE / layout.bytesPerPixel
         let commands = (pixelsPerPage + maxCommandPixels - 1) / maxCommandPixels
         let perPage = commands * rlxHeaderBytes + pixelsPerPage * 2
@@ -68,7 +68,7 @@ public struct DLFBMetrics: Sendable, Equatable {
         return profile.bus.time(bytes: total, transfers: urbs)
     }
 
-    public init(_ panel: Panel, options: PanelOptions) {
+    package init(_ panel: Panel, options: PanelOptions) {
         self.panel = panel
         backing = []
         backing = readPixels(panel.info, from: 0, count: panel.info.fix.smemLen / panel.fbBytesPerPixel)
@@ -95,7 +95,7 @@ public struct DLFBMetrics: Sendable, Equatable {
     }
 
     /// Kernel: dlfb_dpy_deferred_io()
-    public func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
+    package func deferredIO(_ info: FBInfo, _ pagerefs: [FBDeferredIOPageref]) {
         panel.noteCallback(pagerefs)
         let update = panel.beginUpdate(pages: pagerefs.map(\.pgoff))
         var lastCompletion: VirtualTime?
@@ -244,7 +244,7 @@ public struct DLFBMetrics: Sendable, Equatable {
     }
 
     /// Waits until the last URB has completed.
-    public func flush() {
+    package func flush() {
         let sched = panel.info.kernel.sched
         guard sched.current >= 0, let last = inFlight.last, last > sched.now else { return }
         sched.sleep(until: last)
