@@ -23,9 +23,7 @@ let package = Package(
     name: "fbdefio-emu",
     products: [
         .executable(name: "fbdefio-emu", targets: ["fbdefio-emu"]),
-        // Libraries for the separate benchmark package (Benchmarks/), which depends on this one by path. Their
-        // `public` declarations are what that package uses; everything else the project's targets share is
-        // `package`, and Panels, Workloads and Frontend (no products) are `package` throughout.
+        // Libraries for the separate benchmark package (Benchmarks/), which depends on this one by path.
         .library(name: "Kernel", targets: ["Kernel"]),
         .library(name: "Lab", targets: ["Lab"]),
         // `fbdefio-emu exec` sets LD_PRELOAD to this library (libfbdefio-preload.so, next to the executable).

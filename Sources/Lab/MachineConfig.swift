@@ -5,18 +5,18 @@ import Kernel
 /// One machine's make-up, shared by the demo (`Machine`), trace replay (`Replay`), the boot demo and the explorer's
 /// scenarios: the run's options, the cost table, and how many faults without progress make a livelock.
 public struct MachineConfig: Sendable {
-    package var options: MachineOptions
+    public var options: MachineOptions
     public var costs = CostTable.default
-    package var livelockAttempts: Int?
+    public var livelockAttempts: Int?
     /// A policy that replaces the options' choice (the explorer's PCT and scripted schedules).
-    package var policy: SchedPolicy?
+    public var policy: SchedPolicy?
 
     public init(_ options: MachineOptions = MachineOptions()) { self.options = options }
 
-    package var variant: Variants.Selection { options.variant }
+    public var variant: Variants.Selection { options.variant }
 
     /// The mm switches: the options' per-VMA-lock choice, the livelock bound, and the variant's version-dependent ones.
-    package var mmConfig: MMConfig {
+    public var mmConfig: MMConfig {
         var config = MMConfig()
         config.perVMALocks = options.perVMALocks
         if let livelockAttempts { config.livelockAttempts = livelockAttempts }

@@ -19,15 +19,15 @@ import Panels
 import Workloads
 
 /// One exec machine. Create, `run()`, read the report.
-@EmuActor package final class ExecMachine {
-    package let options: ExecOptions
-    package let kernel: EmuKernel
-    package let info: FBInfo
+@EmuActor public final class ExecMachine {
+    public let options: ExecOptions
+    public let kernel: EmuKernel
+    public let info: FBInfo
     package let panel: any PanelDriver
     package let profile: PanelProfile
-    package let checkers: OnlineCheckers
-    package let recorder: EventRecorder
-    package let width: Int, height: Int, bpp: Int
+    public let checkers: OnlineCheckers
+    public let recorder: EventRecorder
+    public let width: Int, height: Int, bpp: Int
     let mailbox: FrameMailbox?
     let snapshot: (@Sendable (Frame) -> Void)?
     let snapshotEvery: Int
@@ -82,7 +82,7 @@ import Workloads
     var framesPerBand: [Int] = []
     var workloadReport: String?
 
-    package init(_ options: ExecOptions, mailbox: FrameMailbox? = nil, snapshotEvery: Int = 0,
+    public init(_ options: ExecOptions, mailbox: FrameMailbox? = nil, snapshotEvery: Int = 0,
                 snapshot: (@Sendable (Frame) -> Void)? = nil) throws(Machine.SetupError) {
         guard let profile = PanelProfile.named(options.panel) else { throw .unknownPanel(options.panel) }
         self.options = options
@@ -132,7 +132,7 @@ import Workloads
     }
 
     /// The tracking mechanism the program's mappings used, as the summary names it.
-    package var mechanism: String {
+    public var mechanism: String {
         let uffd = regions.contains { $0.userfaultfd }, segv = regions.contains { !$0.userfaultfd && $0.writable }
         let available = ExecHost.userfaultfdWPAvailable ? "available on this host" : "not available on this host"
         switch (uffd, segv) {
@@ -149,7 +149,7 @@ import Workloads
 
     /// Starts the program, runs the machine until the program has ended and its last close has flushed, checks,
     /// and reports.
-    package func run() -> ExecReport {
+    public func run() -> ExecReport {
         let smemLen = info.fix.smemLen
         do {
             let host = try ExecHost(memfdSize: smemLen)

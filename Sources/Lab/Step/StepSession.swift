@@ -6,7 +6,7 @@ import Kernel
 import Panels
 
 /// What to run: the four kinds of run the CLI has.
-package enum StepSource: Sendable {
+public enum StepSource: Sendable {
     /// `replay TRACE`: an access trace on the replay machine.
     case replay(ReplayTrace, ReplayOptions, name: String)
     /// `explore --scenario S`: one schedule of a built-in scenario (the random walk of `seed`).
@@ -16,7 +16,7 @@ package enum StepSource: Sendable {
     /// `run`: the demo machine (workloads drawing on a panel), headless.
     case demo(DemoOptions)
 
-    package var title: String {
+    public var title: String {
         switch self {
         case .replay(_, let o, let name): "replay \(name) (variant \(o.variant.name))"
         case .scenario(let s, let v, let seed): "scenario \(s.name) (variant \(v.name), seed \(seed))"
@@ -28,32 +28,32 @@ package enum StepSource: Sendable {
 }
 
 /// One pass of a run: every event, the states of the window, and what the run came to.
-package struct StepRun: Sendable {
-    package var title: String
-    package var events: [StepEvent]
+public struct StepRun: Sendable {
+    public var title: String
+    public var events: [StepEvent]
     /// Event number → the state after it (the window's events only).
-    package var states: [Int: StepState]
-    package var eventHash: UInt64
-    package var violation: Violation?
+    public var states: [Int: StepState]
+    public var eventHash: UInt64
+    public var violation: Violation?
     /// The event at which the first checker fired (a violation found after the last event, at the end of the run,
     /// has none).
-    package var violationEvent: Int?
+    public var violationEvent: Int?
     /// The two-column race diagram up to the violation (empty without one).
-    package var diagram: String
+    public var diagram: String
     /// page_mkwrite per framebuffer page, and where the pages sit on the screen.
-    package var mkwritesPerPage: [Int]
-    package var layout: FramebufferLayout
+    public var mkwritesPerPage: [Int]
+    public var layout: FramebufferLayout
     /// Store→panel latency, when the machine measures it (replay and run).
-    package var latency: LatencyHistogram?
+    public var latency: LatencyHistogram?
     /// Process errors, scheduler reports: what the run itself printed.
-    package var reports: [String]
+    public var reports: [String]
 }
 
-package enum StepError: Error, CustomStringConvertible, Sendable {
+public enum StepError: Error, CustomStringConvertible, Sendable {
     case setup(String)
     /// A second pass did not give the first pass's events.
     case nondeterministic(first: UInt64, again: UInt64)
-    package var description: String {
+    public var description: String {
         switch self {
         case .setup(let why): why
         case .nondeterministic(let a, let b):
@@ -62,10 +62,10 @@ package enum StepError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-@EmuActor package enum StepRunner {
+@EmuActor public enum StepRunner {
     /// Runs `source` once, keeping the states of the events in `window` (nil: all of them).
     /// With `sink`, the states go there as they are read and the result keeps none.
-    package static func run(_ source: StepSource, window: ClosedRange<Int>?,
+    public static func run(_ source: StepSource, window: ClosedRange<Int>?,
                            sink: (@EmuActor (StepState) -> Void)? = nil) -> Result<StepRun, StepError> {
         var observer: StepObserver?
         func watch(_ kernel: EmuKernel, _ info: FBInfo, _ checkers: OnlineCheckers) {
@@ -155,17 +155,17 @@ package enum StepError: Error, CustomStringConvertible, Sendable {
 
 /// A cursor over a run's events that keeps a window of states and re-runs the machine to move outside it.
 /// Not an actor: the terminal loop owns it and runs each pass on the emulator thread.
-package final class StepSession: @unchecked Sendable {
-    package let source: StepSource
+public final class StepSession: @unchecked Sendable {
+    public let source: StepSource
     /// States kept around the cursor.
-    package let windowSize: Int
-    package private(set) var run: StepRun
+    public let windowSize: Int
+    public private(set) var run: StepRun
     /// Passes of the machine so far (the first included).
-    package private(set) var passes = 1
+    public private(set) var passes = 1
     let runPass: @Sendable (StepSource, ClosedRange<Int>?) -> Result<StepRun, StepError>
 
     /// Runs the first pass. `runPass` runs one pass (on the emulator thread) and waits for it.
-    package init(_ source: StepSource, windowSize: Int = 2000,
+    public init(_ source: StepSource, windowSize: Int = 2000,
                 runPass: @escaping @Sendable (StepSource, ClosedRange<Int>?) -> Result<StepRun, StepError>)
         throws(StepError) {
         self.source = source
@@ -177,11 +177,11 @@ package final class StepSession: @unchecked Sendable {
         }
     }
 
-    package var count: Int { run.events.count }
+    public var count: Int { run.events.count }
 
     /// The state after event `n` (1-based) and the one before it, running the machine again if `n` is outside the
     /// window. The window is placed so that `n` and `n - 1` are both in it.
-    package func state(_ n: Int) throws(StepError) -> (StepState, StepState?) {
+    public func state(_ n: Int) throws(StepError) -> (StepState, StepState?) {
         let n = max(1, min(n, count))
         if run.states[n] == nil || (n > 1 && run.states[n - 1] == nil) {
             let lo = max(1, n - windowSize / 2)
@@ -200,19 +200,19 @@ package final class StepSession: @unchecked Sendable {
     }
 
     /// The next event after `n` that satisfies `match` (nil: none).
-    package func next(after n: Int, where match: (StepEvent) -> Bool) -> Int? {
+    public func next(after n: Int, where match: (StepEvent) -> Bool) -> Int? {
         guard n < count else { return nil }
         return run.events[n...].first(where: match)?.number
     }
 
     /// The first event of each worker pass: a worker event right after a non-worker one.
-    package func isWorkerPassStart(_ number: Int) -> Bool {
+    public func isWorkerPassStart(_ number: Int) -> Bool {
         let e = run.events[number - 1]
         return e.isWorker && (number == 1 || !run.events[number - 2].isWorker)
     }
 
     /// The screen after event `n`.
-    package func screen(_ n: Int, width: Int?, height: Int?, ansi: Bool, status: String = "") throws(StepError) -> [String] {
+    public func screen(_ n: Int, width: Int?, height: Int?, ansi: Bool, status: String = "") throws(StepError) -> [String] {
         let (s, prev) = try state(n)
         return StepText.screen(s, previous: prev, log: run.events[0 ..< s.event.number], total: count,
                                title: run.title, width: width, height: height, ansi: ansi, status: status)
