@@ -144,10 +144,8 @@ public struct DemoReport: Sendable {
         mkwritesPerPage = Array(repeating: 0, count: fbPages)
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
         panel = makePanelDriver(profile, for: info, options: config.variant.switches.panel)
-        var fbdefio = panel.fbDeferredIO()
-        if let delay = options.delay.jiffies(at: kernel.sched.tickRate) { fbdefio.delay = delay }
-        if let sort = options.sortPagereflist { fbdefio.sortPagereflist = sort }
-        guard config.setUpDeferredIO(info, fbdefio) else { throw .outOfMemory("the deferred-I/O state") }
+        guard config.setUpDeferredIO(info, for: panel, delay: options.delay, sortPagereflist: options.sortPagereflist)
+        else { throw .outOfMemory("the deferred-I/O state") }
         panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }
         recorder.logicalClock = false
         recorder.workerIDs = kernel.systemWorkqueue.workerIDs

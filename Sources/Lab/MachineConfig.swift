@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT — what every machine the Lab boots is made of: its options, the costs and the
 // livelock bound, and a framebuffer with deferred I/O set up the way the variant says.
 import Kernel
+import Panels
 
 /// One machine's make-up, shared by the demo (`Machine`), trace replay (`Replay`), the boot demo and the explorer's
 /// scenarios: the run's options, the cost table, and how many faults without progress make a livelock.
@@ -41,6 +42,25 @@ public struct MachineConfig: Sendable {
         info.variant = variant.switches.defio
         if variant.switches.environment.secondDeviceNode { _ = info.makeDeviceNode("fb1") }
         return (info, checkers)
+    }
+
+    /// A panel driver's probe with the run's choices: the driver's fb_defio with `delay` (unless the panel's default)
+    /// and the list order (unless nil), `beforeDriver` told of each batch just before the driver's callback, set up
+    /// by `setUpDeferredIO`. Returns false when init failed for want of memory.
+    @EmuActor func setUpDeferredIO(_ info: FBInfo, for panel: any PanelDriver, delay: DelayChoice,
+                                   sortPagereflist: Bool?,
+                                   beforeDriver: (@EmuActor ([FBDeferredIOPageref]) -> Void)? = nil) -> Bool {
+        var fbdefio = panel.fbDeferredIO()
+        if let jiffies = delay.jiffies(at: info.kernel.sched.tickRate) { fbdefio.delay = jiffies }
+        if let sortPagereflist { fbdefio.sortPagereflist = sortPagereflist }
+        if let beforeDriver {
+            let driver = fbdefio.deferredIO
+            fbdefio.deferredIO = { info, pages in
+                beforeDriver(pages)
+                driver(info, pages)
+            }
+        }
+        return setUpDeferredIO(info, fbdefio)
     }
 
     /// The driver's probe: `info->fbdefio = …; fb_deferred_io_init(info)`, in the order the variant's driver does it

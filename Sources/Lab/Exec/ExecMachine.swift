@@ -110,15 +110,9 @@ import Workloads
         firstWrite = Array(repeating: nil, count: fbPages)
         recorder = EventRecorder(kernel: kernel, keepEvents: options.keepEvents, keepTrace: options.keepTrace)
         panel = makePanelDriver(profile, for: info, options: config.variant.switches.panel)
-        var fbdefio = panel.fbDeferredIO()
-        if let delay = options.delay.jiffies(at: kernel.sched.tickRate) { fbdefio.delay = delay }
-        if let sort = options.sortPagereflist { fbdefio.sortPagereflist = sort }
-        let driver = fbdefio.deferredIO
-        fbdefio.deferredIO = { [unowned self] info, pages in
-            self.beforeDriver(pages)
-            driver(info, pages)
-        }
-        guard config.setUpDeferredIO(info, fbdefio) else { throw .outOfMemory("the deferred-I/O state") }
+        guard config.setUpDeferredIO(info, for: panel, delay: options.delay, sortPagereflist: options.sortPagereflist,
+                                     beforeDriver: { [unowned self] pages in self.beforeDriver(pages) })
+        else { throw .outOfMemory("the deferred-I/O state") }
         panel.onUpdate = { [unowned self] update in self.panelUpdated(update) }
         recorder.logicalClock = false
         recorder.workerIDs = kernel.systemWorkqueue.workerIDs
