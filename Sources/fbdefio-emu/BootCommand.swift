@@ -12,7 +12,7 @@ struct Boot: ParsableCommand {
     var procs: Int = 4
 
     func validate() throws {
-        guard (1 ... 64).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...64") }
+        try FlagCheck.procs(procs, limit: 64)
     }
 
     func run() throws {

@@ -86,7 +86,7 @@ struct ExecCLI: ParsableCommand {
         if let duration, !(duration > 0 && duration <= 86_400) {
             throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 86400]")
         }
-        guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
+        try FlagCheck.procs(procs)
         guard (1 ... 1000).contains(fps) else { throw ValidationError("--fps: '\(fps)' is not in 1...1000") }
         if workload == nil && (programRows != nil || procs != 1) {
             throw ValidationError("--procs and --program-rows: only with --workload")

@@ -24,14 +24,12 @@ struct FramebufferFlags: ParsableArguments {
     var sortPagereflist = false
 
     func validate() throws {
-        if let resolution, Self.parseResolution(resolution) == nil {
-            throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
-        }
-        if let bpp, bpp != 16 && bpp != 32 { throw ValidationError("--bpp: '\(bpp)' is not 16 or 32") }
+        if let resolution { try FlagCheck.resolution(resolution) }
+        if let bpp { try FlagCheck.bpp(bpp) }
         if delayMs != nil && delayJiffies != nil {
             throw ValidationError("--delay-ms and --delay-jiffies: give at most one")
         }
-        if let delayMs, delayMs < 0 || delayMs > 60_000 { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
+        if let delayMs { try FlagCheck.delayMs(delayMs) }
         if let delayJiffies, delayJiffies < 0 || delayJiffies > 60_000 {
             throw ValidationError("--delay-jiffies: '\(delayJiffies)' is not in 0...60000")
         }

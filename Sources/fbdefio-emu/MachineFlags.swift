@@ -42,10 +42,8 @@ struct MachineFlags: ParsableArguments {
             throw ValidationError("--switch-ratio: '\(switchRatio)' is not N/D with 0 <= N <= D, D > 0")
         }
         guard quantumMicros > 0 else { throw ValidationError("--quantum-us: must be a positive number of µs") }
-        guard TickRate.allowed.contains(hz) else {
-            throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000")
-        }
-        guard (1 ... 64).contains(cpus) else { throw ValidationError("--cpus: '\(cpus)' is not between 1 and 64") }
+        try FlagCheck.hz(hz)
+        try FlagCheck.cpus(cpus)
         _ = try parseVariant(variant)
     }
 

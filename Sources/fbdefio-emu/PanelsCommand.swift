@@ -11,7 +11,7 @@ struct PanelsCommand: ParsableCommand {
     var hz: Int64 = 250
 
     func validate() throws {
-        guard TickRate.allowed.contains(hz) else { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
+        try FlagCheck.hz(hz)
     }
 
     func run() throws {

@@ -60,11 +60,9 @@ struct ReplayCLI: ParsableCommand {
     var walkthrough: String?
 
     func validate() throws {
-        guard TickRate.allowed.contains(hz) else { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
-        guard (1 ... 64).contains(cpus) else { throw ValidationError("--cpus: '\(cpus)' is not between 1 and 64") }
-        if let delayMs, !(0 ... 60_000).contains(delayMs) {
-            throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000")
-        }
+        try FlagCheck.hz(hz)
+        try FlagCheck.cpus(cpus)
+        if let delayMs { try FlagCheck.delayMs(delayMs) }
         if png != nil && panel == nil { throw ValidationError("--png: only with --panel") }
     }
 

@@ -55,7 +55,7 @@ struct Run: ParsableCommand {
     var heatmap: String?
 
     func validate() throws {
-        guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
+        try FlagCheck.procs(procs)
         if let frames, frames < 1 || frames > 1_000_000 { throw ValidationError("--frames: '\(frames)' is not in 1...1000000") }
         if let duration, !(duration > 0 && duration <= 3600) { throw ValidationError("--duration: '\(duration)' is not a number of seconds in (0, 3600]") }
         if frames != nil && duration != nil { throw ValidationError("--frames and --duration: give at most one") }

@@ -76,14 +76,12 @@ struct StepCommand: ParsableCommand {
             throw ValidationError("--scenario: unknown scenario '\(scenario)' (see 'fbdefio-emu scenarios')")
         }
         _ = try parseVariant(variant)
-        if let cpus, !(1 ... 64).contains(cpus) { throw ValidationError("--cpus: '\(cpus)' is not between 1 and 64") }
-        if let hz, !TickRate.allowed.contains(hz) { throw ValidationError("--hz: '\(hz)' is not one of 100, 250, 300, 1000") }
-        if let delayMs, !(0 ... 60_000).contains(delayMs) { throw ValidationError("--delay-ms: '\(delayMs)' is not in 0...60000") }
-        if let resolution, FramebufferFlags.parseResolution(resolution) == nil {
-            throw ValidationError("--resolution: '\(resolution)' is not WxH with 16 <= W, H <= 4096")
-        }
-        if let bpp, bpp != 16 && bpp != 32 { throw ValidationError("--bpp: '\(bpp)' is not 16 or 32") }
-        guard (1 ... 16).contains(procs) else { throw ValidationError("--procs: '\(procs)' is not in 1...16") }
+        if let cpus { try FlagCheck.cpus(cpus) }
+        if let hz { try FlagCheck.hz(hz) }
+        if let delayMs { try FlagCheck.delayMs(delayMs) }
+        if let resolution { try FlagCheck.resolution(resolution) }
+        if let bpp { try FlagCheck.bpp(bpp) }
+        try FlagCheck.procs(procs)
         guard (1 ... 100_000).contains(frames) else { throw ValidationError("--frames: '\(frames)' is not in 1...100000") }
         if let printSteps, printSteps < 1 { throw ValidationError("--print: '\(printSteps)' is not a positive number") }
         guard window >= 2 else { throw ValidationError("--window: '\(window)' is less than 2") }
