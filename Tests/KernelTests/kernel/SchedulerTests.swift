@@ -6,6 +6,20 @@ import Testing
     var lines: [String] = []
 }
 
+/// A task that takes `first`, lets the CPU go, takes `second`, then releases both: two of them in opposite orders
+/// can deadlock (AB/BA).
+@EmuActor
+func spawnLocking(_ s: Scheduler, _ name: String, _ first: KLock, then second: KLock) {
+    s.spawn(name) {
+        first.lock()
+        s.charge(.ns(10))
+        s.preempt(.quantum)
+        second.lock()
+        second.unlock()
+        first.unlock()
+    }
+}
+
 @EmuActor
 private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) -> (Scheduler, [String]) {
     let s = Scheduler(policy: policy)
@@ -105,18 +119,8 @@ private func interleave(_ policy: SchedPolicy, tasks: Int = 3, steps: Int = 40) 
     @Test @EmuActor func abbaLockOrderIsReportedAsDeadlock() {
         let s = Scheduler(policy: .roundRobin(quantum: .ns(1)))
         let a = KLock.mutex("A", s), b = KLock.mutex("B", s)
-        s.spawn("ab") {
-            a.lock()
-            s.charge(.ns(10))
-            s.preempt(.quantum)
-            b.lock()
-        }
-        s.spawn("ba") {
-            b.lock()
-            s.charge(.ns(10))
-            s.preempt(.quantum)
-            a.lock()
-        }
+        spawnLocking(s, "ab", a, then: b)
+        spawnLocking(s, "ba", b, then: a)
         let outcome = s.run()
         guard case .deadlock(let report) = outcome else {
             Issue.record("expected a deadlock, got \(outcome)")

@@ -68,22 +68,8 @@ import Testing
         func machine(_ seed: UInt64) {
             let s = Scheduler(policy: .random(seed: seed))
             let a = KLock.mutex("A", s), b = KLock.mutex("B", s)
-            s.spawn("ab") {
-                a.lock()
-                s.charge(.ns(10))
-                s.preempt(.quantum)
-                b.lock()
-                b.unlock()
-                a.unlock()
-            }
-            s.spawn("ba") {
-                b.lock()
-                s.charge(.ns(10))
-                s.preempt(.quantum)
-                a.lock()
-                a.unlock()
-                b.unlock()
-            }
+            spawnLocking(s, "ab", a, then: b)
+            spawnLocking(s, "ba", b, then: a)
             s.spawn("done") { s.charge(.ns(5)) }
             let outcome = s.run()
             s.shutdown()
