@@ -53,7 +53,7 @@ import Kernel
 
     /// Starts observing the kernel's events (and, for worker start/end, the scheduler's switches).
     public func attach() {
-        kernel.events.subscribe { [unowned self] e in self.kernelEvent(e) }
+        kernel.events.subscribe(keepEvents || keepTrace ? .all : KernelEvent.KindSet(.mkwrite)) { [unowned self] e in self.kernelEvent(e) }
         kernel.sched.onSwitch = { [unowned self] from, _, to in
             guard !self.stopped, !self.workerIDs.isEmpty else { return }
             if self.workerIDs.contains(from) { self.record(from, "worker-end", "") }
@@ -104,9 +104,8 @@ import Kernel
         guard !stopped else { return }
         if e.kind == .wrprotect { wrprotectedInPass += 1 }
         guard keepEvents || keepTrace else {
-            // Nothing is exported: keep only the count and what the recorder's users are told.
-            seq += 1
-            if e.kind == .mkwrite { onMkwrite?(e) }
+            // Exporting nothing, the recorder is told page_mkwrite alone, for its users.
+            onMkwrite?(e)
             return
         }
         let t = e.task

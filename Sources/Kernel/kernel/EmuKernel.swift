@@ -247,6 +247,17 @@ public struct KernelEvent: Sendable, Equatable {
     }
 }
 
+extension KernelEvent {
+    /// A set of event kinds, one bit a kind: what a subscriber wants to be told.
+    public struct KindSet: OptionSet, Sendable {
+        public let rawValue: UInt64
+        public init(rawValue: UInt64) { self.rawValue = rawValue }
+        @inline(__always) public init(_ kind: Kind) { rawValue = 1 << UInt64(kind.tag) }
+        public init(_ kinds: [Kind]) { rawValue = kinds.reduce(0) { $0 | Self($1).rawValue } }
+        public static let all = Self(Kind.allCases)
+    }
+}
+
 /// A 64-bit fingerprint of a stream of 64-bit words: per word one xor, one multiply by an odd constant and one
 /// xorshift, so that every input bit reaches the high and the low half. The event and frame hashes use it: a byte-wise
 /// FNV-1a, which they used before, is a chain of eight dependent multiplies per word (about 60 an event, the largest
@@ -264,7 +275,10 @@ public struct Fingerprint: Sendable, Hashable {
 extension KernelEvent.Kind: CaseIterable {
     /// The FNV-1a of the kind's name: the event hash mixes the name, so it does not depend on the order the kinds
     /// are declared in. A kind's position among the cases is its tag, which indexes the table.
-    @inline(__always) var nameHash: UInt64 { Self.nameHashes[Int(unsafeBitCast(self, to: UInt8.self))] }
+    @inline(__always) var nameHash: UInt64 { Self.nameHashes[tag] }
+
+    /// The kind's position among the cases.
+    @inline(__always) var tag: Int { Int(unsafeBitCast(self, to: UInt8.self)) }
 
     static let nameHashes: [UInt64] = allCases.map { kind in
         var f = FNV1a()
@@ -281,10 +295,17 @@ extension KernelEvent.Kind: CaseIterable {
     /// Keep events in memory (tests, `--events`). Off by default: long runs only hash.
     public var keep = false
     public private(set) var events: [KernelEvent] = []
-    /// Called for every event, in order of subscription (checkers, exporters, the latency histogram).
-    public private(set) var subscribers: [(KernelEvent) -> Void] = []
+    /// Called for the events of their kinds, in order of subscription (checkers, exporters, the step view).
+    private var subscribers: [(kinds: KernelEvent.KindSet, call: (KernelEvent) -> Void)] = []
+    /// The kinds some subscriber wants: most events of a fault (retry, TLB flushes, list adds) interest none while
+    /// nothing is exported, and then cost only their hash.
+    private var wanted: KernelEvent.KindSet = []
 
-    public func subscribe(_ s: @escaping (KernelEvent) -> Void) { subscribers.append(s) }
+    /// Calls `s` with every event of `kinds` (all by default), after the subscribers before it.
+    public func subscribe(_ kinds: KernelEvent.KindSet = .all, _ s: @escaping (KernelEvent) -> Void) {
+        subscribers.append((kinds, s))
+        wanted.formUnion(kinds)
+    }
 
     public init() {}
 
@@ -300,7 +321,9 @@ extension KernelEvent.Kind: CaseIterable {
         if e.cpu != 0 { f.mix(UInt64(e.cpu)) }
         fingerprint = f
         if keep { events.append(e) }
-        for s in subscribers { s(e) }
+        let kind = KernelEvent.KindSet(e.kind)
+        guard wanted.contains(kind) else { return }
+        for s in subscribers where s.kinds.contains(kind) { s.call(e) }
     }
 
     public func events(of kind: KernelEvent.Kind) -> [KernelEvent] { events.filter { $0.kind == kind } }

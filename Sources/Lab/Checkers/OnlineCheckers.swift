@@ -52,7 +52,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         var batch: Int
         var seq: Int
     }
-    /// Events seen, and the event at which each task's current fault began: a `page_mkwrite` is a second one only if
+    /// Events seen (of `kinds`), and the event at which each task's current fault began: a `page_mkwrite` is a second one only if
     /// its fault began after the PTE was made writable (threads of one address space that fault on the same PTE at
     /// once each call `->page_mkwrite`, as in the kernel).
     private var seq = 0
@@ -66,9 +66,13 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     public init(kernel: EmuKernel, info: FBInfo) {
         self.kernel = kernel
         self.info = info
-        kernel.events.subscribe { [unowned self] e in self.event(e) }
+        kernel.events.subscribe(Self.kinds) { [unowned self] e in self.event(e) }
         kernel.onFailure.append { [unowned self] f in self.failure(f) }
     }
+
+    /// The events `event(_:)` checks after.
+    static let kinds = KernelEvent.KindSet([.fault, .pteSet, .mkwrite, .pteZap, .defioProtect, .defioBatch,
+                                            .defioListClear, .livelock])
 
     private var state: FBDeferredIOState? { info.fbdefioState }
     private var batch: Int { info.defioStats.batches }
