@@ -416,8 +416,9 @@ import CTaskSwitch
 
     /// The policy's (or the replayed schedule's) choice among the runnable tasks of CPU `cpu`; `current` if it stays.
     private func decide(on cpu: Int, current me: Int, _ point: PreemptionPoint) -> Int {
+        // Alone on its CPU: no decision (tested in place, without a copy of the queue).
+        if cpus[cpu].runQueue.count == 1 && cpus[cpu].runQueue[0] == me { return me }
         let runQueue = cpus[cpu].runQueue
-        if runQueue.count == 1 && runQueue[0] == me { return me }
         let choice: Int
         if let replay {
             guard replayPosition < replay.count else {

@@ -45,9 +45,10 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     private var stopped = false
     /// Told once, at the first violation.
     public var onViolation: ((Violation) -> Void)?
-    /// mm id → for each device page, the batch (and event) in which a `page_mkwrite` of that process made it
-    /// writable (nil: not since the process's last zap). An array by pgoff: a check is one lookup per fault.
-    private var granted: [Int: [Grant?]] = [:]
+    /// By mm id (ids are small and handed out in order), for each device page: the batch (and event) in which a
+    /// `page_mkwrite` of that process made it writable (nil: not since the process's last zap). Arrays, not
+    /// dictionaries: a check is two indexings per fault.
+    private var granted: [[Grant?]] = []
     private struct Grant {
         var batch: Int
         var seq: Int
@@ -150,8 +151,9 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         guard pte.isWrite, let s = state, s.info != nil, let t = task(schedID) else { return }
         guard let pgoff = devicePage(t.mm, address) else { return }
         checks += 1
-        Self.record(Grant(batch: batch, seq: seq), page: pgoff, pages: max(s.npagerefs, pgoff + 1),
-                    in: &granted[t.mm.id, default: []])
+        let id = t.mm.id
+        if id >= granted.count { granted.append(contentsOf: repeatElement([], count: id + 1 - granted.count)) }
+        Self.record(Grant(batch: batch, seq: seq), page: pgoff, pages: max(s.npagerefs, pgoff + 1), in: &granted[id])
         if !tracked(s, pgoff) {
             report(.dirtyTracking, "\(t.name) made its PTE of page \(pgoff) writable while the page is not listed: "
                 + "its stores from now on are never delivered (the update is lost here)", page: pgoff, pid: t.pid)
@@ -164,14 +166,15 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     }
 
     private func forget(mm: MM) {
-        granted[mm.id] = nil
+        if mm.id < granted.count { granted[mm.id] = [] }
     }
 
     private func checkMkwrite(_ schedID: Int, _ pgoff: Int) {
         guard let t = task(schedID) else { return }
         checks += 1
         let began = schedID >= 0 && schedID < faultBegan.count ? faultBegan[schedID] : 0
-        if let list = granted[t.mm.id], pgoff >= 0, pgoff < list.count, let g = list[pgoff], g.batch == batch,
+        let id = t.mm.id
+        if id < granted.count, pgoff >= 0, pgoff < granted[id].count, let g = granted[id][pgoff], g.batch == batch,
            g.seq < began {
             report(.faultAccounting, "a second page_mkwrite of page \(pgoff) by \(t.name) in batch \(batch): its "
                 + "PTE was already made writable in this batch", page: pgoff, pid: t.pid)
@@ -208,10 +211,13 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 
     private func checkRearm() {
         guard let s = state else { return }
-        let processed = Set(s.pagereflist).subtracting(uncleaned)
+        // The batch's pages (less those the worker kept back), as flags by pgoff.
+        let list = s.pagereflist
+        var processed = [Bool](repeating: false, count: (list.max() ?? -1) + 1)
+        for p in list where !uncleaned.contains(p) { processed[p] = true }
         checks += 1
         forEachDevicePTE { t, _, pgoff, address, pte in
-            guard processed.contains(pgoff) else { return }
+            guard pgoff < processed.count, processed[pgoff] else { return }
             if pte.isWrite {
                 report(.rearm, "the worker write-protected page \(pgoff) but \(t.name)'s PTE of it is writable",
                        page: pgoff, pid: t.pid)
