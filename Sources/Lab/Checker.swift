@@ -18,29 +18,30 @@ public struct CheckResult: Sendable {
 /// equal the same workload drawn straight into a plain buffer. Any difference is a lost (or wrong) update.
 @EmuActor public enum LostUpdateChecker {
     package static func check(info: FBInfo, panel: any PanelDriver, reference: PlainCanvas) -> CheckResult {
-        let fb = info.readScreen()
         let layout = info.layout
         let ll = layout.lineLength, bpp = layout.bytesPerPixel, w = layout.width, h = layout.height
         let image = panel.image
         let glass = panel.panel
         let ref = reference.bytes
-        precondition(image.count >= w * h && fb.count >= h * ll && ref.count >= h * ll,
-                     "checker: panel image or reference smaller than the screen")
+        precondition(image.count >= w * h && info.fix.smemLen >= h * ll && ref.count >= h * ll,
+                     "checker: framebuffer, panel image or reference smaller than the screen")
         var r = CheckResult()
         var firstPanel: (Int, Int, UInt32, UInt32)?
         var firstRef: (Int, Int)?
-        // Row by row: the framebuffer row converted as the panel shows it, then two comparisons that only look at
-        // single pixels in a row that differs somewhere.
+        // Row by row: the framebuffer row (read through its pages into one row's buffer) converted as the panel
+        // shows it, then two comparisons that only look at single pixels in a row that differs somewhere.
         var want = [UInt32](repeating: 0, count: w)
-        fb.withUnsafeBytes { fbBuf in
+        var row = [UInt8](repeating: 0, count: w * bpp)
+        row.withUnsafeMutableBytes { fbRowBuf in
             ref.withUnsafeBytes { refBuf in
                 image.withUnsafeBytes { imgBuf in
                     want.withUnsafeMutableBufferPointer { wantBuf in
-                        let fbBase = fbBuf.baseAddress!, refBase = refBuf.baseAddress!
+                        let fbRow = UnsafeRawPointer(fbRowBuf.baseAddress!), refBase = refBuf.baseAddress!
                         let img = imgBuf.baseAddress!.assumingMemoryBound(to: UInt32.self)
                         let want = wantBuf.baseAddress!
                         for y in 0 ..< h {
-                            let fbRow = fbBase + y * ll, refRow = refBase + y * ll, imgRow = img + y * w
+                            info.readScreen(at: y * ll, into: fbRowBuf)
+                            let refRow = refBase + y * ll, imgRow = img + y * w
                             glass.convert(fbRow, count: w, into: want)
                             if memcmp(imgRow, want, w * 4) != 0 {
                                 for x in 0 ..< w where imgRow[x] != want[x] {

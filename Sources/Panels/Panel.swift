@@ -61,7 +61,7 @@ import Kernel
         let layout = info.layout
         fbFormat = layout.format
         fbBytesPerPixel = layout.bytesPerPixel
-        image = Array(repeating: profile.format.blank, count: glass.width * glass.height)
+        image = []
         stats = PanelStats(sustainableFPS: profile.sustainableFPS(layout), busBytesPerSecond: profile.bus.bytesPerSecond)
         // Probe: real drivers push the whole screen once when they register (fbtft_register_framebuffer,
         // dlfb_ops_set_par, broadsheet_init); the glass starts out showing the framebuffer, untimed.
@@ -130,28 +130,32 @@ import Kernel
         let offset = y * info.fix.lineLength + x * fbBytesPerPixel
         return scratch.withUnsafeMutableBytes { buf in
             let window = UnsafeMutableRawBufferPointer(rebasing: buf[0 ..< bytes])
-            kernel.vmalloc.read(info.screenBuffer + UInt64(offset), into: window)
+            info.readScreen(at: offset, into: window)
             return convert(UnsafeRawPointer(window.baseAddress!), count: count)
         }
     }
 
     /// The whole framebuffer as the glass would show it.
     func framebufferImage() -> [UInt32] {
-        let xres = info.variable.xres, yres = info.variable.yres
-        var out = [UInt32](repeating: profile.format.blank, count: width * height)
-        let bytes = min(width, xres) * fbBytesPerPixel
+        let w = width, h = height
+        let columns = min(w, info.variable.xres), rows = min(h, info.variable.yres)
+        let bytes = columns * fbBytesPerPixel
         if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: bytes) }
-        let w = width
-        out.withUnsafeMutableBufferPointer { dst in
+        let blank = profile.format.blank
+        // Each pixel written once: converted where the framebuffer covers the glass, blank elsewhere.
+        return [UInt32](unsafeUninitializedCapacity: w * h) { out, initialized in
+            let dst = out.baseAddress!
             scratch.withUnsafeMutableBytes { buf in
                 let window = UnsafeMutableRawBufferPointer(rebasing: buf[0 ..< bytes])
-                for y in 0 ..< min(height, yres) {
-                    kernel.vmalloc.read(info.screenBuffer + UInt64(y * info.fix.lineLength), into: window)
-                    convert(UnsafeRawPointer(window.baseAddress!), count: min(w, xres), into: dst.baseAddress! + y * w)
+                for y in 0 ..< rows {
+                    info.readScreen(at: y * info.fix.lineLength, into: window)
+                    convert(UnsafeRawPointer(window.baseAddress!), count: columns, into: dst + y * w)
+                    (dst + y * w + columns).initialize(repeating: blank, count: w - columns)
                 }
             }
+            (dst + rows * w).initialize(repeating: blank, count: (h - rows) * w)
+            initialized = w * h
         }
-        return out
     }
 
     /// Stores converted pixels at row `y` from column `x` into the controller (e-paper) or straight onto the glass,

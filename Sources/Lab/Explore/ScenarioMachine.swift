@@ -51,8 +51,8 @@ import Kernel
     private func deliver(_ info: FBInfo, _ refs: [FBDeferredIOPageref]) {
         panel.withUnsafeMutableBytes { dst in
             for r in refs where r.offset + PAGE_SIZE <= dst.count {
-                kernel.vmalloc.read(info.screenBuffer + UInt64(r.offset),
-                                    into: UnsafeMutableRawBufferPointer(rebasing: dst[r.offset ..< r.offset + PAGE_SIZE]))
+                info.readScreen(at: r.offset,
+                                into: UnsafeMutableRawBufferPointer(rebasing: dst[r.offset ..< r.offset + PAGE_SIZE]))
             }
         }
         if !refs.isEmpty { kernel.sched.sleep(until: kernel.now + busTimePerPage * refs.count) }

@@ -78,7 +78,7 @@ package struct DLFBMetrics: Sendable, Equatable {
     private func readPixels(_ info: FBInfo, from: Int, count: Int) -> [UInt32] {
         let bpp = panel.fbBytesPerPixel
         var bytes = [UInt8](repeating: 0, count: count * bpp)
-        bytes.withUnsafeMutableBytes { info.kernel.vmalloc.read(info.screenBuffer + UInt64(from * bpp), into: $0) }
+        bytes.withUnsafeMutableBytes { info.readScreen(at: from * bpp, into: $0) }
         var out = [UInt32](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in
             if bpp == 2 {

@@ -139,9 +139,15 @@ public struct FBDefIOStats: Sendable, Equatable {
     /// Reads the whole screen memory (smem_len bytes).
     public func readScreen() -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: fix.smemLen) { buffer, count in
-            kernel.vmalloc.read(screenBuffer, into: UnsafeMutableRawBufferPointer(buffer))
+            readScreen(at: 0, into: UnsafeMutableRawBufferPointer(buffer))
             count = fix.smemLen
         }
+    }
+
+    /// Reads `out.count` bytes of screen memory from byte `offset` (a row, a page) through its vmalloc pages, as a
+    /// driver reading `screen_buffer` does.
+    public func readScreen(at offset: Int, into out: UnsafeMutableRawBufferPointer) {
+        kernel.vmalloc.read(screenBuffer + UInt64(offset), into: out)
     }
 
     /// The file operations of a framebuffer device node. Kernel: fb_fops — drivers/video/fbdev/core/fb_chrdev.c
