@@ -77,7 +77,7 @@ public struct ReplayResult: Sendable {
     private var inSleep = false
     /// Set once the `end` line is out: the teardown prints and records nothing.
     private var ended = false
-    private var procOfTask: [Int: Int] = [:]
+    private var procOfTask: [Int] = []
     private var tasks: [UserTask] = []
     private var commands: [ReplayLine?]
     private var queues: [WaitQueue] = []
@@ -176,15 +176,9 @@ public struct ReplayResult: Sendable {
 
     /// Runs the whole trace and tears the machine down.
     public func run() -> ReplayResult {
-        recorder.onMkwrite = { [unowned self] e in
-            guard !self.ended else { return }
-            let proc = self.procOfTask[e.task] ?? -1
-            let page = Int(e.operands.a)
-            if page >= 0 && page < self.mkwritesPerPage.count { self.mkwritesPerPage[page] += 1 }
-            self.out.append(faultLine(proc: proc, page: page, epoch: self.epoch))
-        }
+        recorder.onMkwrite = { [unowned self] e in self.mkwrite(e) }
         recorder.taskName = { [unowned self] id in
-            if let p = self.procOfTask[id] { return "proc \(p)" }
+            if let p = self.proc(ofTask: id) { return "proc \(p)" }
             return self.kernel.sched.name(of: id)
         }
         recorder.attach()
@@ -194,6 +188,9 @@ public struct ReplayResult: Sendable {
                 preconditionFailure("RAM sized for the processes")
             }
             tasks.append(t)
+            if t.schedID >= procOfTask.count {
+                procOfTask.append(contentsOf: repeatElement(-1, count: t.schedID + 1 - procOfTask.count))
+            }
             procOfTask[t.schedID] = p
             recorder.declareTrack(t.schedID)
         }
@@ -220,6 +217,19 @@ public struct ReplayResult: Sendable {
                             mkwritesPerPage: mkwritesPerPage, layout: info.layout, panel: panel, outcome: outcome, errors: errors,
                             summary: summary, panelImage: panelDriver?.image,
                             panelSize: panelDriver.map { ($0.width, $0.height) })
+    }
+
+    /// The `proc` line number of a scheduler task, if it is one of the trace's processes.
+    private func proc(ofTask id: Int) -> Int? {
+        id >= 0 && id < procOfTask.count && procOfTask[id] >= 0 ? procOfTask[id] : nil
+    }
+
+    /// A page_mkwrite: one `fault` line.
+    private func mkwrite(_ e: KernelEvent) {
+        guard !ended else { return }
+        let page = Int(e.operands.a)
+        if page >= 0 && page < mkwritesPerPage.count { mkwritesPerPage[page] += 1 }
+        out.append(faultLine(proc: proc(ofTask: e.task) ?? -1, page: page, epoch: epoch))
     }
 
     /// `panel NAME: N updates, F updates/s between the first and the last, bytes sent vs changed, bus busy`.

@@ -53,7 +53,8 @@ import Kernel
 
     /// Starts observing the kernel's events (and, for worker start/end, the scheduler's switches).
     public func attach() {
-        kernel.events.subscribe(keepEvents || keepTrace ? .all : KernelEvent.KindSet(.mkwrite)) { [unowned self] e in self.kernelEvent(e) }
+        // Held by the kernel's event log, as the checkers are (the recorder holds the kernel unowned).
+        kernel.events.subscribe(keepEvents || keepTrace ? .all : KernelEvent.KindSet(.mkwrite)) { e in self.kernelEvent(e) }
         kernel.sched.onSwitch = { [unowned self] from, _, to in
             guard !self.stopped, !self.workerIDs.isEmpty else { return }
             if self.workerIDs.contains(from) { self.record(from, "worker-end", "") }

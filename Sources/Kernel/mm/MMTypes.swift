@@ -261,7 +261,9 @@ public struct FileMode: OptionSet, Hashable, Sendable {
 /// One mapping of a process. Kernel: `struct vm_area_struct` — include/linux/mm_types.h
 @EmuActor public final class VMArea {
     public let id: Int
-    public unowned let mm: MM
+    /// The address space this VMA is in. Not reference-counted (every fault reads it several times): an `mm` outlives
+    /// its VMAs, which exit_mmap() and the unwinding of a failed dup_mmap() take out of every tree first.
+    public unowned(unsafe) let mm: MM
     public internal(set) var start: VirtAddr
     public internal(set) var end: VirtAddr
     /// The file page mapped at `start`. Kernel: vma->vm_pgoff

@@ -67,7 +67,9 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     public init(kernel: EmuKernel, info: FBInfo) {
         self.kernel = kernel
         self.info = info
-        kernel.events.subscribe(Self.kinds) { [unowned self] e in self.event(e) }
+        // Held by the kernel's event log (the checkers hold the kernel unowned, so there is no cycle): a call per
+        // event then needs no check that the checkers still exist.
+        kernel.events.subscribe(Self.kinds) { e in self.event(e) }
         kernel.onFailure.append { [unowned self] f in self.failure(f) }
     }
 
