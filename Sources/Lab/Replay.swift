@@ -165,7 +165,10 @@ public struct ReplayResult: Sendable {
         bytesChanged += changed
         let list = pages.map(\.pgoff.rawValue).sorted()
         recorder.callback(pages: list, bytesSent: sent, bytesChanged: changed)
-        out.append("flush epoch=\(epoch) pages=[\(list.map(String.init).joined(separator: ","))]\(inSleep ? " timer=1" : "")")
+        var line = OutputLine()
+        line.put("flush epoch="); line.put(epoch); line.put(" pages="); line.put(list: list)
+        if inSleep { line.put(" timer=1") }
+        out.append(line.string)
         if let crc = options.displayChecksum { out.append(displayLine(crc)) }
     }
 
@@ -229,7 +232,10 @@ public struct ReplayResult: Sendable {
         guard !ended else { return }
         let page = Int(e.operands.a)
         if page >= 0 && page < mkwritesPerPage.count { mkwritesPerPage[page] += 1 }
-        out.append(faultLine(proc: proc(ofTask: e.task) ?? -1, page: page, epoch: epoch))
+        var line = OutputLine()
+        line.put("fault proc="); line.put(proc(ofTask: e.task) ?? -1); line.put(" page="); line.put(page)
+        line.put(" epoch="); line.put(epoch)
+        out.append(line.string)
     }
 
     /// `panel NAME: N updates, F updates/s between the first and the last, bytes sent vs changed, bus busy`.
@@ -322,7 +328,9 @@ public struct ReplayResult: Sendable {
             }
         }
         let pending = (info.fbdefioState?.pagereflist ?? []).sorted()
-        out.append("end epoch=\(epoch) pending=[\(pending.map(String.init).joined(separator: ","))]")
+        var line = OutputLine()
+        line.put("end epoch="); line.put(epoch); line.put(" pending="); line.put(list: pending)
+        out.append(line.string)
         recorder.end()
         ended = true
         work.cancelSync()  // No implicit flush: the last close finds nothing pending.
@@ -358,26 +366,39 @@ func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> I
     return changed
 }
 
-/// `fault proc=P page=N epoch=E`, written digit by digit into the string's own storage: the replay prints one line
-/// per fault, and an interpolation builds it in several steps.
-private func faultLine(proc: Int, page: Int, epoch: Int) -> String {
-    String(unsafeUninitializedCapacity: 96) { buffer in
-        var n = 0
-        func put(_ text: StaticString) {
-            text.withUTF8Buffer { for b in $0 { buffer[n] = b; n += 1 } }
-        }
-        func put(_ value: Int) {
-            if value < 0 { buffer[n] = UInt8(ascii: "-"); n += 1 }
-            var m = value.magnitude, digits = 1
-            while m >= 10 { m /= 10; digits += 1 }
-            m = value.magnitude
-            for i in stride(from: digits - 1, through: 0, by: -1) {
-                buffer[n + i] = UInt8(ascii: "0") + UInt8(m % 10)
-                m /= 10
-            }
-            n += digits
-        }
-        put("fault proc="); put(proc); put(" page="); put(page); put(" epoch="); put(epoch)
-        return n
+/// One line of the replay's output, written digit by digit: the replay prints a line per fault and a list of every
+/// delivered page per flush, and interpolation and `joined` build them in many more steps.
+struct OutputLine {
+    private var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(64) }
+
+    mutating func put(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
+
+    mutating func put(_ value: Int) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var m = value.magnitude, digits = 1
+        while m >= 10 { m /= 10; digits += 1 }
+        m = value.magnitude
+        let end = bytes.count + digits
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+        for i in stride(from: end - 1, through: end - digits, by: -1) {
+            bytes[i] = UInt8(ascii: "0") + UInt8(m % 10)
+            m /= 10
+        }
+    }
+
+    /// `[a,b,c]`.
+    mutating func put(list: [Int]) {
+        bytes.append(UInt8(ascii: "["))
+        for (i, v) in list.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            put(v)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    var string: String { String(decoding: bytes, as: UTF8.self) }
 }

@@ -84,9 +84,11 @@ import Kernel
         return kernel.sched.name(of: task)
     }
 
-    private func record(_ task: Int, _ kind: String, _ fields: String, at time: VirtualTime? = nil) {
+    /// One JSON line; `fields` is only built when the lines are kept.
+    private func record(_ task: Int, _ kind: String, _ fields: @autoclosure () -> String, at time: VirtualTime? = nil) {
         seq += 1
         guard keepEvents else { return }
+        let fields = fields()
         jsonLines.append("{\"seq\":\(seq),\"t_ns\":\((time ?? kernel.now).nanoseconds),\"task\":\(jsonString(name(task))),"
             + "\"kind\":\"\(kind)\"\(fields.isEmpty ? "" : "," + fields)}")
     }
@@ -189,7 +191,7 @@ import Kernel
     /// The driver callback finished delivering `pages` (ascending pgoffs); `bytesSent` went over the bus.
     /// `bus` is when the transfer occupied the bus (virtual time); nil: one tick at the callback's end.
     public func callback(pages: [Int], bytesSent: Int, bytesChanged: Int, bus: Range<VirtualTime>? = nil) {
-        guard !stopped else { return }
+        guard !stopped, keepEvents || keepTrace else { return }
         let now = ts()
         let start = callbackStart ?? now
         let list = pages.map(String.init).joined(separator: ",")
