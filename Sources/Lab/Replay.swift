@@ -165,10 +165,10 @@ public struct ReplayResult: Sendable {
         bytesChanged += changed
         let list = pages.map(\.pgoff.rawValue).sorted()
         recorder.callback(pages: list, bytesSent: sent, bytesChanged: changed)
-        var line = OutputLine()
-        line.put("flush epoch="); line.put(epoch); line.put(" pages="); line.put(list: list)
-        if inSleep { line.put(" timer=1") }
-        out.append(line.string)
+        out.append(OutputLine.make(numbers: 1 + list.count) { line in
+            line.put("flush epoch="); line.put(epoch); line.put(" pages="); line.put(list: list)
+            if inSleep { line.put(" timer=1") }
+        })
         if let crc = options.displayChecksum { out.append(displayLine(crc)) }
     }
 
@@ -232,10 +232,10 @@ public struct ReplayResult: Sendable {
         guard !ended else { return }
         let page = Int(e.operands.a)
         if page >= 0 && page < mkwritesPerPage.count { mkwritesPerPage[page] += 1 }
-        var line = OutputLine()
-        line.put("fault proc="); line.put(proc(ofTask: e.task) ?? -1); line.put(" page="); line.put(page)
-        line.put(" epoch="); line.put(epoch)
-        out.append(line.string)
+        let proc = proc(ofTask: e.task) ?? -1
+        out.append(OutputLine.make(numbers: 3) { line in
+            line.put("fault proc="); line.put(proc); line.put(" page="); line.put(page); line.put(" epoch="); line.put(epoch)
+        })
     }
 
     /// `panel NAME: N updates, F updates/s between the first and the last, bytes sent vs changed, bus busy`.
@@ -328,9 +328,9 @@ public struct ReplayResult: Sendable {
             }
         }
         let pending = (info.fbdefioState?.pagereflist ?? []).sorted()
-        var line = OutputLine()
-        line.put("end epoch="); line.put(epoch); line.put(" pending="); line.put(list: pending)
-        out.append(line.string)
+        out.append(OutputLine.make(numbers: 1 + pending.count) { line in
+            line.put("end epoch="); line.put(epoch); line.put(" pending="); line.put(list: pending)
+        })
         recorder.end()
         ended = true
         work.cancelSync()  // No implicit flush: the last close finds nothing pending.
@@ -366,39 +366,46 @@ func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> I
     return changed
 }
 
-/// One line of the replay's output, written digit by digit: the replay prints a line per fault and a list of every
-/// delivered page per flush, and interpolation and `joined` build them in many more steps.
+/// One line of the replay's output, written digit by digit into the string's own storage: the replay prints a line
+/// per fault and a list of every delivered page per flush, and interpolation and `joined` build them in many more
+/// steps. `make` sizes the storage: 20 bytes a number, 64 for the words.
 struct OutputLine {
-    private var bytes: [UInt8] = []
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    private var n = 0
 
-    init() { bytes.reserveCapacity(64) }
+    static func make(numbers: Int, _ write: (inout OutputLine) -> Void) -> String {
+        String(unsafeUninitializedCapacity: 64 + 21 * numbers) { buffer in
+            var line = OutputLine(buffer: buffer)
+            write(&line)
+            return line.n
+        }
+    }
+
+    private init(buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
 
     mutating func put(_ text: StaticString) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        text.withUTF8Buffer { for b in $0 { buffer[n] = b; n += 1 } }
     }
 
     mutating func put(_ value: Int) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        if value < 0 { buffer[n] = UInt8(ascii: "-"); n += 1 }
         var m = value.magnitude, digits = 1
         while m >= 10 { m /= 10; digits += 1 }
         m = value.magnitude
-        let end = bytes.count + digits
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
-        for i in stride(from: end - 1, through: end - digits, by: -1) {
-            bytes[i] = UInt8(ascii: "0") + UInt8(m % 10)
+        for i in stride(from: digits - 1, through: 0, by: -1) {
+            buffer[n + i] = UInt8(ascii: "0") + UInt8(m % 10)
             m /= 10
         }
+        n += digits
     }
 
     /// `[a,b,c]`.
     mutating func put(list: [Int]) {
-        bytes.append(UInt8(ascii: "["))
+        put("[")
         for (i, v) in list.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            if i > 0 { put(",") }
             put(v)
         }
-        bytes.append(UInt8(ascii: "]"))
+        put("]")
     }
-
-    var string: String { String(decoding: bytes, as: UTF8.self) }
 }

@@ -415,9 +415,15 @@ import CTaskSwitch
     }
 
     /// The policy's (or the replayed schedule's) choice among the runnable tasks of CPU `cpu`; `current` if it stays.
+    /// A task alone on its CPU is no decision: that test is inlined into every preemption point, the choice is not.
+    @inline(__always)
     private func decide(on cpu: Int, current me: Int, _ point: PreemptionPoint) -> Int {
-        // Alone on its CPU: no decision (tested in place, without a copy of the queue).
         if cpus[cpu].runQueue.count == 1 && cpus[cpu].runQueue[0] == me { return me }
+        return choose(on: cpu, current: me, point)
+    }
+
+    @inline(never)
+    private func choose(on cpu: Int, current me: Int, _ point: PreemptionPoint) -> Int {
         let runQueue = cpus[cpu].runQueue
         let choice: Int
         if let replay {
