@@ -99,9 +99,9 @@ public struct VMStat: Sendable, Equatable {
 }
 
 /// One kernel event: what happened, to whom, when — a typed value that carries no text; exporters render it.
-package struct KernelEvent: Sendable, Equatable {
+public struct KernelEvent: Sendable, Equatable {
     /// The names events have in exports and in the event hash.
-    package enum Kind: String, Sendable {
+    public enum Kind: String, Sendable {
         case fault, faultResult = "fault-result", retry, mkwrite = "page-mkwrite", pfnMkwrite = "pfn-mkwrite"
         case faultHook = "fault-hook", pteSet = "pte-set", pteZap = "pte-zap", wrprotect, tlbFlush = "tlb-flush"
         case signal, livelock, mmap, munmap, mprotect, fork, exit, cowCopy = "cow-copy"
@@ -111,9 +111,9 @@ package struct KernelEvent: Sendable, Equatable {
     }
 
     /// Which lock a RETRY gave up.
-    package enum RetryLock: String, Sendable { case vmaLock = "per-VMA lock", mmapLock = "mmap_lock" }
+    @usableFromInline package enum RetryLock: String, Sendable { case vmaLock = "per-VMA lock", mmapLock = "mmap_lock" }
 
-    package enum Payload: Sendable, Equatable {
+    @usableFromInline package enum Payload: Sendable, Equatable {
         /// The CPU raised a page fault (do_user_addr_fault).
         case fault(address: VirtAddr, write: Bool)
         /// What the fault came to, and its signal if any.
@@ -155,7 +155,7 @@ package struct KernelEvent: Sendable, Equatable {
     package var task: Int
     /// The CPU the event happened on.
     package var cpu: Int
-    package var payload: Payload
+    @usableFromInline package var payload: Payload
 
     package init(time: VirtualTime, task: Int, cpu: Int = 0, payload: Payload) {
         self.time = time
@@ -164,7 +164,7 @@ package struct KernelEvent: Sendable, Equatable {
         self.payload = payload
     }
 
-    package var kind: Kind {
+    @inlinable package var kind: Kind {
         switch payload {
         case .fault: .fault
         case .faultResult: .faultResult
@@ -251,11 +251,11 @@ package struct KernelEvent: Sendable, Equatable {
 /// xorshift, so that every input bit reaches the high and the low half. The event and frame hashes use it: a byte-wise
 /// FNV-1a, which they used before, is a chain of eight dependent multiplies per word (about 60 an event, the largest
 /// single cost of recording one), where this is one.
-package struct Fingerprint: Sendable, Hashable {
-    package private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+@usableFromInline package struct Fingerprint: Sendable, Hashable {
+    @usableFromInline package internal(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
     package init() {}
 
-    @inline(__always) package mutating func mix(_ word: UInt64) {
+    @inlinable @inline(__always) package mutating func mix(_ word: UInt64) {
         let x = (value ^ word) &* 0x9E37_79B9_7F4A_7C15
         value = x ^ (x >> 32)
     }

@@ -262,10 +262,10 @@ public struct FileMode: OptionSet, Hashable, Sendable {
 @EmuActor public final class VMArea {
     package let id: Int
     package unowned let mm: MM
-    package internal(set) var start: VirtAddr
+    @usableFromInline package internal(set) var start: VirtAddr
     package internal(set) var end: VirtAddr
     /// The file page mapped at `start`. Kernel: vma->vm_pgoff
-    package internal(set) var pgoff: PgOff
+    @usableFromInline package internal(set) var pgoff: PgOff
     package var flags: VMFlags
     /// Protection for new PTEs (write removed when write-notify is wanted). Kernel: vma->vm_page_prot
     package internal(set) var pageProt: PageProt
@@ -309,7 +309,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     /// The last file page mapped (inclusive). Kernel: vma_last_pgoff()
     package var lastPgoff: PgOff { PgOff(pgoff.rawValue + pageCount - 1) }
     /// Kernel: linear_page_index()
-    package func linearPageIndex(_ addr: VirtAddr) -> PgOff {
+    @inlinable package func linearPageIndex(_ addr: VirtAddr) -> PgOff {
         PgOff(pgoff.rawValue + ((addr - start) >> PAGE_SHIFT))
     }
     /// The address where file page `p` is mapped, if this VMA maps it.
@@ -346,10 +346,10 @@ public struct FileMode: OptionSet, Hashable, Sendable {
 }
 
 /// An address space of a fake process. Kernel: `struct mm_struct` — include/linux/mm_types.h
-@EmuActor package final class MM {
+@EmuActor @usableFromInline package final class MM {
     package let id: Int
     package unowned(unsafe) let kernel: EmuKernel
-    package let pageTables: PageTables
+    @usableFromInline package let pageTables: PageTables
     /// Each CPU's TLB entries for this address space (a tagged, PCID-style TLB: switching to another address space
     /// does not drop them). Kernel: the CPUs' TLBs, tagged by the ASID arch/x86/mm/tlb.c gives the mm
     package let tlbs: [SoftTLB]
@@ -385,7 +385,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     }
 
     /// The first VMA ending above `addr`. Kernel: find_vma()
-    package func findVMA(_ addr: VirtAddr) -> VMArea? {
+    @usableFromInline package func findVMA(_ addr: VirtAddr) -> VMArea? {
         var lo = 0, hi = vmas.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -395,7 +395,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     }
 
     /// The VMA containing `addr`. Kernel: vma_lookup()
-    package func vmaLookup(_ addr: VirtAddr) -> VMArea? {
+    @inlinable package func vmaLookup(_ addr: VirtAddr) -> VMArea? {
         guard let v = findVMA(addr), v.start <= addr else { return nil }
         return v
     }
@@ -404,7 +404,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     package func tlb(on cpu: Int) -> SoftTLB { tlbs[cpu] }
 
     /// The PTE mapping `addr` (NONE if there is no page table).
-    package func pte(at addr: VirtAddr) -> PTE { pageTables.lookup(addr)?.read() ?? .none }
+    @inlinable package func pte(at addr: VirtAddr) -> PTE { pageTables.lookup(addr)?.read() ?? .none }
 
     /// Puts `v` in the tree; from now on it can be found and read-locked. Kernel: vma_iter_store_new() →
     /// vma_mark_attached()

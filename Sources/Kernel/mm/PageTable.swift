@@ -4,26 +4,26 @@
 /// A page-table entry with x86-64 bit positions. A pure value: every `mk*` returns a new entry.
 /// Kernel: `pte_t` with pte_write()/pte_dirty()/pte_wrprotect()/pte_mkclean()/pte_mkwrite()…
 public struct PTE: Hashable, Sendable, CustomStringConvertible {
-    package var raw: UInt64
-    package init(raw: UInt64) { self.raw = raw }
+    @usableFromInline package var raw: UInt64
+    @usableFromInline package init(raw: UInt64) { self.raw = raw }
 
-    package static let present: UInt64 = 1 << 0   // _PAGE_PRESENT
-    package static let rw: UInt64 = 1 << 1         // _PAGE_RW
+    @usableFromInline package static let present: UInt64 = 1 << 0   // _PAGE_PRESENT
+    @usableFromInline package static let rw: UInt64 = 1 << 1         // _PAGE_RW
     package static let user: UInt64 = 1 << 2       // _PAGE_USER
     package static let accessed: UInt64 = 1 << 5   // _PAGE_ACCESSED ("young")
     package static let dirtyBit: UInt64 = 1 << 6   // _PAGE_DIRTY
-    package static let protnone: UInt64 = 1 << 8   // _PAGE_PROTNONE (shares the GLOBAL bit; user PTEs only)
+    @usableFromInline package static let protnone: UInt64 = 1 << 8   // _PAGE_PROTNONE (shares the GLOBAL bit; user PTEs only)
     package static let specialBit: UInt64 = 1 << 9 // _PAGE_SPECIAL (software bit 1)
     static let pfnMask: UInt64 = 0x000F_FFFF_FFFF_F000
 
     /// Kernel: pte_none()
-    package static let none = PTE(raw: 0)
+    @usableFromInline package static let none = PTE(raw: 0)
     package var isNone: Bool { raw == 0 }
     /// Kernel: pte_present() — PROT_NONE entries count as present for the kernel, not for the MMU.
-    package var isPresent: Bool { raw & (Self.present | Self.protnone) != 0 }
+    @inlinable package var isPresent: Bool { raw & (Self.present | Self.protnone) != 0 }
     /// The MMU may use the entry.
     package var isHardwarePresent: Bool { raw & Self.present != 0 }
-    package var isWrite: Bool { raw & Self.rw != 0 }
+    @inlinable package var isWrite: Bool { raw & Self.rw != 0 }
     package var isDirty: Bool { raw & Self.dirtyBit != 0 }
     package var isYoung: Bool { raw & Self.accessed != 0 }
     package var isSpecial: Bool { raw & Self.specialBit != 0 }
@@ -80,8 +80,8 @@ public struct PTESlot {
     /// The page-table page holding the entry (its lock is the split PTL).
     package let table: PFN
     package let index: Int
-    let pointer: UnsafeMutablePointer<UInt64>
-    @inline(__always) package func read() -> PTE { PTE(raw: pointer.pointee) }
+    @usableFromInline let pointer: UnsafeMutablePointer<UInt64>
+    @inlinable @inline(__always) package func read() -> PTE { PTE(raw: pointer.pointee) }
     @inline(__always) package func write(_ pte: PTE) { pointer.pointee = pte.raw }
 }
 
@@ -95,7 +95,7 @@ enum PTETableLookup {
 
 /// The 4-level page tables of one address space (PGD → PUD → PMD → PTE; P4D folded), stored in physical pages.
 /// Kernel: `mm->pgd`, pgd_offset()/pud_offset()/pmd_offset()/pte_offset_map(), __pte_alloc().
-@EmuActor package final class PageTables {
+@EmuActor @usableFromInline package final class PageTables {
     unowned(unsafe) let phys: PhysicalMemory
     package let pgd: PFN
     /// Every page-table page of this address space, for teardown.
@@ -118,7 +118,7 @@ enum PTETableLookup {
     }
 
     /// The PTE slot for `addr` if every upper level exists. Kernel: pte_offset_map() after the p*d_offset walk.
-    package func lookup(_ addr: VirtAddr) -> PTESlot? {
+    @usableFromInline package func lookup(_ addr: VirtAddr) -> PTESlot? {
         var table = pgd
         for shift in Self.levelShifts {
             let e = entry(table, Int((addr.rawValue >> UInt64(shift)) & 511)).pointee

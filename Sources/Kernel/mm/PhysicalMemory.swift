@@ -106,7 +106,7 @@ final class HostMutex: @unchecked Sendable {
 @EmuActor public final class PhysicalMemory {
     package let pageCount: Int
     /// The bytes of all pages. Kernel: the direct map (`page_address()`).
-    package nonisolated(unsafe) let arena: UnsafeMutableRawPointer
+    @usableFromInline package nonisolated(unsafe) let arena: UnsafeMutableRawPointer
     /// Kernel: `mem_map` — one `struct page` per frame.
     package var frames: [PageFrame]
     private var freeList: [Int32]  // A stack: the lowest free PFN is on top.
@@ -158,7 +158,7 @@ final class HostMutex: @unchecked Sendable {
     package var freePages: Int { freeList.count }
 
     /// The bytes of a page. Kernel: page_address()
-    @inline(__always) package func address(of pfn: PFN) -> UnsafeMutableRawPointer {
+    @inlinable @inline(__always) package func address(of pfn: PFN) -> UnsafeMutableRawPointer {
         arena + (pfn.rawValue << PAGE_SHIFT)
     }
 

@@ -24,7 +24,7 @@ public struct TLBEntry: Sendable {
     @inlinable package static var size: Int { 64 }
     @inlinable static var mask: UInt64 { UInt64(size - 1) }
     /// Raw slots, so the store fast path reads one entry with no ARC or exclusivity checks.
-    package nonisolated(unsafe) let slots: UnsafeMutablePointer<TLBEntry>
+    @usableFromInline package nonisolated(unsafe) let slots: UnsafeMutablePointer<TLBEntry>
 
     package init() {
         slots = .allocate(capacity: Self.size)
@@ -33,10 +33,10 @@ public struct TLBEntry: Sendable {
 
     deinit { slots.deallocate() }
 
-    @inline(__always) package func slot(for vpn: UInt64) -> Int { Int(vpn & Self.mask) }
+    @inlinable @inline(__always) package func slot(for vpn: UInt64) -> Int { Int(vpn & Self.mask) }
 
     /// The cached entry for a page, if any.
-    package func lookup(_ addr: VirtAddr) -> TLBEntry? {
+    @inlinable package func lookup(_ addr: VirtAddr) -> TLBEntry? {
         let e = slots[slot(for: addr.vpn)]
         return e.vpn == addr.vpn ? e : nil
     }

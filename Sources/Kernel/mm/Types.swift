@@ -71,9 +71,9 @@ public enum Errno: Int32, Error, Sendable, CustomStringConvertible {
 }
 
 /// Flags of a VMA, with the kernel's bit values. Kernel: `vm_flags_t`, VM_* in include/linux/mm.h.
-package struct VMFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
-    package let rawValue: UInt64
-    package init(rawValue: UInt64) { self.rawValue = rawValue }
+public struct VMFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
     package static let read = VMFlags(rawValue: 0x1)
     package static let write = VMFlags(rawValue: 0x2)
     package static let exec = VMFlags(rawValue: 0x4)
@@ -96,7 +96,7 @@ package struct VMFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
         (.dontExpand, "de"), (.hugetlb, "ht"), (.dontDump, "dd"), (.mixedMap, "mm"),
     ]
     /// The two-letter mnemonics of /proc/PID/smaps "VmFlags:".
-    package var description: String { Self.names.filter { contains($0.0) }.map(\.1).joined(separator: " ") }
+    public var description: String { Self.names.filter { contains($0.0) }.map(\.1).joined(separator: " ") }
 }
 
 /// Protection bits of mmap/mprotect. Kernel: PROT_* in include/uapi/asm-generic/mman-common.h

@@ -9,8 +9,8 @@
 /// Kernel: `struct fb_deferred_io_pageref`
 public struct FBDeferredIOPageref: Sendable, Equatable {
     package let page: PFN
-    package let offset: Int
-    package var pgoff: PgOff { PgOff(offset >> PAGE_SHIFT) }
+    @usableFromInline package let offset: Int
+    @inlinable package var pgoff: PgOff { PgOff(offset >> PAGE_SHIFT) }
 }
 
 /// What a driver asks of deferred I/O. Kernel: `struct fb_deferred_io` — include/linux/fb.h

@@ -68,7 +68,7 @@ public struct FBDefIOStats: Sendable, Equatable {
     public var variable: FBVarScreeninfo
     package var flags: FBInfoFlags = []
     /// Kernel virtual address of the screen memory (vmalloc). Kernel: info->screen_buffer
-    package private(set) var screenBuffer: UInt64
+    @usableFromInline package private(set) var screenBuffer: UInt64
     package var fbops: FBOps
     /// The driver's deferred-I/O configuration. Kernel: info->fbdefio
     public var fbdefio: FBDeferredIO?
@@ -134,7 +134,7 @@ public struct FBDefIOStats: Sendable, Equatable {
     }
 
     /// The page of framebuffer memory at byte `offset`.
-    package func page(at offset: Int) -> PFN? { kernel.vmalloc.vmallocToPage(screenBuffer + UInt64(offset)) }
+    @inlinable package func page(at offset: Int) -> PFN? { kernel.vmalloc.vmallocToPage(screenBuffer + UInt64(offset)) }
 
     /// Reads the whole screen memory (smem_len bytes).
     package func readScreen() -> [UInt8] {
