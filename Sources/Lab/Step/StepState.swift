@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT — what the step views show after one kernel event: the event itself, and the
 // machine's state read out of the kernel model at that event boundary (page tables, TLBs, fb_defio, locks,
-// checkers). Nothing here changes the machine: every read goes through a public, read-only accessor.
+// checkers). Nothing here changes the machine: every read goes through a read-only accessor.
 import Kernel
 
 /// One kernel event as the step views show it.
