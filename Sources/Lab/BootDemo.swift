@@ -2,21 +2,21 @@
 import Kernel
 
 /// What a finished run hands back to the (non-emulator) caller.
-public struct RunReport: Sendable {
-    public var text: String
-    public var outcome: RunOutcome
-    public var schedule: Schedule
-    public var eventHash: UInt64
+package struct RunReport: Sendable {
+    package var text: String
+    package var outcome: RunOutcome
+    package var schedule: Schedule
+    package var eventHash: UInt64
     /// Jobs enqueued on the emulator executor from another thread while the machine ran (must be 0).
-    public var foreignEnqueues: Int
-    public var succeeded: Bool
+    package var foreignEnqueues: Int
+    package var succeeded: Bool
 }
 
 /// Boots a machine with a scratch device (`ScratchDevice`, fb_defio-style hooks) and `procs` fake processes that
 /// read and write their share of it: one maps at a file offset, one forks a child, the last maps privately (COW).
 /// Prints what faulted where. This is what the machine can show before the fb_defio demo exists.
-@EmuActor public enum BootDemo {
-    public static func run(_ options: MachineOptions, procs: Int, pagesPerProc: Int = 4) -> RunReport {
+@EmuActor package enum BootDemo {
+    package static func run(_ options: MachineOptions, procs: Int, pagesPerProc: Int = 4) -> RunReport {
         let before = EmuExecutor.shared.foreignEnqueues
         let k = MachineConfig(options).makeKernel()
         let pages = procs * pagesPerProc
@@ -72,7 +72,7 @@ public struct RunReport: Sendable {
 }
 
 /// 16 hex digits.
-public func hex(_ v: UInt64) -> String {
+package func hex(_ v: UInt64) -> String {
     let s = String(v, radix: 16)
     return String(repeating: "0", count: 16 - s.count) + s
 }

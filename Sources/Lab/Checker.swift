@@ -5,18 +5,18 @@ import Panels
 import Workloads
 
 /// What the lost-update checker found.
-public struct CheckResult: Sendable {
+package struct CheckResult: Sendable {
     /// Pixels where the panel does not show the framebuffer.
-    public var panelMismatches = 0
+    package var panelMismatches = 0
     /// Pixels where the framebuffer differs from the reference rendering.
-    public var referenceMismatches = 0
-    public var report = ""
-    public var passed: Bool { panelMismatches == 0 && referenceMismatches == 0 }
+    package var referenceMismatches = 0
+    package var report = ""
+    package var passed: Bool { panelMismatches == 0 && referenceMismatches == 0 }
 }
 
 /// At quiescence (writers done, last fsync returned) the panel must show the framebuffer, and the framebuffer must
 /// equal the same workload drawn straight into a plain buffer. Any difference is a lost (or wrong) update.
-@EmuActor public enum LostUpdateChecker {
+@EmuActor package enum LostUpdateChecker {
     package static func check(info: FBInfo, panel: any PanelDriver, reference: PlainCanvas) -> CheckResult {
         let layout = info.layout
         let ll = layout.lineLength, bpp = layout.bytesPerPixel, w = layout.width, h = layout.height
@@ -76,11 +76,11 @@ public struct CheckResult: Sendable {
 
 /// Keeps virtual time from running ahead of the wall clock in the live window (presentation only: it sleeps the
 /// emulator thread, never changes a decision).
-public final class WallClockPacer: @unchecked Sendable {
+package final class WallClockPacer: @unchecked Sendable {
     private let start = ContinuousClock.now
-    public init() {}
+    package init() {}
 
-    public func pace(to virtual: VirtualTime) {
+    package func pace(to virtual: VirtualTime) {
         let target = Duration.nanoseconds(virtual.nanoseconds)
         let elapsed = ContinuousClock.now - start
         if target > elapsed {

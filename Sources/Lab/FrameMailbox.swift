@@ -4,20 +4,20 @@ import Panels
 import Synchronization
 
 /// Live numbers for the HUD and the summary, computed on the emulator thread (rates per second of virtual time).
-public struct HUDStats: Sendable, Equatable {
-    public var panel = ""
-    public var workload = ""
-    public var virtualTime = VirtualTime.zero
-    public var faultsPerSecond = 0.0
-    public var batchesPerSecond = 0.0
-    public var pagesPerBatch = 0.0
-    public var bytesPerBatch = 0.0
+package struct HUDStats: Sendable, Equatable {
+    package var panel = ""
+    package var workload = ""
+    package var virtualTime = VirtualTime.zero
+    package var faultsPerSecond = 0.0
+    package var batchesPerSecond = 0.0
+    package var pagesPerBatch = 0.0
+    package var bytesPerBatch = 0.0
     /// Bytes the driver put on the bus vs bytes of the panel image that really changed, since boot.
-    public var bytesSent = 0
-    public var bytesChanged = 0
+    package var bytesSent = 0
+    package var bytesChanged = 0
     /// Full-frame updates per second the panel's bus allows.
-    public var sustainableFPS = 0.0
-    public init() {}
+    package var sustainableFPS = 0.0
+    package init() {}
 
     /// The numbers of a machine whose `workload` draws on `panel` through `info`, now.
     @EmuActor init(kernel: EmuKernel, info: FBInfo, panel: any PanelDriver, profile: PanelProfile, workload: String) {
@@ -39,17 +39,17 @@ public struct HUDStats: Sendable, Equatable {
 
 /// One picture of the panel as the emulator saw it.
 public struct Frame: Sendable {
-    public var index: Int
-    public var width: Int
-    public var height: Int
+    package var index: Int
+    package var width: Int
+    package var height: Int
     /// The panel image, 0xAARRGGBB, row-major.
-    public var pixels: [UInt32]
+    package var pixels: [UInt32]
     /// Rectangles the driver sent since the previous frame that was taken (only these need redrawing).
-    public var dirty: [Rect]
+    package var dirty: [Rect]
     /// The screen area of each page of the most recent batch (for the HUD's flash overlay).
-    public var lastBatchPages: [Rect]
-    public var hud: HUDStats
-    public init(index: Int, width: Int, height: Int, pixels: [UInt32], dirty: [Rect],
+    package var lastBatchPages: [Rect]
+    package var hud: HUDStats
+    package init(index: Int, width: Int, height: Int, pixels: [UInt32], dirty: [Rect],
                 lastBatchPages: [Rect], hud: HUDStats) {
         self.index = index
         self.width = width
@@ -74,9 +74,9 @@ public final class FrameMailbox: Sendable {
     private let state = Mutex(State())
     private let stop = Atomic<Bool>(false)
 
-    public init() {}
+    package init() {}
 
-    public func publish(_ frame: Frame) {
+    package func publish(_ frame: Frame) {
         state.withLock { s in
             var f = frame
             if let pending = s.frame { f.dirty = pending.dirty + f.dirty }
@@ -86,7 +86,7 @@ public final class FrameMailbox: Sendable {
     }
 
     /// The newest frame not taken yet, if any.
-    public func take() -> Frame? {
+    package func take() -> Frame? {
         state.withLock { s in
             guard let f = s.frame else { return nil }
             s.frame = nil
@@ -96,11 +96,11 @@ public final class FrameMailbox: Sendable {
     }
 
     /// The emulator will publish no more frames.
-    public func finish() { state.withLock { $0.finished = true } }
-    public var isFinished: Bool { state.withLock { $0.finished } }
-    public var counts: (published: Int, taken: Int) { state.withLock { ($0.published, $0.taken) } }
+    package func finish() { state.withLock { $0.finished = true } }
+    package var isFinished: Bool { state.withLock { $0.finished } }
+    package var counts: (published: Int, taken: Int) { state.withLock { ($0.published, $0.taken) } }
 
     /// Asks the emulator to wind down (checked between frames of the live run).
-    public func requestStop() { stop.store(true, ordering: .relaxed) }
-    public var stopRequested: Bool { stop.load(ordering: .relaxed) }
+    package func requestStop() { stop.store(true, ordering: .relaxed) }
+    package var stopRequested: Bool { stop.load(ordering: .relaxed) }
 }

@@ -2,26 +2,26 @@
 import Kernel
 
 /// Draws a count per framebuffer page where that page's bytes sit on the screen.
-public enum Heatmap {
+package enum Heatmap {
     /// A screen of one page a row (1024 XRGB8888 pixels), `pages` rows (at least one): the replay machine's
     /// framebuffer when its trace names no mode, and the view of a scenario's pages.
-    public static func pagePerRow(pages: Int) -> FramebufferLayout {
+    package static func pagePerRow(pages: Int) -> FramebufferLayout {
         FramebufferLayout(width: PAGE_SIZE / 4, height: max(pages, 1), format: .xrgb8888)
     }
 
-    public struct Image: Sendable, Equatable {
-        public var width: Int
-        public var height: Int
+    package struct Image: Sendable, Equatable {
+        package var width: Int
+        package var height: Int
         /// ARGB8888, row by row.
-        public var pixels: [UInt32]
+        package var pixels: [UInt32]
     }
 
     /// The largest side of the image; bigger screens are drawn at 1/N scale (N a whole number).
-    public static let maxSide = 2048
+    package static let maxSide = 2048
 
     /// Black where a page never counted; else a ramp from blue (one) through red to yellow (the maximum), on a
     /// square-root scale.
-    public static func image(counts: [Int], layout l: FramebufferLayout) -> Image {
+    package static func image(counts: [Int], layout l: FramebufferLayout) -> Image {
         let scale = max(1, (max(l.width, l.height) + maxSide - 1) / maxSide)
         let w = max(1, l.width / scale), h = max(1, l.height / scale)
         let top = counts.max() ?? 0

@@ -4,31 +4,31 @@ import Kernel
 
 /// The latency from a store to its appearance on the panel, in virtual nanoseconds, as an HdrHistogram
 /// (3 significant digits, up to one hour). Stores that never reached the panel are counted apart.
-public struct LatencyHistogram: Sendable {
-    public private(set) var histogram = Histogram<UInt64>(
+package struct LatencyHistogram: Sendable {
+    package private(set) var histogram = Histogram<UInt64>(
         lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
     /// Stores still waiting for the panel when the run ended.
-    public var undelivered = 0
+    package var undelivered = 0
 
-    public init() {}
+    package init() {}
 
-    public mutating func record(_ latency: VirtualTime) {
+    package mutating func record(_ latency: VirtualTime) {
         histogram.record(UInt64(max(0, min(latency.nanoseconds, 3_600_000_000_000))))
     }
 
-    public var count: Int { Int(histogram.totalCount) }
-    public func percentile(_ p: Double) -> Int64 { count == 0 ? 0 : Int64(histogram.valueAtPercentile(p)) }
-    public var maximum: Int64 { count == 0 ? 0 : Int64(histogram.max) }
+    package var count: Int { Int(histogram.totalCount) }
+    package func percentile(_ p: Double) -> Int64 { count == 0 ? 0 : Int64(histogram.valueAtPercentile(p)) }
+    package var maximum: Int64 { count == 0 ? 0 : Int64(histogram.max) }
 
     /// "p50=… p90=… p99=… max=…" in virtual time.
-    public var summary: String {
+    package var summary: String {
         func t(_ ns: Int64) -> String { VirtualTime.ns(ns).description }
         return "latency store→panel: \(count) stores, p50 \(t(percentile(50))) p90 \(t(percentile(90))) "
             + "p99 \(t(percentile(99))) max \(t(maximum)); \(undelivered) not delivered"
     }
 
     /// The JSON object of `--stats`.
-    public var json: String {
+    package var json: String {
         "{\"unit\":\"ns\",\"count\":\(count),\"p50\":\(percentile(50)),\"p90\":\(percentile(90)),"
             + "\"p99\":\(percentile(99)),\"max\":\(maximum),\"undelivered\":\(undelivered)}"
     }
@@ -36,19 +36,19 @@ public struct LatencyHistogram: Sendable {
 
 /// The counters of a run in a fixed order: faults by path, mkwrites, pages and batches, write-protected PTEs, TLB
 /// flushes and misses, bytes sent vs changed, write amplification.
-public struct RunStats: Sendable {
-    public var counters: [(String, Int)] = []
-    public var bytesSent = 0
-    public var bytesChanged = 0
-    public var latency = LatencyHistogram()
+package struct RunStats: Sendable {
+    package var counters: [(String, Int)] = []
+    package var bytesSent = 0
+    package var bytesChanged = 0
+    package var latency = LatencyHistogram()
     /// The `--variant` the machine ran.
-    public var variant = "upstream"
+    package var variant = "upstream"
     /// The first violation an online checker found, if any.
-    public var violation: String?
+    package var violation: String?
 
-    public init() {}
+    package init() {}
 
-    @EmuActor public init(kernel k: EmuKernel, info: FBInfo, bytesSent: Int, bytesChanged: Int,
+    @EmuActor package init(kernel k: EmuKernel, info: FBInfo, bytesSent: Int, bytesChanged: Int,
                           latency: LatencyHistogram, variant: String = "upstream") {
         self.variant = variant
         let s = k.stats, d = info.defioStats
@@ -78,7 +78,7 @@ public struct RunStats: Sendable {
     }
 
     /// Bytes sent per byte changed (0 when nothing changed), to three decimals.
-    public var writeAmplification: String {
+    package var writeAmplification: String {
         guard bytesChanged > 0 else { return "0" }
         let milli = (bytesSent * 1000 + bytesChanged / 2) / bytesChanged
         let frac = String(milli % 1000)
@@ -87,7 +87,7 @@ public struct RunStats: Sendable {
 
     /// The `--stats` file: `{"variant":…,"counters":{…},"write_amplification":…,"latency":{…}}` (plus
     /// `"violation"` when a checker fired), keys in a fixed order.
-    public var json: String {
+    package var json: String {
         let c = counters.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
         let v = violation.map { ",\"violation\":\(jsonString($0))" } ?? ""
         return "{\"variant\":\(jsonString(variant)),\"counters\":{\(c)},\"write_amplification\":\(writeAmplification),"
@@ -95,7 +95,7 @@ public struct RunStats: Sendable {
     }
 
     /// The summary lines printed at the end of a run.
-    public var summary: String {
+    package var summary: String {
         "counters: " + counters.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
             + " write_amplification=\(writeAmplification)\n" + latency.summary
     }

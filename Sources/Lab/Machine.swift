@@ -5,14 +5,14 @@ import Panels
 import Workloads
 
 /// The batching delay a run uses.
-public enum DelayChoice: Sendable, Equatable {
+package enum DelayChoice: Sendable, Equatable {
     /// What the panel's real driver uses.
     case panelDefault
     case milliseconds(Int64)
     case jiffies(Int64)
 
     /// The delay in jiffies at `rate`, or nil for the panel driver's own (msecs_to_jiffies for milliseconds).
-    public func jiffies(at rate: TickRate) -> Jiffies? {
+    package func jiffies(at rate: TickRate) -> Jiffies? {
         switch self {
         case .panelDefault: nil
         case .milliseconds(let ms): rate.msecsToJiffies(ms)
@@ -27,23 +27,23 @@ public struct DemoOptions: Sendable {
     public var width = 320
     public var height = 240
     public var bpp = 16
-    public var delay = DelayChoice.panelDefault
+    package var delay = DelayChoice.panelDefault
     /// nil: the panel driver's own choice.
-    public var sortPagereflist: Bool?
+    package var sortPagereflist: Bool?
     public var panel = "ili9341-spi32"
     public var workload = "console"
     public var procs = 3
     /// Workload frames each process draws; nil runs until stopped (live mode only).
     public var frames: Int? = 60
     /// Virtual time between the starts of two workload frames.
-    public var frameInterval = VirtualTime.ms(20)
+    package var frameInterval = VirtualTime.ms(20)
     /// Pace virtual time against the wall clock and poll the mailbox's stop flag (live window only).
-    public var live = false
+    package var live = false
     /// Where the workloads find their assets (nil: search next to the executable, then FBDEFIO_ASSETS).
-    public var assetsPath: String?
+    package var assetsPath: String?
     /// Keep every kernel event as JSON lines (`--events`) and build a Chrome trace (`--trace`).
-    public var keepEvents = false
-    public var keepTrace = false
+    package var keepEvents = false
+    package var keepTrace = false
     public init() {}
 }
 
@@ -51,28 +51,28 @@ public struct DemoOptions: Sendable {
 public struct DemoReport: Sendable {
     public var summary: String
     public var checkerPassed: Bool
-    public var checkerReport: String
-    public var finalFrame: Frame
+    package var checkerReport: String
+    package var finalFrame: Frame
     /// `frameHash` of the final panel image (a golden per workload and seed).
     public var frameHash: UInt64
-    public var eventHash: UInt64
-    public var outcome: RunOutcome
-    public var schedule: Schedule
+    package var eventHash: UInt64
+    package var outcome: RunOutcome
+    package var schedule: Schedule
     /// Counters and the store→panel latency (`--stats`).
-    public var stats: RunStats
+    package var stats: RunStats
     /// JSON lines of every kernel event (with `keepEvents`), and the Chrome trace (with `keepTrace`).
-    public var events: [String]
-    public var trace: String?
+    package var events: [String]
+    package var trace: String?
     /// `page_mkwrite` calls per framebuffer page, and the framebuffer's layout they are drawn over (the heatmap).
-    public var mkwritesPerPage: [Int]
-    public var layout: FramebufferLayout
+    package var mkwritesPerPage: [Int]
+    package var layout: FramebufferLayout
     /// Frames the furthest process drew, and the write faults of the run (for the host-speed line).
-    public var framesDrawn: Int
-    public var faults: Int
+    package var framesDrawn: Int
+    package var faults: Int
 
     /// The emulator's own speed, given the host wall time the run took (measured by the caller: the machine reads
     /// no wall clock): frames per host second and host time per fault, formatted like the summary's numbers.
-    public func hostLine(wall: Duration) -> String {
+    package func hostLine(wall: Duration) -> String {
         let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
         let perFault = faults > 0 ? "\(Summary.fmt(seconds * 1e6 / Double(faults))) µs of host time per fault "
             + "(\(faults) faults, all included)" : "no faults"
@@ -83,9 +83,9 @@ public struct DemoReport: Sendable {
 
 /// Builds and runs one demo machine on the emulator thread.
 @EmuActor public final class Machine {
-    public let options: DemoOptions
+    package let options: DemoOptions
     public let kernel: EmuKernel
-    public let info: FBInfo
+    package let info: FBInfo
     package let panel: any PanelDriver
     package let profile: PanelProfile
     let mailbox: FrameMailbox?
@@ -99,11 +99,11 @@ public struct DemoReport: Sendable {
     private var updates = 0
     private var stopDrawing = false
     /// Told each time the furthest process finishes a frame (frames done, frames planned, virtual time).
-    public var progress: (@Sendable (Int, Int?, VirtualTime) -> Void)?
+    package var progress: (@Sendable (Int, Int?, VirtualTime) -> Void)?
     /// The invariants of DESIGN.md §7, checked after every event that can break them.
-    public let checkers: OnlineCheckers
+    package let checkers: OnlineCheckers
     /// Exports events and trace slices; also feeds the latency histogram and the heatmap.
-    public let recorder: EventRecorder
+    package let recorder: EventRecorder
     /// Per page: when the first `page_mkwrite` since its last delivery happened (latency starts there).
     private var firstWrite: [VirtualTime?]
     private var latency = LatencyHistogram()
@@ -161,7 +161,7 @@ public struct DemoReport: Sendable {
     }
 
     /// The bands of the screen the processes draw into, top to bottom.
-    public var bands: [Rect] { Rect.bands(width: options.width, height: options.height, count: options.procs) }
+    package var bands: [Rect] { Rect.bands(width: options.width, height: options.height, count: options.procs) }
 
     /// Runs the workloads to the end (or until stopped), flushes, checks, and reports.
     public func run() throws(SetupError) -> DemoReport {

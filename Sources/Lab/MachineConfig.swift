@@ -6,18 +6,18 @@ import Panels
 /// One machine's make-up, shared by the demo (`Machine`), trace replay (`Replay`), the boot demo and the explorer's
 /// scenarios: the run's options, the cost table, and how many faults without progress make a livelock.
 public struct MachineConfig: Sendable {
-    public var options: MachineOptions
+    package var options: MachineOptions
     public var costs = CostTable.default
-    public var livelockAttempts: Int?
+    package var livelockAttempts: Int?
     /// A policy that replaces the options' choice (the explorer's PCT and scripted schedules).
-    public var policy: SchedPolicy?
+    package var policy: SchedPolicy?
 
     public init(_ options: MachineOptions = MachineOptions()) { self.options = options }
 
-    public var variant: Variants.Selection { options.variant }
+    package var variant: Variants.Selection { options.variant }
 
     /// The mm switches: the options' per-VMA-lock choice, the livelock bound, and the variant's version-dependent ones.
-    public var mmConfig: MMConfig {
+    package var mmConfig: MMConfig {
         var config = MMConfig()
         config.perVMALocks = options.perVMALocks
         if let livelockAttempts { config.livelockAttempts = livelockAttempts }

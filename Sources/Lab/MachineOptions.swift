@@ -12,19 +12,19 @@ public struct MachineOptions: Sendable {
     public var seed: UInt64 = 1
     public var policy: PolicyChoice = .random
     /// Probability of a switch at a preemption point (random policy).
-    public var switchRatio = Ratio(1, 4)
+    package var switchRatio = Ratio(1, 4)
     /// Time slice (round-robin policy), in microseconds.
     public var quantumMicros: Int64 = 100
     public var hz: Int64 = 250
     /// CPUs of the machine (`--cpus`); processes are placed on them round robin.
-    public var cpus = 4
-    public var perVMALocks = true
-    public var replay: Schedule?
+    package var cpus = 4
+    package var perVMALocks = true
+    package var replay: Schedule?
     /// The kernel version and bugs the machine runs (`--variant`).
     public var variant = Variants.upstream
     public init() {}
 
-    public var schedPolicy: SchedPolicy {
+    package var schedPolicy: SchedPolicy {
         switch policy {
         case .random: .random(seed: seed, switchRatio: switchRatio)
         case .rr: .roundRobin(quantum: .us(quantumMicros), seed: seed)

@@ -19,23 +19,23 @@ import Panels
 /// The flags of a replay.
 public struct ReplayOptions: Sendable {
     /// Timer ticks per second. 1000 by default, so that a millisecond is one jiffy.
-    public var hz: Int64 = 1000
+    package var hz: Int64 = 1000
     /// fb_defio's delay, converted like msecs_to_jiffies(); 50 ms (HZ/20) by default.
-    public var delayMilliseconds: Int64 = 50
+    package var delayMilliseconds: Int64 = 50
     /// Print `display epoch=E crc32=…` after each flush line, with this checksum of the panel's `size` bytes.
-    public var displayChecksum: (@Sendable ([UInt8]) -> UInt32)?
+    package var displayChecksum: (@Sendable ([UInt8]) -> UInt32)?
     /// Collect every kernel event as JSON lines (`--events`).
-    public var keepEvents = false
+    package var keepEvents = false
     /// Collect a Chrome trace (`--trace`).
-    public var keepTrace = false
+    package var keepTrace = false
     /// The kernel version and bugs the machine runs (`--variant`).
-    public var variant = Variants.upstream
+    package var variant = Variants.upstream
     /// CPUs of the machine (`--cpus`); the trace's processes are placed on them round robin.
-    public var cpus = 4
+    package var cpus = 4
     /// A panel profile (`--panel`) whose driver receives every batch too; nil: none.
-    public var panel: String?
+    package var panel: String?
     /// With a panel: use its driver's delay instead of `delayMilliseconds`.
-    public var panelDelay = false
+    package var panelDelay = false
     public init() {}
 }
 
@@ -44,32 +44,32 @@ public struct ReplayResult: Sendable {
     /// The stdout lines (`fault`, `flush`, `display`, `end`), each without its newline.
     public var lines: [String]
     /// JSON lines of the kernel and replay events (with `keepEvents`).
-    public var events: [String]
+    package var events: [String]
     /// Chrome trace-event JSON (with `keepTrace`).
-    public var trace: String?
-    public var stats: RunStats
+    package var trace: String?
+    package var stats: RunStats
     /// Per-page `page_mkwrite` counts, and the framebuffer's layout they are drawn over (the heatmap).
-    public var mkwritesPerPage: [Int]
-    public var layout: FramebufferLayout
+    package var mkwritesPerPage: [Int]
+    package var layout: FramebufferLayout
     /// The panel's final bytes (`size` of them).
     public var panel: [UInt8]
-    public var outcome: RunOutcome
+    package var outcome: RunOutcome
     /// Empty when every process ran its commands; otherwise what went wrong.
     public var errors: [String]
-    public var summary: String
+    package var summary: String
     /// What the `--panel` shows at the end (0xAARRGGBB, `panelSize.width × panelSize.height`), if there is one.
-    public var panelImage: [UInt32]?
-    public var panelSize: (width: Int, height: Int)?
+    package var panelImage: [UInt32]?
+    package var panelSize: (width: Int, height: Int)?
 }
 
 /// One replay machine. Create, `run()`, read the result.
 @EmuActor public final class Replay {
-    public let trace: ReplayTrace
-    public let options: ReplayOptions
-    public let kernel: EmuKernel
-    public let info: FBInfo
+    package let trace: ReplayTrace
+    package let options: ReplayOptions
+    package let kernel: EmuKernel
+    package let info: FBInfo
     /// What the panel shows: delivered pages copied in, clipped to `size`.
-    public private(set) var panel: [UInt8]
+    package private(set) var panel: [UInt8]
 
     private var out: [String] = []
     private var epoch = 0
@@ -92,7 +92,7 @@ public struct ReplayResult: Sendable {
     private var mkwritesPerPage: [Int]
     let recorder: EventRecorder
     /// The online checkers; a violation makes the replay fail like a process error.
-    public let checkers: OnlineCheckers
+    package let checkers: OnlineCheckers
     /// The `--panel`'s driver.
     package let panelDriver: (any PanelDriver)?
     private var panelUpdates: [VirtualTime] = []

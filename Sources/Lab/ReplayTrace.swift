@@ -24,7 +24,7 @@
 // anything runs.
 
 /// One command of an access trace.
-public enum ReplayCommand: Sendable, Equatable {
+package enum ReplayCommand: Sendable, Equatable {
     case write(proc: Int, offset: Int, length: Int, byte: UInt8)
     case read(proc: Int, offset: Int, length: Int)
     case flush
@@ -35,7 +35,7 @@ public enum ReplayCommand: Sendable, Equatable {
     case at(microseconds: Int64)
 
     /// The process a command runs in; nil for `flush`, `sleep` and `at`, which the replay's coordinator runs.
-    public var proc: Int? {
+    package var proc: Int? {
         switch self {
         case .write(let p, _, _, _), .read(let p, _, _), .put(let p, _, _): p
         case .flush, .sleep, .at: nil
@@ -45,20 +45,20 @@ public enum ReplayCommand: Sendable, Equatable {
 
 /// A command and the 1-based input line it came from.
 public struct ReplayLine: Sendable, Equatable {
-    public var number: Int
-    public var command: ReplayCommand
+    package var number: Int
+    package var command: ReplayCommand
 }
 
 /// What is wrong with a trace, and where. `description` is the one line the CLI prints: `line N: what is wrong`.
 public struct ReplayParseError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var line: Int
-    public var message: String
+    package var line: Int
+    package var message: String
     public var description: String { "line \(line): \(message)" }
 }
 
 /// The framebuffer geometry of a `mode` header.
 public struct ReplayMode: Sendable, Equatable {
-    public var xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int
+    package var xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int
     public init(xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int) {
         self.xres = xres
         self.yres = yres
@@ -70,18 +70,18 @@ public struct ReplayMode: Sendable, Equatable {
 /// A checked access trace.
 public struct ReplayTrace: Sendable, Equatable {
     public static let defaultSize = 8_294_400
-    public static let sizeRange = 1 ... 268_435_456
-    public static let procsRange = 1 ... 512
-    public static let sleepRange: ClosedRange<Int64> = 0 ... 3_600_000
+    package static let sizeRange = 1 ... 268_435_456
+    package static let procsRange = 1 ... 512
+    package static let sleepRange: ClosedRange<Int64> = 0 ... 3_600_000
 
     /// Bytes of framebuffer the trace addresses.
-    public var size: Int
+    package var size: Int
     /// Processes to start (each maps the whole framebuffer).
-    public var procs: Int
-    public var lines: [ReplayLine]
+    package var procs: Int
+    package var lines: [ReplayLine]
     /// The `mode` header; nil: 1024 pixels of 32 bpp a line (one page a line).
-    public var mode: ReplayMode?
-    public static let atRange: ClosedRange<Int64> = 0 ... 3_600_000_000
+    package var mode: ReplayMode?
+    package static let atRange: ClosedRange<Int64> = 0 ... 3_600_000_000
 
     public init(size: Int = ReplayTrace.defaultSize, procs: Int, lines: [ReplayLine], mode: ReplayMode? = nil) {
         self.size = size

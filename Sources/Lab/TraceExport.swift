@@ -15,24 +15,24 @@ import Kernel
 /// (with `page_mkwrite` nested), the worker's `write-protect pass` and `deferred_io` callback, and `bus transfer`.
 /// Timestamps are virtual time (µs with ns decimals); with `logicalClock` every recorded event also adds one µs, so that
 /// a run whose operations cost no time (replay) still shows its order and nesting.
-@EmuActor public final class EventRecorder {
+@EmuActor package final class EventRecorder {
     unowned let kernel: EmuKernel
-    public let keepEvents: Bool
-    public let keepTrace: Bool
+    package let keepEvents: Bool
+    package let keepTrace: Bool
     /// Adds 1 µs per recorded event to the trace clock (for zero-cost runs).
-    public var logicalClock = true
-    public private(set) var jsonLines: [String] = []
+    package var logicalClock = true
+    package private(set) var jsonLines: [String] = []
     private var traceEvents: [String] = []
     private var seq = 0
     /// The workqueue's worker threads (one per CPU); `workerID` is the one that last got a CPU.
-    public var workerIDs: [Int] = [] {
+    package var workerIDs: [Int] = [] {
         didSet { workerID = workerIDs.first ?? -1 }
     }
     private var workerID = -1
-    public var onMkwrite: ((KernelEvent) -> Void)?
+    package var onMkwrite: ((KernelEvent) -> Void)?
     /// Told each replay line as it starts (the step view shows the line the events belong to).
-    public var onLine: ((ReplayLine) -> Void)?
-    public var taskName: ((Int) -> String)?
+    package var onLine: ((ReplayLine) -> Void)?
+    package var taskName: ((Int) -> String)?
     private var stopped = false
     private var faultStart: [Int: (ts: Int64, stats: VMStat)] = [:]
     private var lastTS: [Int: Int64] = [:]
@@ -45,14 +45,14 @@ import Kernel
     /// The delayed work's timer: a slice from arming to the tick the wheel fired it at.
     static let timerTrack = 1_000_001
 
-    public init(kernel: EmuKernel, keepEvents: Bool, keepTrace: Bool) {
+    package init(kernel: EmuKernel, keepEvents: Bool, keepTrace: Bool) {
         self.kernel = kernel
         self.keepEvents = keepEvents
         self.keepTrace = keepTrace
     }
 
     /// Starts observing the kernel's events (and, for worker start/end, the scheduler's switches).
-    public func attach() {
+    package func attach() {
         // Held by the kernel's event log, as the checkers are (the recorder holds the kernel unowned).
         kernel.events.subscribe(keepEvents || keepTrace ? .all : KernelEvent.KindSet(.mkwrite)) { e in self.kernelEvent(e) }
         kernel.sched.onSwitch = { [unowned self] from, _, to in
@@ -190,7 +190,7 @@ import Kernel
 
     /// The driver callback finished delivering `pages` (ascending pgoffs); `bytesSent` went over the bus.
     /// `bus` is when the transfer occupied the bus (virtual time); nil: one tick at the callback's end.
-    public func callback(pages: [Int], bytesSent: Int, bytesChanged: Int, bus: Range<VirtualTime>? = nil) {
+    package func callback(pages: [Int], bytesSent: Int, bytesChanged: Int, bus: Range<VirtualTime>? = nil) {
         guard !stopped, keepEvents || keepTrace else { return }
         let now = ts()
         let start = callbackStart ?? now
@@ -207,20 +207,20 @@ import Kernel
     }
 
     /// A replay line started (in the task that runs it).
-    public func line(_ l: ReplayLine) {
+    package func line(_ l: ReplayLine) {
         guard !stopped else { return }
         onLine?(l)
         record(kernel.sched.current, "line", "\"line\":\(l.number),\"cmd\":\(jsonString(describe(l.command)))")
     }
 
     /// Stops recording (the teardown after the last line is not part of the log).
-    public func end() {
+    package func end() {
         record(kernel.sched.current, "end", "")
         stopped = true
     }
 
     /// The Chrome trace-event JSON, or nil without `keepTrace`.
-    public func chromeTrace() -> String? {
+    package func chromeTrace() -> String? {
         guard keepTrace else { return nil }
         var meta = ["{\"ph\":\"M\",\"pid\":1,\"name\":\"process_name\",\"args\":{\"name\":\"fbdefio-emu\"}}"]
         var named = tracks
@@ -236,7 +236,7 @@ import Kernel
     private func workerTrackName(_ task: Int) -> String { "worker (\(kernel.sched.name(of: task)))" }
 
     /// Makes sure a track exists (processes that never faulted still get one).
-    public func declareTrack(_ task: Int) {
+    package func declareTrack(_ task: Int) {
         if keepTrace && tracks[task] == nil { tracks[task] = name(task) }
     }
 }
@@ -255,7 +255,7 @@ func describe(_ c: ReplayCommand) -> String {
 func hexAddr(_ v: Int64) -> String { "0x" + String(UInt64(bitPattern: v), radix: 16) }
 
 /// A JSON string literal.
-public func jsonString(_ s: String) -> String {
+package func jsonString(_ s: String) -> String {
     var out = "\""
     for u in s.unicodeScalars {
         switch u {

@@ -5,50 +5,50 @@ import Panels
 /// What a run's machine looks like apart from the kernel: the conditions some bugs need before they can show
 /// (a second device node, a failing driver open, a device unplugged while mapped). A variant that stands for such a
 /// bug switches its condition on; the scenarios and machines read it.
-public struct VariantEnvironment: Sendable, Equatable {
+package struct VariantEnvironment: Sendable, Equatable {
     /// Bug I: a later opener uses a second device node (a `mknod` in a container) for the same framebuffer.
-    public var secondDeviceNode = false
+    package var secondDeviceNode = false
     /// Bug M: the driver's own fb_open fails for one opener.
-    public var failingDriverOpen = false
+    package var failingDriverOpen = false
     /// Bugs G and N: the device is removed (`fb_deferred_io_cleanup`) while a process still maps it.
-    public var deviceRemoval = false
+    package var deviceRemoval = false
     /// Bug C: the driver reallocates the framebuffer memory once nobody has the device open (a mode change).
-    public var reallocAfterClose = false
+    package var reallocAfterClose = false
     /// Bug K: the driver calls `fb_deferred_io_init` before it sets `smem_len` (fbtft before Peter Suti's fix).
-    public var initBeforeSmemLen = false
+    package var initBeforeSmemLen = false
     /// Bug L: a DAX-like PFN-mapped device without `->pfn_mkwrite`.
-    public var pfnMapWithoutPfnMkwrite = false
+    package var pfnMapWithoutPfnMkwrite = false
     /// Bug O: a private mapping of the file sorts before the shared ones in i_mmap.
-    public var privateMappingFirst = false
-    public init() {}
+    package var privateMappingFirst = false
+    package init() {}
 }
 
 /// Every switch a variant sets, across the kernel model, the drivers and the machine.
-public struct VariantSwitches: Sendable, Equatable {
-    public var defio = FBDefIOVariant()
-    public var mm = MMVariant()
+package struct VariantSwitches: Sendable, Equatable {
+    package var defio = FBDefIOVariant()
+    package var mm = MMVariant()
     package var panel = PanelOptions()
-    public var environment = VariantEnvironment()
-    public init() {}
+    package var environment = VariantEnvironment()
+    package init() {}
 
     /// Puts the switches on a kernel and (when there is one) its framebuffer.
-    @EmuActor public func apply(to kernel: EmuKernel, info: FBInfo? = nil) {
+    @EmuActor package func apply(to kernel: EmuKernel, info: FBInfo? = nil) {
         mm.apply(to: &kernel.config)
         info?.variant = defio
     }
 }
 
 /// The fields of `MMConfig` that differ between kernel versions (the others are the run's own settings).
-public struct MMVariant: Sendable, Equatable {
-    public var walkPageMappingBreaksOnSkip = true
-    public var wrprotectFlushesTLB = true
-    public var oomKillsOnUserFault = false
+package struct MMVariant: Sendable, Equatable {
+    package var walkPageMappingBreaksOnSkip = true
+    package var wrprotectFlushesTLB = true
+    package var oomKillsOnUserFault = false
     /// What `fault_dirty_shared_page()` does with the fault's lock (COMPLETED since 5.19, RETRY 5.5–5.18, kept
     /// before). It only matters where the page has a mapping: fb_defio up to 6.14.
-    public var faultDirtySharedPageUnlock = FaultDirtyUnlock.completed
-    public init() {}
+    package var faultDirtySharedPageUnlock = FaultDirtyUnlock.completed
+    package init() {}
 
-    public func apply(to config: inout MMConfig) {
+    package func apply(to config: inout MMConfig) {
         config.walkPageMappingBreaksOnSkip = walkPageMappingBreaksOnSkip
         config.wrprotectFlushesTLB = wrprotectFlushesTLB
         config.oomKillsOnUserFault = oomKillsOnUserFault
@@ -57,30 +57,30 @@ public struct MMVariant: Sendable, Equatable {
 }
 
 /// One named variant: a kernel version (an exact bundle of what that range did) or a patch on top of one.
-public struct KernelVariant: Sendable {
-    public enum Kind: String, Sendable {
+package struct KernelVariant: Sendable {
+    package enum Kind: String, Sendable {
         /// A kernel range; the first element of a `+` chain.
         case version
         /// A change on top of a version (a fix, a named bug, or the condition a bug needs); composes with `+`.
         case patch
     }
-    public let name: String
-    public let kind: Kind
+    package let name: String
+    package let kind: Kind
     /// The kernel range it stands for ("2026", "6.11–6.14", "hypothetical").
-    public let kernels: String
-    public let summary: String
+    package let kernels: String
+    package let summary: String
     /// The letter of kernel-spec.md §9 this variant shows, if any.
-    public let bug: String?
+    package let bug: String?
     /// For a version: the newer version it is derived from (nil: the defaults, which are upstream's).
     let base: String?
     let change: @Sendable (inout VariantSwitches) -> Void
     /// Scenario names built for this variant (the explorer runs them when no scenario is named).
-    public let scenarios: [String]
+    package let scenarios: [String]
 }
 
 /// The registry: every variant, in the order `fbdefio-emu variants` lists them.
 public enum Variants {
-    public static let all: [KernelVariant] = versions + patches
+    package static let all: [KernelVariant] = versions + patches
 
     static let versions: [KernelVariant] = [
         KernelVariant(
@@ -227,21 +227,21 @@ public enum Variants {
         "offset-from-vma-start": "v6.8",
     ]
 
-    public static func named(_ name: String) -> KernelVariant? {
+    package static func named(_ name: String) -> KernelVariant? {
         let n = aliases[name] ?? name
         return all.first { $0.name == n }
     }
 
     /// A chain such as `upstream+worker-page-lock` or `v6.8`: a version (default `upstream`), then patches.
     public struct Selection: Sendable, CustomStringConvertible {
-        public let name: String
-        public let parts: [KernelVariant]
-        public let switches: VariantSwitches
+        package let name: String
+        package let parts: [KernelVariant]
+        package let switches: VariantSwitches
         public var description: String { name }
         /// The bug letters the chain shows.
-        public var bugs: [String] { parts.compactMap(\.bug) }
+        package var bugs: [String] { parts.compactMap(\.bug) }
         /// The scenarios built for the chain's parts, without repeats, in order.
-        public var scenarios: [String] {
+        package var scenarios: [String] {
             var seen: [String] = []
             for s in parts.flatMap(\.scenarios) where !seen.contains(s) { seen.append(s) }
             return seen
@@ -283,10 +283,10 @@ public enum Variants {
         v.change(&s)
     }
 
-    public static let upstream = try! select("upstream")
+    package static let upstream = try! select("upstream")
 
     /// The listing of `fbdefio-emu variants`.
-    public static var table: String {
+    package static var table: String {
         var lines = ["NAME                              KIND     KERNELS                              BUG  WHAT"]
         for v in all {
             lines.append(v.name.padded(34) + v.kind.rawValue.padded(9) + v.kernels.padded(37)

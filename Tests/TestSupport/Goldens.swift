@@ -6,12 +6,12 @@ import Synchronization
 /// values are what it must give (`frame 1a91851f6ca8564d event …`). `#` starts a comment line; blank lines are
 /// skipped. Under RECORD_SNAPSHOTS=1 (`make golden`) `check` first rewrites the key's line with what the current
 /// build computed, as the replay goldens' tests do with their `.out` files; the change then shows in `git diff`.
-public struct GoldenLines: Sendable {
-    public static let separator = " → "
-    public let path: String
+package struct GoldenLines: Sendable {
+    package static let separator = " → "
+    package let path: String
 
     /// `name` in the Goldens folder beside the test file `file` (pass `#filePath`).
-    public init(_ name: String, besides file: String) {
+    package init(_ name: String, besides file: String) {
         path = URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent("Goldens")
             .appendingPathComponent(name).path
     }
@@ -29,13 +29,13 @@ public struct GoldenLines: Sendable {
     }
 
     /// The runs' keys, in the file's order (the arguments of a parameterized test).
-    public var keys: [String] { entries().map(\.key) }
+    package var keys: [String] { entries().map(\.key) }
 
     /// The values `key` must give, or nil if the file has no line for it.
-    public func expected(_ key: String) -> String? { entries().first { $0.key == key }?.value }
+    package func expected(_ key: String) -> String? { entries().first { $0.key == key }?.value }
 
     /// The values `key` must give, after recording `got` as them under RECORD_SNAPSHOTS=1.
-    public func expected(_ key: String, recording got: String) -> String? {
+    package func expected(_ key: String, recording got: String) -> String? {
         if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" { record(key, got) }
         return expected(key)
     }

@@ -3,7 +3,7 @@
 import Foundation
 
 /// The full path of `tool` on PATH (an absolute path is taken as it is, if executable), if any.
-public func which(_ tool: String) -> String? {
+package func which(_ tool: String) -> String? {
     if tool.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: tool) ? tool : nil }
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     for dir in path.split(separator: ":") {
@@ -14,10 +14,10 @@ public func which(_ tool: String) -> String? {
 }
 
 /// Why a program a test needs is not there.
-public struct ToolUnavailable: Error, CustomStringConvertible {
-    public let reason: String
-    public init(reason: String) { self.reason = reason }
-    public var description: String { reason }
+package struct ToolUnavailable: Error, CustomStringConvertible {
+    package let reason: String
+    package init(reason: String) { self.reason = reason }
+    package var description: String { reason }
 }
 
 /// One apt-get at a time: suites that run in parallel would otherwise wait for each other's dpkg lock.
@@ -27,7 +27,7 @@ private let aptLock = NSLock()
 /// installed with apt-get (the package lists refreshed and the install retried once if it fails, as in a container
 /// whose lists are stale) and it is tried again. `what` names the programs in the reasons; `caller` the suite, in
 /// the line printed before an installation.
-public func locateOrInstall<T>(_ what: String, packages: [String], for caller: String,
+package func locateOrInstall<T>(_ what: String, packages: [String], for caller: String,
                                _ found: () -> T?) -> Result<T, ToolUnavailable> {
     aptLock.lock()
     defer { aptLock.unlock() }
@@ -50,7 +50,7 @@ public func locateOrInstall<T>(_ what: String, packages: [String], for caller: S
 }
 
 /// `tool`'s path, installing Debian's `package` when it is missing (see the generic form).
-public func locateOrInstall(_ tool: String, package: String, for caller: String) -> Result<String, ToolUnavailable> {
+package func locateOrInstall(_ tool: String, package: String, for caller: String) -> Result<String, ToolUnavailable> {
     locateOrInstall(tool, packages: [package], for: caller) { which(tool) }
 }
 

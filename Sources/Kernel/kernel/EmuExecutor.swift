@@ -14,8 +14,8 @@ import Synchronization
 /// - Note: Determinism rests on one invariant (research/scheduler.md §3.2, pitfall 6): after a machine has
 ///   booted, every job enqueued here comes from this thread. `foreignEnqueues` counts the ones that did not;
 ///   tests assert it stays flat across a run.
-public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
-    public static let shared = EmuExecutor(name: "fbdefio-emu CPU")
+package final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
+    package static let shared = EmuExecutor(name: "fbdefio-emu CPU")
 
     private let condition = NSCondition()
     private var queue = Deque<UnownedJob>()  // Protected by `condition`.
@@ -34,14 +34,14 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
     }
 
     /// Jobs enqueued from a thread other than the emulator thread.
-    public var foreignEnqueues: Int { foreignEnqueueCount.load(ordering: .relaxed) }
+    package var foreignEnqueues: Int { foreignEnqueueCount.load(ordering: .relaxed) }
 
     /// True when the caller runs on the emulator thread.
-    public var isCurrentThread: Bool {
+    package var isCurrentThread: Bool {
         started.load(ordering: .acquiring) && threadID.load(ordering: .relaxed) == UInt(pthread_self())
     }
 
-    public func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         startIfNeeded()
         let unownedJob = UnownedJob(job)
         if isCurrentThread {
@@ -56,11 +56,11 @@ public final class EmuExecutor: SerialExecutor, TaskExecutor, @unchecked Sendabl
         condition.unlock()
     }
 
-    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    package func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
-    public func checkIsolated() {
+    package func checkIsolated() {
         precondition(isCurrentThread, "emulator code ran off the emulator thread")
     }
 

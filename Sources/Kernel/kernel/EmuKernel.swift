@@ -4,33 +4,33 @@
 public struct MMConfig: Sendable, Equatable {
     /// Try the per-VMA lock first on user faults (x86-64 since 6.4). Every fault that needs `->fault` or
     /// `->page_mkwrite` then returns RETRY once and is redone under mmap_lock (kernel-spec.md §5.1, scenario 21).
-    public var perVMALocks = true
+    package var perVMALocks = true
     /// Consecutive fault attempts on one access without progress after which the task is declared livelocked.
-    public var livelockAttempts = 1000
+    package var livelockAttempts = 1000
     /// Accesses a task may make on the TLB fast path before it reaches a `.quantum` preemption point.
     public var storeBudget = 256
     /// `walk_page_mapping()` ends the whole walk when a VMA's `test_walk` answers "skip" (> 0) instead of skipping
     /// only that VMA, so one private mapping of the file that sorts earlier in `i_mmap` hides every later shared one
     /// from `wp_shared_mapping_range()` / `clean_record_shared_mapping_range()` (kernel-spec.md §4.1, bug O). True is
     /// the kernel's behaviour; false skips just the VMA.
-    public var walkPageMappingBreaksOnSkip = true
+    package var walkPageMappingBreaksOnSkip = true
     /// `page_vma_mkclean_one()` flushes the TLB entry of every PTE it write-protects (`ptep_clear_flush`). Off:
     /// the hypothetical missing flush, which leaves a writable TLB entry behind a read-only PTE.
-    public var wrprotectFlushesTLB = true
+    package var wrprotectFlushesTLB = true
     /// Before 5.16 a `VM_FAULT_OOM` out of a user fault ran the OOM killer on the faulting task; since then
     /// `pagefault_out_of_memory()` only warns and the access is retried (a handler that keeps returning OOM spins).
-    public var oomKillsOnUserFault = false
+    package var oomKillsOnUserFault = false
     /// What `fault_dirty_shared_page()` does once it has dirtied a page that belongs to a mapping (`page->mapping`
     /// set: fb_defio's `->fault` set it up to 6.14) on a fault's first attempt: drop the fault's lock before
     /// throttling the dirtier and report the fault done (5.19 and later), drop it and ask for a retry (5.5–5.18),
     /// or keep it (before 5.5). Pages without a mapping (fb_defio since 6.15) never drop the lock.
-    public var faultDirtySharedPageUnlock = FaultDirtyUnlock.completed
+    package var faultDirtySharedPageUnlock = FaultDirtyUnlock.completed
     public init() {}
 }
 
 /// The three behaviours of `fault_dirty_shared_page()` when it may drop the fault's lock.
 /// Kernel: fault_dirty_shared_page() + maybe_unlock_mmap_for_io() — mm/memory.c, mm/internal.h
-public enum FaultDirtyUnlock: String, Sendable, Equatable {
+package enum FaultDirtyUnlock: String, Sendable, Equatable {
     /// Since 5.19 (VM_FAULT_COMPLETED): the lock is dropped and the fault is finished.
     case completed
     /// 5.5–5.18: the lock is dropped and VM_FAULT_RETRY returned, so the fault runs again with FAULT_FLAG_TRIED.
@@ -45,38 +45,38 @@ public struct VMStat: Sendable, Equatable {
     /// Kernel: PGFAULT, counted in mm_account_fault() — mm/memory.c
     public var faults = 0
     /// Every entry into the fault handler, retries included.
-    public var faultAttempts = 0
+    package var faultAttempts = 0
     /// Faults handled under the per-VMA lock alone, those it handed to mmap_lock with VM_FAULT_RETRY, lookups that
     /// found no VMA or one that could not be read-locked (write-locked by a writer holding mmap_lock, or being
     /// write-locked), and lookups that found a VMA detached under them and looked again.
     /// Kernel: VMA_LOCK_SUCCESS, VMA_LOCK_RETRY, VMA_LOCK_ABORT, VMA_LOCK_MISS (CONFIG_PER_VMA_LOCK_STATS)
-    public var vmaLockSuccess = 0, vmaLockRetries = 0, vmaLockAborts = 0, vmaLockMisses = 0
-    public var readFaults = 0, cowFaults = 0, sharedFaults = 0, anonFaults = 0
+    package var vmaLockSuccess = 0, vmaLockRetries = 0, vmaLockAborts = 0, vmaLockMisses = 0
+    package var readFaults = 0, cowFaults = 0, sharedFaults = 0, anonFaults = 0
     /// `do_wp_page` and where it went.
-    public var wpFaults = 0, wpPageShared = 0, wpPFNShared = 0, wpPageCopy = 0, wpAnonReuse = 0
+    package var wpFaults = 0, wpPageShared = 0, wpPFNShared = 0, wpPageCopy = 0, wpAnonReuse = 0
     /// Faults that found the PTE already fixed (changed under them, or writable already).
-    public var spuriousFaults = 0
+    package var spuriousFaults = 0
     /// NOPAGE from a pte_same / vmf_pte_changed recheck after a hook dropped the PTL.
-    public var pteChangedBailouts = 0
-    public var faultHookCalls = 0, pageMkwriteCalls = 0, pfnMkwriteCalls = 0
+    package var pteChangedBailouts = 0
+    package var faultHookCalls = 0, pageMkwriteCalls = 0, pfnMkwriteCalls = 0
     /// `do_page_mkwrite` returned 0 because the page lost its mapping (the access is retried).
-    public var mkwriteRetries = 0
-    public var sigsegv = 0, sigbus = 0, oom = 0, livelocks = 0
-    public var tlbRefills = 0, tlbFlushPage = 0, tlbFlushRange = 0, tlbFlushAll = 0
+    package var mkwriteRetries = 0
+    package var sigsegv = 0, sigbus = 0, oom = 0, livelocks = 0
+    package var tlbRefills = 0, tlbFlushPage = 0, tlbFlushRange = 0, tlbFlushAll = 0
     /// Flushes that reached other CPUs, and the IPIs they sent.
-    public var tlbShootdowns = 0, tlbShootdownIPIs = 0
-    public var ptesInstalled = 0, ptesZapped = 0, ptesWrprotected = 0
+    package var tlbShootdowns = 0, tlbShootdownIPIs = 0
+    package var ptesInstalled = 0, ptesZapped = 0, ptesWrprotected = 0
     /// PTEs whose DIRTY bit `clean_record_shared_mapping_range()` cleared (write permission kept).
-    public var ptesCleaned = 0
+    package var ptesCleaned = 0
     /// VMAs visited by `__rmap_walk_file()` and by `walk_page_mapping()` (each i_mmap overlap reported once).
     public var rmapWalkVMAs = 0, pageWalkVMAs = 0
-    public var fileTimeUpdates = 0
-    public var pfnInserts = 0
+    package var fileTimeUpdates = 0
+    package var pfnInserts = 0
 
     public init() {}
 
     /// name=value pairs in a fixed order, for summaries and golden files.
-    public var fields: [(String, Int)] {
+    package var fields: [(String, Int)] {
         [
             ("faults", faults), ("fault_attempts", faultAttempts), ("vma_lock_success", vmaLockSuccess),
             ("vma_lock_retries", vmaLockRetries), ("vma_lock_aborts", vmaLockAborts),
@@ -111,9 +111,9 @@ public struct KernelEvent: Sendable, Equatable {
     }
 
     /// Which lock a RETRY gave up.
-    public enum RetryLock: String, Sendable { case vmaLock = "per-VMA lock", mmapLock = "mmap_lock" }
+    @usableFromInline package enum RetryLock: String, Sendable { case vmaLock = "per-VMA lock", mmapLock = "mmap_lock" }
 
-    public enum Payload: Sendable, Equatable {
+    @usableFromInline package enum Payload: Sendable, Equatable {
         /// The CPU raised a page fault (do_user_addr_fault).
         case fault(address: VirtAddr, write: Bool)
         /// What the fault came to, and its signal if any.
@@ -151,20 +151,20 @@ public struct KernelEvent: Sendable, Equatable {
         case tlbShootdown(mm: Int, cpus: Int)
     }
 
-    public var time: VirtualTime
-    public var task: Int
+    package var time: VirtualTime
+    package var task: Int
     /// The CPU the event happened on.
-    public var cpu: Int
-    public var payload: Payload
+    package var cpu: Int
+    @usableFromInline package var payload: Payload
 
-    public init(time: VirtualTime, task: Int, cpu: Int = 0, payload: Payload) {
+    package init(time: VirtualTime, task: Int, cpu: Int = 0, payload: Payload) {
         self.time = time
         self.task = task
         self.cpu = cpu
         self.payload = payload
     }
 
-    public var kind: Kind {
+    @inlinable package var kind: Kind {
         switch payload {
         case .fault: .fault
         case .faultResult: .faultResult
@@ -196,7 +196,7 @@ public struct KernelEvent: Sendable, Equatable {
     }
 
     /// The two numbers the event hash mixes in (and the old fixed-column format showed): address or page first.
-    public var operands: (a: Int64, b: Int64) {
+    package var operands: (a: Int64, b: Int64) {
         func addr(_ v: VirtAddr) -> Int64 { Int64(bitPattern: v.rawValue) }
         func raw(_ p: PTE) -> Int64 { Int64(bitPattern: p.raw) }
         switch payload {
@@ -227,7 +227,7 @@ public struct KernelEvent: Sendable, Equatable {
     }
 
     /// The free text exporters show beside the operands (rendered on demand).
-    public var note: String {
+    package var note: String {
         switch payload {
         case .faultResult(_, let r), .mkwrite(_, let r), .pfnMkwrite(_, let r), .faultHook(_, let r):
             return r.description
@@ -249,12 +249,12 @@ public struct KernelEvent: Sendable, Equatable {
 
 extension KernelEvent {
     /// A set of event kinds, one bit a kind: what a subscriber wants to be told.
-    public struct KindSet: OptionSet, Sendable {
-        public let rawValue: UInt64
-        public init(rawValue: UInt64) { self.rawValue = rawValue }
-        @inline(__always) public init(_ kind: Kind) { rawValue = 1 << UInt64(kind.tag) }
-        public init(_ kinds: [Kind]) { rawValue = kinds.reduce(0) { $0 | Self($1).rawValue } }
-        public static let all = Self(Kind.allCases)
+    package struct KindSet: OptionSet, Sendable {
+        package let rawValue: UInt64
+        package init(rawValue: UInt64) { self.rawValue = rawValue }
+        @inline(__always) package init(_ kind: Kind) { rawValue = 1 << UInt64(kind.tag) }
+        package init(_ kinds: [Kind]) { rawValue = kinds.reduce(0) { $0 | Self($1).rawValue } }
+        package static let all = Self(Kind.allCases)
     }
 }
 
@@ -262,11 +262,11 @@ extension KernelEvent {
 /// xorshift, so that every input bit reaches the high and the low half. The event and frame hashes use it: a byte-wise
 /// FNV-1a, which they used before, is a chain of eight dependent multiplies per word (about 60 an event, the largest
 /// single cost of recording one), where this is one.
-public struct Fingerprint: Sendable, Hashable {
-    public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
-    public init() {}
+@usableFromInline package struct Fingerprint: Sendable, Hashable {
+    @usableFromInline package internal(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+    package init() {}
 
-    @inline(__always) public mutating func mix(_ word: UInt64) {
+    @inlinable @inline(__always) package mutating func mix(_ word: UInt64) {
         let x = (value ^ word) &* 0x9E37_79B9_7F4A_7C15
         value = x ^ (x >> 32)
     }
@@ -288,13 +288,13 @@ extension KernelEvent.Kind: CaseIterable {
 }
 
 /// The event trace of a run: a running fingerprint of every event, and optionally the events themselves.
-@EmuActor public final class EventLog {
-    public var hash: UInt64 { fingerprint.value }
+@EmuActor package final class EventLog {
+    package var hash: UInt64 { fingerprint.value }
     private var fingerprint = Fingerprint()
-    public private(set) var count = 0
+    package private(set) var count = 0
     /// Keep events in memory (tests, `--events`). Off by default: long runs only hash.
-    public var keep = false
-    public private(set) var events: [KernelEvent] = []
+    package var keep = false
+    package private(set) var events: [KernelEvent] = []
     /// Called for the events of their kinds, in order of subscription (checkers, exporters, the step view).
     private var subscribers: [(kinds: KernelEvent.KindSet, call: (KernelEvent) -> Void)] = []
     /// The kinds some subscriber wants: most events of a fault (retry, TLB flushes, list adds) interest none while
@@ -302,14 +302,14 @@ extension KernelEvent.Kind: CaseIterable {
     private var wanted: KernelEvent.KindSet = []
 
     /// Calls `s` with every event of `kinds` (all by default), after the subscribers before it.
-    public func subscribe(_ kinds: KernelEvent.KindSet = .all, _ s: @escaping (KernelEvent) -> Void) {
+    package func subscribe(_ kinds: KernelEvent.KindSet = .all, _ s: @escaping (KernelEvent) -> Void) {
         subscribers.append((kinds, s))
         wanted.formUnion(kinds)
     }
 
-    public init() {}
+    package init() {}
 
-    public func record(_ e: KernelEvent) {
+    package func record(_ e: KernelEvent) {
         count += 1
         let (a, b) = e.operands
         var f = fingerprint
@@ -326,11 +326,11 @@ extension KernelEvent.Kind: CaseIterable {
         for s in subscribers where s.kinds.contains(kind) { s.call(e) }
     }
 
-    public func events(of kind: KernelEvent.Kind) -> [KernelEvent] { events.filter { $0.kind == kind } }
+    package func events(of kind: KernelEvent.Kind) -> [KernelEvent] { events.filter { $0.kind == kind } }
 }
 
 /// Something the kernel would print and then not recover from: the run is over when one happens.
-public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
+package enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     /// A NULL or freed pointer was dereferenced. Kernel: "BUG: kernel NULL pointer dereference" / KASAN UAF
     case oops(String)
     /// CONFIG_DEBUG_LIST found a list whose neighbours do not point at each other. Kernel: lib/list_debug.c
@@ -340,7 +340,7 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
     /// A task waited longer than the hung-task timeout. Kernel: khungtaskd — kernel/hung_task.c
     case hungTask(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .oops(let t): "BUG: \(t)"
         case .listCorruption(let t): "list corruption: \(t)"
@@ -352,15 +352,15 @@ public enum KernelFailure: Sendable, Equatable, CustomStringConvertible {
 
 /// A WARN_ON_ONCE site that was reached: the kernel prints it the first time only, the emulator also counts the
 /// hits. Kernel: WARN_ON_ONCE() — include/asm-generic/bug.h (one `__warned` flag per call site)
-public struct OnceWarning: Sendable, Equatable {
+package struct OnceWarning: Sendable, Equatable {
     /// The kernel function and the condition that fired.
-    public let site: String
+    package let site: String
     /// What the first hit printed.
-    public let text: String
+    package let text: String
     /// When the first hit happened.
-    public let first: VirtualTime
+    package let first: VirtualTime
     /// How many times the site was reached with its condition true.
-    public internal(set) var hits: Int
+    package internal(set) var hits: Int
 }
 
 /// One emulated machine's kernel: the scheduler (and with it the clock), RAM, vmalloc, counters and events.
@@ -368,24 +368,24 @@ public struct OnceWarning: Sendable, Equatable {
     public let sched: Scheduler
     public let phys: PhysicalMemory
     public let vmalloc: Vmalloc
-    public var config: MMConfig
+    package var config: MMConfig
     public var stats = VMStat()
-    public let events = EventLog()
+    package let events = EventLog()
     /// Oopses, list corruptions, soft lockups and hung tasks, in order.
-    public private(set) var failures: [KernelFailure] = []
+    package private(set) var failures: [KernelFailure] = []
     /// Called with each failure as it happens (checkers stop the run here).
-    public var onFailure: [(KernelFailure) -> Void] = []
+    package var onFailure: [(KernelFailure) -> Void] = []
     /// Every WARN_ON_ONCE site reached, in the order they were first reached.
-    public private(set) var onceWarnings: [OnceWarning] = []
+    package private(set) var onceWarnings: [OnceWarning] = []
     private var nextMMId = 1
     private var nextVMAId = 1
     var nextPid = 0
     /// Every process ever created, in creation order.
-    public internal(set) var processes: [UserTask] = []
+    package internal(set) var processes: [UserTask] = []
     /// The same processes by scheduler task id.
     var processBySchedID: [UserTask?] = []
     /// The system workqueue and its worker thread, created on first use. Kernel: system_wq
-    public private(set) lazy var systemWorkqueue = Workqueue("events", kernel: self)
+    package private(set) lazy var systemWorkqueue = Workqueue("events", kernel: self)
 
     public init(policy: SchedPolicy, cpus: Int = 1, tickRate: TickRate = TickRate(hz: 250), ramPages: Int = 16384,
                 costs: CostTable = .default, config: MMConfig = MMConfig(), replay: Schedule? = nil) {
@@ -397,29 +397,29 @@ public struct OnceWarning: Sendable, Equatable {
     }
 
     /// Records a failure the kernel would print (and not recover from), and tells the subscribers.
-    public func fail(_ f: KernelFailure) {
+    package func fail(_ f: KernelFailure) {
         failures.append(f)
         sched.report(f.description)
         for s in onFailure { s(f) }
     }
 
     /// Kernel: an oops (NULL or freed dereference) in the running task.
-    public func oops(_ text: String) { fail(.oops(text)) }
+    package func oops(_ text: String) { fail(.oops(text)) }
     /// Kernel: CHECK_DATA_CORRUPTION() in lib/list_debug.c
-    public func listCorruption(_ text: String) { fail(.listCorruption(text)) }
+    package func listCorruption(_ text: String) { fail(.listCorruption(text)) }
     /// Kernel: the soft-lockup watchdog — kernel/watchdog.c
-    public func softLockup(_ text: String) { fail(.softLockup(text)) }
+    package func softLockup(_ text: String) { fail(.softLockup(text)) }
 
     /// A kernel warning that does not stop the machine, reported every time (`warnOnOnce` for the once-only
     /// kind). Kernel: WARN_ON() / dev_warn() / pr_warn(), and VM_BUG_ON turned into a warning
-    public func warn(_ text: String) {
+    package func warn(_ text: String) {
         sched.report("WARNING: \(text)")
     }
 
     /// A warning printed once per site: the first hit of `site` becomes a report of the run, every later hit only
     /// raises the site's count. `site` names the kernel function and condition (one flag per call site, as the
     /// kernel's static `__warned`). Kernel: WARN_ON_ONCE() / WARN_ONCE() / dev_warn_once()
-    public func warnOnOnce(_ site: String, _ text: @autoclosure () -> String) {
+    package func warnOnOnce(_ site: String, _ text: @autoclosure () -> String) {
         if let i = onceWarnings.firstIndex(where: { $0.site == site }) {
             onceWarnings[i].hits += 1
             return
@@ -430,7 +430,7 @@ public struct OnceWarning: Sendable, Equatable {
     }
 
     /// One line per WARN_ON_ONCE site reached more than once (the report shows only the first hit).
-    public var onceWarningCounts: [String] {
+    package var onceWarningCounts: [String] {
         onceWarnings.filter { $0.hits > 1 }.map { "WARN_ON_ONCE \($0.site): \($0.hits) hits, printed once" }
     }
 
@@ -439,13 +439,13 @@ public struct OnceWarning: Sendable, Equatable {
 
     /// Records an event on behalf of the running task. Nothing but the typed value is made: text is rendered only by
     /// the exporters that subscribe.
-    public func event(_ payload: KernelEvent.Payload) {
+    package func event(_ payload: KernelEvent.Payload) {
         events.record(KernelEvent(time: sched.now, task: sched.current, cpu: sched.executingCPU, payload: payload))
     }
 
     /// Records an event of interrupt context (task -1) that happened at `time` on `cpu` — a timer's tick — rather
     /// than at the executing CPU's clock.
-    public func event(_ payload: KernelEvent.Payload, at time: VirtualTime, cpu: Int) {
+    package func event(_ payload: KernelEvent.Payload, at time: VirtualTime, cpu: Int) {
         events.record(KernelEvent(time: time, task: -1, cpu: cpu, payload: payload))
     }
 

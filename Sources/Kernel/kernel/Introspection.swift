@@ -4,14 +4,14 @@
 extension KLock {
     /// The tasks waiting for the lock, in the order they will get it (FIFO hand-off).
     /// Kernel: mutex->wait_list (kernel/locking/mutex.c)
-    public var waiterIDs: [Int] { Array(waiters) }
+    package var waiterIDs: [Int] { Array(waiters) }
 }
 
 extension PhysicalMemory {
     /// The task that took the page lock of `pfn` (-1: taken outside a task), or nil when the page is not locked.
     /// The kernel does not record this; hung-task reports and the step view name the holder for the reader.
     /// Kernel: PG_locked (folio_lock() in mm/filemap.c)
-    public func pageLockHolder(of pfn: PFN) -> Int? {
+    package func pageLockHolder(of pfn: PFN) -> Int? {
         guard isLocked(pfn) else { return nil }
         let h = pageLockHolder[pfn.rawValue]
         return h == Self.noHolder ? -1 : h

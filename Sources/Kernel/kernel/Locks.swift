@@ -13,31 +13,31 @@ import DequeModule
 ///
 /// Kernel: `struct mutex` (kernel/locking/mutex.c), `spinlock_t` (the split page-table lock, mm/memory.c).
 @EmuActor public final class KLock {
-    public enum Kind: Sendable { case mutex, spinlock }
-    public let name: String
-    public let kind: Kind
+    package enum Kind: Sendable { case mutex, spinlock }
+    package let name: String
+    package let kind: Kind
     unowned(unsafe) let sched: Scheduler
     /// The holder's task id (-1 when held outside a task, or free).
-    public private(set) var owner = -1
-    public private(set) var isLocked = false
+    package private(set) var owner = -1
+    package private(set) var isLocked = false
     private(set) var waiters = Deque<Int>()
     /// Acquisitions that had to wait.
-    public private(set) var contentions = 0
+    package private(set) var contentions = 0
     /// When it was last released with nobody waiting (on the releasing CPU's clock).
     private var releasedAt = VirtualTime.zero
 
-    public init(_ name: String, kind: Kind, scheduler: Scheduler) {
+    package init(_ name: String, kind: Kind, scheduler: Scheduler) {
         self.name = name
         self.kind = kind
         self.sched = scheduler
     }
 
-    public static func mutex(_ name: String, _ sched: Scheduler) -> KLock { KLock(name, kind: .mutex, scheduler: sched) }
-    public static func spin(_ name: String, _ sched: Scheduler) -> KLock { KLock(name, kind: .spinlock, scheduler: sched) }
+    package static func mutex(_ name: String, _ sched: Scheduler) -> KLock { KLock(name, kind: .mutex, scheduler: sched) }
+    package static func spin(_ name: String, _ sched: Scheduler) -> KLock { KLock(name, kind: .spinlock, scheduler: sched) }
 
     /// Kernel: mutex_lock() / spin_lock()
     @inline(__always)
-    public func lock() {
+    package func lock() {
         sched.preempt(kind == .mutex ? .mutexLock : .spinLock)
         sched.charge(sched.costs.lock)
         if !isLocked {
@@ -61,7 +61,7 @@ import DequeModule
     }
 
     /// Kernel: mutex_trylock() / spin_trylock(). Not a preemption point.
-    public func tryLock() -> Bool {
+    package func tryLock() -> Bool {
         guard !isLocked else { return false }
         isLocked = true
         owner = sched.current
@@ -70,13 +70,13 @@ import DequeModule
 
     /// Kernel: mutex_unlock() / spin_unlock()
     @inline(__always)
-    public func unlock() {
+    package func unlock() {
         release()
         sched.preempt(kind == .mutex ? .mutexUnlock : .spinUnlock)
     }
 
     /// Releases without a preemption point (for paths that must not switch, such as deadlock unwinding in tests).
-    public func release() {
+    package func release() {
         precondition(isLocked, "\(name): unlock of an unlocked lock")
         precondition(owner == sched.current, "\(name): unlocked by T\(sched.current), owner is T\(owner)")
         if let next = waiters.popFirst() {
@@ -90,25 +90,25 @@ import DequeModule
     }
 
     /// lockdep-lite: the running task holds this lock. Kernel: lockdep_assert_held()
-    public func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
+    package func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
         precondition(isLocked && owner == sched.current, "\(name) not held by T\(sched.current)", file: file, line: line)
     }
 }
 
 /// Kernel name for the sleeping lock. Kernel: `struct mutex`.
-public typealias KMutex = KLock
+package typealias KMutex = KLock
 
 /// A reader-writer semaphore with FIFO fairness: a reader queues behind a waiting writer.
 /// Kernel: `struct rw_semaphore` — kernel/locking/rwsem.c (mmap_lock, i_mmap_rwsem, the per-VMA lock).
 @EmuActor public final class KRWSemaphore {
-    public let name: String
+    package let name: String
     unowned(unsafe) let sched: Scheduler
-    public private(set) var readers: [Int] = []
-    public private(set) var writer: Int? = nil
+    package private(set) var readers: [Int] = []
+    package private(set) var writer: Int? = nil
     private var waiters = Deque<(task: Int, write: Bool)>()
-    public private(set) var contentions = 0
+    package private(set) var contentions = 0
 
-    public init(_ name: String, scheduler: Scheduler) {
+    package init(_ name: String, scheduler: Scheduler) {
         self.name = name
         self.sched = scheduler
     }
@@ -117,12 +117,12 @@ public typealias KMutex = KLock
     /// finds the semaphore free could not have taken it earlier.
     private var writeReleasedAt = VirtualTime.zero, readReleasedAt = VirtualTime.zero
 
-    public var isWriteLocked: Bool { writer != nil }
-    public var isLocked: Bool { writer != nil || !readers.isEmpty }
+    package var isWriteLocked: Bool { writer != nil }
+    package var isLocked: Bool { writer != nil || !readers.isEmpty }
 
     /// Kernel: down_read()
     @inline(__always)
-    public func downRead() {
+    package func downRead() {
         sched.preempt(.rwsemDown)
         sched.charge(sched.costs.lock)
         if tryDownRead() { return }
@@ -131,7 +131,7 @@ public typealias KMutex = KLock
 
     /// Kernel: down_write()
     @inline(__always)
-    public func downWrite() {
+    package func downWrite() {
         sched.preempt(.rwsemDown)
         sched.charge(sched.costs.lock)
         if tryDownWrite() { return }
@@ -139,7 +139,7 @@ public typealias KMutex = KLock
     }
 
     /// Kernel: down_read_trylock(). Not a preemption point.
-    public func tryDownRead() -> Bool {
+    package func tryDownRead() -> Bool {
         guard writer == nil, waiters.isEmpty else { return false }
         sched.waited(until: writeReleasedAt)
         readers.append(sched.current)
@@ -147,7 +147,7 @@ public typealias KMutex = KLock
     }
 
     /// Kernel: down_write_trylock(). Not a preemption point.
-    public func tryDownWrite() -> Bool {
+    package func tryDownWrite() -> Bool {
         guard writer == nil, readers.isEmpty, waiters.isEmpty else { return false }
         sched.waited(until: max(writeReleasedAt, readReleasedAt))
         writer = sched.current
@@ -165,19 +165,19 @@ public typealias KMutex = KLock
 
     /// Kernel: up_read()
     @inline(__always)
-    public func upRead() {
+    package func upRead() {
         releaseRead()
         sched.preempt(.rwsemUp)
     }
 
     /// Kernel: up_write()
     @inline(__always)
-    public func upWrite() {
+    package func upWrite() {
         releaseWrite()
         sched.preempt(.rwsemUp)
     }
 
-    public func releaseRead() {
+    package func releaseRead() {
         guard let i = readers.firstIndex(of: sched.current) else {
             preconditionFailure("\(name): up_read by T\(sched.current), which holds no read lock")
         }
@@ -186,7 +186,7 @@ public typealias KMutex = KLock
         grant()
     }
 
-    public func releaseWrite() {
+    package func releaseWrite() {
         precondition(writer == sched.current, "\(name): up_write by T\(sched.current), writer is \(String(describing: writer))")
         writer = nil
         writeReleasedAt = sched.now
@@ -210,33 +210,33 @@ public typealias KMutex = KLock
     }
 
     /// Kernel: lockdep_assert_held() (read or write).
-    public func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
+    package func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
         precondition(writer == sched.current || readers.contains(sched.current),
                      "\(name) not held by T\(sched.current)", file: file, line: line)
     }
     /// Kernel: lockdep_assert_held_write()
-    public func assertWriteHeld(file: StaticString = #fileID, line: UInt = #line) {
+    package func assertWriteHeld(file: StaticString = #fileID, line: UInt = #line) {
         precondition(writer == sched.current, "\(name) not write-held by T\(sched.current)", file: file, line: line)
     }
 }
 
 /// Tasks waiting for an event. Kernel: `wait_queue_head_t` with wait_event()/wake_up().
-@EmuActor public final class WaitQueue {
-    public let name: String
+@EmuActor package final class WaitQueue {
+    package let name: String
     unowned(unsafe) let sched: Scheduler
     private var waiters = Deque<Int>()
     /// Waits here are TASK_UNINTERRUPTIBLE (a flush) rather than idle (a worker waiting for work): only those count
     /// for the hung-task detector.
-    public let uninterruptible: Bool
+    package let uninterruptible: Bool
 
-    public init(_ name: String, scheduler: Scheduler, uninterruptible: Bool = true) {
+    package init(_ name: String, scheduler: Scheduler, uninterruptible: Bool = true) {
         self.name = name
         self.sched = scheduler
         self.uninterruptible = uninterruptible
     }
 
     /// Blocks until `condition` holds, re-checking after each wake-up. Kernel: wait_event()
-    public func wait(until condition: () -> Bool) {
+    package func wait(until condition: () -> Bool) {
         while !condition() {
             if sched.isShuttingDown { return }
             waiters.append(sched.current)
@@ -245,9 +245,9 @@ public typealias KMutex = KLock
     }
 
     /// Kernel: wake_up_all()
-    public func wakeAll() {
+    package func wakeAll() {
         while let w = waiters.popFirst() { sched.wake(w) }
     }
 
-    public var isEmpty: Bool { waiters.isEmpty }
+    package var isEmpty: Bool { waiters.isEmpty }
 }

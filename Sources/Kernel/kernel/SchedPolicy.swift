@@ -4,7 +4,7 @@
 /// The places where the running task may lose the CPU. The scheduler switches here and nowhere else.
 ///
 /// Each case exists for a kernel window whose interleavings matter; the comment names it.
-public enum PreemptionPoint: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+package enum PreemptionPoint: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     /// The first decision of a run.
     case boot
     /// A task's store budget ran out on the fast path (the timer interrupt of a busy user loop).
@@ -40,7 +40,7 @@ public enum PreemptionPoint: UInt8, CaseIterable, Sendable, CustomStringConverti
     /// copy): the tick interrupt runs expired timers and the scheduler may preempt. Kernel: scheduler_tick()
     case tick
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .boot: "boot"
         case .quantum: "quantum"
@@ -68,7 +68,7 @@ public enum PreemptionPoint: UInt8, CaseIterable, Sendable, CustomStringConverti
 
 /// How the scheduler chooses the next task: a pure, synchronous, seeded value (testable without any task).
 public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         /// At every preemption point, with probability `switchRatio`, hand the CPU to a uniformly chosen other
         /// runnable task. Explores interleavings.
         case randomWalk(switchRatio: Ratio)
@@ -82,15 +82,15 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
         /// or the lowest runnable id takes over when it cannot. A schedule in this form shrinks by dropping entries.
         case scripted(switches: [Int: Int])
     }
-    public let kind: Kind
-    public private(set) var rng: SplitMix64
+    package let kind: Kind
+    package private(set) var rng: SplitMix64
     /// Decisions taken so far (PCT's step counter and the scripted policy's index).
-    public private(set) var step = 0
+    package private(set) var step = 0
     /// PCT: each task's priority (higher runs first), and the steps at which the running task is demoted.
-    public private(set) var priorities: [Int: Int] = [:]
-    public private(set) var changePoints: [Int] = []
+    package private(set) var priorities: [Int: Int] = [:]
+    package private(set) var changePoints: [Int] = []
 
-    public init(_ kind: Kind, seed: UInt64) {
+    package init(_ kind: Kind, seed: UInt64) {
         self.kind = kind
         rng = SplitMix64(seed: SplitMix64.derive(seed, "sched"))
         if case .pct(let depth, let steps) = kind {
@@ -100,17 +100,17 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public static func pct(seed: UInt64, depth: Int = 3, steps: Int = 400) -> SchedPolicy {
+    package static func pct(seed: UInt64, depth: Int = 3, steps: Int = 400) -> SchedPolicy {
         SchedPolicy(.pct(depth: depth, steps: steps), seed: seed)
     }
 
     /// A script of switches (decision → task); no randomness is involved.
-    public static func scripted(_ switches: [Int: Int]) -> SchedPolicy {
+    package static func scripted(_ switches: [Int: Int]) -> SchedPolicy {
         SchedPolicy(.scripted(switches: switches), seed: 0)
     }
 
     /// The default choice of the scripted policy: stay if possible, else the lowest runnable id.
-    public static func stayOrLowest(current: Int, runnable: [Int]) -> Int {
+    package static func stayOrLowest(current: Int, runnable: [Int]) -> Int {
         runnable.contains(current) ? current : runnable[0]
     }
 
@@ -122,7 +122,7 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
         return p
     }
 
-    public static func random(seed: UInt64, switchRatio: Ratio = Ratio(1, 4)) -> SchedPolicy {
+    package static func random(seed: UInt64, switchRatio: Ratio = Ratio(1, 4)) -> SchedPolicy {
         SchedPolicy(.randomWalk(switchRatio: switchRatio), seed: seed)
     }
     public static func roundRobin(quantum: VirtualTime = .us(100), seed: UInt64 = 0) -> SchedPolicy {
@@ -134,7 +134,7 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
     ///   - current: the task on the CPU (it may be absent from `runnable` if it just blocked or exited).
     ///   - runnable: runnable task ids, ascending, never empty.
     ///   - sliceUsed: virtual time `current` has run since it was last picked.
-    public mutating func pick(current: Int, runnable: [Int], sliceUsed: VirtualTime) -> Int {
+    package mutating func pick(current: Int, runnable: [Int], sliceUsed: VirtualTime) -> Int {
         precondition(!runnable.isEmpty)
         let currentRunnable = runnable.contains(current)
         defer { step += 1 }
@@ -180,11 +180,11 @@ public struct SchedPolicy: Sendable, Equatable, CustomStringConvertible {
 /// A recorded run of scheduling decisions: the task chosen at every point where more than one could run.
 /// Replaying it against the same machine and flags reproduces the run exactly.
 public struct Schedule: Sendable, Equatable {
-    public var decisions: [Int]
-    public init(decisions: [Int] = []) { self.decisions = decisions }
+    package var decisions: [Int]
+    package init(decisions: [Int] = []) { self.decisions = decisions }
 
     /// Text form: a header line, then the decisions, 32 per line.
-    public var text: String {
+    package var text: String {
         var out = "# fbdefio-emu schedule v1: one task id per decision\n"
         for start in stride(from: 0, to: decisions.count, by: 32) {
             out += decisions[start ..< min(start + 32, decisions.count)].map(String.init).joined(separator: " ")
@@ -202,7 +202,7 @@ public struct Schedule: Sendable, Equatable {
         }
     }
 
-    public init(parsing text: String) throws(ParseError) {
+    package init(parsing text: String) throws(ParseError) {
         var decisions: [Int] = []
         for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""

@@ -14,18 +14,18 @@ import CTaskSwitch
 /// itself is synchronous. A preemption point where the policy keeps the current task and no other CPU is behind
 /// costs a few nanoseconds. With one CPU the machine is a preemptive uniprocessor.
 @EmuActor public final class Scheduler {
-    public enum TaskState: Equatable, Sendable { case runnable, blocked, sleeping, done }
+    package enum TaskState: Equatable, Sendable { case runnable, blocked, sleeping, done }
 
     /// The executing CPU's clock. Advanced by `charge` (work) and by warps to the next timer when nobody can run.
     public private(set) var now = VirtualTime.zero
     public let tickRate: TickRate
-    public var jiffies: Jiffies { tickRate.jiffies(at: now) }
+    package var jiffies: Jiffies { tickRate.jiffies(at: now) }
 
     /// CPUs of the machine (1: a uniprocessor).
-    public let cpuCount: Int
+    package let cpuCount: Int
     private var cpus: [CPU]
     /// The CPU whose task is executing.
-    public private(set) var executingCPU = 0 {
+    package private(set) var executingCPU = 0 {
         didSet { othersKnown = false }
     }
     /// While a task executes, the earliest of the other CPUs that have a runnable task on them, and its clock (nil:
@@ -42,47 +42,47 @@ import CTaskSwitch
 
     private var entries: [Entry] = []
     /// The task executing, or -1 outside a run.
-    public private(set) var current = -1
-    public private(set) var policy: SchedPolicy
+    package private(set) var current = -1
+    package private(set) var policy: SchedPolicy
     private var replay: [Int]?
     private var replayPosition = 0
     /// Every decision taken where more than one task could run, in order (replayable with `Schedule`).
-    public private(set) var recorded: [Int] = []
+    package private(set) var recorded: [Int] = []
     /// The decisions that differ from "stay, or the lowest runnable id": replayed with `.scripted`, they give the
     /// same run, and dropping one gives a run with one switch fewer.
-    public private(set) var deviations: [Int: Int] = [:]
+    package private(set) var deviations: [Int: Int] = [:]
     private var timers: [Timer] = []  // Sorted by (deadline, seq).
     private var timerSeq = 0
     /// The context of the host code inside `run` or `shutdown`, which the last task switches back to.
     private let driver = TaskStack()
     /// The stack of a task that has just ended, released by whatever runs next (not on the stack itself).
     private var retiring: TaskStack?
-    public private(set) var outcome: RunOutcome?
-    public private(set) var isRunning = false
+    package private(set) var outcome: RunOutcome?
+    package private(set) var isRunning = false
 
     /// FNV-1a over every switch (from, point, to, time) and every hand-over between CPUs: equal hashes mean equal
     /// interleavings.
-    public var switchHash: UInt64 { switchFNV.value }
+    package var switchHash: UInt64 { switchFNV.value }
     private var switchFNV = FNV1a()
-    public private(set) var preemptionPoints = 0
+    package private(set) var preemptionPoints = 0
     /// Context switches (a CPU changing the task on it).
-    public private(set) var switches = 0
+    package private(set) var switches = 0
     /// Times the execution moved to another CPU whose clock was earlier (no context switch on either).
-    public private(set) var handoffs = 0
+    package private(set) var handoffs = 0
     /// Reports of problems found while running (livelocks, warnings) that do not stop the run.
-    public private(set) var reports: [String] = []
+    package private(set) var reports: [String] = []
     /// khungtaskd's timeout: a task blocked uninterruptibly for longer than this is reported (once per wait).
     /// 122 s, the figure real reports print (the 120 s timeout plus the check interval's slack).
-    public var hungTaskTimeout = VirtualTime.ms(122_000)
+    package var hungTaskTimeout = VirtualTime.ms(122_000)
     /// Told of each hung task as the detector finds it.
-    public var onHungTask: ((String) -> Void)?
+    package var onHungTask: ((String) -> Void)?
     /// Optional observer of context switches, for event logs.
-    public var onSwitch: ((_ from: Int, _ point: PreemptionPoint, _ to: Int) -> Void)?
+    package var onSwitch: ((_ from: Int, _ point: PreemptionPoint, _ to: Int) -> Void)?
 
     /// The cost of each emulated operation, charged to the virtual clock.
-    public let costs: CostTable
+    package let costs: CostTable
 
-    public init(policy: SchedPolicy, cpus: Int = 1, tickRate: TickRate = TickRate(hz: 250),
+    package init(policy: SchedPolicy, cpus: Int = 1, tickRate: TickRate = TickRate(hz: 250),
                 costs: CostTable = .default, replay: Schedule? = nil) {
         precondition(cpus >= 1 && cpus <= 64, "a machine has 1 to 64 CPUs")
         self.policy = policy
@@ -98,7 +98,7 @@ import CTaskSwitch
     /// Creates a task that first runs, on a stack of its own, when its CPU picks it. A task without a `cpu` is placed
     /// round robin (daemons on CPU 0).
     @discardableResult
-    public func spawn(_ name: String, daemon: Bool = false, cpu: Int? = nil,
+    package func spawn(_ name: String, daemon: Bool = false, cpu: Int? = nil,
                       _ body: @escaping @EmuActor () -> Void) -> Int {
         let id = entries.count
         let placed: Int
@@ -116,12 +116,12 @@ import CTaskSwitch
         return id
     }
 
-    public func name(of id: Int) -> String { entries[id].name }
-    public func state(of id: Int) -> TaskState { entries[id].state }
+    package func name(of id: Int) -> String { entries[id].name }
+    package func state(of id: Int) -> TaskState { entries[id].state }
     /// The CPU a task runs on.
-    public func cpu(of id: Int) -> Int { entries[id].cpu }
+    package func cpu(of id: Int) -> Int { entries[id].cpu }
     /// The clock of a CPU (the live clock for the executing one).
-    public func clock(of cpu: Int) -> VirtualTime { cpu == executingCPU && !betweenTasks ? now : cpus[cpu].clock }
+    package func clock(of cpu: Int) -> VirtualTime { cpu == executingCPU && !betweenTasks ? now : cpus[cpu].clock }
 
     /// Where a task's stack starts: runs the current task's body, ends the task, and says where its last switch
     /// goes. The switch itself is made by the caller (CTaskSwitch) once these frames have returned, so that nothing
@@ -169,12 +169,12 @@ import CTaskSwitch
     }
 
     /// Set while `shutdown` winds down the daemons of a finished run.
-    public private(set) var isShuttingDown = false
+    package private(set) var isShuttingDown = false
 
     /// After a run: lets every daemon task parked in an idle wait (the workqueue worker waiting for work) return
     /// and end, so that nothing keeps the machine alive. Call it only once the run is over; tasks left blocked in
     /// a deadlock stay blocked.
-    public func shutdown() {
+    package func shutdown() {
         precondition(!isRunning, "shutdown during a run")
         isShuttingDown = true
         for e in entries where isIdleDaemon(e) {
@@ -217,20 +217,20 @@ import CTaskSwitch
     }
 
     /// Advances the executing CPU's clock by the cost of work done by the task on it.
-    @inline(__always) public func charge(_ cost: VirtualTime) {
+    @inline(__always) package func charge(_ cost: VirtualTime) {
         now.picoseconds &+= cost.picoseconds
     }
 
     /// The running task could not go on before `time` (a lock it takes was released then, by a CPU whose clock ran
     /// ahead): its CPU's clock moves there. Never needed on one CPU, where the clock only moves forward.
-    @inline(__always) public func waited(until time: VirtualTime) {
+    @inline(__always) package func waited(until time: VirtualTime) {
         if time > now { now = time }
     }
 
     /// Charges long CPU-bound work (a driver's pixel conversion, a bus the CPU drives, a big copy) one tick at a
     /// time, reaching a `.tick` preemption point at every tick boundary it crosses: the timer interrupt runs the
     /// expired timers and the scheduler may hand the CPU to another task, as `scheduler_tick()` lets it.
-    public func chargeInterruptibly(_ cost: VirtualTime) {
+    package func chargeInterruptibly(_ cost: VirtualTime) {
         var left = cost
         while left > .zero {
             let nextTick = tickRate.time(of: Jiffies(jiffies.rawValue + 1))
@@ -243,7 +243,7 @@ import CTaskSwitch
 
     /// A preemption point: the policy may hand the CPU to another runnable task of this CPU here, and a CPU whose
     /// clock is behind runs first.
-    @inline(__always) public func preempt(_ point: PreemptionPoint) {
+    @inline(__always) package func preempt(_ point: PreemptionPoint) {
         guard current >= 0 else { return }
         preemptionPoints &+= 1
         if !timers.isEmpty && timers[0].deadline <= now { fireDueTimers() }
@@ -265,7 +265,7 @@ import CTaskSwitch
     /// and on SMP the first timer or just past the earliest clock of another CPU with work (then `catchUpOtherCPUs`
     /// has something to do). Valid while the executing task only charges work: anything that can switch, block or
     /// wake changes it.
-    public func pauseHorizon(after tick: Jiffies) -> VirtualTime {
+    package func pauseHorizon(after tick: Jiffies) -> VirtualTime {
         var h = tickRate.time(of: Jiffies(tick.rawValue + 1))
         guard cpuCount > 1, current >= 0 else { return h }
         if let t = timers.first, t.deadline < h { h = t.deadline }
@@ -279,7 +279,7 @@ import CTaskSwitch
 
     /// Where a long operation may be overtaken by other CPUs without being a preemption point (no scheduling
     /// decision): between the pages of a copy, so that a TLB shootdown from another CPU can land in the middle.
-    @inline(__always) public func catchUpOtherCPUs() {
+    @inline(__always) package func catchUpOtherCPUs() {
         guard cpuCount > 1, current >= 0 else { return }
         if !timers.isEmpty && timers[0].deadline <= now { fireDueTimers() }
         let c = executingCPU
@@ -289,14 +289,14 @@ import CTaskSwitch
 
     /// Blocks the running task until `wake` is called for it. `reason` names what it waits for (deadlock and
     /// hung-task reports); an `uninterruptible` wait (a lock, a flush) is what the hung-task detector watches.
-    public func block(_ reason: String, uninterruptible: Bool = true) {
+    package func block(_ reason: String, uninterruptible: Bool = true) {
         block(reason, uninterruptible: uninterruptible, spinning: false)
     }
 
     /// Waits for a spinlock. On an SMP machine the waiter busy-waits: it keeps its CPU (no other task of that CPU
     /// runs) and resumes at the time the lock is handed to it, its CPU's clock having run on meanwhile. On one CPU
     /// a waiter lets the others run, as the holder must run to release it. Kernel: queued_spin_lock_slowpath()
-    public func spin(_ reason: String) {
+    package func spin(_ reason: String) {
         block(reason, uninterruptible: true, spinning: cpuCount > 1)
     }
 
@@ -314,7 +314,7 @@ import CTaskSwitch
     }
 
     /// Makes a blocked or sleeping task runnable again. It runs when its CPU picks it; an idle CPU picks it at once.
-    public func wake(_ id: Int) {
+    package func wake(_ id: Int) {
         let e = entries[id]
         guard e.state == .blocked || e.state == .sleeping else { return }
         e.state = .runnable
@@ -324,7 +324,7 @@ import CTaskSwitch
     }
 
     /// Sleeps the running task until virtual time `deadline`.
-    public func sleep(until deadline: VirtualTime) {
+    package func sleep(until deadline: VirtualTime) {
         let me = current
         precondition(me >= 0, "sleep outside a task")
         guard deadline > now else { return }
@@ -336,7 +336,7 @@ import CTaskSwitch
     }
 
     /// Records a problem (for example a livelock) found by kernel code; the run goes on.
-    public func report(_ text: String) {
+    package func report(_ text: String) {
         reports.append("[\(now)] \(text)")
     }
 
@@ -345,7 +345,7 @@ import CTaskSwitch
     /// Arms a timer; its action runs on whatever task is current when the earliest clock passes `deadline` (like a
     /// softirq), and may only wake tasks or queue work. Returns a handle for `cancelTimer`.
     @discardableResult
-    public func addTimer(at deadline: VirtualTime, _ action: @escaping @EmuActor () -> Void) -> Int {
+    package func addTimer(at deadline: VirtualTime, _ action: @escaping @EmuActor () -> Void) -> Int {
         timerSeq += 1
         let t = Timer(deadline: deadline, seq: timerSeq, action: action)
         let i = timers.firstIndex(where: { ($0.deadline, $0.seq) > (deadline, t.seq) }) ?? timers.count
@@ -355,7 +355,7 @@ import CTaskSwitch
 
     /// Removes a pending timer; returns false if it already fired or never existed.
     @discardableResult
-    public func cancelTimer(_ handle: Int) -> Bool {
+    package func cancelTimer(_ handle: Int) -> Bool {
         guard let i = timers.firstIndex(where: { $0.seq == handle }) else { return false }
         timers.remove(at: i)
         return true
@@ -636,5 +636,5 @@ import CTaskSwitch
     }
 
     /// The decisions of this run, as a replayable schedule.
-    public var schedule: Schedule { Schedule(decisions: recorded) }
+    package var schedule: Schedule { Schedule(decisions: recorded) }
 }

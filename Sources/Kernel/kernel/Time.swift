@@ -3,12 +3,12 @@
 /// A point on the virtual clock, in picoseconds since boot (so sub-nanosecond costs such as one copied byte add up
 /// exactly). 2^63 ps is about 106 days of virtual time.
 public struct VirtualTime: Comparable, Hashable, Sendable, CustomStringConvertible {
-    public var picoseconds: Int64
-    public init(picoseconds: Int64) { self.picoseconds = picoseconds }
-    public static func ns(_ n: Int64) -> VirtualTime { VirtualTime(picoseconds: n &* 1000) }
+    package var picoseconds: Int64
+    package init(picoseconds: Int64) { self.picoseconds = picoseconds }
+    package static func ns(_ n: Int64) -> VirtualTime { VirtualTime(picoseconds: n &* 1000) }
     public static func us(_ n: Int64) -> VirtualTime { VirtualTime(picoseconds: n &* 1_000_000) }
-    public static func ms(_ n: Int64) -> VirtualTime { VirtualTime(picoseconds: n &* 1_000_000_000) }
-    public static let zero = VirtualTime(picoseconds: 0)
+    package static func ms(_ n: Int64) -> VirtualTime { VirtualTime(picoseconds: n &* 1_000_000_000) }
+    package static let zero = VirtualTime(picoseconds: 0)
     public var nanoseconds: Int64 { picoseconds / 1000 }
     public static func < (a: VirtualTime, b: VirtualTime) -> Bool { a.picoseconds < b.picoseconds }
     public static func + (a: VirtualTime, b: VirtualTime) -> VirtualTime {
@@ -29,8 +29,8 @@ public struct VirtualTime: Comparable, Hashable, Sendable, CustomStringConvertib
 
 /// A count of timer ticks. Kernel: `unsigned long jiffies`, include/linux/jiffies.h.
 public struct Jiffies: Comparable, Hashable, Sendable, CustomStringConvertible {
-    public var rawValue: Int64
-    public init(_ rawValue: Int64) { self.rawValue = rawValue }
+    package var rawValue: Int64
+    package init(_ rawValue: Int64) { self.rawValue = rawValue }
     public static func < (a: Jiffies, b: Jiffies) -> Bool { a.rawValue < b.rawValue }
     public var description: String { "\(rawValue)j" }
 }
@@ -38,23 +38,23 @@ public struct Jiffies: Comparable, Hashable, Sendable, CustomStringConvertible {
 /// The tick rate and the conversions a driver sees. Kernel: `HZ`, `msecs_to_jiffies()`, `jiffies_to_msecs()`.
 public struct TickRate: Hashable, Sendable {
     /// Ticks per second. Kernel: `CONFIG_HZ` (100, 250, 300 or 1000).
-    public let hz: Int64
-    public static let allowed: [Int64] = [100, 250, 300, 1000]
+    package let hz: Int64
+    package static let allowed: [Int64] = [100, 250, 300, 1000]
     public init(hz: Int64) {
         precondition(hz > 0 && hz <= 1_000_000, "HZ out of range")
         self.hz = hz
     }
     /// Length of one tick.
-    public var tick: VirtualTime { VirtualTime(picoseconds: 1_000_000_000_000 / hz) }
+    package var tick: VirtualTime { VirtualTime(picoseconds: 1_000_000_000_000 / hz) }
     /// The tick count at a given time. Kernel: `jiffies` (here starting at 0 at boot).
-    public func jiffies(at t: VirtualTime) -> Jiffies { Jiffies(t.picoseconds / tick.picoseconds) }
+    package func jiffies(at t: VirtualTime) -> Jiffies { Jiffies(t.picoseconds / tick.picoseconds) }
     /// The time at which the tick counter reaches `j`.
-    public func time(of j: Jiffies) -> VirtualTime { VirtualTime(picoseconds: j.rawValue &* tick.picoseconds) }
+    package func time(of j: Jiffies) -> VirtualTime { VirtualTime(picoseconds: j.rawValue &* tick.picoseconds) }
     /// Rounds up, as the kernel does, so that a non-zero delay never becomes zero ticks.
     /// Kernel: msecs_to_jiffies() — include/linux/jiffies.h
     public func msecsToJiffies(_ ms: Int64) -> Jiffies { Jiffies((ms * hz + 999) / 1000) }
     /// Kernel: jiffies_to_msecs() — kernel/time/time.c
-    public func jiffiesToMsecs(_ j: Jiffies) -> Int64 { (j.rawValue * 1000 + hz - 1) / hz }
+    package func jiffiesToMsecs(_ j: Jiffies) -> Int64 { (j.rawValue * 1000 + hz - 1) / hz }
 }
 
 /// What each emulated operation costs on the virtual clock (DESIGN.md §3: time advances with work).
@@ -64,41 +64,41 @@ public struct TickRate: Hashable, Sendable {
 /// the interleavings; the panel models (bus time) dominate any real deferred-I/O cycle.
 public struct CostTable: Sendable, Equatable {
     /// One load or store instruction through a TLB hit (any width up to 8 bytes).
-    public var access: VirtualTime
+    package var access: VirtualTime
     /// Each byte of a bulk span store or copy beyond the first access.
-    public var copyByte: VirtualTime
+    package var copyByte: VirtualTime
     /// A software-TLB miss that the page-table walk resolves without a fault.
-    public var tlbRefill: VirtualTime
+    package var tlbRefill: VirtualTime
     /// Exception entry and exit plus `handle_mm_fault` dispatch, per attempt (a RETRY pays it again).
-    public var faultEntry: VirtualTime
+    package var faultEntry: VirtualTime
     /// Calling a driver hook (`->fault`, `->page_mkwrite`, `->pfn_mkwrite`), excluding what it does.
-    public var hookCall: VirtualTime
+    package var hookCall: VirtualTime
     /// `file_update_time()` on the device inode.
-    public var fileUpdateTime: VirtualTime
+    package var fileUpdateTime: VirtualTime
     /// Taking or releasing an uncontended lock.
-    public var lock: VirtualTime
+    package var lock: VirtualTime
     /// Writing one PTE (install or upgrade).
-    public var pteUpdate: VirtualTime
+    package var pteUpdate: VirtualTime
     /// Write-protecting and cleaning one PTE (BASELINES.md: ≈70 ns per PTE); the TLB flush that follows is charged
     /// separately as `tlbFlushPage`.
-    public var pteWrprotect: VirtualTime
+    package var pteWrprotect: VirtualTime
     /// Flushing one TLB entry (`flush_tlb_page`).
-    public var tlbFlushPage: VirtualTime
+    package var tlbFlushPage: VirtualTime
     /// Flushing a range: base cost; each page in it adds `tlbFlushRangePerPage`.
-    public var tlbFlushRange: VirtualTime
-    public var tlbFlushRangePerPage: VirtualTime
+    package var tlbFlushRange: VirtualTime
+    package var tlbFlushRangePerPage: VirtualTime
     /// A TLB shootdown: the IPI to the other CPUs that ran the address space and the wait for their
     /// acknowledgement (x86 measurements put one round trip at 1.5–3 µs); each CPU beyond the first adds a little.
-    public var tlbShootdown: VirtualTime
-    public var tlbShootdownPerCPU: VirtualTime
+    package var tlbShootdown: VirtualTime
+    package var tlbShootdownPerCPU: VirtualTime
     /// Allocating one page frame (page allocator fast path).
-    public var pageAlloc: VirtualTime
+    package var pageAlloc: VirtualTime
     /// Entering and leaving a system call.
-    public var syscall: VirtualTime
+    package var syscall: VirtualTime
     /// VMA bookkeeping in mmap/munmap/mprotect/fork, per VMA touched.
-    public var vmaUpdate: VirtualTime
+    package var vmaUpdate: VirtualTime
     /// Visiting one VMA in a reverse-map or page-mapping walk.
-    public var rmapVisit: VirtualTime
+    package var rmapVisit: VirtualTime
 
     /// The default costs (BASELINES.md orders of magnitude).
     public init() {
@@ -149,7 +149,7 @@ public struct CostTable: Sendable, Equatable {
     public static let `default` = CostTable()
 
     /// The cost of copying `bytes` bytes.
-    @inline(__always) public func copy(_ bytes: Int) -> VirtualTime {
+    @inline(__always) package func copy(_ bytes: Int) -> VirtualTime {
         VirtualTime(picoseconds: copyByte.picoseconds &* Int64(bytes))
     }
 }

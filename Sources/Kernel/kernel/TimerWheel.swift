@@ -6,24 +6,24 @@
 /// a timer never fires early: at level 0 it fires at the first tick after `expires` (not at it), at level 1 on the
 /// next multiple of 8 ticks after it, at level 2 of 64, and so on.
 /// Kernel: calc_wheel_index() and calc_index() — kernel/time/timer.c
-public struct TimerWheelSlot: Sendable, Equatable, CustomStringConvertible {
+package struct TimerWheelSlot: Sendable, Equatable, CustomStringConvertible {
     /// The wheel level (0 for deltas under 63 ticks).
-    public let level: Int
+    package let level: Int
     /// The tick at which the bucket is run: when the timer's function is called. Kernel: `bucket_expiry`
-    public let expiry: Jiffies
+    package let expiry: Jiffies
 
     /// Granularity of a level, in ticks. Kernel: LVL_GRAN(n)
-    public var granularity: Int64 { Int64(1) << Int64(Self.clockShift * level) }
+    package var granularity: Int64 { Int64(1) << Int64(Self.clockShift * level) }
 
     /// Kernel: LVL_CLK_SHIFT, LVL_BITS
     static let clockShift = 3
     static let levelBits = 6
 
     /// Levels of the wheel: 9 for HZ > 100, 8 at HZ=100. Kernel: LVL_DEPTH
-    public static func depth(hz: Int64) -> Int { hz > 100 ? 9 : 8 }
+    package static func depth(hz: Int64) -> Int { hz > 100 ? 9 : 8 }
 
     /// The first delta (in ticks) filed at level `n`. Kernel: LVL_START(n)
-    public static func levelStart(_ n: Int) -> Int64 {
+    package static func levelStart(_ n: Int) -> Int64 {
         Int64((1 << levelBits) - 1) << Int64((n - 1) * clockShift)
     }
 
@@ -34,7 +34,7 @@ public struct TimerWheelSlot: Sendable, Equatable, CustomStringConvertible {
 
     /// Files a timer that expires at tick `expires` on a wheel whose clock reads `clock` (the base clock, which
     /// `__mod_timer` first forwards to the current jiffies).
-    public init(expires: Jiffies, clock: Jiffies, hz: Int64) {
+    package init(expires: Jiffies, clock: Jiffies, hz: Int64) {
         let depth = Self.depth(hz: hz)
         var e = expires.rawValue
         let delta = e - clock.rawValue
@@ -57,5 +57,5 @@ public struct TimerWheelSlot: Sendable, Equatable, CustomStringConvertible {
         expiry = Jiffies(((e >> shift) + 1) << shift)
     }
 
-    public var description: String { "level \(level) (\(granularity)j buckets), runs at \(expiry)" }
+    package var description: String { "level \(level) (\(granularity)j buckets), runs at \(expiry)" }
 }

@@ -2,14 +2,14 @@
 // stores (kernel: task_struct, the MMU, and the syscalls a process uses here).
 
 /// How a process ended.
-public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
+package enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     case running
     case exited
     /// Killed by an uncaught signal (SIGSEGV, SIGBUS, OOM kill, livelock kill).
     case killed(UserFault)
     /// The program stopped on an error a syscall returned.
     case failed(Errno)
-    public var description: String {
+    package var description: String {
         switch self {
         case .running: "running"
         case .exited: "exited"
@@ -25,21 +25,21 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
 /// a miss, a read-only entry, or the end of the task's budget takes the out-of-line slow path, which is where the
 /// task may be preempted. Kernel: `struct task_struct` (as `UserTask`, not to shadow Swift's `Task`).
 @EmuActor public final class UserTask {
-    public let pid: Int
-    public let name: String
-    public unowned(unsafe) let kernel: EmuKernel
-    public let mm: MM
+    package let pid: Int
+    package let name: String
+    package unowned(unsafe) let kernel: EmuKernel
+    package let mm: MM
     /// The scheduler task this process runs as.
-    public internal(set) var schedID = -1
+    package internal(set) var schedID = -1
     private var files: [KFile?] = []
     /// Every signal delivered to this process, in order (whether or not the program caught it).
-    public private(set) var signals: [UserFault] = []
-    public internal(set) var exitStatus = ProcessExit.running
+    package private(set) var signals: [UserFault] = []
+    package internal(set) var exitStatus = ProcessExit.running
     /// Accesses this process made.
-    public private(set) var accesses = 0
+    package private(set) var accesses = 0
     /// The CPU this process runs on, and that CPU's TLB for `mm` (set when the process is started).
-    public private(set) var cpu = 0
-    public private(set) var tlb: SoftTLB
+    package private(set) var cpu = 0
+    package private(set) var tlb: SoftTLB
     /// Raw slots of `tlb`, cached for the inlined fast path.
     @usableFromInline nonisolated(unsafe) private(set) var tlbSlots: UnsafeMutablePointer<TLBEntry>
     /// Fast-path accesses left before the next `.quantum` preemption point.
@@ -60,7 +60,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     // MARK: - Stores and loads (the emulated CPU)
 
     /// Stores one byte. Kernel analogue: a user `mov` to `va`.
-    @inlinable @inline(__always) public func store8(_ va: VirtAddr, _ value: UInt8) throws(UserFault) {
+    @inlinable @inline(__always) package func store8(_ va: VirtAddr, _ value: UInt8) throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         if _fastPath(e.vpn == va.vpn && e.writable && budget > 0) {
             budget &-= 1
@@ -83,7 +83,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Stores a 16-bit pixel (little endian).
-    @inlinable @inline(__always) public func store16(_ va: VirtAddr, _ value: UInt16) throws(UserFault) {
+    @inlinable @inline(__always) package func store16(_ va: VirtAddr, _ value: UInt16) throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
         if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 2) {
@@ -95,7 +95,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Loads one byte.
-    @inlinable @inline(__always) public func load8(_ va: VirtAddr) throws(UserFault) -> UInt8 {
+    @inlinable @inline(__always) package func load8(_ va: VirtAddr) throws(UserFault) -> UInt8 {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         if _fastPath(e.vpn == va.vpn && budget > 0) {
             budget &-= 1
@@ -105,7 +105,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Loads a 32-bit value (little endian).
-    @inlinable @inline(__always) public func load32(_ va: VirtAddr) throws(UserFault) -> UInt32 {
+    @inlinable @inline(__always) package func load32(_ va: VirtAddr) throws(UserFault) -> UInt32 {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
         if _fastPath(e.vpn == va.vpn && budget > 0 && off <= PAGE_SIZE - 4) {
@@ -123,14 +123,14 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Stores `count` copies of `byte` at `va`, page by page in ascending order (`rep stosb`).
-    public func fill(_ va: VirtAddr, count: Int, byte: UInt8) throws(UserFault) {
+    package func fill(_ va: VirtAddr, count: Int, byte: UInt8) throws(UserFault) {
         try forEachPage(va, count: count, write: true) { at, _, n in
             at.initializeMemory(as: UInt8.self, repeating: byte, count: n)
         }
     }
 
     /// Reads `count` bytes at `va`, page by page.
-    public func loadBytes(_ va: VirtAddr, count: Int) throws(UserFault) -> [UInt8] {
+    package func loadBytes(_ va: VirtAddr, count: Int) throws(UserFault) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         try forEachPage(va, count: count, write: false) { at, done, n in
             out.withUnsafeMutableBytes { dst in (dst.baseAddress! + done).copyMemory(from: at, byteCount: n) }
@@ -300,7 +300,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The open file behind a descriptor.
-    public func file(_ fd: Int) throws(Errno) -> KFile {
+    package func file(_ fd: Int) throws(Errno) -> KFile {
         guard fd >= 0, fd < files.count, let f = files[fd] else { throw .EBADF }
         return f
     }
@@ -335,14 +335,14 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Kernel: munmap(2)
-    public func munmap(_ address: VirtAddr, length: Int) throws(Errno) {
+    package func munmap(_ address: VirtAddr, length: Int) throws(Errno) {
         kernel.sched.charge(kernel.costs.syscall)
         kernel.sched.preempt(.syscall)
         try kernel.doMunmap(mm, address, length)
     }
 
     /// Kernel: mprotect(2)
-    public func mprotect(_ address: VirtAddr, length: Int, prot: Prot) throws(Errno) {
+    package func mprotect(_ address: VirtAddr, length: Int, prot: Prot) throws(Errno) {
         kernel.sched.charge(kernel.costs.syscall)
         kernel.sched.preempt(.syscall)
         try kernel.doMprotect(mm, address, length, prot)
@@ -351,7 +351,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Kernel: fork(2). The child runs `body` as its program (instead of returning twice); its address space is
     /// `dupMM` of this one and it inherits every open file.
     @discardableResult
-    public func fork(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) throws -> Void)
+    package func fork(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) throws -> Void)
         throws(Errno) -> UserTask {
         kernel.sched.charge(kernel.costs.syscall)
         kernel.sched.preempt(.syscall)
@@ -366,7 +366,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Starts a thread of this process: a new task sharing this address space (and, on the same CPU, its TLB
     /// entries), with its own copy of the file table. Kernel: clone(CLONE_VM) — the threads of scenario 23.
     @discardableResult
-    public func clone(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) throws -> Void)
+    package func clone(_ name: String, cpu: Int? = nil, _ body: @escaping @EmuActor (UserTask) throws -> Void)
         -> UserTask {
         kernel.sched.charge(kernel.costs.syscall)
         kernel.sched.preempt(.syscall)
@@ -438,7 +438,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The process a scheduler task runs as (nil for kernel threads).
-    public func process(schedID: Int) -> UserTask? {
+    package func process(schedID: Int) -> UserTask? {
         schedID >= 0 && schedID < processBySchedID.count ? processBySchedID[schedID] : nil
     }
 }

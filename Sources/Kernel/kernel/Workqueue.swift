@@ -5,17 +5,17 @@ import DequeModule
 /// runs on the CPU it was queued from; a work item is never run twice at once: queued again while it runs, it goes
 /// to the worker running it and runs once more after the current run ends.
 /// Kernel: `struct workqueue_struct` with its per-CPU worker pools (here `system_wq`, one worker per pool).
-@EmuActor public final class Workqueue {
-    public let name: String
+@EmuActor package final class Workqueue {
+    package let name: String
     unowned(unsafe) let kernel: EmuKernel
     private var worklists: [Deque<DelayedWork>]
     private var more: [WaitQueue] = []
     /// The scheduler task id of each CPU's worker.
-    public private(set) var workerIDs: [Int] = []
+    package private(set) var workerIDs: [Int] = []
     /// The worker of CPU 0.
-    public var workerID: Int { workerIDs[0] }
+    package var workerID: Int { workerIDs[0] }
 
-    public init(_ name: String, kernel: EmuKernel) {
+    package init(_ name: String, kernel: EmuKernel) {
         self.name = name
         self.kernel = kernel
         let cpus = kernel.sched.cpuCount
@@ -69,12 +69,12 @@ import DequeModule
 /// A work item with a timer. Kernel: `struct delayed_work` — schedule_delayed_work(), flush_delayed_work(),
 /// cancel_delayed_work_sync().
 @EmuActor public final class DelayedWork {
-    public let name: String
+    package let name: String
     unowned(unsafe) let wq: Workqueue
     let function: @EmuActor () -> Void
     /// The armed timer, if any.
     private var timer: Int?
-    public private(set) var timerDeadline: VirtualTime?
+    package private(set) var timerDeadline: VirtualTime?
     var queued = false
     var running = false
     /// The CPU whose list holds it, and the CPU whose worker runs it.
@@ -85,17 +85,17 @@ import DequeModule
     var doneSeq = 0
     let flushers: WaitQueue
     /// Calls of `schedule` that armed a timer (the others found the work pending).
-    public private(set) var armed = 0
+    package private(set) var armed = 0
     /// Where the wheel filed the last timer armed, and the CPU it was armed on (whose worker will run the work).
-    public private(set) var lastSlot: TimerWheelSlot?
+    package private(set) var lastSlot: TimerWheelSlot?
     private var timerCPU = 0
     private var armedAt = VirtualTime.zero
     /// Timers that fired, and how long after being armed (min, max, sum): the real delay the wheel gave.
-    public private(set) var timersFired = 0
-    public private(set) var fireDelayMin = VirtualTime.zero, fireDelayMax = VirtualTime.zero
-    public private(set) var fireDelaySum = VirtualTime.zero
+    package private(set) var timersFired = 0
+    package private(set) var fireDelayMin = VirtualTime.zero, fireDelayMax = VirtualTime.zero
+    package private(set) var fireDelaySum = VirtualTime.zero
 
-    public init(_ name: String, on wq: Workqueue, _ function: @escaping @EmuActor () -> Void) {
+    package init(_ name: String, on wq: Workqueue, _ function: @escaping @EmuActor () -> Void) {
         self.name = name
         self.wq = wq
         self.function = function
@@ -103,9 +103,9 @@ import DequeModule
     }
 
     /// The timer is armed or the work is queued. Kernel: delayed_work_pending()
-    public var isPending: Bool { timer != nil || queued }
+    package var isPending: Bool { timer != nil || queued }
     /// Kernel: work_busy() & WORK_BUSY_RUNNING
-    public var isRunning: Bool { running }
+    package var isRunning: Bool { running }
 
     /// Arms the timer for `delay` ticks from now unless the work is already pending: then nothing happens and the
     /// deadline is *not* moved (the delay counts from the first request of a batch; it is not a debounce).
@@ -114,7 +114,7 @@ import DequeModule
     /// queued it.
     /// Kernel: schedule_delayed_work() → queue_delayed_work_on() → __queue_delayed_work() → add_timer()
     @discardableResult
-    public func schedule(_ delay: Jiffies) -> Bool {
+    package func schedule(_ delay: Jiffies) -> Bool {
         guard !isPending else { return false }
         armed += 1
         let sched = wq.kernel.sched
@@ -149,7 +149,7 @@ import DequeModule
     /// If the timer is armed, queues the work now; then waits until every run queued so far has finished.
     /// Returns whether it had to wait. Kernel: flush_delayed_work()
     @discardableResult
-    public func flush() -> Bool {
+    package func flush() -> Bool {
         if let t = timer {
             wq.kernel.sched.cancelTimer(t)
             timer = nil
@@ -166,7 +166,7 @@ import DequeModule
     /// Drops a pending instance (timer or queued) and waits for a running one to finish. Returns whether a pending
     /// instance was dropped. Kernel: cancel_delayed_work_sync()
     @discardableResult
-    public func cancelSync() -> Bool {
+    package func cancelSync() -> Bool {
         var dropped = false
         if let t = timer {
             wq.kernel.sched.cancelTimer(t)

@@ -3,7 +3,7 @@
 /// A deterministic 64-bit generator (SplitMix64). Every random choice in the model draws from one of these,
 /// seeded from the run's seed, so a seed fixes the whole run.
 public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
-    public var state: UInt64
+    package var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -26,23 +26,23 @@ public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
         precondition(n > 0)
         return Int(next(upperBound: UInt64(n)))
     }
-    public mutating func chance(_ r: Ratio) -> Bool {
+    package mutating func chance(_ r: Ratio) -> Bool {
         r.numerator > 0 && below(Int(r.denominator)) < Int(r.numerator)
     }
 }
 
 /// A probability as an integer fraction (never a floating-point number, so runs stay bit-identical).
 public struct Ratio: Hashable, Sendable, CustomStringConvertible {
-    public let numerator: UInt32
-    public let denominator: UInt32
-    public init(_ numerator: UInt32, _ denominator: UInt32) {
+    package let numerator: UInt32
+    package let denominator: UInt32
+    package init(_ numerator: UInt32, _ denominator: UInt32) {
         precondition(denominator > 0 && numerator <= denominator, "a ratio must lie in [0, 1]")
         self.numerator = numerator
         self.denominator = denominator
     }
     public var description: String { "\(numerator)/\(denominator)" }
     /// Parses "N/D".
-    public init?(parsing text: String) {
+    package init?(parsing text: String) {
         let parts = text.split(separator: "/")
         guard parts.count == 2, let n = UInt32(parts[0]), let d = UInt32(parts[1]), d > 0, n <= d else { return nil }
         self.init(n, d)

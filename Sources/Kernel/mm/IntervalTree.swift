@@ -23,12 +23,12 @@
 ///
 /// Kernel: `struct rb_root_cached i_mmap` in `struct address_space` with the `vma_interval_tree_*` operations —
 /// mm/interval_tree.c
-public struct IntervalTree<Element> {
+package struct IntervalTree<Element> {
     /// An opaque, stable reference to one node: a slot index plus the slot's generation, so a handle to a removed
     /// node never aliases a later node that reuses the slot.
     ///
     /// Kernel: the `struct rb_node shared.rb` embedded in each `struct vm_area_struct` — include/linux/mm_types.h
-    public struct Handle: Hashable, Sendable {
+    package struct Handle: Hashable, Sendable {
         internal let index: Int32
         internal let generation: UInt32
         internal init(index: Int32, generation: UInt32) {
@@ -45,18 +45,18 @@ public struct IntervalTree<Element> {
     /// Creates an empty tree.
     ///
     /// Kernel: `mapping->i_mmap = RB_ROOT_CACHED` in `__address_space_init_once()` — fs/inode.c
-    public init() {}
+    package init() {}
 
     /// The number of elements in the tree.
     ///
     /// Kernel: no counter exists; the nearest question is `mapping_mapped()` (is the tree non-empty) —
     /// include/linux/fs.h
-    public var count: Int { core.count }
+    package var count: Int { core.count }
 
     /// Whether the tree holds no elements.
     ///
     /// Kernel: `RB_EMPTY_ROOT(&mapping->i_mmap.rb_root)`, as used by `mapping_mapped()` — include/linux/fs.h
-    public var isEmpty: Bool { core.count == 0 }
+    package var isEmpty: Bool { core.count == 0 }
 
     // MARK: Insertion and removal
 
@@ -65,7 +65,7 @@ public struct IntervalTree<Element> {
     ///
     /// Kernel: `vma_interval_tree_insert()` — mm/interval_tree.c
     @discardableResult
-    public mutating func insert(_ e: Element, first: Int, last: Int) -> Handle {
+    package mutating func insert(_ e: Element, first: Int, last: Int) -> Handle {
         precondition(first <= last, "IntervalTree.insert: empty interval [\(first), \(last)]")
         let n = core.insert(first: first, last: last)
         store(e, at: n)
@@ -78,7 +78,7 @@ public struct IntervalTree<Element> {
     ///
     /// Kernel: `vma_interval_tree_insert_after()` — mm/interval_tree.c
     @discardableResult
-    public mutating func insert(_ e: Element, first: Int, last: Int, after prev: Handle) -> Handle {
+    package mutating func insert(_ e: Element, first: Int, last: Int, after prev: Handle) -> Handle {
         let p = checked(prev, "insert(after:)")
         precondition(first <= last, "IntervalTree.insert(after:): empty interval [\(first), \(last)]")
         precondition(first == core.nodes[Int(p)].first,
@@ -92,7 +92,7 @@ public struct IntervalTree<Element> {
     /// becomes invalid. Precondition: `h` is live.
     ///
     /// Kernel: `vma_interval_tree_remove()` — mm/interval_tree.c
-    public mutating func remove(_ h: Handle) {
+    package mutating func remove(_ h: Handle) {
         let n = checked(h, "remove")
         core.remove(n)
         payload[Int(n)] = nil
@@ -104,14 +104,14 @@ public struct IntervalTree<Element> {
     ///
     /// Kernel: `container_of(node, struct vm_area_struct, shared.rb)` (what the iterators hand back) —
     /// mm/interval_tree.c
-    public func element(_ h: Handle) -> Element {
+    package func element(_ h: Handle) -> Element {
         payload[Int(checked(h, "element"))]!
     }
 
     /// The closed interval stored at `h`. Precondition: `h` is live.
     ///
     /// Kernel: `vma_start_pgoff()` / `vma_last_pgoff()` — mm/interval_tree.c
-    public func interval(_ h: Handle) -> (first: Int, last: Int) {
+    package func interval(_ h: Handle) -> (first: Int, last: Int) {
         let node = core.nodes[Int(checked(h, "interval"))]
         return (node.first, node.last)
     }
@@ -119,7 +119,7 @@ public struct IntervalTree<Element> {
     /// Whether `h` still refers to a node of this tree (it has not been removed).
     ///
     /// Kernel: no counterpart; the nearest is `RB_EMPTY_NODE(&vma->shared.rb)` — include/linux/rbtree.h
-    public func contains(_ h: Handle) -> Bool {
+    package func contains(_ h: Handle) -> Bool {
         core.isLive(h.index, generation: h.generation)
     }
 
@@ -134,7 +134,7 @@ public struct IntervalTree<Element> {
     ///
     /// Kernel: `vma_interval_tree_foreach()` (`vma_interval_tree_iter_first()` / `_iter_next()`) —
     /// mm/interval_tree.c
-    public func forEachOverlapping(first: Int, last: Int, _ body: (Handle, Element) throws -> Bool) rethrows {
+    package func forEachOverlapping(first: Int, last: Int, _ body: (Handle, Element) throws -> Bool) rethrows {
         precondition(first <= last, "IntervalTree.forEachOverlapping: empty query [\(first), \(last)]")
         var n = core.firstOverlap(first: first, last: last)
         while n >= 0 {
@@ -147,7 +147,7 @@ public struct IntervalTree<Element> {
     /// `forEachOverlapping(first:last:_:)` visits them). Precondition: `first <= last`.
     ///
     /// Kernel: collecting `vma_interval_tree_foreach(vma, &mapping->i_mmap, first, last)` — mm/interval_tree.c
-    public func overlapping(first: Int, last: Int) -> [Element] {
+    package func overlapping(first: Int, last: Int) -> [Element] {
         precondition(first <= last, "IntervalTree.overlapping: empty query [\(first), \(last)]")
         var out: [Element] = []
         var n = core.firstOverlap(first: first, last: last)
@@ -161,7 +161,7 @@ public struct IntervalTree<Element> {
     /// All elements in tree order (ascending `first`, equal keys in tree order).
     ///
     /// Kernel: `vma_interval_tree_foreach(vma, &mapping->i_mmap, 0, ULONG_MAX)` — mm/interval_tree.c
-    public var elements: [Element] {
+    package var elements: [Element] {
         var out: [Element] = []
         out.reserveCapacity(core.count)
         var n = core.root < 0 ? -1 : core.leftmost(core.root)
@@ -177,7 +177,7 @@ public struct IntervalTree<Element> {
     /// exactly the live slots hold elements; returns a description of the first violation, or `nil`.
     ///
     /// Kernel: `check()` / `check_augmented()` in lib/rbtree_test.c (and `CONFIG_DEBUG_VM_RB`)
-    public func checkInvariants() -> String? {
+    package func checkInvariants() -> String? {
         if let bad = core.checkInvariants() { return bad }
         if payload.count != core.nodes.count {
             return "payload.count \(payload.count) != nodes.count \(core.nodes.count)"

@@ -6,21 +6,21 @@
 public struct VMFaultResult: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let oom = VMFaultResult(rawValue: 0x0001)
+    package static let oom = VMFaultResult(rawValue: 0x0001)
     public static let sigbus = VMFaultResult(rawValue: 0x0002)
-    public static let major = VMFaultResult(rawValue: 0x0004)
-    public static let hwpoison = VMFaultResult(rawValue: 0x0010)
-    public static let hwpoisonLarge = VMFaultResult(rawValue: 0x0020)
-    public static let sigsegv = VMFaultResult(rawValue: 0x0040)
-    public static let nopage = VMFaultResult(rawValue: 0x0100)
+    package static let major = VMFaultResult(rawValue: 0x0004)
+    package static let hwpoison = VMFaultResult(rawValue: 0x0010)
+    package static let hwpoisonLarge = VMFaultResult(rawValue: 0x0020)
+    package static let sigsegv = VMFaultResult(rawValue: 0x0040)
+    package static let nopage = VMFaultResult(rawValue: 0x0100)
     public static let locked = VMFaultResult(rawValue: 0x0200)
-    public static let retry = VMFaultResult(rawValue: 0x0400)
-    public static let fallback = VMFaultResult(rawValue: 0x0800)
-    public static let doneCOW = VMFaultResult(rawValue: 0x1000)
-    public static let needDSync = VMFaultResult(rawValue: 0x2000)
-    public static let completed = VMFaultResult(rawValue: 0x4000)
+    package static let retry = VMFaultResult(rawValue: 0x0400)
+    package static let fallback = VMFaultResult(rawValue: 0x0800)
+    package static let doneCOW = VMFaultResult(rawValue: 0x1000)
+    package static let needDSync = VMFaultResult(rawValue: 0x2000)
+    package static let completed = VMFaultResult(rawValue: 0x4000)
     /// Kernel: VM_FAULT_ERROR
-    public static let error: VMFaultResult = [.oom, .sigbus, .sigsegv, .hwpoison, .hwpoisonLarge, .fallback]
+    package static let error: VMFaultResult = [.oom, .sigbus, .sigsegv, .hwpoison, .hwpoisonLarge, .fallback]
     /// Kernel: a return of 0 — "done", or for `page_mkwrite` "retry the access".
     public static let zero: VMFaultResult = []
 
@@ -40,34 +40,34 @@ public struct VMFaultResult: OptionSet, Hashable, Sendable, CustomStringConverti
 public struct FaultFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let write = FaultFlags(rawValue: 1 << 0)
-    public static let mkwrite = FaultFlags(rawValue: 1 << 1)
-    public static let allowRetry = FaultFlags(rawValue: 1 << 2)
-    public static let retryNowait = FaultFlags(rawValue: 1 << 3)
-    public static let killable = FaultFlags(rawValue: 1 << 4)
-    public static let tried = FaultFlags(rawValue: 1 << 5)
-    public static let user = FaultFlags(rawValue: 1 << 6)
-    public static let remote = FaultFlags(rawValue: 1 << 7)
-    public static let unshare = FaultFlags(rawValue: 1 << 10)
-    public static let origPTEValid = FaultFlags(rawValue: 1 << 11)
-    public static let vmaLock = FaultFlags(rawValue: 1 << 12)
+    package static let write = FaultFlags(rawValue: 1 << 0)
+    package static let mkwrite = FaultFlags(rawValue: 1 << 1)
+    package static let allowRetry = FaultFlags(rawValue: 1 << 2)
+    package static let retryNowait = FaultFlags(rawValue: 1 << 3)
+    package static let killable = FaultFlags(rawValue: 1 << 4)
+    package static let tried = FaultFlags(rawValue: 1 << 5)
+    package static let user = FaultFlags(rawValue: 1 << 6)
+    package static let remote = FaultFlags(rawValue: 1 << 7)
+    package static let unshare = FaultFlags(rawValue: 1 << 10)
+    package static let origPTEValid = FaultFlags(rawValue: 1 << 11)
+    package static let vmaLock = FaultFlags(rawValue: 1 << 12)
 }
 
 /// The hooks a mapping's owner supplies. An absent hook changes behaviour, exactly as a NULL member does in the
 /// kernel (no `pageMkwrite` ⇒ shared writes are not write-notified; no `fault` ⇒ SIGBUS).
 /// Kernel: `struct vm_operations_struct` — include/linux/mm.h (`map_pages` is not modelled: no fault-around).
 public struct VMOperations {
-    public var name: String
+    package var name: String
     /// Kernel: ->open — a VMA was duplicated (fork) or split.
-    public var open: (@EmuActor (VMArea) -> Void)?
+    package var open: (@EmuActor (VMArea) -> Void)?
     /// Kernel: ->close — a VMA is being torn down.
-    public var close: (@EmuActor (VMArea) -> Void)?
+    package var close: (@EmuActor (VMArea) -> Void)?
     /// Kernel: ->fault — find the page for `vmf.pgoff` and put it in `vmf.page` (with a reference).
-    public var fault: (@EmuActor (inout VMFault) -> VMFaultResult)?
+    package var fault: (@EmuActor (inout VMFault) -> VMFaultResult)?
     /// Kernel: ->page_mkwrite — a page is about to become writable.
-    public var pageMkwrite: (@EmuActor (inout VMFault) -> VMFaultResult)?
+    package var pageMkwrite: (@EmuActor (inout VMFault) -> VMFaultResult)?
     /// Kernel: ->pfn_mkwrite — the same for PFN-map ("special") PTEs.
-    public var pfnMkwrite: (@EmuActor (inout VMFault) -> VMFaultResult)?
+    package var pfnMkwrite: (@EmuActor (inout VMFault) -> VMFaultResult)?
 
     public init(name: String,
                 open: (@EmuActor (VMArea) -> Void)? = nil,
@@ -86,18 +86,18 @@ public struct VMOperations {
 
 /// The state of one fault as it moves through memory.c. Kernel: `struct vm_fault` — include/linux/mm.h
 public struct VMFault {
-    public let vma: VMArea
+    package let vma: VMArea
     /// The faulting address, page aligned. Kernel: vmf->address
-    public let address: VirtAddr
+    package let address: VirtAddr
     /// Kernel: vmf->pgoff = vm_pgoff + (address - vm_start) / PAGE_SIZE
     public let pgoff: PgOff
-    public var flags: FaultFlags
+    package var flags: FaultFlags
     /// The PTE as first read (valid when `.origPTEValid` is set). Kernel: vmf->orig_pte
-    public var origPTE: PTE = .none
+    package var origPTE: PTE = .none
     /// The page found by ->fault or by vm_normal_page. Kernel: vmf->page
     public var page: PFN?
     /// The private copy for COW faults. Kernel: vmf->cow_page
-    public var cowPage: PFN?
+    package var cowPage: PFN?
     /// The mapped PTE slot and its lock while held. Kernel: vmf->pte, vmf->ptl
     var slot: PTESlot?
     var ptl: KLock?
@@ -111,9 +111,9 @@ public struct VMFault {
 }
 
 /// Kernel: `struct anon_vma` — the reverse map of anonymous (COW) pages. Only what COW and fork need is modelled.
-@EmuActor public final class AnonVMA {
+@EmuActor package final class AnonVMA {
     /// The id `page->mapping` uses to name this object (tagged anon).
-    public let id: Int
+    package let id: Int
     init(phys: PhysicalMemory) {
         id = phys.reserveMappingId()
         phys.setMappingObject(id, self)
@@ -121,11 +121,11 @@ public struct VMFault {
 }
 
 /// Hooks of an address space. Kernel: `struct address_space_operations` (only `dirty_folio` matters here).
-public struct AddressSpaceOperations {
-    public var name: String
+package struct AddressSpaceOperations {
+    package var name: String
     /// Kernel: ->dirty_folio — returns whether the folio became dirty.
-    public var dirtyFolio: (@EmuActor (AddressSpace, PFN) -> Bool)?
-    public init(name: String, dirtyFolio: (@EmuActor (AddressSpace, PFN) -> Bool)? = nil) {
+    package var dirtyFolio: (@EmuActor (AddressSpace, PFN) -> Bool)?
+    package init(name: String, dirtyFolio: (@EmuActor (AddressSpace, PFN) -> Bool)? = nil) {
         self.name = name
         self.dirtyFolio = dirtyFolio
     }
@@ -134,17 +134,17 @@ public struct AddressSpaceOperations {
 /// A file's page cache and reverse map. Kernel: `struct address_space` — include/linux/fs.h
 @EmuActor public final class AddressSpace {
     /// The id `page->mapping` uses to name this object.
-    public let id: Int
-    public let name: String
+    package let id: Int
+    package let name: String
     /// Every VMA of every process mapping this file, keyed by page-offset range. Kernel: mapping->i_mmap
-    public var iMmap = IntervalTree<VMArea>()  // Protected by iMmapRwsem.
+    package var iMmap = IntervalTree<VMArea>()  // Protected by iMmapRwsem.
     /// Kernel: mapping->i_mmap_rwsem
-    public let iMmapRwsem: KRWSemaphore
+    package let iMmapRwsem: KRWSemaphore
     /// Kernel: mapping->a_ops
-    public var aops: AddressSpaceOperations
+    package var aops: AddressSpaceOperations
     /// Dirty pages of this mapping are written back to a backing device (a file system, DAX). Device memory such
     /// as a framebuffer has none. Kernel: mapping_can_writeback()
-    public var canWriteback = false
+    package var canWriteback = false
 
     init(phys: PhysicalMemory, name: String) {
         id = phys.reserveMappingId()
@@ -155,22 +155,22 @@ public struct AddressSpaceOperations {
     }
 
     /// Every VMA overlapping pages [first, last] (inclusive), in tree order. Kernel: vma_interval_tree_foreach()
-    public func vmas(overlapping first: PgOff, _ last: PgOff) -> [VMArea] {
+    package func vmas(overlapping first: PgOff, _ last: PgOff) -> [VMArea] {
         iMmap.overlapping(first: first.rawValue, last: last.rawValue)
     }
 }
 
 /// The operations of an open file. Kernel: `struct file_operations` — include/linux/fs.h
 public struct FileOperations {
-    public var name: String
+    package var name: String
     /// Kernel: ->open. An error refuses the open.
-    public var open: (@EmuActor (Inode, KFile) -> Errno?)?
+    package var open: (@EmuActor (Inode, KFile) -> Errno?)?
     /// Kernel: ->release — the last reference to the open file went away.
-    public var release: (@EmuActor (Inode, KFile) -> Void)?
+    package var release: (@EmuActor (Inode, KFile) -> Void)?
     /// Kernel: ->mmap — set up a new VMA (vm_ops, flags). An error refuses the mmap.
-    public var mmap: (@EmuActor (KFile, VMArea) -> Errno?)?
+    package var mmap: (@EmuActor (KFile, VMArea) -> Errno?)?
     /// Kernel: ->fsync (also reached by msync(MS_SYNC)).
-    public var fsync: (@EmuActor (KFile) -> Errno?)?
+    package var fsync: (@EmuActor (KFile) -> Errno?)?
 
     public init(name: String,
                 open: (@EmuActor (Inode, KFile) -> Errno?)? = nil,
@@ -187,18 +187,18 @@ public struct FileOperations {
 
 /// A file-system node: here, a device node. Kernel: `struct inode` — include/linux/fs.h
 @EmuActor public final class Inode {
-    public let name: String
+    package let name: String
     /// Kernel: inode->i_mapping (the inode's own address_space, i_data).
     public let mapping: AddressSpace
     /// Kernel: inode->i_fop
-    public var fops: FileOperations
+    package var fops: FileOperations
     /// Kernel: inode->i_mtime / i_ctime (updated by file_update_time()).
-    public var mtime = VirtualTime.zero
-    public var ctime = VirtualTime.zero
+    package var mtime = VirtualTime.zero
+    package var ctime = VirtualTime.zero
     /// Driver data (e.g. the fb_info behind a /dev/fbN node). Kernel: i_private / the char device's data.
-    public weak var privateData: AnyObject?
+    package weak var privateData: AnyObject?
     /// Held by the fsync path. Kernel: inode->i_rwsem (inode_lock()).
-    public let iRwsem: KRWSemaphore
+    package let iRwsem: KRWSemaphore
 
     public init(kernel: EmuKernel, name: String, fops: FileOperations) {
         self.name = name
@@ -212,23 +212,23 @@ public struct FileOperations {
 public struct FileMode: OptionSet, Hashable, Sendable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let read = FileMode(rawValue: 1)
-    public static let write = FileMode(rawValue: 2)
+    package static let read = FileMode(rawValue: 1)
+    package static let write = FileMode(rawValue: 2)
     public static let readWrite: FileMode = [.read, .write]
 }
 
 /// An open file. Kernel: `struct file` — include/linux/fs.h
 @EmuActor public final class KFile {
-    public let inode: Inode
+    package let inode: Inode
     /// Kernel: file->f_mapping
-    public let mapping: AddressSpace
-    public let mode: FileMode
+    package let mapping: AddressSpace
+    package let mode: FileMode
     /// Kernel: file->f_op
-    public let ops: FileOperations
+    package let ops: FileOperations
     /// Kernel: file->private_data
-    public weak var privateData: AnyObject?
+    package weak var privateData: AnyObject?
     /// References: one per file descriptor and one per VMA. Kernel: file->f_count
-    public private(set) var refcount = 1
+    package private(set) var refcount = 1
 
     init(inode: Inode, mode: FileMode) {
         self.inode = inode
@@ -251,7 +251,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
 }
 
 /// Kernel: file_update_time() — fs/inode.c (mtime and ctime of the inode).
-@EmuActor public func fileUpdateTime(_ kernel: EmuKernel, _ file: KFile) {
+@EmuActor package func fileUpdateTime(_ kernel: EmuKernel, _ file: KFile) {
     kernel.sched.charge(kernel.costs.fileUpdateTime)
     kernel.stats.fileTimeUpdates += 1
     file.inode.mtime = kernel.now
@@ -260,32 +260,32 @@ public struct FileMode: OptionSet, Hashable, Sendable {
 
 /// One mapping of a process. Kernel: `struct vm_area_struct` — include/linux/mm_types.h
 @EmuActor public final class VMArea {
-    public let id: Int
+    package let id: Int
     /// The address space this VMA is in. Not reference-counted (every fault reads it several times): an `mm` outlives
     /// its VMAs, which exit_mmap() and the unwinding of a failed dup_mmap() take out of every tree first.
-    public unowned(unsafe) let mm: MM
-    public internal(set) var start: VirtAddr
-    public internal(set) var end: VirtAddr
+    package unowned(unsafe) let mm: MM
+    @usableFromInline package internal(set) var start: VirtAddr
+    package internal(set) var end: VirtAddr
     /// The file page mapped at `start`. Kernel: vma->vm_pgoff
-    public internal(set) var pgoff: PgOff
-    public var flags: VMFlags
+    @usableFromInline package internal(set) var pgoff: PgOff
+    package var flags: VMFlags
     /// Protection for new PTEs (write removed when write-notify is wanted). Kernel: vma->vm_page_prot
-    public internal(set) var pageProt: PageProt
+    package internal(set) var pageProt: PageProt
     public var ops: VMOperations?
-    public internal(set) var file: KFile?
+    package internal(set) var file: KFile?
     /// Kernel: vma->vm_private_data
-    public var privateData: AnyObject?
+    package var privateData: AnyObject?
     var anonVMA: AnonVMA?
     var iMmapHandle: IntervalTree<VMArea>.Handle?
     /// The per-VMA lock's reference count: 0 while the VMA is in no tree (detached), 1 once attached, plus one per
     /// fault holding it for read, plus `excludeReadersFlag` while a writer waits for those readers to leave.
     /// Kernel: vma->vm_refcnt (6.15 and later; before, vma->vm_lock was an rw_semaphore)
-    public internal(set) var vmRefcnt = 0
+    package internal(set) var vmRefcnt = 0
     /// The mm's sequence number of the mmap_lock write epoch in which this VMA was write-locked; the VMA stays
     /// write-locked for as long as the mm's number still equals it. Kernel: vma->vm_lock_seq (initially UINT_MAX)
-    public internal(set) var vmLockSeq = -1
+    package internal(set) var vmLockSeq = -1
     /// The tasks holding the VMA for read (for reports; the count is what the kernel has).
-    public internal(set) var vmLockReaders: [Int] = []
+    package internal(set) var vmLockReaders: [Int] = []
 
     init(id: Int, mm: MM, start: VirtAddr, end: VirtAddr, pgoff: PgOff, flags: VMFlags) {
         self.id = id
@@ -298,35 +298,35 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     }
 
     /// Kernel: VM_REFCNT_EXCLUDE_READERS_FLAG — include/linux/mm_types.h (bit 30)
-    public static let excludeReadersFlag = 1 << 30
+    package static let excludeReadersFlag = 1 << 30
     /// The most read locks a VMA can carry; a writer's flag lies above it, so no reader gets in while it is set.
     /// Kernel: VM_REFCNT_LIMIT
-    public static let refcntLimit = excludeReadersFlag - 1
+    package static let refcntLimit = excludeReadersFlag - 1
 
     /// Write-locked in the mm's current mmap_lock write epoch (meaningful to the holder of mmap_lock for write).
     /// Kernel: __is_vma_write_locked() — include/linux/mmap_lock.h
-    public var isWriteLocked: Bool { vmLockSeq == mm.mmLockSeq }
+    package var isWriteLocked: Bool { vmLockSeq == mm.mmLockSeq }
 
-    public var pageCount: Int { (end - start) >> PAGE_SHIFT }
+    package var pageCount: Int { (end - start) >> PAGE_SHIFT }
     /// The last file page mapped (inclusive). Kernel: vma_last_pgoff()
-    public var lastPgoff: PgOff { PgOff(pgoff.rawValue + pageCount - 1) }
+    package var lastPgoff: PgOff { PgOff(pgoff.rawValue + pageCount - 1) }
     /// Kernel: linear_page_index()
-    public func linearPageIndex(_ addr: VirtAddr) -> PgOff {
+    @inlinable package func linearPageIndex(_ addr: VirtAddr) -> PgOff {
         PgOff(pgoff.rawValue + ((addr - start) >> PAGE_SHIFT))
     }
     /// The address where file page `p` is mapped, if this VMA maps it.
-    public func address(of p: PgOff) -> VirtAddr? {
+    package func address(of p: PgOff) -> VirtAddr? {
         guard p >= pgoff && p <= lastPgoff else { return nil }
         return start + ((p.rawValue - pgoff.rawValue) << PAGE_SHIFT)
     }
-    public func contains(_ addr: VirtAddr) -> Bool { addr >= start && addr < end }
+    package func contains(_ addr: VirtAddr) -> Bool { addr >= start && addr < end }
     /// Kernel: vma_is_anonymous() — no vm_ops.
-    public var isAnonymous: Bool { ops == nil }
+    package var isAnonymous: Bool { ops == nil }
     /// Kernel: is_cow_mapping() — private and may be written.
-    public var isCOWMapping: Bool { !flags.contains(.shared) && flags.contains(.mayWrite) }
+    package var isCOWMapping: Bool { !flags.contains(.shared) && flags.contains(.mayWrite) }
 
     /// Kernel: vma_wants_writenotify() — mm/mmap.c (the parts that apply to the emulated machine).
-    public var wantsWritenotify: Bool {
+    package var wantsWritenotify: Bool {
         guard flags.contains(.shared) && flags.contains(.write) else { return false }
         if let ops, ops.pageMkwrite != nil || ops.pfnMkwrite != nil { return true }
         // (Soft-dirty and userfaultfd write-protect are not modelled.)
@@ -336,46 +336,46 @@ public struct FileMode: OptionSet, Hashable, Sendable {
 
     /// Recomputes `pageProt` from the flags, dropping write when write-notify is wanted.
     /// Kernel: vma_set_page_prot() — mm/mmap.c
-    public func setPageProt() {
+    package func setPageProt() {
         var prot = PageProt.from(flags)
         if wantsWritenotify { prot = PageProt.from(flags.subtracting(.shared)) }
         pageProt = prot
     }
 
-    public var description: String {
+    package var description: String {
         "[\(start)-\(end)) pgoff \(pgoff.rawValue) \(flags)\(ops.map { " ops=\($0.name)" } ?? "")"
     }
 }
 
 /// An address space of a fake process. Kernel: `struct mm_struct` — include/linux/mm_types.h
-@EmuActor public final class MM {
-    public let id: Int
-    public unowned(unsafe) let kernel: EmuKernel
-    public let pageTables: PageTables
+@EmuActor @usableFromInline package final class MM {
+    package let id: Int
+    package unowned(unsafe) let kernel: EmuKernel
+    @usableFromInline package let pageTables: PageTables
     /// Each CPU's TLB entries for this address space (a tagged, PCID-style TLB: switching to another address space
     /// does not drop them). Kernel: the CPUs' TLBs, tagged by the ASID arch/x86/mm/tlb.c gives the mm
-    public let tlbs: [SoftTLB]
+    package let tlbs: [SoftTLB]
     /// The CPUs that have run this address space: where a flush must reach. Kernel: mm_cpumask()
-    public internal(set) var cpuMask: UInt64 = 0
+    package internal(set) var cpuMask: UInt64 = 0
     /// Deferred TLB flushes announced and not yet done on this address space (`incTLBFlushPending`), for
     /// mm_tlb_flush_nested(). Kernel: mm->tlb_flush_pending
-    public internal(set) var tlbFlushPending = 0
+    package internal(set) var tlbFlushPending = 0
     /// Kernel: mm->mmap_lock (take it for write with `mmapWriteLock`, which also opens a VMA-lock epoch)
-    public let mmapLock: KRWSemaphore
+    package let mmapLock: KRWSemaphore
     /// The write-epoch counter of the per-VMA locks: odd while mmap_lock is held for write, bumped again by
     /// `mmapWriteUnlock`, which releases every VMA write lock of the epoch at once.
     /// Kernel: mm->mm_lock_seq (a seqcount since 6.13; before, a plain counter bumped only at the unlock)
-    public internal(set) var mmLockSeq = 0
+    package internal(set) var mmLockSeq = 0
     /// The one writer that may wait for a VMA's readers to leave (only the mmap_lock writer can).
     /// Kernel: mm->vma_writer_wait (an rcuwait)
     var vmaWriterWait: Int?
     /// VMAs sorted by start address. Kernel: the maple tree mm->mm_mt.  Protected by mmapLock.
-    public internal(set) var vmas: [VMArea] = []
+    package internal(set) var vmas: [VMArea] = []
     /// Where top-down placement of new mappings starts. Kernel: mm->mmap_base
-    public let mmapBase = VirtAddr(UInt64(0x7F00_0000_0000))
-    public let mmapMin = VirtAddr(UInt64(0x1_0000))
+    package let mmapBase = VirtAddr(UInt64(0x7F00_0000_0000))
+    package let mmapMin = VirtAddr(UInt64(0x1_0000))
     /// Tasks using this address space (threads share one). Kernel: mm->mm_users
-    public internal(set) var users = 1
+    package internal(set) var users = 1
 
     init?(kernel: EmuKernel) {
         guard let pt = PageTables(phys: kernel.phys) else { return nil }
@@ -387,7 +387,7 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     }
 
     /// The first VMA ending above `addr`. Kernel: find_vma()
-    public func findVMA(_ addr: VirtAddr) -> VMArea? {
+    @usableFromInline package func findVMA(_ addr: VirtAddr) -> VMArea? {
         var lo = 0, hi = vmas.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -397,16 +397,16 @@ public struct FileMode: OptionSet, Hashable, Sendable {
     }
 
     /// The VMA containing `addr`. Kernel: vma_lookup()
-    public func vmaLookup(_ addr: VirtAddr) -> VMArea? {
+    @inlinable package func vmaLookup(_ addr: VirtAddr) -> VMArea? {
         guard let v = findVMA(addr), v.start <= addr else { return nil }
         return v
     }
 
     /// The TLB of one CPU for this address space.
-    public func tlb(on cpu: Int) -> SoftTLB { tlbs[cpu] }
+    package func tlb(on cpu: Int) -> SoftTLB { tlbs[cpu] }
 
     /// The PTE mapping `addr` (NONE if there is no page table).
-    public func pte(at addr: VirtAddr) -> PTE { pageTables.lookup(addr)?.read() ?? .none }
+    @inlinable package func pte(at addr: VirtAddr) -> PTE { pageTables.lookup(addr)?.read() ?? .none }
 
     /// Puts `v` in the tree; from now on it can be found and read-locked. Kernel: vma_iter_store_new() →
     /// vma_mark_attached()

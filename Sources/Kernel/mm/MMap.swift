@@ -6,7 +6,7 @@
 
     /// Creates a mapping. `file` nil means anonymous memory (only private anonymous mappings are modelled).
     /// Kernel: do_mmap() + mmap_region() — mm/mmap.c
-    public func doMmap(_ mm: MM, file: KFile?, address hint: VirtAddr?, length: Int, prot: Prot, flags: MapFlags,
+    package func doMmap(_ mm: MM, file: KFile?, address hint: VirtAddr?, length: Int, prot: Prot, flags: MapFlags,
                        pgoff: PgOff) throws(Errno) -> VirtAddr {
         guard length > 0 else { throw .EINVAL }
         let len = pageAlign(length)
@@ -114,7 +114,7 @@
     // MARK: - munmap
 
     /// Kernel: __vm_munmap() — mm/mmap.c
-    public func doMunmap(_ mm: MM, _ address: VirtAddr, _ length: Int) throws(Errno) {
+    package func doMunmap(_ mm: MM, _ address: VirtAddr, _ length: Int) throws(Errno) {
         guard address.isPageAligned, length > 0 else { throw .EINVAL }
         sched.charge(costs.vmaUpdate)
         mmapWriteLock(mm)
@@ -204,7 +204,7 @@
 
     /// Changes the protection of [address, address+length). Kernel: do_mprotect_pkey() + mprotect_fixup() +
     /// change_protection() — mm/mprotect.c (no VMA merging).
-    public func doMprotect(_ mm: MM, _ address: VirtAddr, _ length: Int, _ prot: Prot) throws(Errno) {
+    package func doMprotect(_ mm: MM, _ address: VirtAddr, _ length: Int, _ prot: Prot) throws(Errno) {
         guard address.isPageAligned, length >= 0 else { throw .EINVAL }
         if length == 0 { return }
         let end = address + pageAlign(length)
@@ -288,7 +288,7 @@
     /// Kernel: dup_mmap() + copy_page_range() — mm/mmap.c (kernel/fork.c before 6.14), mm/memory.c; the failure
     /// path: dup_mmap()'s teardown of the copied VMAs (unmap_region(), tear_down_vmas()) and dup_mm()'s mmput() →
     /// exit_mmap()
-    public func dupMM(_ parent: MM) -> MM? {
+    package func dupMM(_ parent: MM) -> MM? {
         mmapWriteLock(parent)
         defer { mmapWriteUnlockNoPreempt(parent) }
         guard let child = MM(kernel: self) else { return nil }
@@ -346,7 +346,7 @@
     }
 
     /// Tears down every mapping and the page tables. Kernel: exit_mmap() — mm/mmap.c
-    public func exitMMap(_ mm: MM) {
+    package func exitMMap(_ mm: MM) {
         mmapWriteLock(mm)
         for vma in mm.vmas {
             detachVMA(vma)  // tear_down_vmas(): vma_mark_detached() (free_pgtables() write-locked it)

@@ -10,21 +10,21 @@
 ///
 /// Kernel: `struct wp_walk` with `wp_walk_ops` (pte_entry = wp_pte; pmd_entry, test_walk, pre_vma, post_vma shared
 /// with the clean walk) — mm/mapping_dirty_helpers.c
-public struct WPWalk: MMWalkOps {
-    public static let hooks: MMWalkHooks = [.pmdEntry, .pteEntry, .testWalk, .preVMA, .postVMA]
+package struct WPWalk: MMWalkOps {
+    package static let hooks: MMWalkHooks = [.pmdEntry, .pteEntry, .testWalk, .preVMA, .postVMA]
     /// The clipped range of the VMA being walked (the MMU-notifier range; no secondary MMUs are modelled).
     /// Kernel: `wpwalk->range.start` / `.end`
-    public private(set) var rangeStart = VirtAddr(0), rangeEnd = VirtAddr(0)
+    package private(set) var rangeStart = VirtAddr(0), rangeEnd = VirtAddr(0)
     /// `[tlbflushStart, tlbflushEnd)` covers every PTE changed in the current VMA; empty while start >= end.
     /// Kernel: `wpwalk->tlbflush_start` / `tlbflush_end`
-    public private(set) var tlbflushStart = VirtAddr(0), tlbflushEnd = VirtAddr(0)
+    package private(set) var tlbflushStart = VirtAddr(0), tlbflushEnd = VirtAddr(0)
     /// PTEs changed over the whole walk. Kernel: `wpwalk->total`
-    public internal(set) var total = 0
+    package internal(set) var total = 0
 
-    public init() {}
+    package init() {}
 
     /// Clears RW of a writable PTE, keeping DIRTY (no TLB flush yet). Kernel: wp_pte()
-    public mutating func pteEntry(_ slot: PTESlot, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func pteEntry(_ slot: PTESlot, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
         let pte = slot.read()
         guard pte.isWrite else { return 0 }
         // ptep_modify_prot_start() / _commit(): read-and-clear, then write the new value.
@@ -47,18 +47,18 @@ public struct WPWalk: MMWalkOps {
     }
 
     /// Kernel: wp_clean_pmd_entry()
-    public mutating func pmdEntry(_ pmd: PMDEntry, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func pmdEntry(_ pmd: PMDEntry, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
         wpCleanPMDEntry(pmd, &walk)
     }
 
     /// Kernel: wp_clean_test_walk()
-    public mutating func testWalk(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func testWalk(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int {
         wpCleanTestWalk(walk)
     }
 
     /// Starts a VMA: the flush window becomes empty (start = end of range, end = start of range) and a deferred
     /// flush is announced on the MM. Kernel: wp_clean_pre_vma()
-    public mutating func preVMA(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func preVMA(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int {
         rangeStart = start
         rangeEnd = end
         tlbflushStart = end
@@ -72,7 +72,7 @@ public struct WPWalk: MMWalkOps {
     /// Ends a VMA: if another deferred flush is in flight on the MM, flush the whole VMA range (the other walker
     /// may have changed PTEs we saw unchanged); else flush only the window of changed PTEs, if any. Then the
     /// announcement is withdrawn. Kernel: wp_clean_post_vma()
-    public mutating func postVMA(_ walk: inout MMWalk) {
+    package mutating func postVMA(_ walk: inout MMWalk) {
         let kernel = walk.kernel
         if kernel.mmTLBFlushNested(walk.mm) {
             kernel.flushTLBRange(walk.mm, rangeStart, rangeEnd)
@@ -86,18 +86,18 @@ public struct WPWalk: MMWalkOps {
 /// The clean-and-record walk: a dirty PTE loses DIRTY and keeps RW, and its page's bit is set in the caller's
 /// bitmap. Kernel: `struct clean_walk` with `clean_walk_ops` (pte_entry = clean_record_pte) —
 /// mm/mapping_dirty_helpers.c
-public struct CleanWalk: MMWalkOps {
-    public static let hooks: MMWalkHooks = [.pmdEntry, .pteEntry, .testWalk, .preVMA, .postVMA]
+package struct CleanWalk: MMWalkOps {
+    package static let hooks: MMWalkHooks = [.pmdEntry, .pteEntry, .testWalk, .preVMA, .postVMA]
     /// Kernel: `cwalk->base`
-    public var base = WPWalk()
+    package var base = WPWalk()
     /// The file page that bit 0 of `bitmap` stands for. Kernel: `cwalk->bitmap_pgoff`
-    public let bitmapPgoff: PgOff
+    package let bitmapPgoff: PgOff
     /// One bit per page (bit `i` is bit `i % 64` of word `i / 64`). Bits are only ever set. Kernel: `cwalk->bitmap`
-    public internal(set) var bitmap: [UInt64]
+    package internal(set) var bitmap: [UInt64]
     /// The set-bit range `[start, end)` in bit indices, widened as bits are set. Kernel: `cwalk->start` / `end`
-    public internal(set) var start: Int, end: Int
+    package internal(set) var start: Int, end: Int
 
-    public init(bitmapPgoff: PgOff, bitmap: [UInt64], start: Int, end: Int) {
+    package init(bitmapPgoff: PgOff, bitmap: [UInt64], start: Int, end: Int) {
         self.bitmapPgoff = bitmapPgoff
         self.bitmap = bitmap
         self.start = start
@@ -106,7 +106,7 @@ public struct CleanWalk: MMWalkOps {
 
     /// Clears DIRTY of a dirty PTE (RW kept), records its page in the bitmap and widens `[start, end)`.
     /// Kernel: clean_record_pte()
-    public mutating func pteEntry(_ slot: PTESlot, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func pteEntry(_ slot: PTESlot, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
         let pte = slot.read()
         guard pte.isDirty else { return 0 }
         let bit = walk.vma.linearPageIndex(addr).rawValue - bitmapPgoff.rawValue
@@ -124,22 +124,22 @@ public struct CleanWalk: MMWalkOps {
     }
 
     /// Kernel: wp_clean_pmd_entry()
-    public mutating func pmdEntry(_ pmd: PMDEntry, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func pmdEntry(_ pmd: PMDEntry, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
         wpCleanPMDEntry(pmd, &walk)
     }
 
     /// Kernel: wp_clean_test_walk()
-    public mutating func testWalk(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func testWalk(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int {
         wpCleanTestWalk(walk)
     }
 
     /// Kernel: wp_clean_pre_vma()
-    public mutating func preVMA(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func preVMA(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int {
         base.preVMA(start, end, &walk)
     }
 
     /// Kernel: wp_clean_post_vma()
-    public mutating func postVMA(_ walk: inout MMWalk) {
+    package mutating func postVMA(_ walk: inout MMWalk) {
         base.postVMA(&walk)
     }
 }
@@ -176,7 +176,7 @@ public struct CleanWalk: MMWalkOps {
     ///
     /// Locking: takes `mapping.iMmapRwsem` for read around the walk, and each PTL in turn; not `mmap_lock`.
     /// Kernel: wp_shared_mapping_range() — mm/mapping_dirty_helpers.c
-    public func wpSharedMappingRange(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int) -> Int {
+    package func wpSharedMappingRange(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int) -> Int {
         var wpwalk = WPWalk()
         mapping.iMmapRwsem.downRead()
         let err = walkPageMapping(mapping, firstIndex: firstIndex, nr: nr, &wpwalk)
@@ -197,7 +197,7 @@ public struct CleanWalk: MMWalkOps {
     ///
     /// Locking: as `wpSharedMappingRange`.
     /// Kernel: clean_record_shared_mapping_range() — mm/mapping_dirty_helpers.c
-    public func cleanRecordSharedMappingRange(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int,
+    package func cleanRecordSharedMappingRange(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int,
                                               bitmapPgoff: PgOff, bitmap: inout [UInt64], start: inout Int,
                                               end: inout Int) -> Int {
         precondition(firstIndex >= bitmapPgoff

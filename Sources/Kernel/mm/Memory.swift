@@ -17,7 +17,7 @@
     /// from under the VMA lock (the callee has released it) is redone under `mmap_lock`, and a RETRY under
     /// `mmap_lock` (lock released by the callee) is redone with FAULT_FLAG_TRIED. COMPLETED: done, lock released.
     /// Kernel: do_user_addr_fault() — arch/x86/mm/fault.c
-    public func doUserAddrFault(_ mm: MM, _ address: VirtAddr, write: Bool) -> UserFault? {
+    package func doUserAddrFault(_ mm: MM, _ address: VirtAddr, write: Bool) -> UserFault? {
         sched.charge(costs.faultEntry)
         stats.faultAttempts += 1
         sched.preempt(.faultEntry)
@@ -103,7 +103,7 @@
 
     /// Kernel: handle_mm_fault() — mm/memory.c. Enters with the VMA lock or mmap_lock held for read.
     @inline(__always)
-    public func handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) -> VMFaultResult {
+    package func handleMMFault(_ vma: VMArea, _ address: VirtAddr, _ flags: FaultFlags) -> VMFaultResult {
         let ret: VMFaultResult
         if let refused = sanitizeFaultFlags(vma, flags) {
             ret = refused
@@ -259,7 +259,7 @@
     // MARK: - vm_normal_page
 
     /// The page behind a PTE, or nil for special (PFN-map, zero page) entries. Kernel: vm_normal_page()
-    public func vmNormalPage(_ vma: VMArea, _ pte: PTE) -> PFN? {
+    package func vmNormalPage(_ vma: VMArea, _ pte: PTE) -> PFN? {
         if pte.isSpecial { return nil }
         let pfn = pte.pfn
         guard phys.pfnValid(pfn), pfn != phys.zeroPage else { return nil }
@@ -269,7 +269,7 @@
     // MARK: - PFN maps
 
     /// Kernel: vmf_insert_mixed() — mm/memory.c (x86 has special PTEs, so this is insert_pfn too).
-    public func vmfInsertMixed(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
+    package func vmfInsertMixed(_ vma: VMArea, _ address: VirtAddr, _ pfn: PFN) -> VMFaultResult {
         precondition(vma.flags.contains(.mixedMap), "vmf_insert_mixed needs VM_MIXEDMAP")
         return insertPFN(vma, address, pfn)
     }

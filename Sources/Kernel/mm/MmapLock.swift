@@ -36,14 +36,14 @@ enum VMAReadLock: Equatable {
 
     /// Takes mmap_lock for write and opens a write epoch (the mm's sequence number becomes odd).
     /// Kernel: mmap_write_lock() → down_write() + mm_lock_seqcount_begin()
-    public func mmapWriteLock(_ mm: MM) {
+    package func mmapWriteLock(_ mm: MM) {
         mm.mmapLock.downWrite()
         mm.mmLockSeq &+= 1
     }
 
     /// Ends the write epoch — every VMA write-locked in it is unlocked at once — and releases mmap_lock.
     /// Kernel: mmap_write_unlock() → vma_end_write_all() + up_write()
-    public func mmapWriteUnlock(_ mm: MM) {
+    package func mmapWriteUnlock(_ mm: MM) {
         vmaEndWriteAll(mm)
         mm.mmapLock.upWrite()
     }

@@ -4,51 +4,51 @@
 /// A page-table entry with x86-64 bit positions. A pure value: every `mk*` returns a new entry.
 /// Kernel: `pte_t` with pte_write()/pte_dirty()/pte_wrprotect()/pte_mkclean()/pte_mkwrite()…
 public struct PTE: Hashable, Sendable, CustomStringConvertible {
-    public var raw: UInt64
-    public init(raw: UInt64) { self.raw = raw }
+    @usableFromInline package var raw: UInt64
+    @usableFromInline package init(raw: UInt64) { self.raw = raw }
 
-    public static let present: UInt64 = 1 << 0   // _PAGE_PRESENT
-    public static let rw: UInt64 = 1 << 1         // _PAGE_RW
-    public static let user: UInt64 = 1 << 2       // _PAGE_USER
-    public static let accessed: UInt64 = 1 << 5   // _PAGE_ACCESSED ("young")
-    public static let dirtyBit: UInt64 = 1 << 6   // _PAGE_DIRTY
-    public static let protnone: UInt64 = 1 << 8   // _PAGE_PROTNONE (shares the GLOBAL bit; user PTEs only)
-    public static let specialBit: UInt64 = 1 << 9 // _PAGE_SPECIAL (software bit 1)
+    @usableFromInline package static let present: UInt64 = 1 << 0   // _PAGE_PRESENT
+    @usableFromInline package static let rw: UInt64 = 1 << 1         // _PAGE_RW
+    package static let user: UInt64 = 1 << 2       // _PAGE_USER
+    package static let accessed: UInt64 = 1 << 5   // _PAGE_ACCESSED ("young")
+    package static let dirtyBit: UInt64 = 1 << 6   // _PAGE_DIRTY
+    @usableFromInline package static let protnone: UInt64 = 1 << 8   // _PAGE_PROTNONE (shares the GLOBAL bit; user PTEs only)
+    package static let specialBit: UInt64 = 1 << 9 // _PAGE_SPECIAL (software bit 1)
     static let pfnMask: UInt64 = 0x000F_FFFF_FFFF_F000
 
     /// Kernel: pte_none()
-    public static let none = PTE(raw: 0)
-    public var isNone: Bool { raw == 0 }
+    @usableFromInline package static let none = PTE(raw: 0)
+    package var isNone: Bool { raw == 0 }
     /// Kernel: pte_present() — PROT_NONE entries count as present for the kernel, not for the MMU.
-    public var isPresent: Bool { raw & (Self.present | Self.protnone) != 0 }
+    @inlinable package var isPresent: Bool { raw & (Self.present | Self.protnone) != 0 }
     /// The MMU may use the entry.
-    public var isHardwarePresent: Bool { raw & Self.present != 0 }
-    public var isWrite: Bool { raw & Self.rw != 0 }
-    public var isDirty: Bool { raw & Self.dirtyBit != 0 }
-    public var isYoung: Bool { raw & Self.accessed != 0 }
-    public var isSpecial: Bool { raw & Self.specialBit != 0 }
-    public var isProtNone: Bool { raw & Self.protnone != 0 && raw & Self.present == 0 }
-    public var pfn: PFN { PFN(Int((raw & Self.pfnMask) >> UInt64(PAGE_SHIFT))) }
+    package var isHardwarePresent: Bool { raw & Self.present != 0 }
+    @inlinable package var isWrite: Bool { raw & Self.rw != 0 }
+    package var isDirty: Bool { raw & Self.dirtyBit != 0 }
+    package var isYoung: Bool { raw & Self.accessed != 0 }
+    package var isSpecial: Bool { raw & Self.specialBit != 0 }
+    package var isProtNone: Bool { raw & Self.protnone != 0 && raw & Self.present == 0 }
+    package var pfn: PFN { PFN(Int((raw & Self.pfnMask) >> UInt64(PAGE_SHIFT))) }
 
     /// Kernel: pfn_pte(pfn, prot)
-    public init(pfn: PFN, prot: PageProt) {
+    package init(pfn: PFN, prot: PageProt) {
         raw = (UInt64(pfn.rawValue) << UInt64(PAGE_SHIFT)) & Self.pfnMask | prot.bits
     }
 
-    public func wrprotected() -> PTE { PTE(raw: raw & ~Self.rw) }         // pte_wrprotect()
-    public func mkwrite() -> PTE { PTE(raw: raw | Self.rw) }              // pte_mkwrite()
-    public func mkclean() -> PTE { PTE(raw: raw & ~Self.dirtyBit) }       // pte_mkclean()
-    public func mkdirty() -> PTE { PTE(raw: raw | Self.dirtyBit) }        // pte_mkdirty()
-    public func mkyoung() -> PTE { PTE(raw: raw | Self.accessed) }        // pte_mkyoung()
-    public func mkspecial() -> PTE { PTE(raw: raw | Self.specialBit) }    // pte_mkspecial()
+    package func wrprotected() -> PTE { PTE(raw: raw & ~Self.rw) }         // pte_wrprotect()
+    package func mkwrite() -> PTE { PTE(raw: raw | Self.rw) }              // pte_mkwrite()
+    package func mkclean() -> PTE { PTE(raw: raw & ~Self.dirtyBit) }       // pte_mkclean()
+    package func mkdirty() -> PTE { PTE(raw: raw | Self.dirtyBit) }        // pte_mkdirty()
+    package func mkyoung() -> PTE { PTE(raw: raw | Self.accessed) }        // pte_mkyoung()
+    package func mkspecial() -> PTE { PTE(raw: raw | Self.specialBit) }    // pte_mkspecial()
     /// Kernel: pte_modify() — keep PFN and the accessed/dirty/special bits, take the rest from `prot`.
-    public func modify(_ prot: PageProt) -> PTE {
+    package func modify(_ prot: PageProt) -> PTE {
         let keep = Self.pfnMask | Self.accessed | Self.dirtyBit | Self.specialBit
         return PTE(raw: raw & keep | prot.bits)
     }
 
     /// A short state for traces and ASCII pictures: NONE, RO, RW (+ "D" when dirty, "*" when special).
-    public var state: String {
+    package var state: String {
         if isNone { return "NONE" }
         if isProtNone { return "PROTNONE" }
         var s = isWrite ? "RW" : "RO"
@@ -60,11 +60,11 @@ public struct PTE: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The protection bits a new PTE gets. Kernel: `pgprot_t` / `vma->vm_page_prot`.
-public struct PageProt: Hashable, Sendable {
-    public var bits: UInt64
-    public init(bits: UInt64) { self.bits = bits }
+package struct PageProt: Hashable, Sendable {
+    package var bits: UInt64
+    package init(bits: UInt64) { self.bits = bits }
     /// Kernel: vm_get_page_prot() for x86-64 (no NX modelling). PROT_NONE becomes a PROTNONE entry.
-    public static func from(_ flags: VMFlags) -> PageProt {
+    package static func from(_ flags: VMFlags) -> PageProt {
         if !flags.contains(.read) && !flags.contains(.write) && !flags.contains(.exec) {
             return PageProt(bits: PTE.protnone | PTE.accessed)
         }
@@ -78,11 +78,11 @@ public struct PageProt: Hashable, Sendable {
 /// Where one PTE lives: a slot of a page-table page in physical memory.
 public struct PTESlot {
     /// The page-table page holding the entry (its lock is the split PTL).
-    public let table: PFN
-    public let index: Int
-    let pointer: UnsafeMutablePointer<UInt64>
-    @inline(__always) public func read() -> PTE { PTE(raw: pointer.pointee) }
-    @inline(__always) public func write(_ pte: PTE) { pointer.pointee = pte.raw }
+    package let table: PFN
+    package let index: Int
+    @usableFromInline let pointer: UnsafeMutablePointer<UInt64>
+    @inlinable @inline(__always) package func read() -> PTE { PTE(raw: pointer.pointee) }
+    @inline(__always) package func write(_ pte: PTE) { pointer.pointee = pte.raw }
 }
 
 /// What a walk down the page tables found for an address.
@@ -95,9 +95,9 @@ enum PTETableLookup {
 
 /// The 4-level page tables of one address space (PGD → PUD → PMD → PTE; P4D folded), stored in physical pages.
 /// Kernel: `mm->pgd`, pgd_offset()/pud_offset()/pmd_offset()/pte_offset_map(), __pte_alloc().
-@EmuActor public final class PageTables {
+@EmuActor @usableFromInline package final class PageTables {
     unowned(unsafe) let phys: PhysicalMemory
-    public let pgd: PFN
+    package let pgd: PFN
     /// Every page-table page of this address space, for teardown.
     private(set) var tablePages: [PFN]
 
@@ -118,7 +118,7 @@ enum PTETableLookup {
     }
 
     /// The PTE slot for `addr` if every upper level exists. Kernel: pte_offset_map() after the p*d_offset walk.
-    public func lookup(_ addr: VirtAddr) -> PTESlot? {
+    @usableFromInline package func lookup(_ addr: VirtAddr) -> PTESlot? {
         var table = pgd
         for shift in Self.levelShifts {
             let e = entry(table, Int((addr.rawValue >> UInt64(shift)) & 511)).pointee
@@ -130,7 +130,7 @@ enum PTETableLookup {
     }
 
     /// Like `lookup`, allocating missing levels; nil when RAM runs out. Kernel: __pud_alloc/__pmd_alloc/__pte_alloc
-    public func allocate(_ addr: VirtAddr) -> PTESlot? {
+    package func allocate(_ addr: VirtAddr) -> PTESlot? {
         var table = pgd
         for shift in Self.levelShifts {
             let p = entry(table, Int((addr.rawValue >> UInt64(shift)) & 511))

@@ -3,7 +3,7 @@
 
 /// What a walker does after a `pmdEntry` (or `pteEntry`) callback. Kernel: `enum page_walk_action` —
 /// include/linux/pagewalk.h
-public enum PageWalkAction: Sendable, Equatable {
+package enum PageWalkAction: Sendable, Equatable {
     /// Descend to the next level. Kernel: ACTION_SUBTREE
     case subtree
     /// Do not descend; go on with the next entry. Kernel: ACTION_CONTINUE
@@ -15,57 +15,57 @@ public enum PageWalkAction: Sendable, Equatable {
 /// The hooks an `MMWalkOps` conformer implements. The walker calls only listed hooks and, like the kernel, descends
 /// below the PMD level only when `.pteEntry` is listed.
 /// Kernel: the non-NULL members of a `struct mm_walk_ops` — include/linux/pagewalk.h
-public struct MMWalkHooks: OptionSet, Hashable, Sendable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct MMWalkHooks: OptionSet, Hashable, Sendable {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
     /// Kernel: `ops->pmd_entry`
-    public static let pmdEntry = MMWalkHooks(rawValue: 1 << 0)
+    package static let pmdEntry = MMWalkHooks(rawValue: 1 << 0)
     /// Kernel: `ops->pte_entry`
-    public static let pteEntry = MMWalkHooks(rawValue: 1 << 1)
+    package static let pteEntry = MMWalkHooks(rawValue: 1 << 1)
     /// Kernel: `ops->pte_hole`
-    public static let pteHole = MMWalkHooks(rawValue: 1 << 2)
+    package static let pteHole = MMWalkHooks(rawValue: 1 << 2)
     /// Kernel: `ops->test_walk`
-    public static let testWalk = MMWalkHooks(rawValue: 1 << 3)
+    package static let testWalk = MMWalkHooks(rawValue: 1 << 3)
     /// Kernel: `ops->pre_vma`
-    public static let preVMA = MMWalkHooks(rawValue: 1 << 4)
+    package static let preVMA = MMWalkHooks(rawValue: 1 << 4)
     /// Kernel: `ops->post_vma`
-    public static let postVMA = MMWalkHooks(rawValue: 1 << 5)
+    package static let postVMA = MMWalkHooks(rawValue: 1 << 5)
 }
 
 /// The per-walk context handed to every hook. Kernel: `struct mm_walk` — include/linux/pagewalk.h (`private` is
 /// the ops struct itself; `pgd` and `no_vma` do not apply to mapping walks).
-@EmuActor public struct MMWalk {
+@EmuActor package struct MMWalk {
     /// The address space of the VMA being walked. Kernel: `walk->mm`
-    public let mm: MM
+    package let mm: MM
     /// Kernel: `walk->vma`
-    public let vma: VMArea
+    package let vma: VMArea
     /// Set by `pmdEntry`/`pteEntry` to steer the descent. Kernel: `walk->action`
-    public var action: PageWalkAction = .subtree
+    package var action: PageWalkAction = .subtree
 
-    public init(mm: MM, vma: VMArea) {
+    package init(mm: MM, vma: VMArea) {
         self.mm = mm
         self.vma = vma
     }
 
     /// The machine the walk runs on (no kernel counterpart: the kernel is global).
-    public var kernel: EmuKernel { mm.kernel }
+    package var kernel: EmuKernel { mm.kernel }
 }
 
 /// A PMD entry as a `pmdEntry` hook sees it. The machine's page tables only ever point PMDs at PTE tables; a leaf
 /// (a 2 MiB mapping, PSE set) can only appear if something forges one.
 /// Kernel: `pmd_t`, pmd_leaf() / pmd_trans_huge(), pmd_write(), pmd_dirty() — arch/x86/include/asm/pgtable.h
-public struct PMDEntry: Hashable, Sendable {
-    public var raw: UInt64
-    public init(raw: UInt64) { self.raw = raw }
+package struct PMDEntry: Hashable, Sendable {
+    package var raw: UInt64
+    package init(raw: UInt64) { self.raw = raw }
     /// Kernel: _PAGE_PSE — the entry maps a huge page instead of pointing at a PTE table.
-    public static let pse: UInt64 = 1 << 7
-    public var isNone: Bool { raw == 0 }
-    public var isPresent: Bool { raw & PTE.present != 0 }
-    public var isLeaf: Bool { isPresent && raw & Self.pse != 0 }
-    public var isWrite: Bool { raw & PTE.rw != 0 }
-    public var isDirty: Bool { raw & PTE.dirtyBit != 0 }
+    package static let pse: UInt64 = 1 << 7
+    package var isNone: Bool { raw == 0 }
+    package var isPresent: Bool { raw & PTE.present != 0 }
+    package var isLeaf: Bool { isPresent && raw & Self.pse != 0 }
+    package var isWrite: Bool { raw & PTE.rw != 0 }
+    package var isDirty: Bool { raw & PTE.dirtyBit != 0 }
     /// The PTE table (or, for a leaf, the first page) the entry points at. Kernel: pmd_pfn()
-    public var pfn: PFN { PTE(raw: raw).pfn }
+    package var pfn: PFN { PTE(raw: raw).pfn }
 }
 
 /// The callbacks and private state of a page-table walk. The conforming struct *is* the walk state (the kernel's
@@ -78,7 +78,7 @@ public struct PMDEntry: Hashable, Sendable {
 ///
 /// Kernel: `struct mm_walk_ops` — include/linux/pagewalk.h (pgd/p4d/pud entries, hugetlb and install_pte are not
 /// modelled: the machine has 4 KiB pages only)
-@EmuActor public protocol MMWalkOps {
+@EmuActor package protocol MMWalkOps {
     /// The ops table: which of the hooks below exist.
     static var hooks: MMWalkHooks { get }
     /// Called for each present PMD entry in range before descending; may set `walk.action`.
@@ -99,16 +99,16 @@ public struct PMDEntry: Hashable, Sendable {
 }
 
 extension MMWalkOps {
-    public mutating func pmdEntry(_ pmd: PMDEntry, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func pmdEntry(_ pmd: PMDEntry, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
         0
     }
-    public mutating func pteEntry(_ slot: PTESlot, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
+    package mutating func pteEntry(_ slot: PTESlot, _ addr: VirtAddr, _ next: VirtAddr, _ walk: inout MMWalk) -> Int {
         0
     }
-    public mutating func pteHole(_ addr: VirtAddr, _ next: VirtAddr, depth: Int, _ walk: inout MMWalk) -> Int { 0 }
-    public mutating func testWalk(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int { 0 }
-    public mutating func preVMA(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int { 0 }
-    public mutating func postVMA(_ walk: inout MMWalk) {}
+    package mutating func pteHole(_ addr: VirtAddr, _ next: VirtAddr, depth: Int, _ walk: inout MMWalk) -> Int { 0 }
+    package mutating func testWalk(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int { 0 }
+    package mutating func preVMA(_ start: VirtAddr, _ end: VirtAddr, _ walk: inout MMWalk) -> Int { 0 }
+    package mutating func postVMA(_ walk: inout MMWalk) {}
 }
 
 @EmuActor extension EmuKernel {
@@ -129,7 +129,7 @@ extension MMWalkOps {
     /// fields that cannot change under i_mmap_rwsem are reliable. Each PTE table is walked under its PTL; taking and
     /// releasing it are the preemption points.
     /// Kernel: walk_page_mapping() — mm/pagewalk.c
-    public func walkPageMapping<Ops: MMWalkOps>(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int,
+    package func walkPageMapping<Ops: MMWalkOps>(_ mapping: AddressSpace, firstIndex: PgOff, nr: Int,
                                                 _ ops: inout Ops) -> Int {
         mapping.iMmapRwsem.assertHeld()
         var err = 0

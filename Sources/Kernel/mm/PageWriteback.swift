@@ -5,7 +5,7 @@
     /// mapping has no such hook). Returns whether the page became dirty just now.
     /// Kernel: folio_mark_dirty() — mm/page-writeback.c
     @discardableResult
-    public func folioMarkDirty(_ page: PFN) -> Bool {
+    package func folioMarkDirty(_ page: PFN) -> Bool {
         if let mapping = phys.fileMapping(of: page), let dirty = mapping.aops.dirtyFolio {
             return dirty(mapping, page)
         }
@@ -15,7 +15,7 @@
     /// Sets PG_dirty and nothing else — no dirty tag, no writeback accounting: for memory that is never written
     /// back, such as fb_defio's (its address_space operations use it). Returns whether the flag was clear.
     /// Kernel: noop_dirty_folio() — mm/page-writeback.c
-    public func noopDirtyFolio(_ mapping: AddressSpace?, _ page: PFN) -> Bool {
+    package func noopDirtyFolio(_ mapping: AddressSpace?, _ page: PFN) -> Bool {
         if phys.frames[page.rawValue].flags.contains(.dirty) { return false }
         phys.frames[page.rawValue].flags.insert(.dirty)  // folio_test_set_dirty()
         return true
@@ -24,5 +24,5 @@
 
 extension PageFrame {
     /// Kernel: folio_test_dirty() — PG_dirty
-    public var isDirty: Bool { flags.contains(.dirty) }
+    package var isDirty: Bool { flags.contains(.dirty) }
 }

@@ -6,56 +6,56 @@ import Glibc
 #endif
 
 /// Per-page flag bits. Kernel: `enum pageflags` (PG_locked, PG_dirty, …) in include/linux/page-flags.h.
-public struct PageFlags: OptionSet, Hashable, Sendable {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+package struct PageFlags: OptionSet, Hashable, Sendable {
+    package let rawValue: UInt32
+    package init(rawValue: UInt32) { self.rawValue = rawValue }
     /// Kernel: PG_locked — the page lock (folio_lock).
-    public static let locked = PageFlags(rawValue: 1 << 0)
+    package static let locked = PageFlags(rawValue: 1 << 0)
     /// Kernel: PG_dirty
-    public static let dirty = PageFlags(rawValue: 1 << 1)
+    package static let dirty = PageFlags(rawValue: 1 << 1)
     /// Kernel: PG_reserved — never freed (the shared zero page).
-    public static let reserved = PageFlags(rawValue: 1 << 2)
+    package static let reserved = PageFlags(rawValue: 1 << 2)
     /// Kernel: PageTable() — the page holds page-table entries.
-    public static let pageTable = PageFlags(rawValue: 1 << 3)
+    package static let pageTable = PageFlags(rawValue: 1 << 3)
     /// Kernel: PG_anon_exclusive — an anonymous page mapped by exactly one process (COW reuse).
-    public static let anonExclusive = PageFlags(rawValue: 1 << 4)
+    package static let anonExclusive = PageFlags(rawValue: 1 << 4)
     /// Allocated by vmalloc (emulator bookkeeping; the kernel knows it from the vmap area).
-    public static let vmalloc = PageFlags(rawValue: 1 << 5)
+    package static let vmalloc = PageFlags(rawValue: 1 << 5)
 }
 
 /// What `page->mapping` points at, with the kernel's type tag in its low two bits.
 ///
 /// The upper bits are the id of an `AddressSpace` or `AnonVMA` registered with the physical memory; the tag says
 /// which. Kernel: PAGE_MAPPING_ANON (1), PAGE_MAPPING_MOVABLE (2), PAGE_MAPPING_KSM (3) — include/linux/page-flags.h.
-public struct PageMapping: Hashable, Sendable, CustomStringConvertible {
-    public enum Tag: UInt, Sendable { case file = 0, anon = 1, movable = 2, ksm = 3 }
-    public let raw: UInt
-    public init(raw: UInt) { self.raw = raw }
-    public init(id: Int, tag: Tag) {
+package struct PageMapping: Hashable, Sendable, CustomStringConvertible {
+    package enum Tag: UInt, Sendable { case file = 0, anon = 1, movable = 2, ksm = 3 }
+    package let raw: UInt
+    package init(raw: UInt) { self.raw = raw }
+    package init(id: Int, tag: Tag) {
         precondition(id > 0, "mapping ids start at 1 (0 is NULL)")
         raw = UInt(id) << 2 | tag.rawValue
     }
     /// Kernel: `page->mapping == NULL`
-    public static let none = PageMapping(raw: 0)
-    public var isNone: Bool { raw == 0 }
-    public var tag: Tag { Tag(rawValue: raw & 3)! }
-    public var id: Int { Int(raw >> 2) }
+    package static let none = PageMapping(raw: 0)
+    package var isNone: Bool { raw == 0 }
+    package var tag: Tag { Tag(rawValue: raw & 3)! }
+    package var id: Int { Int(raw >> 2) }
     /// Kernel: PageAnon()
-    public var isAnon: Bool { !isNone && raw & 1 == 1 }
-    public var description: String { isNone ? "NULL" : "\(tag)#\(id)" }
+    package var isAnon: Bool { !isNone && raw & 1 == 1 }
+    package var description: String { isNone ? "NULL" : "\(tag)#\(id)" }
 }
 
 /// The metadata of one physical page. Kernel: `struct page` / `struct folio` (order 0).
-public struct PageFrame: Sendable {
-    public var flags: PageFlags = []
+package struct PageFrame: Sendable {
+    package var flags: PageFlags = []
     /// Kernel: `_refcount`. 0 means free.
-    public var refcount: Int32 = 0
+    package var refcount: Int32 = 0
     /// Kernel: `_mapcount` + 1 — the number of PTEs mapping the page.
-    public var mapcount: Int32 = 0
+    package var mapcount: Int32 = 0
     /// Kernel: `page->mapping` (tagged).
-    public var mapping: PageMapping = .none
+    package var mapping: PageMapping = .none
     /// Kernel: `page->index` — the page's offset in its mapping.
-    public var index: PgOff = PgOff(0)
+    package var index: PgOff = PgOff(0)
 }
 
 /// The machine's RAM: one arena of page frames plus their metadata, a page allocator and the page lock.
@@ -104,11 +104,11 @@ final class HostMutex: @unchecked Sendable {
 }
 
 @EmuActor public final class PhysicalMemory {
-    public let pageCount: Int
+    package let pageCount: Int
     /// The bytes of all pages. Kernel: the direct map (`page_address()`).
-    public nonisolated(unsafe) let arena: UnsafeMutableRawPointer
+    @usableFromInline package nonisolated(unsafe) let arena: UnsafeMutableRawPointer
     /// Kernel: `mem_map` — one `struct page` per frame.
-    public var frames: [PageFrame]
+    package var frames: [PageFrame]
     private var freeList: [Int32]  // A stack: the lowest free PFN is on top.
     unowned(unsafe) let sched: Scheduler
     /// Split page-table locks, by the PFN of their page-table page (made on first use). Kernel: `ptdesc->ptl`.
@@ -126,10 +126,10 @@ final class HostMutex: @unchecked Sendable {
     /// Objects that `page->mapping` may name, by id (index 0 is NULL).
     private var mappingObjects: [AnyObject?] = [nil]
     /// The shared zero page: mapped read-only for read faults on anonymous memory. Kernel: ZERO_PAGE(0).
-    public private(set) var zeroPage = PFN(0)
-    public private(set) var allocations = 0
+    package private(set) var zeroPage = PFN(0)
+    package private(set) var allocations = 0
 
-    public init(pages: Int, scheduler: Scheduler) {
+    package init(pages: Int, scheduler: Scheduler) {
         precondition(pages >= 16, "too little RAM")
         pageCount = pages
         arena = RAMArenaPool.shared.take(bytes: pages << PAGE_SHIFT)
@@ -155,24 +155,24 @@ final class HostMutex: @unchecked Sendable {
         RAMArenaPool.shared.give(arena, bytes: pageCount << PAGE_SHIFT)
     }
 
-    public var freePages: Int { freeList.count }
+    package var freePages: Int { freeList.count }
 
     /// The bytes of a page. Kernel: page_address()
-    @inline(__always) public func address(of pfn: PFN) -> UnsafeMutableRawPointer {
+    @inlinable @inline(__always) package func address(of pfn: PFN) -> UnsafeMutableRawPointer {
         arena + (pfn.rawValue << PAGE_SHIFT)
     }
 
     /// Whether a page holds the same bytes as `other` (a page-sized buffer, such as a panel's copy of it).
     /// Kernel: memcmp_pages() — mm/util.c
-    public func memcmpPages(_ pfn: PFN, _ other: UnsafeRawPointer) -> Bool {
+    package func memcmpPages(_ pfn: PFN, _ other: UnsafeRawPointer) -> Bool {
         memcmp(address(of: pfn), other, PAGE_SIZE) == 0
     }
 
     /// Kernel: pfn_valid()
-    public func pfnValid(_ pfn: PFN) -> Bool { pfn.rawValue >= 0 && pfn.rawValue < pageCount }
+    package func pfnValid(_ pfn: PFN) -> Bool { pfn.rawValue >= 0 && pfn.rawValue < pageCount }
 
     /// Allocates one page with refcount 1, or nil when RAM is exhausted. Kernel: alloc_page()
-    public func allocPage(zeroed: Bool = true) -> PFN? {
+    package func allocPage(zeroed: Bool = true) -> PFN? {
         guard let top = freeList.popLast() else { return nil }
         let pfn = PFN(Int(top))
         frames[pfn.rawValue] = PageFrame(refcount: 1)
@@ -194,7 +194,7 @@ final class HostMutex: @unchecked Sendable {
     }
 
     /// Drops a reference; the last one frees the page. Kernel: put_page() / folio_put()
-    public func putPage(_ pfn: PFN) {
+    package func putPage(_ pfn: PFN) {
         precondition(frames[pfn.rawValue].refcount > 0, "put_page on a free page \(pfn) (refcount underflow)")
         frames[pfn.rawValue].refcount -= 1
         if frames[pfn.rawValue].refcount == 0 {
@@ -221,14 +221,14 @@ final class HostMutex: @unchecked Sendable {
     }
 
     /// Kernel: folio_mapping() for file pages (nil for anonymous, movable or KSM pages and for NULL).
-    public func fileMapping(of pfn: PFN) -> AddressSpace? {
+    package func fileMapping(of pfn: PFN) -> AddressSpace? {
         let m = frames[pfn.rawValue].mapping
         guard !m.isNone, m.tag == .file else { return nil }
         return mappingObjects[m.id] as? AddressSpace
     }
 
     /// The anon_vma of an anonymous page. Kernel: folio_anon_vma()
-    public func anonVMA(of pfn: PFN) -> AnonVMA? {
+    package func anonVMA(of pfn: PFN) -> AnonVMA? {
         let m = frames[pfn.rawValue].mapping
         guard m.isAnon else { return nil }
         return mappingObjects[m.id] as? AnonVMA
@@ -236,7 +236,7 @@ final class HostMutex: @unchecked Sendable {
 
     // MARK: - Page lock
 
-    public func isLocked(_ pfn: PFN) -> Bool { frames[pfn.rawValue].flags.contains(.locked) }
+    package func isLocked(_ pfn: PFN) -> Bool { frames[pfn.rawValue].flags.contains(.locked) }
 
     /// Sleeps until the page lock is ours. Kernel: folio_lock() / lock_page() — mm/filemap.c
     @inline(__always)
@@ -261,7 +261,7 @@ final class HostMutex: @unchecked Sendable {
 
     /// Releases the page lock, handing it to the first waiter. Kernel: folio_unlock() / unlock_page()
     @inline(__always)
-    public func unlockPage(_ pfn: PFN) {
+    package func unlockPage(_ pfn: PFN) {
         releasePageLock(pfn)
         sched.preempt(.pageUnlock)
     }
@@ -287,7 +287,7 @@ final class HostMutex: @unchecked Sendable {
     // MARK: - Page tables
 
     /// The split page-table lock of a page-table page. Kernel: pte_lockptr() / ptlock_ptr()
-    public func ptl(_ table: PFN) -> KLock {
+    package func ptl(_ table: PFN) -> KLock {
         if let l = ptlocks[table.rawValue] { return l }
         let l = KLock.spin("ptl(\(table))", sched)
         ptlocks[table.rawValue] = l

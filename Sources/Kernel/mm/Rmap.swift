@@ -12,7 +12,7 @@
 /// what the walker does when the member is NULL, and `tryLock` defaults to false.
 ///
 /// Kernel: `struct rmap_walk_control` — include/linux/rmap.h
-@EmuActor public protocol RmapWalkControl {
+@EmuActor package protocol RmapWalkControl {
     /// Must not sleep on the rmap lock: if `i_mmap_rwsem` cannot be read-locked at once, set `contended` and return
     /// without walking. Kernel: `rwc->try_lock`
     var tryLock: Bool { get }
@@ -28,19 +28,19 @@
 }
 
 extension RmapWalkControl {
-    public var tryLock: Bool { false }
-    public mutating func done(_ folio: PFN?) -> Bool { false }
-    public func invalidVMA(_ vma: VMArea) -> Bool { false }
+    package var tryLock: Bool { false }
+    package mutating func done(_ folio: PFN?) -> Bool { false }
+    package func invalidVMA(_ vma: VMArea) -> Bool { false }
 }
 
 /// Flags of a `PageVMAMappedWalk`. Kernel: PVMW_SYNC / PVMW_MIGRATION — include/linux/rmap.h
-public struct PVMWFlags: OptionSet, Hashable, Sendable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct PVMWFlags: OptionSet, Hashable, Sendable {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
     /// Take the PTL of every PTE table looked at, before reading any entry (mkclean and write-protect need a stable
     /// answer). Without it, a table whose first entry is not present is scanned unlocked until an entry is found.
     /// Kernel: PVMW_SYNC
-    public static let sync = PVMWFlags(rawValue: 1 << 0)
+    package static let sync = PVMWFlags(rawValue: 1 << 0)
 }
 
 /// The cursor of a walk over the PTEs of one VMA that map a PFN range, in PFN mode: a PTE matches when it is
@@ -51,24 +51,24 @@ public struct PVMWFlags: OptionSet, Hashable, Sendable {
 ///
 /// Kernel: `struct page_vma_mapped_walk` — include/linux/rmap.h (no huge PMDs, hugetlb or swap entries here: the
 /// machine maps only 4 KiB pages and has no device-private memory).
-public struct PageVMAMappedWalk {
+package struct PageVMAMappedWalk {
     /// The first PFN looked for. Kernel: `pvmw->pfn`
-    public let pfn: PFN
+    package let pfn: PFN
     /// How many physically contiguous PFNs from `pfn` match. Kernel: `pvmw->nr_pages`
-    public let nrPages: Int
+    package let nrPages: Int
     /// The file page mapped at `pfn`. Kernel: `pvmw->pgoff`
-    public let pgoff: PgOff
-    public let vma: VMArea
+    package let pgoff: PgOff
+    package let vma: VMArea
     /// Where the walk is: the start address, then the address of the last match. Kernel: `pvmw->address`
-    public internal(set) var address: VirtAddr
+    package internal(set) var address: VirtAddr
     /// Kernel: `pvmw->flags`
-    public let flags: PVMWFlags
+    package let flags: PVMWFlags
     /// The current PTE (kernel: `pvmw->pte`), nil before the first call and after the walk ended.
-    public internal(set) var slot: PTESlot?
+    package internal(set) var slot: PTESlot?
     /// The PTL held for `slot`, if any. Kernel: `pvmw->ptl`
-    public internal(set) var ptl: KLock?
+    package internal(set) var ptl: KLock?
 
-    public init(pfn: PFN, nrPages: Int, pgoff: PgOff, vma: VMArea, address: VirtAddr, flags: PVMWFlags) {
+    package init(pfn: PFN, nrPages: Int, pgoff: PgOff, vma: VMArea, address: VirtAddr, flags: PVMWFlags) {
         precondition(nrPages > 0, "a page_vma_mapped_walk covers at least one page")
         self.pfn = pfn
         self.nrPages = nrPages
@@ -82,26 +82,26 @@ public struct PageVMAMappedWalk {
 /// The state of `mappingWrprotectRange`'s walk: the PFN range, its file offset and the running count.
 /// Kernel: `struct wrprotect_file_state` with its `rmap_walk_control` (rmap_one = mapping_wrprotect_range_one,
 /// invalid_vma = invalid_mkclean_vma) — mm/rmap.c
-public struct WrprotectFileState: RmapWalkControl {
+package struct WrprotectFileState: RmapWalkControl {
     /// PTEs changed so far. Kernel: `state->cleaned`
-    public var cleaned = 0
+    package var cleaned = 0
     /// The file page mapped at `pfn`. Kernel: `state->pgoff`
-    public let pgoff: PgOff
+    package let pgoff: PgOff
     /// Kernel: `state->pfn`
-    public let pfn: PFN
+    package let pfn: PFN
     /// Kernel: `state->nr_pages`
-    public let nrPages: Int
+    package let nrPages: Int
     /// Kernel: `rwc->contended`
-    public var contended = false
+    package var contended = false
 
-    public init(pgoff: PgOff, pfn: PFN, nrPages: Int) {
+    package init(pgoff: PgOff, pfn: PFN, nrPages: Int) {
         self.pgoff = pgoff
         self.pfn = pfn
         self.nrPages = nrPages
     }
 
     /// Cleans the matching PTEs of one VMA. Kernel: mapping_wrprotect_range_one() — mm/rmap.c
-    public mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) -> Bool {
+    package mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) -> Bool {
         var pvmw = PageVMAMappedWalk(pfn: pfn, nrPages: nrPages, pgoff: pgoff, vma: vma, address: address,
                                      flags: .sync)
         cleaned += kernel.pageVMAMkcleanOne(&pvmw)
@@ -109,20 +109,20 @@ public struct WrprotectFileState: RmapWalkControl {
     }
 
     /// Kernel: invalid_mkclean_vma() — mm/rmap.c
-    public func invalidVMA(_ vma: VMArea) -> Bool { invalidMkcleanVMA(vma) }
+    package func invalidVMA(_ vma: VMArea) -> Bool { invalidMkcleanVMA(vma) }
 }
 
 /// The state of `folioMkclean`'s walk. Kernel: the `cleaned` counter and `rmap_walk_control` of folio_mkclean()
 /// (rmap_one = page_mkclean_one, invalid_vma = invalid_mkclean_vma) — mm/rmap.c
-public struct PageMkcleanState: RmapWalkControl {
+package struct PageMkcleanState: RmapWalkControl {
     /// PTEs changed so far. Kernel: the `cleaned` local of folio_mkclean()
-    public var cleaned = 0
+    package var cleaned = 0
     /// Kernel: `rwc->contended`
-    public var contended = false
-    public init() {}
+    package var contended = false
+    package init() {}
 
     /// Cleans the PTEs of one VMA that map the folio. Kernel: page_mkclean_one() — mm/rmap.c
-    public mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) -> Bool {
+    package mutating func rmapOne(_ kernel: EmuKernel, _ folio: PFN?, _ vma: VMArea, _ address: VirtAddr) -> Bool {
         guard let folio else { preconditionFailure("page_mkclean_one needs a folio") }
         // DEFINE_FOLIO_VMA_WALK: the folio's own PFN, size and index.
         var pvmw = PageVMAMappedWalk(pfn: folio, nrPages: 1, pgoff: kernel.phys.frames[folio.rawValue].index,
@@ -132,19 +132,19 @@ public struct PageMkcleanState: RmapWalkControl {
     }
 
     /// Kernel: invalid_mkclean_vma() — mm/rmap.c
-    public func invalidVMA(_ vma: VMArea) -> Bool { invalidMkcleanVMA(vma) }
+    package func invalidVMA(_ vma: VMArea) -> Bool { invalidMkcleanVMA(vma) }
 }
 
 /// Private and COW mappings are never cleaned: their writes never reach the file. Kernel: invalid_mkclean_vma()
 /// — mm/rmap.c
-@EmuActor public func invalidMkcleanVMA(_ vma: VMArea) -> Bool {
+@EmuActor package func invalidMkcleanVMA(_ vma: VMArea) -> Bool {
     !vma.flags.contains(.shared)
 }
 
 /// The user address of file page `pgoff` in `vma`, or of `vma`'s start when the range `[pgoff, pgoff + nrPages)`
 /// begins before the VMA but reaches into it; nil (the kernel's -EFAULT) when the range misses the VMA.
 /// Kernel: vma_address() — mm/internal.h
-@EmuActor public func vmaAddress(_ vma: VMArea, _ pgoff: PgOff, _ nrPages: Int) -> VirtAddr? {
+@EmuActor package func vmaAddress(_ vma: VMArea, _ pgoff: PgOff, _ nrPages: Int) -> VirtAddr? {
     if pgoff >= vma.pgoff {
         let address = vma.start + ((pgoff.rawValue &- vma.pgoff.rawValue) &<< PAGE_SHIFT)
         // Beyond the VMA (or wrapped through zero).
@@ -158,7 +158,7 @@ public struct PageMkcleanState: RmapWalkControl {
 /// The end of the address range a PFN-mode walk looks at: one page for a single page, else the end of the file
 /// range clamped to the VMA. Recomputed from the walk's current address on every step, as the kernel does.
 /// Kernel: vma_address_end() — mm/internal.h
-@EmuActor public func vmaAddressEnd(_ pvmw: PageVMAMappedWalk) -> VirtAddr {
+@EmuActor package func vmaAddressEnd(_ pvmw: PageVMAMappedWalk) -> VirtAddr {
     if pvmw.nrPages == 1 { return pvmw.address + PAGE_SIZE }
     let vma = pvmw.vma
     let pgoff = pvmw.pgoff.rawValue &+ pvmw.nrPages
@@ -181,7 +181,7 @@ public struct PageMkcleanState: RmapWalkControl {
     /// between VMAs (`.rmapWalkVMA`) are preemption points.
     ///
     /// Kernel: __rmap_walk_file() — mm/rmap.c (2025+, the traversal split out of rmap_walk_file())
-    public func __rmapWalkFile<C: RmapWalkControl>(_ folio: PFN?, _ mapping: AddressSpace, pgoffStart: PgOff,
+    package func __rmapWalkFile<C: RmapWalkControl>(_ folio: PFN?, _ mapping: AddressSpace, pgoffStart: PgOff,
                                                    nrPages: Int, _ rwc: inout C, locked: Bool) {
         let pgoffEnd = pgoffStart.rawValue &+ nrPages &- 1
         if let folio {
@@ -229,7 +229,7 @@ public struct PageMkcleanState: RmapWalkControl {
     /// truncated away and the address_space alive). `rmap_walk()` dispatches here for file folios; the anonymous and
     /// KSM reverse maps are not modelled, so callers check `phys.fileMapping(of:)` first.
     /// Kernel: rmap_walk_file() — mm/rmap.c
-    public func rmapWalkFile<C: RmapWalkControl>(folio: PFN, _ rwc: inout C, locked: Bool = false) {
+    package func rmapWalkFile<C: RmapWalkControl>(folio: PFN, _ rwc: inout C, locked: Bool = false) {
         precondition(phys.isLocked(folio), "rmap_walk_file: \(folio) is not locked")  // VM_BUG_ON_FOLIO
         guard let mapping = phys.fileMapping(of: folio) else { return }
         __rmapWalkFile(folio, mapping, pgoffStart: phys.frames[folio.rawValue].index, nrPages: 1, &rwc,
@@ -249,7 +249,7 @@ public struct PageMkcleanState: RmapWalkControl {
     ///
     /// Kernel: page_vma_mapped_walk() with map_pte(), check_pte(), step_forward() — mm/page_vma_mapped.c
     @inline(__always)
-    public func pageVMAMappedWalk(_ pvmw: inout PageVMAMappedWalk) -> Bool {
+    package func pageVMAMappedWalk(_ pvmw: inout PageVMAMappedWalk) -> Bool {
         enum Step { case restart, thisPTE, nextPTE }
         let pageTables = pvmw.vma.mm.pageTables
         let end = vmaAddressEnd(pvmw)
@@ -312,7 +312,7 @@ public struct PageMkcleanState: RmapWalkControl {
 
     /// Ends a walk early (or after its last match): drops the PTL if held. Kernel: page_vma_mapped_walk_done()
     @inline(__always)
-    public func pageVMAMappedWalkDone(_ pvmw: inout PageVMAMappedWalk) {
+    package func pageVMAMappedWalkDone(_ pvmw: inout PageVMAMappedWalk) {
         pvmw.slot = nil
         if let ptl = pvmw.ptl {
             pvmw.ptl = nil
@@ -347,7 +347,7 @@ public struct PageMkcleanState: RmapWalkControl {
     /// modelled.
     /// Kernel: page_vma_mkclean_one() — mm/rmap.c
     @inline(__always)
-    public func pageVMAMkcleanOne(_ pvmw: inout PageVMAMappedWalk) -> Int {
+    package func pageVMAMkcleanOne(_ pvmw: inout PageVMAMappedWalk) -> Int {
         var cleaned = 0
         let mm = pvmw.vma.mm
         while pageVMAMappedWalk(&pvmw) {
@@ -375,7 +375,7 @@ public struct PageMkcleanState: RmapWalkControl {
     /// matching is by PFN, but the rmap walk needs the folio's mapping and index to find the VMAs.
     /// Precondition: the folio is locked.
     /// Kernel: folio_mkclean() — mm/rmap.c (page_mkclean() in older kernels)
-    public func folioMkclean(_ folio: PFN) -> Int {
+    package func folioMkclean(_ folio: PFN) -> Int {
         precondition(phys.isLocked(folio), "folio_mkclean: \(folio) is not locked")  // BUG_ON
         guard phys.frames[folio.rawValue].mapcount > 0 else { return 0 }  // folio_mapped()
         guard phys.fileMapping(of: folio) != nil else { return 0 }        // folio_mapping()
@@ -403,7 +403,7 @@ public struct PageMkcleanState: RmapWalkControl {
     /// Write-protects and cleans the PTEs of one VMA that map `[pfn, pfn + nrPages)` at file offset `pgoff`; 0 for a
     /// VMA that is not shared. The caller keeps the VMA alive (DAX holds i_mmap_rwsem while it iterates).
     /// Kernel: pfn_mkclean_range() — mm/rmap.c
-    public func pfnMkcleanRange(_ pfn: PFN, nrPages: Int, pgoff: PgOff, _ vma: VMArea) -> Int {
+    package func pfnMkcleanRange(_ pfn: PFN, nrPages: Int, pgoff: PgOff, _ vma: VMArea) -> Int {
         if invalidMkcleanVMA(vma) { return 0 }
         guard let address = vmaAddress(vma, pgoff, nrPages) else {
             preconditionFailure("pfn_mkclean_range: pgoff \(pgoff.rawValue)+\(nrPages) is outside \(vma)")

@@ -4,9 +4,9 @@
 /// One cached translation: a virtual page to the bytes of its physical page, with the permission the PTE granted
 /// when it was loaded.
 public struct TLBEntry: Sendable {
-    public static let invalidVPN = UInt64.max
+    package static let invalidVPN = UInt64.max
     public var vpn: UInt64 = TLBEntry.invalidVPN
-    public var pfn: PFN = PFN(0)
+    package var pfn: PFN = PFN(0)
     /// The store may go straight through: the PTE was writable *and* dirty when loaded. An x86 CPU that holds a
     /// clean writable entry re-walks to set the dirty bit on the first store, which the slow path models.
     public var writable = false
@@ -21,22 +21,22 @@ public struct TLBEntry: Sendable {
 @EmuActor public final class SoftTLB {
     /// Slots (a power of two). Computed properties, not stored ones: another module reading a stored `static let`
     /// goes through its lazy initialiser (`swift_once`) on every access, which the store fast path cannot afford.
-    @inlinable public static var size: Int { 64 }
+    @inlinable package static var size: Int { 64 }
     @inlinable static var mask: UInt64 { UInt64(size - 1) }
     /// Raw slots, so the store fast path reads one entry with no ARC or exclusivity checks.
-    public nonisolated(unsafe) let slots: UnsafeMutablePointer<TLBEntry>
+    @usableFromInline package nonisolated(unsafe) let slots: UnsafeMutablePointer<TLBEntry>
 
-    public init() {
+    package init() {
         slots = .allocate(capacity: Self.size)
         slots.initialize(repeating: TLBEntry(), count: Self.size)
     }
 
     deinit { slots.deallocate() }
 
-    @inline(__always) public func slot(for vpn: UInt64) -> Int { Int(vpn & Self.mask) }
+    @inlinable @inline(__always) package func slot(for vpn: UInt64) -> Int { Int(vpn & Self.mask) }
 
     /// The cached entry for a page, if any.
-    public func lookup(_ addr: VirtAddr) -> TLBEntry? {
+    @inlinable package func lookup(_ addr: VirtAddr) -> TLBEntry? {
         let e = slots[slot(for: addr.vpn)]
         return e.vpn == addr.vpn ? e : nil
     }
@@ -47,7 +47,7 @@ public struct TLBEntry: Sendable {
 
     /// Drops the entry of one page on this CPU only; the kernel's flush is `EmuKernel.flushTLBPage`.
     /// Kernel: INVLPG — flush_tlb_one_user() (arch/x86/mm/tlb.c)
-    public func invalidatePage(_ addr: VirtAddr) {
+    package func invalidatePage(_ addr: VirtAddr) {
         let i = slot(for: addr.vpn)
         if slots[i].vpn == addr.vpn {
             slots[i] = TLBEntry()
@@ -56,7 +56,7 @@ public struct TLBEntry: Sendable {
 
     /// Drops every entry in [start, end) on this CPU only; the kernel's flush is `EmuKernel.flushTLBRange`.
     /// Kernel: the per-page INVLPG loop of flush_tlb_func()
-    public func invalidateRange(_ start: VirtAddr, _ end: VirtAddr) {
+    package func invalidateRange(_ start: VirtAddr, _ end: VirtAddr) {
         for i in 0 ..< Self.size where slots[i].vpn != TLBEntry.invalidVPN {
             if slots[i].vpn >= start.vpn && slots[i].vpn < end.pageAligned.vpn + (end.isPageAligned ? 0 : 1) {
                 slots[i] = TLBEntry()
@@ -66,14 +66,14 @@ public struct TLBEntry: Sendable {
 
     /// Drops every entry of this address space on this CPU only; the kernel's flush is `EmuKernel.flushTLBMM`.
     /// Kernel: flush_tlb_local() (a CR3 reload of the ASID)
-    public func invalidateAll() {
+    package func invalidateAll() {
         for i in 0 ..< Self.size where slots[i].vpn != TLBEntry.invalidVPN {
             slots[i] = TLBEntry()
         }
     }
 
     /// Every valid entry (for coherence checks in tests and checkers).
-    public var validEntries: [TLBEntry] {
+    package var validEntries: [TLBEntry] {
         (0 ..< Self.size).map { slots[$0] }.filter { $0.vpn != TLBEntry.invalidVPN }
     }
 }
@@ -82,7 +82,7 @@ public struct TLBEntry: Sendable {
     // MARK: - flush_tlb_*
 
     /// Kernel: flush_tlb_page() → flush_tlb_mm_range() — arch/x86/mm/tlb.c
-    public func flushTLBPage(_ mm: MM, _ address: VirtAddr) {
+    package func flushTLBPage(_ mm: MM, _ address: VirtAddr) {
         stats.tlbFlushPage += 1
         sched.charge(costs.tlbFlushPage)
         shootDown(mm) { $0.invalidatePage(address) }
@@ -90,7 +90,7 @@ public struct TLBEntry: Sendable {
     }
 
     /// Kernel: flush_tlb_range() → flush_tlb_mm_range()
-    public func flushTLBRange(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) {
+    package func flushTLBRange(_ mm: MM, _ start: VirtAddr, _ end: VirtAddr) {
         stats.tlbFlushRange += 1
         let pages = Int64((end - start) >> PAGE_SHIFT)
         sched.charge(costs.tlbFlushRange + VirtualTime(picoseconds: costs.tlbFlushRangePerPage.picoseconds * pages))
@@ -99,7 +99,7 @@ public struct TLBEntry: Sendable {
     }
 
     /// Kernel: flush_tlb_mm()
-    public func flushTLBMM(_ mm: MM) {
+    package func flushTLBMM(_ mm: MM) {
         stats.tlbFlushAll += 1
         sched.charge(costs.tlbFlushRange)
         shootDown(mm) { $0.invalidateAll() }
@@ -126,12 +126,12 @@ public struct TLBEntry: Sendable {
     // MARK: - Deferred TLB flush bookkeeping
 
     /// Announces that PTEs of `mm` are being changed with the TLB flush deferred. Kernel: inc_tlb_flush_pending()
-    public func incTLBFlushPending(_ mm: MM) {
+    package func incTLBFlushPending(_ mm: MM) {
         mm.tlbFlushPending += 1
     }
 
     /// The deferred flush announced by `incTLBFlushPending` is done. Kernel: dec_tlb_flush_pending()
-    public func decTLBFlushPending(_ mm: MM) {
+    package func decTLBFlushPending(_ mm: MM) {
         guard mm.tlbFlushPending > 0 else {
             preconditionFailure("dec_tlb_flush_pending on mm\(mm.id) with nothing pending")
         }
@@ -139,5 +139,5 @@ public struct TLBEntry: Sendable {
     }
 
     /// Another batched flush is in progress on `mm` besides the caller's own. Kernel: mm_tlb_flush_nested()
-    public func mmTLBFlushNested(_ mm: MM) -> Bool { mm.tlbFlushPending > 1 }
+    package func mmTLBFlushNested(_ mm: MM) -> Bool { mm.tlbFlushPending > 1 }
 }

@@ -8,7 +8,7 @@
 /// A page frame number: the index of a physical page. Kernel: `unsigned long pfn`, page_to_pfn().
 public struct PFN: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var rawValue: Int
-    public init(_ rawValue: Int) { self.rawValue = rawValue }
+    package init(_ rawValue: Int) { self.rawValue = rawValue }
     public static func < (a: PFN, b: PFN) -> Bool { a.rawValue < b.rawValue }
     public var description: String { "pfn#\(String(rawValue, radix: 16))" }
 }
@@ -21,26 +21,26 @@ public struct PgOff: Hashable, Comparable, Sendable, CustomStringConvertible, St
     public func distance(to other: PgOff) -> Int { other.rawValue - rawValue }
     public func advanced(by n: Int) -> PgOff { PgOff(rawValue + n) }
     /// The byte offset of the page's first byte. Kernel: `pgoff << PAGE_SHIFT`.
-    public var byteOffset: Int { rawValue << PAGE_SHIFT }
+    package var byteOffset: Int { rawValue << PAGE_SHIFT }
     public var description: String { "pgoff \(rawValue)" }
 }
 
 /// A user virtual address. Kernel: `unsigned long address` in a `vm_fault` or syscall.
 public struct VirtAddr: Hashable, Comparable, Sendable, CustomStringConvertible, Strideable {
     public var rawValue: UInt64
-    @inlinable public init(_ rawValue: UInt64) { self.rawValue = rawValue }
-    @inlinable public init(_ rawValue: Int) { self.rawValue = UInt64(rawValue) }
+    @inlinable package init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    @inlinable package init(_ rawValue: Int) { self.rawValue = UInt64(rawValue) }
     @inlinable public static func < (a: VirtAddr, b: VirtAddr) -> Bool { a.rawValue < b.rawValue }
     @inlinable public func distance(to other: VirtAddr) -> Int { Int(bitPattern: UInt(other.rawValue &- rawValue)) }
     @inlinable public func advanced(by n: Int) -> VirtAddr {
         VirtAddr(UInt64(bitPattern: Int64(bitPattern: rawValue) &+ Int64(n)))
     }
     /// Virtual page number.
-    @inlinable public var vpn: UInt64 { rawValue >> UInt64(PAGE_SHIFT) }
+    @inlinable package var vpn: UInt64 { rawValue >> UInt64(PAGE_SHIFT) }
     /// Kernel: `address & PAGE_MASK`
-    @inlinable public var pageAligned: VirtAddr { VirtAddr(rawValue & ~UInt64(PAGE_SIZE - 1)) }
-    @inlinable public var offsetInPage: Int { Int(rawValue & UInt64(PAGE_SIZE - 1)) }
-    @inlinable public var isPageAligned: Bool { offsetInPage == 0 }
+    @inlinable package var pageAligned: VirtAddr { VirtAddr(rawValue & ~UInt64(PAGE_SIZE - 1)) }
+    @inlinable package var offsetInPage: Int { Int(rawValue & UInt64(PAGE_SIZE - 1)) }
+    @inlinable package var isPageAligned: Bool { offsetInPage == 0 }
     @inlinable public static func + (a: VirtAddr, n: Int) -> VirtAddr { a.advanced(by: n) }
     @inlinable public static func - (a: VirtAddr, b: VirtAddr) -> Int { b.distance(to: a) }
     public var description: String { "0x" + String(rawValue, radix: 16) }
@@ -74,21 +74,21 @@ public enum Errno: Int32, Error, Sendable, CustomStringConvertible {
 public struct VMFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public static let read = VMFlags(rawValue: 0x1)
-    public static let write = VMFlags(rawValue: 0x2)
-    public static let exec = VMFlags(rawValue: 0x4)
-    public static let shared = VMFlags(rawValue: 0x8)
-    public static let mayRead = VMFlags(rawValue: 0x10)
-    public static let mayWrite = VMFlags(rawValue: 0x20)
-    public static let mayExec = VMFlags(rawValue: 0x40)
-    public static let mayShare = VMFlags(rawValue: 0x80)
-    public static let pfnMap = VMFlags(rawValue: 0x400)
-    public static let io = VMFlags(rawValue: 0x4000)
-    public static let dontCopy = VMFlags(rawValue: 0x20000)
-    public static let dontExpand = VMFlags(rawValue: 0x40000)
-    public static let hugetlb = VMFlags(rawValue: 0x40_0000)
-    public static let dontDump = VMFlags(rawValue: 0x400_0000)
-    public static let mixedMap = VMFlags(rawValue: 0x1000_0000)
+    package static let read = VMFlags(rawValue: 0x1)
+    package static let write = VMFlags(rawValue: 0x2)
+    package static let exec = VMFlags(rawValue: 0x4)
+    package static let shared = VMFlags(rawValue: 0x8)
+    package static let mayRead = VMFlags(rawValue: 0x10)
+    package static let mayWrite = VMFlags(rawValue: 0x20)
+    package static let mayExec = VMFlags(rawValue: 0x40)
+    package static let mayShare = VMFlags(rawValue: 0x80)
+    package static let pfnMap = VMFlags(rawValue: 0x400)
+    package static let io = VMFlags(rawValue: 0x4000)
+    package static let dontCopy = VMFlags(rawValue: 0x20000)
+    package static let dontExpand = VMFlags(rawValue: 0x40000)
+    package static let hugetlb = VMFlags(rawValue: 0x40_0000)
+    package static let dontDump = VMFlags(rawValue: 0x400_0000)
+    package static let mixedMap = VMFlags(rawValue: 0x1000_0000)
 
     static let names: [(VMFlags, String)] = [
         (.read, "rd"), (.write, "wr"), (.exec, "ex"), (.shared, "sh"), (.mayRead, "mr"), (.mayWrite, "mw"),
@@ -103,10 +103,10 @@ public struct VMFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
 public struct Prot: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let none: Prot = []
-    public static let read = Prot(rawValue: 0x1)
-    public static let write = Prot(rawValue: 0x2)
-    public static let exec = Prot(rawValue: 0x4)
+    package static let none: Prot = []
+    package static let read = Prot(rawValue: 0x1)
+    package static let write = Prot(rawValue: 0x2)
+    package static let exec = Prot(rawValue: 0x4)
     public static let readWrite: Prot = [.read, .write]
 }
 
@@ -115,9 +115,9 @@ public struct MapFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let shared = MapFlags(rawValue: 0x01)
-    public static let `private` = MapFlags(rawValue: 0x02)
-    public static let fixed = MapFlags(rawValue: 0x10)
-    public static let anonymous = MapFlags(rawValue: 0x20)
+    package static let `private` = MapFlags(rawValue: 0x02)
+    package static let fixed = MapFlags(rawValue: 0x10)
+    package static let anonymous = MapFlags(rawValue: 0x20)
 }
 
 /// Faults a user access can end in, delivered to the fake process as a Swift error it may catch.

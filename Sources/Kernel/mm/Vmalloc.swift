@@ -3,13 +3,13 @@
 /// The kernel's own virtual mappings of scattered pages. Kernel: mm/vmalloc.c
 @EmuActor public final class Vmalloc {
     /// Kernel: VMALLOC_START on x86-64 with 4-level paging.
-    public static let start: UInt64 = 0xFFFF_C900_0000_0000
-    public static let end: UInt64 = 0xFFFF_E8FF_FFFF_FFFF
+    package static let start: UInt64 = 0xFFFF_C900_0000_0000
+    package static let end: UInt64 = 0xFFFF_E8FF_FFFF_FFFF
     unowned(unsafe) let phys: PhysicalMemory
     private var areas: [(base: UInt64, pfns: [PFN])] = []
     private var next: UInt64 = Vmalloc.start
 
-    public init(phys: PhysicalMemory) { self.phys = phys }
+    package init(phys: PhysicalMemory) { self.phys = phys }
 
     /// Allocates `size` bytes of zeroed, virtually contiguous kernel memory; nil if RAM runs out. A guard page is
     /// left after each area, as the kernel does. Kernel: vmalloc() / vzalloc()
@@ -33,7 +33,7 @@
 
     /// Frees an area returned by `vmalloc`. Pages still referenced elsewhere (for example by a user PTE) live on
     /// until their last reference goes. Kernel: vfree()
-    public func vfree(_ addr: UInt64) {
+    package func vfree(_ addr: UInt64) {
         guard let i = areas.firstIndex(where: { $0.base == addr }) else {
             preconditionFailure("vfree of an address vmalloc never returned")
         }
@@ -45,7 +45,7 @@
     }
 
     /// Kernel: is_vmalloc_addr()
-    public func isVmallocAddr(_ addr: UInt64) -> Bool {
+    package func isVmallocAddr(_ addr: UInt64) -> Bool {
         areas.contains { addr >= $0.base && addr < $0.base + UInt64($0.pfns.count << PAGE_SHIFT) }
     }
 
@@ -73,14 +73,14 @@
     }
 
     /// Copies bytes into a vmalloc area from the kernel side (for example fbcon drawing into the screen buffer).
-    public func write(_ addr: UInt64, _ bytes: UnsafeRawBufferPointer) {
+    package func write(_ addr: UInt64, _ bytes: UnsafeRawBufferPointer) {
         forEachPiece(addr, bytes.count, "write") { page, done, n in
             page.copyMemory(from: bytes.baseAddress! + done, byteCount: n)
         }
     }
 
     /// Reads bytes of a vmalloc area.
-    public func read(_ addr: UInt64, into out: UnsafeMutableRawBufferPointer) {
+    package func read(_ addr: UInt64, into out: UnsafeMutableRawBufferPointer) {
         forEachPiece(addr, out.count, "read") { page, done, n in
             (out.baseAddress! + done).copyMemory(from: page, byteCount: n)
         }

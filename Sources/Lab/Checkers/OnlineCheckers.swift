@@ -4,18 +4,18 @@ import Kernel
 
 /// What a checker found: the first broken invariant of a run.
 public struct Violation: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         case dirtyTracking = "dirty tracking", rearm = "re-arm", faultAccounting = "fault accounting"
         case listIntegrity = "list integrity", deadlock, livelock, hungTask = "hung task", oops
         case lostUpdate = "lost update", notification = "write notification"
     }
-    public var kind: Kind
-    public var what: String
+    package var kind: Kind
+    package var what: String
     /// Page offset in the device, process id, batch number and virtual time, where known.
-    public var page: Int?
-    public var pid: Int?
-    public var batch: Int
-    public var time: VirtualTime
+    package var page: Int?
+    package var pid: Int?
+    package var batch: Int
+    package var time: VirtualTime
 
     public var description: String {
         var place: [String] = []
@@ -44,7 +44,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     /// `first != nil`, kept as a flag: every event tests it, and a test of the optional copies the violation.
     private var stopped = false
     /// Told once, at the first violation.
-    public var onViolation: ((Violation) -> Void)?
+    package var onViolation: ((Violation) -> Void)?
     /// By mm id (ids are small and handed out in order), for each device page: the batch (and event) in which a
     /// `page_mkwrite` of that process made it writable (nil: not since the process's last zap). Arrays, not
     /// dictionaries: a check is two indexings per fault.
@@ -62,9 +62,9 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     /// Pages of the current worker pass whose write-protect changed nothing (kept back by 49bbd815).
     private var uncleaned: Set<Int> = []
     /// Checks run (a measure of the checkers' cost).
-    public private(set) var checks = 0
+    package private(set) var checks = 0
 
-    public init(kernel: EmuKernel, info: FBInfo) {
+    package init(kernel: EmuKernel, info: FBInfo) {
         self.kernel = kernel
         self.info = info
         // Held by the kernel's event log (the checkers hold the kernel unowned, so there is no cycle): a call per
@@ -81,7 +81,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     private var batch: Int { info.defioStats.batches }
 
     /// Records a violation found outside the event stream (deadlock, lost update at quiescence).
-    public func report(_ kind: Violation.Kind, _ what: String, page: Int? = nil, pid: Int? = nil) {
+    package func report(_ kind: Violation.Kind, _ what: String, page: Int? = nil, pid: Int? = nil) {
         guard first == nil else { return }
         let v = Violation(kind: kind, what: what, page: page, pid: pid, batch: batch, time: kernel.now)
         first = v

@@ -3,7 +3,7 @@
 import CFBExecProtocol
 
 /// What the program asks over its request socket. Kernel analogue: the system calls the preload library forwards.
-public enum ExecRequest: Sendable, Equatable {
+package enum ExecRequest: Sendable, Equatable {
     case hello(pid: Int)
     case open(flags: Int)
     case close(handle: Int)
@@ -24,10 +24,10 @@ public enum ExecRequest: Sendable, Equatable {
 }
 
 /// The mode the library answers FBIOGET_VSCREENINFO/FBIOGET_FSCREENINFO with.
-public struct ExecMode: Sendable, Equatable {
-    public var xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int, smemLen: Int
-    public var id: String
-    public init(xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int, smemLen: Int, id: String) {
+package struct ExecMode: Sendable, Equatable {
+    package var xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int, smemLen: Int
+    package var id: String
+    package init(xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int, smemLen: Int, id: String) {
         self.xres = xres
         self.yres = yres
         self.bitsPerPixel = bitsPerPixel
@@ -38,39 +38,39 @@ public struct ExecMode: Sendable, Equatable {
 }
 
 /// How the program ended.
-public enum ExecExit: Sendable, Equatable, CustomStringConvertible {
+package enum ExecExit: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signalled(Int32)
-    public var description: String {
+    package var description: String {
         switch self {
         case .exited(let c): "exited with status \(c)"
         case .signalled(let s): "killed by signal \(s)\(ExecExit.signalName(s).map { " (\($0))" } ?? "")"
         }
     }
-    public var succeeded: Bool { self == .exited(0) }
+    package var succeeded: Bool { self == .exited(0) }
     static func signalName(_ s: Int32) -> String? {
         [1: "SIGHUP", 2: "SIGINT", 6: "SIGABRT", 7: "SIGBUS", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE",
          15: "SIGTERM"][s]
     }
 }
 
-public struct ExecHostError: Error, Sendable, CustomStringConvertible {
-    public var description: String
+package struct ExecHostError: Error, Sendable, CustomStringConvertible {
+    package var description: String
 }
 
 /// The running program and the emulator's ends of its sockets. Used from the emulator thread only.
-public final class ExecHost: @unchecked Sendable {
-    public private(set) var pid: Int32 = -1
+package final class ExecHost: @unchecked Sendable {
+    package private(set) var pid: Int32 = -1
     private let req: Int32, ctl: Int32
     private var childFDs: (Int32, Int32)
     private let memfd: Int32
-    public private(set) var startNanoseconds: UInt64 = 0
-    public private(set) var exit: ExecExit?
+    package private(set) var startNanoseconds: UInt64 = 0
+    package private(set) var exit: ExecExit?
     /// The request socket hung up (the program exited or closed it).
-    public private(set) var hungUp = false
+    package private(set) var hungUp = false
 
     /// Creates the memory file (`memfdSize` bytes) and the two socket pairs; `spawn` then starts the program.
-    public init(memfdSize: Int) throws(ExecHostError) {
+    package init(memfdSize: Int) throws(ExecHostError) {
         let mfd = fbx_host_memfd(memfdSize)
         guard mfd >= 0 else { throw ExecHostError(description: "memfd_create: errno \(-mfd)") }
         var emu: (Int32, Int32) = (-1, -1), child: (Int32, Int32) = (-1, -1)
@@ -92,7 +92,7 @@ public final class ExecHost: @unchecked Sendable {
 
     /// Starts `argv` (looked up in PATH) with the preload library and the sockets. Fails when the program cannot be
     /// started (not found, not executable).
-    public func spawn(argv: [String], preload: String, environment: [String: String]) throws(ExecHostError) {
+    package func spawn(argv: [String], preload: String, environment: [String: String]) throws(ExecHostError) {
         var env = environment
         env[FBX_ENV_FDS] = "\(childFDs.0),\(childFDs.1)"
         let existing = env["LD_PRELOAD"].map { $0.isEmpty ? "" : ":" + $0 } ?? ""
@@ -124,26 +124,26 @@ public final class ExecHost: @unchecked Sendable {
     }
 
     /// Nanoseconds of wall time since the program started.
-    public var elapsedNanoseconds: UInt64 { fbx_host_now_ns() &- startNanoseconds }
+    package var elapsedNanoseconds: UInt64 { fbx_host_now_ns() &- startNanoseconds }
 
     /// Sleeps the calling thread until `nanoseconds` after the program's start (presentation pacing).
-    public func sleep(untilElapsed nanoseconds: UInt64) {
+    package func sleep(untilElapsed nanoseconds: UInt64) {
         let now = elapsedNanoseconds
         if nanoseconds > now { fbx_host_sleep_ns(min(nanoseconds - now, 1_000_000_000)) }
     }
 
     /// Puts page `pgoff` of the memory file over the host page at `address` (an emulated physical page), so that
     /// the program's stores and the emulated kernel's reads see the same bytes.
-    public func share(page address: UnsafeMutableRawPointer, pgoff: Int) throws(ExecHostError) {
+    package func share(page address: UnsafeMutableRawPointer, pgoff: Int) throws(ExecHostError) {
         let e = fbx_host_map_page(address, memfd, Int64(pgoff) * Int64(FBX_PAGE_SIZE))
         guard e == 0 else { throw ExecHostError(description: "mmap of the memory file: errno \(e)") }
     }
 
     /// Gives the page back its own private memory (zero), so the arena can be reused.
-    public func unshare(page address: UnsafeMutableRawPointer) { _ = fbx_host_restore_page(address) }
+    package func unshare(page address: UnsafeMutableRawPointer) { _ = fbx_host_restore_page(address) }
 
     /// The next request, waiting at most `timeoutMs` (0: do not wait). nil: none yet, or the socket hung up.
-    public func nextRequest(timeoutMs: Int32) -> ExecRequest? {
+    package func nextRequest(timeoutMs: Int32) -> ExecRequest? {
         guard !hungUp else {
             if timeoutMs > 0 { fbx_host_sleep_ns(UInt64(timeoutMs) * 1_000_000) }
             return nil
@@ -168,10 +168,10 @@ public final class ExecHost: @unchecked Sendable {
     }
 
     /// The program's userfaultfd, once it handed it over.
-    public private(set) var uffd: Int32 = -1
+    package private(set) var uffd: Int32 = -1
 
     /// Waits at most `timeoutMs` for a request or a userfaultfd fault.
-    public func waitForProgram(timeoutMs: Int32) {
+    package func waitForProgram(timeoutMs: Int32) {
         if hungUp && uffd < 0 {
             fbx_host_sleep_ns(UInt64(timeoutMs) * 1_000_000)
             return
@@ -180,7 +180,7 @@ public final class ExecHost: @unchecked Sendable {
     }
 
     /// The next write-protect fault the program's threads wait in, if any (not waiting).
-    public func nextUserfault() -> UInt64? {
+    package func nextUserfault() -> UInt64? {
         guard uffd >= 0 else { return nil }
         var address: UInt64 = 0
         while true {
@@ -195,7 +195,7 @@ public final class ExecHost: @unchecked Sendable {
     /// Lifts (`protect` false) or sets the write-protection of [address, address + length) in the program; lifting
     /// wakes the threads waiting in a fault there. False when the kernel refused (the program is gone).
     @discardableResult
-    public func userfaultWriteprotect(_ address: UInt64, length: Int, protect: Bool) -> Bool {
+    package func userfaultWriteprotect(_ address: UInt64, length: Int, protect: Bool) -> Bool {
         guard uffd >= 0 else { return false }
         return fbx_host_uffd_writeprotect(uffd, address, UInt64(length), protect ? 1 : 0) == 0
     }
@@ -228,13 +228,13 @@ public final class ExecHost: @unchecked Sendable {
     }
 
     /// Answers the pending request: `errno` 0 means done.
-    public func reply(errno: Int32 = 0, value: Int = 0) {
+    package func reply(errno: Int32 = 0, value: Int = 0) {
         _ = fbx_host_send(req, UInt32(FBX_REPLY.rawValue), UInt32(bitPattern: errno), UInt64(bitPattern: Int64(value)),
                           0, 0)
     }
 
     /// Answers FBX_HELLO with the mode and the memory file; `userfaultfd`: ask the library to track with it.
-    public func sendMode(_ mode: ExecMode, userfaultfd: Bool) {
+    package func sendMode(_ mode: ExecMode, userfaultfd: Bool) {
         var info = fbx_info()
         info.tracking = userfaultfd ? UInt32(FBX_TRACK_UFFD.rawValue) : UInt32(FBX_TRACK_MPROTECT.rawValue)
         info.type = UInt32(FBX_INFO.rawValue)
@@ -257,7 +257,7 @@ public final class ExecHost: @unchecked Sendable {
 
     /// Waits for the library's FBX_DONE after a fault reply (the page is writable in the program). False when the
     /// program went away instead.
-    public func awaitDone() -> Bool {
+    package func awaitDone() -> Bool {
         var m = fbx_msg()
         while true {
             let n = fbx_host_recv(req, &m, 10_000)
@@ -272,7 +272,7 @@ public final class ExecHost: @unchecked Sendable {
 
     /// Makes `pages` read-only in the program (through its helper thread) and waits until they are. False when the
     /// program is gone (then nothing can write them any more).
-    public func protect(_ pages: [Int]) -> Bool {
+    package func protect(_ pages: [Int]) -> Bool {
         guard !pages.isEmpty else { return true }
         let list = pages.map { UInt32($0) }
         return list.withUnsafeBufferPointer { fbx_host_protect(ctl, $0.baseAddress, Int32($0.count)) } == 0
@@ -280,7 +280,7 @@ public final class ExecHost: @unchecked Sendable {
 
     /// Checks (without waiting) whether the program has ended; records how.
     @discardableResult
-    public func reap() -> ExecExit? {
+    package func reap() -> ExecExit? {
         if exit != nil { return exit }
         var code: Int32 = 0
         switch fbx_host_reap(pid, &code) {
@@ -292,13 +292,13 @@ public final class ExecHost: @unchecked Sendable {
     }
 
     /// Asks the program to stop (SIGTERM; `force`: SIGKILL).
-    public func terminate(force: Bool = false) { _ = fbx_host_kill(pid, force ? 9 : 15) }
+    package func terminate(force: Bool = false) { _ = fbx_host_kill(pid, force ? 9 : 15) }
 
     /// Sends the program a signal (an emulated SIGBUS or SIGSEGV of a fault it waits in).
-    public func signal(_ sig: Int32) { _ = fbx_host_kill(pid, sig) }
+    package func signal(_ sig: Int32) { _ = fbx_host_kill(pid, sig) }
 
     /// Whether the host lets this process use userfaultfd write-protect on shared memory.
-    public static var userfaultfdWPAvailable: Bool { fbx_host_uffd_wp_available() == 1 }
+    package static var userfaultfdWPAvailable: Bool { fbx_host_uffd_wp_available() == 1 }
 }
 
 private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

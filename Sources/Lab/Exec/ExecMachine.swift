@@ -19,15 +19,15 @@ import Panels
 import Workloads
 
 /// One exec machine. Create, `run()`, read the report.
-@EmuActor public final class ExecMachine {
-    public let options: ExecOptions
-    public let kernel: EmuKernel
-    public let info: FBInfo
+@EmuActor package final class ExecMachine {
+    package let options: ExecOptions
+    package let kernel: EmuKernel
+    package let info: FBInfo
     package let panel: any PanelDriver
     package let profile: PanelProfile
-    public let checkers: OnlineCheckers
-    public let recorder: EventRecorder
-    public let width: Int, height: Int, bpp: Int
+    package let checkers: OnlineCheckers
+    package let recorder: EventRecorder
+    package let width: Int, height: Int, bpp: Int
     let mailbox: FrameMailbox?
     let snapshot: (@Sendable (Frame) -> Void)?
     let snapshotEvery: Int
@@ -82,7 +82,7 @@ import Workloads
     var framesPerBand: [Int] = []
     var workloadReport: String?
 
-    public init(_ options: ExecOptions, mailbox: FrameMailbox? = nil, snapshotEvery: Int = 0,
+    package init(_ options: ExecOptions, mailbox: FrameMailbox? = nil, snapshotEvery: Int = 0,
                 snapshot: (@Sendable (Frame) -> Void)? = nil) throws(Machine.SetupError) {
         guard let profile = PanelProfile.named(options.panel) else { throw .unknownPanel(options.panel) }
         self.options = options
@@ -126,7 +126,7 @@ import Workloads
     }
 
     /// The tracking mechanism the program's mappings used, as the summary names it.
-    public var mechanism: String {
+    package var mechanism: String {
         let uffd = regions.contains { $0.userfaultfd }, segv = regions.contains { !$0.userfaultfd && $0.writable }
         let available = ExecHost.userfaultfdWPAvailable ? "available on this host" : "not available on this host"
         switch (uffd, segv) {
@@ -143,7 +143,7 @@ import Workloads
 
     /// Starts the program, runs the machine until the program has ended and its last close has flushed, checks,
     /// and reports.
-    public func run() -> ExecReport {
+    package func run() -> ExecReport {
         let smemLen = info.fix.smemLen
         do {
             let host = try ExecHost(memfdSize: smemLen)

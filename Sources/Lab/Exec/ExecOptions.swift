@@ -3,49 +3,49 @@
 import Kernel
 
 /// Everything that defines an exec run.
-public struct ExecOptions: Sendable {
-    public var machine = MachineOptions()
-    public var panel = "ili9341-spi32"
+package struct ExecOptions: Sendable {
+    package var machine = MachineOptions()
+    package var panel = "ili9341-spi32"
     /// nil: the panel's resolution and framebuffer depth.
-    public var width: Int?
-    public var height: Int?
-    public var bpp: Int?
-    public var delay = DelayChoice.panelDefault
-    public var sortPagereflist: Bool?
+    package var width: Int?
+    package var height: Int?
+    package var bpp: Int?
+    package var delay = DelayChoice.panelDefault
+    package var sortPagereflist: Bool?
     /// The program and its arguments.
-    public var argv: [String] = []
+    package var argv: [String] = []
     /// libfbdefio-preload.so.
-    public var preload = ""
+    package var preload = ""
     /// The program's environment (LD_PRELOAD and the socket variable are added).
-    public var environment: [String: String] = [:]
+    package var environment: [String: String] = [:]
     /// Threads of the fake process that run the program's write faults concurrently (`--fault-threads`); 0: the
     /// thread that reads the program runs them, one at a time.
-    public var faultThreads = 0
+    package var faultThreads = 0
     /// How the program's writes are trapped (`--tracking`).
-    public var tracking = ExecTracking.auto
+    package var tracking = ExecTracking.auto
     /// Build the replay trace of what the program did (`--record`).
-    public var record = false
+    package var record = false
     /// Wall seconds after which the program is asked to stop (SIGTERM); nil: until it exits.
-    public var duration: Double?
-    public var keepEvents = false
-    public var keepTrace = false
+    package var duration: Double?
+    package var keepEvents = false
+    package var keepTrace = false
     /// Demo workload processes beside the program (`--workload`), drawing `procs` bands in the rows below
     /// `programRows`; nil: none.
-    public var workload: String?
-    public var procs = 1
+    package var workload: String?
+    package var procs = 1
     /// Rows at the top left to the program; nil: half the screen with a workload, all of it without.
-    public var programRows: Int?
+    package var programRows: Int?
     /// Virtual time between two workload frames.
-    public var frameInterval = VirtualTime.ms(20)
-    public var assetsPath: String?
-    public init() {}
+    package var frameInterval = VirtualTime.ms(20)
+    package var assetsPath: String?
+    package init() {}
 
     /// The rows the workloads' bands start at.
-    public func workloadTop(height: Int) -> Int { programRows ?? (workload == nil ? height : height / 2) }
+    package func workloadTop(height: Int) -> Int { programRows ?? (workload == nil ? height : height / 2) }
 }
 
 /// How the program's first writes reach the emulated kernel.
-public enum ExecTracking: String, Sendable, CaseIterable {
+package enum ExecTracking: String, Sendable, CaseIterable {
     /// userfaultfd write-protect where the host allows it, else mprotect + SIGSEGV.
     case auto
     /// userfaultfd write-protect: the program's thread waits in the host kernel; the emulator reads the fault from
@@ -56,30 +56,30 @@ public enum ExecTracking: String, Sendable, CaseIterable {
 }
 
 /// What an exec run produced.
-public struct ExecReport: Sendable {
-    public var summary: String
+package struct ExecReport: Sendable {
+    package var summary: String
     /// How the program ended; nil if it could not be started.
-    public var exit: ExecExit?
+    package var exit: ExecExit?
     /// The machine could not be set up (the host's memory file, the workloads' assets): nothing ran.
-    public var setupFailed: Bool
-    public var openedFramebuffer: Bool
+    package var setupFailed: Bool
+    package var openedFramebuffer: Bool
     /// Problems to report and exit non-zero for (a mode the machine cannot provide, a failed emulated access, a
     /// checker violation, the program not opening the framebuffer).
-    public var errors: [String]
+    package var errors: [String]
     /// Panel == framebuffer memory at the end, and no online checker fired.
-    public var checkerPassed: Bool
+    package var checkerPassed: Bool
     /// The emulator asked the program to stop (`--duration`, Ctrl-C, the window closed): how it then ended is
     /// reported, not held against it.
-    public var stoppedOnRequest: Bool
+    package var stoppedOnRequest: Bool
     /// One line per request of the program that reached the emulated kernel, in order (the tests' oracle):
     /// `open`, `mmap offset=… length=…`, `fault page=P batch=B`, `fsync`, `close`, `munmap`, and `exit` when
     /// the program has ended (what it left mapped and open is then unmapped and closed).
-    public var log: [String]
+    package var log: [String]
     /// The replay trace (`--record`).
-    public var trace: String?
-    public var stats: RunStats
-    public var events: [String]
-    public var chromeTrace: String?
-    public var finalFrame: Frame
-    public var mechanism: String
+    package var trace: String?
+    package var stats: RunStats
+    package var events: [String]
+    package var chromeTrace: String?
+    package var finalFrame: Frame
+    package var mechanism: String
 }

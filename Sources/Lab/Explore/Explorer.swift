@@ -16,27 +16,27 @@ public struct ExploreOptions: Sendable {
     public var scenarios: [String] = []
     /// Schedules in total, spread round-robin over the scenarios.
     public var schedules = 1000
-    public var seed: UInt64 = 1
+    package var seed: UInt64 = 1
     public var policy = ExplorePolicy.random
-    public var depth = 3
+    package var depth = 3
     /// This process explores schedule indices i with i % shardCount == shardIndex.
-    public var shardIndex = 0
-    public var shardCount = 1
+    package var shardIndex = 0
+    package var shardCount = 1
     public init() {}
 
     /// How many of the `schedules` indices fall in this shard.
-    public var shardSchedules: Int { (schedules - shardIndex + shardCount - 1) / shardCount }
+    package var shardSchedules: Int { (schedules - shardIndex + shardCount - 1) / shardCount }
 }
 
 /// One schedule the explorer ran, enough to run it again.
-public struct ScheduleRecord: Sendable, Equatable {
-    public var variant: String
-    public var scenario: String
+package struct ScheduleRecord: Sendable, Equatable {
+    package var variant: String
+    package var scenario: String
     /// The decisions that differ from "stay, or the lowest runnable id" (index → task).
-    public var switches: [Int: Int]
+    package var switches: [Int: Int]
 
     /// The saved form: a header, the run's identity, then one `switch DECISION TASK` line per switch.
-    public func text(violation: Violation?, eventHash: UInt64) -> String {
+    package func text(violation: Violation?, eventHash: UInt64) -> String {
         var out = "# fbdefio-emu explore schedule v1 (replay: fbdefio-emu replay-schedule FILE)\n"
         out += "variant \(variant)\nscenario \(scenario)\n"
         if let violation { out += "# \(violation)\n" }
@@ -45,20 +45,20 @@ public struct ScheduleRecord: Sendable, Equatable {
         return out
     }
 
-    public enum ParseError: Error, CustomStringConvertible {
+    package enum ParseError: Error, CustomStringConvertible {
         case bad(line: Int, String)
-        public var description: String {
+        package var description: String {
             switch self { case .bad(let line, let why): "schedule line \(line): \(why)" }
         }
     }
 
-    public init(variant: String, scenario: String, switches: [Int: Int]) {
+    package init(variant: String, scenario: String, switches: [Int: Int]) {
         self.variant = variant
         self.scenario = scenario
         self.switches = switches
     }
 
-    public init(parsing text: String) throws(ParseError) {
+    package init(parsing text: String) throws(ParseError) {
         var variant: String?, scenario: String?, switches: [Int: Int] = [:]
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
@@ -82,23 +82,23 @@ public struct ScheduleRecord: Sendable, Equatable {
 }
 
 /// What one run of a scenario gave.
-public struct ScenarioRun: Sendable {
-    public var violation: Violation?
-    public var outcome: RunOutcome
-    public var eventHash: UInt64
-    public var switches: [Int: Int]
+package struct ScenarioRun: Sendable {
+    package var violation: Violation?
+    package var outcome: RunOutcome
+    package var eventHash: UInt64
+    package var switches: [Int: Int]
     /// Decisions taken before the violation was found (the rest cannot matter to it).
-    public var decisionsAtViolation: Int?
+    package var decisionsAtViolation: Int?
     /// With `keepEvents`: the two-column race diagram up to the violation.
-    public var diagram: String
-    public var reports: [String]
+    package var diagram: String
+    package var reports: [String]
     /// Pages whose panel content differs from the framebuffer at the end of the run.
-    public var undelivered: [Int]
+    package var undelivered: [Int]
 }
 
 @EmuActor public enum Explorer {
     /// Runs `scenario` once under `policy`.
-    public static func run(_ scenario: Scenario, variant: Variants.Selection, policy: SchedPolicy,
+    package static func run(_ scenario: Scenario, variant: Variants.Selection, policy: SchedPolicy,
                            keepEvents: Bool = false, attach: ((ScenarioMachine) -> Void)? = nil) -> ScenarioRun {
         let m = ScenarioMachine(variant: variant, policy: policy, xres: scenario.xres, cpus: scenario.cpus,
                                 keepEvents: keepEvents)
@@ -112,7 +112,7 @@ public struct ScenarioRun: Sendable {
     }
 
     /// Runs a saved schedule again (nil: its scenario or variant is unknown). `attach` sees the machine first.
-    public static func replay(_ record: ScheduleRecord, keepEvents: Bool = true,
+    package static func replay(_ record: ScheduleRecord, keepEvents: Bool = true,
                               attach: ((ScenarioMachine) -> Void)? = nil) -> ScenarioRun? {
         guard let scenario = Scenario.named(record.scenario), let variant = try? Variants.select(record.variant) else {
             return nil
@@ -123,7 +123,7 @@ public struct ScenarioRun: Sendable {
 
     /// Runs a saved schedule again with the exporters of `--events` / `--trace` attached.
     /// With `runOn` the programs go on after the violation, to show what it costs by the end.
-    public static func replayExporting(_ record: ScheduleRecord, events: Bool, trace: Bool, runOn: Bool = false)
+    package static func replayExporting(_ record: ScheduleRecord, events: Bool, trace: Bool, runOn: Bool = false)
         -> (ScenarioRun, [String], String?)? {
         var recorder: EventRecorder?
         let r = replay(record) { m in
@@ -146,19 +146,19 @@ public struct ScenarioRun: Sendable {
         }
     }
 
-    public struct Found: Sendable {
-        public var index: Int
-        public var record: ScheduleRecord
-        public var run: ScenarioRun
+    package struct Found: Sendable {
+        package var index: Int
+        package var record: ScheduleRecord
+        package var run: ScenarioRun
         /// Switches of the schedule that first showed the violation, before shrinking.
-        public var originalSwitches: Int
+        package var originalSwitches: Int
     }
 
     public struct Summary: Sendable {
         public var schedules = 0
-        public var found: Found?
-        public var perScenario: [String: Int] = [:]
-        public init() {}
+        package var found: Found?
+        package var perScenario: [String: Int] = [:]
+        package init() {}
     }
 
     /// Explores this shard's schedules in index order and stops at the first violation, which it shrinks.

@@ -7,24 +7,24 @@ import Kernel
 /// online checker. Scenarios spawn 2–4 processes on it. One CPU unless a scenario needs more: on a preemptive
 /// uniprocessor every interleaving of the preemption points can be chosen by the policy, which an SMP machine's
 /// clock order would restrict.
-@EmuActor public final class ScenarioMachine {
-    public let kernel: EmuKernel
-    public let info: FBInfo
-    public let variant: Variants.Selection
-    public let checkers: OnlineCheckers
+@EmuActor package final class ScenarioMachine {
+    package let kernel: EmuKernel
+    package let info: FBInfo
+    package let variant: Variants.Selection
+    package let checkers: OnlineCheckers
     /// What the panel shows: the framebuffer bytes as of each page's last delivery.
-    public private(set) var panel: [UInt8]
+    package private(set) var panel: [UInt8]
     /// Set at the first violation: scenario programs stop at their next step.
-    public private(set) var stopped = false
+    package private(set) var stopped = false
     /// Bus time the driver spends per delivered page, with the defio mutex held.
-    public var busTimePerPage = VirtualTime.us(20)
+    package var busTimePerPage = VirtualTime.us(20)
     /// Stop the scenario's programs at the first violation (off: run on, to see the violation's consequence).
-    public var stopOnViolation = true
+    package var stopOnViolation = true
     /// The scheduler decision count when the first violation was found.
-    public private(set) var decisionsAtViolation: Int?
+    package private(set) var decisionsAtViolation: Int?
     var env: VariantEnvironment { variant.switches.environment }
 
-    public init(variant: Variants.Selection, policy: SchedPolicy, pages: Int = 8, xres: Int = 1024,
+    package init(variant: Variants.Selection, policy: SchedPolicy, pages: Int = 8, xres: Int = 1024,
                 delay: Jiffies = Jiffies(1), cpus: Int = 1, keepEvents: Bool = false) {
         var options = MachineOptions()
         options.variant = variant
@@ -59,20 +59,20 @@ import Kernel
     }
 
     /// The panel shows the framebuffer as it is now (a driver's full update, e.g. after a mode change).
-    public func resetPanel() { panel = info.readScreen() }
+    package func resetPanel() { panel = info.readScreen() }
 
     /// The node a process opens: the second one for every opener after the first when the variant has two.
-    public func node(for opener: Int) -> Inode {
+    package func node(for opener: Int) -> Inode {
         opener > 0 && info.nodes.count > 1 ? info.nodes[1] : info.node
     }
 
     /// Files of the device the scenario's programs have open or are opening (an open counts from the moment it
     /// starts until it fails; a close from the moment it returns), so that a close seen as the last one really
     /// was. Files left to the exit of their process are not subtracted.
-    public private(set) var openFiles = 0
+    package private(set) var openFiles = 0
 
     /// Opens the device (the second node for a later opener when the variant has two).
-    public func open(_ t: UserTask, opener: Int = 0) throws -> Int {
+    package func open(_ t: UserTask, opener: Int = 0) throws -> Int {
         openFiles += 1
         do { return try t.open(node(for: opener)) } catch {
             openFiles -= 1
@@ -82,14 +82,14 @@ import Kernel
 
     /// Closes a descriptor; returns whether it was the last open file of the device (a last close, as userspace
     /// sees it: the kernel then promises the flush).
-    public func close(_ t: UserTask, _ fd: Int) throws -> Bool {
+    package func close(_ t: UserTask, _ fd: Int) throws -> Bool {
         try t.close(fd)
         openFiles -= 1
         return openFiles == 0
     }
 
     /// Opens the device and maps `pages` pages at page `offset` (MAP_SHARED, read/write).
-    public func map(_ t: UserTask, opener: Int = 0, pages: Int? = nil, offset: Int = 0, at address: VirtAddr? = nil)
+    package func map(_ t: UserTask, opener: Int = 0, pages: Int? = nil, offset: Int = 0, at address: VirtAddr? = nil)
         throws -> (fd: Int, base: VirtAddr) {
         let fd = try open(t, opener: opener)
         let n = pages ?? info.fix.smemLen >> PAGE_SHIFT
@@ -101,7 +101,7 @@ import Kernel
     /// The kernel's promise at this moment (after an fsync or the last close): the panel shows what the framebuffer
     /// holds — on every page, or on `pages`, the ones the caller wrote (another process's write may still be in its
     /// fault when this one's fsync returns). A difference is a lost update.
-    public func expectDisplayed(_ moment: String, pages: [Int]? = nil) {
+    package func expectDisplayed(_ moment: String, pages: [Int]? = nil) {
         let wanted = pages.map(Set.init)
         if let p = undeliveredPages.first(where: { wanted?.contains($0) ?? true }) {
             checkers.report(.lostUpdate, "\(moment): page \(p) of the framebuffer never reached the panel", page: p)
@@ -109,7 +109,7 @@ import Kernel
     }
 
     /// Pages whose panel content differs from the framebuffer now.
-    public var undeliveredPages: [Int] {
+    package var undeliveredPages: [Int] {
         var out: [Int] = []
         panel.withUnsafeBytes { shown in
             for p in 0 ..< shown.count / PAGE_SIZE {
@@ -122,16 +122,16 @@ import Kernel
     }
 
     /// The kernel promises that the last close pushes pending updates out (6.8 and later flush there).
-    public var flushesAtLastClose: Bool {
+    package var flushesAtLastClose: Bool {
         variant.switches.defio.release == .lastclose && variant.switches.defio.lastclose == .flush
     }
 
     /// Checks to make once every process has ended and nothing is pending (quiescence).
     private var atQuiescence: [@EmuActor () -> Void] = []
-    public func whenQuiescent(_ check: @escaping @EmuActor () -> Void) { atQuiescence.append(check) }
+    package func whenQuiescent(_ check: @escaping @EmuActor () -> Void) { atQuiescence.append(check) }
 
     /// Runs the spawned processes to the end and applies the end-of-run checks.
-    public func run() -> RunOutcome {
+    package func run() -> RunOutcome {
         let outcome = kernel.sched.run()
         checkers.runEnded(outcome)
         // The checks capture the machine: drop them once run, or they would keep it alive.
@@ -143,7 +143,7 @@ import Kernel
     }
 
     /// The task's next step should not happen (a violation was found): scenario programs call this between steps.
-    public var shouldStop: Bool { stopped }
+    package var shouldStop: Bool { stopped }
 }
 
 extension VirtualTime {

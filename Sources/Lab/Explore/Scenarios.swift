@@ -4,9 +4,9 @@ import Kernel
 import Panels
 
 /// One scenario: processes spawned on a `ScenarioMachine`. The programs stop early once a checker fired.
-public struct Scenario: Sendable {
-    public let name: String
-    public let summary: String
+package struct Scenario: Sendable {
+    package let name: String
+    package let summary: String
     /// Pixels per line of the scenario's framebuffer (1024: one page a line).
     var xres = 1024
     /// CPUs of the machine: one (every interleaving is the policy's to choose) unless the race needs several.
@@ -22,15 +22,15 @@ public struct Scenario: Sendable {
         self.spawn = spawn
     }
 
-    public static let all: [Scenario] = [
+    package static let all: [Scenario] = [
         wpRace, twoOpeners, closeStillImage, remapOffset, workAfterClose, faultWhileListed, removal, twoNodes,
         failedOpen, fbtftProbe, damageTail, pfnMtime, privateFirst, threadsOnTwoCPUs,
     ]
 
-    public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
+    package static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 
     /// The listing of `fbdefio-emu scenarios`.
-    public static var table: String {
+    package static var table: String {
         all.map { $0.name.padded(20) + $0.summary }.joined(separator: "\n")
     }
 }

@@ -4,27 +4,27 @@
 import Kernel
 
 /// Records every event of a run as a `StepEvent`, and a `StepState` for the events in `window`.
-@EmuActor public final class StepObserver {
+@EmuActor package final class StepObserver {
     let kernel: EmuKernel
     let info: FBInfo
     let checkers: OnlineCheckers
     /// Event numbers whose state is read (nil: every event).
     let window: ClosedRange<Int>?
-    public private(set) var events: [StepEvent] = []
-    public private(set) var states: [Int: StepState] = [:]
+    package private(set) var events: [StepEvent] = []
+    package private(set) var states: [Int: StepState] = [:]
     /// Given: each state of the window goes here instead of into `states` (a long run's page is built as it runs).
-    public var sink: (@EmuActor (StepState) -> Void)?
+    package var sink: (@EmuActor (StepState) -> Void)?
     /// page_mkwrite calls per framebuffer page (the heatmap of the run so far).
-    public private(set) var mkwritesPerPage: [Int]
+    package private(set) var mkwritesPerPage: [Int]
     /// The event at which the first checker fired (nil: none did).
-    public private(set) var violationEvent: Int?
+    package private(set) var violationEvent: Int?
     private var workerIDs: Set<Int> = []
     /// Per task, the last replay line it started (set through the replay's recorder).
     var context: [Int: String] = [:]
     /// mm id → the process that owns it (for events that name an mm, not a task).
     private var processOfMM: [Int: UserTask] = [:]
 
-    public init(kernel: EmuKernel, info: FBInfo, checkers: OnlineCheckers, window: ClosedRange<Int>?) {
+    package init(kernel: EmuKernel, info: FBInfo, checkers: OnlineCheckers, window: ClosedRange<Int>?) {
         self.kernel = kernel
         self.info = info
         self.checkers = checkers
@@ -33,7 +33,7 @@ import Kernel
     }
 
     /// Starts watching (call after the machine set up its checkers and exporters).
-    public func attach() {
+    package func attach() {
         workerIDs = Set(kernel.systemWorkqueue.workerIDs)
         kernel.events.subscribe { [unowned self] e in self.observe(e) }
     }

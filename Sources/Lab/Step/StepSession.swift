@@ -6,7 +6,7 @@ import Kernel
 import Panels
 
 /// What to run: the four kinds of run the CLI has.
-public enum StepSource: Sendable {
+package enum StepSource: Sendable {
     /// `replay TRACE`: an access trace on the replay machine.
     case replay(ReplayTrace, ReplayOptions, name: String)
     /// `explore --scenario S`: one schedule of a built-in scenario (the random walk of `seed`).
@@ -16,7 +16,7 @@ public enum StepSource: Sendable {
     /// `run`: the demo machine (workloads drawing on a panel), headless.
     case demo(DemoOptions)
 
-    public var title: String {
+    package var title: String {
         switch self {
         case .replay(_, let o, let name): "replay \(name) (variant \(o.variant.name))"
         case .scenario(let s, let v, let seed): "scenario \(s.name) (variant \(v.name), seed \(seed))"
@@ -28,32 +28,32 @@ public enum StepSource: Sendable {
 }
 
 /// One pass of a run: every event, the states of the window, and what the run came to.
-public struct StepRun: Sendable {
-    public var title: String
-    public var events: [StepEvent]
+package struct StepRun: Sendable {
+    package var title: String
+    package var events: [StepEvent]
     /// Event number → the state after it (the window's events only).
-    public var states: [Int: StepState]
-    public var eventHash: UInt64
-    public var violation: Violation?
+    package var states: [Int: StepState]
+    package var eventHash: UInt64
+    package var violation: Violation?
     /// The event at which the first checker fired (a violation found after the last event, at the end of the run,
     /// has none).
-    public var violationEvent: Int?
+    package var violationEvent: Int?
     /// The two-column race diagram up to the violation (empty without one).
-    public var diagram: String
+    package var diagram: String
     /// page_mkwrite per framebuffer page, and where the pages sit on the screen.
-    public var mkwritesPerPage: [Int]
-    public var layout: FramebufferLayout
+    package var mkwritesPerPage: [Int]
+    package var layout: FramebufferLayout
     /// Store→panel latency, when the machine measures it (replay and run).
-    public var latency: LatencyHistogram?
+    package var latency: LatencyHistogram?
     /// Process errors, scheduler reports: what the run itself printed.
-    public var reports: [String]
+    package var reports: [String]
 }
 
-public enum StepError: Error, CustomStringConvertible, Sendable {
+package enum StepError: Error, CustomStringConvertible, Sendable {
     case setup(String)
     /// A second pass did not give the first pass's events.
     case nondeterministic(first: UInt64, again: UInt64)
-    public var description: String {
+    package var description: String {
         switch self {
         case .setup(let why): why
         case .nondeterministic(let a, let b):
@@ -62,10 +62,10 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-@EmuActor public enum StepRunner {
+@EmuActor package enum StepRunner {
     /// Runs `source` once, keeping the states of the events in `window` (nil: all of them).
     /// With `sink`, the states go there as they are read and the result keeps none.
-    public static func run(_ source: StepSource, window: ClosedRange<Int>?,
+    package static func run(_ source: StepSource, window: ClosedRange<Int>?,
                            sink: (@EmuActor (StepState) -> Void)? = nil) -> Result<StepRun, StepError> {
         var observer: StepObserver?
         func watch(_ kernel: EmuKernel, _ info: FBInfo, _ checkers: OnlineCheckers) {
@@ -155,17 +155,17 @@ public enum StepError: Error, CustomStringConvertible, Sendable {
 
 /// A cursor over a run's events that keeps a window of states and re-runs the machine to move outside it.
 /// Not an actor: the terminal loop owns it and runs each pass on the emulator thread.
-public final class StepSession: @unchecked Sendable {
-    public let source: StepSource
+package final class StepSession: @unchecked Sendable {
+    package let source: StepSource
     /// States kept around the cursor.
-    public let windowSize: Int
-    public private(set) var run: StepRun
+    package let windowSize: Int
+    package private(set) var run: StepRun
     /// Passes of the machine so far (the first included).
-    public private(set) var passes = 1
+    package private(set) var passes = 1
     let runPass: @Sendable (StepSource, ClosedRange<Int>?) -> Result<StepRun, StepError>
 
     /// Runs the first pass. `runPass` runs one pass (on the emulator thread) and waits for it.
-    public init(_ source: StepSource, windowSize: Int = 2000,
+    package init(_ source: StepSource, windowSize: Int = 2000,
                 runPass: @escaping @Sendable (StepSource, ClosedRange<Int>?) -> Result<StepRun, StepError>)
         throws(StepError) {
         self.source = source
@@ -177,11 +177,11 @@ public final class StepSession: @unchecked Sendable {
         }
     }
 
-    public var count: Int { run.events.count }
+    package var count: Int { run.events.count }
 
     /// The state after event `n` (1-based) and the one before it, running the machine again if `n` is outside the
     /// window. The window is placed so that `n` and `n - 1` are both in it.
-    public func state(_ n: Int) throws(StepError) -> (StepState, StepState?) {
+    package func state(_ n: Int) throws(StepError) -> (StepState, StepState?) {
         let n = max(1, min(n, count))
         if run.states[n] == nil || (n > 1 && run.states[n - 1] == nil) {
             let lo = max(1, n - windowSize / 2)
@@ -200,19 +200,19 @@ public final class StepSession: @unchecked Sendable {
     }
 
     /// The next event after `n` that satisfies `match` (nil: none).
-    public func next(after n: Int, where match: (StepEvent) -> Bool) -> Int? {
+    package func next(after n: Int, where match: (StepEvent) -> Bool) -> Int? {
         guard n < count else { return nil }
         return run.events[n...].first(where: match)?.number
     }
 
     /// The first event of each worker pass: a worker event right after a non-worker one.
-    public func isWorkerPassStart(_ number: Int) -> Bool {
+    package func isWorkerPassStart(_ number: Int) -> Bool {
         let e = run.events[number - 1]
         return e.isWorker && (number == 1 || !run.events[number - 2].isWorker)
     }
 
     /// The screen after event `n`.
-    public func screen(_ n: Int, width: Int?, height: Int?, ansi: Bool, status: String = "") throws(StepError) -> [String] {
+    package func screen(_ n: Int, width: Int?, height: Int?, ansi: Bool, status: String = "") throws(StepError) -> [String] {
         let (s, prev) = try state(n)
         return StepText.screen(s, previous: prev, log: run.events[0 ..< s.event.number], total: count,
                                title: run.title, width: width, height: height, ansi: ansi, status: status)

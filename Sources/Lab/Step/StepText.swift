@@ -2,9 +2,9 @@
 // cut to the terminal's size) and for `--print N` (plain, whole).
 import Kernel
 
-public enum StepText {
+package enum StepText {
     /// The kernel function behind an event, and its file.
-    public static func function(_ e: KernelEvent) -> String {
+    package static func function(_ e: KernelEvent) -> String {
         switch e.payload {
         case .fault(_, let write):
             return "do_user_addr_fault → handle_mm_fault (\(write ? "write" : "read")) — arch/x86/mm/fault.c"
@@ -40,7 +40,7 @@ public enum StepText {
     }
 
     /// One line of what an event did; `page` is the framebuffer page it concerns, if any.
-    public static func describe(_ e: KernelEvent, page: Int?) -> String {
+    package static func describe(_ e: KernelEvent, page: Int?) -> String {
         let pg = page.map { " (fb page \($0))" } ?? ""
         switch e.payload {
         case .fault(let a, let w): return "\(w ? "write" : "read") fault at \(a)\(pg)"
@@ -74,7 +74,7 @@ public enum StepText {
     }
 
     /// The grid's legend.
-    public static let legend = "PTE: . not present  r read-only  w writable  p PROT_NONE; then - clean+old  y young  "
+    package static let legend = "PTE: . not present  r read-only  w writable  p PROT_NONE; then - clean+old  y young  "
         + "d dirty  D dirty+young; * (reverse video) changed in this step"
 
     /// Pages per grid row.
@@ -90,7 +90,7 @@ public enum StepText {
     /// before, for the highlights; `log` the events up to this one (the last few are shown). `width`/`height`
     /// cut the screen to a terminal (nil: everything). With `ansi`, changed cells are in reverse video; without,
     /// they are marked `*`.
-    public static func screen(_ s: StepState, previous: StepState?, log: ArraySlice<StepEvent>, total: Int,
+    package static func screen(_ s: StepState, previous: StepState?, log: ArraySlice<StepEvent>, total: Int,
                               title: String, width: Int? = nil, height: Int? = nil, ansi: Bool = false,
                               status: String = "") -> [String] {
         let w = width ?? 132
@@ -218,7 +218,7 @@ public enum StepText {
     }
 
     /// The `--print N` text: the screen after each of the first `steps` events, separated by a rule.
-    public static func printout(_ run: StepRun, steps: Int) -> String {
+    package static func printout(_ run: StepRun, steps: Int) -> String {
         var out = ""
         for n in 1 ... max(1, min(steps, run.events.count)) {
             guard let s = run.states[n] else { break }

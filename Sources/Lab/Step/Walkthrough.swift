@@ -8,15 +8,15 @@
 // said on the page.
 import Kernel
 
-public enum Walkthrough {
+package enum Walkthrough {
     /// States carried by one page: enough for a scenario or a trace, and a page of a few MB for a 1080p run.
-    public static let defaultMaxSteps = 20_000
+    package static let defaultMaxSteps = 20_000
     /// Timeline bins when the run has more events than this.
     static let timelineBins = 1200
 
     /// The window of events to keep for a page: the first `maxSteps`, or, when a checker fired later, the
     /// `maxSteps` events that end a little after it.
-    public static func window(total: Int, violationEvent: Int?, maxSteps: Int) -> ClosedRange<Int> {
+    package static func window(total: Int, violationEvent: Int?, maxSteps: Int) -> ClosedRange<Int> {
         guard total > maxSteps else { return 1 ... max(1, total) }
         if let v = violationEvent, v > maxSteps {
             let hi = min(total, v + maxSteps / 10)
@@ -36,7 +36,7 @@ public enum Walkthrough {
         return (encoder, result)
     }
 
-    @EmuActor public static func build(_ source: StepSource, maxSteps: Int = defaultMaxSteps, command: String,
+    @EmuActor package static func build(_ source: StepSource, maxSteps: Int = defaultMaxSteps, command: String,
                              notes: [String] = [], expectedHash: UInt64? = nil,
                              heatmapPNG: (Heatmap.Image) -> String?)
         -> Result<(html: String, run: StepRun), StepError> {

@@ -7,7 +7,7 @@ import Kernel
 ///
 /// Per state: `delta` (mapping, page, cell) triples; `list` [prefix kept, appended…] or [] when unchanged; `tlb`
 /// [cpu, [added], [removed]] per CPU that changed; `side` and `rows` indices into tables of distinct values.
-@EmuActor public final class WalkthroughEncoder {
+@EmuActor package final class WalkthroughEncoder {
     let window: ClosedRange<Int>
     private var cols: [String: String] = [:]
     private var count = 0
@@ -22,7 +22,7 @@ import Kernel
     private(set) var firstNumber: Int?
     private(set) var lastNumber = 0
 
-    public init(window: ClosedRange<Int>) { self.window = window }
+    package init(window: ClosedRange<Int>) { self.window = window }
 
     private func append(_ column: String, _ value: String) {
         cols[column, default: ""] += (count == 0 ? "" : ",") + value
@@ -35,7 +35,7 @@ import Kernel
         return table.count - 1
     }
 
-    public func add(_ s: StepState) {
+    package func add(_ s: StepState) {
         if firstNumber == nil {
             firstNumber = s.event.number
             pages = s.pages

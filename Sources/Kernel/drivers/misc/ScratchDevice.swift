@@ -4,8 +4,8 @@
 /// `->fault`, with a `->page_mkwrite` (or `->pfn_mkwrite`) hook whose behaviour is chosen at creation. Every hook
 /// call is logged as "<task> <hook> <pgoff>", so a test or a demo can show the exact sequence.
 /// Kernel analogue: none — a teaching driver in the style of fb_defio's hooks (drivers/video/fbdev/core/fb_defio.c).
-@EmuActor public final class ScratchDevice {
-    public enum Mkwrite: Sendable {
+@EmuActor package final class ScratchDevice {
+    package enum Mkwrite: Sendable {
         /// No ->page_mkwrite at all: shared writable mappings are not write-notified.
         case none
         /// Like fb_defio: update the file time, lock the page, return VM_FAULT_LOCKED.
@@ -16,20 +16,20 @@
         case sleepThenLock(VirtualTime)
     }
 
-    public let k: EmuKernel
-    public let pages: Int
-    public let base: UInt64
-    public let mkwrite: Mkwrite
+    package let k: EmuKernel
+    package let pages: Int
+    package let base: UInt64
+    package let mkwrite: Mkwrite
     /// Map like DAX: VM_MIXEDMAP on a mapping that writes back, special PTEs inserted from ->fault
     /// (vmf_insert_mixed).
-    public let pfnMap: Bool
+    package let pfnMap: Bool
     /// Supply ->pfn_mkwrite (only meaningful with `pfnMap`).
-    public let pfnMkwrite: Bool
-    public private(set) var inode: Inode!
-    public private(set) var log: [String] = []
-    public private(set) var opens = 0, closes = 0
+    package let pfnMkwrite: Bool
+    package private(set) var inode: Inode!
+    package private(set) var log: [String] = []
+    package private(set) var opens = 0, closes = 0
 
-    public init(_ k: EmuKernel, pages: Int = 16, mkwrite: Mkwrite = .lockedLikeFBDefio, pfnMap: Bool = false,
+    package init(_ k: EmuKernel, pages: Int = 16, mkwrite: Mkwrite = .lockedLikeFBDefio, pfnMap: Bool = false,
          pfnMkwrite: Bool = false) {
         self.k = k
         self.pages = pages
@@ -46,7 +46,7 @@
         inode.mapping.canWriteback = pfnMap
     }
 
-    public func pfn(_ pgoff: Int) -> PFN { k.vmalloc.vmallocToPage(base + UInt64(pgoff * PAGE_SIZE))! }
+    package func pfn(_ pgoff: Int) -> PFN { k.vmalloc.vmallocToPage(base + UInt64(pgoff * PAGE_SIZE))! }
 
     private func record(_ what: String, _ pgoff: PgOff) {
         log.append("\(k.sched.name(of: k.sched.current)) \(what) \(pgoff.rawValue)")

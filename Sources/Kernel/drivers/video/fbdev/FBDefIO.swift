@@ -8,22 +8,22 @@
 /// One tracked page: which page, and its byte offset in the framebuffer (always pgoff × PAGE_SIZE).
 /// Kernel: `struct fb_deferred_io_pageref`
 public struct FBDeferredIOPageref: Sendable, Equatable {
-    public let page: PFN
-    public let offset: Int
-    public var pgoff: PgOff { PgOff(offset >> PAGE_SHIFT) }
+    package let page: PFN
+    @usableFromInline package let offset: Int
+    @inlinable package var pgoff: PgOff { PgOff(offset >> PAGE_SHIFT) }
 }
 
 /// What a driver asks of deferred I/O. Kernel: `struct fb_deferred_io` — include/linux/fb.h
 public struct FBDeferredIO {
     /// Batching delay from the first write of a batch; 0 means the default, HZ (one second).
-    public var delay: Jiffies
+    package var delay: Jiffies
     /// Keep the page list in ascending offset order (O(n) per insert) instead of first-write order.
-    public var sortPagereflist: Bool
+    package var sortPagereflist: Bool
     /// Optional offset → page lookup for memory that is not vmalloc or contiguous. Kernel: ->get_page
-    public var getPage: (@EmuActor (FBInfo, Int) -> PFN?)?
+    package var getPage: (@EmuActor (FBInfo, Int) -> PFN?)?
     /// The driver's callback: the pages written since the last batch, in list order. It runs in the worker with the
     /// defio mutex held and must not keep the array. Kernel: ->deferred_io
-    public var deferredIO: @EmuActor (FBInfo, [FBDeferredIOPageref]) -> Void
+    package var deferredIO: @EmuActor (FBInfo, [FBDeferredIOPageref]) -> Void
 
     public init(delay: Jiffies, sortPagereflist: Bool = false, getPage: (@EmuActor (FBInfo, Int) -> PFN?)? = nil,
                 deferredIO: @escaping @EmuActor (FBInfo, [FBDeferredIOPageref]) -> Void) {
@@ -39,14 +39,14 @@ public struct FBDeferredIO {
 /// The default, `.upstream`, is the newest kernel's.
 public struct FBDefIOVariant: Sendable, Equatable {
     /// How the worker makes the listed pages read-only again.
-    public enum Protect: String, Sendable {
+    package enum Protect: String, Sendable {
         /// ≤ 6.14: `folio_mkclean()`, which finds the PTEs through `page->mapping`/`page->index`.
         case pageMkclean
         /// ≥ 6.15: `mapping_wrprotect_range()` over the address_space recorded at open.
         case mappingWrprotectRange
     }
     /// What the pageref lookup does with a slot that is not listed.
-    public enum PagerefLookup: String, Sendable {
+    package enum PagerefLookup: String, Sendable {
         /// ≤ 5.18: no pagerefs; the list node is the faulting page's own (`page->lru`), sorted by `page->index`.
         case pageLRU
         /// 5.19 – 6.10: the slot of the computed offset is (re)bound to the faulting page whenever it is not listed;
@@ -56,7 +56,7 @@ public struct FBDefIOVariant: Sendable, Equatable {
         case bindOnce
     }
     /// What closing a file of the device does.
-    public enum Release: String, Sendable {
+    package enum Release: String, Sendable {
         /// ≤ 6.1: nothing (pages stay queued after close: bug C).
         case nothing
         /// 6.2: every close cancels the work and clears `page->mapping` of every page (bug D).
@@ -64,48 +64,48 @@ public struct FBDefIOVariant: Sendable, Equatable {
         /// ≥ 6.3: only the last close (`open_count`) runs lastclose.
         case lastclose
     }
-    public enum Lastclose: String, Sendable { case flush, cancel }
+    package enum Lastclose: String, Sendable { case flush, cancel }
     /// Which pages lastclose strips of `page->mapping`.
-    public enum ClearMapping: String, Sendable { case none, allPages, boundPagerefs }
+    package enum ClearMapping: String, Sendable { case none, allPages, boundPagerefs }
 
-    public var protect = Protect.mappingWrprotectRange
+    package var protect = Protect.mappingWrprotectRange
     /// The worker locks each page around its write-protect (≤ 6.14 always; ≥ 6.15 only as the fix of bug H).
-    public var workerLocksPage = false
+    package var workerLocksPage = false
     /// 2010 first fix of bug A (49bbd815): a page whose write-protect cleaned no PTE is left out of the callback
     /// and stays listed for the next run.
-    public var workerKeepsUncleanedPages = false
+    package var workerKeepsUncleanedPages = false
     /// ->page_mkwrite locks the page under the mutex and returns VM_FAULT_LOCKED (since 2010). Off: it returns 0
     /// and the core locks the page afterwards (bug A), or — where nothing set `page->mapping` — retries forever
     /// (scenario 22).
-    public var mkwriteLocksPage = true
+    package var mkwriteLocksPage = true
     /// ≤ 6.14: ->fault sets `page->mapping`/`index` so that `folio_mkclean` can find the PTEs.
-    public var faultSetsPageMapping = false
+    package var faultSetsPageMapping = false
     /// 2026: ->fault takes the defio mutex (and checks that the device is still there).
-    public var faultTakesMutex = true
+    package var faultTakesMutex = true
     /// 5.18 (bug B): ->fault re-initialises the page's list node on every fault, without the mutex.
-    public var faultReinitsListNode = false
+    package var faultReinitsListNode = false
     /// ≤ 5.17: the list is always sorted by page index, whatever the driver asks.
-    public var alwaysSorted = false
-    public var pagerefLookup = PagerefLookup.bindOnce
+    package var alwaysSorted = false
+    package var pagerefLookup = PagerefLookup.bindOnce
     /// 5.19 – 6.8 (bug F): page_mkwrite computes the offset as `address − vm_start`, ignoring the mmap offset.
-    public var offsetFromVMAStart = false
-    public var release = Release.lastclose
+    package var offsetFromVMAStart = false
+    package var release = Release.lastclose
     /// What the last close does with pending work (bug E: cancel in 6.3 – 6.7, flush since 6.8).
-    public var lastclose = Lastclose.flush
+    package var lastclose = Lastclose.flush
     /// 6.2 – 6.10 strip every page; 6.11 – 6.14 only pages bound to a pageref; ≥ 6.15 none.
-    public var lastcloseClearsMapping = ClearMapping.none
+    package var lastcloseClearsMapping = ClearMapping.none
     /// 2026: the state is refcounted and outlives fb_info; after removal faults get SIGBUS. Off (bug G): the VMAs
     /// keep pointing at the freed fb_info, and the next fault or mkwrite is a use-after-free.
-    public var stateOutlivesInfo = true
+    package var stateOutlivesInfo = true
 
-    public init() {}
-    public static let upstream = FBDefIOVariant()
+    package init() {}
+    package static let upstream = FBDefIOVariant()
 }
 
 /// The page list as the kernel keeps it: an intrusive doubly linked list of nodes (one per pageref, or per page
 /// before 5.19) behind a head, with CONFIG_DEBUG_LIST's checks on every add and delete. A node that is not listed
 /// points at itself. Kernel: `struct list_head` — include/linux/list.h, lib/list_debug.c
-public struct PagerefList: Sendable, Equatable {
+package struct PagerefList: Sendable, Equatable {
     private var next: [Int32]
     private var prev: [Int32]
 
@@ -118,7 +118,7 @@ public struct PagerefList: Sendable, Equatable {
     var head: Int { next.count - 1 }
 
     /// Kernel: list_empty(&node)
-    public func isUnlisted(_ node: Int) -> Bool { Int(next[node]) == node }
+    package func isUnlisted(_ node: Int) -> Bool { Int(next[node]) == node }
 
     /// Kernel: INIT_LIST_HEAD(&node)
     mutating func initNode(_ node: Int) {
@@ -168,7 +168,7 @@ public struct PagerefList: Sendable, Equatable {
 
     /// The nodes from the head, in list order. `looped` is set when the walk does not come back to the head within
     /// one step per node (a node that points at itself while listed: list_for_each() would spin forever).
-    public func walk() -> (nodes: [Int], looped: Bool) {
+    package func walk() -> (nodes: [Int], looped: Bool) {
         var out: [Int] = []
         var n = Int(next[head])
         while n != head {
@@ -192,31 +192,31 @@ public struct PagerefList: Sendable, Equatable {
 
 /// The refcounted state of deferred I/O, outliving the fb_info while VMAs still map it (2026).
 /// Kernel: `struct fb_deferred_io_state` — fb_defio.c
-@EmuActor public final class FBDeferredIOState {
+@EmuActor package final class FBDeferredIOState {
     struct Slot {
         var page: PFN?
         var offset = 0
     }
 
     /// References: the device's own, plus one per VMA. Kernel: kref
-    public private(set) var refcount = 1
-    public private(set) var freed = false
+    package private(set) var refcount = 1
+    package private(set) var freed = false
     /// Open files of the device. Protected by fb_info->lock.
-    public internal(set) var openCount = 0
+    package internal(set) var openCount = 0
     /// The address_space whose i_mmap the worker walks: set by the latest open. Kernel: state->mapping
-    public internal(set) var mapping: AddressSpace?
+    package internal(set) var mapping: AddressSpace?
     /// Kernel: state->lock
-    public let lock: KMutex
+    package let lock: KMutex
     /// Cleared when the device goes away. Protected by `lock`. Not an owning reference: fb_info owns the state.
-    public internal(set) weak var info: FBInfo?
+    package internal(set) weak var info: FBInfo?
     /// Before 2026 the driver freed fb_info at removal while VMAs still pointed at it (bug G).
-    public internal(set) var infoFreed = false
+    package internal(set) var infoFreed = false
     /// The tracked pages' list. Protected by `lock`.
-    public internal(set) var list: PagerefList
+    package internal(set) var list: PagerefList
     /// One slot per page of smem_len (1:1 with the page offset). Protected by `lock`.
     var pagerefs: [Slot]
     /// `page_mkwrite` calls in progress per page offset (entered, not yet returned): the checkers' "in flight".
-    public internal(set) var mkwritesInFlight: [Int]
+    package internal(set) var mkwritesInFlight: [Int]
 
     init(info: FBInfo, npagerefs: Int) {
         lock = KMutex.mutex("fb_deferred_io_state->lock", info.kernel.sched)
@@ -226,16 +226,16 @@ public struct PagerefList: Sendable, Equatable {
         mkwritesInFlight = Array(repeating: 0, count: npagerefs)
     }
 
-    public var npagerefs: Int { pagerefs.count }
+    package var npagerefs: Int { pagerefs.count }
 
     /// Page offsets of the tracked pages, in list order (as far as the list can be walked).
-    public var pagereflist: [Int] { list.walk().nodes }
+    package var pagereflist: [Int] { list.walk().nodes }
 
     /// Whether page offset `pgoff` is on the list. Kernel: !list_empty(&pageref->list)
-    public func isListed(_ pgoff: Int) -> Bool { pgoff >= 0 && pgoff < npagerefs && !list.isUnlisted(pgoff) }
+    package func isListed(_ pgoff: Int) -> Bool { pgoff >= 0 && pgoff < npagerefs && !list.isUnlisted(pgoff) }
 
     /// The page bound to the pageref of `pgoff`, if any.
-    public func boundPage(_ pgoff: Int) -> PFN? { pgoff >= 0 && pgoff < npagerefs ? pagerefs[pgoff].page : nil }
+    package func boundPage(_ pgoff: Int) -> PFN? { pgoff >= 0 && pgoff < npagerefs ? pagerefs[pgoff].page : nil }
 
     /// The pageref of a bound slot, as the driver sees it.
     func pageref(_ pgoff: Int) -> FBDeferredIOPageref {
@@ -263,7 +263,7 @@ public struct PagerefList: Sendable, Equatable {
 
 /// Sets up deferred I/O for a driver that filled `info.fbdefio`. Returns an error for `smem_len == 0` (bug K).
 /// Kernel: fb_deferred_io_init()
-@EmuActor public func fbDeferredIOInit(_ info: FBInfo) -> Errno? {
+@EmuActor package func fbDeferredIOInit(_ info: FBInfo) -> Errno? {
     precondition(info.fbdefio != nil, "fb_deferred_io_init without info->fbdefio")
     guard info.fix.smemLen > 0 else {
         info.kernel.warn("fb_deferred_io_init: smem_len is 0")
@@ -344,7 +344,7 @@ public struct PagerefList: Sendable, Equatable {
 /// Device removal: flush, then cut the state loose so that every later fault or mkwrite gets SIGBUS (2026), or —
 /// before 2026 — free fb_info under the VMAs that still point at it (bug G).
 /// Kernel: fb_deferred_io_cleanup()
-@EmuActor public func fbDeferredIOCleanup(_ info: FBInfo) {
+@EmuActor package func fbDeferredIOCleanup(_ info: FBInfo) {
     fbDeferredIOLastclose(info)
     guard let state = info.fbdefioState else { return }
     if !info.variant.stateOutlivesInfo {
@@ -363,7 +363,7 @@ public struct PagerefList: Sendable, Equatable {
 }
 
 /// Kernel: fb_deferred_io_fsync() — also reached by msync(MS_SYNC): run pending work now and wait for it.
-@EmuActor public func fbDeferredIOFsync(_ info: FBInfo, _ file: KFile) -> Errno? {
+@EmuActor package func fbDeferredIOFsync(_ info: FBInfo, _ file: KFile) -> Errno? {
     guard info.fbdefio != nil, let work = info.deferredWork else { return nil }
     info.defioStats.fsyncs += 1
     file.inode.iRwsem.downWrite()
@@ -375,7 +375,7 @@ public struct PagerefList: Sendable, Equatable {
 // MARK: - mmap and the VMA operations
 
 /// The driver's fb_mmap for deferred I/O. Kernel: fb_deferred_io_mmap()
-@EmuActor public func fbDeferredIOMmap(_ info: FBInfo, _ vma: VMArea) -> Errno? {
+@EmuActor package func fbDeferredIOMmap(_ info: FBInfo, _ vma: VMArea) -> Errno? {
     guard let state = info.fbdefioState else { return .EINVAL }
     info.moduleRefs += 1
     vma.ops = fbDeferredIOVMOps

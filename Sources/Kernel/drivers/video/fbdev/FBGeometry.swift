@@ -27,26 +27,26 @@ public struct Rect: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The column just right of the rectangle (exclusive end).
-    @inlinable public var maxX: Int { x + width }
+    @inlinable package var maxX: Int { x + width }
     /// The row just below the rectangle (exclusive end).
-    @inlinable public var maxY: Int { y + height }
+    @inlinable package var maxY: Int { y + height }
     /// True when the rectangle holds no pixel.
-    @inlinable public var isEmpty: Bool { width <= 0 || height <= 0 }
+    @inlinable package var isEmpty: Bool { width <= 0 || height <= 0 }
     /// Number of pixels (0 when empty).
-    @inlinable public var area: Int { isEmpty ? 0 : width * height }
+    @inlinable package var area: Int { isEmpty ? 0 : width * height }
 
     /// Whether pixel (`x`, `y`) lies inside.
-    @inlinable public func contains(x px: Int, y py: Int) -> Bool {
+    @inlinable package func contains(x px: Int, y py: Int) -> Bool {
         px >= x && px < maxX && py >= y && py < maxY
     }
 
     /// Whether every pixel of `other` lies inside (an empty `other` always does).
-    @inlinable public func contains(_ other: Rect) -> Bool {
+    @inlinable package func contains(_ other: Rect) -> Bool {
         other.isEmpty || (!isEmpty && other.x >= x && other.maxX <= maxX && other.y >= y && other.maxY <= maxY)
     }
 
     /// The pixels both rectangles hold, or nil when they share none.
-    @inlinable public func intersection(_ other: Rect) -> Rect? {
+    @inlinable package func intersection(_ other: Rect) -> Rect? {
         let x0 = max(x, other.x), y0 = max(y, other.y)
         let x1 = min(maxX, other.maxX), y1 = min(maxY, other.maxY)
         guard x0 < x1, y0 < y1, !isEmpty, !other.isEmpty else { return nil }
@@ -54,15 +54,15 @@ public struct Rect: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether the rectangles share at least one pixel.
-    @inlinable public func intersects(_ other: Rect) -> Bool { intersection(other) != nil }
+    @inlinable package func intersects(_ other: Rect) -> Bool { intersection(other) != nil }
 
     /// The same rectangle moved by (`dx`, `dy`).
-    @inlinable public func offsetBy(dx: Int, dy: Int) -> Rect {
+    @inlinable package func offsetBy(dx: Int, dy: Int) -> Rect {
         Rect(x: x + dx, y: y + dy, width: width, height: height)
     }
 
     /// The smallest rectangle holding both (an empty operand contributes nothing).
-    public func union(_ other: Rect) -> Rect {
+    package func union(_ other: Rect) -> Rect {
         if isEmpty { return other }
         if other.isEmpty { return self }
         let x0 = min(x, other.x), y0 = min(y, other.y)
@@ -95,7 +95,7 @@ public enum PixelFormat: Sendable, Hashable, CustomStringConvertible {
     case grey(levels: Int)
 
     /// The framebuffer format with this depth: RGB565 for 16, XRGB8888 for 32, nil for any other.
-    public init?(bitsPerPixel: Int) {
+    package init?(bitsPerPixel: Int) {
         switch bitsPerPixel {
         case 16: self = .rgb565
         case 32: self = .xrgb8888
@@ -104,7 +104,7 @@ public enum PixelFormat: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Bits one pixel takes. Kernel: `fb_var_screeninfo.bits_per_pixel`
-    public var bitsPerPixel: Int {
+    package var bitsPerPixel: Int {
         switch self {
         case .rgb565: 16
         case .xrgb8888: 32
@@ -117,7 +117,7 @@ public enum PixelFormat: Sendable, Hashable, CustomStringConvertible {
 
     /// The value for colour `rgb` (0xRRGGBB; the top byte is ignored). RGB565 keeps the high bits of each channel,
     /// as `fb_var_screeninfo`'s bitfields do; mono is 1 for a lit pixel (luma at least half), grey the nearest level.
-    @inlinable @inline(__always) public func encode(rgb: UInt32) -> UInt32 {
+    @inlinable @inline(__always) package func encode(rgb: UInt32) -> UInt32 {
         switch self {
         case .xrgb8888: rgb & 0x00FF_FFFF
         case .rgb565: Self.encodeRGB565(rgb)
@@ -128,7 +128,7 @@ public enum PixelFormat: Sendable, Hashable, CustomStringConvertible {
 
     /// The colour (0xRRGGBB) a value shows. RGB565 channels are widened by repeating their high bits, so full
     /// intensity stays full (0x1F → 0xFF) and `encode(rgb: decode(v)) == v`; a grey level is spread over 0…255.
-    @inlinable @inline(__always) public func decode(_ value: UInt32) -> UInt32 {
+    @inlinable @inline(__always) package func decode(_ value: UInt32) -> UInt32 {
         switch self {
         case .xrgb8888: return value & 0x00FF_FFFF
         case .rgb565: return Self.decodeRGB565(value)
@@ -140,12 +140,12 @@ public enum PixelFormat: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `encode(rgb:)` of RGB565, for loops that decided the format once.
-    @inlinable @inline(__always) public static func encodeRGB565(_ rgb: UInt32) -> UInt32 {
+    @inlinable @inline(__always) package static func encodeRGB565(_ rgb: UInt32) -> UInt32 {
         (rgb >> 8) & 0xF800 | (rgb >> 5) & 0x07E0 | (rgb >> 3) & 0x001F
     }
 
     /// `decode(_:)` of RGB565, for loops that decided the format once.
-    @inlinable @inline(__always) public static func decodeRGB565(_ value: UInt32) -> UInt32 {
+    @inlinable @inline(__always) package static func decodeRGB565(_ value: UInt32) -> UInt32 {
         let r5 = (value >> 11) & 0x1F, g6 = (value >> 5) & 0x3F, b5 = value & 0x1F
         let r = r5 << 3 | r5 >> 2, g = g6 << 2 | g6 >> 4, b = b5 << 3 | b5 >> 2
         return r << 16 | g << 8 | b
@@ -179,7 +179,7 @@ public struct FramebufferLayout: Sendable, Hashable, CustomStringConvertible {
     /// Visible height in pixels. Kernel: `var.yres`
     public let height: Int
     /// Pixel format, RGB565 or XRGB8888. Kernel: `var.bits_per_pixel` and the colour bitfields
-    public let format: PixelFormat
+    package let format: PixelFormat
     /// Bytes from the start of one row to the start of the next. Kernel: `fix.line_length`
     public let lineLength: Int
     /// Bytes one pixel takes (2 or 4), kept so that offsets cost no switch over the format.
@@ -201,17 +201,17 @@ public struct FramebufferLayout: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The whole visible screen.
-    @inlinable public var screen: Rect { Rect(x: 0, y: 0, width: width, height: height) }
+    @inlinable package var screen: Rect { Rect(x: 0, y: 0, width: width, height: height) }
 
     /// Bytes the visible rows occupy: `lineLength * height`. Kernel: `fix.smem_len` (before page rounding)
-    @inlinable public var byteCount: Int { lineLength * height }
+    @inlinable package var byteCount: Int { lineLength * height }
 
     /// Byte offset of pixel (`x`, `y`).
-    @inlinable @inline(__always) public func offset(x: Int, y: Int) -> Int { y * lineLength + x * bytesPerPixel }
+    @inlinable @inline(__always) package func offset(x: Int, y: Int) -> Int { y * lineLength + x * bytesPerPixel }
 
     /// The page-aligned byte range of the framebuffer that holds every row `rect` touches: what a process drawing
     /// only inside `rect` must map (file offset `lowerBound`, length `count`). Empty for an empty `rect`.
-    public func pageRange(of rect: Rect) -> Range<Int> {
+    package func pageRange(of rect: Rect) -> Range<Int> {
         guard let r = rect.intersection(screen) else { return 0 ..< 0 }
         let first = r.y * lineLength, end = r.maxY * lineLength
         let start = first & ~(PAGE_SIZE - 1)
@@ -220,7 +220,7 @@ public struct FramebufferLayout: Sendable, Hashable, CustomStringConvertible {
 
     /// The screen area of framebuffer page `pgoff`: up to three rectangles (the rest of its first row, its full
     /// rows, the start of its last row), clipped to the visible screen; none for a page past the visible rows.
-    public func screenRects(ofPage pgoff: Int) -> [Rect] {
+    package func screenRects(ofPage pgoff: Int) -> [Rect] {
         let start = pgoff << PAGE_SHIFT, end = min(start + PAGE_SIZE, byteCount)
         guard start < end else { return [] }
         let firstRow = start / lineLength, firstCol = (start % lineLength) / bytesPerPixel

@@ -3,20 +3,20 @@
 
 /// Kernel: `struct fb_fix_screeninfo` (the fields that matter here).
 public struct FBFixScreeninfo: Sendable, Equatable {
-    public var id: String
+    package var id: String
     /// Physical start of contiguous framebuffer memory; 0 for vmalloc memory. Kernel: smem_start
-    public var smemStart: UInt64 = 0
+    package var smemStart: UInt64 = 0
     /// Bytes of mappable framebuffer memory. Kernel: smem_len
     public var smemLen: Int
     /// Bytes per scanline. Kernel: line_length
-    public var lineLength: Int
+    package var lineLength: Int
 }
 
 /// Kernel: `struct fb_var_screeninfo` (resolution and depth).
 public struct FBVarScreeninfo: Sendable, Equatable {
-    public var xres: Int
-    public var yres: Int
-    public var bitsPerPixel: Int
+    package var xres: Int
+    package var yres: Int
+    package var bitsPerPixel: Int
 }
 
 /// Kernel: FBINFO_* flags.
@@ -24,17 +24,17 @@ public struct FBInfoFlags: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// The framebuffer is system RAM, not device memory (no VM_IO on its mappings). Kernel: FBINFO_VIRTFB
-    public static let virtfb = FBInfoFlags(rawValue: 0x0004)
+    package static let virtfb = FBInfoFlags(rawValue: 0x0004)
 }
 
 /// A driver's framebuffer operations. Kernel: `struct fb_ops` (fb_open, fb_release, fb_mmap).
 public struct FBOps {
-    public var name: String
-    public var open: (@EmuActor (FBInfo) -> Errno?)?
-    public var release: (@EmuActor (FBInfo) -> Void)?
+    package var name: String
+    package var open: (@EmuActor (FBInfo) -> Errno?)?
+    package var release: (@EmuActor (FBInfo) -> Void)?
     /// fb_defio drivers point this at `fbDeferredIOMmap`. Kernel: fb_ops.fb_mmap
-    public var mmap: (@EmuActor (FBInfo, VMArea) -> Errno?)?
-    public init(name: String, open: (@EmuActor (FBInfo) -> Errno?)? = nil,
+    package var mmap: (@EmuActor (FBInfo, VMArea) -> Errno?)?
+    package init(name: String, open: (@EmuActor (FBInfo) -> Errno?)? = nil,
                 release: (@EmuActor (FBInfo) -> Void)? = nil,
                 mmap: (@EmuActor (FBInfo, VMArea) -> Errno?)? = nil) {
         self.name = name
@@ -49,15 +49,15 @@ public struct FBDefIOStats: Sendable, Equatable {
     /// `page_mkwrite` calls that reached track_page.
     public var mkwrites = 0
     /// Of those, pages already on the list (the early-out).
-    public var alreadyListed = 0
+    package var alreadyListed = 0
     /// Runs of the work function, and how many pages they handed to the driver.
-    public var batches = 0
-    public var emptyBatches = 0
-    public var pagesDelivered = 0
+    package var batches = 0
+    package var emptyBatches = 0
+    package var pagesDelivered = 0
     /// PTEs the worker's write-protect pass changed.
-    public var ptesWrprotected = 0
-    public var fsyncs = 0
-    public init() {}
+    package var ptesWrprotected = 0
+    package var fsyncs = 0
+    package init() {}
 }
 
 /// A framebuffer: geometry, the screen buffer in vmalloc memory, the device node(s), and deferred I/O.
@@ -66,30 +66,30 @@ public struct FBDefIOStats: Sendable, Equatable {
     public unowned(unsafe) let kernel: EmuKernel
     public var fix: FBFixScreeninfo
     public var variable: FBVarScreeninfo
-    public var flags: FBInfoFlags = []
+    package var flags: FBInfoFlags = []
     /// Kernel virtual address of the screen memory (vmalloc). Kernel: info->screen_buffer
-    public private(set) var screenBuffer: UInt64
-    public var fbops: FBOps
+    @usableFromInline package private(set) var screenBuffer: UInt64
+    package var fbops: FBOps
     /// The driver's deferred-I/O configuration. Kernel: info->fbdefio
     public var fbdefio: FBDeferredIO?
     /// Kernel: info->fbdefio_state (2026)
-    public internal(set) var fbdefioState: FBDeferredIOState?
+    package internal(set) var fbdefioState: FBDeferredIOState?
     /// Kernel: info->deferred_work
     public internal(set) var deferredWork: DelayedWork?
     /// Which historical behaviour the deferred-I/O core follows.
-    public var variant: FBDefIOVariant = .upstream
+    package var variant: FBDefIOVariant = .upstream
     public var defioStats = FBDefIOStats()
     /// Kernel: info->lock (open/release) and info->mm_lock (mmap).
-    public let lock: KMutex
-    public let mmLock: KMutex
+    package let lock: KMutex
+    package let mmLock: KMutex
     /// Device nodes for this framebuffer; each has its own inode and address_space (bug I needs two).
-    public private(set) var nodes: [Inode] = []
+    package private(set) var nodes: [Inode] = []
     /// Module references held by VMAs (2026: "Keep module reference from VMAs").
-    public internal(set) var moduleRefs = 0
+    package internal(set) var moduleRefs = 0
 
     /// Allocates `yres × lineLength` bytes (rounded up to pages) of vmalloc memory and creates `/dev/fb0`.
     /// Returns nil if RAM runs out.
-    public init?(kernel: EmuKernel, xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int? = nil,
+    package init?(kernel: EmuKernel, xres: Int, yres: Int, bitsPerPixel: Int, lineLength: Int? = nil,
                  id: String = "fbdefio-emu") {
         precondition(bitsPerPixel == 16 || bitsPerPixel == 32, "bpp must be 16 or 32")
         let line = lineLength ?? xres * bitsPerPixel / 8
@@ -116,7 +116,7 @@ public struct FBDefIOStats: Sendable, Equatable {
 
     /// Creates another device node (another inode, another address_space) for the same framebuffer, as a
     /// `mknod` in a container would (kernel-spec.md bug I).
-    public func makeDeviceNode(_ name: String) -> Inode {
+    package func makeDeviceNode(_ name: String) -> Inode {
         let inode = Inode(kernel: kernel, name: "/dev/\(name)", fops: fbFileOperations)
         inode.privateData = self
         nodes.append(inode)
@@ -126,7 +126,7 @@ public struct FBDefIOStats: Sendable, Equatable {
     /// A driver's mode change while nobody has the device open: the old screen memory is freed and new memory
     /// allocated (what `fb_set_par` of a vmalloc driver does). Returns false if RAM runs out.
     /// Kernel analogue: a driver's fb_set_par() → vfree()/vmalloc() of info->screen_buffer
-    public func reallocateScreen() -> Bool {
+    package func reallocateScreen() -> Bool {
         guard let fresh = kernel.vmalloc.vmalloc(fix.smemLen) else { return false }
         kernel.vmalloc.vfree(screenBuffer)
         screenBuffer = fresh
@@ -134,10 +134,10 @@ public struct FBDefIOStats: Sendable, Equatable {
     }
 
     /// The page of framebuffer memory at byte `offset`.
-    public func page(at offset: Int) -> PFN? { kernel.vmalloc.vmallocToPage(screenBuffer + UInt64(offset)) }
+    @inlinable package func page(at offset: Int) -> PFN? { kernel.vmalloc.vmallocToPage(screenBuffer + UInt64(offset)) }
 
     /// Reads the whole screen memory (smem_len bytes).
-    public func readScreen() -> [UInt8] {
+    package func readScreen() -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: fix.smemLen) { buffer, count in
             readScreen(at: 0, into: UnsafeMutableRawBufferPointer(buffer))
             count = fix.smemLen
@@ -146,7 +146,7 @@ public struct FBDefIOStats: Sendable, Equatable {
 
     /// Reads `out.count` bytes of screen memory from byte `offset` (a row, a page) through its vmalloc pages, as a
     /// driver reading `screen_buffer` does.
-    public func readScreen(at offset: Int, into out: UnsafeMutableRawBufferPointer) {
+    package func readScreen(at offset: Int, into out: UnsafeMutableRawBufferPointer) {
         kernel.vmalloc.read(screenBuffer + UInt64(offset), into: out)
     }
 
