@@ -23,7 +23,7 @@ import CTaskSwitch
 
     /// CPUs of the machine (1: a uniprocessor).
     package let cpuCount: Int
-    private var cpus: [CPU]
+    var cpus: [CPU]
     /// The CPU whose task is executing.
     package private(set) var executingCPU = 0 {
         didSet { othersKnown = false }
@@ -36,9 +36,9 @@ import CTaskSwitch
     /// Where the next non-daemon task is placed (round robin over the CPUs).
     private var nextPlacement = 0
     /// True inside `selectNext`, while no task executes: every CPU's clock is then in `cpus`.
-    private var betweenTasks = false
+    var betweenTasks = false
     /// While a timer's action runs: its deadline, the time at which the wake-ups it makes happen.
-    private var eventTime: VirtualTime?
+    var eventTime: VirtualTime?
 
     private var entries: [Entry] = []
     /// The task executing, or -1 outside a run.
@@ -51,8 +51,8 @@ import CTaskSwitch
     /// The decisions that differ from "stay, or the lowest runnable id": replayed with `.scripted`, they give the
     /// same run, and dropping one gives a run with one switch fewer.
     package private(set) var deviations: [Int: Int] = [:]
-    private var timers: [Timer] = []  // Sorted by (deadline, seq).
-    private var timerSeq = 0
+    var timers: [Timer] = []  // Sorted by (deadline, seq).
+    var timerSeq = 0
     /// The context of the host code inside `run` or `shutdown`, which the last task switches back to.
     private let driver = TaskStack()
     /// The stack of a task that has just ended, released by whatever runs next (not on the stack itself).
@@ -340,53 +340,6 @@ import CTaskSwitch
         reports.append("[\(now)] \(text)")
     }
 
-    // MARK: - Timers
-
-    /// Arms a timer; its action runs on whatever task is current when the earliest clock passes `deadline` (like a
-    /// softirq), and may only wake tasks or queue work. Returns a handle for `cancelTimer`.
-    @discardableResult
-    package func addTimer(at deadline: VirtualTime, _ action: @escaping @EmuActor () -> Void) -> Int {
-        timerSeq += 1
-        let t = Timer(deadline: deadline, seq: timerSeq, action: action)
-        let i = timers.firstIndex(where: { ($0.deadline, $0.seq) > (deadline, t.seq) }) ?? timers.count
-        timers.insert(t, at: i)
-        return t.seq
-    }
-
-    /// Removes a pending timer; returns false if it already fired or never existed.
-    @discardableResult
-    package func cancelTimer(_ handle: Int) -> Bool {
-        guard let i = timers.firstIndex(where: { $0.seq == handle }) else { return false }
-        timers.remove(at: i)
-        return true
-    }
-
-    /// Fires, in deadline order, every timer no CPU can still run ahead of. A timer's wake-ups happen at its
-    /// deadline: an idle CPU it wakes starts from there, which can make that CPU the earliest, so the bound is
-    /// recomputed after each one.
-    private func fireDueTimers() {
-        while let t = timers.first, t.deadline <= horizon() {
-            timers.removeFirst()
-            eventTime = t.deadline
-            t.action()
-            eventTime = nil
-        }
-    }
-
-    /// The earliest clock of a CPU with something to run (the executing task's clock included), which no timer
-    /// may pass before it fires. With nothing to run anywhere, the executing CPU's clock.
-    private func horizon() -> VirtualTime {
-        if cpuCount == 1 { return now }
-        var h: VirtualTime? = betweenTasks ? nil : now
-        for j in cpus.indices where betweenTasks || j != executingCPU {
-            if isBusy(j) || !cpus[j].runQueue.isEmpty {
-                let c = cpus[j].clock
-                if h == nil || c < h! { h = c }
-            }
-        }
-        return h ?? now
-    }
-
     // MARK: - Switching
 
     /// Queues a runnable task on its CPU. An idle CPU takes it at once, from the time of the wake-up (a timer's
@@ -452,7 +405,7 @@ import CTaskSwitch
     }
 
     /// The CPU has a runnable task on it.
-    private func isBusy(_ cpu: Int) -> Bool {
+    func isBusy(_ cpu: Int) -> Bool {
         let t = cpus[cpu].curr
         return t >= 0 && entries[t].state == .runnable
     }
