@@ -240,9 +240,10 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
             return
         }
         let sorted = info.fbdefio?.sortPagereflist == true || info.variant.alwaysSorted
+        let bindOnce = info.variant.pagerefLookup == .bindOnce
         var previous = -1
         for n in nodes {
-            if let p = s.boundPage(n), info.variant.pagerefLookup == .bindOnce, info.page(at: n << PAGE_SHIFT) != p {
+            if bindOnce, let p = s.boundPage(n), info.page(at: n << PAGE_SHIFT) != p {
                 report(.listIntegrity, "pageref \(n) is bound to \(p), not to its own page", page: n)
                 return
             }
