@@ -15,7 +15,7 @@ import Kernel
 /// (with `page_mkwrite` nested), the worker's `write-protect pass` and `deferred_io` callback, and `bus transfer`.
 /// Timestamps are virtual time (µs with ns decimals); with `logicalClock` every recorded event also adds one µs, so that
 /// a run whose operations cost no time (replay) still shows its order and nesting.
-@EmuActor package final class EventRecorder {
+@EmuActor package final class EventRecorder: KernelEventSubscriber {
     unowned let kernel: EmuKernel
     package let keepEvents: Bool
     package let keepTrace: Bool
@@ -54,7 +54,7 @@ import Kernel
     /// Starts observing the kernel's events (and, for worker start/end, the scheduler's switches).
     package func attach() {
         // Held by the kernel's event log, as the checkers are (the recorder holds the kernel unowned).
-        kernel.events.subscribe(keepEvents || keepTrace ? .all : KernelEvent.KindSet(.mkwrite)) { e in self.kernelEvent(e) }
+        kernel.events.subscribe(self, keepEvents || keepTrace ? .all : KernelEvent.KindSet(.mkwrite))
         kernel.sched.onSwitch = { [unowned self] from, _, to in
             guard !self.stopped, !self.workerIDs.isEmpty else { return }
             if self.workerIDs.contains(from) { self.record(from, "worker-end", "") }
@@ -103,7 +103,7 @@ import Kernel
             + "\"dur\":\(us(max(0, end - start)))\(args.isEmpty ? "" : ",\"args\":{\(args)}")}")
     }
 
-    private func kernelEvent(_ e: KernelEvent) {
+    package override func kernelEvent(_ e: KernelEvent) {
         guard !stopped else { return }
         if e.kind == .wrprotect { wrprotectedInPass += 1 }
         guard keepEvents || keepTrace else {

@@ -287,6 +287,22 @@ extension KernelEvent.Kind: CaseIterable {
     }
 }
 
+/// What the event log tells of the events of the kinds it was subscribed for. A class rather than a closure: the
+/// log holds each subscriber for its own life and calls it without counting a reference per event (a closure call
+/// retains its context, and the log calls subscribers several times a fault).
+@EmuActor open class KernelEventSubscriber {
+    public init() {}
+    /// One event, after the subscribers before this one were told it.
+    open func kernelEvent(_ e: KernelEvent) {}
+}
+
+/// A closure as a subscriber, for the watchers off the hot path (the step view, tests).
+@EmuActor final class ClosureSubscriber: KernelEventSubscriber {
+    let call: (KernelEvent) -> Void
+    init(_ call: @escaping (KernelEvent) -> Void) { self.call = call }
+    override func kernelEvent(_ e: KernelEvent) { call(e) }
+}
+
 /// The event trace of a run: a running fingerprint of every event, and optionally the events themselves.
 @EmuActor package final class EventLog {
     package var hash: UInt64 { fingerprint.value }
@@ -295,16 +311,24 @@ extension KernelEvent.Kind: CaseIterable {
     /// Keep events in memory (tests, `--events`). Off by default: long runs only hash.
     package var keep = false
     package private(set) var events: [KernelEvent] = []
-    /// Called for the events of their kinds, in order of subscription (checkers, exporters, the step view).
-    private var subscribers: [(kinds: KernelEvent.KindSet, call: (KernelEvent) -> Void)] = []
+    /// The subscribers, in order of subscription (checkers, exporters, the step view), held for the log's life.
+    private var owned: [KernelEventSubscriber] = []
+    /// The same, each with its kinds, called through `Unmanaged` (no reference count per call).
+    private var subscribers: [(kinds: KernelEvent.KindSet, sink: Unmanaged<KernelEventSubscriber>)] = []
     /// The kinds some subscriber wants: most events of a fault (retry, TLB flushes, list adds) interest none while
     /// nothing is exported, and then cost only their hash.
     private var wanted: KernelEvent.KindSet = []
 
-    /// Calls `s` with every event of `kinds` (all by default), after the subscribers before it.
-    package func subscribe(_ kinds: KernelEvent.KindSet = .all, _ s: @escaping (KernelEvent) -> Void) {
-        subscribers.append((kinds, s))
+    /// Tells `s` every event of `kinds` (all by default), after the subscribers before it. The log keeps `s`.
+    package func subscribe(_ s: KernelEventSubscriber, _ kinds: KernelEvent.KindSet = .all) {
+        owned.append(s)
+        subscribers.append((kinds, Unmanaged.passUnretained(s)))
         wanted.formUnion(kinds)
+    }
+
+    /// Calls `call` with every event of `kinds` (all by default), after the subscribers before it.
+    package func subscribe(_ kinds: KernelEvent.KindSet = .all, _ call: @escaping (KernelEvent) -> Void) {
+        subscribe(ClosureSubscriber(call), kinds)
     }
 
     package init() {}
@@ -323,7 +347,7 @@ extension KernelEvent.Kind: CaseIterable {
         if keep { events.append(e) }
         let kind = KernelEvent.KindSet(e.kind)
         guard wanted.contains(kind) else { return }
-        for s in subscribers where s.kinds.contains(kind) { s.call(e) }
+        for s in subscribers where s.kinds.contains(kind) { s.sink._withUnsafeGuaranteedRef { $0.kernelEvent(e) } }
     }
 
     package func events(of kind: KernelEvent.Kind) -> [KernelEvent] { events.filter { $0.kind == kind } }

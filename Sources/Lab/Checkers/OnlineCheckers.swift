@@ -36,7 +36,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 /// - Fault accounting: at most one `page_mkwrite` per (process, page, batch) that made a PTE writable.
 /// - List integrity: the list walks back to its head, each entry's offset is its slot's, sorted when it must be.
 /// - Livelock, oops, list corruption, soft lockup and hung task as the kernel model reports them.
-@EmuActor public final class OnlineCheckers {
+@EmuActor public final class OnlineCheckers: KernelEventSubscriber {
     unowned let kernel: EmuKernel
     unowned let info: FBInfo
     /// The first violation; the run should stop when it is set.
@@ -67,9 +67,9 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
     package init(kernel: EmuKernel, info: FBInfo) {
         self.kernel = kernel
         self.info = info
-        // Held by the kernel's event log (the checkers hold the kernel unowned, so there is no cycle): a call per
-        // event then needs no check that the checkers still exist.
-        kernel.events.subscribe(Self.kinds) { e in self.event(e) }
+        super.init()
+        // Held by the kernel's event log (the checkers hold the kernel unowned, so there is no cycle).
+        kernel.events.subscribe(self, Self.kinds)
         kernel.onFailure.append { [unowned self] f in self.failure(f) }
     }
 
@@ -105,7 +105,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 
     private func task(_ schedID: Int) -> UserTask? { kernel.process(schedID: schedID) }
 
-    private func event(_ e: KernelEvent) {
+    public override func kernelEvent(_ e: KernelEvent) {
         guard !stopped else { return }
         seq += 1
         switch e.payload {
