@@ -37,4 +37,41 @@ import Testing
         #expect(hash([base, variants[0]]) != hash([variants[0], base]))
         #expect(hash([base, variants[3]]) == hash([base, variants[3]]))
     }
+
+    /// A subscriber is told the events of its kinds and no others, after the subscribers before it; the log keeps
+    /// a subscriber object alive; one subscribed during an event is told the events after it.
+    @Test @EmuActor func subscribersAreToldTheirKindsInOrder() {
+        final class Recorder: KernelEventSubscriber {
+            let name: String
+            let trail: Box
+            init(_ name: String, _ trail: Box) {
+                self.name = name
+                self.trail = trail
+            }
+            override func kernelEvent(_ e: KernelEvent) { trail.items.append("\(name):\(e.kind.rawValue)") }
+        }
+        final class Box { var items: [String] = [] }
+        let log = EventLog()
+        let trail = Box()
+        log.subscribe(Recorder("faults", trail), KernelEvent.KindSet([.fault, .faultResult]))
+        log.subscribe(KernelEvent.KindSet(.mkwrite)) { e in trail.items.append("closure:\(e.kind.rawValue)") }
+        var late = false
+        log.subscribe { e in
+            trail.items.append("all:\(e.kind.rawValue)")
+            if !late {
+                late = true
+                log.subscribe(Recorder("late", trail))
+            }
+        }
+        func event(_ payload: KernelEvent.Payload) -> KernelEvent { KernelEvent(time: .ns(1), task: 0, payload: payload) }
+        log.record(event(.fault(address: VirtAddr(0x1000), write: true)))
+        log.record(event(.mkwrite(pgoff: PgOff(0), result: .locked)))
+        log.record(event(.retry(address: VirtAddr(0x1000), result: .retry, lock: .vmaLock)))
+        #expect(trail.items == [
+            "faults:fault", "all:fault",
+            "closure:page-mkwrite", "all:page-mkwrite", "late:page-mkwrite",
+            "all:retry", "late:retry",
+        ])
+        #expect(log.count == 3)
+    }
 }
