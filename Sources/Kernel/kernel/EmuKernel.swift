@@ -289,7 +289,8 @@ extension KernelEvent.Kind: CaseIterable {
 
 /// What the event log tells of the events of the kinds it was subscribed for. A class rather than a closure: the
 /// log holds each subscriber for its own life and calls it without counting a reference per event (a closure call
-/// retains its context, and the log calls subscribers several times a fault).
+/// retains its context, and the log calls subscribers several times a fault). `open`, hence public: the subscribers
+/// are in other modules of the package.
 @EmuActor open class KernelEventSubscriber {
     public init() {}
     /// One event, after the subscribers before this one were told it.
