@@ -41,8 +41,10 @@ public struct ReplayOptions: Sendable {
 
 /// What a replay produced.
 public struct ReplayResult: Sendable {
-    /// The stdout lines (`fault`, `flush`, `display`, `end`), each without its newline.
-    public var lines: [String]
+    /// What the replay prints on stdout: its lines (`fault`, `flush`, `display`, `end`), each ending in a newline.
+    public var text: String
+    /// The same lines, each without its newline.
+    public var lines: [String] { text.split(separator: "\n").map(String.init) }
     /// JSON lines of the kernel and replay events (with `keepEvents`).
     package var events: [String]
     /// Chrome trace-event JSON (with `keepTrace`).
@@ -71,7 +73,7 @@ public struct ReplayResult: Sendable {
     /// What the panel shows: delivered pages copied in, clipped to `size`.
     package private(set) var panel: [UInt8]
 
-    private var out: [String] = []
+    private var out = OutputText()
     private var epoch = 0
     /// The coordinator is inside a `sleep` line: a batch delivered now was fired by the timer.
     private var inSleep = false
@@ -165,11 +167,11 @@ public struct ReplayResult: Sendable {
         bytesChanged += changed
         let list = pages.map(\.pgoff.rawValue).sorted()
         recorder.callback(pages: list, bytesSent: sent, bytesChanged: changed)
-        out.append(OutputLine.make(numbers: 1 + list.count) { line in
+        out.line(numbers: 1 + list.count) { line in
             line.put("flush epoch="); line.put(epoch); line.put(" pages="); line.put(list: list)
             if inSleep { line.put(" timer=1") }
-        })
-        if let crc = options.displayChecksum { out.append(displayLine(crc)) }
+        }
+        if let crc = options.displayChecksum { out.line(displayLine(crc)) }
     }
 
     private func displayLine(_ crc: @Sendable ([UInt8]) -> UInt32) -> String {
@@ -216,7 +218,7 @@ public struct ReplayResult: Sendable {
         if let driver = panelDriver {
             summary += "\n" + Self.panelLine(driver, updates: panelUpdates)
         }
-        return ReplayResult(lines: out, events: recorder.jsonLines, trace: recorder.chromeTrace(), stats: stats,
+        return ReplayResult(text: out.text, events: recorder.jsonLines, trace: recorder.chromeTrace(), stats: stats,
                             mkwritesPerPage: mkwritesPerPage, layout: info.layout, panel: panel, outcome: outcome, errors: errors,
                             summary: summary, panelImage: panelDriver?.image,
                             panelSize: panelDriver.map { ($0.width, $0.height) })
@@ -233,9 +235,9 @@ public struct ReplayResult: Sendable {
         let page = Int(e.operands.a)
         if page >= 0 && page < mkwritesPerPage.count { mkwritesPerPage[page] += 1 }
         let proc = proc(ofTask: e.task) ?? -1
-        out.append(OutputLine.make(numbers: 3) { line in
+        out.line(numbers: 3) { line in
             line.put("fault proc="); line.put(proc); line.put(" page="); line.put(page); line.put(" epoch="); line.put(epoch)
-        })
+        }
     }
 
     /// `panel NAME: N updates, F updates/s between the first and the last, bytes sent vs changed, bus busy`.
@@ -309,9 +311,9 @@ public struct ReplayResult: Sendable {
                 try t.fsync(fd)
                 if info.defioStats.batches == before {
                     // Nothing was pending: the callback delivered nothing.
-                    out.append("flush epoch=\(epoch) pages=[]")
+                    out.line("flush epoch=\(epoch) pages=[]")
                     recorder.callback(pages: [], bytesSent: 0, bytesChanged: 0)
-                    if let crc = options.displayChecksum { out.append(displayLine(crc)) }
+                    if let crc = options.displayChecksum { out.line(displayLine(crc)) }
                 }
                 epoch += 1
             case .sleep, .at:
@@ -328,9 +330,9 @@ public struct ReplayResult: Sendable {
             }
         }
         let pending = (info.fbdefioState?.pagereflist ?? []).sorted()
-        out.append(OutputLine.make(numbers: 1 + pending.count) { line in
+        out.line(numbers: 1 + pending.count) { line in
             line.put("end epoch="); line.put(epoch); line.put(" pending="); line.put(list: pending)
-        })
+        }
         recorder.end()
         ended = true
         work.cancelSync()  // No implicit flush: the last close finds nothing pending.
@@ -366,22 +368,40 @@ func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> I
     return changed
 }
 
-/// One line of the replay's output, written digit by digit into the string's own storage: the replay prints a line
-/// per fault and a list of every delivered page per flush, and interpolation and `joined` build them in many more
-/// steps. `make` sizes the storage: 20 bytes a number, 64 for the words.
-struct OutputLine {
-    private let buffer: UnsafeMutableBufferPointer<UInt8>
-    private var n = 0
+/// The replay's stdout as it is written: one buffer of lines, each written digit by digit into it. The replay prints a
+/// line per fault and a list of every delivered page per flush; a `String` per line, interpolated and `joined`, costs
+/// many more steps and two allocations a line.
+struct OutputText {
+    private var bytes: [UInt8] = []
 
-    static func make(numbers: Int, _ write: (inout OutputLine) -> Void) -> String {
-        String(unsafeUninitializedCapacity: 64 + 21 * numbers) { buffer in
-            var line = OutputLine(buffer: buffer)
+    /// Appends one line of at most `64 + 21 × numbers` bytes, written by `write`, and its newline.
+    mutating func line(numbers: Int, _ write: (inout OutputLine) -> Void) {
+        let start = bytes.count, room = 64 + 21 * numbers
+        bytes.append(contentsOf: repeatElement(0, count: room))
+        let n = bytes.withUnsafeMutableBufferPointer { all in
+            var line = OutputLine(buffer: UnsafeMutableBufferPointer(rebasing: all[start ..< start + room]))
             write(&line)
+            line.put("\n")
             return line.n
         }
+        bytes.removeLast(room - n)
     }
 
-    private init(buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+    /// Appends a line made elsewhere, and its newline.
+    mutating func line(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+    }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// One line being written into its room in `OutputText`.
+struct OutputLine {
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    fileprivate private(set) var n = 0
+
+    fileprivate init(buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
 
     mutating func put(_ text: StaticString) {
         text.withUTF8Buffer { for b in $0 { buffer[n] = b; n += 1 } }

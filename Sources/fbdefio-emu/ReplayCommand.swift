@@ -97,9 +97,7 @@ struct ReplayCLI: ParsableCommand {
         options.variant = try parseVariant(variant)
         let opts = options
         let result = runOnEmulator { Replay(parsed, options: opts).run() }
-        var out = result.lines.joined(separator: "\n")
-        if !out.isEmpty { out += "\n" }
-        FileHandle.standardOutput.write(Data(out.utf8))
+        FileHandle.standardOutput.write(Data(result.text.utf8))
         try observe.write(events: result.events, stats: result.stats.json, trace: result.trace)
         if let heatmap {
             let image = Heatmap.image(counts: result.mkwritesPerPage, layout: result.layout)
