@@ -88,9 +88,10 @@ import TestSupport
             // Still before the vblank (the next one is at 16.7 ms).
             rig.k.sched.sleep(until: rig.k.now + .ms(2))
             #expect(rig.k.now < Self.frame)
-            let row = 200 * info.fix.lineLength
-            [UInt16](repeating: 0x001F, count: 320).withUnsafeBytes { info.kernel.vmalloc.write(info.screenBuffer + UInt64(row), $0) }
-            drm.drmFBHelperDamageRange(off: row, len: 640)
+            let row = [UInt16](repeating: 0x001F, count: 320).withUnsafeBytes { [UInt8]($0) }
+            #expect(drm.drmFBDevDefioWrite(offset: 200 * info.fix.lineLength, row) == 640)
+            // Past the end of screen memory nothing is written and nothing damaged.
+            #expect(drm.drmFBDevDefioWrite(offset: info.fix.smemLen, row) == 0)
             drm.flush()
         }
         #expect(rig.k.sched.run() == .completed)

@@ -207,9 +207,20 @@ package enum MIPIDBIDirty: DRMDirtyHook {
         damageWork.schedule(Jiffies(0))
     }
 
-    /// Damage from the `write()` path (fb_sys_write into the screen buffer, no page faults): the written byte range
-    /// goes straight to the damage worker, bypassing fb_defio (scenario 20). Kernel: drm_fb_helper_damage_range()
-    package func drmFBHelperDamageRange(off: Int, len: Int) {
+    /// The `write()` system call on the device: copy into the screen buffer (no page faults, so fb_defio sees
+    /// nothing), then damage the bytes written, which go straight to the damage worker (scenario 20). Returns the
+    /// bytes written (clamped to smem_len).
+    /// Kernel: drm_fbdev_dma_defio_write() (FB_GEN_DEFAULT_DEFERRED_DMAMEM_OPS in include/linux/fb.h) →
+    /// fb_sys_write() + drm_fb_helper_damage_range()
+    @discardableResult
+    package func drmFBDevDefioWrite(offset: Int, _ bytes: [UInt8]) -> Int {
+        let count = panel.info.fbSysWrite(offset: offset, bytes)
+        if count > 0 { drmFBHelperDamageRange(off: offset, len: count) }
+        return count
+    }
+
+    /// Damage from the `write()` path: the written byte range as a clip. Kernel: drm_fb_helper_damage_range()
+    func drmFBHelperDamageRange(off: Int, len: Int) {
         let info = panel.info
         drmFBHelperDamage(drmFBHelperMemoryRangeToClip(
             off: off, len: len, lineLength: info.fix.lineLength, xres: info.variable.xres,

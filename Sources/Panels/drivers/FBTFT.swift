@@ -118,14 +118,7 @@ package func fbtftTxbufLen(displayTxbufLen: Int, vmemSize: Int, bitsPerPixel: In
     /// Kernel: fbtft_fb_write() → fb_sys_write() + fbtft_mkdirty(info, -1, 0)
     @discardableResult
     package func fbtftFbWrite(offset: Int, _ bytes: [UInt8]) -> Int {
-        let info = panel.info
-        guard offset >= 0, offset < info.fix.smemLen else { return 0 }
-        let count = min(bytes.count, info.fix.smemLen - offset)
-        bytes.withUnsafeBytes { src in
-            info.kernel.vmalloc.write(info.screenBuffer + UInt64(offset),
-                                      UnsafeRawBufferPointer(rebasing: src[0 ..< count]))
-        }
-        info.kernel.sched.charge(info.kernel.costs.syscall + info.kernel.costs.copy(count))
+        let count = panel.info.fbSysWrite(offset: offset, bytes)
         fbtftMkdirty(y: -1, height: 0)
         return count
     }

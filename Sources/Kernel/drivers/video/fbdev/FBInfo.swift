@@ -144,6 +144,20 @@ public struct FBDefIOStats: Sendable, Equatable {
         }
     }
 
+    /// The `write()` system call's copy into screen memory: `bytes` at byte `offset`, clamped to smem_len, charged
+    /// as a system call and a copy. No page is faulted, so fb_defio learns nothing: a driver that wants these writes
+    /// on its panel marks them dirty itself. Returns the bytes written (0 from an offset past the end).
+    /// Kernel: fb_sys_write() — drivers/video/fbdev/core/fb_sys_fops.c
+    package func fbSysWrite(offset: Int, _ bytes: [UInt8]) -> Int {
+        guard offset >= 0, offset < fix.smemLen else { return 0 }
+        let count = min(bytes.count, fix.smemLen - offset)
+        bytes.withUnsafeBytes { src in
+            kernel.vmalloc.write(screenBuffer + UInt64(offset), UnsafeRawBufferPointer(rebasing: src[0 ..< count]))
+        }
+        kernel.sched.charge(kernel.costs.syscall + kernel.costs.copy(count))
+        return count
+    }
+
     /// Reads `out.count` bytes of screen memory from byte `offset` (a row, a page) through its vmalloc pages, as a
     /// driver reading `screen_buffer` does.
     package func readScreen(at offset: Int, into out: UnsafeMutableRawBufferPointer) {
