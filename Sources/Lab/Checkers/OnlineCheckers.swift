@@ -53,9 +53,9 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         var batch: Int
         var seq: Int
     }
-    /// Events seen (of `kinds`), and the event at which each task's current fault began: a `page_mkwrite` is a second one only if
-    /// its fault began after the PTE was made writable (threads of one address space that fault on the same PTE at
-    /// once each call `->page_mkwrite`, as in the kernel).
+    /// Events seen (of `kinds`), and the event at which each task's current fault began: a `page_mkwrite` is a second
+    /// one only if its fault began after the PTE was made writable (threads of one address space that fault on the same
+    /// PTE at once each call `->page_mkwrite`, as in the kernel).
     private var seq = 0
     /// By scheduler task id (0: no fault seen).
     private var faultBegan: [Int] = []
@@ -73,7 +73,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         kernel.onFailure.append { [unowned self] f in self.failure(f) }
     }
 
-    /// The events `event(_:)` checks after.
+    /// The events `kernelEvent(_:)` checks after.
     static let kinds = KernelEvent.KindSet([.fault, .pteSet, .mkwrite, .pteZap, .defioProtect, .defioBatch,
                                             .defioListClear, .livelock])
 
