@@ -62,7 +62,7 @@ package enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// Stores one byte. Kernel analogue: a user `mov` to `va`.
     @inlinable @inline(__always) package func store8(_ va: VirtAddr, _ value: UInt8) throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
-        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0) {
+        if _fastPath(e.storeVPN == va.vpn && budget > 0) {
             budget &-= 1
             e.bytes.unsafelyUnwrapped.storeBytes(of: value, toByteOffset: va.offsetInPage, as: UInt8.self)
             return
@@ -74,7 +74,7 @@ package enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     @inlinable @inline(__always) public func store32(_ va: VirtAddr, _ value: UInt32) throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
-        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 4) {
+        if _fastPath(e.storeVPN == va.vpn && budget > 0 && off <= PAGE_SIZE - 4) {
             budget &-= 1
             e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt32.self)
             return
@@ -86,7 +86,7 @@ package enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     @inlinable @inline(__always) package func store16(_ va: VirtAddr, _ value: UInt16) throws(UserFault) {
         let e = tlbSlots[Int(va.vpn & SoftTLB.mask)]
         let off = va.offsetInPage
-        if _fastPath(e.vpn == va.vpn && e.writable && budget > 0 && off <= PAGE_SIZE - 2) {
+        if _fastPath(e.storeVPN == va.vpn && budget > 0 && off <= PAGE_SIZE - 2) {
             budget &-= 1
             e.bytes.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: off, as: UInt16.self)
             return

@@ -5,12 +5,25 @@
 /// when it was loaded.
 public struct TLBEntry: Sendable {
     package static let invalidVPN = UInt64.max
-    public var vpn: UInt64 = TLBEntry.invalidVPN
-    package var pfn: PFN = PFN(0)
+    public private(set) var vpn: UInt64 = TLBEntry.invalidVPN
+    package private(set) var pfn: PFN = PFN(0)
     /// The store may go straight through: the PTE was writable *and* dirty when loaded. An x86 CPU that holds a
     /// clean writable entry re-walks to set the dirty bit on the first store, which the slow path models.
-    public var writable = false
-    public nonisolated(unsafe) var bytes: UnsafeMutableRawPointer? = nil
+    public private(set) var writable = false
+    /// `vpn` when `writable`, else no page: a store's hit is this one compare.
+    public private(set) var storeVPN: UInt64 = TLBEntry.invalidVPN
+    public nonisolated(unsafe) private(set) var bytes: UnsafeMutableRawPointer? = nil
+
+    /// An empty slot.
+    init() {}
+
+    init(vpn: UInt64, pfn: PFN, writable: Bool, bytes: UnsafeMutableRawPointer) {
+        self.vpn = vpn
+        self.pfn = pfn
+        self.writable = writable
+        storeVPN = writable ? vpn : TLBEntry.invalidVPN
+        self.bytes = bytes
+    }
 }
 
 /// A direct-mapped software TLB. Stores that hit a writable entry never leave the inlined fast path; everything
