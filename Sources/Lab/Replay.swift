@@ -155,8 +155,7 @@ public struct ReplayResult: Sendable {
             let src = kernel.phys.address(of: ref.page)
             panel.withUnsafeMutableBytes { panelBytes in
                 let dst = panelBytes.baseAddress! + ref.offset
-                changed += changedBytes(src, dst, count: n)
-                dst.copyMemory(from: src, byteCount: n)
+                changed += copyCountingChanges(from: src, to: dst, count: n)
             }
             sent += n
             let pgoff = ref.pgoff.rawValue
@@ -342,16 +341,17 @@ public struct ReplayResult: Sendable {
     }
 }
 
-/// How many of `count` bytes differ between `a` and `b`: 16 lanes at a time, each lane counting its own differences
-/// (a mask lane is all ones where the bytes differ, so subtracting the mask adds one), emptied into the total before a
-/// lane can overflow; then the tail byte by byte.
-func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Int {
+/// Copies `count` bytes from `src` to `dst` (which must not overlap) and returns how many of them differed, in one
+/// pass: 16 lanes at a time, each lane counting its own differences (a mask lane is all ones where the bytes differ,
+/// so subtracting the mask adds one), emptied into the total before a lane can overflow; then the tail byte by byte.
+func copyCountingChanges(from src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) -> Int {
     var changed = 0, i = 0
     var lanes = SIMD16<UInt8>(), rounds = 0
     while i &+ 16 <= count {
-        let x = a.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
-        let y = b.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+        let x = src.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+        let y = dst.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
         lanes &-= unsafeBitCast(x .!= y, to: SIMD16<UInt8>.self)
+        dst.storeBytes(of: x, toByteOffset: i, as: SIMD16<UInt8>.self)
         i &+= 16
         rounds &+= 1
         if rounds == 255 {
@@ -362,7 +362,9 @@ func changedBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> I
     }
     changed &+= Int(SIMD16<UInt16>(truncatingIfNeeded: lanes).wrappedSum())
     while i < count {
-        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { changed &+= 1 }
+        let x = src.load(fromByteOffset: i, as: UInt8.self)
+        if x != dst.load(fromByteOffset: i, as: UInt8.self) { changed &+= 1 }
+        dst.storeBytes(of: x, toByteOffset: i, as: UInt8.self)
         i &+= 1
     }
     return changed

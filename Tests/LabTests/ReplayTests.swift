@@ -259,21 +259,23 @@ func naiveCRC32(_ bytes: [UInt8]) -> UInt32 {
     }
 }
 
-/// The replay's count of changed bytes (`bytes_changed`) against a byte-by-byte count, for lengths around the
-/// 16-byte lanes and past the point where the lanes are emptied (255 rounds), with random and sparse differences.
+/// The replay's copy of a delivered page and its count of changed bytes (`bytes_changed`) against a byte-by-byte
+/// count, for lengths around the 16-byte lanes and past the point where the lanes are emptied (255 rounds), with
+/// random and sparse differences: the count is the naive one and the destination ends up equal to the source.
 @Suite struct ChangedBytesTests {
     @Test(arguments: [0, 1, 15, 16, 17, 31, 4095, 4096, 4097, 255 * 16, 255 * 16 + 1, 3 * 255 * 16 + 7])
-    func countsEveryDifferingByte(count: Int) {
+    func countsEveryDifferingByteAndCopies(count: Int) {
         var rng = SplitMix64(seed: UInt64(count) &+ 1)
         for density in [0, 1, 50, 100] {
             let a = (0 ..< count).map { _ in UInt8.random(in: 0 ... 255, using: &rng) }
-            let b = a.map { byte -> UInt8 in Int.random(in: 0 ..< 100, using: &rng) < density ? byte ^ 0x5A : byte }
+            var b = a.map { byte -> UInt8 in Int.random(in: 0 ..< 100, using: &rng) < density ? byte ^ 0x5A : byte }
             let expected = zip(a, b).filter { $0 != $1 }.count
-            let got = a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in
-                changedBytes(pa.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!,
-                             pb.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!, count: count)
+            let got = a.withUnsafeBytes { pa in b.withUnsafeMutableBytes { pb in
+                copyCountingChanges(from: pa.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!,
+                                    to: pb.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 16)!, count: count)
             } }
             #expect(got == expected, "count \(count), density \(density)%")
+            #expect(b == a, "count \(count), density \(density)%: the copy")
         }
     }
 }
