@@ -63,13 +63,16 @@ extension ExecMachine {
             frames.append(done)
             for k in 0 ..< done { try? w.drawFrame(k, on: reference) }
         }
-        let fb = info.readScreen(), ref = reference.bytes
+        let ref = reference.bytes
         let rowBytes = layout.width * layout.bytesPerPixel
+        // Each band row read through the framebuffer's pages into one row's buffer, as the lost-update check does.
+        var row = [UInt8](repeating: 0, count: rowBytes)
         var differ = 0
         for band in bands {
             for y in band.y ..< band.maxY {
-                let row = layout.offset(x: 0, y: y) ..< layout.offset(x: 0, y: y) + rowBytes
-                if fb[row] != ref[row] { differ += 1 }
+                let offset = layout.offset(x: 0, y: y)
+                row.withUnsafeMutableBytes { info.readScreen(at: offset, into: $0) }
+                if row[...] != ref[offset ..< offset + rowBytes] { differ += 1 }
             }
         }
         workloadReport = "workloads: \(bands.count) \(name) band(s) in rows \(bands.first?.y ?? height)..<\(height), "
