@@ -165,9 +165,11 @@ public struct DemoReport: Sendable {
 
     /// Runs the workloads to the end (or until stopped), flushes, checks, and reports.
     public func run() throws(SetupError) -> DemoReport {
-        let assets: Assets
-        do { assets = try Assets.load(from: options.assetsPath) } catch { throw .assets(error.message) }
         let kind = WorkloadKind(rawValue: options.workload)!
+        let assets: Assets
+        do { assets = try Assets.load(from: options.assetsPath, backdrop: kind.showsBackdrop) } catch {
+            throw .assets(error.message)
+        }
         let bands = self.bands
         let layout = info.layout
         let screen = (options.width, options.height)

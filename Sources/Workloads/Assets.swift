@@ -49,8 +49,13 @@ package struct Assets: Sendable {
         self.directory = directory
     }
 
-    /// Finds the assets folder (see the type's documentation) and loads every file in it.
-    package static func load(from explicit: String? = nil) throws(AssetError) -> Assets {
+    /// The backdrop of a set of assets loaded without it: one black pixel.
+    package static let noBackdrop = PPMImage(width: 1, height: 1, pixels: [0])
+
+    /// Finds the assets folder (see the type's documentation) and loads the fonts and, when `backdrop` is true, the
+    /// backdrop picture (else `noBackdrop` stands in: a run whose workload does not show it need not parse a
+    /// 700 KB image).
+    package static func load(from explicit: String? = nil, backdrop: Bool = true) throws(AssetError) -> Assets {
         let dir = try locate(explicit: explicit)
         var fonts: [PSFFont] = []
         for file in consoleFontFiles {
@@ -62,6 +67,7 @@ package struct Assets: Sendable {
                 throw AssetError("assets: \(path): \(error)")
             }
         }
+        guard backdrop else { return Assets(consoleFonts: fonts, backdrop: noBackdrop, directory: dir) }
         let imagePath = dir + "/" + backdropFile
         let imageBytes = try read(imagePath)
         let image: PPMImage

@@ -6,8 +6,8 @@ import Kernel
 /// a write-protect fault (the stores fb_defio tracks). Framebuffer byte offset `o` is at virtual address
 /// `origin + o`; a process that mapped file offset `F` at address `A` has `origin = A − F`.
 ///
-/// Single pixels and narrow spans use the inlined per-pixel stores (`store16`/`store32`); rows use `storeBytes`
-/// (one translation per page, like `rep movsb`). Only bytes of pixels inside the clip are ever loaded or stored, so
+/// Single pixels and narrow spans use the inlined per-pixel stores (`store16`/`store32`); rows are span stores (one
+/// translation per page, like `rep movsb`), their pixels encoded straight into each page. Only bytes of pixels inside the clip are ever loaded or stored, so
 /// a process whose mapping covers only the rows of its clip never touches an address outside it.
 @EmuActor package final class MappedCanvas: Canvas {
     /// The process whose MMU the stores go through.
@@ -78,9 +78,14 @@ import Kernel
                 }
                 return
             }
-            layout.fillRow(value, count: r.width, into: scratch.baseAddress!)
-            let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< r.width * bpp])
-            for row in r.y ..< r.maxY { try task.storeBytes(address(x: r.x, y: row), span) }
+            let layout = layout
+            for row in r.y ..< r.maxY {
+                try storeRow(address(x: r.x, y: row), pixels: r.width) { at, _, n in
+                    layout.fillRow(value, count: n, into: at)
+                } staged: { dst in
+                    layout.fillRow(value, count: r.width, into: dst)
+                }
+            }
         } catch { throw .fault(error) }
     }
 
@@ -90,16 +95,36 @@ import Kernel
             throw .pixelCount(width: width, height: height, count: pixels.count)
         }
         guard let area = drawable, let c = Clipping.blit(area, x: x, y: y, width: width, height: height) else { return }
-        let span = UnsafeRawBufferPointer(rebasing: scratch[0 ..< c.dst.width * layout.bytesPerPixel])
+        let layout = layout
         do throws(UserFault) {
-            for row in 0 ..< c.dst.height {
-                pixels.withUnsafeBufferPointer { src in
-                    Self.encode(layout, src.baseAddress! + (c.srcY + row) * width + c.srcX, count: c.dst.width,
-                                into: scratch.baseAddress!)
+            try pixels.withUnsafeBufferPointer { (src) throws(UserFault) in
+                for row in 0 ..< c.dst.height {
+                    let line = src.baseAddress! + (c.srcY + row) * width + c.srcX
+                    try storeRow(address(x: c.dst.x, y: c.dst.y + row), pixels: c.dst.width) { at, first, n in
+                        Self.encode(layout, line + first, count: n, into: at)
+                    } staged: { dst in
+                        Self.encode(layout, line, count: c.dst.width, into: dst)
+                    }
                 }
-                try task.storeBytes(address(x: c.dst.x, y: c.dst.y + row), span)
             }
         } catch { throw .fault(error) }
+    }
+
+    /// Stores one row of `pixels` pixels at `va`, one span store. When `va` is pixel-aligned every page piece holds
+    /// whole pixels, and `produce(at, first, n)` encodes pixels `first ..< first + n` straight into the piece;
+    /// otherwise `stage` encodes the whole row into the scratch line, which is stored from there. Either way the
+    /// same bytes reach the same pages through the same translations.
+    @inline(__always)
+    private func storeRow(_ va: VirtAddr, pixels: Int,
+                          _ produce: (_ at: UnsafeMutableRawPointer, _ first: Int, _ n: Int) -> Void,
+                          staged stage: (UnsafeMutableRawPointer) -> Void) throws(UserFault) {
+        let bpp = layout.bytesPerPixel
+        if va.rawValue % UInt64(bpp) == 0 {
+            try task.store(va, count: pixels * bpp) { at, done, n in produce(at, done / bpp, n / bpp) }
+        } else {
+            stage(scratch.baseAddress!)
+            try task.storeBytes(va, UnsafeRawBufferPointer(rebasing: scratch[0 ..< pixels * bpp]))
+        }
     }
 
     /// `layout.encodeRow` out of line: in a function of its own the loop's pointers and count stay in registers

@@ -69,6 +69,9 @@ package enum WorkloadKind: String, CaseIterable, Sendable {
         }
     }
 
+    /// Whether the workload draws the assets' backdrop picture (see `Assets.load(from:backdrop:)`).
+    package var showsBackdrop: Bool { self == .cursor }
+
     /// The CLI name (same as `rawValue`).
     package var name: String { type.name }
     /// One-line description for listings.

@@ -173,6 +173,11 @@ import Testing
         let assets = try Assets.load(from: found)
         #expect(assets.consoleFonts.map(\.height) == [16, 32])
         #expect(assets.directory == found)
+        #expect(assets.backdrop.width == 640 && assets.backdrop.height == 360)
+        // Without the backdrop: the same fonts, one black pixel in its place; only the cursor workload shows it.
+        let plain = try Assets.load(from: found, backdrop: false)
+        #expect(plain.consoleFonts == assets.consoleFonts && plain.backdrop == Assets.noBackdrop)
+        #expect(WorkloadKind.allCases.filter(\.showsBackdrop) == [.cursor])
         do {
             _ = try Assets.load(from: "/")
             Issue.record("/ was accepted as the assets folder")

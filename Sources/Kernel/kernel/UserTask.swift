@@ -122,6 +122,15 @@ package enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Stores `count` bytes at `va` that `produce` writes straight into each page piece (given the piece, its offset
+    /// into the access and its length), page by page in ascending order: `storeBytes` of bytes the caller computes
+    /// in place, with no staging buffer to copy from. The translations, charges and pauses are `storeBytes`'s.
+    package func store(_ va: VirtAddr, count: Int,
+                       producing produce: (_ at: UnsafeMutableRawPointer, _ done: Int, _ n: Int) -> Void)
+        throws(UserFault) {
+        try forEachPage(va, count: count, write: true, produce)
+    }
+
     /// Stores `count` copies of `byte` at `va`, page by page in ascending order (`rep stosb`).
     package func fill(_ va: VirtAddr, count: Int, byte: UInt8) throws(UserFault) {
         try forEachPage(va, count: count, write: true) { at, _, n in

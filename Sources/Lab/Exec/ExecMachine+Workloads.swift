@@ -19,7 +19,7 @@ extension ExecMachine {
             return
         }
         let assets: Assets
-        do { assets = try Assets.load(from: options.assetsPath) } catch {
+        do { assets = try Assets.load(from: options.assetsPath, backdrop: kind.showsBackdrop) } catch {
             setupError = error.message
             return
         }
@@ -50,7 +50,7 @@ extension ExecMachine {
     /// The workloads' bands of the framebuffer must equal the same frames drawn straight into a plain buffer.
     func checkWorkloads() {
         guard let name = options.workload, let kind = WorkloadKind(rawValue: name),
-              let assets = try? Assets.load(from: options.assetsPath) else { return }
+              let assets = try? Assets.load(from: options.assetsPath, backdrop: kind.showsBackdrop) else { return }
         let layout = info.layout
         let reference = PlainCanvas(layout: layout)
         let bands = workloadBands
