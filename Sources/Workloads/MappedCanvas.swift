@@ -7,8 +7,9 @@ import Kernel
 /// `origin + o`; a process that mapped file offset `F` at address `A` has `origin = A − F`.
 ///
 /// Single pixels and narrow spans use the inlined per-pixel stores (`store16`/`store32`); rows are span stores (one
-/// translation per page, like `rep movsb`), their pixels encoded straight into each page. Only bytes of pixels inside the clip are ever loaded or stored, so
-/// a process whose mapping covers only the rows of its clip never touches an address outside it.
+/// translation per page, like `rep movsb`), their pixels encoded straight into each page. Only bytes of pixels
+/// inside the clip are ever loaded or stored, so a process whose mapping covers only the rows of its clip never
+/// touches an address outside it.
 @EmuActor package final class MappedCanvas: Canvas {
     /// The process whose MMU the stores go through.
     package let task: UserTask

@@ -183,7 +183,8 @@ enum CanvasOp {
     /// Random operation sequences reaching past every edge: a MappedCanvas in a process whose mapping covers only the
     /// rows of its clip (at a non-zero file offset) leaves exactly the bytes a PlainCanvas and the model do, reads
     /// the same pixels, and never faults outside its mapping. Lines are padded by 6 bytes, so XRGB8888 pixels are
-    /// misaligned and some straddle a page boundary (the stores' byte-by-byte slow path).
+    /// misaligned on odd rows and some straddle a page boundary (the stores' byte-by-byte slow path; the rows of
+    /// their blits and fills go through the staging line, those of the other rows straight into the pages).
     @Test(arguments: [PixelFormat.rgb565, .xrgb8888]) @EmuActor func mappedCanvasMatchesPlainCanvas(
         format: PixelFormat) throws {
         let layout = FramebufferLayout(width: 64, height: 80, format: format, lineLength: 64 * format.bitsPerPixel / 8 + 6)
