@@ -192,9 +192,7 @@ public struct ReplayResult: Sendable {
                 preconditionFailure("RAM sized for the processes")
             }
             tasks.append(t)
-            if t.schedID >= procOfTask.count {
-                procOfTask.append(contentsOf: repeatElement(-1, count: t.schedID + 1 - procOfTask.count))
-            }
+            procOfTask.grow(to: t.schedID + 1, with: -1)
             procOfTask[t.schedID] = p
             recorder.declareTrack(t.schedID)
         }

@@ -111,7 +111,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         switch e.payload {
         case .fault:
             if e.task >= 0 {
-                if e.task >= faultBegan.count { faultBegan += Array(repeating: 0, count: e.task + 1 - faultBegan.count) }
+                faultBegan.grow(to: e.task + 1, with: 0)
                 faultBegan[e.task] = seq
             }
         case .pteSet(let address, let pte, _):
@@ -154,17 +154,13 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         guard let pgoff = devicePage(t.mm, address) else { return }
         checks += 1
         let id = t.mm.id
-        if id >= granted.count { granted.append(contentsOf: repeatElement([], count: id + 1 - granted.count)) }
-        Self.record(Grant(batch: batch, seq: seq), page: pgoff, pages: max(s.npagerefs, pgoff + 1), in: &granted[id])
+        granted.grow(to: id + 1, with: [])
+        granted[id].grow(to: max(s.npagerefs, pgoff + 1), with: nil)
+        granted[id][pgoff] = Grant(batch: batch, seq: seq)
         if !tracked(s, pgoff) {
             report(.dirtyTracking, "\(t.name) made its PTE of page \(pgoff) writable while the page is not listed: "
                 + "its stores from now on are never delivered (the update is lost here)", page: pgoff, pid: t.pid)
         }
-    }
-
-    private static func record(_ g: Grant, page: Int, pages: Int, in list: inout [Grant?]) {
-        if list.count < pages { list.append(contentsOf: repeatElement(nil, count: pages - list.count)) }
-        list[page] = g
     }
 
     private func forget(mm: MM) {
