@@ -4,15 +4,17 @@
 /// One cached translation: a virtual page to the bytes of its physical page, with the permission the PTE granted
 /// when it was loaded.
 public struct TLBEntry: Sendable {
-    package static let invalidVPN = UInt64.max
+    /// No page (a computed property: see `SoftTLB.size`).
+    @inlinable package static var invalidVPN: UInt64 { UInt64.max }
     public private(set) var vpn: UInt64 = TLBEntry.invalidVPN
     package private(set) var pfn: PFN = PFN(0)
-    /// The store may go straight through: the PTE was writable *and* dirty when loaded. An x86 CPU that holds a
-    /// clean writable entry re-walks to set the dirty bit on the first store, which the slow path models.
-    public private(set) var writable = false
-    /// `vpn` when `writable`, else no page: a store's hit is this one compare.
+    /// `vpn` when the entry lets stores through, else no page: a store's hit is this one compare.
     public private(set) var storeVPN: UInt64 = TLBEntry.invalidVPN
     public nonisolated(unsafe) private(set) var bytes: UnsafeMutableRawPointer? = nil
+
+    /// The store may go straight through: the PTE was writable *and* dirty when loaded. An x86 CPU that holds a
+    /// clean writable entry re-walks to set the dirty bit on the first store, which the slow path models.
+    @inlinable public var writable: Bool { storeVPN != TLBEntry.invalidVPN }
 
     /// An empty slot.
     init() {}
@@ -20,7 +22,6 @@ public struct TLBEntry: Sendable {
     init(vpn: UInt64, pfn: PFN, writable: Bool, bytes: UnsafeMutableRawPointer) {
         self.vpn = vpn
         self.pfn = pfn
-        self.writable = writable
         storeVPN = writable ? vpn : TLBEntry.invalidVPN
         self.bytes = bytes
     }
